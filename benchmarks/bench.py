@@ -1,0 +1,135 @@
+"""eicodec benchmark: records/s and peak memory. Standard library only.
+
+    python benchmarks/bench.py [--records N] [--keep FILE]
+
+Generates an AP304 v8.0 file of about N records (mixed insured groups, comments, credit
+lines) once, then measures each operation in a fresh child process so that the peak
+resident memory of one does not hide another. Prints one JSON object per measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def generate(path: Path, n_records: int) -> int:
+    """Write a valid AP304 file of about *n_records* records; returns the exact count."""
+    import eicodec
+
+    spec = eicodec.get_spec("AP304")
+    header = spec.new("01", message_kind="P", uzovi="3311", provider_code="02012345",
+                      practice_code="02000123", payee_code="03", period_start=dt.date(2024, 1, 1),
+                      period_end=dt.date(2024, 1, 31), invoice_number="BENCH-1",
+                      invoice_date=dt.date(2024, 2, 5), currency="EUR")
+    ins_t = spec.new("02", bsn="123456782", uzovi="3311", birth_date=dt.date(1956, 3, 14), gender="2",
+                     name_code_1="1", surname_1="Vries", initials="J.", name_code_2="0",
+                     name_code_3="0", postcode="3511AB", house_number=12, patient_registration="J",
+                     deceased="2")
+    claim_t = spec.new("04", bsn="123456782", uzovi="3311", forwarding_allowed="1",
+                       birth_date=dt.date(1956, 3, 14), information_record="N",
+                       service_date=dt.date(2024, 1, 8), service_code_list_1="001",
+                       service_code_1="00000014325911", quantity=30, performer_code="02012345",
+                       compounding_indicator="3", wmg_price_system="1", gvs_included="9",
+                       tariff=1250, calculated_amount_signed=1250, vat_percentage=900,
+                       vat_amount=103, declared_amount_signed=1250, reference="R")
+    comment_t = spec.comments("Toelichting bij deze regel.")[0]
+    count, rid, total, claims = 1, 0, 0, 0
+    with path.open("wb") as fh:
+        fh.write((header.raw + "\r\n").encode())
+        g = 0
+        while count < n_records - 1:
+            g += 1
+            rid += 1
+            ins = ins_t.copy()
+            ins.record_id = rid
+            fh.write((ins.raw + "\r\n").encode())
+            count += 1
+            for k in range(1 + g % 4):
+                rid += 1
+                claims += 1
+                c = claim_t.copy()
+                c.record_id = rid
+                c.reference = f"R{claims:015d}"
+                if claims % 20 == 0:
+                    c.previous_reference = f"P{claims:015d}"
+                    c.calculated_amount_dc = "C"
+                    c.declared_amount_dc = "C"
+                    total -= 1250
+                else:
+                    total += 1250
+                fh.write((c.raw + "\r\n").encode())
+                count += 1
+                if (g + k) % 7 == 0:
+                    cm = comment_t.copy()
+                    cm.record_id = rid
+                    cm.line_number = 1
+                    fh.write((cm.raw + "\r\n").encode())
+                    count += 1
+        count += 1
+    # rewrite the trailer with the real counts
+    recs = eicodec.iter_records(path)
+    trailer = eicodec.writer.compute_trailer(spec, recs)
+    with path.open("ab") as fh:
+        fh.write((trailer.raw + "\r\n").encode())
+    return count
+
+
+OPS = {
+    "lines": "n = sum(1 for _ in open(PATH, 'rb'))",
+    "iter_records": "import eicodec\nn = sum(1 for _ in eicodec.iter_records(PATH))",
+    "read": "import eicodec\nd = eicodec.read(PATH)\nn = sum(1 for _ in d.iter_records())",
+    "dumps": "import eicodec\nd = eicodec.read(PATH)\nimport time as _t\n_t0 = _t.perf_counter()\n"
+             "b = eicodec.dumps(d)\nn = b.count(b'\\n')",
+}
+
+
+def measure(name: str, path: Path) -> dict[str, object]:
+    body = OPS[name]
+    code = (
+        "import time, resource, json\n"
+        f"PATH = {str(path)!r}\n"
+        "t0 = time.perf_counter()\n"
+        + body + "\n"
+        "t = time.perf_counter() - (_t0 if '_t0' in dir() else t0)\n"
+        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "print(json.dumps({'n': n, 'seconds': t, 'peak_mb': peak}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    res = json.loads(out.stdout)
+    return {"op": name, "records": res["n"], "seconds": round(res["seconds"], 3),
+            "records_per_s": int(res["n"] / res["seconds"]) if res["seconds"] else None,
+            "peak_rss_mb": round(res["peak_mb"], 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--records", type=int, default=1_000_000)
+    ap.add_argument("--ops", default=",".join(OPS))
+    ap.add_argument("--keep", type=Path, default=None, help="keep the generated file here")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp())
+    path = args.keep or tmp / "bench.asc"
+    t0 = time.perf_counter()
+    n = generate(path, args.records)
+    print(json.dumps({"op": "generate", "records": n, "seconds": round(time.perf_counter() - t0, 1),
+                      "bytes": os.path.getsize(path)}))
+    floor = None
+    for op in args.ops.split(","):
+        res = measure(op, path)
+        if op == "lines":
+            floor = res["records_per_s"]
+        if floor and res["records_per_s"]:
+            res["ratio_to_lines"] = round(res["records_per_s"] / floor, 3)  # type: ignore[operator]
+        print(json.dumps(res), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""eicodec: read, write and validate Vektis EI pharmacy claim files (AP304/AP305 v8.0).
+
+The layouts of every record type live in ``specs/*.toml``; the reader, writer,
+validator and return-file builder all work from them.
+"""
+
+from __future__ import annotations
+
+from .errors import (
+    DecodeError,
+    EicodecError,
+    EncodeError,
+    MismatchError,
+    SpecError,
+    UnreadableInputError,
+)
+from .layouts import FieldSpec, MessageSpec, RecordLayout, builtin_specs, get_spec, load_spec
+from .model import Declaration, Node, Problem, Record
+from .reader import iter_records, open_records, read
+from .writer import complete, dumps, write, write_records
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DecodeError", "EicodecError", "EncodeError", "MismatchError", "SpecError",
+    "UnreadableInputError", "FieldSpec", "MessageSpec", "RecordLayout", "builtin_specs",
+    "get_spec", "load_spec", "Declaration", "Node", "Problem", "Record", "iter_records",
+    "open_records", "read", "complete", "dumps", "write", "write_records", "__version__",
+]

@@ -1,0 +1,455 @@
+"""Message specs: record layouts loaded from ``specs/*.toml``.
+
+A :class:`MessageSpec` describes one EI message version (e.g. AP304 v8.0): its record
+types with every field, which record types nest under which, which trailer fields are
+derived from the file, and how the header identifies the message. Nothing else in
+eicodec hard-codes a standard. Specs are checked when they load (contiguous positions
+1..record length, no overlaps, unique rubrics and names, known types and kinds); a
+broken spec raises :class:`~eicodec.errors.SpecError` naming the file and field.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import keyword
+import tomllib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .codecs import AN_KINDS, KINDS, N_KINDS, Decoder, Encoder, empty_text, make_codec
+from .errors import SpecError
+
+# Names a field may not take because the record object uses them itself.
+RESERVED_ATTRS = frozenset({
+    "layout", "raw", "line", "terminator", "record_type", "spec", "get", "set", "to_dict",
+    "raw_value", "replace", "copy", "issues", "set_signed", "fields", "length_ok",
+})
+
+
+@attrs.frozen
+class FieldSpec:
+    """One field (rubric) of a record layout. ``start`` is 1-based, as in the BER."""
+
+    rubric: str
+    element: str
+    name: str
+    attr: str
+    type: str
+    start: int
+    length: int
+    mandatory: str
+    kind: str
+    fixed: str | None = None
+    sign: str | None = None
+    codelist: str | None = None
+    allowed: tuple[str, ...] | None = None
+    provisional: bool = False
+    record_type: str = ""
+    decode: Decoder = attrs.field(init=False, eq=False, repr=False)
+    encode: Encoder = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        dec, enc = make_codec(self.kind, self.length, self.optional, self.rubric)
+        object.__setattr__(self, "decode", dec)
+        object.__setattr__(self, "encode", enc)
+
+    @property
+    def end(self) -> int:
+        """Last position (1-based, inclusive)."""
+        return self.start + self.length - 1
+
+    @property
+    def slice(self) -> slice:
+        """The 0-based slice of this field in a record's text."""
+        return slice(self.start - 1, self.end)
+
+    @property
+    def optional(self) -> bool:
+        return self.mandatory != "Y"
+
+    @property
+    def empty(self) -> str:
+        """Text of this field when it holds no value."""
+        return empty_text(self.kind, self.length)
+
+
+@attrs.frozen
+class RecordLayout:
+    """The layout of one record type (e.g. ``"04"`` prestatierecord)."""
+
+    type: str
+    name: str
+    english: str
+    length: int
+    fields: tuple[FieldSpec, ...]
+    plural: str = ""
+    parent: str | None = None
+    min: int = 0
+    max: int | None = None
+    spec_name: str = ""
+    by_rubric: Mapping[str, FieldSpec] = attrs.field(init=False, eq=False, repr=False)
+    by_attr: Mapping[str, FieldSpec] = attrs.field(init=False, eq=False, repr=False)
+    signed: Mapping[str, tuple[FieldSpec, FieldSpec]] = attrs.field(init=False, eq=False, repr=False)
+    blank: str = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "by_rubric", {f.rubric: f for f in self.fields})
+        object.__setattr__(self, "by_attr", {f.attr: f for f in self.fields})
+        signed = {}
+        for f in self.fields:
+            if f.sign:
+                signed[f"{f.attr}_signed"] = (f, self.by_rubric[f.sign])
+        object.__setattr__(self, "signed", signed)
+        object.__setattr__(self, "blank", "".join(f.fixed if f.fixed else f.empty for f in self.fields))
+
+    def field(self, key: str) -> FieldSpec:
+        """The field with rubric number *key* (``"0403"``) or attribute name (``"bsn"``)."""
+        f = self.by_rubric.get(key) or self.by_attr.get(key)
+        if f is None:
+            raise KeyError(f"record {self.type} has no field {key!r}")
+        return f
+
+    @property
+    def id_field(self) -> FieldSpec | None:
+        """The identificatie detailrecord field (element NUM040), if the record has one."""
+        for f in self.fields:
+            if f.element == "NUM040":
+                return f
+        return None
+
+    @property
+    def provisional(self) -> bool:
+        return any(f.provisional for f in self.fields)
+
+
+@attrs.frozen
+class TotalRule:
+    """A trailer amount derived from the file: ``rubric`` = signed sum of ``sum``."""
+
+    rubric: str
+    sum: str
+
+
+@attrs.frozen
+class MessageSpec:
+    """One EI message version: record layouts, structure and trailer derivations."""
+
+    standard: str
+    version: str
+    title: str
+    kind: str
+    message_code: str
+    version_number: str
+    subversion_number: str
+    record_length: int
+    header: str
+    trailer: str
+    comment: str
+    records: Mapping[str, RecordLayout]
+    counts: Mapping[str, tuple[str, ...]]
+    totals: tuple[TotalRule, ...]
+    return_of: str | None = None
+    source: str = ""
+
+    @property
+    def name(self) -> str:
+        """E.g. ``"AP304 v8.0"``."""
+        return f"{self.standard} v{self.version}"
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """What the header carries in 0102/0103/0104."""
+        return (self.message_code, self.version_number, self.subversion_number)
+
+    def layout(self, record_type: str) -> RecordLayout:
+        try:
+            return self.records[record_type]
+        except KeyError:
+            raise KeyError(f"{self.name} has no record type {record_type!r}") from None
+
+    def field(self, record_type: str, key: str) -> FieldSpec:
+        return self.layout(record_type).field(key)
+
+    def find_rubric(self, rubric: str) -> FieldSpec:
+        """The field with this rubric number, in whichever record it lives."""
+        for layout in self.records.values():
+            if rubric in layout.by_rubric:
+                return layout.by_rubric[rubric]
+        raise KeyError(f"{self.name} has no rubric {rubric!r}")
+
+    @property
+    def detail_types(self) -> tuple[str, ...]:
+        """Record types other than header and trailer, in spec order."""
+        return tuple(t for t in self.records if t not in (self.header, self.trailer))
+
+    @property
+    def top_types(self) -> tuple[str, ...]:
+        """Record types that hang directly under the file (e.g. ``("02",)``)."""
+        return tuple(t for t, lay in self.records.items()
+                     if t in self.detail_types and t != self.comment and not lay.parent)
+
+    def children_of(self, record_type: str) -> tuple[str, ...]:
+        """Record types nested under *record_type*, in the order they must appear."""
+        return tuple(t for t, lay in self.records.items() if lay.parent == record_type)
+
+    def new(self, record_type: str, **values: Any) -> Any:
+        """A new record of *record_type* with *values* (by attribute or rubric)."""
+        from .model import Record
+
+        return Record.new(self.layout(record_type), **values)
+
+    def comments(self, text: str) -> list[Any]:
+        """Comment records holding *text*, split over as many records as it needs.
+
+        Identificatie detailrecord and regelnummer are left empty: the writer fills
+        them from the record the comments follow.
+        """
+        lay = self.layout(self.comment)
+        free = next(f for f in lay.fields if f.kind == "text" and f.mandatory == "Y"
+                    and f.element != "NUM040")
+        width = free.length
+        parts = [text[i:i + width] for i in range(0, len(text), width)] or [""]
+        return [self.new(self.comment, **{free.attr: part}) for part in parts]
+
+
+# --------------------------------------------------------------------------- loading
+
+def _need(table: Mapping[str, Any], key: str, typ: type, where: str, spec: str) -> Any:
+    if key not in table:
+        raise SpecError(f"{where}: missing {key!r}", spec=spec)
+    value = table[key]
+    if not isinstance(value, typ) or isinstance(value, bool) and typ is not bool:
+        raise SpecError(f"{where}: {key!r} must be {typ.__name__}", spec=spec)
+    return value
+
+
+def _load_field(raw: Mapping[str, Any], rtype: str, spec: str) -> FieldSpec:
+    rub = raw.get("rubric", "?")
+    where = f"record {rtype} field {rub}"
+
+    def bad(msg: str) -> SpecError:
+        return SpecError(msg, spec=spec, record_type=rtype, rubric=str(rub))
+
+    known = {"rubric", "element", "name", "attr", "type", "start", "length", "mandatory", "kind",
+             "fixed", "sign", "codelist", "allowed", "provisional", "note"}
+    unknown = set(raw) - known
+    if unknown:
+        raise bad(f"unknown keys {sorted(unknown)}")
+    rubric = _need(raw, "rubric", str, where, spec)
+    attr = _need(raw, "attr", str, where, spec)
+    typ = _need(raw, "type", str, where, spec)
+    kind = _need(raw, "kind", str, where, spec)
+    start = _need(raw, "start", int, where, spec)
+    length = _need(raw, "length", int, where, spec)
+    mandatory = _need(raw, "mandatory", str, where, spec)
+    if typ not in ("N", "AN"):
+        raise bad(f"unknown type {typ!r} (expected N or AN)")
+    if kind not in KINDS:
+        raise bad(f"unknown kind {kind!r} (expected one of {', '.join(KINDS)})")
+    if typ == "N" and kind not in N_KINDS or typ == "AN" and kind not in AN_KINDS:
+        raise bad(f"kind {kind!r} does not go with type {typ}")
+    if mandatory not in ("Y", "N", "C"):
+        raise bad(f"mandatory must be Y, N or C, not {mandatory!r}")
+    if length < 1 or start < 1:
+        raise bad("start and length must be positive")
+    if not attr.isidentifier() or keyword.iskeyword(attr) or attr != attr.lower():
+        raise bad(f"attr {attr!r} is not a snake_case identifier")
+    if attr in RESERVED_ATTRS or attr.endswith("_signed"):
+        raise bad(f"attr {attr!r} is reserved")
+    if kind == "date" and length != 8 or kind == "time" and length != 4 or kind == "dc" and length != 1:
+        raise bad(f"a {kind} field cannot be {length} long")
+    fixed = raw.get("fixed")
+    if fixed is not None and (not isinstance(fixed, str) or len(fixed) != length):
+        raise bad(f"fixed value must be a string of length {length}")
+    allowed = raw.get("allowed")
+    return FieldSpec(
+        rubric=rubric, element=str(raw.get("element", "")), name=str(raw.get("name", "")),
+        attr=attr, type=typ, start=start, length=length, mandatory=mandatory, kind=kind,
+        fixed=fixed, sign=raw.get("sign"), codelist=raw.get("codelist"),
+        allowed=tuple(allowed) if allowed is not None else None,
+        provisional=bool(raw.get("provisional", False)), record_type=rtype,
+    )
+
+
+def _load_record(raw: Mapping[str, Any], length: int, spec: str) -> RecordLayout:
+    rtype = _need(raw, "type", str, "record", spec)
+    if len(rtype) != 2 or not rtype.isdigit():
+        raise SpecError(f"record type {rtype!r} must be two digits", spec=spec)
+    raw_fields = _need(raw, "fields", list, f"record {rtype}", spec)
+    fields = tuple(_load_field(f, rtype, spec) for f in raw_fields)
+    if not fields:
+        raise SpecError("record has no fields", spec=spec, record_type=rtype)
+    expected = 1
+    seen_rubrics: set[str] = set()
+    seen_attrs: set[str] = set()
+    for f in fields:
+        if f.start != expected:
+            what = "gap" if f.start > expected else "overlap"
+            raise SpecError(f"{what}: field starts at {f.start}, expected {expected}",
+                            spec=spec, record_type=rtype, rubric=f.rubric)
+        expected = f.end + 1
+        if f.rubric in seen_rubrics:
+            raise SpecError("duplicate rubric", spec=spec, record_type=rtype, rubric=f.rubric)
+        if f.attr in seen_attrs:
+            raise SpecError(f"duplicate attr {f.attr!r}", spec=spec, record_type=rtype, rubric=f.rubric)
+        seen_rubrics.add(f.rubric)
+        seen_attrs.add(f.attr)
+    if expected - 1 != length:
+        raise SpecError(f"fields cover 1..{expected - 1}, record length is {length}",
+                        spec=spec, record_type=rtype)
+    if fields[0].fixed != rtype:
+        raise SpecError("first field must be the kenmerk record with fixed value = record type",
+                        spec=spec, record_type=rtype, rubric=fields[0].rubric)
+    by_rubric = {f.rubric: f for f in fields}
+    for f in fields:
+        if f.sign is not None:
+            target = by_rubric.get(f.sign)
+            if f.kind != "amount" or target is None or target.kind != "dc":
+                raise SpecError(f"sign {f.sign!r} must name a dc field of this record, on an amount",
+                                spec=spec, record_type=rtype, rubric=f.rubric)
+    mx = raw.get("max")
+    return RecordLayout(
+        type=rtype, name=str(raw.get("name", "")), english=str(raw.get("english", rtype)),
+        length=length, fields=fields, plural=str(raw.get("plural", "")),
+        parent=raw.get("parent") or None,
+        min=int(raw.get("min", 0)), max=int(mx) if mx is not None else None, spec_name=spec,
+    )
+
+
+def parse_spec(data: Mapping[str, Any], source: str) -> MessageSpec:
+    """Build and check a :class:`MessageSpec` from parsed TOML *data*."""
+    msg = _need(data, "message", dict, "top level", source)
+    st = _need(data, "structure", dict, "top level", source)
+    length = _need(msg, "record_length", int, "[message]", source)
+    records: dict[str, RecordLayout] = {}
+    for raw in _need(data, "record", list, "top level", source):
+        lay = _load_record(raw, length, source)
+        if lay.type in records:
+            raise SpecError("record type defined twice", spec=source, record_type=lay.type)
+        records[lay.type] = lay
+    header = _need(st, "header", str, "[structure]", source)
+    trailer = _need(st, "trailer", str, "[structure]", source)
+    comment = _need(st, "comment", str, "[structure]", source)
+    for t in (header, trailer, comment):
+        if t not in records:
+            raise SpecError(f"[structure] names record type {t!r} that has no layout", spec=source)
+    for lay in records.values():
+        if lay.parent and (lay.parent not in records or lay.parent in (header, trailer, comment)):
+            raise SpecError(f"parent {lay.parent!r} is not a detail record type",
+                            spec=source, record_type=lay.type)
+    for rub in ("0102", "0103", "0104"):
+        if rub not in records[header].by_rubric:
+            raise SpecError(f"header lacks rubric {rub} needed to identify the message", spec=source)
+    trailer_cfg = data.get("trailer", {})
+    counts: dict[str, tuple[str, ...]] = {}
+    for rub, types in dict(trailer_cfg.get("counts", {})).items():
+        f = records[trailer].by_rubric.get(rub)
+        if f is None or f.kind != "number":
+            raise SpecError("trailer count must name a number field of the trailer",
+                            spec=source, record_type=trailer, rubric=rub)
+        for t in types:
+            if t not in records:
+                raise SpecError(f"trailer count names unknown record type {t!r}",
+                                spec=source, record_type=trailer, rubric=rub)
+        counts[rub] = tuple(types)
+    totals = []
+    for raw in trailer_cfg.get("totals", []):
+        rule = TotalRule(rubric=raw["rubric"], sum=raw["sum"])
+        target = records[trailer].by_rubric.get(rule.rubric)
+        if target is None or target.kind != "amount" or not target.sign:
+            raise SpecError("trailer total must name a signed amount of the trailer",
+                            spec=source, record_type=trailer, rubric=rule.rubric)
+        summed = [lay.by_rubric[rule.sum] for lay in records.values() if rule.sum in lay.by_rubric]
+        if not summed or summed[0].kind != "amount":
+            raise SpecError(f"trailer total sums unknown amount rubric {rule.sum}",
+                            spec=source, record_type=trailer, rubric=rule.rubric)
+        totals.append(rule)
+    spec = MessageSpec(
+        standard=_need(msg, "standard", str, "[message]", source),
+        version=_need(msg, "version", str, "[message]", source),
+        title=str(msg.get("title", "")), kind=str(msg.get("kind", "declaration")),
+        message_code=_need(msg, "message_code", str, "[message]", source),
+        version_number=_need(msg, "version_number", str, "[message]", source),
+        subversion_number=_need(msg, "subversion_number", str, "[message]", source),
+        record_length=length, header=header, trailer=trailer, comment=comment,
+        records=records, counts=counts, totals=tuple(totals),
+        return_of=msg.get("return_of"), source=source,
+    )
+    _BY_SOURCE[source] = spec
+    hdr = records[header]
+    for rub, want in zip(("0102", "0103", "0104"), spec.key):
+        f = hdr.by_rubric[rub]
+        if len(want) != f.length:
+            raise SpecError(f"[message] value {want!r} does not fit rubric {rub}", spec=source)
+    return spec
+
+
+_BY_SOURCE: dict[str, MessageSpec] = {}
+
+
+def spec_of_layout(layout: RecordLayout) -> MessageSpec | None:
+    """The spec a record layout belongs to."""
+    return _BY_SOURCE.get(layout.spec_name)
+
+
+def load_spec(path: str | Path) -> MessageSpec:
+    """Load and check a spec file of your own (e.g. a corrected AP305 layout).
+
+    The loaded spec replaces the built-in one for the same message code/version in
+    :func:`spec_for_header` lookups when passed to the reader via ``spec=``.
+    """
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise SpecError(f"cannot read spec: {exc.strerror}", spec=str(p)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"not valid TOML: {exc}", spec=str(p)) from None
+    return parse_spec(data, str(p))
+
+
+def data_dir() -> Path:
+    """Folder holding the shipped spec files and code lists."""
+    packaged = importlib.resources.files("eicodec") / "specs"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    # Running from a source checkout: <repo>/src/eicodec -> <repo>/specs
+    return Path(__file__).resolve().parents[2] / "specs"
+
+
+@functools.cache
+def builtin_specs() -> tuple[MessageSpec, ...]:
+    """Every spec shipped with eicodec."""
+    specs = []
+    for p in sorted(data_dir().glob("*.toml")):
+        with p.open("rb") as fh:
+            specs.append(parse_spec(tomllib.load(fh), p.name))
+    return tuple(specs)
+
+
+def get_spec(standard: str, version: str = "8.0") -> MessageSpec:
+    """A shipped spec by name, e.g. ``get_spec("AP304")`` or ``get_spec("AP305", "8.0")``."""
+    for spec in builtin_specs():
+        if spec.standard == standard.upper() and spec.version == version:
+            return spec
+    known = ", ".join(s.name for s in builtin_specs())
+    raise KeyError(f"no spec for {standard} v{version} (shipped: {known})")
+
+
+def spec_for_key(key: tuple[str, str, str], extra: tuple[MessageSpec, ...] = ()) -> MessageSpec | None:
+    """The spec whose header identity (0102, 0103, 0104) is *key*; *extra* specs win."""
+    for spec in (*extra, *builtin_specs()):
+        if spec.key == key:
+            return spec
+    return None
+
+
+def iter_fields(spec: MessageSpec) -> Iterator[FieldSpec]:
+    """Every field of every record type of *spec*, in spec order."""
+    for lay in spec.records.values():
+        yield from lay.fields

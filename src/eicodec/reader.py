@@ -1,0 +1,390 @@
+"""Reading EI files: a streaming record iterator and a tree builder.
+
+:func:`iter_records` reads one line at a time (constant memory, however large the file)
+and yields every line as a :class:`~eicodec.model.Record`, including broken ones: a
+short line, an unknown kenmerk record, an empty line. :func:`read` builds the
+:class:`~eicodec.model.Declaration` tree and records structural problems instead of
+raising, so the validator can report them. Only input that is not an EI file at all
+raises :class:`~eicodec.errors.UnreadableInputError`.
+
+Encoding: the standard fixes none (STB §5.3.7). Pass ``encoding=`` to choose; by default
+the bytes are read as UTF-8 when the whole file decodes as UTF-8, and as cp1252
+otherwise. Record lengths count characters, not bytes.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import os
+import tempfile
+from collections.abc import Iterator
+from typing import IO, Any, Union
+
+import attrs
+
+from .errors import UnreadableInputError
+from .layouts import MessageSpec, spec_for_key
+from .model import Declaration, Node, Problem, Record
+
+Source = Union[str, bytes, bytearray, memoryview, "os.PathLike[str]", IO[bytes]]
+
+#: Longest line kept in memory; longer lines are read through and reported as too long.
+MAX_LINE = 65536
+_CHUNK = 1 << 20
+
+
+@attrs.define
+class ReadInfo:
+    """What the reader learned about the input besides its records."""
+
+    encoding: str
+    bom: bool = False
+    spec: MessageSpec | None = None
+
+
+class RecordStream:
+    """An open EI input: ``info`` (encoding, spec) plus the records, streamed.
+
+    Iterate it once; use it as a context manager (or call :meth:`close`) to release
+    the file when you stop early.
+    """
+
+    def __init__(self, source: Source, *, encoding: str | None = None,
+                 spec: MessageSpec | None = None) -> None:
+        self._close: list[IO[Any]] = []
+        self._text: IO[str] | None = None
+        self._pending: list[tuple[str, str]] = []
+        try:
+            self._open(source, encoding, spec)
+        except BaseException:
+            self.close()
+            raise
+
+    # ------------------------------------------------------------------ opening
+    def _open(self, source: Source, encoding: str | None, spec: MessageSpec | None) -> None:
+        if isinstance(source, str) and _looks_like_content(source):
+            self.info = ReadInfo(encoding="str")
+            self._text = io.StringIO(source, newline="")
+        else:
+            binary = self._binary(source)
+            enc, bom = _detect_encoding(binary, encoding)
+            self.info = ReadInfo(encoding=enc, bom=bom)
+            text = io.TextIOWrapper(binary, encoding="utf-8-sig" if bom else enc, newline="",
+                                    errors="strict")
+            self._close.insert(0, text)
+            self._text = text
+        self.info.spec = self._identify(spec)
+
+    def _binary(self, source: Source) -> IO[bytes]:
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            return io.BytesIO(bytes(source))
+        if isinstance(source, (str, os.PathLike)):
+            try:
+                fh = open(source, "rb")  # noqa: SIM115 - closed by close()
+            except OSError as exc:
+                raise UnreadableInputError(f"cannot open input: {exc.strerror}") from None
+            self._close.append(fh)
+            return fh
+        if hasattr(source, "read"):
+            if isinstance(source, io.TextIOBase):
+                raise TypeError("pass a binary file object (open(path, 'rb')), not a text one")
+            if _seekable(source):
+                return _NoClose(source)
+            spool = tempfile.SpooledTemporaryFile(max_size=8 * _CHUNK)  # noqa: SIM115
+            while chunk := source.read(_CHUNK):
+                spool.write(chunk)
+            spool.seek(0)
+            self._close.append(spool)
+            return spool  # type: ignore[return-value]
+        raise TypeError(f"cannot read EI records from {type(source).__name__}")
+
+    def _identify(self, given: MessageSpec | None) -> MessageSpec:
+        """Find the header (skipping empty lines) and the spec it names."""
+        while True:
+            item = self._next_line()
+            if item is None:
+                raise UnreadableInputError("input is empty: no voorlooprecord")
+            self._pending.append(item)
+            if item[0] != "":
+                break
+        head = item[0]
+        if not head.startswith("01"):
+            raise UnreadableInputError("first record is not a voorlooprecord (kenmerk record 01)",
+                                       line=len(self._pending), record_type=head[:2] or None)
+        key = (head[2:5], head[5:7], head[7:9])
+        extra = (given,) if given is not None else ()
+        spec = spec_for_key(key, extra)
+        if spec is None:
+            shown = "/".join(k if k.isascii() and k.isprintable() else "?" for k in key)
+            raise UnreadableInputError(
+                f"unknown message type/version {shown} in rubrics 0102/0103/0104",
+                line=len(self._pending), record_type="01", rubric="0102")
+        if given is not None and spec is not given:
+            raise UnreadableInputError(f"header identifies {spec.name}, not {given.name}",
+                                       line=len(self._pending), record_type="01", rubric="0102")
+        return spec
+
+    # ------------------------------------------------------------------ reading
+    def _next_line(self) -> tuple[str, str] | None:
+        assert self._text is not None
+        try:
+            line = self._text.readline(MAX_LINE)
+        except UnicodeDecodeError as exc:
+            raise UnreadableInputError(f"bytes cannot be decoded as {self.info.encoding}",
+                                       offset=exc.start) from None
+        if not line:
+            return None
+        if line.endswith("\n"):
+            if line.endswith("\r\n"):
+                return line[:-2], "\r\n"
+            return line[:-1], "\n"
+        if line.endswith("\r"):
+            return line[:-1], "\r"
+        if len(line) < MAX_LINE:
+            return line, ""
+        # An over-long line: keep its start (enough to report it as too long) and read
+        # through the rest without holding it in memory.
+        while True:
+            more = self._text.readline(MAX_LINE)
+            if not more:
+                return line, ""
+            if more.endswith("\r\n"):
+                return line, "\r\n"
+            if more.endswith(("\n", "\r")):
+                return line, more[-1]
+
+    def __iter__(self) -> Iterator[Record]:
+        spec = self.info.spec
+        assert spec is not None
+        layouts = spec.records
+        lineno = 0
+        try:
+            for raw, term in self._pending:
+                lineno += 1
+                yield Record(layouts.get(raw[:2]), raw, lineno, term)
+            self._pending = []
+            nxt = self._next_line
+            while (item := nxt()) is not None:
+                lineno += 1
+                raw, term = item
+                yield Record(layouts.get(raw[:2]), raw, lineno, term)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        for fh in self._close:
+            try:
+                fh.close()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                pass
+        self._close = []
+
+    def __enter__(self) -> RecordStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _NoClose(io.RawIOBase):
+    """Wrap a caller's file object so that closing our text layer leaves it open."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self._fh = fh
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        data = self._fh.read(len(buf))
+        n = len(data)
+        buf[:n] = data
+        return n
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        return self._fh.seek(pos, whence)
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
+
+def _seekable(fh: Any) -> bool:
+    try:
+        return bool(fh.seekable())
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _looks_like_content(text: str) -> bool:
+    """A str is file content (not a path) when it has a line break or is record-sized."""
+    return "\n" in text or "\r" in text or len(text) >= 100 or text == ""
+
+
+def _detect_encoding(binary: IO[bytes], encoding: str | None) -> tuple[str, bool]:
+    """Check that the whole input decodes; return (encoding, utf-8 BOM present)."""
+    start = binary.tell()
+    head = binary.read(3)
+    binary.seek(start)
+    bom = head == codecs.BOM_UTF8
+    candidates = [encoding] if encoding else ["utf-8", "cp1252"]
+    failure: UnicodeDecodeError | None = None
+    offset = 0
+    for enc in candidates:
+        try:
+            codecs.lookup(enc)
+        except LookupError:
+            raise UnreadableInputError(f"unknown encoding {enc!r}") from None
+        decoder = codecs.getincrementaldecoder(enc)(errors="strict")
+        offset = 0
+        binary.seek(start)
+        try:
+            while chunk := binary.read(_CHUNK):
+                decoder.decode(chunk)
+                offset += len(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            failure = exc
+            offset += exc.start
+            continue
+        binary.seek(start)
+        norm = codecs.lookup(enc).name
+        return norm, bom and norm == "utf-8"
+    binary.seek(start)
+    tried = " or ".join(candidates)
+    raise UnreadableInputError(f"bytes cannot be decoded as {tried} (first bad byte at offset {offset})",
+                               offset=offset) from failure
+
+
+# ---------------------------------------------------------------------- public API
+
+def open_records(source: Source, *, encoding: str | None = None,
+                 spec: MessageSpec | None = None) -> RecordStream:
+    """Open *source* for streaming; the result has ``info`` and iterates records."""
+    return RecordStream(source, encoding=encoding, spec=spec)
+
+
+def iter_records(source: Source, *, encoding: str | None = None,
+                 spec: MessageSpec | None = None) -> Iterator[Record]:
+    """Stream every line of *source* as a :class:`Record` with its line number.
+
+    *source* is a path (``str`` or :class:`os.PathLike`), file content (``bytes``, or a
+    ``str`` containing line breaks), or a binary file object. Memory stays constant
+    whatever the file size.
+    """
+    return iter(RecordStream(source, encoding=encoding, spec=spec))
+
+
+def read(source: Source, *, encoding: str | None = None,
+         spec: MessageSpec | None = None) -> Declaration:
+    """Read a whole file into a :class:`Declaration` tree (lenient: see module doc)."""
+    stream = RecordStream(source, encoding=encoding, spec=spec)
+    assert stream.info.spec is not None
+    decl = build_tree(stream, stream.info.spec)
+    decl.encoding = stream.info.encoding
+    return decl
+
+
+def build_tree(records: Iterator[Record] | RecordStream, spec: MessageSpec) -> Declaration:
+    """Arrange *records* (in file order) into a Declaration, noting what does not fit."""
+    problems: list[Problem] = []
+    unplaced: list[Record] = []
+    header: Record | None = None
+    trailer: Record | None = None
+    groups: list[Node] = []
+    open_nodes: dict[str, Node] = {}
+    last: Node | None = None
+    order = {t: i for i, t in enumerate(spec.records)}
+
+    def problem(kind: str, rec: Record, msg: str) -> None:
+        problems.append(Problem(kind, rec.line, rec.record_type or None, msg))
+
+    def close_below(rtype: str) -> None:
+        for t in spec.children_of(rtype):
+            if t in open_nodes:
+                close_below(t)
+                del open_nodes[t]
+
+    for rec in records:
+        rtype = rec.record_type
+        if rec.terminator != "\r\n":
+            problem("line_end", rec, "record not followed by CR/LF")
+        if rec.layout is None:
+            if rec.raw == "":
+                problem("empty_line", rec, "empty line (CR/LF without a record)")
+            else:
+                problem("unknown_type", rec, "unknown kenmerk record")
+            unplaced.append(rec)
+            continue
+        if len(rec.raw) != rec.layout.length:
+            problem("length", rec, f"record is {len(rec.raw)} characters, expected {rec.layout.length}")
+        if trailer is not None:
+            problem("order", rec, "record after the sluitrecord")
+            unplaced.append(rec)
+            continue
+        if rtype == spec.header:
+            if header is None and not groups:
+                header = rec
+            else:
+                problem("order", rec, "voorlooprecord that is not the first record")
+                unplaced.append(rec)
+            continue
+        if header is None:
+            problem("order", rec, "record before the voorlooprecord")
+            unplaced.append(rec)
+            continue
+        if rtype == spec.trailer:
+            trailer = rec
+            continue
+        if rtype == spec.comment:
+            if last is None:
+                problem("order", rec, "commentaarrecord that follows no detail record")
+                unplaced.append(rec)
+            else:
+                last.comments.append(rec)
+            continue
+        node = Node(rec)
+        parent_type = rec.layout.parent
+        if parent_type is None:
+            groups.append(node)
+            open_nodes.clear()
+        else:
+            parent = open_nodes.get(parent_type)
+            if parent is None:
+                problem("order", rec, f"record {rtype} outside a record {parent_type}")
+                unplaced.append(rec)
+                last = None
+                continue
+            prev = parent.children[-1].record.record_type if parent.children else None
+            if prev is not None and order.get(prev, 0) > order[rtype]:
+                problem("order", rec, f"record {rtype} after record {prev}")
+            if rec.layout.max is not None and len(parent.of_type(rtype)) >= rec.layout.max:
+                problem("cardinality", rec, f"more than {rec.layout.max} record(s) {rtype} in one group")
+            parent.children.append(node)
+            close_below(rtype)
+        open_nodes[rtype] = node
+        last = node
+    if header is None:
+        raise UnreadableInputError("no voorlooprecord")
+    for node in _walk(groups):
+        for t in spec.children_of(node.record.record_type):
+            lay = spec.records[t]
+            if len(node.of_type(t)) < lay.min:
+                problems.append(Problem("cardinality", node.record.line, node.record.record_type,
+                                        f"record {node.record.record_type} without record {t}"))
+    if trailer is None:
+        problems.append(Problem("missing_trailer", None, spec.trailer, "no sluitrecord"))
+    if not groups and any(spec.records[t].min > 0 for t in spec.top_types):
+        problems.append(Problem("cardinality", None, None, "file holds no detail records"))
+    return Declaration(spec=spec, header=header, groups=groups, trailer=trailer,
+                       unplaced=unplaced, problems=problems)
+
+
+def _walk(nodes: list[Node]) -> Iterator[Node]:
+    for n in nodes:
+        yield n
+        yield from _walk(n.children)
+

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture
+def examples() -> Path:
+    return EXAMPLES
+
+
+@pytest.fixture
+def full_bytes() -> bytes:
+    return (EXAMPLES / "ap304_full.asc").read_bytes()
+
+
+@pytest.fixture
+def insurer_bytes() -> bytes:
+    return (EXAMPLES / "ap304_insurer.asc").read_bytes()
+
+
+def lines_of(data: bytes) -> list[bytes]:
+    """Records of a valid file, without their CR/LF."""
+    assert data.endswith(b"\r\n")
+    return data[:-2].split(b"\r\n")
+
+
+def join(lines: list[bytes]) -> bytes:
+    return b"".join(line + b"\r\n" for line in lines)
