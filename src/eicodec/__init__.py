@@ -27,3 +27,9 @@ __all__ = [
     "get_spec", "load_spec", "Declaration", "Node", "Problem", "Record", "iter_records",
     "open_records", "read", "complete", "dumps", "write", "write_records", "__version__",
 ]
+
+from .codes import CodeTable, return_codes, use_return_codes  # noqa: E402
+from .validator import Finding, Outcome, Report, Status, Verdict, validate  # noqa: E402
+
+__all__ += ["CodeTable", "return_codes", "use_return_codes", "Finding", "Outcome", "Report",
+            "Status", "Verdict", "validate"]
