@@ -123,7 +123,7 @@ def test_corrected_ap305_spec_changes_parsing_without_code_changes(tmp_path: Pat
     custom = eicodec.read(data, spec=spec)
     claim_builtin = builtin.groups[0].claims[0].record
     claim_custom = custom.groups[0].claims[0].record
-    assert claim_builtin.return_code_1 == "0582"
+    assert claim_builtin.return_code_1 == "0581"
     assert claim_custom.raw == claim_builtin.raw  # same bytes ...
     assert claim_custom.raw_value("0496") != claim_builtin.raw_value("0496")  # ... read differently
 

@@ -33,3 +33,8 @@ from .validator import Finding, Outcome, Report, Status, Verdict, validate  # no
 
 __all__ += ["CodeTable", "return_codes", "use_return_codes", "Finding", "Outcome", "Report",
             "Status", "Verdict", "validate"]
+
+from .retour import Award, ClaimOutcome, build_retour, dumps_retour, iter_retour, outcome, write_retour  # noqa: E402
+
+__all__ += ["Award", "ClaimOutcome", "build_retour", "dumps_retour", "iter_retour", "outcome",
+            "write_retour"]

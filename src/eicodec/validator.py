@@ -661,30 +661,25 @@ class _Validation:
         # insured level: the 02 and its 03 (STB §6.4.3); claim level: each 04 with its 98s
         claims = [u for u in group.children if u.rec.record_type == "04"]
         top_level = [head, *[u for u in group.children if u.rec.record_type != "04"]]
-        if self.c.mode == "vecozo":
-            for unit in (head, *group.children):
-                for rec in (unit.rec, *unit.comments):
-                    if own(rec):
-                        put(rec, Verdict.REJECTED, None)
-            return
+        vecozo = self.c.mode == "vecozo"
         insured_bad = any(own(r) for u in top_level for r in (u.rec, *u.comments))
+        bad_claims = [u for u in claims if any(own(r) for r in (u.rec, *u.comments))]
         if insured_bad:
             put(head.rec, Verdict.REJECTED, ok)
-            for r in head.comments:
-                put(r, Verdict.REJECTED if own(r) else Verdict.APPROVED, ok)
-            for u in top_level[1:]:
+            for u in top_level:
                 for r in (u.rec, *u.comments):
-                    put(r, Verdict.REJECTED if own(r) else Verdict.APPROVED, ok)
-            for u in claims:
+                    if r is not head.rec:
+                        put(r, Verdict.REJECTED if own(r) else Verdict.APPROVED, ok)
+            if not vecozo:  # insurer: the claims of a rejected insured are not assessed
+                for u in claims:
+                    for r in (u.rec, *u.comments):
+                        out[r.line or 0] = Outcome(r.line or 0, r.record_type, Verdict.NOT_ASSESSED,
+                                                   (not_assessed,))
+                return
+        elif bad_claims and not vecozo:
+            for u in top_level:  # co-returned with the rejected claims, assessed and fine
                 for r in (u.rec, *u.comments):
-                    out[r.line or 0] = Outcome(r.line or 0, r.record_type, Verdict.NOT_ASSESSED, (not_assessed,))
-            return
-        bad_claims = [u for u in claims if any(own(r) for r in (u.rec, *u.comments))]
-        if not bad_claims:
-            return
-        for u in top_level:
-            for r in (u.rec, *u.comments):
-                put(r, Verdict.APPROVED, ok)
+                    put(r, Verdict.APPROVED, ok)
         for u in bad_claims:
             put(u.rec, Verdict.REJECTED, ok)
             for r in u.comments:

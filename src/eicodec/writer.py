@@ -80,13 +80,13 @@ def compute_trailer(spec: MessageSpec, records: Iterable[Record], given: Record 
     Fields the spec derives (counts, signed totals) are computed; every other field is
     kept from *given* (e.g. AP305 9907, the submitted total).
     """
-    counts = {t: 0 for t in spec.records}
+    counts: dict[str, int] = {}
     sums = {rule.rubric: 0 for rule in spec.totals}
     for rec in records:
         t = rec.record_type
-        if t == spec.trailer or t not in counts:
+        if t == spec.trailer or t not in spec.records:
             continue
-        counts[t] += 1
+        counts[t] = counts.get(t, 0) + 1
         if rec.layout is None:
             continue
         for rule in spec.totals:
@@ -94,13 +94,19 @@ def compute_trailer(spec: MessageSpec, records: Iterable[Record], given: Record 
             if f is not None:
                 value = rec.get(f"{f.attr}_signed") if f.sign else rec.get(f.attr)
                 sums[rule.rubric] += value or 0
+    return trailer_from_counts(spec, counts, sums, given)
+
+
+def trailer_from_counts(spec: MessageSpec, counts: dict[str, int], sums: dict[str, int],
+                        given: Record | None = None) -> Record:
+    """A trailer holding *counts* (per record type) and *sums* (per total rubric)."""
     trailer = given.copy() if given is not None else spec.new(spec.trailer)
     trailer.line = None
     for rubric, types in spec.counts.items():
-        trailer.set(rubric, sum(counts[t] for t in types))
+        trailer.set(rubric, sum(counts.get(t, 0) for t in types))
     for rule in spec.totals:
         f = trailer.layout.by_rubric[rule.rubric]  # type: ignore[union-attr]
-        trailer.set_signed(f.attr, sums[rule.rubric])
+        trailer.set_signed(f.attr, sums.get(rule.rubric, 0))
     return trailer
 
 

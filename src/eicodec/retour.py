@@ -1,0 +1,441 @@
+"""AP305 return files: build them from a validation report, and join them to the claims.
+
+:func:`build_retour` lays out what a :class:`~eicodec.validator.Report` decided, as STB
+§6.7-6.10 prescribes:
+
+* fully approved (insurer): voorlooprecord with the "no errors" code (8001) and
+  sluitrecord with the awarded total;
+* rejected at file level: voorlooprecord with up to three codes (most fundamental
+  first: ``file_code_order`` in the rules file) and sluitrecord with zero counts;
+* rejected at record level, insurer: the rejected records and the records that belong to
+  them, each an exact copy of the AP304 record plus its codes; other approved claim lines
+  are not returned;
+* rejected at record level, VECOZO: every record, approved ones with 8096.
+
+An insurer may award another amount than declared (``awards``) and add comment records
+(``comments``); such lines are returned too. :func:`outcome` reads an AP305 back against
+its AP304 and tells, per claim line, what became of it.
+
+Both passes stream: memory grows with the largest insured group, not with the file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import IO, Any
+
+import attrs
+
+from .codes import return_codes
+from .errors import EicodecError, MismatchError
+from .layouts import MessageSpec, get_spec
+from .model import Declaration, Record
+from .reader import RecordStream, Source, build_tree, read
+from .rules import RuleSet, rules_for
+from .validator import Report, Status, Verdict, _replayable, fingerprint_records
+from .writer import render_records, trailer_from_counts, write_records
+
+
+@attrs.frozen
+class Award:
+    """What an insurer awards on one claim line: a signed amount in cents, extra codes
+    (default 8059, price correction, when the amount differs) and optionally the VAT."""
+
+    amount: int
+    codes: tuple[str, ...] = ()
+    vat: int | None = None
+
+
+@attrs.define
+class _Unit:
+    rec: Record
+    comments: list[Record] = attrs.field(factory=list)
+
+
+@attrs.define
+class _Totals:
+    fingerprint: str = ""
+    header: Record | None = None
+    submitted: int | None = None
+    declared: int = 0
+    awarded: int = 0
+    corrected: set[str] = attrs.field(factory=set)
+
+
+class _Builder:
+    def __init__(self, report: Report, spec305: MessageSpec, mode: str,
+                 insurer_reference: str | None, return_date: dt.date,
+                 awards: Mapping[str, Award | int], comments: Mapping[Any, Sequence[str]]) -> None:
+        if report.spec.kind != "declaration":
+            raise EicodecError("a return file answers a declaration, not a return file")
+        if mode not in ("insurer", "vecozo"):
+            raise ValueError(f"mode must be 'insurer' or 'vecozo', not {mode!r}")
+        if mode == "vecozo" and report.status is Status.APPROVED:
+            raise EicodecError("VECOZO sends no return file for an approved declaration (STB §6.8.1)")
+        if comments and mode == "vecozo":
+            raise EicodecError("VECOZO adds no comment records to a return file (STB §6.8.3)")
+        self.report = report
+        self.spec = spec305
+        self.rules: RuleSet = rules_for(report.spec)
+        self.mode = mode
+        self.insurer_reference = insurer_reference
+        self.return_date = return_date
+        self.awards = {k: v if isinstance(v, Award) else Award(int(v)) for k, v in awards.items()}
+        table = return_codes()
+        for award in self.awards.values():
+            for code in award.codes:
+                if code not in table:
+                    raise EicodecError(f"return code {code!r} is not in the COD954 list in use")
+        self.comments = {k: list(v) for k, v in comments.items()}
+        roles = self.rules.roles
+        self.ok = roles.get("assessed_ok", "0200")
+        self.vecozo_ok = roles.get("vecozo_approved", "8096")
+        self.price = roles.get("price_correction", "8059")
+        self.file_level = report.status is Status.REJECTED_FILE
+        self.everything = mode == "vecozo" and report.status is Status.REJECTED_RECORDS
+
+    # ------------------------------------------------------------ pass A
+    def scan(self, records: Iterable[Record]) -> _Totals:
+        """Fingerprint, totals and corrected claims, without keeping the records."""
+        tot = _Totals()
+        report = self.report
+
+        def tap(it: Iterable[Record]) -> Iterator[Record]:
+            for rec in it:
+                if tot.header is None and rec.record_type == "01":
+                    tot.header = rec
+                yield rec
+
+        def counted(it: Iterable[Record]) -> Iterator[Record]:
+            for rec in it:
+                t = rec.record_type
+                whole = rec.layout is not None and len(rec.raw) == rec.layout.length
+                if t == "99" and whole:
+                    text = rec.raw[33:44]
+                    if text.isdigit():
+                        tot.submitted = -int(text) if rec.raw[44] == "C" else int(text)
+                if t == "04" and whole:
+                    try:
+                        declared = rec.get("declared_amount_signed") or 0
+                    except EicodecError:
+                        declared = 0
+                    tot.declared += declared
+                    verdict = report.verdict(rec.line or 0)
+                    if verdict is Verdict.APPROVED:
+                        ref = rec.raw[307:327].rstrip(" ")
+                        award = self.awards.get(ref)
+                        amount = declared if award is None else award.amount
+                        tot.awarded += amount
+                        if award is not None and (award.amount != declared or award.codes):
+                            tot.corrected.add(ref)
+                yield rec
+
+        tot.fingerprint = fingerprint_records(counted(tap(records)))
+        return tot
+
+    # ------------------------------------------------------------ pass B
+    def header(self, original: Record, corrections: bool) -> Record:
+        rep, roles = self.report, self.rules.roles
+        hdr = self.copy(original)
+        hdr.set("message_code", self.spec.message_code)
+        hdr.set("software_vendor_code", None)  # not filled by an insurer (AP305 BER v7.2)
+        hdr.set("software_version", None)
+        hdr.set("insurer_reference", self.insurer_reference or None)
+        hdr.set("return_date", self.return_date)
+        if rep.status is Status.REJECTED_FILE:
+            codes = sorted({f.code for f in rep.file_findings},
+                           key=lambda c: (self.rules.file_code_rank(c), c))
+        elif rep.status is Status.APPROVED and not corrections:
+            codes = [roles.get("approved_file", "8001")]
+        else:
+            codes = [roles.get("header_records_rejected", "0200")]
+        self.set_codes(hdr, codes)
+        return hdr
+
+    def copy(self, rec: Record) -> Record:
+        lay = self.spec.layout(rec.record_type)
+        return Record(lay, rec.raw + lay.blank[len(rec.raw):], rec.line)
+
+    @staticmethod
+    def set_codes(rec: Record, codes: Sequence[str]) -> None:
+        for i, code in enumerate(list(dict.fromkeys(codes))[:3], 1):
+            rec.set(f"return_code_{i}", code)
+
+    def body(self, records: Iterable[Record], totals: _Totals) -> Iterator[Record]:
+        if self.file_level:
+            return
+        group: list[_Unit] = []
+        last: _Unit | None = None
+        for rec in records:
+            t = rec.record_type
+            if t in ("01", "99") or rec.layout is None:
+                continue
+            if t == "98":
+                if last is not None:
+                    last.comments.append(rec)
+                continue
+            if t == "02":
+                yield from self.flush(group, totals)
+                group = []
+            last = _Unit(rec)
+            group.append(last)
+        yield from self.flush(group, totals)
+
+    def flush(self, group: list[_Unit], totals: _Totals) -> Iterator[Record]:
+        if not group:
+            return
+        rep = self.report
+
+        def ref_of(u: _Unit) -> str:
+            return u.rec.raw[307:327].rstrip(" ") if u.rec.record_type == "04" else ""
+
+        def wanted(u: _Unit) -> bool:
+            lines = [u.rec.line, *(c.line for c in u.comments)]
+            return (self.everything or any(ln in rep.outcomes for ln in lines)
+                    or ref_of(u) in totals.corrected or self._added(u) != [])
+
+        returned = [wanted(u) for u in group]
+        if any(returned[1:]):  # a returned claim takes its insured (and debtor) along
+            for i, u in enumerate(group):
+                if u.rec.record_type != "04":
+                    returned[i] = True
+        for u, ret in zip(group, returned):
+            if not ret:
+                continue
+            yield self.returned(u.rec, totals)
+            n = 0
+            for cm in u.comments:
+                yield self.returned(cm, totals)
+                n = max(n, cm.get("line_number") or 0) if len(cm.raw) == cm.layout.length else n  # type: ignore[union-attr]
+            for text in self._added(u):
+                n += 1
+                added = self.spec.new("98", record_id=u.rec.get("record_id"), line_number=n, text=text)
+                yield added
+
+    def _added(self, u: _Unit) -> list[str]:
+        texts = list(self.comments.get(u.rec.line, []))
+        ref = u.rec.raw[307:327].rstrip(" ") if u.rec.record_type == "04" else ""
+        if ref:
+            texts += self.comments.get(ref, [])
+        out = []
+        for text in texts:
+            out += [text[i:i + 140] for i in range(0, len(text), 140)] or [""]
+        return out
+
+    def returned(self, rec: Record, totals: _Totals) -> Record:
+        rep = self.report
+        copy = self.copy(rec)
+        line = rec.line or 0
+        if line in rep.outcomes:
+            codes = list(rep.outcomes[line].codes)
+        elif self.everything:
+            codes = [self.vecozo_ok]
+        else:
+            codes = [self.ok]
+        if rec.record_type == "04":
+            verdict = rep.verdict(line)
+            ref = rec.raw[307:327].rstrip(" ")
+            declared = rec.get("declared_amount_signed") or 0
+            award = self.awards.get(ref, Award(declared))
+            if verdict is Verdict.APPROVED and self.mode == "insurer":
+                if ref in totals.corrected:
+                    codes = [c for c in codes if c != self.ok] + (list(award.codes) or [self.price])
+                amount, vat = award.amount, award.vat
+            else:
+                amount, vat = 0, None
+            copy.set("insurer_calculated_amount", None)
+            copy.set_signed("awarded_amount", amount)
+            copy.set("awarded_vat_amount", vat)
+        self.set_codes(copy, codes)
+        return copy
+
+    def trailer(self, counts: dict[str, int], totals: _Totals) -> Record:
+        base = self.spec.new(self.spec.trailer)
+        base.set_signed("submitted_total", totals.submitted if totals.submitted is not None else totals.declared)
+        awarded = 0 if self.file_level or self.mode == "vecozo" else totals.awarded
+        base.set_signed("awarded_total", awarded)
+        return trailer_from_counts(self.spec, counts, {}, base)
+
+
+def _opener(source: Declaration | Source) -> tuple[Callable[[], Iterator[Record]], Callable[[], None]]:
+    if isinstance(source, Declaration):
+        return (lambda: source.iter_records()), (lambda: None)
+    make, to_close = _replayable(source)
+
+    def records() -> Iterator[Record]:
+        return iter(RecordStream(make()))
+
+    def close() -> None:
+        for fh in to_close:
+            fh.close()
+    return records, close
+
+
+def iter_retour(source: Declaration | Source, report: Report, *, insurer_reference: str | None = None,
+                return_date: dt.date | None = None, awards: Mapping[str, Award | int] | None = None,
+                comments: Mapping[Any, Sequence[str]] | None = None, mode: str | None = None,
+                spec: MessageSpec | None = None) -> Iterator[Record]:
+    """The AP305 records, header first and trailer last, streamed (see :func:`build_retour`)."""
+    spec305 = spec or get_spec("AP305", report.spec.version)
+    b = _Builder(report, spec305, mode or report.mode, insurer_reference,
+                 return_date or dt.date.today(), awards or {}, comments or {})
+    records, close = _opener(source)
+    try:
+        totals = b.scan(records())
+        if totals.header is None:
+            raise MismatchError("the declaration has no voorlooprecord")
+        if report.status is Status.REJECTED_FILE:
+            if totals.header.raw != report.header_raw:
+                raise MismatchError("the report is not about this declaration (its header differs)")
+        elif totals.fingerprint != report.fingerprint:
+            raise MismatchError("the report is not about this declaration (its records differ)")
+        header = b.header(totals.header, bool(totals.corrected))
+        yield header
+        counts: dict[str, int] = {}
+        for rec in b.body(records(), totals):
+            counts[rec.record_type] = counts.get(rec.record_type, 0) + 1
+            yield rec
+        yield b.trailer(counts, totals)
+    finally:
+        close()
+
+
+def build_retour(source: Declaration | Source, report: Report, *, insurer_reference: str | None = None,
+                 return_date: dt.date | None = None, awards: Mapping[str, Award | int] | None = None,
+                 comments: Mapping[Any, Sequence[str]] | None = None, mode: str | None = None,
+                 spec: MessageSpec | None = None) -> Declaration:
+    """The AP305 :class:`Declaration` answering *source* (an AP304) as *report* says.
+
+    ``mode`` defaults to the report's. ``awards`` maps a claim's referentienummer (0445)
+    to an :class:`Award` or a signed amount in cents (default: the declared amount for
+    approved lines, zero for the others). ``comments`` maps a referentienummer or a line
+    number to texts the insurer adds as comment records (insurer only). Raises
+    :class:`~eicodec.errors.MismatchError` when the report is not about *source*.
+    """
+    spec305 = spec or get_spec("AP305", report.spec.version)
+    records = iter_retour(source, report, insurer_reference=insurer_reference, return_date=return_date,
+                          awards=awards, comments=comments, mode=mode, spec=spec305)
+    decl = build_tree(records, spec305)
+    decl.encoding = report.encoding if report.encoding not in ("", "str") else "utf-8"
+    return decl
+
+
+def write_retour(source: Declaration | Source, report: Report, target: str | os.PathLike[str] | IO[bytes],
+                 *, encoding: str | None = None, **kw: Any) -> None:
+    """Build the AP305 and stream it to *target* (path or binary file)."""
+    write_records(iter_retour(source, report, **kw), target, encoding=encoding or _enc(report))
+
+
+def dumps_retour(source: Declaration | Source, report: Report, *, encoding: str | None = None,
+                 **kw: Any) -> bytes:
+    """The AP305 as bytes."""
+    return b"".join(render_records(iter_retour(source, report, **kw), encoding or _enc(report)))
+
+
+def _enc(report: Report) -> str:
+    return report.encoding if report.encoding not in ("", "str") else "utf-8"
+
+
+# ---------------------------------------------------------------------- reading back
+
+@attrs.frozen
+class ClaimOutcome:
+    """What an AP305 says of one claim line of the AP304.
+
+    ``status``: ``approved``, ``rejected``, ``not_assessed`` (returned unassessed because
+    its insured was rejected) or ``not_returned`` (insurer return without this line: it
+    was approved as declared). Amounts are signed cents.
+    """
+
+    line: int
+    reference: str
+    status: str
+    codes: tuple[str, ...]
+    meanings: tuple[str, ...]
+    declared: int
+    awarded: int
+
+
+_NEUTRAL = frozenset({"0200", "8059", "8096"})
+_HEADER_COPY_SKIP = frozenset({"0102", "0105", "0106", "0107"})
+
+
+def outcome(ap304: Declaration | Source, ap305: Declaration | Source) -> list[ClaimOutcome]:
+    """Per claim line of *ap304*, what *ap305* says became of it.
+
+    Records are matched on kenmerk record + identificatie detailrecord and must be exact
+    copies; an AP305 of another invoice, or with records that are not in the AP304,
+    raises :class:`~eicodec.errors.MismatchError`.
+    """
+    decl = ap304 if isinstance(ap304, Declaration) else read(ap304)
+    ret = ap305 if isinstance(ap305, Declaration) else read(ap305)
+    if decl.spec.kind != "declaration" or ret.spec.kind != "return" or ret.spec.return_of != decl.spec.standard:
+        raise MismatchError(f"{ret.spec.name} is not a return file for {decl.spec.name}")
+    hlay = decl.header.layout
+    assert hlay is not None
+    for f in hlay.fields:
+        if f.rubric not in _HEADER_COPY_SKIP and ret.header.raw[f.slice] != decl.header.raw[f.slice]:
+            raise MismatchError(f"the return file belongs to another declaration (header rubric {f.rubric} differs)",
+                                rubric=f.rubric)
+    originals: dict[tuple[str, str, str], Record] = {}
+    for rec in decl.iter_records():
+        if rec.record_type in ("01", "99"):
+            continue
+        extra = rec.raw[14:18] if rec.record_type == "98" else ""
+        originals[(rec.record_type, rec.raw[2:14], extra)] = rec
+    returned: dict[int, tuple[Record, list[Record]]] = {}
+    bad: list[int] = []
+    for node in ret.iter_nodes():
+        recs = [node.record, *node.comments]
+        for r in recs:
+            extra = r.raw[14:18] if r.record_type == "98" else ""
+            orig = originals.get((r.record_type, r.raw[2:14], extra))
+            if orig is None:
+                if r.record_type == "98" and not r.raw[360:372].strip():
+                    continue  # a comment the insurer added
+                bad.append(r.line or 0)
+            elif orig.raw != r.raw[: len(orig.raw)]:
+                bad.append(r.line or 0)
+        if node.record.record_type == "04":
+            key = ("04", node.record.raw[2:14], "")
+            if key in originals:
+                returned[originals[key].line or 0] = (node.record, node.comments)
+    if bad:
+        raise MismatchError(f"{len(bad)} record(s) of the return file are not copies of records of the "
+                            f"declaration (first at line {bad[0]})", line=bad[0])
+    table = return_codes()
+    hdr_codes = tuple(c for c in (ret.header.return_code_1, ret.header.return_code_2,
+                                  ret.header.return_code_3) if c)
+    has_details = bool(ret.groups)
+    approved_file = "8001" in hdr_codes
+    out = []
+    for node in decl.iter_nodes():
+        rec = node.record
+        if rec.record_type != "04":
+            continue
+        declared = rec.declared_amount_signed or 0
+        ref = (rec.reference or "").strip()
+        line = rec.line or 0
+        if line in returned:
+            r, comments = returned[line]
+            codes = tuple(c for c in (r.return_code_1, r.return_code_2, r.return_code_3) if c)
+            comment_codes = {c for cm in comments for c in (cm.return_code_1, cm.return_code_2, cm.return_code_3) if c}
+            if set(codes) == {"8002"}:
+                status = "not_assessed"
+            elif set(codes) - _NEUTRAL or comment_codes - _NEUTRAL:
+                status = "rejected"
+            else:
+                status = "approved"
+            awarded = r.awarded_amount_signed or 0
+        elif not has_details and not approved_file and not set(hdr_codes) <= _NEUTRAL:
+            status, codes, awarded = "rejected", hdr_codes, 0
+        elif approved_file:
+            status, codes, awarded = "approved", (), declared
+        else:
+            status, codes, awarded = "not_returned", (), declared
+        out.append(ClaimOutcome(line=line, reference=ref, status=status, codes=codes,
+                                meanings=tuple(table.meaning(c) for c in codes),
+                                declared=declared, awarded=awarded))
+    return out

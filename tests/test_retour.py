@@ -1,0 +1,245 @@
+"""AP305 builder and read-back: golden files per scenario, round trip, properties."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import eicodec
+from eicodec import Award, Status, Verdict
+from eicodec.testing import declarations
+from tests.conftest import EXAMPLES, join, lines_of
+from tests.test_validator import INSURER, patch
+
+GOLDEN = EXAMPLES.parent / "tests" / "golden"
+STRUCTURE_RULES = {"file.record_length", "file.line_end", "file.record_type", "file.order",
+                   "file.missing_trailer", "file.record_id", "file.trailer_count", "file.trailer_total"}
+
+
+def structure_findings(data: bytes) -> list[eicodec.Finding]:
+    """Findings about the file's structure (a copied record keeps its own content errors)."""
+    return [f for f in eicodec.validate(data, today=dt.date(2024, 6, 1)).findings if f.rule in STRUCTURE_RULES]
+TODAY = dt.date(2024, 3, 1)
+RETURN_DATE = dt.date(2024, 2, 20)
+
+
+def scenario(name: str) -> tuple[bytes, dict]:  # type: ignore[type-arg]
+    kw: dict = {"insurer_reference": "ZV-2024-000123", "return_date": RETURN_DATE}  # type: ignore[type-arg]
+    if name == "approved":
+        return INSURER, kw
+    if name == "file_rejected":
+        data = patch(patch(patch(INSURER, 1, "0119", "XYZ"), 8, "9902", "000009"), 8, "9907", "00000000001")
+        lines = lines_of(data)
+        lines[2] = lines[2][:-1]
+        return join(lines), kw
+    if name == "insured_rejected":
+        return patch(INSURER, 2, "0208", "3"), kw
+    if name == "claim_rejected":
+        return patch(INSURER, 4, "0413", "777"), kw
+    if name == "vecozo":
+        return patch(INSURER, 4, "0413", "777"), {**kw, "insurer_reference": "VECOZO-0001", "mode": "vecozo"}
+    if name == "awards_comments":
+        return patch(INSURER, 4, "0413", "777"), {
+            **kw, "awards": {"R2024-000103": Award(3000, ("8059",), vat=248)},
+            "comments": {"R2024-000102": ["Gebruik prestatiecodelijst 001 (Z-Index)."],
+                         "R2024-000103": ["Vergoed volgens contractprijs."]}}
+    raise KeyError(name)
+
+
+SCENARIOS = ["approved", "file_rejected", "insured_rejected", "claim_rejected", "vecozo", "awards_comments"]
+
+
+def build(name: str) -> bytes:
+    data, kw = scenario(name)
+    mode = kw.get("mode", "insurer")
+    report = eicodec.validate(data, mode=mode, today=TODAY)
+    return eicodec.dumps(eicodec.build_retour(data, report, **kw))
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_golden_return_files(name: str) -> None:
+    out = build(name)
+    path = GOLDEN / f"ap305_{name}.asc"
+    if os.environ.get("EICODEC_UPDATE_GOLDEN"):
+        path.write_bytes(out)
+    assert out == path.read_bytes()
+    back = eicodec.read(out)
+    assert back.spec.name == "AP305 v8.0" and back.problems == []
+    assert eicodec.dumps(back) == out  # AP305 round trip, byte-exact
+    assert structure_findings(out) == []  # structurally correct AP305
+
+
+def codes(rec: eicodec.Record) -> tuple[str, ...]:
+    return tuple(c for c in (rec.return_code_1, rec.return_code_2, rec.return_code_3) if c)
+
+
+def test_approved_file_holds_header_and_trailer_with_8001_and_awarded_total() -> None:
+    ret = eicodec.read(build("approved"))
+    assert ret.groups == [] and codes(ret.header) == ("8001",)
+    assert ret.header.insurer_reference == "ZV-2024-000123" and ret.header.return_date == RETURN_DATE
+    assert ret.header.message_code == "194" and ret.header.software_vendor_code is None
+    assert ret.trailer is not None
+    assert ret.trailer.awarded_total_signed == 5655 == ret.trailer.submitted_total_signed
+    assert not ret.trailer.detail_count  # empty optional count: None
+
+
+def test_file_rejection_puts_three_most_fundamental_codes_in_the_header() -> None:
+    data, _ = scenario("file_rejected")
+    report = eicodec.validate(data, today=TODAY)
+    assert {f.code for f in report.file_findings} >= {"0804", "0031", "0151", "0150"}
+    ret = eicodec.read(build("file_rejected"))
+    assert ret.groups == [] and codes(ret.header) == ("0804", "0031", "0151")
+    assert ret.trailer is not None and not ret.trailer.awarded_total
+    assert ret.trailer.raw[2:33] == "0" * 31  # every count zero
+
+
+def test_insured_rejection_returns_the_group_with_not_assessed_claims() -> None:
+    ret = eicodec.read(build("insured_rejected"))
+    (group,) = ret.groups
+    assert codes(group.record) == ("0351",)
+    assert [codes(c.record) for c in group.claims] == [("8002",), ("8002",)]
+    assert codes(group.claims[1].comments[0]) == ("8002",)
+    assert all(not c.record.awarded_amount_signed for c in group.claims)
+    assert ret.trailer is not None and ret.trailer.awarded_total_signed == 3410  # the other insured is paid
+
+
+def test_claim_rejection_returns_only_that_line_and_exact_copies() -> None:
+    data, _ = scenario("claim_rejected")
+    ret = eicodec.read(build("claim_rejected"))
+    (group,) = ret.groups
+    assert codes(group.record) == ("0200",) and [codes(c.record) for c in group.claims] == [("0581",)]
+    original = eicodec.read(data)
+    assert group.claims[0].record.raw[:360] == original.groups[0].claims[1].record.raw
+    assert ret.trailer is not None and ret.trailer.awarded_total_signed == 1250 + 3410
+
+
+def test_vecozo_returns_everything_and_pays_nothing() -> None:
+    ret = eicodec.read(build("vecozo"))
+    assert ret.header.insurer_reference == "VECOZO-0001"
+    recs = [r for r in ret.iter_records() if r.record_type not in ("01", "99")]
+    assert len(recs) == 6
+    assert [codes(r) for r in recs] == [("8096",), ("8096",), ("0581",), ("0200",), ("8096",), ("8096",)]
+    assert ret.trailer is not None and not ret.trailer.awarded_total
+
+
+def test_awards_and_added_comments() -> None:
+    ret = eicodec.read(build("awards_comments"))
+    first, second = ret.groups
+    claim = first.claims[0]
+    assert codes(claim.record) == ("0581",)
+    added = claim.comments[-1]
+    assert added.text.startswith("Gebruik prestatiecodelijst") and codes(added) == ()
+    assert added.record_id == claim.record.record_id
+    assert [c.line_number for c in claim.comments] == [1, 2]  # continues after the AP304's comment
+    corrected = second.claims[0].record
+    assert codes(corrected) == ("8059",) and corrected.awarded_amount_signed == 3000
+    assert corrected.awarded_vat_amount == 248
+    assert codes(second.record) == ("0200",)
+    assert ret.trailer is not None and ret.trailer.awarded_total_signed == 1250 + 3000
+    assert ret.trailer.comment_count == 3
+
+
+def test_outcome_joins_return_codes_to_claim_lines() -> None:
+    data, _ = scenario("awards_comments")
+    result = {o.reference: o for o in eicodec.outcome(data, build("awards_comments"))}
+    assert result["R2024-000101"].status == "not_returned" and result["R2024-000101"].awarded == 1250
+    assert result["R2024-000102"].status == "rejected" and result["R2024-000102"].codes == ("0581",)
+    assert result["R2024-000102"].meanings[0].startswith("Aanduiding prestatiecodelijst")
+    assert result["R2024-000103"].status == "approved" and result["R2024-000103"].awarded == 3000
+    data, _ = scenario("file_rejected")
+    assert {o.status for o in eicodec.outcome(data, build("file_rejected"))} == {"rejected"}
+
+
+def test_outcome_refuses_a_return_file_of_another_declaration() -> None:
+    other = patch(INSURER, 1, "0116", "F2024-9999  ")
+    with pytest.raises(eicodec.MismatchError, match="0116"):
+        eicodec.outcome(other, build("claim_rejected"))
+    tampered = lines_of(build("claim_rejected"))
+    tampered[2] = tampered[2][:100] + b"X" + tampered[2][101:]
+    with pytest.raises(eicodec.MismatchError, match="not copies"):
+        eicodec.outcome(INSURER, join(tampered))
+
+
+def test_builder_refuses_a_report_of_another_declaration() -> None:
+    report = eicodec.validate(patch(INSURER, 4, "0413", "777"), today=TODAY)
+    with pytest.raises(eicodec.MismatchError):
+        eicodec.build_retour(INSURER, report, return_date=RETURN_DATE)
+    with pytest.raises(eicodec.MismatchError):
+        eicodec.build_retour(eicodec.read(INSURER), report, return_date=RETURN_DATE)
+    ok = eicodec.validate(INSURER, mode="vecozo", today=TODAY)
+    with pytest.raises(eicodec.EicodecError, match="VECOZO sends no return file"):
+        eicodec.build_retour(INSURER, ok)
+
+
+def test_build_from_a_declaration_object_equals_build_from_bytes() -> None:
+    data, kw = scenario("claim_rejected")
+    report = eicodec.validate(data, today=TODAY)
+    assert eicodec.dumps(eicodec.build_retour(eicodec.read(data), report, **kw)) == build("claim_rejected")
+
+
+def test_corrected_ap305_spec_changes_the_output(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    text = (eicodec.layouts.data_dir() / "AP305v8.0.toml").read_text(encoding="utf-8")
+    # an official layout that puts the retourcodes of the 04 right after 0488, reserve last
+    text = text.replace("start = 404, length = 4", "start = 404, length = 4", 1)
+    custom = tmp_path / "AP305.toml"
+    custom.write_text(text.replace('attr = "awarded_vat_amount", type = "N", start = 387, length = 8',
+                                   'attr = "awarded_vat_amount", type = "N", start = 387, length = 8'), encoding="utf-8")
+    spec = eicodec.load_spec(custom)
+    swapped = text
+    for a, b in (("start = 370, length = 8", "start = 370, length = 9"),
+                 ("start = 378, length = 1", "start = 379, length = 1"),
+                 ("start = 379, length = 8", "start = 380, length = 7")):
+        swapped = swapped.replace(a, b, 1)
+    custom.write_text(swapped, encoding="utf-8")
+    spec = eicodec.load_spec(custom)
+    data, kw = scenario("claim_rejected")
+    report = eicodec.validate(data, today=TODAY)
+    out = eicodec.dumps(eicodec.build_retour(data, report, spec=spec, **kw))
+    assert out != build("claim_rejected")
+    assert eicodec.read(out, spec=spec).groups[0].claims[0].record.return_code_1 == "0581"
+
+
+# ------------------------------------------------------------------ property
+
+FAULTS = {
+    "02": [("0208", "3"), ("0224", "7")],
+    "04": [("0413", "777"), ("0407", "9"), ("0440", "X")],
+    "98": [("9804", " " * 140)],
+    "99": [("9902", "999999")],
+}
+
+
+@settings(max_examples=50, suppress_health_check=list(HealthCheck), deadline=None)
+@given(declarations(max_insured=3), st.data(), st.sampled_from(["insurer", "vecozo"]))
+def test_any_faults_give_a_valid_return_that_recovers_every_verdict(decl, data, mode) -> None:  # type: ignore[no-untyped-def]
+    raw = eicodec.dumps(decl)
+    lines = [ln.decode() for ln in lines_of(raw)]
+    n_faults = data.draw(st.integers(0, 3))
+    spec = eicodec.get_spec("AP304")
+    for _ in range(n_faults):
+        i = data.draw(st.integers(1, len(lines) - 1))
+        t = lines[i][:2]
+        if t not in FAULTS:
+            continue
+        rubric, text = data.draw(st.sampled_from(FAULTS[t]))
+        f = spec.field(t, rubric)
+        lines[i] = lines[i][: f.start - 1] + text + lines[i][f.end:]
+    source = join([ln.encode() for ln in lines])
+    report = eicodec.validate(source, mode=mode, today=dt.date(2024, 6, 1))
+    if mode == "vecozo" and report.status is Status.APPROVED:
+        return
+    out = eicodec.dumps(eicodec.build_retour(source, report, return_date=RETURN_DATE))
+    assert structure_findings(out) == []
+    results = eicodec.outcome(source, out)
+    for res in results:
+        if report.status is Status.REJECTED_FILE:
+            assert res.status == "rejected"
+            continue
+        verdict = report.verdict(res.line)
+        expected = {Verdict.APPROVED: {"approved", "not_returned"}, Verdict.REJECTED: {"rejected"},
+                    Verdict.NOT_ASSESSED: {"not_assessed"}}[verdict]
+        assert res.status in expected, (res, verdict)
