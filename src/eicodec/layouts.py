@@ -48,6 +48,7 @@ class FieldSpec:
     codelist: str | None = None
     allowed: tuple[str, ...] | None = None
     provisional: bool = False
+    personal: bool = False
     record_type: str = ""
     decode: Decoder = attrs.field(init=False, eq=False, repr=False)
     encode: Encoder = attrs.field(init=False, eq=False, repr=False)
@@ -235,7 +236,7 @@ def _load_field(raw: Mapping[str, Any], rtype: str, spec: str) -> FieldSpec:
         return SpecError(msg, spec=spec, record_type=rtype, rubric=str(rub))
 
     known = {"rubric", "element", "name", "attr", "type", "start", "length", "mandatory", "kind",
-             "fixed", "sign", "codelist", "allowed", "provisional", "note"}
+             "fixed", "sign", "codelist", "allowed", "provisional", "personal", "note"}
     unknown = set(raw) - known
     if unknown:
         raise bad(f"unknown keys {sorted(unknown)}")
@@ -271,7 +272,8 @@ def _load_field(raw: Mapping[str, Any], rtype: str, spec: str) -> FieldSpec:
         attr=attr, type=typ, start=start, length=length, mandatory=mandatory, kind=kind,
         fixed=fixed, sign=raw.get("sign"), codelist=raw.get("codelist"),
         allowed=tuple(allowed) if allowed is not None else None,
-        provisional=bool(raw.get("provisional", False)), record_type=rtype,
+        provisional=bool(raw.get("provisional", False)), personal=bool(raw.get("personal", False)),
+        record_type=rtype,
     )
 
 

@@ -113,4 +113,14 @@ def rule_table(spec: MessageSpec) -> str:
         code = r.code + (" (provisional)" if r.provisional else "")
         lines.append(f"| `{r.id}` | {r.level} | {code} | {', '.join(r.rubrics)} | "
                      f"{', '.join(r.modes)} | {r.description} |")
+    lines += ["", "Field checks (`record.field`, `file.header_field`, `file.trailer_field`, "
+              "`file.reserve`) carry the code of their rubric; *p* marks our provisional choice:", ""]
+    by_code: dict[str, list[str]] = {}
+    for rubric, code in sorted(rs.field_codes.items()):
+        mark = "*p*" if rubric in rs.provisional_rubrics else ""
+        by_code.setdefault(code, []).append(rubric + mark)
+    lines += ["| code | rubrics |", "|---|---|"]
+    lines += [f"| {code} | {', '.join(rubrics)} |" for code, rubrics in sorted(by_code.items())]
+    fallback = ", ".join(f"{t}: {c}" for t, c in rs.fallback_codes.items())
+    lines += ["", f"Rubrics not listed use their record type's fallback code (provisional): {fallback}."]
     return "\n".join(lines)

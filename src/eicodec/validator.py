@@ -750,7 +750,7 @@ def _replayable(source: Source) -> tuple[Callable[[], Source], list[IO[bytes]]]:
 def validate(source: Source, *, mode: str = "insurer", today: dt.date | None = None,
              codes: str | os.PathLike[str] | None = None, spec: MessageSpec | None = None,
              rules: str | os.PathLike[str] | None = None, encoding: str | None = None,
-             show_values: bool = False) -> Report:
+             show_values: bool = False, progress: Callable[[int], None] | None = None) -> Report:
     """Check *source* (AP304, or AP305 for structure) and return a :class:`Report`.
 
     ``mode``: ``"insurer"`` (an insurer's checks and return rules) or ``"vecozo"``
@@ -758,7 +758,8 @@ def validate(source: Source, *, mode: str = "insurer", today: dt.date | None = N
     ``today`` is the date dates are checked against (default: today). ``codes`` loads
     an official COD954 list (CSV export) and makes it the list in use. ``rules`` a
     corrected rules file. ``show_values=True`` puts offending values in messages
-    (off by default: they may be personal data).
+    (off by default: they may be personal data). ``progress`` is called now and then
+    with the number of records checked so far.
 
     Raises :class:`~eicodec.errors.UnreadableInputError` for input that is no EI file.
     """
@@ -777,8 +778,14 @@ def validate(source: Source, *, mode: str = "insurer", today: dt.date | None = N
         checker = _Checker(found, ruleset, mode, show_values, today or dt.date.today())
         run = _Validation(found, checker, pre)
         with RecordStream(opener(), encoding=encoding, spec=found) as stream:
-            for rec in stream:
-                run.feed(rec)
+            if progress is None:
+                for rec in stream:
+                    run.feed(rec)
+            else:
+                for n, rec in enumerate(stream, 1):
+                    run.feed(rec)
+                    if n % 20000 == 0:
+                        progress(n)
         run.finish()
     finally:
         for fh in to_close:
