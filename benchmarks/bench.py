@@ -20,8 +20,12 @@ import time
 from pathlib import Path
 
 
-def generate(path: Path, n_records: int) -> int:
-    """Write a valid AP304 file of about *n_records* records; returns the exact count."""
+def generate(path: Path, n_records: int, reject_every: int = 0) -> int:
+    """Write an AP304 file of about *n_records* records; returns the exact count.
+
+    Valid, unless *reject_every* is set: then every n-th claim line has an unknown
+    prestatiecodelijst (0413), so that it is rejected at record level.
+    """
     import eicodec
 
     spec = eicodec.get_spec("AP304")
@@ -39,7 +43,8 @@ def generate(path: Path, n_records: int) -> int:
                        service_code_1="00000014325911", quantity=30, performer_code="02012345",
                        compounding_indicator="3", wmg_price_system="1", gvs_included="9",
                        tariff=1250, calculated_amount_signed=1250, vat_percentage=900,
-                       vat_amount=103, declared_amount_signed=1250, reference="R")
+                       vat_amount=103, declared_amount_signed=1250, reference="R",
+                       service_link_number="K1")
     comment_t = spec.comments("Toelichting bij deze regel.")[0]
     count, rid, total, claims = 1, 0, 0, 0
     with path.open("wb") as fh:
@@ -58,6 +63,8 @@ def generate(path: Path, n_records: int) -> int:
                 c = claim_t.copy()
                 c.record_id = rid
                 c.reference = f"R{claims:015d}"
+                if reject_every and claims % reject_every == 0:
+                    c.service_code_list_1 = "777"
                 if claims % 20 == 0:
                     c.previous_reference = f"P{claims:015d}"
                     c.calculated_amount_dc = "C"
@@ -83,18 +90,35 @@ def generate(path: Path, n_records: int) -> int:
 
 
 OPS = {
-    "lines": "n = sum(1 for _ in open(PATH, 'rb'))",
-    "iter_records": "import eicodec\nn = sum(1 for _ in eicodec.iter_records(PATH))",
-    "read": "import eicodec\nd = eicodec.read(PATH)\nn = sum(1 for _ in d.iter_records())",
-    "dumps": "import eicodec\nd = eicodec.read(PATH)\nimport time as _t\n_t0 = _t.perf_counter()\n"
-             "b = eicodec.dumps(d)\nn = b.count(b'\\n')",
+    "lines": ("valid", "n = sum(1 for _ in open(PATH, 'rb'))"),
+    "iter_records": ("valid", "import eicodec\nn = sum(1 for _ in eicodec.iter_records(PATH))"),
+    "read": ("valid", "import eicodec\nd = eicodec.read(PATH)\nn = sum(1 for _ in d.iter_records())"),
+    "validate": ("valid", "import eicodec, datetime\n"
+                 "r = eicodec.validate(PATH, today=datetime.date(2024, 6, 1))\n"
+                 "assert r.status.value == 'approved', r.findings[:3]\nn = sum(r.counts.values())"),
+    "validate_10pct_rejected": ("rejected", "import eicodec, datetime\n"
+                                "r = eicodec.validate(PATH, today=datetime.date(2024, 6, 1))\n"
+                                "assert r.status.value == 'rejected_records'\nn = sum(r.counts.values())"),
+    "validate_and_retour": ("rejected", "import eicodec, datetime, os\n"
+                            "r = eicodec.validate(PATH, today=datetime.date(2024, 6, 1))\n"
+                            "eicodec.write_retour(PATH, r, PATH + '.ap305', return_date=datetime.date(2024, 6, 2))\n"
+                            "os.remove(PATH + '.ap305')\nn = sum(r.counts.values())"),
+    "dumps": ("valid", "import eicodec\nd = eicodec.read(PATH)\nimport time as _t\n_t0 = _t.perf_counter()\n"
+              "b = eicodec.dumps(d)\nn = b.count(b'\\n')"),
 }
 
 
-def measure(name: str, path: Path) -> dict[str, object]:
-    body = OPS[name]
+def measure(name: str, paths: dict[str, Path]) -> dict[str, object]:
+    which, body = OPS[name]
+    path = paths[which]
     code = (
-        "import time, resource, json\n"
+        "import time, resource, json, datetime\n"
+        "import eicodec\n"
+        "from eicodec.rules import rules_for\n"
+        "from eicodec.validator import _Checker\n"
+        "_s = eicodec.get_spec('AP304')\n"  # one-time costs (spec, rules, lists): not timed
+        "_Checker(_s, rules_for(_s), 'insurer', False, datetime.date.today())\n"
+        "eicodec.get_spec('AP305')\n"
         f"PATH = {str(path)!r}\n"
         "t0 = time.perf_counter()\n"
         + body + "\n"
@@ -113,22 +137,31 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--ops", default=",".join(OPS))
-    ap.add_argument("--keep", type=Path, default=None, help="keep the generated file here")
+    ap.add_argument("--keep", type=Path, default=None, help="keep the generated files in this folder")
     args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp())
-    path = args.keep or tmp / "bench.asc"
-    t0 = time.perf_counter()
-    n = generate(path, args.records)
-    print(json.dumps({"op": "generate", "records": n, "seconds": round(time.perf_counter() - t0, 1),
-                      "bytes": os.path.getsize(path)}))
+    folder = args.keep or Path(tempfile.mkdtemp())
+    folder.mkdir(parents=True, exist_ok=True)
+    ops = args.ops.split(",")
+    paths = {"valid": folder / f"bench_{args.records}.asc", "rejected": folder / f"bench_{args.records}_rej.asc"}
+    for which, path in paths.items():
+        if not any(OPS[op][0] == which for op in ops):
+            continue
+        t0 = time.perf_counter()
+        n = generate(path, args.records, reject_every=10 if which == "rejected" else 0)
+        print(json.dumps({"op": f"generate_{which}", "records": n, "seconds": round(time.perf_counter() - t0, 1),
+                          "bytes": os.path.getsize(path)}), flush=True)
     floor = None
-    for op in args.ops.split(","):
-        res = measure(op, path)
+    for op in ops:
+        res = measure(op, paths)
         if op == "lines":
             floor = res["records_per_s"]
         if floor and res["records_per_s"]:
             res["ratio_to_lines"] = round(res["records_per_s"] / floor, 3)  # type: ignore[operator]
         print(json.dumps(res), flush=True)
+    if not args.keep:
+        for path in paths.values():
+            if path.exists():
+                path.unlink()
 
 
 if __name__ == "__main__":

@@ -422,6 +422,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_UNREADABLE
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001 - a bug of ours: one line, traceback on request
+        if args.debug:
+            traceback.print_exc()
+        print(f"eicodec: internal error ({type(exc).__name__}); run with --debug and please report it",
+              file=sys.stderr)
+        return EXIT_REJECTED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -96,6 +96,7 @@ class RecordLayout:
     by_attr: Mapping[str, FieldSpec] = attrs.field(init=False, eq=False, repr=False)
     signed: Mapping[str, tuple[FieldSpec, FieldSpec]] = attrs.field(init=False, eq=False, repr=False)
     blank: str = attrs.field(init=False, eq=False, repr=False)
+    record_class: Any = attrs.field(init=False, eq=False, repr=False, default=None)
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "by_rubric", {f.rubric: f for f in self.fields})

@@ -32,7 +32,9 @@ class Record:
 
     ``layout`` is None for a line whose kenmerk record is unknown; ``line`` is the
     1-based line number when read from a file; ``terminator`` the line end that
-    followed it in the input (``"\\r\\n"`` in a valid file).
+    followed it in the input (``"\\r\\n"`` in a valid file). Each layout gets its own
+    subclass with a property per field, so ``rec.bsn`` reads and ``rec.bsn = ...``
+    encodes into the text.
     """
 
     __slots__ = ("layout", "raw", "line", "terminator")
@@ -42,12 +44,17 @@ class Record:
     line: int | None
     terminator: str
 
+    def __new__(cls, layout: RecordLayout | None = None, *args: Any, **kwargs: Any) -> Record:
+        if cls is Record and layout is not None:
+            cls = record_class(layout)
+        return object.__new__(cls)
+
     def __init__(self, layout: RecordLayout | None, raw: str, line: int | None = None,
                  terminator: str = "\r\n") -> None:
-        object.__setattr__(self, "layout", layout)
-        object.__setattr__(self, "raw", raw)
-        object.__setattr__(self, "line", line)
-        object.__setattr__(self, "terminator", terminator)
+        self.layout = layout
+        self.raw = raw
+        self.line = line
+        self.terminator = terminator
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -63,7 +70,7 @@ class Record:
         return rec
 
     def copy(self) -> Record:
-        return Record(self.layout, self.raw, self.line, self.terminator)
+        return type(self)(self.layout, self.raw, self.line, self.terminator)
 
     def replace(self, **values: Any) -> Record:
         """A copy with *values* changed."""
@@ -138,7 +145,7 @@ class Record:
         raw = self.raw
         if len(raw) < f.end:
             raw = raw.ljust(f.end)
-        object.__setattr__(self, "raw", raw[: f.start - 1] + text + raw[f.end:])
+        self.raw = raw[: f.start - 1] + text + raw[f.end:]
 
     def set_signed(self, key: str, cents: int | None) -> None:
         """Set amount field *key* from a signed number of cents, and its D/C field."""
@@ -166,18 +173,6 @@ class Record:
     def __setitem__(self, key: str, value: Any) -> None:
         self.set(key, value)
 
-    def __getattr__(self, name: str) -> Any:
-        layout = object.__getattribute__(self, "layout")
-        if layout is not None and (name in layout.by_attr or name in layout.signed):
-            return self.get(name)
-        raise AttributeError(name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in Record.__slots__:
-            object.__setattr__(self, name, value)
-        else:
-            self.set(name, value)
-
     def to_dict(self, *, rubrics: bool = False) -> dict[str, Any]:
         """Every field's decoded value, keyed by attribute name (or by rubric)."""
         if self.layout is None:
@@ -198,6 +193,30 @@ class Record:
     def __repr__(self) -> str:
         where = f" line {self.line}" if self.line is not None else ""
         return f"<Record {self.record_type}{where}>"
+
+
+def _property(name: str, doc: str) -> property:
+    def get(self: Record) -> Any:
+        return self.get(name)
+
+    def put(self: Record, value: Any) -> None:
+        self.set(name, value)
+
+    return property(get, put, doc=doc)
+
+
+def record_class(layout: RecordLayout) -> type[Record]:
+    """The Record subclass for *layout* (made once per layout)."""
+    cls = layout.record_class
+    if cls is None:
+        ns: dict[str, Any] = {"__slots__": ()}
+        for f in layout.fields:
+            ns[f.attr] = _property(f.attr, f"{f.rubric} {f.name}")
+        for name, (amount, _dc) in layout.signed.items():
+            ns[name] = _property(name, f"{amount.rubric} {amount.name}, signed by its D/C indicator")
+        cls = type(f"Record{layout.type}", (Record,), ns)
+        object.__setattr__(layout, "record_class", cls)
+    return cls
 
 
 @attrs.define(eq=True)

@@ -18,29 +18,47 @@ import codecs
 import io
 import os
 import tempfile
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterable, Iterator
 from typing import IO, Any, Union
 
 import attrs
 
 from .errors import UnreadableInputError
 from .layouts import MessageSpec, spec_for_key
-from .model import Declaration, Node, Problem, Record
+from .model import Declaration, Node, Problem, Record, record_class
 
 Source = Union[str, bytes, bytearray, memoryview, "os.PathLike[str]", IO[bytes]]
 
-#: Longest line kept in memory; longer lines are read through and reported as too long.
-MAX_LINE = 65536
+#: Longest line kept in memory; longer lines are read through and reported as too long
+#: (their first MAX_LINE characters are kept; lone CRs inside them do not split them).
+MAX_LINE = 1 << 20
 _CHUNK = 1 << 20
+_TEXT_CHUNK = 1 << 16
 
 
 @attrs.define
 class ReadInfo:
-    """What the reader learned about the input besides its records."""
+    """What the reader learned about the input besides its records.
+
+    ``fingerprint`` identifies the input's exact bytes (CRC-32 and Adler-32 of the
+    bytes, and their count); it pairs a validation report with its file.
+    """
 
     encoding: str
     bom: bool = False
     spec: MessageSpec | None = None
+    fingerprint: str = ""
+
+
+def fingerprint_bytes(chunks: Iterable[bytes]) -> str:
+    """The fingerprint of the bytes in *chunks* (see :class:`ReadInfo`)."""
+    crc, adler, size = 0, 1, 0
+    for chunk in chunks:
+        crc = zlib.crc32(chunk, crc)
+        adler = zlib.adler32(chunk, adler)
+        size += len(chunk)
+    return f"{crc:08x}{adler:08x}-{size}"
 
 
 class RecordStream:
@@ -55,6 +73,7 @@ class RecordStream:
         self._close: list[IO[Any]] = []
         self._text: IO[str] | None = None
         self._pending: list[tuple[str, str]] = []
+        self._lines_iter: Iterator[tuple[str, str]] | None = None
         try:
             self._open(source, encoding, spec)
         except BaseException:
@@ -64,12 +83,13 @@ class RecordStream:
     # ------------------------------------------------------------------ opening
     def _open(self, source: Source, encoding: str | None, spec: MessageSpec | None) -> None:
         if isinstance(source, str) and _looks_like_content(source):
-            self.info = ReadInfo(encoding="str")
+            self.info = ReadInfo(encoding="str",
+                                 fingerprint=fingerprint_bytes([source.encode("utf-8", "surrogatepass")]))
             self._text = io.StringIO(source, newline="")
         else:
             binary = self._binary(source)
-            enc, bom = _detect_encoding(binary, encoding)
-            self.info = ReadInfo(encoding=enc, bom=bom)
+            enc, bom, fp = _detect_encoding(binary, encoding)
+            self.info = ReadInfo(encoding=enc, bom=bom, fingerprint=fp)
             text = io.TextIOWrapper(binary, encoding="utf-8-sig" if bom else enc, newline="",
                                     errors="strict")
             self._close.insert(0, text)
@@ -126,49 +146,99 @@ class RecordStream:
         return spec
 
     # ------------------------------------------------------------------ reading
-    def _next_line(self) -> tuple[str, str] | None:
-        assert self._text is not None
-        try:
-            line = self._text.readline(MAX_LINE)
-        except UnicodeDecodeError as exc:
-            raise UnreadableInputError(f"bytes cannot be decoded as {self.info.encoding}",
-                                       offset=exc.start) from None
-        if not line:
-            return None
-        if line.endswith("\n"):
-            if line.endswith("\r\n"):
-                return line[:-2], "\r\n"
-            return line[:-1], "\n"
-        if line.endswith("\r"):
-            return line[:-1], "\r"
-        if len(line) < MAX_LINE:
-            return line, ""
-        # An over-long line: keep its start (enough to report it as too long) and read
-        # through the rest without holding it in memory.
+    def _lines(self) -> Iterator[tuple[str, str]]:
+        """(text, line end) for every line: split like universal newlines (CR/LF, LF,
+        lone CR), reading decoded chunks; memory is bounded by MAX_LINE."""
+        text = self._text
+        assert text is not None
+        rest = ""
+        skipping: str | None = None  # start of an over-long line being read through
         while True:
-            more = self._text.readline(MAX_LINE)
-            if not more:
-                return line, ""
-            if more.endswith("\r\n"):
-                return line, "\r\n"
-            if more.endswith(("\n", "\r")):
-                return line, more[-1]
+            try:
+                chunk = text.read(_TEXT_CHUNK)
+            except UnicodeDecodeError as exc:
+                raise UnreadableInputError(f"bytes cannot be decoded as {self.info.encoding}",
+                                           offset=exc.start) from None
+            if not chunk:
+                break
+            if skipping is not None:
+                if rest:  # a CR that ended the previous chunk
+                    chunk = rest + chunk
+                    rest = ""
+                i = chunk.find("\n")
+                if i < 0:
+                    if chunk.endswith("\r"):
+                        rest = "\r"
+                    continue
+                yield skipping, ("\r\n" if i > 0 and chunk[i - 1] == "\r" else "\n")
+                skipping = None
+                chunk = chunk[i + 1:]
+            elif rest:
+                chunk = rest + chunk
+            parts = chunk.split("\n")
+            rest = parts.pop()
+            for piece in parts:
+                i = piece.find("\r")
+                if i < 0:
+                    yield piece, "\n"
+                elif i == len(piece) - 1:
+                    yield piece[:i], "\r\n"
+                else:
+                    yield from _split_cr(piece, "\n")
+            if len(rest) > MAX_LINE:
+                segs = rest.split("\r")
+                for seg in segs[:-1]:
+                    yield seg[:MAX_LINE], "\r"
+                last = segs[-1]
+                if len(last) > MAX_LINE:
+                    skipping, rest = last[:MAX_LINE], ""
+                else:
+                    rest = last
+        if skipping is not None:
+            yield skipping, ""
+            return
+        if rest:
+            yield from _split_cr(rest, "")
+
+    def _next_line(self) -> tuple[str, str] | None:
+        if self._lines_iter is None:
+            self._lines_iter = self._lines()
+        return next(self._lines_iter, None)
 
     def __iter__(self) -> Iterator[Record]:
         spec = self.info.spec
         assert spec is not None
+        classes = {t: record_class(lay) for t, lay in spec.records.items()}
         layouts = spec.records
+        get_cls = classes.get
         lineno = 0
         try:
             for raw, term in self._pending:
                 lineno += 1
-                yield Record(layouts.get(raw[:2]), raw, lineno, term)
+                cls = get_cls(raw[:2])
+                yield cls(layouts[raw[:2]], raw, lineno, term) if cls else Record(None, raw, lineno, term)
             self._pending = []
-            nxt = self._next_line
-            while (item := nxt()) is not None:
+            if self._lines_iter is None:
+                self._lines_iter = self._lines()
+            for raw, term in self._lines_iter:
                 lineno += 1
-                raw, term = item
-                yield Record(layouts.get(raw[:2]), raw, lineno, term)
+                t = raw[:2]
+                cls = get_cls(t)
+                if cls is not None:
+                    yield cls(layouts[t], raw, lineno, term)
+                else:
+                    yield Record(None, raw, lineno, term)
+        finally:
+            self.close()
+
+    def raw_lines(self) -> Iterator[tuple[str, str]]:
+        """(text, line end) of every line, without making records (for fast scans)."""
+        try:
+            yield from self._pending
+            self._pending = []
+            if self._lines_iter is None:
+                self._lines_iter = self._lines()
+            yield from self._lines_iter
         finally:
             self.close()
 
@@ -212,6 +282,21 @@ class _NoClose(io.RawIOBase):
         return self._fh.tell()
 
 
+def _split_cr(piece: str, final: str) -> Iterator[tuple[str, str]]:
+    """Lines of *piece* that holds lone CRs; *final* is the line end after the piece."""
+    segs = piece.split("\r")
+    if piece.endswith("\r"):
+        segs.pop()
+        for seg in segs[:-1]:
+            yield seg, "\r"
+        yield segs[-1], "\r" + final if final else "\r"
+        return
+    for seg in segs[:-1]:
+        yield seg, "\r"
+    if segs[-1] or final:
+        yield segs[-1], final
+
+
 def _seekable(fh: Any) -> bool:
     try:
         return bool(fh.seekable())
@@ -224,8 +309,8 @@ def _looks_like_content(text: str) -> bool:
     return "\n" in text or "\r" in text or len(text) >= 100 or text == ""
 
 
-def _detect_encoding(binary: IO[bytes], encoding: str | None) -> tuple[str, bool]:
-    """Check that the whole input decodes; return (encoding, utf-8 BOM present)."""
+def _detect_encoding(binary: IO[bytes], encoding: str | None) -> tuple[str, bool, str]:
+    """Check that the whole input decodes; return (encoding, utf-8 BOM present, fingerprint)."""
     start = binary.tell()
     head = binary.read(3)
     binary.seek(start)
@@ -241,10 +326,13 @@ def _detect_encoding(binary: IO[bytes], encoding: str | None) -> tuple[str, bool
         decoder = codecs.getincrementaldecoder(enc)(errors="strict")
         offset = 0
         binary.seek(start)
+        crc, adler = 0, 1
         try:
             while chunk := binary.read(_CHUNK):
                 decoder.decode(chunk)
                 offset += len(chunk)
+                crc = zlib.crc32(chunk, crc)
+                adler = zlib.adler32(chunk, adler)
             decoder.decode(b"", final=True)
         except UnicodeDecodeError as exc:
             failure = exc
@@ -252,7 +340,7 @@ def _detect_encoding(binary: IO[bytes], encoding: str | None) -> tuple[str, bool
             continue
         binary.seek(start)
         norm = codecs.lookup(enc).name
-        return norm, bom and norm == "utf-8"
+        return norm, bom and norm == "utf-8", f"{crc:08x}{adler:08x}-{offset}"
     binary.seek(start)
     tried = " or ".join(candidates)
     raise UnreadableInputError(f"bytes cannot be decoded as {tried} (first bad byte at offset {offset})",

@@ -22,6 +22,7 @@ Both passes stream: memory grows with the largest insured group, not with the fi
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import IO, Any
@@ -46,6 +47,15 @@ class Award:
     amount: int
     codes: tuple[str, ...] = ()
     vat: int | None = None
+
+
+def _value(rec: Record, key: str) -> Any:
+    """A field's value, or None when the record's text does not decode (broken input
+    still gets a return file; the broken field is copied as it was)."""
+    try:
+        return rec.get(key)
+    except EicodecError:
+        return None
 
 
 @attrs.define
@@ -98,8 +108,14 @@ class _Builder:
 
     # ------------------------------------------------------------ pass A
     def scan(self, records: Iterable[Record]) -> _Totals:
-        """Fingerprint, totals and corrected claims, without keeping the records."""
+        """Totals and corrected claims, without keeping the records."""
         tot = _Totals()
+        for _ in self.scan_through(records, tot):
+            pass
+        return tot
+
+    def scan_through(self, records: Iterable[Record], tot: _Totals) -> Iterator[Record]:
+        """Pass *records* on while adding them to the totals in *tot*."""
         report = self.report
 
         def tap(it: Iterable[Record]) -> Iterator[Record]:
@@ -117,10 +133,7 @@ class _Builder:
                     if text.isdigit():
                         tot.submitted = -int(text) if rec.raw[44] == "C" else int(text)
                 if t == "04" and whole:
-                    try:
-                        declared = rec.get("declared_amount_signed") or 0
-                    except EicodecError:
-                        declared = 0
+                    declared = _value(rec, "declared_amount_signed") or 0
                     tot.declared += declared
                     verdict = report.verdict(rec.line or 0)
                     if verdict is Verdict.APPROVED:
@@ -132,8 +145,7 @@ class _Builder:
                             tot.corrected.add(ref)
                 yield rec
 
-        tot.fingerprint = fingerprint_records(counted(tap(records)))
-        return tot
+        return counted(tap(records))
 
     # ------------------------------------------------------------ pass B
     def header(self, original: Record, corrections: bool) -> Record:
@@ -155,8 +167,11 @@ class _Builder:
         return hdr
 
     def copy(self, rec: Record) -> Record:
+        """The return record: the original text at its own positions, then the return
+        fields (a header of the wrong length is cut or padded to keep them aligned)."""
         lay = self.spec.layout(rec.record_type)
-        return Record(lay, rec.raw + lay.blank[len(rec.raw):], rec.line)
+        n = self.report.spec.record_length
+        return Record(lay, rec.raw[:n].ljust(n) + lay.blank[n:], rec.line)
 
     @staticmethod
     def set_codes(rec: Record, codes: Sequence[str]) -> None:
@@ -165,6 +180,8 @@ class _Builder:
 
     def body(self, records: Iterable[Record], totals: _Totals) -> Iterator[Record]:
         if self.file_level:
+            for _ in records:  # no detail records go back, but the totals need the trailer
+                pass
             return
         group: list[_Unit] = []
         last: _Unit | None = None
@@ -208,10 +225,10 @@ class _Builder:
             n = 0
             for cm in u.comments:
                 yield self.returned(cm, totals)
-                n = max(n, cm.get("line_number") or 0) if len(cm.raw) == cm.layout.length else n  # type: ignore[union-attr]
+                n = max(n, _value(cm, "line_number") or 0)
             for text in self._added(u):
                 n += 1
-                added = self.spec.new("98", record_id=u.rec.get("record_id"), line_number=n, text=text)
+                added = self.spec.new("98", record_id=_value(u.rec, "record_id"), line_number=n, text=text)
                 yield added
 
     def _added(self, u: _Unit) -> list[str]:
@@ -237,7 +254,7 @@ class _Builder:
         if rec.record_type == "04":
             verdict = rep.verdict(line)
             ref = rec.raw[307:327].rstrip(" ")
-            declared = rec.get("declared_amount_signed") or 0
+            declared = _value(rec, "declared_amount_signed") or 0
             award = self.awards.get(ref, Award(declared))
             if verdict is Verdict.APPROVED and self.mode == "insurer":
                 if ref in totals.corrected:
@@ -259,18 +276,24 @@ class _Builder:
         return trailer_from_counts(self.spec, counts, {}, base)
 
 
-def _opener(source: Declaration | Source) -> tuple[Callable[[], Iterator[Record]], Callable[[], None]]:
+def _opener(source: Declaration | Source, report: Report) -> tuple[
+        Callable[[], tuple[Iterator[Record], Callable[[], str]]], Callable[[], None]]:
+    """A way to get (records, fingerprint of the input) again and again, and a closer."""
     if isinstance(source, Declaration):
-        return (lambda: source.iter_records()), (lambda: None)
+        def from_decl() -> tuple[Iterator[Record], Callable[[], str]]:
+            return source.iter_records(), lambda: fingerprint_records(source.iter_records(),
+                                                                      report.encoding, report.bom)
+        return from_decl, (lambda: None)
     make, to_close = _replayable(source)
 
-    def records() -> Iterator[Record]:
-        return iter(RecordStream(make()))
+    def from_source() -> tuple[Iterator[Record], Callable[[], str]]:
+        stream = RecordStream(make(), spec=report.spec)
+        return iter(stream), lambda: stream.info.fingerprint
 
     def close() -> None:
         for fh in to_close:
             fh.close()
-    return records, close
+    return from_source, close
 
 
 def iter_retour(source: Declaration | Source, report: Report, *, insurer_reference: str | None = None,
@@ -281,20 +304,30 @@ def iter_retour(source: Declaration | Source, report: Report, *, insurer_referen
     spec305 = spec or get_spec("AP305", report.spec.version)
     b = _Builder(report, spec305, mode or report.mode, insurer_reference,
                  return_date or dt.date.today(), awards or {}, comments or {})
-    records, close = _opener(source)
+    open_records, close = _opener(source, report)
     try:
-        totals = b.scan(records())
-        if totals.header is None:
+        # The header must know whether any award corrects an amount: with awards, a first
+        # pass gathers the totals; without, they are gathered while the body is written.
+        if b.awards:
+            records, _ = open_records()
+            totals = b.scan(records)
+            records, fingerprint = open_records()
+        else:
+            totals = _Totals()
+            plain, fingerprint = open_records()
+            records = b.scan_through(plain, totals)
+        first = next(records, None)
+        if first is None or totals.header is None:
             raise MismatchError("the declaration has no voorlooprecord")
         if report.status is Status.REJECTED_FILE:
             if totals.header.raw != report.header_raw:
                 raise MismatchError("the report is not about this declaration (its header differs)")
-        elif totals.fingerprint != report.fingerprint:
+        elif fingerprint() != report.fingerprint:
             raise MismatchError("the report is not about this declaration (its records differ)")
         header = b.header(totals.header, bool(totals.corrected))
         yield header
         counts: dict[str, int] = {}
-        for rec in b.body(records(), totals):
+        for rec in b.body(itertools.chain([first], records), totals):
             counts[rec.record_type] = counts.get(rec.record_type, 0) + 1
             yield rec
         yield b.trailer(counts, totals)

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import hashlib
+import functools
 import io
 import os
 import tempfile
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, Any
+
+import re
 
 import attrs
 from schwifty import IBAN
@@ -29,7 +31,7 @@ from .codes import codelist, return_codes, use_return_codes
 from .errors import EicodecError
 from .layouts import FieldSpec, MessageSpec, RecordLayout, get_spec
 from .model import Record
-from .reader import RecordStream, Source, _looks_like_content
+from .reader import RecordStream, Source, fingerprint_bytes
 from .rules import RuleSet, load_rules, rules_for
 
 MODES = ("insurer", "vecozo")
@@ -97,6 +99,45 @@ class Outcome:
     codes: tuple[str, ...]
 
 
+class Outcomes(Mapping[int, Outcome]):
+    """Line -> :class:`Outcome`, stored compactly (a report of a big rejected file holds
+    many of them): each line points at one of the few distinct verdict/code combinations."""
+
+    def __init__(self) -> None:
+        self._lines: dict[int, int] = {}
+        self._combos: list[tuple[str, Verdict, tuple[str, ...]]] = []
+        self._index: dict[tuple[str, Verdict, tuple[str, ...]], int] = {}
+
+    def put(self, line: int, record_type: str, verdict: Verdict, codes: tuple[str, ...]) -> None:
+        combo = (record_type, verdict, codes)
+        i = self._index.get(combo)
+        if i is None:
+            i = self._index[combo] = len(self._combos)
+            self._combos.append(combo)
+        self._lines[line] = i
+
+    def __getitem__(self, line: int) -> Outcome:
+        t, verdict, codes = self._combos[self._lines[line]]
+        return Outcome(line, t, verdict, codes)
+
+    def __contains__(self, line: object) -> bool:
+        return line in self._lines
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._lines)
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Outcomes):
+            return dict(self.items()) == dict(other.items())
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"<Outcomes of {len(self)} records>"
+
+
 @attrs.define
 class Report:
     """The result of :func:`validate`.
@@ -110,12 +151,12 @@ class Report:
     mode: str
     status: Status
     findings: list[Finding]
-    outcomes: dict[int, Outcome]
+    outcomes: Outcomes
     counts: dict[str, int]
     encoding: str
     fingerprint: str
     header_raw: str
-    groups: dict[int, str] = attrs.field(factory=dict)
+    bom: bool = False
 
     @property
     def file_findings(self) -> list[Finding]:
@@ -127,19 +168,28 @@ class Report:
 
     def verdict(self, line: int) -> Verdict:
         """Verdict of the record on *line* (records not in ``outcomes`` were approved)."""
-        out = self.outcomes.get(line)
-        return out.verdict if out else Verdict.APPROVED
+        return self.outcomes[line].verdict if line in self.outcomes else Verdict.APPROVED
 
     def codes(self, line: int) -> tuple[str, ...]:
         """Return codes of the record on *line* (empty for an approved record)."""
-        out = self.outcomes.get(line)
-        return out.codes if out else ()
+        return self.outcomes[line].codes if line in self.outcomes else ()
 
     def code_counts(self) -> Counter[str]:
         return Counter(f.code for f in self.findings)
 
 
 # ---------------------------------------------------------------------- checks
+
+@attrs.frozen
+class _Fast:
+    """The compiled fast path of one record layout."""
+
+    pattern: re.Pattern[str]
+    dates: tuple[slice, ...]
+    sets: tuple[tuple[slice, frozenset[str]], ...]
+    diagnose: re.Pattern[str]  # one group per field, set when the field's text is not valid
+    always: tuple[int, ...]
+
 
 @attrs.frozen
 class _FieldPlan:
@@ -153,7 +203,7 @@ class _Checker:
     """Builds findings; knows the rules, the mode and whether values may be shown."""
 
     def __init__(self, spec: MessageSpec, rules: RuleSet, mode: str, show_values: bool,
-                 today: dt.date) -> None:
+                 today: dt.date, fast_path: bool = True) -> None:
         self.spec = spec
         self.rules = rules
         self.mode = mode
@@ -162,6 +212,96 @@ class _Checker:
         self.business = spec.kind == "declaration"
         self.findings: list[Finding] = []
         self.plans: dict[str, list[_FieldPlan]] = {t: self._plan(lay) for t, lay in spec.records.items()}
+        self.fast: dict[str, _Fast] = (
+            {t: self._compile(plans) for t, plans in self.plans.items()} if fast_path else {})
+        self._date_ok: dict[str, bool] = {}
+        self._messages: dict[str, str] = {}
+
+    # -------------------------------------------------------------- fast path
+    @staticmethod
+    def _compile(plans: list[_FieldPlan]) -> _Fast:
+        """One pattern that matches a record exactly when :meth:`_field_problem` finds
+        nothing in any field, except calendar validity of dates and membership of large
+        code lists (checked separately: a set look-up beats a long alternation)."""
+        parts: list[str] = []
+        dates = []
+        sets: list[tuple[slice, frozenset[str]]] = []
+        always: list[int] = []  # fields the pattern cannot judge alone (dates, large lists)
+        for i, plan in enumerate(plans):
+            f, n = plan.f, plan.f.length
+            if f.kind == "date" or (plan.allowed is not None and len(plan.allowed) > 8
+                                    and f.kind in ("digits", "text")):
+                always.append(i)
+            if f.fixed is not None:
+                parts.append(re.escape(f.fixed))
+                continue
+            required = f.mandatory == "Y" and (f.kind in ("digits", "date", "time") or
+                                               f.kind == "number" and not f.element.startswith("ANT"))
+            if plan.allowed is not None and len(plan.allowed) > 8 and f.kind in ("digits", "text"):
+                if f.type == "N":
+                    ok = {a for a in plan.allowed if len(a) == n and a.isdigit() and a.isascii()}
+                    ok = ok - {"0" * n} if required else ok | {"0" * n}
+                else:
+                    ok = {a.ljust(n) for a in plan.allowed if 0 < len(a) <= n and a == a.rstrip(" ")}
+                    if f.mandatory != "Y":
+                        ok.add(" " * n)
+                parts.append(f".{{{n}}}")
+                sets.append((f.slice, frozenset(ok)))
+                continue
+            if f.type == "N":
+                guard = f"(?!0{{{n}}})" if required else ""
+                if f.kind == "time":
+                    body = "(?:[01][0-9]|2[0-3])[0-5][0-9]"
+                elif plan.allowed is not None and f.kind not in ("date",):
+                    alts = sorted({a for a in plan.allowed if len(a) == n and a.isdigit()})
+                    alts += [] if required else ["0" * n]
+                    body = "(?:" + "|".join(re.escape(a) for a in alts) + ")" if alts else "(?!)"
+                elif f.codelist in _COD954_LISTS:
+                    body = "(?:" + "|".join(sorted(c for c in return_codes() if len(c) == n)) + ")"
+                    body = body if required else f"(?:0{{{n}}}|{body[3:-1]})"
+                else:
+                    body = f"[0-9]{{{n}}}"
+                if f.kind == "date":
+                    dates.append(f.slice)
+                parts.append(guard + body)
+                continue
+            if f.kind == "reserve":
+                parts.append(f" {{{n}}}")
+            elif f.kind == "dc":
+                parts.append("[DC]" if f.mandatory == "Y" else "[DC ]")
+            else:
+                alts_src = None
+                if plan.allowed is not None:
+                    alts_src = plan.allowed
+                elif f.codelist in _COD954_LISTS:
+                    alts_src = frozenset(return_codes())
+                if alts_src is not None:
+                    alts = sorted(re.escape(a) + " " * (n - len(a)) for a in alts_src if 0 < len(a) <= n
+                                  and a == a.rstrip(" ") and "\r" not in a and "\n" not in a)
+                    if f.mandatory != "Y":
+                        alts.append(" " * n)
+                    parts.append("(?:" + "|".join(alts) + ")" if alts else "(?!)")
+                elif f.mandatory == "Y":
+                    parts.append(f"(?! {{{n}}})[^\r\n]{{{n}}}")
+                else:
+                    parts.append(f"[^\r\n]{{{n}}}")
+        diagnose = "".join(f"(?:{part}|(.{{{plan.f.length}}}))" for part, plan in zip(parts, plans))
+        return _Fast(re.compile("".join(parts), re.S), tuple(dates), tuple(sets),
+                     re.compile(diagnose, re.S), tuple(always))
+
+    def _dates_ok(self, raw: str, dates: tuple[slice, ...]) -> bool:
+        cache = self._date_ok
+        for sl in dates:
+            text = raw[sl]
+            ok = cache.get(text)
+            if ok is None:
+                ok = text == "00000000" or _date(text) is not None
+                if len(cache) > 20_000:
+                    cache.clear()
+                cache[text] = ok
+            if not ok:
+                return False
+        return True
 
     def _plan(self, lay: RecordLayout) -> list[_FieldPlan]:
         plans = []
@@ -188,6 +328,8 @@ class _Checker:
         rule = self.rules.rules[rule_id]
         if value is not None and self.show_values:
             message = f"{message} (value {value!r})"
+        else:  # the same messages repeat over a big file: keep one copy of each
+            message = self._messages.setdefault(message, message)
         finding = Finding(
             code=code or rule.code, level=level or rule.level,
             line=rec.line if rec is not None else None,
@@ -202,9 +344,24 @@ class _Checker:
         """Generic checks of every field of *rec* (presence, format, lists, reserve)."""
         out: list[Finding] = []
         raw = rec.raw
-        rule_id = {"file": "file.header_field" if rec.record_type == self.spec.header
+        t = raw[:2]
+        fast = self.fast.get(t)
+        if fast is not None and fast.pattern.fullmatch(raw) and (
+                not fast.dates or self._dates_ok(raw, fast.dates)):
+            for sl, ok in fast.sets:
+                if raw[sl] not in ok:
+                    break
+            else:
+                return out
+        rule_id = {"file": "file.header_field" if t == self.spec.header
                    else "file.trailer_field", "record": "record.field"}[level]
-        for plan in self.plans[rec.record_type]:
+        plans = self.plans[t]
+        if fast is not None:
+            m = fast.diagnose.fullmatch(raw)
+            if m is not None:  # only the fields the pattern flags (and dates, large lists)
+                flagged = {i for i, g in enumerate(m.groups()) if g is not None}
+                plans = [plans[i] for i in sorted(flagged.union(fast.always))]
+        for plan in plans:
             f = plan.f
             text = raw[f.start - 1:f.end]
             problem = self._field_problem(f, text, plan.allowed)
@@ -270,11 +427,13 @@ class _Checker:
         return None
 
 
+@functools.lru_cache(maxsize=65536)
 def _bsn_ok(bsn: str) -> bool:
     weights = (9, 8, 7, 6, 5, 4, 3, 2, -1)
     return sum(int(d) * w for d, w in zip(bsn, weights)) % 11 == 0
 
 
+@functools.lru_cache(maxsize=65536)
 def _date(text: str) -> dt.date | None:
     if len(text) != 8 or not is_digits(text) or text == "00000000":
         return None
@@ -293,95 +452,175 @@ class _Prescan:
     same_file_credit_lines: set[int] = attrs.field(factory=set)
     same_file_debit_lines: set[int] = attrs.field(factory=set)
 
+    def any(self) -> bool:
+        return bool(self.dup_id_lines or self.dup_ref_lines or self.same_file_credit_lines
+                    or self.same_file_debit_lines)
 
-def _prescan(records: Iterable[Record], spec: MessageSpec) -> _Prescan:
-    """Find what must be unique across the file without keeping the file in memory."""
-    result = _Prescan()
-    claim = spec.records.get("04")
-    ref_f = claim.by_rubric.get("0445") if claim else None
-    prev_f = claim.by_rubric.get("0446") if claim else None
-    dc_f = claim.by_rubric.get("0444") if claim else None
-    id_keys, id_lines = array("q"), array("l")
-    last_id: dict[str, int] = {}
-    monotonic = True
-    ref_hashes, ref_lines, ref_debit = array("q"), array("l"), array("b")
-    credit_prev: dict[int, list[int]] = {}
-    comment = spec.comment
-    for rec in records:
-        lay = rec.layout
-        if lay is None or len(rec.raw) != lay.length:
-            continue
-        t = rec.record_type
-        idf = lay.id_field
-        if idf is not None and t != comment:
-            text = rec.raw[idf.start - 1:idf.end]
-            if is_digits(text):
-                n = int(text)
-                if n <= last_id.get(t, -1):
-                    monotonic = False
-                last_id[t] = n
-                id_keys.append(int(t) * 10**13 + n)
-                id_lines.append(rec.line or 0)
-        if t == "04" and ref_f is not None and prev_f is not None and dc_f is not None:
-            ref = rec.raw[ref_f.start - 1:ref_f.end].rstrip(" ")
-            dc = rec.raw[dc_f.start - 1:dc_f.end]
+
+class _UniqueScan:
+    """Collects, record by record, what must be unique across the file: 9 bytes per claim
+    line (a 64-bit hash of its referentienummer and its D/C), and whether the record ids
+    increase. Which *lines* are affected is only worked out in the rare case that
+    something repeats (:func:`_locate`)."""
+
+    def __init__(self, spec: MessageSpec) -> None:
+        self.id_slices = {t: lay.id_field.slice for t, lay in spec.records.items()
+                          if lay.id_field is not None and t != spec.comment}
+        claim = spec.records.get("04")
+        fields = claim.by_rubric if claim is not None else {}
+        self.claims = all(r in fields for r in ("0444", "0445", "0446"))
+        if self.claims:
+            self.ref_s, self.prev_s = fields["0445"].slice, fields["0446"].slice
+            self.dc_i = fields["0444"].start - 1
+        self.last_id: dict[str, str] = {}
+        self.monotonic = True
+        self.ref_hashes, self.ref_debit = array("q"), array("b")
+        self.credit_prev: set[int] = set()
+
+    def add(self, t: str, raw: str) -> None:
+        sl = self.id_slices.get(t)
+        if sl is not None:
+            text = raw[sl]
+            # ids are zero-padded digits of one width: comparing the text compares the
+            # numbers (a non-digit id only makes us look closer; the field check flags it)
+            if text <= self.last_id.get(t, ""):
+                self.monotonic = False
+            self.last_id[t] = text
+        if t == "04" and self.claims:
+            ref = raw[self.ref_s].rstrip(" ")
+            dc = raw[self.dc_i]
             if ref:
-                ref_hashes.append(hash(ref))
-                ref_lines.append(rec.line or 0)
-                ref_debit.append(1 if dc == "D" else 0)
-            prev = rec.raw[prev_f.start - 1:prev_f.end].rstrip(" ")
-            if dc == "C" and prev:
-                credit_prev.setdefault(hash(prev), []).append(rec.line or 0)
-    if not monotonic:
-        result.dup_id_lines = _duplicates(id_keys, id_lines)
-    result.dup_ref_lines = _duplicates(ref_hashes, ref_lines)
-    if credit_prev:
-        for h, line, debit in zip(ref_hashes, ref_lines, ref_debit):
-            if debit and h in credit_prev:
-                result.same_file_debit_lines.add(line)
-                result.same_file_credit_lines.update(credit_prev[h])
-    return result
+                self.ref_hashes.append(hash(ref))
+                self.ref_debit.append(1 if dc == "D" else 0)
+            if dc == "C":
+                prev = raw[self.prev_s].rstrip(" ")
+                if prev:
+                    self.credit_prev.add(hash(prev))
+
+    def suspects(self) -> tuple[set[int], set[int]]:
+        """(referentienummer hashes that repeat, debit hashes that a credit line credits)."""
+        dups = _repeated(self.ref_hashes)
+        credited = {h for h, debit in zip(self.ref_hashes, self.ref_debit)
+                    if debit and h in self.credit_prev} if self.credit_prev else set()
+        return dups, credited
 
 
-def _duplicates(keys: array, lines: array) -> set[int]:  # type: ignore[type-arg]
-    """Lines whose key occurred on an earlier line too."""
-    if len(keys) < 2:
-        return set()
-    ordered = sorted(keys)
-    dup_keys = {a for a, b in zip(ordered, ordered[1:]) if a == b}
-    del ordered
-    if not dup_keys:
+def _repeated(keys: Iterable[int]) -> set[int]:
+    """Keys that occur more than once; a 4 MB bitmap first, exact counts for suspects only."""
+    bits = bytearray(1 << 22)
+    suspects: set[int] = set()
+    for k in keys:
+        b = k & 0x1FFFFFF
+        byte, bit = b >> 3, 1 << (b & 7)
+        if bits[byte] & bit:
+            suspects.add(k)
+        else:
+            bits[byte] |= bit
+    if not suspects:
         return set()
     seen: set[int] = set()
-    out = set()
-    for k, line in zip(keys, lines):
-        if k in dup_keys:
+    out: set[int] = set()
+    for k in keys:
+        if k in suspects:
             if k in seen:
-                out.add(line)
+                out.add(k)
             seen.add(k)
+    return out
+
+
+def _locate(lines: Callable[[], Iterable[tuple[str, str]]], spec: MessageSpec, scan: _UniqueScan,
+            dups: set[int], credited: set[int]) -> _Prescan:
+    """The lines behind what :class:`_UniqueScan` found (runs only when something repeats)."""
+    out = _Prescan()
+    lengths = {t: lay.length for t, lay in spec.records.items()}
+    if not scan.monotonic:
+        keys = array("q")
+        for raw, _term in lines():
+            t = raw[:2]
+            sl = scan.id_slices.get(t)
+            if sl is not None and lengths.get(t) == len(raw):
+                text = raw[sl]
+                if text.isdigit() and text.isascii():
+                    keys.append(int(t) * 10**13 + int(text))
+        dup_ids = _repeated(keys)
+    else:
+        dup_ids = set()
+    if not (dups or credited or dup_ids):
+        return out
+    seen_refs: set[int] = set()
+    seen_ids: set[int] = set()
+    for line, (raw, _term) in enumerate(lines(), 1):
+        t = raw[:2]
+        if lengths.get(t) != len(raw):
+            continue
+        sl = scan.id_slices.get(t)
+        if dup_ids and sl is not None:
+            text = raw[sl]
+            if text.isdigit() and text.isascii():
+                key = int(t) * 10**13 + int(text)
+                if key in dup_ids:
+                    if key in seen_ids:
+                        out.dup_id_lines.add(line)
+                    seen_ids.add(key)
+        if t == "04" and scan.claims:
+            ref = raw[scan.ref_s].rstrip(" ")
+            dc = raw[scan.dc_i]
+            h = hash(ref) if ref else None
+            if h is not None and h in dups:
+                if h in seen_refs:
+                    out.dup_ref_lines.add(line)
+                seen_refs.add(h)
+            if dc == "D" and h is not None and h in credited:
+                out.same_file_debit_lines.add(line)
+            if dc == "C":
+                prev = raw[scan.prev_s].rstrip(" ")
+                if prev and hash(prev) in credited:
+                    out.same_file_credit_lines.add(line)
     return out
 
 
 # ---------------------------------------------------------------------- pass 2
 
-@attrs.define
+class _Line:
+    """A line as the validator sees it: cheaper than a :class:`Record` (no field access)."""
+
+    __slots__ = ("layout", "raw", "line", "terminator")
+
+    def __init__(self, layout: RecordLayout | None, raw: str, line: int, terminator: str) -> None:
+        self.layout = layout
+        self.raw = raw
+        self.line = line
+        self.terminator = terminator
+
+    @property
+    def record_type(self) -> str:
+        return self.raw[:2]
+
+
 class _Unit:
     """A detail record with its comments."""
 
-    rec: Record
-    comments: list[Record] = attrs.field(factory=list)
+    __slots__ = ("rec", "comments")
+
+    def __init__(self, rec: Record) -> None:
+        self.rec = rec
+        self.comments: list[Record] = []
 
 
-@attrs.define
 class _Group:
     """An insured person's records (02 + 98s, optional 03 + 98s, 04s + 98s)."""
 
-    head: _Unit
-    children: list[_Unit] = attrs.field(factory=list)
+    __slots__ = ("head", "children", "counts")
+
+    def __init__(self, head: _Unit) -> None:
+        self.head = head
+        self.children: list[_Unit] = []
+        self.counts: dict[str, int] = {}
 
 
 class _Validation:
-    def __init__(self, spec: MessageSpec, checker: _Checker, pre: _Prescan) -> None:
+    def __init__(self, spec: MessageSpec, checker: _Checker, pre: _Prescan,
+                 scan: _UniqueScan | None = None) -> None:
         self.spec = spec
         self.c = checker
         self.pre = pre
@@ -391,19 +630,30 @@ class _Validation:
         self.trailer: Record | None = None
         self.group: _Group | None = None
         self.last: _Unit | None = None
-        self.outcomes: dict[int, Outcome] = {}
-        self.groups: dict[int, str] = {}
+        self.outcomes = Outcomes()
         self.record_rejections = 0
-        self.hasher = hashlib.blake2b(digest_size=16)
+        self.scan = scan
         self.header_raw = ""
         self.order = {t: i for i, t in enumerate(spec.records)}
-        self.total_rule = spec.totals[0] if spec.totals else None
+        self.children_of = {t: spec.children_of(t) for t in spec.records}.__getitem__
+        self.runs_forwarding = checker.runs("record.forwarding")
+        self.runs_debtor_to_insurer = checker.runs("file.debtor_to_insurer")
+        self.dup_ids = pre.dup_id_lines
+        self.id_slices = {t: lay.id_field.slice for t, lay in spec.records.items() if lay.id_field is not None}
+        cl = spec.records[spec.comment].id_field
+        self.comment_id = cl.slice if cl is not None else slice(0, 0)
+        self.total_slices: dict[str, tuple[slice, int]] = {}
+        for rule in spec.totals:
+            for t, lay in spec.records.items():
+                f = lay.by_rubric.get(rule.sum)
+                if f is not None and f.sign:
+                    self.total_slices[t] = (f.slice, lay.by_rubric[f.sign].start - 1)
 
     # ------------------------------------------------------------ streaming
     def feed(self, rec: Record) -> None:
         c, spec = self.c, self.spec
-        self.hasher.update((rec.raw + rec.terminator).encode("utf-8", "surrogatepass"))
-        if rec.raw == "":
+        raw = rec.raw
+        if not raw:
             c.add("file.line_end", None, rec, None, "empty line: CR/LF without a record")
             return
         if rec.terminator != "\r\n":
@@ -412,12 +662,13 @@ class _Validation:
         if lay is None:
             c.add("file.record_type", None, rec, None, "kenmerk record is not one of the message's record types")
             return
-        t = rec.record_type
-        self.counts[t] += 1
-        length_ok = len(rec.raw) == lay.length
+        t = raw[:2]
+        counts = self.counts
+        counts[t] = counts.get(t, 0) + 1
+        length_ok = len(raw) == lay.length
         if not length_ok:
             c.add("file.record_length", None, rec, None,
-                  f"record is {len(rec.raw)} characters, expected {lay.length}")
+                  f"record is {len(raw)} characters, expected {lay.length}")
         if self.trailer is not None:
             c.add("file.order", None, rec, None, "record after the sluitrecord")
             return
@@ -426,7 +677,7 @@ class _Validation:
                 c.add("file.order", None, rec, None, "second voorlooprecord")
             else:
                 self.header = rec
-                self.header_raw = rec.raw
+                self.header_raw = raw
                 if length_ok:
                     c.fields(rec, "file")
                     self._header_rules(rec)
@@ -441,36 +692,47 @@ class _Validation:
                 c.fields(rec, "file")
             return
         if length_ok:
-            self._id_rules(rec)
-            if t == "04" and self.total_rule is not None:
-                f = lay.by_rubric.get(self.total_rule.sum)
-                if f is not None and f.sign:
-                    amount = rec.raw[f.start - 1:f.end]
-                    dc = lay.by_rubric[f.sign]
-                    if is_digits(amount):
-                        self.total += -int(amount) if rec.raw[dc.start - 1] == "C" else int(amount)
+            if self.scan is not None:
+                self.scan.add(t, raw)
+            if self.dup_ids and rec.line in self.dup_ids:
+                self._id_rules(rec)
+            total = self.total_slices.get(t)
+            if total is not None:
+                amount = raw[total[0]]
+                if amount.isdigit() and amount.isascii():
+                    self.total += -int(amount) if raw[total[1]] == "C" else int(amount)
         if t == spec.comment:
-            if self.last is None:
+            last = self.last
+            if last is None:
                 c.add("file.order", None, rec, None, "commentaarrecord that follows no detail record")
                 return
-            self._comment_id(rec, self.last.rec)
-            self.last.comments.append(rec)
+            sl = self.id_slices.get(last.rec.raw[:2])
+            if sl is not None and length_ok and raw[self.comment_id] != last.rec.raw[sl]:
+                idf = lay.id_field
+                assert idf is not None
+                c.add("file.record_id", None, rec, idf.rubric,
+                      f"{idf.name} ({idf.rubric}) differs from that of the record it follows")
+            last.comments.append(rec)
             return
         unit = _Unit(rec)
-        if lay.parent is None:
+        parent = lay.parent
+        if parent is None:
             self._close_group()
             self.group = _Group(unit)
             self.last = unit
             return
-        if self.group is None or self.group.head.rec.record_type != lay.parent:
-            c.add("file.order", None, rec, None, f"record {t} outside a record {lay.parent}")
+        group = self.group
+        if group is None or group.head.rec.raw[:2] != parent:
+            c.add("file.order", None, rec, None, f"record {t} outside a record {parent}")
             self.last = None
             return
-        kids = self.group.children
-        if kids and self.order[kids[-1].rec.record_type] > self.order[t]:
-            c.add("file.order", None, rec, None, f"record {t} after record {kids[-1].rec.record_type}")
-        if lay.max is not None and sum(1 for k in kids if k.rec.record_type == t) >= lay.max:
-            c.add("file.order", None, rec, None, f"more than {lay.max} record(s) {t} for one record {lay.parent}")
+        kids = group.children
+        if kids and self.order[kids[-1].rec.raw[:2]] > self.order[t]:
+            c.add("file.order", None, rec, None, f"record {t} after record {kids[-1].rec.raw[:2]}")
+        n = group.counts.get(t, 0)
+        if lay.max is not None and n >= lay.max:
+            c.add("file.order", None, rec, None, f"more than {lay.max} record(s) {t} for one record {parent}")
+        group.counts[t] = n + 1
         kids.append(unit)
         self.last = unit
 
@@ -478,20 +740,11 @@ class _Validation:
         lay = rec.layout
         assert lay is not None
         idf = lay.id_field
-        if idf is None or rec.record_type == self.spec.comment:
+        if idf is None or rec.raw[:2] == self.spec.comment:
             return
         if rec.line in self.pre.dup_id_lines:
             self.c.add("file.record_id", None, rec, idf.rubric,
                        f"{idf.name} ({idf.rubric}) is not unique for record type {rec.record_type}")
-
-    def _comment_id(self, rec: Record, parent: Record) -> None:
-        idf = rec.layout.id_field if rec.layout else None
-        pidf = parent.layout.id_field if parent.layout else None
-        if idf is None or pidf is None:
-            return
-        if rec.raw[idf.start - 1:idf.end] != parent.raw[pidf.start - 1:pidf.end]:
-            self.c.add("file.record_id", None, rec, idf.rubric,
-                       f"{idf.name} ({idf.rubric}) differs from that of the record it follows")
 
     def _header_rules(self, rec: Record) -> None:
         c = self.c
@@ -517,10 +770,9 @@ class _Validation:
             return
         spec = self.spec
         head = group.head.rec
-        self.groups[head.line or 0] = head.record_type
-        for t in spec.children_of(head.record_type):
+        for t in self.children_of(head.raw[:2]):
             lay = spec.records[t]
-            if sum(1 for k in group.children if k.rec.record_type == t) < lay.min:
+            if group.counts.get(t, 0) < lay.min:
                 self.c.add("file.order", None, head, None,
                            f"record {head.record_type} without record {t}")
         self._record_checks(group)
@@ -528,11 +780,20 @@ class _Validation:
     def _record_checks(self, group: _Group) -> None:
         c = self.c
         before = len(c.findings)
-        for unit in (group.head, *group.children):
-            for rec in (unit.rec, *unit.comments):
-                if rec.layout is not None and len(rec.raw) == rec.layout.length:
-                    c.fields(rec, "record")
-            self._comment_lines(unit)
+        fields = c.fields
+        units = group.children
+        units.insert(0, group.head)
+        for unit in units:
+            rec = unit.rec
+            if len(rec.raw) == rec.layout.length:  # type: ignore[union-attr]
+                fields(rec, "record")
+            if unit.comments:
+                for cm in unit.comments:
+                    if len(cm.raw) == cm.layout.length:  # type: ignore[union-attr]
+                        fields(cm, "record")
+                if len(unit.comments) > 1:
+                    self._comment_lines(unit)
+        del units[0]
         if c.business:
             self._business(group)
         by_line: dict[int, list[Finding]] = {}
@@ -559,27 +820,82 @@ class _Validation:
     def _business(self, group: _Group) -> None:
         c, pre = self.c, self.pre
         ins = group.head.rec
-        if ins.layout is None or len(ins.raw) != ins.layout.length or ins.record_type != "02":
+        r = ins.raw
+        if r[:2] != "02" or len(r) != ins.layout.length:  # type: ignore[union-attr]
             return
         hdr = self.header
         assert hdr is not None
-        r = ins.raw
         bsn, uzovi, number, birth = r[14:23], r[23:27], r[27:42], r[53:61]
-        if is_digits(bsn) and bsn != "999999999" and not _bsn_ok(bsn):
+        key = r[14:42]
+        bsn_bad = bsn != "999999999" and bsn.isdigit() and bsn.isascii() and not _bsn_ok(bsn)
+        if bsn_bad:
             c.add("record.bsn", None, ins, "0203", "BSN fails the 11-proef")
         if bsn == "999999999" and number.strip() == "":
             c.add("record.bsn_dummy", None, ins, "0205",
                   "BSN is 999999999 (no BSN) but verzekerdennummer is empty")
-        header_uzovi = hdr.raw[26:30]
-        invoice_date, period_end = _date(hdr.raw[92:100]), _date(hdr.raw[72:80])
+        h = hdr.raw
+        to_insurer = h[26:30].strip("0 ") != ""
+        invoice_date, period_end = _date(h[92:100]), _date(h[72:80])
+        today = c.today
         debtor_number = r[170:181]
+        dup_refs, credits, debits = pre.dup_ref_lines, pre.same_file_credit_lines, pre.same_file_debit_lines
+        forwarding = to_insurer and self.runs_forwarding
         for unit in group.children:
             rec = unit.rec
-            if rec.layout is None or len(rec.raw) != rec.layout.length:
-                continue
             x = rec.raw
-            if rec.record_type == "03":
-                if c.runs("file.debtor_to_insurer") and header_uzovi.strip("0 "):
+            t = x[:2]
+            if len(x) != rec.layout.length:  # type: ignore[union-attr]
+                continue
+            if t == "04":
+                if x[14:42] != key:  # BSN, UZOVI and verzekerdennummer at once; drill down
+                    if x[14:23] != bsn:
+                        c.add("record.claim_insured", "0435", rec, "0403",
+                              "BSN differs from that of the verzekerdenrecord")
+                    if x[23:27] != uzovi:
+                        c.add("record.claim_insured", "0423", rec, "0404",
+                              "UZOVI-nummer differs from that of the verzekerdenrecord")
+                    if x[27:42] != number:
+                        c.add("record.claim_insured", "0300", rec, "0405",
+                              "verzekerdennummer differs from that of the verzekerdenrecord", provisional=True)
+                if bsn_bad and x[14:23] == bsn:
+                    c.add("record.bsn", None, rec, "0403", "BSN fails the 11-proef")
+                if x[58:66] != birth:
+                    c.add("record.claim_insured", "8004", rec, "0408",
+                          "date of birth differs from that of the verzekerdenrecord", provisional=True)
+                service = _date(x[67:75])
+                if service is not None:
+                    if invoice_date is not None and service > invoice_date:
+                        c.add("record.claim_date_invoice", None, rec, "0410",
+                              "datum prestatie is after dagtekening factuur")
+                    if period_end is not None and service > period_end or service > today:
+                        c.add("record.claim_date_period", None, rec, "0410",
+                              "datum prestatie is after the declaration period or in the future")
+                dc1, dc2 = x[285], x[306]
+                if dc1 != dc2 and dc1 in "DC" and dc2 in "DC":
+                    c.add("record.dc_agree", None, rec, "0444", "debit/credit indicators 0440 and 0444 differ")
+                calc = x[277:285]
+                if calc != "00000000":
+                    decl = x[298:306]
+                    if calc < decl and calc.isdigit() and decl.isdigit():
+                        c.add("record.calculated_amount", None, rec, "0439",
+                              "berekend bedrag is lower than declaratiebedrag")
+                if dc2 == "C" and x[327:347].strip() == "":
+                    c.add("record.credit_reference", None, rec, "0446",
+                          "credit line without referentienummer voorgaande gerelateerde prestatierecord")
+                line = rec.line
+                if dup_refs and line in dup_refs:
+                    c.add("record.reference_unique", None, rec, "0445",
+                          "referentienummer dit prestatierecord is not unique")
+                if credits and line in credits:
+                    c.add("record.debit_credit_same_file", None, rec, "0446",
+                          "credit line for a debit line in the same file")
+                if debits and line in debits:
+                    c.add("record.debit_credit_same_file", None, rec, "0445", "debit line credited in the same file")
+                if forwarding and x[57] != "1":
+                    c.add("record.forwarding", None, rec, "0407",
+                          "doorsturen toegestaan must be 1 when the file goes to an insurer")
+            elif t == "03":
+                if to_insurer and self.runs_debtor_to_insurer:
                     c.add("file.debtor_to_insurer", None, rec, "0301",
                           "debiteurrecord in a file addressed to an insurer (0108 filled)")
                 if debtor_number.strip() == "":
@@ -594,48 +910,6 @@ class _Validation:
                         IBAN(iban)
                     except (SchwiftyException, ValueError):
                         c.add("record.iban", None, rec, "0325", "IBAN is not valid", value=iban)
-                continue
-            if rec.record_type != "04":
-                continue
-            if x[14:23] != bsn:
-                c.add("record.claim_insured", "0435", rec, "0403", "BSN differs from that of the verzekerdenrecord")
-            elif is_digits(bsn) and bsn != "999999999" and not _bsn_ok(bsn):
-                c.add("record.bsn", None, rec, "0403", "BSN fails the 11-proef")
-            if x[23:27] != uzovi:
-                c.add("record.claim_insured", "0423", rec, "0404", "UZOVI-nummer differs from that of the verzekerdenrecord")
-            if x[27:42] != number:
-                c.add("record.claim_insured", "0300", rec, "0405",
-                      "verzekerdennummer differs from that of the verzekerdenrecord", provisional=True)
-            if x[58:66] != birth:
-                c.add("record.claim_insured", "8004", rec, "0408",
-                      "date of birth differs from that of the verzekerdenrecord", provisional=True)
-            service = _date(x[67:75])
-            if service is not None:
-                if invoice_date is not None and service > invoice_date:
-                    c.add("record.claim_date_invoice", None, rec, "0410", "datum prestatie is after dagtekening factuur")
-                if period_end is not None and service > period_end or service > c.today:
-                    c.add("record.claim_date_period", None, rec, "0410",
-                          "datum prestatie is after the declaration period or in the future")
-            dc1, dc2 = x[285], x[306]
-            if dc1 in "DC" and dc2 in "DC" and dc1 != dc2:
-                c.add("record.dc_agree", None, rec, "0444", "debit/credit indicators 0440 and 0444 differ")
-            calc, decl = x[277:285], x[298:306]
-            if is_digits(calc) and is_digits(decl) and int(calc) and int(calc) < int(decl):
-                c.add("record.calculated_amount", None, rec, "0439", "berekend bedrag is lower than declaratiebedrag")
-            if dc2 == "C" and x[327:347].strip() == "":
-                c.add("record.credit_reference", None, rec, "0446",
-                      "credit line without referentienummer voorgaande gerelateerde prestatierecord")
-            if rec.line in pre.dup_ref_lines:
-                c.add("record.reference_unique", None, rec, "0445", "referentienummer dit prestatierecord is not unique")
-            if rec.line in pre.same_file_credit_lines:
-                c.add("record.debit_credit_same_file", None, rec, "0446",
-                      "credit line for a debit line in the same file")
-            if rec.line in pre.same_file_debit_lines:
-                c.add("record.debit_credit_same_file", None, rec, "0445",
-                      "debit line credited in the same file")
-            if c.runs("record.forwarding") and header_uzovi.strip("0 ") and x[57] != "1":
-                c.add("record.forwarding", None, rec, "0407",
-                      "doorsturen toegestaan must be 1 when the file goes to an insurer")
 
     def _verdicts(self, group: _Group, by_line: dict[int, list[Finding]]) -> None:
         roles = self.c.rules.roles
@@ -655,7 +929,7 @@ class _Validation:
                 verdict = Verdict.REJECTED if verdict is not Verdict.NOT_ASSESSED else verdict
             elif default is not None:
                 codes = (default,)
-            out[rec.line or 0] = Outcome(rec.line or 0, rec.record_type, verdict, codes)
+            out.put(rec.line or 0, rec.record_type, verdict, codes)
 
         head = group.head
         # insured level: the 02 and its 03 (STB §6.4.3); claim level: each 04 with its 98s
@@ -673,8 +947,7 @@ class _Validation:
             if not vecozo:  # insurer: the claims of a rejected insured are not assessed
                 for u in claims:
                     for r in (u.rec, *u.comments):
-                        out[r.line or 0] = Outcome(r.line or 0, r.record_type, Verdict.NOT_ASSESSED,
-                                                   (not_assessed,))
+                        out.put(r.line or 0, r.record_type, Verdict.NOT_ASSESSED, (not_assessed,))
                 return
         elif bad_claims and not vecozo:
             for u in top_level:  # co-returned with the rejected claims, assessed and fine
@@ -750,7 +1023,8 @@ def _replayable(source: Source) -> tuple[Callable[[], Source], list[IO[bytes]]]:
 def validate(source: Source, *, mode: str = "insurer", today: dt.date | None = None,
              codes: str | os.PathLike[str] | None = None, spec: MessageSpec | None = None,
              rules: str | os.PathLike[str] | None = None, encoding: str | None = None,
-             show_values: bool = False, progress: Callable[[int], None] | None = None) -> Report:
+             show_values: bool = False, progress: Callable[[int], None] | None = None,
+             fast_path: bool = True) -> Report:
     """Check *source* (AP304, or AP305 for structure) and return a :class:`Report`.
 
     ``mode``: ``"insurer"`` (an insurer's checks and return rules) or ``"vecozo"``
@@ -759,7 +1033,9 @@ def validate(source: Source, *, mode: str = "insurer", today: dt.date | None = N
     an official COD954 list (CSV export) and makes it the list in use. ``rules`` a
     corrected rules file. ``show_values=True`` puts offending values in messages
     (off by default: they may be personal data). ``progress`` is called now and then
-    with the number of records checked so far.
+    with the number of records checked so far. ``fast_path=False`` checks every field one
+    by one instead of with the compiled per-layout pattern (same findings, slower; for
+    testing the fast path).
 
     Raises :class:`~eicodec.errors.UnreadableInputError` for input that is no EI file.
     """
@@ -772,21 +1048,31 @@ def validate(source: Source, *, mode: str = "insurer", today: dt.date | None = N
         with RecordStream(opener(), encoding=encoding, spec=spec) as stream:
             found = stream.info.spec
             assert found is not None
-            enc = stream.info.encoding
-            pre = _prescan(stream, found)
-        ruleset = load_rules(rules) if rules is not None else _rules_of(found)
-        checker = _Checker(found, ruleset, mode, show_values, today or dt.date.today())
-        run = _Validation(found, checker, pre)
-        with RecordStream(opener(), encoding=encoding, spec=found) as stream:
-            if progress is None:
-                for rec in stream:
-                    run.feed(rec)
-            else:
-                for n, rec in enumerate(stream, 1):
-                    run.feed(rec)
-                    if n % 20000 == 0:
-                        progress(n)
-        run.finish()
+            info = stream.info
+            ruleset = load_rules(rules) if rules is not None else _rules_of(found)
+
+            def checker_() -> _Checker:
+                return _Checker(found, ruleset, mode, show_values, today or dt.date.today(), fast_path)
+
+            checker = checker_()
+            run = _Validation(found, checker, _Prescan(), _UniqueScan(found))
+            _feed(run, stream, progress)
+        assert run.scan is not None
+        scan = run.scan
+
+        def raw_lines() -> Iterator[tuple[str, str]]:
+            return RecordStream(opener(), encoding=encoding, spec=found).raw_lines()
+
+        dups, credited = scan.suspects()
+        pre = _locate(raw_lines, found, scan, dups, credited) if (
+            not scan.monotonic or dups or credited) else _Prescan()
+        if pre.any():
+            # Rare: duplicates or a debit credited in the same file. Check again, now
+            # knowing them, so that the affected groups get their verdicts right.
+            checker = checker_()
+            run = _Validation(found, checker, pre)
+            with RecordStream(opener(), encoding=encoding, spec=found) as stream:
+                _feed(run, stream, progress)
     finally:
         for fh in to_close:
             fh.close()
@@ -798,8 +1084,20 @@ def validate(source: Source, *, mode: str = "insurer", today: dt.date | None = N
     else:
         status = Status.APPROVED
     return Report(spec=found, mode=mode, status=status, findings=findings, outcomes=run.outcomes,
-                  counts=dict(run.counts), encoding=enc, fingerprint=run.hasher.hexdigest(),
-                  header_raw=run.header_raw, groups=run.groups)
+                  counts=dict(run.counts), encoding=info.encoding, fingerprint=info.fingerprint,
+                  header_raw=run.header_raw, bom=info.bom)
+
+
+def _feed(run: _Validation, stream: RecordStream, progress: Callable[[int], None] | None) -> None:
+    feed = run.feed
+    layouts = run.spec.records.get
+    n = 0
+    for raw, term in stream.raw_lines():
+        n += 1
+        feed(_Line(layouts(raw[:2]), raw, n, term))  # type: ignore[arg-type]
+        if progress is not None and n % 20000 == 0:
+            progress(n)
+    run.finish()
 
 
 def _rules_of(spec: MessageSpec) -> RuleSet:
@@ -811,12 +1109,16 @@ def _rules_of(spec: MessageSpec) -> RuleSet:
         raise
 
 
-def fingerprint_records(records: Iterable[Record]) -> str:
-    """The fingerprint :func:`validate` gives the same records (to pair reports with files)."""
-    h = hashlib.blake2b(digest_size=16)
-    for rec in records:
-        h.update((rec.raw + rec.terminator).encode("utf-8", "surrogatepass"))
-    return h.hexdigest()
+def fingerprint_records(records: Iterable[Record], encoding: str = "utf-8", bom: bool = False) -> str:
+    """The fingerprint of the file *records* make (as :func:`validate` reports it)."""
+    enc = "utf-8" if encoding in ("", "str") else encoding
+
+    def chunks() -> Iterator[bytes]:
+        if bom:
+            yield b"\xef\xbb\xbf"
+        for rec in records:
+            yield (rec.raw + rec.terminator).encode(enc, "surrogatepass")
+    return fingerprint_bytes(chunks())
 
 
 def iter_rejected(report: Report) -> Iterator[Outcome]:

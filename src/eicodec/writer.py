@@ -16,8 +16,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
-from .errors import EncodeError
-from .layouts import MessageSpec
+from .errors import DecodeError, EncodeError
+from .layouts import FieldSpec, MessageSpec
 from .model import Declaration, Node, Record
 
 CRLF = "\r\n"
@@ -32,22 +32,44 @@ def complete(decl: Declaration) -> Declaration:
                           "a declaration read from a broken file cannot be written back",
                           line=first.line, record_type=first.record_type or None)
     spec = decl.spec
+    for rec in decl.iter_records():
+        if rec.layout is None or len(rec.raw) != rec.layout.length:
+            want = rec.layout.length if rec.layout else "a known record type"
+            raise EncodeError(f"record is {len(rec.raw)} characters, expected {want}",
+                              line=rec.line, record_type=rec.record_type or None)
+    return _complete(decl, spec)
+
+
+def _empty(rec: Record, f: FieldSpec) -> bool:
+    """Whether field *f* of *rec* holds no value (undecodable text counts as a value)."""
+    return rec.raw[f.slice] == f.empty
+
+
+def _number(rec: Record, f: FieldSpec) -> int:
+    try:
+        return int(rec.get(f.attr) or 0)
+    except DecodeError:
+        return 0
+
+
+def _complete(decl: Declaration, spec: MessageSpec) -> Declaration:
     order = {t: i for i, t in enumerate(spec.records)}
     counter = 0
 
     def finish(node: Node) -> Node:
         nonlocal counter
-        rec = node.record.copy()
+        rec = node.record  # copied only when something is filled in: the caller's stays as it was
         id_field = rec.layout.id_field if rec.layout else None
         counter += 1
-        if id_field is not None and not rec.get(id_field.attr):
+        if id_field is not None and _empty(rec, id_field):
+            rec = rec.copy()
             rec.set(id_field.attr, counter)
         comments = _finish_comments(spec, rec, node.comments)
         kids = sorted(node.children, key=lambda c: order.get(c.record.record_type, len(order)))
         return Node(rec, comments, [finish(k) for k in kids])
 
     groups = [finish(g) for g in decl.groups]
-    out = Declaration(spec=spec, header=decl.header.copy(), groups=groups, trailer=None,
+    out = Declaration(spec=spec, header=decl.header, groups=groups, trailer=None,
                       encoding=decl.encoding)
     out.trailer = compute_trailer(spec, out.iter_records(), decl.trailer)
     return out
@@ -59,16 +81,19 @@ def _finish_comments(spec: MessageSpec, parent: Record, comments: list[Record]) 
     lay = spec.layout(spec.comment)
     id_field = lay.id_field
     line_field = next((f for f in lay.fields if f.kind == "number" and f is not id_field), None)
-    parent_id = parent.get(parent.layout.id_field.attr) if parent.layout and parent.layout.id_field else None
-    used = [c.get(line_field.attr) or 0 for c in comments] if line_field else []
+    pid_field = parent.layout.id_field if parent.layout else None
+    parent_id = parent.raw[pid_field.slice] if pid_field is not None else None
+    used = [_number(c, line_field) for c in comments] if line_field else []
     next_line = max(used, default=0)
     out = []
     for c in comments:
-        c = c.copy()
-        if id_field is not None and not c.get(id_field.attr) and parent_id is not None:
-            c.set(id_field.attr, parent_id)
-        if line_field is not None and not c.get(line_field.attr):
+        if id_field is not None and _empty(c, id_field) and parent_id is not None \
+                and len(parent_id) == id_field.length:
+            c = c.copy()
+            c.raw = c.raw[: id_field.start - 1] + parent_id + c.raw[id_field.end:]
+        if line_field is not None and _empty(c, line_field):
             next_line += 1
+            c = c.copy()
             c.set(line_field.attr, next_line)
         out.append(c)
     return out
@@ -92,7 +117,11 @@ def compute_trailer(spec: MessageSpec, records: Iterable[Record], given: Record 
         for rule in spec.totals:
             f = rec.layout.by_rubric.get(rule.sum)
             if f is not None:
-                value = rec.get(f"{f.attr}_signed") if f.sign else rec.get(f.attr)
+                try:
+                    value = rec.get(f"{f.attr}_signed") if f.sign else rec.get(f.attr)
+                except DecodeError as exc:
+                    raise EncodeError(f"cannot total the trailer: {exc.message}", line=exc.line,
+                                      record_type=exc.record_type, rubric=exc.rubric) from None
                 sums[rule.rubric] += value or 0
     return trailer_from_counts(spec, counts, sums, given)
 
@@ -130,7 +159,16 @@ def render_records(records: Iterable[Record], encoding: str = "utf-8") -> Iterat
 def dumps(decl: Declaration, *, encoding: str | None = None) -> bytes:
     """The file text of *decl* as bytes (default: the encoding it was read in, else UTF-8)."""
     done = complete(decl)
-    return b"".join(render_records(done.iter_records(), _encoding(decl, encoding)))
+    enc = _encoding(decl, encoding)
+    records = list(done.iter_records())
+    for n, rec in enumerate(records, 1):
+        if rec.layout is None or len(rec.raw) != rec.layout.length:
+            for _ in render_records([rec], enc):  # raises the EncodeError that names it
+                pass
+    try:
+        return (CRLF.join(r.raw for r in records) + CRLF).encode(enc)
+    except UnicodeEncodeError:
+        return b"".join(render_records(records, enc))  # finds and names the record and rubric
 
 
 def write(decl: Declaration, target: str | os.PathLike[str] | IO[bytes], *,
