@@ -89,6 +89,20 @@ def generate(path: Path, n_records: int, reject_every: int = 0) -> int:
     return count
 
 
+def reject_lines(src: Path, dst: Path, every: int) -> int:
+    """Copy *src*, giving every n-th claim line an unknown prestatiecodelijst (0413)."""
+    n = claims = 0
+    with src.open("rb") as fin, dst.open("wb") as fout:
+        for line in fin:
+            n += 1
+            if line.startswith(b"04"):
+                claims += 1
+                if claims % every == 0:
+                    line = line[:91] + b"777" + line[94:]
+            fout.write(line)
+    return n
+
+
 OPS = {
     "lines": ("valid", "n = sum(1 for _ in open(PATH, 'rb'))"),
     "iter_records": ("valid", "import eicodec\nn = sum(1 for _ in eicodec.iter_records(PATH))"),
@@ -103,6 +117,12 @@ OPS = {
                             "r = eicodec.validate(PATH, today=datetime.date(2024, 6, 1))\n"
                             "eicodec.write_retour(PATH, r, PATH + '.ap305', return_date=datetime.date(2024, 6, 2))\n"
                             "os.remove(PATH + '.ap305')\nn = sum(r.counts.values())"),
+    "validate_many_jobs1": ("valid", "import eicodec, datetime\n"
+                           "rs = list(eicodec.validate_many([PATH] * 2, jobs=1, today=datetime.date(2024, 6, 1)))\n"
+                           "n = sum(sum(r.counts.values()) for r in rs)"),
+    "validate_many_jobs2": ("valid", "import eicodec, datetime\n"
+                           "rs = list(eicodec.validate_many([PATH] * 2, jobs=2, today=datetime.date(2024, 6, 1)))\n"
+                           "n = sum(sum(r.counts.values()) for r in rs)"),
     "dumps": ("valid", "import eicodec\nd = eicodec.read(PATH)\nimport time as _t\n_t0 = _t.perf_counter()\n"
               "b = eicodec.dumps(d)\nn = b.count(b'\\n')"),
 }
@@ -147,7 +167,10 @@ def main() -> None:
         if not any(OPS[op][0] == which for op in ops):
             continue
         t0 = time.perf_counter()
-        n = generate(path, args.records, reject_every=10 if which == "rejected" else 0)
+        if which == "rejected" and paths["valid"].exists():
+            n = reject_lines(paths["valid"], path, every=10)
+        else:
+            n = generate(path, args.records, reject_every=10 if which == "rejected" else 0)
         print(json.dumps({"op": f"generate_{which}", "records": n, "seconds": round(time.perf_counter() - t0, 1),
                           "bytes": os.path.getsize(path)}), flush=True)
     floor = None

@@ -370,3 +370,20 @@ def test_corrupting_one_field_yields_a_finding_for_its_rubric(decl, field, data)
     report = eicodec.validate(join(lines), today=dt.date(2024, 6, 1))
     assert report.status is not Status.APPROVED
     assert any(f.rubric == field.rubric and f.line == i + 1 for f in report.findings)
+
+
+def test_validate_many_in_parallel_equals_one_by_one(tmp_path: Path) -> None:
+    paths = []
+    for i, data in enumerate([INSURER, FULL, patch(INSURER, 2, "0208", "3"), patch(INSURER, 8, "9902", "000009")]):
+        p = tmp_path / f"f{i}.asc"
+        p.write_bytes(data)
+        paths.append(p)
+    serial = [eicodec.validate(p, today=TODAY) for p in paths]
+    parallel = list(eicodec.validate_many(paths, jobs=2, today=TODAY))
+    assert [r.status for r in parallel] == [Status.APPROVED, Status.APPROVED, Status.REJECTED_RECORDS,
+                                             Status.REJECTED_FILE]
+    for a, b in zip(serial, parallel):
+        assert a.findings == b.findings and a.outcomes == b.outcomes and a.fingerprint == b.fingerprint
+        assert b.spec is eicodec.get_spec("AP304")  # pickled by reference
+    # a report made in another process still builds the return file
+    assert eicodec.build_retour(paths[2], parallel[2], return_date=TODAY).groups

@@ -29,10 +29,10 @@ __all__ = [
 ]
 
 from .codes import CodeTable, return_codes, use_return_codes  # noqa: E402
-from .validator import Finding, Outcome, Report, Status, Verdict, validate  # noqa: E402
+from .validator import Finding, Outcome, Report, Status, Verdict, validate, validate_many  # noqa: E402
 
 __all__ += ["CodeTable", "return_codes", "use_return_codes", "Finding", "Outcome", "Report",
-            "Status", "Verdict", "validate"]
+            "Status", "Verdict", "validate", "validate_many"]
 
 from .retour import Award, ClaimOutcome, build_retour, dumps_retour, iter_retour, outcome, write_retour  # noqa: E402
 

@@ -48,11 +48,11 @@ def _validate_one(path: str, opts: dict[str, Any]) -> dict[str, Any]:
                           encoding=opts.get("encoding"), progress=opts.get("progress"))
     except UnreadableInputError as exc:
         return {"file": path, "status": "unreadable", "message": str(exc), "findings": [], "counts": {}}
-    result = {
+    result: dict[str, Any] = {
         "file": path, "status": report.status.value, "message_type": report.spec.name,
         "mode": report.mode, "encoding": report.encoding,
         "findings": [f.to_dict() for f in report.findings],
-        "counts": dict(sorted(Counter(f.code for f in report.findings).items())),
+        "counts": dict(sorted(report.code_counts().items())),
         "records": report.counts,
     }
     retour = opts.get("retour_target")

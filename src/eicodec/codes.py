@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -50,7 +51,7 @@ class CodeTable:
         return rc.meaning if rc else ""
 
     @classmethod
-    def from_csv(cls, path: str | Path) -> CodeTable:
+    def from_csv(cls, path: str | os.PathLike[str]) -> CodeTable:
         """Read a code list CSV: eicodec's own columns, or a Vektis export.
 
         The first column whose header says ``code`` holds the code, the one saying
@@ -103,7 +104,7 @@ def return_codes() -> CodeTable:
     return _active[-1]
 
 
-def use_return_codes(path: str | Path | None) -> CodeTable:
+def use_return_codes(path: str | os.PathLike[str] | None) -> CodeTable:
     """Use the COD954 list in *path* from now on (None: back to the shipped list)."""
     table = CodeTable.from_csv(path) if path is not None else CodeTable.from_csv(
         data_dir() / "codelists" / "COD954.csv")

@@ -157,6 +157,11 @@ class MessageSpec:
     return_of: str | None = None
     source: str = ""
 
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        # Pickled by reference (specs hold compiled codecs): the receiving process
+        # reloads the same spec file.
+        return (_spec_by_source, (self.source,))
+
     @property
     def name(self) -> str:
         """E.g. ``"AP304 v8.0"``."""
@@ -392,6 +397,16 @@ def parse_spec(data: Mapping[str, Any], source: str) -> MessageSpec:
 
 
 _BY_SOURCE: dict[str, MessageSpec] = {}
+
+
+def _spec_by_source(source: str) -> MessageSpec:
+    """The spec loaded from *source* (a shipped file name or a path), loading it if needed."""
+    if source in _BY_SOURCE:
+        return _BY_SOURCE[source]
+    for spec in builtin_specs():
+        if spec.source == source:
+            return spec
+    return load_spec(source)
 
 
 def spec_of_layout(layout: RecordLayout) -> MessageSpec | None:

@@ -49,6 +49,9 @@ class Record:
             cls = record_class(layout)
         return object.__new__(cls)
 
+    if TYPE_CHECKING:  # fields are properties of the per-layout subclasses
+        def __getattr__(self, name: str) -> Any: ...
+
     def __init__(self, layout: RecordLayout | None, raw: str, line: int | None = None,
                  terminator: str = "\r\n") -> None:
         self.layout = layout

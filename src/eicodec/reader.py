@@ -110,7 +110,7 @@ class RecordStream:
             if isinstance(source, io.TextIOBase):
                 raise TypeError("pass a binary file object (open(path, 'rb')), not a text one")
             if _seekable(source):
-                return _NoClose(source)
+                return _NoClose(source)  # type: ignore[return-value]
             spool = tempfile.SpooledTemporaryFile(max_size=8 * _CHUNK)  # noqa: SIM115
             while chunk := source.read(_CHUNK):
                 spool.write(chunk)

@@ -70,7 +70,7 @@ def render(report: Report, records: Iterable[Record], *, title: str = "eicodec r
     table = return_codes()
     amounts = amounts_by_status(report, records)
     status = report.status
-    code_counts = Counter(f.code for f in report.findings)
+    code_counts = report.code_counts()
     code_rows = "".join(
         f"<tr><td>{c}</td><td>{html.escape(table.meaning(c))}</td><td class=n>{n}</td></tr>"
         for c, n in sorted(code_counts.items()))

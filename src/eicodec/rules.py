@@ -8,6 +8,7 @@ instance once the Vektis RBC is available) is an edit of that data file.
 from __future__ import annotations
 
 import functools
+import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -65,7 +66,7 @@ def rules_path(spec: MessageSpec) -> Path:
     return data_dir() / f"{spec.standard}v{spec.version}.rules.toml"
 
 
-def load_rules(path: str | Path) -> RuleSet:
+def load_rules(path: str | os.PathLike[str]) -> RuleSet:
     """Load a rules file (e.g. a corrected copy of the shipped one)."""
     p = Path(path)
     try:

@@ -631,7 +631,6 @@ class _Validation:
         self.group: _Group | None = None
         self.last: _Unit | None = None
         self.outcomes = Outcomes()
-        self.record_rejections = 0
         self.scan = scan
         self.header_raw = ""
         self.order = {t: i for i, t in enumerate(spec.records)}
@@ -781,18 +780,26 @@ class _Validation:
         c = self.c
         before = len(c.findings)
         fields = c.fields
+        fast = c.fast.get
+        dates_ok = c._dates_ok
         units = group.children
         units.insert(0, group.head)
         for unit in units:
-            rec = unit.rec
-            if len(rec.raw) == rec.layout.length:  # type: ignore[union-attr]
-                fields(rec, "record")
-            if unit.comments:
-                for cm in unit.comments:
-                    if len(cm.raw) == cm.layout.length:  # type: ignore[union-attr]
-                        fields(cm, "record")
-                if len(unit.comments) > 1:
-                    self._comment_lines(unit)
+            for rec in (unit.rec, *unit.comments) if unit.comments else (unit.rec,):
+                raw = rec.raw
+                if len(raw) != rec.layout.length:  # type: ignore[union-attr]
+                    continue  # a file-level finding already; its fields are not read
+                plan = fast(raw[:2])
+                if plan is not None and plan.pattern.fullmatch(raw) and (
+                        not plan.dates or dates_ok(raw, plan.dates)):
+                    for sl, ok in plan.sets:
+                        if raw[sl] not in ok:
+                            fields(rec, "record")
+                            break
+                    continue
+                fields(rec, "record")  # the field-by-field path finds what is wrong
+            if len(unit.comments) > 1:
+                self._comment_lines(unit)
         del units[0]
         if c.business:
             self._business(group)
@@ -801,7 +808,6 @@ class _Validation:
             if f.level == "record" and f.line is not None:
                 by_line.setdefault(f.line, []).append(f)
         if by_line:
-            self.record_rejections += 1
             self._verdicts(group, by_line)
 
     def _comment_lines(self, unit: _Unit) -> None:
@@ -1100,6 +1106,31 @@ def _feed(run: _Validation, stream: RecordStream, progress: Callable[[int], None
     run.finish()
 
 
+def _validate_path(source: Any, kwargs: dict[str, Any]) -> Report:
+    return validate(source, **kwargs)
+
+
+def validate_many(sources: Iterable[Source], *, jobs: int | None = None, **kwargs: Any) -> Iterator[Report]:
+    """Validate several files in parallel processes; yields their reports in order.
+
+    *sources* are paths or bytes; *kwargs* are those of :func:`validate`; ``jobs`` is
+    the number of processes (default: the number of CPUs). An unreadable file raises
+    :class:`~eicodec.errors.UnreadableInputError` when its turn comes.
+    """
+    import concurrent.futures
+
+    sources = list(sources)
+    jobs = jobs or os.cpu_count() or 1
+    if jobs == 1 or len(sources) < 2:
+        for src in sources:
+            yield validate(src, **kwargs)
+        return
+    with concurrent.futures.ProcessPoolExecutor(max_workers=min(jobs, len(sources))) as pool:
+        futures = [pool.submit(_validate_path, src, kwargs) for src in sources]
+        for fut in futures:
+            yield fut.result()
+
+
 def _rules_of(spec: MessageSpec) -> RuleSet:
     try:
         return rules_for(spec)
@@ -1119,11 +1150,3 @@ def fingerprint_records(records: Iterable[Record], encoding: str = "utf-8", bom:
         for rec in records:
             yield (rec.raw + rec.terminator).encode(enc, "surrogatepass")
     return fingerprint_bytes(chunks())
-
-
-def iter_rejected(report: Report) -> Iterator[Outcome]:
-    """Outcomes of records that were rejected or not assessed, in line order."""
-    for line in sorted(report.outcomes):
-        out = report.outcomes[line]
-        if out.verdict is not Verdict.APPROVED:
-            yield out

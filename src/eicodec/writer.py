@@ -161,7 +161,7 @@ def dumps(decl: Declaration, *, encoding: str | None = None) -> bytes:
     done = complete(decl)
     enc = _encoding(decl, encoding)
     records = list(done.iter_records())
-    for n, rec in enumerate(records, 1):
+    for rec in records:
         if rec.layout is None or len(rec.raw) != rec.layout.length:
             for _ in render_records([rec], enc):  # raises the EncodeError that names it
                 pass
