@@ -243,3 +243,11 @@ def test_any_faults_give_a_valid_return_that_recovers_every_verdict(decl, data, 
         expected = {Verdict.APPROVED: {"approved", "not_returned"}, Verdict.REJECTED: {"rejected"},
                     Verdict.NOT_ASSESSED: {"not_assessed"}}[verdict]
         assert res.status in expected, (res, verdict)
+
+
+def test_dumps_and_write_retour_stream_the_same_bytes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    data, kw = scenario("claim_rejected")
+    report = eicodec.validate(data, today=TODAY)
+    out = tmp_path / "r.asc"
+    eicodec.write_retour(data, report, out, **kw)
+    assert eicodec.dumps_retour(data, report, **kw) == out.read_bytes() == build("claim_rejected")

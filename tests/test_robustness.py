@@ -111,7 +111,7 @@ def _mutations() -> st.SearchStrategy[bytes]:
         st.builds(lambda d, n: d.replace(b"\r\n", b"\n", n % 5), base, st.integers(0, 9)),  # mixed endings
         st.builds(lambda d, n: join([*lines_of(d)[:2], b"9" * n, *lines_of(d)[2:]]), base,
                   st.integers(100_000, 101_000)),  # a line of 100 kB
-        st.builds(lambda d, s: d.replace("Vries".encode(), s.encode("utf-8")[:5].ljust(5)), base,
+        st.builds(lambda d, s: d.replace(b"Vries", s.encode("utf-8")[:5].ljust(5)), base,
                   st.text(min_size=1, max_size=5)),  # non-Latin text in a name
     )
 

@@ -282,7 +282,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for path in args.files:
         try:
-            with open_records(path, encoding=args.encoding) as stream:
+            given = load_spec(args.spec) if args.spec else None
+            with open_records(path, encoding=args.encoding, spec=given) as stream:
                 spec: MessageSpec | None = stream.info.spec
                 assert spec is not None
                 decl = build_tree(stream, spec)
@@ -307,6 +308,12 @@ def _example(text: str) -> str:
     return f"example:\n  {text}"
 
 
+def _input_options(p: argparse.ArgumentParser) -> None:
+    """--spec and --encoding: how to read the input."""
+    p.add_argument("--spec", metavar="SPEC", help="a corrected spec file to read the input with")
+    p.add_argument("--encoding", default=None, help="the input's encoding (default: UTF-8, else cp1252)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
@@ -326,11 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retour", metavar="OUT", help="write the AP305 return file (a folder for several files)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--codes", metavar="COD954.csv", help="official COD954 list (CSV export) to use")
-    p.add_argument("--spec", metavar="SPEC", help="a corrected spec file to read the input with")
     p.add_argument("--today", metavar="YYYY-MM-DD", help="date to check dates against (default: today)")
     p.add_argument("--insurer-reference", help="referentienummer zorgverzekeraar for return files")
     p.add_argument("--jobs", type=int, default=1, metavar="N", help="validate N files in parallel")
-    p.add_argument("--encoding", default=None)
+    _input_options(p)
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("show", help="records as a readable table (personal data masked)",
@@ -340,8 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", metavar="TYPE", help="only records of this type, e.g. 04")
     p.add_argument("--fields", metavar="RUBRICS", help="comma-separated rubrics or names")
     p.add_argument("--unmask", action="store_true", help="show personal data (BSN, names, birth dates)")
-    p.add_argument("--spec", metavar="SPEC")
-    p.add_argument("--encoding", default=None)
+    _input_options(p)
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("convert", help="AP304/AP305 to JSON, JSON Lines or CSV", formatter_class=fmt,
@@ -350,16 +355,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", choices=("json", "jsonl", "csv"), required=True)
     p.add_argument("-o", "--output", metavar="OUT", default="-")
     p.add_argument("--unmask", action="store_true", help="CSV: do not mask personal data")
-    p.add_argument("--spec", metavar="SPEC")
-    p.add_argument("--encoding", default=None)
+    _input_options(p)
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("build", help="JSON (from convert) back to an AP304/AP305 file", formatter_class=fmt,
                        epilog=_example("eicodec build full.json -o full.asc"))
     p.add_argument("file", metavar="FILE.json")
     p.add_argument("-o", "--output", metavar="OUT", required=True)
-    p.add_argument("--spec", metavar="SPEC")
-    p.add_argument("--encoding", default=None)
+    _input_options(p)
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("explain", help="what a COD954 return code means and which rules emit it",
@@ -378,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="message type, encoding, record counts, structure problems",
                        formatter_class=fmt, epilog=_example("eicodec info examples/ap304_full.asc"))
     p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--encoding", default=None)
+    _input_options(p)
     p.set_defaults(func=cmd_info)
     return parser
 

@@ -14,7 +14,7 @@ import functools
 import importlib.resources
 import keyword
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -467,9 +467,3 @@ def spec_for_key(key: tuple[str, str, str], extra: tuple[MessageSpec, ...] = ())
         if spec.key == key:
             return spec
     return None
-
-
-def iter_fields(spec: MessageSpec) -> Iterator[FieldSpec]:
-    """Every field of every record type of *spec*, in spec order."""
-    for lay in spec.records.values():
-        yield from lay.fields
