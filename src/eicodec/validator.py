@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, Any
 
 import re
+from itertools import compress, repeat
+from operator import is_not
 
 import attrs
 from schwifty import IBAN
@@ -55,10 +57,16 @@ class Status(str, enum.Enum):
 
 
 def _check_code(instance: Any, attribute: Any, value: str) -> None:
+    if value in return_codes().codes:  # the common case: one dict look-up
+        return
     if not (isinstance(value, str) and len(value) == 4 and value.isdigit()):
         raise ValueError(f"return code must be 4 digits, not {value!r}")
-    if value not in return_codes():
-        raise ValueError(f"return code {value} is not in the COD954 list in use")
+    raise ValueError(f"return code {value} is not in the COD954 list in use")
+
+
+def _check_level(instance: Any, attribute: Any, value: str) -> None:
+    if value != "record" and value != "file":
+        raise ValueError(f"level must be 'file' or 'record', not {value!r}")
 
 
 @attrs.frozen(slots=True)
@@ -70,7 +78,7 @@ class Finding:
     """
 
     code: str = attrs.field(validator=_check_code)
-    level: str = attrs.field(validator=attrs.validators.in_(("file", "record")))
+    level: str = attrs.field(validator=_check_level)
     line: int | None
     record_type: str | None
     rubric: str | None
@@ -281,13 +289,23 @@ class _Checker:
                     if f.mandatory != "Y":
                         alts.append(" " * n)
                     parts.append("(?:" + "|".join(alts) + ")" if alts else "(?!)")
-                elif f.mandatory == "Y":
-                    parts.append(f"(?! {{{n}}})[^\r\n]{{{n}}}")
+                elif f.mandatory == "Y":  # any character: read lines never hold CR or LF
+                    parts.append(f"(?! {{{n}}}).{{{n}}}")
                 else:
-                    parts.append(f"[^\r\n]{{{n}}}")
+                    parts.append(f".{{{n}}}")
         diagnose = "".join(f"(?:{part}|(.{{{plan.f.length}}}))" for part, plan in zip(parts, plans))
         return _Fast(re.compile("".join(parts), re.S), tuple(dates), tuple(sets),
                      re.compile(diagnose, re.S), tuple(always))
+
+    def _quick_ok(self, plan: _FieldPlan, raw: str) -> bool:
+        """Whether a date or long-list field passes (same answer as :meth:`_field_problem`)."""
+        f = plan.f
+        text = raw[f.slice]
+        if f.kind == "date":
+            return f.mandatory != "Y" or text != "00000000" if self._dates_ok(raw, (f.slice,)) else False
+        if f.type == "N" and not text.isdigit() or not text.isascii():
+            return False
+        return self._field_problem(f, text, plan.allowed) is None
 
     def _dates_ok(self, raw: str, dates: tuple[slice, ...]) -> bool:
         cache = self._date_ok
@@ -340,27 +358,31 @@ class _Checker:
         return finding
 
     # -------------------------------------------------------------- per field
-    def fields(self, rec: Record, level: str) -> list[Finding]:
-        """Generic checks of every field of *rec* (presence, format, lists, reserve)."""
+    def fields(self, rec: Record, level: str, failed_fast: bool = False) -> list[Finding]:
+        """Generic checks of every field of *rec* (presence, format, lists, reserve).
+        ``failed_fast``: the caller already saw the fast-path pattern fail."""
         out: list[Finding] = []
         raw = rec.raw
         t = raw[:2]
         fast = self.fast.get(t)
-        if fast is not None and fast.pattern.fullmatch(raw) and (
+        if not failed_fast and fast is not None and fast.pattern.fullmatch(raw) and (
                 not fast.dates or self._dates_ok(raw, fast.dates)):
             for sl, ok in fast.sets:
                 if raw[sl] not in ok:
                     break
             else:
                 return out
-        rule_id = {"file": "file.header_field" if t == self.spec.header
-                   else "file.trailer_field", "record": "record.field"}[level]
+        rule_id = "record.field" if level == "record" else (
+            "file.header_field" if t == self.spec.header else "file.trailer_field")
         plans = self.plans[t]
         if fast is not None:
             m = fast.diagnose.fullmatch(raw)
-            if m is not None:  # only the fields the pattern flags (and dates, large lists)
-                flagged = {i for i, g in enumerate(m.groups()) if g is not None}
-                plans = [plans[i] for i in sorted(flagged.union(fast.always))]
+            if m is not None:  # only the fields the pattern flags, and dates/long lists that fail
+                flagged = set(compress(range(len(plans)), map(is_not, m.groups(), repeat(None))))
+                for i in fast.always:
+                    if i not in flagged and not self._quick_ok(plans[i], raw):
+                        flagged.add(i)
+                plans = [plans[i] for i in sorted(flagged)]
         for plan in plans:
             f = plan.f
             text = raw[f.start - 1:f.end]
@@ -794,10 +816,10 @@ class _Validation:
                         not plan.dates or dates_ok(raw, plan.dates)):
                     for sl, ok in plan.sets:
                         if raw[sl] not in ok:
-                            fields(rec, "record")
+                            fields(rec, "record", True)
                             break
                     continue
-                fields(rec, "record")  # the field-by-field path finds what is wrong
+                fields(rec, "record", True)  # the field-by-field path finds what is wrong
             if len(unit.comments) > 1:
                 self._comment_lines(unit)
         del units[0]
@@ -922,12 +944,11 @@ class _Validation:
         ok, not_assessed = roles.get("assessed_ok", "0200"), roles.get("not_assessed", "8002")
         out = self.outcomes
 
+        codes_of = {line: tuple(dict.fromkeys(f.code for f in fs))[:3] for line, fs in by_line.items()}
+        empty: tuple[str, ...] = ()
+
         def own(rec: Record) -> tuple[str, ...]:
-            codes: list[str] = []
-            for f in by_line.get(rec.line or -1, []):
-                if f.code not in codes:
-                    codes.append(f.code)
-            return tuple(codes[:3])
+            return codes_of.get(rec.line or -1, empty)
 
         def put(rec: Record, verdict: Verdict, default: str | None) -> None:
             codes = own(rec)
