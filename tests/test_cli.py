@@ -202,3 +202,34 @@ def test_html_report_renders_in_headless_chromium(capsys, tmp_path: Path) -> Non
                    capture_output=True, timeout=120, check=False)
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000  # a real, non-empty picture
+
+
+def test_progress_line_only_when_stderr_is_a_terminal(tmp_path: Path) -> None:
+    import pty
+
+    lines = (EXAMPLES / "ap304_insurer.asc").read_bytes().split(b"\r\n")[:-1]
+    body = lines[1:-1] * 4000  # about 24,000 records (ids repeat: rejected, still read)
+    big = tmp_path / "big.asc"
+    big.write_bytes(b"\r\n".join([lines[0], *body, lines[-1]]) + b"\r\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    master, slave = pty.openpty()
+    res = subprocess.run([sys.executable, "-m", "eicodec", "validate", str(big), *TODAY], stdout=subprocess.PIPE,
+                         stderr=slave, env=env, timeout=120, check=False)
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert res.returncode == 1 and b"records checked" in seen
+    piped = subprocess.run([sys.executable, "-m", "eicodec", "validate", str(big), *TODAY], capture_output=True,
+                           env=env, timeout=120, check=False)
+    assert b"records checked" not in piped.stderr
+    js = subprocess.run([sys.executable, "-m", "eicodec", "validate", str(big), "--format", "json", *TODAY],
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=120, check=False)
+    assert b"records checked" not in js.stderr

@@ -387,3 +387,23 @@ def test_validate_many_in_parallel_equals_one_by_one(tmp_path: Path) -> None:
         assert b.spec is eicodec.get_spec("AP304")  # pickled by reference
     # a report made in another process still builds the return file
     assert eicodec.build_retour(paths[2], parallel[2], return_date=TODAY).groups
+
+
+def test_trailer_field_format() -> None:
+    check(patch(INSURER, 8, "9902", "00000A"), code="0151", line=8, rubric="9902",
+          status=Status.REJECTED_FILE, rule="file.trailer_field")
+
+
+def test_comment_line_numbers_repeat() -> None:
+    lines = lines_of(INSURER)
+    data = join([*lines[:5], lines[4], *lines[5:]])  # the 98 twice: same regelnummer
+    data = rewrite(data)  # consistent trailer
+    check(data, code="0754", line=6, rubric="9803", status=Status.REJECTED_RECORDS,
+          rule="record.comment_line")
+
+
+def test_every_registered_rule_has_a_failing_example_here() -> None:
+    text = Path(__file__).read_text(encoding="utf-8")
+    generic = {"file.header_field", "file.trailer_field", "record.field"}
+    for rule_id in rules_for(SPEC).rules:
+        assert f'"{rule_id}"' in text or rule_id in generic and f'rule="{rule_id}"' in text, rule_id
