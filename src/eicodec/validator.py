@@ -196,7 +196,8 @@ class _Fast:
     dates: tuple[slice, ...]
     sets: tuple[tuple[slice, frozenset[str]], ...]
     diagnose: re.Pattern[str]  # one group per field, set when the field's text is not valid
-    always: tuple[int, ...]
+    always: tuple[tuple[int, slice, frozenset[str] | None, bool], ...]  # (field, slice, ok set
+    # or None for a date, date is mandatory): fields the patterns cannot judge alone
 
 
 @attrs.frozen
@@ -294,18 +295,11 @@ class _Checker:
                 else:
                     parts.append(f".{{{n}}}")
         diagnose = "".join(f"(?:{part}|(.{{{plan.f.length}}}))" for part, plan in zip(parts, plans))
+        ok_sets = {(sl.start, sl.stop): ok for sl, ok in sets}
+        checks = tuple((i, plans[i].f.slice, ok_sets.get((plans[i].f.slice.start, plans[i].f.slice.stop)),
+                        plans[i].f.mandatory == "Y") for i in always)
         return _Fast(re.compile("".join(parts), re.S), tuple(dates), tuple(sets),
-                     re.compile(diagnose, re.S), tuple(always))
-
-    def _quick_ok(self, plan: _FieldPlan, raw: str) -> bool:
-        """Whether a date or long-list field passes (same answer as :meth:`_field_problem`)."""
-        f = plan.f
-        text = raw[f.slice]
-        if f.kind == "date":
-            return f.mandatory != "Y" or text != "00000000" if self._dates_ok(raw, (f.slice,)) else False
-        if f.type == "N" and not text.isdigit() or not text.isascii():
-            return False
-        return self._field_problem(f, text, plan.allowed) is None
+                     re.compile(diagnose, re.S), checks)
 
     def _dates_ok(self, raw: str, dates: tuple[slice, ...]) -> bool:
         cache = self._date_ok
@@ -379,8 +373,14 @@ class _Checker:
             m = fast.diagnose.fullmatch(raw)
             if m is not None:  # only the fields the pattern flags, and dates/long lists that fail
                 flagged = set(compress(range(len(plans)), map(is_not, m.groups(), repeat(None))))
-                for i in fast.always:
-                    if i not in flagged and not self._quick_ok(plans[i], raw):
+                for i, sl, ok, required in fast.always:
+                    if i in flagged:
+                        continue
+                    text = raw[sl]
+                    if ok is not None:  # a long code list
+                        if text not in ok:
+                            flagged.add(i)
+                    elif not self._dates_ok(raw, (sl,)) or required and text == "00000000":
                         flagged.add(i)
                 plans = [plans[i] for i in sorted(flagged)]
         for plan in plans:
