@@ -121,3 +121,14 @@ def test_record_setters_name_rubric_and_record_type() -> None:
         rec.record_code = "04"
     rec["0210"] = "Jansen"
     assert rec.surname_1 == "Jansen" and rec["surname_1"] == "Jansen"
+
+
+def test_replace_returns_a_changed_copy_and_leaves_the_original() -> None:
+    spec = eicodec.get_spec("AP304")
+    rec = spec.new("04", reference="R1", declared_amount_signed=100)
+    other = rec.replace(reference="R2", declared_amount_signed=-50)
+    assert (rec.reference, rec.declared_amount_signed) == ("R1", 100)
+    assert (other.reference, other.declared_amount_signed, other.declared_amount_dc) == ("R2", -50, "C")
+    assert type(other) is type(rec) and other != rec
+    with pytest.raises(eicodec.EncodeError):
+        rec.replace(reference="x" * 21)

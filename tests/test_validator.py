@@ -186,6 +186,7 @@ def test_every_file_level_finding_is_reported_not_only_the_first() -> None:
     lines[6] = lines[6][:-3]
     report = eicodec.validate(join(lines), today=TODAY)
     assert {"0031", "0151", "0804"} <= {f.code for f in report.file_findings}
+    assert report.record_findings == [f for f in report.findings if f.level == "record"]
 
 
 # ------------------------------------------------------------------ record level
@@ -269,6 +270,7 @@ def test_forwarding_must_be_1_for_an_insurer() -> None:
 def test_insurer_rejected_insured_rejects_its_group() -> None:
     report = eicodec.validate(patch(INSURER, 2, "0208", "3"), today=TODAY)
     assert report.status is Status.REJECTED_RECORDS
+    assert [(f.line, f.code) for f in report.record_findings] == [(2, "0351")] and report.file_findings == []
     assert report.verdict(2) is Verdict.REJECTED and report.codes(2) == ("0351",)
     for line in (3, 4, 5):
         assert report.verdict(line) is Verdict.NOT_ASSESSED and report.codes(line) == ("8002",)

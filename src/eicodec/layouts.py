@@ -26,7 +26,7 @@ from .errors import SpecError
 # Names a field may not take because the record object uses them itself.
 RESERVED_ATTRS = frozenset({
     "layout", "raw", "line", "terminator", "record_type", "spec", "get", "set", "to_dict",
-    "raw_value", "replace", "copy", "issues", "set_signed", "fields", "length_ok",
+    "raw_value", "replace", "copy", "set_signed", "fields",
 })
 
 
@@ -180,13 +180,6 @@ class MessageSpec:
 
     def field(self, record_type: str, key: str) -> FieldSpec:
         return self.layout(record_type).field(key)
-
-    def find_rubric(self, rubric: str) -> FieldSpec:
-        """The field with this rubric number, in whichever record it lives."""
-        for layout in self.records.values():
-            if rubric in layout.by_rubric:
-                return layout.by_rubric[rubric]
-        raise KeyError(f"{self.name} has no rubric {rubric!r}")
 
     @property
     def detail_types(self) -> tuple[str, ...]:

@@ -88,10 +88,6 @@ class Record:
         """The kenmerk record (first two characters)."""
         return self.raw[:2]
 
-    @property
-    def length_ok(self) -> bool:
-        return self.layout is not None and len(self.raw) == self.layout.length
-
     def _field(self, key: str) -> FieldSpec:
         if self.layout is None:
             raise DecodeError("unknown record type has no fields", line=self.line,

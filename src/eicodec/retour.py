@@ -58,6 +58,11 @@ def _value(rec: Record, key: str) -> Any:
         return None
 
 
+def _codes(rec: Record) -> tuple[str, ...]:
+    """The return codes a return record carries (Retourcode (01)-(03)), in order."""
+    return tuple(c for c in (_value(rec, f"return_code_{i}") for i in (1, 2, 3)) if c)
+
+
 @attrs.define
 class _Unit:
     rec: Record
@@ -104,6 +109,10 @@ class _Builder:
         self.vecozo_ok = roles.get("vecozo_approved", "8096")
         self.price = roles.get("price_correction", "8059")
         self.file_level = report.status is Status.REJECTED_FILE
+        spec304 = report.spec
+        self.ref_slice = spec304.field("04", "0445").slice
+        total = spec304.totals[0].rubric if spec304.totals else None
+        self.total_attr = f"{spec304.field(spec304.trailer, total).attr}_signed" if total else None
         self.everything = mode == "vecozo" and report.status is Status.REJECTED_RECORDS
 
     # ------------------------------------------------------------ pass A
@@ -128,16 +137,14 @@ class _Builder:
             for rec in it:
                 t = rec.record_type
                 whole = rec.layout is not None and len(rec.raw) == rec.layout.length
-                if t == "99" and whole:
-                    text = rec.raw[33:44]
-                    if text.isdigit():
-                        tot.submitted = -int(text) if rec.raw[44] == "C" else int(text)
+                if t == "99" and whole and self.total_attr:
+                    tot.submitted = _value(rec, self.total_attr)
                 if t == "04" and whole:
                     declared = _value(rec, "declared_amount_signed") or 0
                     tot.declared += declared
                     verdict = report.verdict(rec.line or 0)
                     if verdict is Verdict.APPROVED:
-                        ref = rec.raw[307:327].rstrip(" ")
+                        ref = self.ref(rec)
                         award = self.awards.get(ref)
                         amount = declared if award is None else award.amount
                         tot.awarded += amount
@@ -146,6 +153,10 @@ class _Builder:
                 yield rec
 
         return counted(tap(records))
+
+    def ref(self, rec: Record) -> str:
+        """The claim's referentienummer (0445); "" for other records."""
+        return rec.raw[self.ref_slice].rstrip(" ") if rec.record_type == "04" else ""
 
     # ------------------------------------------------------------ pass B
     def header(self, original: Record, corrections: bool) -> Record:
@@ -205,13 +216,10 @@ class _Builder:
             return
         rep = self.report
 
-        def ref_of(u: _Unit) -> str:
-            return u.rec.raw[307:327].rstrip(" ") if u.rec.record_type == "04" else ""
-
         def wanted(u: _Unit) -> bool:
             lines = [u.rec.line, *(c.line for c in u.comments)]
             return (self.everything or any(ln in rep.outcomes for ln in lines)
-                    or ref_of(u) in totals.corrected or self._added(u) != [])
+                    or self.ref(u.rec) in totals.corrected or self._added(u) != [])
 
         returned = [wanted(u) for u in group]
         if any(returned[1:]):  # a returned claim takes its insured (and debtor) along
@@ -233,7 +241,7 @@ class _Builder:
 
     def _added(self, u: _Unit) -> list[str]:
         texts = list(self.comments.get(u.rec.line, []))
-        ref = u.rec.raw[307:327].rstrip(" ") if u.rec.record_type == "04" else ""
+        ref = self.ref(u.rec)
         if ref:
             texts += self.comments.get(ref, [])
         out = []
@@ -253,7 +261,7 @@ class _Builder:
             codes = [self.ok]
         if rec.record_type == "04":
             verdict = rep.verdict(line)
-            ref = rec.raw[307:327].rstrip(" ")
+            ref = self.ref(rec)
             declared = _value(rec, "declared_amount_signed") or 0
             award = self.awards.get(ref, Award(declared))
             if verdict is Verdict.APPROVED and self.mode == "insurer":
@@ -412,35 +420,40 @@ def outcome(ap304: Declaration | Source, ap305: Declaration | Source) -> list[Cl
         if f.rubric not in _HEADER_COPY_SKIP and ret.header.raw[f.slice] != decl.header.raw[f.slice]:
             raise MismatchError(f"the return file belongs to another declaration (header rubric {f.rubric} differs)",
                                 rubric=f.rubric)
+    comment_type = decl.spec.comment
+    line_no = next(f.slice for f in decl.spec.layout(comment_type).fields
+                   if f.kind == "number" and f.element != "NUM040")
+
+    def key(rec: Record) -> tuple[str, str, str]:
+        """Kenmerk record + identificatie detailrecord (+ regelnummer for a comment)."""
+        idf = rec.layout.id_field if rec.layout is not None else None
+        ident = rec.raw[idf.slice] if idf is not None else ""
+        return rec.record_type, ident, rec.raw[line_no] if rec.record_type == comment_type else ""
+
     originals: dict[tuple[str, str, str], Record] = {}
     for rec in decl.iter_records():
-        if rec.record_type in ("01", "99"):
-            continue
-        extra = rec.raw[14:18] if rec.record_type == "98" else ""
-        originals[(rec.record_type, rec.raw[2:14], extra)] = rec
+        if rec.record_type not in (decl.spec.header, decl.spec.trailer):
+            originals[key(rec)] = rec
     returned: dict[int, tuple[Record, list[Record]]] = {}
     bad: list[int] = []
     for node in ret.iter_nodes():
-        recs = [node.record, *node.comments]
-        for r in recs:
-            extra = r.raw[14:18] if r.record_type == "98" else ""
-            orig = originals.get((r.record_type, r.raw[2:14], extra))
+        for r in (node.record, *node.comments):
+            orig = originals.get(key(r))
             if orig is None:
-                if r.record_type == "98" and not r.raw[360:372].strip():
+                if r.record_type == comment_type and not _codes(r):
                     continue  # a comment the insurer added
                 bad.append(r.line or 0)
             elif orig.raw != r.raw[: len(orig.raw)]:
                 bad.append(r.line or 0)
         if node.record.record_type == "04":
-            key = ("04", node.record.raw[2:14], "")
-            if key in originals:
-                returned[originals[key].line or 0] = (node.record, node.comments)
+            orig = originals.get(key(node.record))
+            if orig is not None:
+                returned[orig.line or 0] = (node.record, node.comments)
     if bad:
         raise MismatchError(f"{len(bad)} record(s) of the return file are not copies of records of the "
                             f"declaration (first at line {bad[0]})", line=bad[0])
     table = return_codes()
-    hdr_codes = tuple(c for c in (ret.header.return_code_1, ret.header.return_code_2,
-                                  ret.header.return_code_3) if c)
+    hdr_codes = _codes(ret.header)
     has_details = bool(ret.groups)
     approved_file = "8001" in hdr_codes
     out = []
@@ -453,8 +466,8 @@ def outcome(ap304: Declaration | Source, ap305: Declaration | Source) -> list[Cl
         line = rec.line or 0
         if line in returned:
             r, comments = returned[line]
-            codes = tuple(c for c in (r.return_code_1, r.return_code_2, r.return_code_3) if c)
-            comment_codes = {c for cm in comments for c in (cm.return_code_1, cm.return_code_2, cm.return_code_3) if c}
+            codes = _codes(r)
+            comment_codes = {c for cm in comments for c in _codes(cm)}
             if set(codes) == {"8002"}:
                 status = "not_assessed"
             elif set(codes) - _NEUTRAL or comment_codes - _NEUTRAL:

@@ -42,6 +42,7 @@ class RuleSet:
     fallback_codes: Mapping[str, str]
     roles: Mapping[str, str]
     file_code_order: tuple[str, ...]
+    payee_rubrics: Mapping[str, str] = attrs.field(factory=dict)
     source: str = ""
 
     def rule(self, rule_id: str) -> Rule:
@@ -92,7 +93,8 @@ def load_rules(path: str | os.PathLike[str]) -> RuleSet:
         rules=rules, field_codes=dict(data.get("field_codes", {})),
         provisional_rubrics=frozenset(data.get("provisional", ())),
         fallback_codes=dict(data.get("fallback_codes", {})), roles=dict(data.get("roles", {})),
-        file_code_order=tuple(data.get("file_code_order", ())), source=str(p),
+        file_code_order=tuple(data.get("file_code_order", ())),
+        payee_rubrics=dict(data.get("payee_rubrics", {})), source=str(p),
     )
 
 

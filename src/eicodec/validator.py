@@ -373,12 +373,12 @@ class _Checker:
             m = fast.diagnose.fullmatch(raw)
             if m is not None:  # only the fields the pattern flags, and dates/long lists that fail
                 flagged = set(compress(range(len(plans)), map(is_not, m.groups(), repeat(None))))
-                for i, sl, ok, required in fast.always:
+                for i, sl, okset, required in fast.always:
                     if i in flagged:
                         continue
                     text = raw[sl]
-                    if ok is not None:  # a long code list
-                        if text not in ok:
+                    if okset is not None:  # a long code list
+                        if text not in okset:
                             flagged.add(i)
                     elif not self._dates_ok(raw, (sl,)) or required and text == "00000000":
                         flagged.add(i)
@@ -603,6 +603,45 @@ def _locate(lines: Callable[[], Iterable[tuple[str, str]]], spec: MessageSpec, s
 
 # ---------------------------------------------------------------------- pass 2
 
+class _Positions:
+    """Where the AP304 business rules look, taken from the spec once (never typed in)."""
+
+    def __init__(self, spec: MessageSpec) -> None:
+        def at(t: str, rubric: str) -> slice:
+            return spec.field(t, rubric).slice
+
+        def pos(t: str, rubric: str) -> int:
+            return spec.field(t, rubric).start - 1
+
+        self.hdr_uzovi, self.hdr_start, self.hdr_end = at("01", "0108"), at("01", "0114"), at("01", "0115")
+        self.hdr_invoice_date, self.hdr_payee = at("01", "0117"), at("01", "0113")
+        self.ins_bsn, self.ins_uzovi = at("02", "0203"), at("02", "0204")
+        self.ins_number, self.ins_birth, self.ins_debtor = at("02", "0205"), at("02", "0207"), at("02", "0223")
+        self.cl_bsn, self.cl_uzovi, self.cl_number = at("04", "0403"), at("04", "0404"), at("04", "0405")
+        self.cl_birth, self.cl_date = at("04", "0408"), at("04", "0410")
+        self.cl_forward = pos("04", "0407")
+        self.cl_calc, self.cl_calc_dc = at("04", "0439"), pos("04", "0440")
+        self.cl_decl, self.cl_decl_dc = at("04", "0443"), pos("04", "0444")
+        self.cl_ref, self.cl_prev = at("04", "0445"), at("04", "0446")
+        self.db_number, self.db_iban = at("03", "0303"), at("03", "0325")
+        # BSN, UZOVI and verzekerdennummer compared in one go where both records hold
+        # them side by side, in the same order and widths
+        ins, cl = (self.ins_bsn, self.ins_uzovi, self.ins_number), (self.cl_bsn, self.cl_uzovi, self.cl_number)
+        side_by_side = all(a.stop == b.start for a, b in ((ins[0], ins[1]), (ins[1], ins[2]), (cl[0], cl[1]),
+                                                          (cl[1], cl[2])))
+        same_widths = all(a.stop - a.start == b.stop - b.start for a, b in zip(ins, cl))
+        self.ins_key = slice(ins[0].start, ins[2].stop) if side_by_side and same_widths else None
+        self.cl_key = slice(cl[0].start, cl[2].stop) if side_by_side and same_widths else None
+
+    @classmethod
+    def of(cls, spec: MessageSpec) -> _Positions | None:
+        """The positions, or None when *spec* lacks a rubric the AP304 rules read."""
+        try:
+            return cls(spec)
+        except KeyError:
+            return None
+
+
 class _Line:
     """A line as the validator sees it: cheaper than a :class:`Record` (no field access)."""
 
@@ -659,6 +698,7 @@ class _Validation:
         self.children_of = {t: spec.children_of(t) for t in spec.records}.__getitem__
         self.runs_forwarding = checker.runs("record.forwarding")
         self.runs_debtor_to_insurer = checker.runs("file.debtor_to_insurer")
+        self.at = _Positions.of(spec) if checker.business else None
         self.dup_ids = pre.dup_id_lines
         self.id_slices = {t: lay.id_field.slice for t, lay in spec.records.items() if lay.id_field is not None}
         cl = spec.records[spec.comment].id_field
@@ -768,17 +808,17 @@ class _Validation:
                        f"{idf.name} ({idf.rubric}) is not unique for record type {rec.record_type}")
 
     def _header_rules(self, rec: Record) -> None:
-        c = self.c
-        if not c.business:
+        c, at = self.c, self.at
+        if at is None:
             return
         raw = rec.raw
-        start, end = _date(raw[64:72]), _date(raw[72:80])
+        start, end = _date(raw[at.hdr_start]), _date(raw[at.hdr_end])
         if start and end and end < start and c.runs("file.period"):
             c.add("file.period", None, rec, "0115", "einddatum declaratieperiode is before begindatum")
-        payee = {"01": "0109", "02": "0110", "03": "0111", "04": "0112"}.get(raw[62:64])
+        payee = c.rules.payee_rubrics.get(raw[at.hdr_payee])
         if payee is not None and c.runs("file.payee"):
             f = rec.layout.by_rubric[payee]  # type: ignore[union-attr]
-            if raw[f.start - 1:f.end].strip("0 ") == "":
+            if raw[f.slice].strip("0 ") == "":
                 c.add("file.payee", None, rec, "0113",
                       f"identificatiecode betaling aan points at {f.name} ({payee}), which is empty")
 
@@ -846,15 +886,19 @@ class _Validation:
             seen.add(n)
 
     def _business(self, group: _Group) -> None:
-        c, pre = self.c, self.pre
+        c, pre, at = self.c, self.pre, self.at
         ins = group.head.rec
         r = ins.raw
-        if r[:2] != "02" or len(r) != ins.layout.length:  # type: ignore[union-attr]
+        if at is None or r[:2] != "02" or len(r) != ins.layout.length:  # type: ignore[union-attr]
             return
         hdr = self.header
         assert hdr is not None
-        bsn, uzovi, number, birth = r[14:23], r[23:27], r[27:42], r[53:61]
-        key = r[14:42]
+        bsn, uzovi, number, birth = r[at.ins_bsn], r[at.ins_uzovi], r[at.ins_number], r[at.ins_birth]
+        key_in, key_cl = at.ins_key, at.cl_key
+        key = r[key_in] if key_in is not None else None
+        cl_bsn, cl_uzovi, cl_number, cl_birth, cl_date = at.cl_bsn, at.cl_uzovi, at.cl_number, at.cl_birth, at.cl_date
+        cl_calc, cl_calc_dc, cl_decl, cl_decl_dc = at.cl_calc, at.cl_calc_dc, at.cl_decl, at.cl_decl_dc
+        cl_prev, cl_forward = at.cl_prev, at.cl_forward
         bsn_bad = bsn != "999999999" and bsn.isdigit() and bsn.isascii() and not _bsn_ok(bsn)
         if bsn_bad:
             c.add("record.bsn", None, ins, "0203", "BSN fails the 11-proef")
@@ -862,10 +906,10 @@ class _Validation:
             c.add("record.bsn_dummy", None, ins, "0205",
                   "BSN is 999999999 (no BSN) but verzekerdennummer is empty")
         h = hdr.raw
-        to_insurer = h[26:30].strip("0 ") != ""
-        invoice_date, period_end = _date(h[92:100]), _date(h[72:80])
+        to_insurer = h[at.hdr_uzovi].strip("0 ") != ""
+        invoice_date, period_end = _date(h[at.hdr_invoice_date]), _date(h[at.hdr_end])
         today = c.today
-        debtor_number = r[170:181]
+        debtor_number = r[at.ins_debtor]
         dup_refs, credits, debits = pre.dup_ref_lines, pre.same_file_credit_lines, pre.same_file_debit_lines
         forwarding = to_insurer and self.runs_forwarding
         for unit in group.children:
@@ -875,22 +919,22 @@ class _Validation:
             if len(x) != rec.layout.length:  # type: ignore[union-attr]
                 continue
             if t == "04":
-                if x[14:42] != key:  # BSN, UZOVI and verzekerdennummer at once; drill down
-                    if x[14:23] != bsn:
+                if key is None or key_cl is None or x[key_cl] != key:  # BSN, UZOVI, verzekerdennummer at once; drill down
+                    if x[cl_bsn] != bsn:
                         c.add("record.claim_insured", "0435", rec, "0403",
                               "BSN differs from that of the verzekerdenrecord")
-                    if x[23:27] != uzovi:
+                    if x[cl_uzovi] != uzovi:
                         c.add("record.claim_insured", "0423", rec, "0404",
                               "UZOVI-nummer differs from that of the verzekerdenrecord")
-                    if x[27:42] != number:
+                    if x[cl_number] != number:
                         c.add("record.claim_insured", "0300", rec, "0405",
                               "verzekerdennummer differs from that of the verzekerdenrecord", provisional=True)
-                if bsn_bad and x[14:23] == bsn:
+                if bsn_bad and x[cl_bsn] == bsn:
                     c.add("record.bsn", None, rec, "0403", "BSN fails the 11-proef")
-                if x[58:66] != birth:
+                if x[cl_birth] != birth:
                     c.add("record.claim_insured", "8004", rec, "0408",
                           "date of birth differs from that of the verzekerdenrecord", provisional=True)
-                service = _date(x[67:75])
+                service = _date(x[cl_date])
                 if service is not None:
                     if invoice_date is not None and service > invoice_date:
                         c.add("record.claim_date_invoice", None, rec, "0410",
@@ -898,16 +942,16 @@ class _Validation:
                     if period_end is not None and service > period_end or service > today:
                         c.add("record.claim_date_period", None, rec, "0410",
                               "datum prestatie is after the declaration period or in the future")
-                dc1, dc2 = x[285], x[306]
+                dc1, dc2 = x[cl_calc_dc], x[cl_decl_dc]
                 if dc1 != dc2 and dc1 in "DC" and dc2 in "DC":
                     c.add("record.dc_agree", None, rec, "0444", "debit/credit indicators 0440 and 0444 differ")
-                calc = x[277:285]
-                if calc != "00000000":
-                    decl = x[298:306]
+                calc = x[cl_calc]
+                if calc.strip("0"):
+                    decl = x[cl_decl]
                     if calc < decl and calc.isdigit() and decl.isdigit():
                         c.add("record.calculated_amount", None, rec, "0439",
                               "berekend bedrag is lower than declaratiebedrag")
-                if dc2 == "C" and x[327:347].strip() == "":
+                if dc2 == "C" and x[cl_prev].strip() == "":
                     c.add("record.credit_reference", None, rec, "0446",
                           "credit line without referentienummer voorgaande gerelateerde prestatierecord")
                 line = rec.line
@@ -919,7 +963,7 @@ class _Validation:
                           "credit line for a debit line in the same file")
                 if debits and line in debits:
                     c.add("record.debit_credit_same_file", None, rec, "0445", "debit line credited in the same file")
-                if forwarding and x[57] != "1":
+                if forwarding and x[cl_forward] != "1":
                     c.add("record.forwarding", None, rec, "0407",
                           "doorsturen toegestaan must be 1 when the file goes to an insurer")
             elif t == "03":
@@ -929,10 +973,10 @@ class _Validation:
                 if debtor_number.strip() == "":
                     c.add("record.debtor_number", None, ins, "0223",
                           "debiteurnummer is empty while the insured has a debiteurrecord")
-                elif x[14:25] != debtor_number:
+                elif x[at.db_number] != debtor_number:
                     c.add("record.debtor_number", None, rec, "0303",
                           "debiteurnummer differs from that of the verzekerdenrecord")
-                iban = x[259:293].strip()
+                iban = x[at.db_iban].strip()
                 if iban:
                     try:
                         IBAN(iban)
