@@ -20,6 +20,7 @@ import os
 import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
+from itertools import repeat
 from typing import IO, Any, Union
 
 import attrs
@@ -73,7 +74,8 @@ class RecordStream:
         self._close: list[IO[Any]] = []
         self._text: IO[str] | None = None
         self._pending: list[tuple[str, str]] = []
-        self._lines_iter: Iterator[tuple[str, str]] | None = None
+        self._buffer: list[tuple[str, str]] = []  # lines of the block being looked at, reversed
+        self._blocks_iter: Iterator[tuple[list[str], list[str] | None]] = iter(())
         try:
             self._open(source, encoding, spec)
         except BaseException:
@@ -94,7 +96,9 @@ class RecordStream:
                                     errors="strict")
             self._close.insert(0, text)
             self._text = text
+        self._blocks_iter = self._blocks()
         self.info.spec = self._identify(spec)
+        self._rest_of_first_block()
 
     def _binary(self, source: Source) -> IO[bytes]:
         if isinstance(source, (bytes, bytearray, memoryview)):
@@ -146,9 +150,11 @@ class RecordStream:
         return spec
 
     # ------------------------------------------------------------------ reading
-    def _lines(self) -> Iterator[tuple[str, str]]:
-        """(text, line end) for every line: split like universal newlines (CR/LF, LF,
-        lone CR), reading decoded chunks; memory is bounded by MAX_LINE."""
+    def _blocks(self) -> Iterator[tuple[list[str], list[str] | None]]:
+        """Every line, in batches: ``(texts, None)`` when each line of the batch ends with
+        CR/LF (the common case, split in one go), else ``(texts, line ends)``. Lines are
+        split like universal newlines (CR/LF, LF, lone CR), reading decoded chunks;
+        memory is bounded by MAX_LINE."""
         text = self._text
         assert text is not None
         rest = ""
@@ -170,40 +176,68 @@ class RecordStream:
                     if chunk.endswith("\r"):
                         rest = "\r"
                     continue
-                yield skipping, ("\r\n" if i > 0 and chunk[i - 1] == "\r" else "\n")
+                yield [skipping], ["\r\n" if i > 0 and chunk[i - 1] == "\r" else "\n"]
                 skipping = None
                 chunk = chunk[i + 1:]
             elif rest:
                 chunk = rest + chunk
-            parts = chunk.split("\n")
-            rest = parts.pop()
-            for piece in parts:
-                i = piece.find("\r")
-                if i < 0:
-                    yield piece, "\n"
-                elif i == len(piece) - 1:
-                    yield piece[:i], "\r\n"
+            cut = chunk.rfind("\n") + 1
+            body, rest = chunk[:cut], chunk[cut:]
+            if body:
+                texts = body.split("\r\n")
+                if texts.pop() == "" and not _has_line_break("".join(texts)):
+                    yield texts, None  # no lone CR or LF anywhere
                 else:
-                    yield from _split_cr(piece, "\n")
+                    yield _unzip(_split_lines(body))
             if len(rest) > MAX_LINE:
                 segs = rest.split("\r")
-                for seg in segs[:-1]:
-                    yield seg[:MAX_LINE], "\r"
+                if len(segs) > 1:
+                    yield [seg[:MAX_LINE] for seg in segs[:-1]], ["\r"] * (len(segs) - 1)
                 last = segs[-1]
                 if len(last) > MAX_LINE:
                     skipping, rest = last[:MAX_LINE], ""
                 else:
                     rest = last
         if skipping is not None:
-            yield skipping, ""
+            yield [skipping], [""]
             return
         if rest:
-            yield from _split_cr(rest, "")
+            yield _unzip(_split_cr(rest, ""))
 
     def _next_line(self) -> tuple[str, str] | None:
-        if self._lines_iter is None:
-            self._lines_iter = self._lines()
-        return next(self._lines_iter, None)
+        while not self._buffer:
+            block = next(self._blocks_iter, None)
+            if block is None:
+                return None
+            texts, terms = block
+            self._buffer = list(zip(texts, terms or repeat("\r\n")))
+            self._buffer.reverse()
+        return self._buffer.pop()
+
+    def _rest_of_first_block(self) -> None:
+        """After the header is found: the lines read with it wait in ``_pending``."""
+        self._buffer.reverse()
+        self._pending.extend(self._buffer)
+        self._buffer = []
+
+    def blocks(self) -> Iterator[tuple[list[str], list[str] | None]]:
+        """Every line, in batches (for fast scans): ``(texts, None)`` when all lines of the
+        batch end with CR/LF, else ``(texts, line ends)``."""
+        try:
+            if self._pending:
+                texts = [t for t, _ in self._pending]
+                terms = [e for _, e in self._pending]
+                self._pending = []
+                yield texts, None if all(e == "\r\n" for e in terms) else terms
+            yield from self._blocks_iter
+        finally:
+            self.close()
+
+    def raw_lines(self) -> Iterator[tuple[str, str]]:
+        """(text, line end) of every line, without making records (for fast scans)."""
+        crlf = repeat("\r\n")
+        for texts, terms in self.blocks():
+            yield from zip(texts, terms or crlf)
 
     def __iter__(self) -> Iterator[Record]:
         spec = self.info.spec
@@ -212,35 +246,14 @@ class RecordStream:
         layouts = spec.records
         get_cls = classes.get
         lineno = 0
-        try:
-            for raw, term in self._pending:
-                lineno += 1
-                cls = get_cls(raw[:2])
-                yield cls(layouts[raw[:2]], raw, lineno, term) if cls else Record(None, raw, lineno, term)
-            self._pending = []
-            if self._lines_iter is None:
-                self._lines_iter = self._lines()
-            for raw, term in self._lines_iter:
-                lineno += 1
-                t = raw[:2]
-                cls = get_cls(t)
-                if cls is not None:
-                    yield cls(layouts[t], raw, lineno, term)
-                else:
-                    yield Record(None, raw, lineno, term)
-        finally:
-            self.close()
-
-    def raw_lines(self) -> Iterator[tuple[str, str]]:
-        """(text, line end) of every line, without making records (for fast scans)."""
-        try:
-            yield from self._pending
-            self._pending = []
-            if self._lines_iter is None:
-                self._lines_iter = self._lines()
-            yield from self._lines_iter
-        finally:
-            self.close()
+        for raw, term in self.raw_lines():
+            lineno += 1
+            t = raw[:2]
+            cls = get_cls(t)
+            if cls is not None:
+                yield cls(layouts[t], raw, lineno, term)
+            else:
+                yield Record(None, raw, lineno, term)
 
     def close(self) -> None:
         for fh in self._close:
@@ -280,6 +293,33 @@ class _NoClose(io.RawIOBase):
 
     def tell(self) -> int:
         return self._fh.tell()
+
+
+def _split_lines(body: str) -> Iterator[tuple[str, str]]:
+    """Lines of *body* (which ends with LF), split like universal newlines."""
+    parts = body.split("\n")
+    parts.pop()
+    for piece in parts:
+        i = piece.find("\r")
+        if i < 0:
+            yield piece, "\n"
+        elif i == len(piece) - 1:
+            yield piece[:i], "\r\n"
+        else:
+            yield from _split_cr(piece, "\n")
+
+
+def _has_line_break(text: str) -> bool:
+    return "\n" in text or "\r" in text  # (one-character searches scan with memchr)
+
+
+def _unzip(pairs: Iterable[tuple[str, str]]) -> tuple[list[str], list[str] | None]:
+    texts: list[str] = []
+    terms: list[str] = []
+    for text, term in pairs:
+        texts.append(text)
+        terms.append(term)
+    return texts, terms
 
 
 def _split_cr(piece: str, final: str) -> Iterator[tuple[str, str]]:

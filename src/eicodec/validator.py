@@ -9,25 +9,26 @@ the file. Every finding carries its COD954 return code (see ``specs/*.rules.toml
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import enum
 import functools
 import io
 import os
+import re
 import tempfile
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import IO, Any
-
-import re
 from itertools import compress, repeat
-from operator import is_not
+from operator import is_not, itemgetter
+from typing import IO, Any, NamedTuple
 
 import attrs
 from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
 
+from . import patterns
 from .codecs import is_digits
 from .codes import codelist, return_codes, use_return_codes
 from .errors import EicodecError
@@ -37,6 +38,7 @@ from .reader import RecordStream, Source, fingerprint_bytes
 from .rules import RuleSet, load_rules, rules_for
 
 MODES = ("insurer", "vecozo")
+_PROGRESS_EVERY = 20_000
 _COD954_LISTS = frozenset({"COD954", "COD955", "COD956"})
 
 
@@ -189,23 +191,58 @@ class Report:
 # ---------------------------------------------------------------------- checks
 
 @attrs.frozen
-class _Fast:
-    """The compiled fast path of one record layout."""
-
-    pattern: re.Pattern[str]
-    dates: tuple[slice, ...]
-    sets: tuple[tuple[slice, frozenset[str]], ...]
-    diagnose: re.Pattern[str]  # one group per field, set when the field's text is not valid
-    always: tuple[tuple[int, slice, frozenset[str] | None, bool], ...]  # (field, slice, ok set
-    # or None for a date, date is mandatory): fields the patterns cannot judge alone
-
-
-@attrs.frozen
 class _FieldPlan:
     f: FieldSpec
     code: str
     provisional: bool
     allowed: frozenset[str] | None
+
+
+@attrs.frozen
+class _Fast:
+    """The compiled fast path of one record layout."""
+
+    parts: tuple[str, ...]  # per field: a pattern matching its text exactly when the field is fine
+    pattern: re.Pattern[str]  # the whole record: matches exactly when every field is fine
+    diagnose: re.Pattern[str]  # one group per suspect, set when that field's text is not fine
+    suspects: tuple[_FieldPlan, ...]  # the fields that can fail, in order
+
+
+def _field_pattern(f: FieldSpec, allowed: frozenset[str] | None) -> str:
+    """A pattern matching a field's text exactly when :meth:`_Checker._field_problem`
+    finds nothing wrong with it (records never hold CR or LF, so ``.`` is any character)."""
+    n = f.length
+    if f.fixed is not None:
+        return re.escape(f.fixed)
+    if f.codelist in _COD954_LISTS:
+        allowed = frozenset(return_codes())
+    if f.type == "N":
+        required = f.mandatory == "Y" and (f.kind in ("digits", "date", "time") or
+                                           f.kind == "number" and not f.element.startswith("ANT"))
+        zeros = "0" * n
+        if f.kind == "date" and n == 8:  # (year 0000 is no date: zeros never pass as a date)
+            return patterns.CALENDAR_DATE if required else patterns.DATE_OR_ZEROS
+        if f.kind in ("date", "time") and not (f.kind == "time" and n == 4):
+            return patterns.NEVER
+        if f.kind == "time":
+            body = patterns.TIME_OF_DAY
+        elif allowed is not None:
+            codes = {a for a in allowed if len(a) == n and a.isascii() and a.isdigit()}
+            codes = codes - {zeros} if required else codes | {zeros}
+            return patterns.one_of(codes)
+        else:
+            body = f"[0-9]{{{n}}}"
+        return f"(?!{zeros}){body}" if required else body
+    if f.kind == "reserve":
+        return f" {{{n}}}"
+    if f.kind == "dc":
+        return "[DC]" if f.mandatory == "Y" else "[DC ]"
+    if allowed is not None:
+        ok = {a.ljust(n) for a in allowed if 0 < len(a) <= n and a == a.rstrip(" ")}
+        if f.mandatory != "Y":
+            ok.add(" " * n)
+        return patterns.one_of(ok)
+    return f"(?! {{{n}}}).{{{n}}}" if f.mandatory == "Y" else f".{{{n}}}"
 
 
 class _Checker:
@@ -223,97 +260,19 @@ class _Checker:
         self.plans: dict[str, list[_FieldPlan]] = {t: self._plan(lay) for t, lay in spec.records.items()}
         self.fast: dict[str, _Fast] = (
             {t: self._compile(plans) for t, plans in self.plans.items()} if fast_path else {})
-        self._date_ok: dict[str, bool] = {}
         self._messages: dict[str, str] = {}
+        self._worded: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
 
     # -------------------------------------------------------------- fast path
     @staticmethod
     def _compile(plans: list[_FieldPlan]) -> _Fast:
-        """One pattern that matches a record exactly when :meth:`_field_problem` finds
-        nothing in any field, except calendar validity of dates and membership of large
-        code lists (checked separately: a set look-up beats a long alternation)."""
-        parts: list[str] = []
-        dates = []
-        sets: list[tuple[slice, frozenset[str]]] = []
-        always: list[int] = []  # fields the pattern cannot judge alone (dates, large lists)
-        for i, plan in enumerate(plans):
-            f, n = plan.f, plan.f.length
-            if f.kind == "date" or (plan.allowed is not None and len(plan.allowed) > 8
-                                    and f.kind in ("digits", "text")):
-                always.append(i)
-            if f.fixed is not None:
-                parts.append(re.escape(f.fixed))
-                continue
-            required = f.mandatory == "Y" and (f.kind in ("digits", "date", "time") or
-                                               f.kind == "number" and not f.element.startswith("ANT"))
-            if plan.allowed is not None and len(plan.allowed) > 8 and f.kind in ("digits", "text"):
-                if f.type == "N":
-                    ok = {a for a in plan.allowed if len(a) == n and a.isdigit() and a.isascii()}
-                    ok = ok - {"0" * n} if required else ok | {"0" * n}
-                else:
-                    ok = {a.ljust(n) for a in plan.allowed if 0 < len(a) <= n and a == a.rstrip(" ")}
-                    if f.mandatory != "Y":
-                        ok.add(" " * n)
-                parts.append(f".{{{n}}}")
-                sets.append((f.slice, frozenset(ok)))
-                continue
-            if f.type == "N":
-                guard = f"(?!0{{{n}}})" if required else ""
-                if f.kind == "time":
-                    body = "(?:[01][0-9]|2[0-3])[0-5][0-9]"
-                elif plan.allowed is not None and f.kind not in ("date",):
-                    alts = sorted({a for a in plan.allowed if len(a) == n and a.isdigit()})
-                    alts += [] if required else ["0" * n]
-                    body = "(?:" + "|".join(re.escape(a) for a in alts) + ")" if alts else "(?!)"
-                elif f.codelist in _COD954_LISTS:
-                    body = "(?:" + "|".join(sorted(c for c in return_codes() if len(c) == n)) + ")"
-                    body = body if required else f"(?:0{{{n}}}|{body[3:-1]})"
-                else:
-                    body = f"[0-9]{{{n}}}"
-                if f.kind == "date":
-                    dates.append(f.slice)
-                parts.append(guard + body)
-                continue
-            if f.kind == "reserve":
-                parts.append(f" {{{n}}}")
-            elif f.kind == "dc":
-                parts.append("[DC]" if f.mandatory == "Y" else "[DC ]")
-            else:
-                alts_src = None
-                if plan.allowed is not None:
-                    alts_src = plan.allowed
-                elif f.codelist in _COD954_LISTS:
-                    alts_src = frozenset(return_codes())
-                if alts_src is not None:
-                    alts = sorted(re.escape(a) + " " * (n - len(a)) for a in alts_src if 0 < len(a) <= n
-                                  and a == a.rstrip(" ") and "\r" not in a and "\n" not in a)
-                    if f.mandatory != "Y":
-                        alts.append(" " * n)
-                    parts.append("(?:" + "|".join(alts) + ")" if alts else "(?!)")
-                elif f.mandatory == "Y":  # any character: read lines never hold CR or LF
-                    parts.append(f"(?! {{{n}}}).{{{n}}}")
-                else:
-                    parts.append(f".{{{n}}}")
-        diagnose = "".join(f"(?:{part}|(.{{{plan.f.length}}}))" for part, plan in zip(parts, plans))
-        ok_sets = {(sl.start, sl.stop): ok for sl, ok in sets}
-        checks = tuple((i, plans[i].f.slice, ok_sets.get((plans[i].f.slice.start, plans[i].f.slice.stop)),
-                        plans[i].f.mandatory == "Y") for i in always)
-        return _Fast(re.compile("".join(parts), re.S), tuple(dates), tuple(sets),
-                     re.compile(diagnose, re.S), checks)
-
-    def _dates_ok(self, raw: str, dates: tuple[slice, ...]) -> bool:
-        cache = self._date_ok
-        for sl in dates:
-            text = raw[sl]
-            ok = cache.get(text)
-            if ok is None:
-                ok = text == "00000000" or _date(text) is not None
-                if len(cache) > 20_000:
-                    cache.clear()
-                cache[text] = ok
-            if not ok:
-                return False
-        return True
+        """The patterns of one layout (see :class:`_Fast`)."""
+        parts = tuple(_field_pattern(plan.f, plan.allowed) for plan in plans)
+        # a group for each field that can fail (not for free text that takes anything)
+        suspects = tuple(plan for part, plan in zip(parts, plans) if part != f".{{{plan.f.length}}}")
+        diagnose = "".join(part if part == f".{{{plan.f.length}}}" else f"(?:{part}|(.{{{plan.f.length}}}))"
+                           for part, plan in zip(parts, plans))
+        return _Fast(parts, re.compile("".join(parts)), re.compile(diagnose), suspects)
 
     def _plan(self, lay: RecordLayout) -> list[_FieldPlan]:
         plans = []
@@ -337,71 +296,90 @@ class _Checker:
     def add(self, rule_id: str, code: str | None, rec: Record | None, rubric: str | None,
             message: str, *, level: str | None = None, provisional: bool | None = None,
             value: str | None = None) -> Finding:
+        code, level, rubric, rule_id, message, provisional = self._resolve(
+            rule_id, code, rubric, message, level, provisional, value)
+        finding = Finding(code, level, rec.line if rec is not None else None,
+                          (rec.record_type or None) if rec is not None else None,
+                          rubric, rule_id, message, provisional)
+        self.findings.append(finding)
+        return finding
+
+    def _resolve(self, rule_id: str, code: str | None, rubric: str | None, message: str, level: str | None,
+                 provisional: bool | None, value: str | None) -> tuple[Any, ...]:
+        """A finding's fields but line and record type: the rule's defaults filled in."""
         rule = self.rules.rules[rule_id]
         if value is not None and self.show_values:
             message = f"{message} (value {value!r})"
         else:  # the same messages repeat over a big file: keep one copy of each
             message = self._messages.setdefault(message, message)
-        finding = Finding(
-            code=code or rule.code, level=level or rule.level,
-            line=rec.line if rec is not None else None,
-            record_type=(rec.record_type or None) if rec is not None else None, rubric=rubric,
-            rule=rule_id, message=message,
-            provisional=rule.provisional if provisional is None else provisional)
-        self.findings.append(finding)
-        return finding
+        return (code or rule.code, level or rule.level, rubric, rule_id, message,
+                rule.provisional if provisional is None else provisional)
 
     # -------------------------------------------------------------- per field
     def fields(self, rec: Record, level: str, failed_fast: bool = False) -> list[Finding]:
         """Generic checks of every field of *rec* (presence, format, lists, reserve).
         ``failed_fast``: the caller already saw the fast-path pattern fail."""
-        out: list[Finding] = []
         raw = rec.raw
         t = raw[:2]
         fast = self.fast.get(t)
-        if not failed_fast and fast is not None and fast.pattern.fullmatch(raw) and (
-                not fast.dates or self._dates_ok(raw, fast.dates)):
-            for sl, ok in fast.sets:
-                if raw[sl] not in ok:
-                    break
-            else:
-                return out
+        if fast is None:
+            return self._add_all(rec, self._field_findings(raw, level, self.plans[t]))
+        if not failed_fast and fast.pattern.fullmatch(raw):
+            return []
+        return self.diagnosed(raw, rec.line, level)
+
+    def diagnosed(self, raw: str, line: int | None, level: str) -> list[Finding]:
+        """The findings of a record of the right length that failed its fast-path pattern."""
+        t = raw[:2]
+        fast = self.fast[t]
+        m = fast.diagnose.fullmatch(raw)
+        if m is None:  # cannot happen (every suspect field has a catch-all); be safe
+            found = self._field_findings(raw, level, self.plans[t])
+        else:
+            # the same fields fail with the same text over and over in a big file: word
+            # their findings once
+            key = (t, level, m.groups())
+            found = self._worded.get(key)  # type: ignore[assignment]
+            if found is None:
+                if len(self._worded) > 4096:
+                    self._worded.clear()
+                plans = list(compress(fast.suspects, map(is_not, key[2], repeat(None))))
+                found = self._worded[key] = self._field_findings(raw, level, plans)
+        rtype = t or None
+        new = [Finding(code, lvl, line, rtype, rubric, rule_id, message, prov)
+               for code, lvl, rubric, rule_id, message, prov in found]
+        self.findings.extend(new)
+        return new
+
+    def _field_findings(self, raw: str, level: str, plans: list[_FieldPlan]) -> list[tuple[Any, ...]]:
+        """The findings of *plans*' fields of *raw* (see :meth:`_resolve`)."""
+        t = raw[:2]
         rule_id = "record.field" if level == "record" else (
             "file.header_field" if t == self.spec.header else "file.trailer_field")
-        plans = self.plans[t]
-        if fast is not None:
-            m = fast.diagnose.fullmatch(raw)
-            if m is not None:  # only the fields the pattern flags, and dates/long lists that fail
-                flagged = set(compress(range(len(plans)), map(is_not, m.groups(), repeat(None))))
-                for i, sl, okset, required in fast.always:
-                    if i in flagged:
-                        continue
-                    text = raw[sl]
-                    if okset is not None:  # a long code list
-                        if text not in okset:
-                            flagged.add(i)
-                    elif not self._dates_ok(raw, (sl,)) or required and text == "00000000":
-                        flagged.add(i)
-                plans = [plans[i] for i in sorted(flagged)]
+        out: list[tuple[Any, ...]] = []
+        resolve = self._resolve
         for plan in plans:
             f = plan.f
             text = raw[f.start - 1:f.end]
             problem = self._field_problem(f, text, plan.allowed)
             if problem is None:
                 continue
+            message = f"{f.name} ({f.rubric}) {problem}"
             if f.kind == "reserve":
-                if not self.runs("file.reserve"):
-                    continue
-                out.append(self.add("file.reserve", plan.code, rec, f.rubric,
-                                    f"{f.name} ({f.rubric}) {problem}"))
+                if self.runs("file.reserve"):
+                    out.append(resolve("file.reserve", plan.code, f.rubric, message, None, None, None))
             elif f.element == "NUM040":
-                out.append(self.add("file.record_id", plan.code, rec, f.rubric,
-                                    f"{f.name} ({f.rubric}) {problem}"))
+                out.append(resolve("file.record_id", plan.code, f.rubric, message, None, None, None))
             else:
-                out.append(self.add(rule_id, plan.code, rec, f.rubric, f"{f.name} ({f.rubric}) {problem}",
-                                    level=level, provisional=plan.provisional,
-                                    value=text if f.kind != "reserve" else None))
+                out.append(resolve(rule_id, plan.code, f.rubric, message, level, plan.provisional, text))
         return out
+
+    def _add_all(self, rec: Record, found: list[tuple[Any, ...]]) -> list[Finding]:
+        line, rtype = rec.line, rec.record_type or None
+        new = [Finding(code, level, line, rtype, rubric, rule_id, message, prov)
+               for code, level, rubric, rule_id, message, prov in found]
+        self.findings.extend(new)
+        return new
 
     @staticmethod
     def _field_problem(f: FieldSpec, text: str, allowed: frozenset[str] | None) -> str | None:
@@ -642,6 +620,33 @@ class _Positions:
             return None
 
 
+class _FileFacts(NamedTuple):
+    to_insurer: bool  # the voorlooprecord names an insurer (0108)
+    invoice_date: dt.date | None
+    period_end: dt.date | None
+    forwarding: bool  # claim lines must allow forwarding (0407 = 1)
+
+
+class _Insured(NamedTuple):
+    rec: Record | None  # None where no finding can be about the 02 itself
+    bsn: str
+    uzovi: str
+    number: str
+    birth: str
+    key: str | None  # BSN, UZOVI and verzekerdennummer side by side, when the layout has them so
+    bsn_bad: bool
+    debtor: str
+
+
+@functools.lru_cache(maxsize=4096)
+def _iban_ok(iban: str) -> bool:
+    try:
+        IBAN(iban)
+    except (SchwiftyException, ValueError):
+        return False
+    return True
+
+
 class _Line:
     """A line as the validator sees it: cheaper than a :class:`Record` (no field access)."""
 
@@ -679,6 +684,140 @@ class _Group:
         self.counts: dict[str, int] = {}
 
 
+class _GroupPlan:
+    """Pass 2's fast path: an insured group checked with a few pattern matches.
+
+    An insured group is its head record (02) with its comments and the records up to the
+    first claim line (03 and comments): the *head part*, one pattern; then each claim
+    line (04) with its comments: a *claim unit*, one pattern each. The patterns hold the
+    field checks of every record, the comment records' identificatie against the record
+    they follow, the order and number of records and, for AP304, the business rules that
+    compare fields of one record or with the voorlooprecord. A match means no finding,
+    once Python has compared what patterns cannot (claim line against its 02, amounts,
+    BSN 11-proef, IBAN, repeated regelnummers). What does not match goes the
+    record-by-record way (:meth:`_Validation.feed`), which words the findings.
+    """
+
+    def __init__(self, run: _Validation, head_type: str, claim_type: str, mids: tuple[str, ...]) -> None:
+        spec, c = run.spec, run.c
+        self.head_type, self.claim_type, self.comment_type = head_type, claim_type, spec.comment
+        self.claim_min, self.claim_max = spec.records[claim_type].min, spec.records[claim_type].max
+        self.claim_length = spec.records[claim_type].length
+        self.comment_lines = c.runs("record.comment_line") and "9803" in spec.records[spec.comment].by_rubric
+        self.regelnummer = spec.records[spec.comment].by_rubric["9803"].slice if self.comment_lines else None
+        at = run.at
+        capture: dict[str, dict[str, str]] = {t: {} for t in spec.records}
+        ahead: dict[str, dict[str, str]] = {t: {} for t in spec.records}
+        forbidden: set[str] = set()
+        self.business = at is not None and head_type == "02" and claim_type == "04"
+        if self.business:
+            assert at is not None
+            facts = run._file_facts()
+            if "03" in mids:
+                if facts.to_insurer and run.runs_debtor_to_insurer:
+                    forbidden.add("03")
+                w = at.ins_debtor.stop - at.ins_debtor.start
+                if at.db_number.stop - at.db_number.start != w:
+                    raise _NoPlan("debiteurnummer widths differ")
+                capture["02"]["0223"] = "debtor"
+                ahead["03"]["0303"] = f"(?=(?P=debtor))(?!\\s{{{w}}})"
+            limits = [d for d in (facts.invoice_date, facts.period_end, c.today) if d is not None]
+            limit = min(limits)
+            ahead["04"]["0410"] = f"(?={patterns.not_after(f'{limit.year:04d}{limit.month:02d}{limit.day:02d}')})"
+            if facts.forwarding:
+                ahead["04"]["0407"] = "(?=1)"
+            dc1, dc2, prev = at.cl_calc_dc, at.cl_decl_dc, at.cl_prev
+            if not dc1 < dc2 < prev.start:
+                raise _NoPlan("0440, 0444 and 0446 are not in that order")
+            capture["04"]["0440"] = "dc"
+            ahead["04"]["0444"] = f"(?=(?P=dc))(?!C.{{{prev.start - dc2 - 1}}}\\s{{{prev.stop - prev.start}}})"
+            self.key: tuple[slice, slice] | None = (
+                (at.ins_key, at.cl_key) if at.ins_key is not None and at.cl_key is not None else None)
+            self.parts = ((at.ins_bsn, at.cl_bsn), (at.ins_uzovi, at.cl_uzovi), (at.ins_number, at.cl_number))
+            self.birth = (at.ins_birth, at.cl_birth)
+            self.amounts = (at.cl_calc, at.cl_decl)
+            self.bsn, self.uzovi, self.number, self.debtor = at.ins_bsn, at.ins_uzovi, at.ins_number, at.ins_debtor
+            self.iban = at.db_iban
+        # comments carry the identificatie of the record they follow
+        cm = spec.records[spec.comment]
+        cm_id = cm.id_field
+        for t in (head_type, *mids, claim_type):
+            idf = spec.records[t].id_field
+            if idf is None or cm_id is None:
+                continue
+            if idf.length != cm_id.length:
+                raise _NoPlan("comment identificatie width differs")
+            capture[t][idf.rubric] = f"id{t}"
+
+        def source(t: str, after: str | None = None) -> str:
+            lay = spec.records[t]
+            fast = c.fast[t]
+            cap, pre = capture[t], dict(ahead[t])
+            if after is not None and f"id{after}" in capture[after].values() and cm_id is not None:
+                pre[cm_id.rubric] = f"(?=(?P=id{after}))"
+                cap = {}
+            out = []
+            for f, part in zip(lay.fields, fast.parts):
+                name = cap.get(f.rubric)
+                out.append(pre.get(f.rubric, "") + (f"(?P<{name}>{part})" if name else part))
+            return "".join(out)
+
+        def with_comments(t: str) -> str:
+            return f"{source(t)}(?:\\n{source(spec.comment, t)})*"
+
+        if self.business:  # the claim's business rules alone, its fields taken as they come
+            lay = spec.records[claim_type]
+            self.claim_business = re.compile("".join(
+                ahead[claim_type].get(f.rubric, "") + (f"(?P<{capture[claim_type][f.rubric]}>.{{{f.length}}})"
+                                                       if f.rubric in capture[claim_type] else f".{{{f.length}}}")
+                for f in lay.fields))
+        head = with_comments(head_type)
+        for t in mids:
+            lay = spec.records[t]
+            lo, hi = (0, 0) if t in forbidden else (lay.min, "" if lay.max is None else lay.max)
+            head += f"(?:\\n{with_comments(t)}){{{lo},{hi}}}"
+        self.head = re.compile(head)
+        self.claim = re.compile(with_comments(claim_type))
+
+    def business_ok(self, raw: str, ins: _Insured) -> bool:
+        """Whether a claim line of the right length certainly passes the business rules
+        (:meth:`_Validation._claim_rules`); False means: run them."""
+        if self.claim_business.fullmatch(raw) is None:
+            return False
+        if self.key is not None:
+            if raw[self.key[1]] != ins.key:
+                return False
+        elif any(raw[b] != head_value for head_value, b in zip((ins.bsn, ins.uzovi, ins.number),
+                                                                (b for _a, b in self.parts))):
+            return False
+        calc, decl = raw[self.amounts[0]], raw[self.amounts[1]]
+        return raw[self.birth[1]] == ins.birth and not (calc < decl and calc.strip("0"))
+
+    @classmethod
+    def build(cls, run: _Validation) -> _GroupPlan | None:
+        """The plan for *run*'s spec, or None when the spec's structure is not one it knows
+        (one kind of group head whose children have no children of their own)."""
+        spec, c = run.spec, run.c
+        if not c.fast or run.header is None or spec.comment not in spec.records:
+            return None
+        heads = spec.top_types
+        if len(heads) != 1:
+            return None
+        kids = spec.children_of(heads[0])
+        if not kids or any(spec.children_of(k) for k in kids):
+            return None
+        if set(spec.detail_types) != {heads[0], spec.comment, *kids}:
+            return None
+        try:
+            return cls(run, heads[0], kids[-1], kids[:-1])
+        except (_NoPlan, KeyError):
+            return None
+
+
+class _NoPlan(Exception):
+    """The spec does not fit :class:`_GroupPlan`'s assumptions (the slow path still works)."""
+
+
 class _Validation:
     def __init__(self, spec: MessageSpec, checker: _Checker, pre: _Prescan,
                  scan: _UniqueScan | None = None) -> None:
@@ -709,6 +848,13 @@ class _Validation:
                 f = lay.by_rubric.get(rule.sum)
                 if f is not None and f.sign:
                     self.total_slices[t] = (f.slice, lay.by_rubric[f.sign].start - 1)
+        self._facts: _FileFacts | None = None
+        self._deferred: tuple[Any, ...] | None = None  # see _fast_group
+        self._getters: dict[str, Callable[[str], tuple[str, ...]] | None] = {}
+        self.ok_codes = (checker.rules.roles.get("assessed_ok", "0200"),)
+        # lines that the first pass found repeated: their groups go record by record
+        self.marked = sorted(pre.dup_id_lines | pre.dup_ref_lines | pre.same_file_credit_lines
+                             | pre.same_file_debit_lines)
 
     # ------------------------------------------------------------ streaming
     def feed(self, rec: Record) -> None:
@@ -824,6 +970,10 @@ class _Validation:
 
     # ------------------------------------------------------------ groups
     def _close_group(self) -> None:
+        deferred = self._deferred
+        if deferred is not None:  # a group of the fast path with rejected claim lines
+            self._deferred = None
+            self._bad_claims(*deferred)
         group = self.group
         self.group = None
         self.last = None
@@ -843,7 +993,6 @@ class _Validation:
         before = len(c.findings)
         fields = c.fields
         fast = c.fast.get
-        dates_ok = c._dates_ok
         units = group.children
         units.insert(0, group.head)
         for unit in units:
@@ -852,21 +1001,18 @@ class _Validation:
                 if len(raw) != rec.layout.length:  # type: ignore[union-attr]
                     continue  # a file-level finding already; its fields are not read
                 plan = fast(raw[:2])
-                if plan is not None and plan.pattern.fullmatch(raw) and (
-                        not plan.dates or dates_ok(raw, plan.dates)):
-                    for sl, ok in plan.sets:
-                        if raw[sl] not in ok:
-                            fields(rec, "record", True)
-                            break
-                    continue
-                fields(rec, "record", True)  # the field-by-field path finds what is wrong
+                if plan is None or plan.pattern.fullmatch(raw) is None:
+                    fields(rec, "record", True)  # the field-by-field path finds what is wrong
             if len(unit.comments) > 1:
                 self._comment_lines(unit)
         del units[0]
         if c.business:
             self._business(group)
+        self._verdicts_since(before, group)
+
+    def _verdicts_since(self, before: int, group: _Group) -> None:
         by_line: dict[int, list[Finding]] = {}
-        for f in c.findings[before:]:
+        for f in self.c.findings[before:]:
             if f.level == "record" and f.line is not None:
                 by_line.setdefault(f.line, []).append(f)
         if by_line:
@@ -885,103 +1031,116 @@ class _Validation:
                 self.c.add("record.comment_line", None, cm, f.rubric, "regelnummer vrije tekst repeats")
             seen.add(n)
 
-    def _business(self, group: _Group) -> None:
-        c, pre, at = self.c, self.pre, self.at
-        ins = group.head.rec
+    # ------------------------------------------------------------ AP304 business rules
+    def _file_facts(self) -> _FileFacts:
+        """What the business rules need from the voorlooprecord (read once)."""
+        facts = self._facts
+        if facts is None:
+            at, hdr = self.at, self.header
+            assert at is not None and hdr is not None
+            h = hdr.raw
+            to_insurer = h[at.hdr_uzovi].strip("0 ") != ""
+            facts = self._facts = _FileFacts(
+                to_insurer, _date(h[at.hdr_invoice_date]), _date(h[at.hdr_end]),
+                to_insurer and self.runs_forwarding)
+        return facts
+
+    def _insured(self, ins: Record) -> _Insured | None:
+        """The facts of an insured's 02 that its other records are compared with."""
+        at = self.at
         r = ins.raw
         if at is None or r[:2] != "02" or len(r) != ins.layout.length:  # type: ignore[union-attr]
+            return None
+        bsn = r[at.ins_bsn]
+        bad = bsn != "999999999" and bsn.isdigit() and bsn.isascii() and not _bsn_ok(bsn)
+        return _Insured(ins, bsn, r[at.ins_uzovi], r[at.ins_number], r[at.ins_birth],
+                        r[at.ins_key] if at.ins_key is not None else None, bad, r[at.ins_debtor])
+
+    def _business(self, group: _Group) -> None:
+        ins = self._insured(group.head.rec)
+        if ins is None:
             return
-        hdr = self.header
-        assert hdr is not None
-        bsn, uzovi, number, birth = r[at.ins_bsn], r[at.ins_uzovi], r[at.ins_number], r[at.ins_birth]
-        key_in, key_cl = at.ins_key, at.cl_key
-        key = r[key_in] if key_in is not None else None
-        cl_bsn, cl_uzovi, cl_number, cl_birth, cl_date = at.cl_bsn, at.cl_uzovi, at.cl_number, at.cl_birth, at.cl_date
-        cl_calc, cl_calc_dc, cl_decl, cl_decl_dc = at.cl_calc, at.cl_calc_dc, at.cl_decl, at.cl_decl_dc
-        cl_prev, cl_forward = at.cl_prev, at.cl_forward
-        bsn_bad = bsn != "999999999" and bsn.isdigit() and bsn.isascii() and not _bsn_ok(bsn)
-        if bsn_bad:
-            c.add("record.bsn", None, ins, "0203", "BSN fails the 11-proef")
-        if bsn == "999999999" and number.strip() == "":
-            c.add("record.bsn_dummy", None, ins, "0205",
+        c = self.c
+        if ins.bsn_bad:
+            c.add("record.bsn", None, ins.rec, "0203", "BSN fails the 11-proef")
+        if ins.bsn == "999999999" and ins.number.strip() == "":
+            c.add("record.bsn_dummy", None, ins.rec, "0205",
                   "BSN is 999999999 (no BSN) but verzekerdennummer is empty")
-        h = hdr.raw
-        to_insurer = h[at.hdr_uzovi].strip("0 ") != ""
-        invoice_date, period_end = _date(h[at.hdr_invoice_date]), _date(h[at.hdr_end])
-        today = c.today
-        debtor_number = r[at.ins_debtor]
-        dup_refs, credits, debits = pre.dup_ref_lines, pre.same_file_credit_lines, pre.same_file_debit_lines
-        forwarding = to_insurer and self.runs_forwarding
         for unit in group.children:
             rec = unit.rec
             x = rec.raw
-            t = x[:2]
             if len(x) != rec.layout.length:  # type: ignore[union-attr]
                 continue
+            t = x[:2]
             if t == "04":
-                if key is None or key_cl is None or x[key_cl] != key:  # BSN, UZOVI, verzekerdennummer at once; drill down
-                    if x[cl_bsn] != bsn:
-                        c.add("record.claim_insured", "0435", rec, "0403",
-                              "BSN differs from that of the verzekerdenrecord")
-                    if x[cl_uzovi] != uzovi:
-                        c.add("record.claim_insured", "0423", rec, "0404",
-                              "UZOVI-nummer differs from that of the verzekerdenrecord")
-                    if x[cl_number] != number:
-                        c.add("record.claim_insured", "0300", rec, "0405",
-                              "verzekerdennummer differs from that of the verzekerdenrecord", provisional=True)
-                if bsn_bad and x[cl_bsn] == bsn:
-                    c.add("record.bsn", None, rec, "0403", "BSN fails the 11-proef")
-                if x[cl_birth] != birth:
-                    c.add("record.claim_insured", "8004", rec, "0408",
-                          "date of birth differs from that of the verzekerdenrecord", provisional=True)
-                service = _date(x[cl_date])
-                if service is not None:
-                    if invoice_date is not None and service > invoice_date:
-                        c.add("record.claim_date_invoice", None, rec, "0410",
-                              "datum prestatie is after dagtekening factuur")
-                    if period_end is not None and service > period_end or service > today:
-                        c.add("record.claim_date_period", None, rec, "0410",
-                              "datum prestatie is after the declaration period or in the future")
-                dc1, dc2 = x[cl_calc_dc], x[cl_decl_dc]
-                if dc1 != dc2 and dc1 in "DC" and dc2 in "DC":
-                    c.add("record.dc_agree", None, rec, "0444", "debit/credit indicators 0440 and 0444 differ")
-                calc = x[cl_calc]
-                if calc.strip("0"):
-                    decl = x[cl_decl]
-                    if calc < decl and calc.isdigit() and decl.isdigit():
-                        c.add("record.calculated_amount", None, rec, "0439",
-                              "berekend bedrag is lower than declaratiebedrag")
-                if dc2 == "C" and x[cl_prev].strip() == "":
-                    c.add("record.credit_reference", None, rec, "0446",
-                          "credit line without referentienummer voorgaande gerelateerde prestatierecord")
-                line = rec.line
-                if dup_refs and line in dup_refs:
-                    c.add("record.reference_unique", None, rec, "0445",
-                          "referentienummer dit prestatierecord is not unique")
-                if credits and line in credits:
-                    c.add("record.debit_credit_same_file", None, rec, "0446",
-                          "credit line for a debit line in the same file")
-                if debits and line in debits:
-                    c.add("record.debit_credit_same_file", None, rec, "0445", "debit line credited in the same file")
-                if forwarding and x[cl_forward] != "1":
-                    c.add("record.forwarding", None, rec, "0407",
-                          "doorsturen toegestaan must be 1 when the file goes to an insurer")
+                self._claim_rules(rec, ins)
             elif t == "03":
-                if to_insurer and self.runs_debtor_to_insurer:
-                    c.add("file.debtor_to_insurer", None, rec, "0301",
-                          "debiteurrecord in a file addressed to an insurer (0108 filled)")
-                if debtor_number.strip() == "":
-                    c.add("record.debtor_number", None, ins, "0223",
-                          "debiteurnummer is empty while the insured has a debiteurrecord")
-                elif x[at.db_number] != debtor_number:
-                    c.add("record.debtor_number", None, rec, "0303",
-                          "debiteurnummer differs from that of the verzekerdenrecord")
-                iban = x[at.db_iban].strip()
-                if iban:
-                    try:
-                        IBAN(iban)
-                    except (SchwiftyException, ValueError):
-                        c.add("record.iban", None, rec, "0325", "IBAN is not valid", value=iban)
+                self._debtor_rules(rec, ins)
+
+    def _claim_rules(self, rec: Record, ins: _Insured) -> None:
+        c, at, pre = self.c, self.at, self.pre
+        assert at is not None
+        facts = self._file_facts()
+        x = rec.raw
+        if ins.key is None or at.cl_key is None or x[at.cl_key] != ins.key:
+            # BSN, UZOVI, verzekerdennummer at once; drill down
+            if x[at.cl_bsn] != ins.bsn:
+                c.add("record.claim_insured", "0435", rec, "0403", "BSN differs from that of the verzekerdenrecord")
+            if x[at.cl_uzovi] != ins.uzovi:
+                c.add("record.claim_insured", "0423", rec, "0404",
+                      "UZOVI-nummer differs from that of the verzekerdenrecord")
+            if x[at.cl_number] != ins.number:
+                c.add("record.claim_insured", "0300", rec, "0405",
+                      "verzekerdennummer differs from that of the verzekerdenrecord", provisional=True)
+        if ins.bsn_bad and x[at.cl_bsn] == ins.bsn:
+            c.add("record.bsn", None, rec, "0403", "BSN fails the 11-proef")
+        if x[at.cl_birth] != ins.birth:
+            c.add("record.claim_insured", "8004", rec, "0408",
+                  "date of birth differs from that of the verzekerdenrecord", provisional=True)
+        service = _date(x[at.cl_date])
+        if service is not None:
+            if facts.invoice_date is not None and service > facts.invoice_date:
+                c.add("record.claim_date_invoice", None, rec, "0410", "datum prestatie is after dagtekening factuur")
+            if facts.period_end is not None and service > facts.period_end or service > c.today:
+                c.add("record.claim_date_period", None, rec, "0410",
+                      "datum prestatie is after the declaration period or in the future")
+        dc1, dc2 = x[at.cl_calc_dc], x[at.cl_decl_dc]
+        if dc1 != dc2 and dc1 in "DC" and dc2 in "DC":
+            c.add("record.dc_agree", None, rec, "0444", "debit/credit indicators 0440 and 0444 differ")
+        calc = x[at.cl_calc]
+        if calc.strip("0"):
+            decl = x[at.cl_decl]
+            if calc < decl and calc.isdigit() and decl.isdigit():
+                c.add("record.calculated_amount", None, rec, "0439", "berekend bedrag is lower than declaratiebedrag")
+        if dc2 == "C" and x[at.cl_prev].strip() == "":
+            c.add("record.credit_reference", None, rec, "0446",
+                  "credit line without referentienummer voorgaande gerelateerde prestatierecord")
+        line = rec.line
+        if line in pre.dup_ref_lines:
+            c.add("record.reference_unique", None, rec, "0445", "referentienummer dit prestatierecord is not unique")
+        if line in pre.same_file_credit_lines:
+            c.add("record.debit_credit_same_file", None, rec, "0446", "credit line for a debit line in the same file")
+        if line in pre.same_file_debit_lines:
+            c.add("record.debit_credit_same_file", None, rec, "0445", "debit line credited in the same file")
+        if facts.forwarding and x[at.cl_forward] != "1":
+            c.add("record.forwarding", None, rec, "0407",
+                  "doorsturen toegestaan must be 1 when the file goes to an insurer")
+
+    def _debtor_rules(self, rec: Record, ins: _Insured) -> None:
+        c, at = self.c, self.at
+        assert at is not None
+        x = rec.raw
+        if self._file_facts().to_insurer and self.runs_debtor_to_insurer:
+            c.add("file.debtor_to_insurer", None, rec, "0301",
+                  "debiteurrecord in a file addressed to an insurer (0108 filled)")
+        if ins.debtor.strip() == "":
+            c.add("record.debtor_number", None, ins.rec, "0223",
+                  "debiteurnummer is empty while the insured has a debiteurrecord")
+        elif x[at.db_number] != ins.debtor:
+            c.add("record.debtor_number", None, rec, "0303", "debiteurnummer differs from that of the verzekerdenrecord")
+        iban = x[at.db_iban].strip()
+        if iban and not _iban_ok(iban):
+            c.add("record.iban", None, rec, "0325", "IBAN is not valid", value=iban)
 
     def _verdicts(self, group: _Group, by_line: dict[int, list[Finding]]) -> None:
         roles = self.c.rules.roles
@@ -1028,6 +1187,319 @@ class _Validation:
             put(u.rec, Verdict.REJECTED, ok)
             for r in u.comments:
                 put(r, Verdict.REJECTED if own(r) else Verdict.APPROVED, ok)
+
+    # ------------------------------------------------------------ pass 2, in groups
+    def consume(self, blocks: Iterable[tuple[list[str], list[str] | None]],
+                progress: Callable[[int], None] | None = None) -> None:
+        """Check every line of *blocks* (see :meth:`RecordStream.blocks`), then finish.
+
+        Insured groups are gathered line by line and checked as a whole by the
+        :class:`_GroupPlan` when there is one; everything else (the header, the trailer,
+        lines outside groups, blocks with a broken line end, groups the plan does not
+        pass) goes through :meth:`feed` one record at a time.
+        """
+        feed, layout = self.feed, self.spec.records.get
+        spec = self.spec
+        n = 0
+        mark = _PROGRESS_EVERY
+        group: list[str] = []
+        first = 0
+        plan: _GroupPlan | None = None
+        planned = False
+        heads = frozenset(spec.top_types)
+        ends = frozenset((spec.header, spec.trailer)) | heads
+        for texts, terms in blocks:
+            if terms is None and self.header is None and texts:  # up to the voorlooprecord: one by one
+                for i, raw in enumerate(texts):
+                    feed(_Line(layout(raw[:2]), raw, n + i + 1, "\r\n"))  # type: ignore[arg-type]
+                    if self.header is not None:
+                        break
+                n += i + 1
+                texts = texts[i + 1:]
+            if terms is not None or self.header is None or self.trailer is not None or (planned and plan is None):
+                if group:  # it may go on in these lines: record by record from here
+                    self._replay(group, first)
+                    group = []
+                for i, raw in enumerate(texts):
+                    feed(_Line(layout(raw[:2]), raw, n + i + 1, "\r\n" if terms is None else terms[i]))  # type: ignore[arg-type]
+                n += len(texts)
+            else:
+                if not planned:
+                    plan, planned = _GroupPlan.build(self), True
+                for raw in texts:
+                    n += 1
+                    t = raw[:2]
+                    if t in ends:
+                        if t in heads:
+                            if group:
+                                self._flush(plan, group, first)
+                            group, first = [raw], n
+                            continue
+                        if group:  # before the trailer; before a second header it stays open
+                            if t == spec.trailer:
+                                self._flush(plan, group, first)
+                            else:
+                                self._replay(group, first)
+                            group = []
+                        feed(_Line(layout(t), raw, n, "\r\n"))  # type: ignore[arg-type]
+                    elif group:
+                        group.append(raw)
+                    else:
+                        feed(_Line(layout(t), raw, n, "\r\n"))  # type: ignore[arg-type]
+            if progress is not None and n >= mark:
+                progress(n)
+                mark = n + _PROGRESS_EVERY
+        if group:
+            self._flush(plan, group, first)
+        self.finish()
+
+    def _flush(self, plan: _GroupPlan | None, lines: list[str], first: int) -> None:
+        """Check one gathered group: with the plan if it passes it, else record by record."""
+        if plan is None or self.trailer is not None or not self._fast_group(plan, lines, first):
+            self._replay(lines, first)
+
+    def _replay(self, lines: list[str], first: int) -> None:
+        feed, layout = self.feed, self.spec.records.get
+        for i, raw in enumerate(lines):
+            feed(_Line(layout(raw[:2]), raw, first + i, "\r\n"))  # type: ignore[arg-type]
+
+    def _marked_between(self, first: int, last: int) -> bool:
+        marked = self.marked
+        i = bisect.bisect_left(marked, first)
+        return i < len(marked) and marked[i] <= last
+
+    def _fast_group(self, plan: _GroupPlan, lines: list[str], first: int) -> bool:
+        """Check and count one group with *plan*. Returns False, having changed nothing,
+        when the group needs the record-by-record path."""
+        n = len(lines)
+        if self.marked and self._marked_between(first, first + n - 1):
+            return False
+        claim_t, comment_t = plan.claim_type, plan.comment_type
+        i = 1
+        while i < n and lines[i][:2] != claim_t:
+            i += 1
+        if plan.head.fullmatch(lines[0] if i == 1 else "\n".join(lines[:i])) is None:
+            return False
+        head = lines[0]
+        if i > 2 and plan.comment_lines and self._repeats(plan, lines[1:i]):
+            return False
+        if plan.business:
+            bsn = head[plan.bsn]
+            if bsn == "999999999":
+                if head[plan.number].strip() == "":
+                    return False
+            elif bsn.isdigit() and bsn.isascii() and not _bsn_ok(bsn):
+                return False
+            for raw in lines[1:i]:
+                if raw[:2] == "03":
+                    iban = raw[plan.iban].strip()
+                    if iban and not _iban_ok(iban):
+                        return False
+            if plan.key is not None:
+                cl_key, key = plan.key[1], head[plan.key[0]]
+                keys: tuple[tuple[str, slice], ...] = ()
+            else:
+                cl_key, key = None, None
+                keys = tuple((head[a], b) for a, b in plan.parts)
+            birth, cl_birth = head[plan.birth[0]], plan.birth[1]
+            calc, decl = plan.amounts
+        match = plan.claim.fullmatch
+        units: list[tuple[int, int]] = []
+        bad: list[tuple[int, int]] = []
+        unsure = False  # a failing claim unit that may not be whole records in place
+        claim_len = plan.claim_length
+        j = i
+        while j < n:
+            k = j + 1
+            while k < n and lines[k][:2] == comment_t:
+                k += 1
+            x = lines[j]
+            units.append((j, k))
+            if match(x if k == j + 1 else "\n".join(lines[j:k])) is None:
+                bad.append((j, k))
+                if k > j + 1 or len(x) != claim_len or x[:2] != claim_t:
+                    unsure = True
+            elif plan.business and (
+                    (x[cl_key] != key if cl_key is not None else any(x[b] != v for v, b in keys))
+                    or x[cl_birth] != birth or x[calc] < x[decl] and x[calc].strip("0")):
+                bad.append((j, k))
+            elif k > j + 2 and plan.comment_lines and self._repeats(plan, lines[j + 1:k]):
+                bad.append((j, k))
+            j = k
+        if len(units) < plan.claim_min or plan.claim_max is not None and len(units) > plan.claim_max:
+            return False
+        if unsure and not self._sound(plan, lines, bad):
+            return False
+        # the group before is closed (as feed() closes it on this group's head) ...
+        self._close_group()
+        # ... this group is counted as feed() counts its records ...
+        for raw in lines[:i]:
+            self._tally(raw)
+        self._tally_claims(lines, units)
+        # ... and its findings are made when feed() would close it: on the next head,
+        # after that one's own findings
+        if bad:
+            ins = _Insured(None, bsn, head[plan.uzovi], head[plan.number], birth, key, False,
+                           head[plan.debtor]) if plan.business else None
+            self._deferred = (plan, lines, first, i, bad, ins)
+        return True
+
+    @staticmethod
+    def _repeats(plan: _GroupPlan, lines: list[str]) -> bool:
+        """Whether the comments of one record repeat a regelnummer (*lines*: records with
+        their comments)."""
+        sl = plan.regelnummer
+        assert sl is not None
+        seen: set[str] = set()
+        for raw in lines:
+            if raw[:2] == plan.comment_type:
+                if raw[sl] in seen:
+                    return True
+                seen.add(raw[sl])
+            else:
+                seen = set()
+        return False
+
+    def _sound(self, plan: _GroupPlan, lines: list[str], bad: list[tuple[int, int]]) -> bool:
+        """Whether the failing claim units are whole records in the right places, so that
+        only record-level checks can object to them."""
+        layout = self.spec.records.get
+        for j, k in bad:
+            x = lines[j]
+            if x[:2] != plan.claim_type:
+                return False
+            for raw in lines[j:k]:
+                lay = layout(raw[:2])
+                if lay is None or len(raw) != lay.length:
+                    return False
+            idf = layout(plan.claim_type).id_field  # type: ignore[union-attr]
+            if idf is not None and any(raw[self.comment_id] != x[idf.slice] for raw in lines[j + 1:k]):
+                return False
+        return True
+
+    def _tally(self, raw: str) -> None:
+        """What :meth:`feed` counts of a record of the right length."""
+        t = raw[:2]
+        self.counts[t] = self.counts.get(t, 0) + 1
+        if self.scan is not None:
+            self.scan.add(t, raw)
+        total = self.total_slices.get(t)
+        if total is not None:
+            amount = raw[total[0]]
+            if amount.isdigit() and amount.isascii():
+                self.total += -int(amount) if raw[total[1]] == "C" else int(amount)
+
+    def _tally_claims(self, lines: list[str], units: list[tuple[int, int]]) -> None:
+        """:meth:`_tally` for the claim units of a group, in one loop."""
+        if not units:
+            return
+        counts = self.counts
+        claim_t = lines[units[0][0]][:2]
+        counts[claim_t] = counts.get(claim_t, 0) + len(units)
+        for j, k in units:
+            for x in range(j + 1, k):  # comments
+                self._tally(lines[x])
+        get = self._claim_getter(claim_t)
+        if get is None:  # a layout without the usual fields: the general way
+            counts[claim_t] -= len(units)
+            for j, _k in units:
+                self._tally(lines[j])
+            return
+        scan = self.scan
+        sum_ = 0
+        if scan is None:
+            for j, _k in units:
+                _id, _ref, _dc, _prev, amount, sign = get(lines[j])
+                if amount.isdigit() and amount.isascii():  # (not so in a rejected line)
+                    sum_ += -int(amount) if sign == "C" else int(amount)
+            self.total += sum_
+            return
+        last_id = scan.last_id.get(claim_t, "")
+        monotonic = scan.monotonic
+        hashes, debit, credit_prev = scan.ref_hashes, scan.ref_debit, scan.credit_prev
+        for j, _k in units:
+            id_, ref, dc, prev, amount, sign = get(lines[j])
+            if id_ <= last_id:
+                monotonic = False
+            last_id = id_
+            ref = ref.rstrip(" ")
+            if ref:
+                hashes.append(hash(ref))
+                debit.append(dc == "D")
+            if dc == "C":
+                prev = prev.rstrip(" ")
+                if prev:
+                    credit_prev.add(hash(prev))
+            if amount.isdigit() and amount.isascii():  # (not so in a rejected line)
+                sum_ += -int(amount) if sign == "C" else int(amount)
+        scan.last_id[claim_t] = last_id
+        scan.monotonic = monotonic
+        self.total += sum_
+
+    def _claim_getter(self, claim_t: str) -> Callable[[str], tuple[str, ...]] | None:
+        """One call that cuts a claim line's identificatie, referentienummers, D/C and
+        amount with its sign (what :meth:`_tally` reads of it), or None when the layout
+        lacks one of them."""
+        if claim_t not in self._getters:
+            total = self.total_slices.get(claim_t)
+            scan = self.scan or _UniqueScan(self.spec)
+            id_sl = scan.id_slices.get(claim_t)
+            ok = total is not None and id_sl is not None and scan.claims and claim_t == "04"
+            self._getters[claim_t] = itemgetter(id_sl, scan.ref_s, scan.dc_i, scan.prev_s, total[0], total[1]) \
+                if ok and total is not None else None
+        return self._getters[claim_t]
+
+    def _bad_claims(self, plan: _GroupPlan, lines: list[str], first: int, i: int,
+                    bad: list[tuple[int, int]], ins: _Insured | None) -> None:
+        """Findings and verdicts for the claim units of a group that the plan did not pass,
+        worded as :meth:`_record_checks` words them. The rest of the group is known to
+        be fine, which makes the verdicts simple (:meth:`_verdicts` without an
+        insured-level rejection)."""
+        c = self.c
+        findings = c.findings
+        before = len(findings)
+        layout = self.spec.records.get
+        claim_t, claim_lay = plan.claim_type, layout(plan.claim_type)
+        for j, k in bad:
+            c.diagnosed(lines[j], first + j, "record")
+            if k > j + 1:
+                unit = _Unit(_Line(claim_lay, lines[j], first + j, "\r\n"))  # type: ignore[arg-type]
+                unit.comments = [_Line(layout(lines[x][:2]), lines[x], first + x, "\r\n")  # type: ignore[misc]
+                                 for x in range(j + 1, k)]
+                for cm in unit.comments:
+                    c.fields(cm, "record")
+                if len(unit.comments) > 1:
+                    self._comment_lines(unit)
+        if ins is not None:
+            for j, _k in bad:
+                if not plan.business_ok(lines[j], ins):
+                    self._claim_rules(_Line(claim_lay, lines[j], first + j, "\r\n"), ins)  # type: ignore[arg-type]
+        if len(findings) == before:
+            return
+        codes_of: dict[int, dict[str, None]] = {}
+        for f in findings[before:]:
+            if f.level == "record":
+                codes_of.setdefault(f.line, {})[f.code] = None  # type: ignore[arg-type]
+        if not codes_of:
+            return
+        put, ok = self.outcomes.put, self.ok_codes
+        if c.mode != "vecozo":  # co-returned with the rejected claims, assessed and fine
+            for x in range(i):
+                put(first + x, lines[x][:2], Verdict.APPROVED, ok)
+        for j, k in bad:
+            if k == j + 1:
+                own = codes_of.get(first + j)
+                if own:
+                    put(first + j, claim_t, Verdict.REJECTED, tuple(own)[:3])
+                continue
+            if not any(first + x in codes_of for x in range(j, k)):
+                continue
+            for x in range(j, k):
+                own = codes_of.get(first + x)
+                if own:
+                    put(first + x, lines[x][:2], Verdict.REJECTED, tuple(own)[:3])
+                else:
+                    put(first + x, lines[x][:2], Verdict.REJECTED if x == j else Verdict.APPROVED, ok)
 
     # ------------------------------------------------------------ the end
     def finish(self) -> None:
@@ -1127,7 +1599,7 @@ def validate(source: Source, *, mode: str = "insurer", today: dt.date | None = N
 
             checker = checker_()
             run = _Validation(found, checker, _Prescan(), _UniqueScan(found))
-            _feed(run, stream, progress)
+            run.consume(stream.blocks(), progress)
         assert run.scan is not None
         scan = run.scan
 
@@ -1143,7 +1615,7 @@ def validate(source: Source, *, mode: str = "insurer", today: dt.date | None = N
             checker = checker_()
             run = _Validation(found, checker, pre)
             with RecordStream(opener(), encoding=encoding, spec=found) as stream:
-                _feed(run, stream, progress)
+                run.consume(stream.blocks(), progress)
     finally:
         for fh in to_close:
             fh.close()
@@ -1157,18 +1629,6 @@ def validate(source: Source, *, mode: str = "insurer", today: dt.date | None = N
     return Report(spec=found, mode=mode, status=status, findings=findings, outcomes=run.outcomes,
                   counts=dict(run.counts), encoding=info.encoding, fingerprint=info.fingerprint,
                   header_raw=run.header_raw, bom=info.bom)
-
-
-def _feed(run: _Validation, stream: RecordStream, progress: Callable[[int], None] | None) -> None:
-    feed = run.feed
-    layouts = run.spec.records.get
-    n = 0
-    for raw, term in stream.raw_lines():
-        n += 1
-        feed(_Line(layouts(raw[:2]), raw, n, term))  # type: ignore[arg-type]
-        if progress is not None and n % 20000 == 0:
-            progress(n)
-    run.finish()
 
 
 def _validate_path(source: Any, kwargs: dict[str, Any]) -> Report:
