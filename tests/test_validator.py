@@ -409,3 +409,25 @@ def test_every_registered_rule_has_a_failing_example_here() -> None:
     generic = {"file.header_field", "file.trailer_field", "record.field"}
     for rule_id in rules_for(SPEC).rules:
         assert f'"{rule_id}"' in text or rule_id in generic and f'rule="{rule_id}"' in text, rule_id
+
+
+@given(st.lists(st.tuples(st.integers(1, 60), st.sampled_from(list(eicodec.Verdict)),
+                          st.sampled_from([("0200",), ("0581",), ("8002",), ("0435", "0581")])), max_size=80),
+       st.lists(st.integers(-3, 70), max_size=40))
+def test_outcomes_behave_like_a_dict(puts, queries) -> None:  # type: ignore[no-untyped-def]
+    """The compact outcome store: any put order, a line put again wins, look-ups in any
+    order (and a running cursor for look-ups in file order) answer like a dict."""
+    from eicodec.validator import Outcomes
+
+    store, ref = Outcomes(), {}
+    for line, verdict, codes in puts:
+        store.put(line, "04", verdict, codes)
+        ref[line] = (verdict, codes)
+    assert sorted(ref) == list(store) and len(store) == len(ref)
+    for q in [*queries, *sorted(queries), "7", None]:
+        assert (q in store) == (q in ref)
+        if q in ref:
+            assert (store[q].verdict, store[q].codes) == ref[q] and store[q].line == q
+        elif isinstance(q, int):
+            with pytest.raises(KeyError):
+                store[q]

@@ -92,10 +92,9 @@ class RecordStream:
             binary = self._binary(source)
             enc, bom, fp = _detect_encoding(binary, encoding)
             self.info = ReadInfo(encoding=enc, bom=bom, fingerprint=fp)
-            text = io.TextIOWrapper(binary, encoding="utf-8-sig" if bom else enc, newline="",
-                                    errors="strict")
-            self._close.insert(0, text)
-            self._text = text
+            text = _Decoded(binary, "utf-8-sig" if bom else enc)
+            self._close.insert(0, text)  # type: ignore[arg-type]
+            self._text = text  # type: ignore[assignment]
         self._blocks_iter = self._blocks()
         self.info.spec = self._identify(spec)
         self._rest_of_first_block()
@@ -268,6 +267,28 @@ class RecordStream:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Decoded:
+    """The text of a binary stream, decoded a chunk at a time; line ends untouched."""
+
+    def __init__(self, binary: IO[bytes], encoding: str) -> None:
+        self._binary = binary
+        self._decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+        self._done = False
+
+    def read(self, size: int) -> str:
+        """Up to about *size* characters; "" at the end."""
+        while not self._done:
+            data = self._binary.read(size)
+            text = self._decoder.decode(data, final=not data)
+            self._done = not data
+            if text:
+                return text
+        return ""
+
+    def close(self) -> None:
+        self._binary.close()
 
 
 class _NoClose(io.RawIOBase):

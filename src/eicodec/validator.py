@@ -111,27 +111,53 @@ class Outcome:
 
 class Outcomes(Mapping[int, Outcome]):
     """Line -> :class:`Outcome`, stored compactly (a report of a big rejected file holds
-    many of them): each line points at one of the few distinct verdict/code combinations."""
+    many of them): two arrays sorted by line, each line pointing at one of the few
+    distinct verdict/code combinations."""
 
     def __init__(self) -> None:
-        self._lines: dict[int, int] = {}
+        self._lines = array("q")
+        self._which = array("l")
         self._combos: list[tuple[str, Verdict, tuple[str, ...]]] = []
-        self._index: dict[tuple[str, Verdict, tuple[str, ...]], int] = {}
+        self._index: dict[tuple[str, str, tuple[str, ...]], int] = {}
+        self._cursor = 0
 
     def put(self, line: int, record_type: str, verdict: Verdict, codes: tuple[str, ...]) -> None:
-        combo = (record_type, verdict, codes)
-        i = self._index.get(combo)
+        key = (record_type, verdict._value_, codes)
+        i = self._index.get(key)
         if i is None:
-            i = self._index[combo] = len(self._combos)
-            self._combos.append(combo)
-        self._lines[line] = i
+            i = self._index[key] = len(self._combos)
+            self._combos.append((record_type, verdict, codes))
+        lines = self._lines
+        if not lines or line > lines[-1]:  # (lines mostly come in order)
+            lines.append(line)
+            self._which.append(i)
+            return
+        k = bisect.bisect_left(lines, line)
+        if k < len(lines) and lines[k] == line:
+            self._which[k] = i
+        else:
+            lines.insert(k, line)
+            self._which.insert(k, i)
+
+    def _find(self, line: object) -> int:
+        if not isinstance(line, int):
+            return -1
+        lines = self._lines
+        n = len(lines)
+        k = self._cursor  # where the last look-up ended: look-ups in file order cost O(1)
+        if not (k <= n and (k == 0 or lines[k - 1] < line) and (k == n or line <= lines[k])):
+            k = self._cursor = bisect.bisect_left(lines, line)
+        return k if k < n and lines[k] == line else -1
 
     def __getitem__(self, line: int) -> Outcome:
-        t, verdict, codes = self._combos[self._lines[line]]
+        k = self._find(line)
+        if k < 0:
+            raise KeyError(line)
+        t, verdict, codes = self._combos[self._which[k]]
         return Outcome(line, t, verdict, codes)
 
     def __contains__(self, line: object) -> bool:
-        return line in self._lines
+        return self._find(line) >= 0
 
     def __iter__(self) -> Iterator[int]:
         return iter(self._lines)
