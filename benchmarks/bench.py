@@ -1,6 +1,6 @@
 """eicodec benchmark: records/s and peak memory. Standard library only.
 
-    python benchmarks/bench.py [--records N] [--keep FILE]
+    python benchmarks/bench.py [--records N] [--ops a,b] [--repeat N] [--keep DIR]
 
 Generates an AP304 v8.0 file of about N records (mixed insured groups, comments, credit
 lines) once, then measures each operation in a fresh child process so that the peak
@@ -123,7 +123,7 @@ OPS = {
     "validate_many_jobs2": ("valid", "import eicodec, datetime\n"
                            "rs = list(eicodec.validate_many([PATH] * 2, jobs=2, today=datetime.date(2024, 6, 1)))\n"
                            "n = sum(sum(r.counts.values()) for r in rs)"),
-    "dumps": ("valid", "import eicodec\nd = eicodec.read(PATH)\nimport time as _t\n_t0 = _t.perf_counter()\n"
+    "dumps": ("valid", "import eicodec\nd = eicodec.read(PATH)\nimport time as _t\n_t0, _c0 = _t.perf_counter(), _t.process_time()\n"
               "b = eicodec.dumps(d)\nn = b.count(b'\\n')"),
 }
 
@@ -140,15 +140,21 @@ def measure(name: str, paths: dict[str, Path]) -> dict[str, object]:
         "_Checker(_s, rules_for(_s), 'insurer', False, datetime.date.today())\n"
         "eicodec.get_spec('AP305')\n"
         f"PATH = {str(path)!r}\n"
-        "t0 = time.perf_counter()\n"
+        # read the file once, untimed, so that the page cache holds it: the figures are
+        # of eicodec, not of the disk (the two generated files may not both fit the cache)
+        "with open(PATH, 'rb') as _fh:\n"
+        "    while _fh.read(1 << 20): pass\n"
+        "t0, c0 = time.perf_counter(), time.process_time()\n"
         + body + "\n"
         "t = time.perf_counter() - (_t0 if '_t0' in dir() else t0)\n"
+        "c = time.process_time() - (_c0 if '_c0' in dir() else c0)\n"
         "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
-        "print(json.dumps({'n': n, 'seconds': t, 'peak_mb': peak}))\n"
+        "print(json.dumps({'n': n, 'seconds': t, 'cpu_seconds': c, 'peak_mb': peak}))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     res = json.loads(out.stdout)
     return {"op": name, "records": res["n"], "seconds": round(res["seconds"], 3),
+            "cpu_seconds": round(res["cpu_seconds"], 3),
             "records_per_s": int(res["n"] / res["seconds"]) if res["seconds"] else None,
             "peak_rss_mb": round(res["peak_mb"], 1)}
 
@@ -158,6 +164,7 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--ops", default=",".join(OPS))
     ap.add_argument("--keep", type=Path, default=None, help="keep the generated files in this folder")
+    ap.add_argument("--repeat", type=int, default=1, help="run each operation N times, report the fastest")
     args = ap.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp())
     folder.mkdir(parents=True, exist_ok=True)
@@ -173,14 +180,25 @@ def main() -> None:
             n = generate(path, args.records, reject_every=10 if which == "rejected" else 0)
         print(json.dumps({"op": f"generate_{which}", "records": n, "seconds": round(time.perf_counter() - t0, 1),
                           "bytes": os.path.getsize(path)}), flush=True)
-    floor = None
+    # --repeat N: every operation N times, round robin (so that a slow spell of a shared
+    # machine hits all of them alike); each is reported with its fastest run
+    best: dict[str, dict[str, object]] = {}
+    for _ in range(args.repeat):
+        for op in ops:
+            res = measure(op, paths)
+            if op not in best or res["seconds"] < best[op]["seconds"]:  # type: ignore[operator]
+                best[op] = res
+    floor = best["lines"]["records_per_s"] if "lines" in best else None
     for op in ops:
-        res = measure(op, paths)
-        if op == "lines":
-            floor = res["records_per_s"]
+        res = best[op]
+        if args.repeat > 1:
+            res["runs"] = args.repeat
         if floor and res["records_per_s"]:
             res["ratio_to_lines"] = round(res["records_per_s"] / floor, 3)  # type: ignore[operator]
         print(json.dumps(res), flush=True)
+    valid, rejected = best.get("validate"), best.get("validate_10pct_rejected")
+    if valid and rejected:
+        print(json.dumps({"rejected_vs_valid": round(rejected["records_per_s"] / valid["records_per_s"], 3)}))  # type: ignore[operator]
     if not args.keep:
         for path in paths.values():
             if path.exists():

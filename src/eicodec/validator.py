@@ -357,20 +357,24 @@ class _Checker:
     def diagnosed(self, raw: str, line: int | None, level: str) -> list[Finding]:
         """The findings of a record of the right length that failed its fast-path pattern."""
         t = raw[:2]
-        fast = self.fast[t]
-        m = fast.diagnose.fullmatch(raw)
+        m = self.fast[t].diagnose.fullmatch(raw)
         if m is None:  # cannot happen (every suspect field has a catch-all); be safe
-            found = self._field_findings(raw, level, self.plans[t])
-        else:
-            # the same fields fail with the same text over and over in a big file: word
-            # their findings once
-            key = (t, level, m.groups())
-            found = self._worded.get(key)  # type: ignore[assignment]
-            if found is None:
-                if len(self._worded) > 4096:
-                    self._worded.clear()
-                plans = list(compress(fast.suspects, map(is_not, key[2], repeat(None))))
-                found = self._worded[key] = self._field_findings(raw, level, plans)
+            return self._add_all(_Line(None, raw, line or 0, ""), self._field_findings(raw, level, self.plans[t]))  # type: ignore[arg-type]
+        return self.word(raw, line, level, m.groups())
+
+    def word(self, raw: str, line: int | None, level: str, failed: tuple[str | None, ...]) -> list[Finding]:
+        """The findings of a record whose suspect fields (``_Fast.suspects``) hold the
+        texts *failed* where they fail and None where they pass."""
+        t = raw[:2]
+        # the same fields fail with the same text over and over in a big file: word
+        # their findings once
+        key = (t, level, failed)
+        found = self._worded.get(key)
+        if found is None:
+            if len(self._worded) > 4096:
+                self._worded.clear()
+            plans = list(compress(self.fast[t].suspects, map(is_not, failed, repeat(None))))
+            found = self._worded[key] = self._field_findings(raw, level, plans)
         rtype = t or None
         new = [Finding(code, lvl, line, rtype, rubric, rule_id, message, prov)
                for code, lvl, rubric, rule_id, message, prov in found]
@@ -791,12 +795,38 @@ class _GroupPlan:
         def with_comments(t: str) -> str:
             return f"{source(t)}(?:\\n{source(spec.comment, t)})*"
 
-        if self.business:  # the claim's business rules alone, its fields taken as they come
+        if self.business:
+            # the claim's business rules alone, its fields taken as they come
             lay = spec.records[claim_type]
             self.claim_business = re.compile("".join(
                 ahead[claim_type].get(f.rubric, "") + (f"(?P<{capture[claim_type][f.rubric]}>.{{{f.length}}})"
                                                        if f.rubric in capture[claim_type] else f".{{{f.length}}}")
                 for f in lay.fields))
+            # one pattern that says both which fields fail (a group per suspect field, as
+            # in the layout's own diagnose pattern) and whether a business rule may (an
+            # empty group after each rule's look-ahead)
+            pieces, fields_at, rules_at, group = [], [], [], 0
+            for f, part in zip(lay.fields, c.fast[claim_type].parts):
+                if f.rubric in ahead[claim_type]:
+                    pieces.append(f"(?:{ahead[claim_type][f.rubric]}|())")
+                    group += 1
+                    rules_at.append(group)
+                name = capture[claim_type].get(f.rubric)
+                if name:
+                    pieces.append(f"(?P<{name}>")
+                    group += 1
+                if part == f".{{{f.length}}}":
+                    pieces.append(part)
+                else:
+                    pieces.append(f"(?:{part}|(.{{{f.length}}}))")
+                    group += 1
+                    fields_at.append(group - 1)
+                if name:
+                    pieces.append(")")
+            self.claim_diagnose = re.compile("".join(pieces))
+            self.rules_at = _picker(tuple(r - 1 for r in rules_at))
+            self.fields_at = _picker(tuple(fields_at))
+            self.n_rules = len(rules_at)
         head = with_comments(head_type)
         for t in mids:
             lay = spec.records[t]
@@ -808,8 +838,20 @@ class _GroupPlan:
     def business_ok(self, raw: str, ins: _Insured) -> bool:
         """Whether a claim line of the right length certainly passes the business rules
         (:meth:`_Validation._claim_rules`); False means: run them."""
-        if self.claim_business.fullmatch(raw) is None:
-            return False
+        return self.claim_business.fullmatch(raw) is not None and self.compared_ok(raw, ins)
+
+    def diagnose_claim(self, raw: str, ins: _Insured) -> tuple[tuple[str | None, ...], bool]:
+        """For a claim line of the right length: the texts of its suspect fields where
+        they fail (see :meth:`_Checker.word`), and whether it certainly passes the
+        business rules (as :meth:`business_ok`), with one pattern match."""
+        m = self.claim_diagnose.fullmatch(raw)
+        assert m is not None  # every part has a catch-all
+        groups = m.groups()
+        rules_ok = self.rules_at(groups).count(None) == self.n_rules and self.compared_ok(raw, ins)
+        return self.fields_at(groups), rules_ok
+
+    def compared_ok(self, raw: str, ins: _Insured) -> bool:
+        """The business rules that compare a claim line with its 02 (no pattern can)."""
         if self.key is not None:
             if raw[self.key[1]] != ins.key:
                 return False
@@ -838,6 +880,16 @@ class _GroupPlan:
             return cls(run, heads[0], kids[-1], kids[:-1])
         except (_NoPlan, KeyError):
             return None
+
+
+def _picker(indices: tuple[int, ...]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    """``itemgetter(*indices)`` that always returns a tuple."""
+    if len(indices) == 1:
+        i = indices[0]
+        return lambda seq: (seq[i],)
+    if not indices:
+        return lambda seq: ()
+    return itemgetter(*indices)
 
 
 class _NoPlan(Exception):
@@ -1486,8 +1538,30 @@ class _Validation:
         before = len(findings)
         layout = self.spec.records.get
         claim_t, claim_lay = plan.claim_type, layout(plan.claim_type)
+        if ins is not None and len(bad) == 1 and bad[0][1] == bad[0][0] + 1:
+            # the common case, the general way below in short: one claim line, no comments
+            j = bad[0][0]
+            raw, line = lines[j], first + j
+            failed, rules_ok = plan.diagnose_claim(raw, ins)
+            c.word(raw, line, "record", failed)
+            if not rules_ok:
+                self._claim_rules(_Line(claim_lay, raw, line, "\r\n"), ins)  # type: ignore[arg-type]
+            codes = tuple({f.code: None for f in findings[before:] if f.level == "record"})[:3]
+            if codes:
+                if c.mode != "vecozo":  # co-returned with the rejected claim, assessed and fine
+                    for x in range(i):
+                        self.outcomes.put(first + x, lines[x][:2], Verdict.APPROVED, self.ok_codes)
+                self.outcomes.put(line, claim_t, Verdict.REJECTED, codes)
+            return
+        rules: list[bool] = []  # per unit: whether its business rules must be run
         for j, k in bad:
+            if ins is not None and k == j + 1:  # the common case: one pattern match
+                failed, rules_ok = plan.diagnose_claim(lines[j], ins)
+                c.word(lines[j], first + j, "record", failed)
+                rules.append(not rules_ok)
+                continue
             c.diagnosed(lines[j], first + j, "record")
+            rules.append(ins is not None and not plan.business_ok(lines[j], ins))
             if k > j + 1:
                 unit = _Unit(_Line(claim_lay, lines[j], first + j, "\r\n"))  # type: ignore[arg-type]
                 unit.comments = [_Line(layout(lines[x][:2]), lines[x], first + x, "\r\n")  # type: ignore[misc]
@@ -1497,8 +1571,8 @@ class _Validation:
                 if len(unit.comments) > 1:
                     self._comment_lines(unit)
         if ins is not None:
-            for j, _k in bad:
-                if not plan.business_ok(lines[j], ins):
+            for (j, _k), run in zip(bad, rules):
+                if run:
                     self._claim_rules(_Line(claim_lay, lines[j], first + j, "\r\n"), ins)  # type: ignore[arg-type]
         if len(findings) == before:
             return
