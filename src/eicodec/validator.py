@@ -835,31 +835,35 @@ class _GroupPlan:
         self.head = re.compile(head)
         self.claim = re.compile(with_comments(claim_type))
 
-    def business_ok(self, raw: str, ins: _Insured) -> bool:
+    def business_ok(self, raw: str, head: str) -> bool:
         """Whether a claim line of the right length certainly passes the business rules
         (:meth:`_Validation._claim_rules`); False means: run them."""
-        return self.claim_business.fullmatch(raw) is not None and self.compared_ok(raw, ins)
+        return self.claim_business.fullmatch(raw) is not None and self.compared_ok(raw, head)
 
-    def diagnose_claim(self, raw: str, ins: _Insured) -> tuple[tuple[str | None, ...], bool]:
+    def insured(self, head: str) -> _Insured:
+        """What the business rules compare a claim line with, from its (fine) 02."""
+        return _Insured(None, head[self.bsn], head[self.uzovi], head[self.number], head[self.birth[0]],
+                        head[self.key[0]] if self.key is not None else None, False, head[self.debtor])
+
+    def diagnose_claim(self, raw: str, head: str) -> tuple[tuple[str | None, ...], bool]:
         """For a claim line of the right length: the texts of its suspect fields where
         they fail (see :meth:`_Checker.word`), and whether it certainly passes the
         business rules (as :meth:`business_ok`), with one pattern match."""
         m = self.claim_diagnose.fullmatch(raw)
         assert m is not None  # every part has a catch-all
         groups = m.groups()
-        rules_ok = self.rules_at(groups).count(None) == self.n_rules and self.compared_ok(raw, ins)
+        rules_ok = self.rules_at(groups).count(None) == self.n_rules and self.compared_ok(raw, head)
         return self.fields_at(groups), rules_ok
 
-    def compared_ok(self, raw: str, ins: _Insured) -> bool:
-        """The business rules that compare a claim line with its 02 (no pattern can)."""
+    def compared_ok(self, raw: str, head: str) -> bool:
+        """The business rules that compare a claim line with its 02 *head* (no pattern can)."""
         if self.key is not None:
-            if raw[self.key[1]] != ins.key:
+            if raw[self.key[1]] != head[self.key[0]]:
                 return False
-        elif any(raw[b] != head_value for head_value, b in zip((ins.bsn, ins.uzovi, ins.number),
-                                                                (b for _a, b in self.parts))):
+        elif any(raw[b] != head[a] for a, b in self.parts):
             return False
         calc, decl = raw[self.amounts[0]], raw[self.amounts[1]]
-        return raw[self.birth[1]] == ins.birth and not (calc < decl and calc.strip("0"))
+        return raw[self.birth[1]] == head[self.birth[0]] and not (calc < decl and calc.strip("0"))
 
     @classmethod
     def build(cls, run: _Validation) -> _GroupPlan | None:
@@ -1417,9 +1421,7 @@ class _Validation:
         # ... and its findings are made when feed() would close it: on the next head,
         # after that one's own findings
         if bad:
-            ins = _Insured(None, bsn, head[plan.uzovi], head[plan.number], birth, key, False,
-                           head[plan.debtor]) if plan.business else None
-            self._deferred = (plan, lines, first, i, bad, ins)
+            self._deferred = (plan, lines, first, i, bad)
         return True
 
     @staticmethod
@@ -1528,7 +1530,7 @@ class _Validation:
         return self._getters[claim_t]
 
     def _bad_claims(self, plan: _GroupPlan, lines: list[str], first: int, i: int,
-                    bad: list[tuple[int, int]], ins: _Insured | None) -> None:
+                    bad: list[tuple[int, int]]) -> None:
         """Findings and verdicts for the claim units of a group that the plan did not pass,
         worded as :meth:`_record_checks` words them. The rest of the group is known to
         be fine, which makes the verdicts simple (:meth:`_verdicts` without an
@@ -1538,30 +1540,34 @@ class _Validation:
         before = len(findings)
         layout = self.spec.records.get
         claim_t, claim_lay = plan.claim_type, layout(plan.claim_type)
-        if ins is not None and len(bad) == 1 and bad[0][1] == bad[0][0] + 1:
+        head = lines[0]
+        if plan.business and len(bad) == 1 and bad[0][1] == bad[0][0] + 1:
             # the common case, the general way below in short: one claim line, no comments
             j = bad[0][0]
             raw, line = lines[j], first + j
-            failed, rules_ok = plan.diagnose_claim(raw, ins)
-            c.word(raw, line, "record", failed)
+            failed, rules_ok = plan.diagnose_claim(raw, head)
+            new = c.word(raw, line, "record", failed)
             if not rules_ok:
-                self._claim_rules(_Line(claim_lay, raw, line, "\r\n"), ins)  # type: ignore[arg-type]
-            codes = tuple({f.code: None for f in findings[before:] if f.level == "record"})[:3]
+                self._claim_rules(_Line(claim_lay, raw, line, "\r\n"), plan.insured(head))  # type: ignore[arg-type]
+                new = findings[before:]
+            codes = tuple(dict.fromkeys([f.code for f in new if f.level == "record"]))[:3]
             if codes:
+                put = self.outcomes.put
                 if c.mode != "vecozo":  # co-returned with the rejected claim, assessed and fine
                     for x in range(i):
-                        self.outcomes.put(first + x, lines[x][:2], Verdict.APPROVED, self.ok_codes)
-                self.outcomes.put(line, claim_t, Verdict.REJECTED, codes)
+                        put(first + x, lines[x][:2], Verdict.APPROVED, self.ok_codes)
+                put(line, claim_t, Verdict.REJECTED, codes)
             return
+        ins = plan.insured(head) if plan.business else None
         rules: list[bool] = []  # per unit: whether its business rules must be run
         for j, k in bad:
-            if ins is not None and k == j + 1:  # the common case: one pattern match
-                failed, rules_ok = plan.diagnose_claim(lines[j], ins)
+            if ins is not None and k == j + 1:  # one pattern match
+                failed, rules_ok = plan.diagnose_claim(lines[j], head)
                 c.word(lines[j], first + j, "record", failed)
                 rules.append(not rules_ok)
                 continue
             c.diagnosed(lines[j], first + j, "record")
-            rules.append(ins is not None and not plan.business_ok(lines[j], ins))
+            rules.append(ins is not None and not plan.business_ok(lines[j], head))
             if k > j + 1:
                 unit = _Unit(_Line(claim_lay, lines[j], first + j, "\r\n"))  # type: ignore[arg-type]
                 unit.comments = [_Line(layout(lines[x][:2]), lines[x], first + x, "\r\n")  # type: ignore[misc]
