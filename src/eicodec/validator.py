@@ -757,8 +757,11 @@ class _GroupPlan:
             if facts.forwarding:
                 ahead["04"]["0407"] = "(?=1)"
             dc1, dc2, prev = at.cl_calc_dc, at.cl_decl_dc, at.cl_prev
-            if not dc1 < dc2 < prev.start:
-                raise _NoPlan("0440, 0444 and 0446 are not in that order")
+            claim = spec.records["04"].by_rubric
+            if not dc1 < dc2 < prev.start or claim["0440"].length != 1 or claim["0444"].length != 1:
+                raise _NoPlan("0440, 0444 and 0446 are not one-character D/C fields in that order")
+            if claim["0410"].length != 8:
+                raise _NoPlan("datum prestatie is not CCYYMMDD")
             capture["04"]["0440"] = "dc"
             ahead["04"]["0444"] = f"(?=(?P=dc))(?!C.{{{prev.start - dc2 - 1}}}\\s{{{prev.stop - prev.start}}})"
             self.key: tuple[slice, slice] | None = (
@@ -882,8 +885,8 @@ class _GroupPlan:
             return None
         try:
             return cls(run, heads[0], kids[-1], kids[:-1])
-        except (_NoPlan, KeyError):
-            return None
+        except (_NoPlan, KeyError, re.error):
+            return None  # a corrected spec the plan cannot express: record by record
 
 
 def _picker(indices: tuple[int, ...]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
@@ -1401,7 +1404,7 @@ class _Validation:
                 bad.append((j, k))
                 if k > j + 1 or len(x) != claim_len or x[:2] != claim_t:
                     unsure = True
-            elif plan.business and (
+            elif plan.business and (  # _GroupPlan.compared_ok, inlined: it runs for every claim line
                     (x[cl_key] != key if cl_key is not None else any(x[b] != v for v, b in keys))
                     or x[cl_birth] != birth or x[calc] < x[decl] and x[calc].strip("0")):
                 bad.append((j, k))
