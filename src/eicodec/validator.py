@@ -1,10 +1,13 @@
 """The validator: file-level (STB §6.4.2) and record-level (STB §6.4.3) checks.
 
-:func:`validate` streams the input twice: a cheap first pass collects what must be
-unique across the file (record ids, referentienummers, debit lines that a credit line
-in the same file credits), the second runs every check one insured group at a time.
-Memory grows with the largest group and with the number of rejected records, not with
-the file. Every finding carries its COD954 return code (see ``specs/*.rules.toml``).
+:func:`validate` streams the input once, one insured group at a time, checking each
+group with patterns compiled from the spec (:class:`_GroupPlan`) and wording findings
+record by record only where a pattern objects. Along the way it keeps 64-bit hashes of
+what must be unique across the file (record ids, referentienummers, debit lines that a
+credit line in the same file credits); only when something repeats is the file read
+again to find the lines and checked once more knowing them. Memory grows with the
+largest group and with the number of rejected records, not with the file. Every
+finding carries its COD954 return code (see ``specs/*.rules.toml``).
 """
 
 from __future__ import annotations
@@ -1685,9 +1688,9 @@ def validate(source: Source, *, mode: str = "insurer", today: dt.date | None = N
     an official COD954 list (CSV export) and makes it the list in use. ``rules`` a
     corrected rules file. ``show_values=True`` puts offending values in messages
     (off by default: they may be personal data). ``progress`` is called now and then
-    with the number of records checked so far. ``fast_path=False`` checks every field one
-    by one instead of with the compiled per-layout pattern (same findings, slower; for
-    testing the fast path).
+    with the number of records checked so far. ``fast_path=False`` checks every record and
+    field one by one instead of whole insured groups with compiled patterns (same
+    findings, slower; the reference for testing the fast path).
 
     Raises :class:`~eicodec.errors.UnreadableInputError` for input that is no EI file.
     """
