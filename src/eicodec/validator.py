@@ -802,12 +802,7 @@ class _GroupPlan:
             return f"{source(t)}(?:\\n{source(spec.comment, t)})*"
 
         if self.business:
-            # the claim's business rules alone, its fields taken as they come
             lay = spec.records[claim_type]
-            self.claim_business = re.compile("".join(
-                ahead[claim_type].get(f.rubric, "") + (f"(?P<{capture[claim_type][f.rubric]}>.{{{f.length}}})"
-                                                       if f.rubric in capture[claim_type] else f".{{{f.length}}}")
-                for f in lay.fields))
             # one pattern that says both which fields fail (a group per suspect field, as
             # in the layout's own diagnose pattern) and whether a business rule may (an
             # empty group after each rule's look-ahead)
@@ -841,11 +836,6 @@ class _GroupPlan:
         self.head = re.compile(head)
         self.claim = re.compile(with_comments(claim_type))
 
-    def business_ok(self, raw: str, head: str) -> bool:
-        """Whether a claim line of the right length certainly passes the business rules
-        (:meth:`_Validation._claim_rules`); False means: run them."""
-        return self.claim_business.fullmatch(raw) is not None and self.compared_ok(raw, head)
-
     def insured(self, head: str) -> _Insured:
         """What the business rules compare a claim line with, from its (fine) 02."""
         return _Insured(None, head[self.bsn], head[self.uzovi], head[self.number], head[self.birth[0]],
@@ -854,7 +844,7 @@ class _GroupPlan:
     def diagnose_claim(self, raw: str, head: str) -> tuple[tuple[str | None, ...], bool]:
         """For a claim line of the right length: the texts of its suspect fields where
         they fail (see :meth:`_Checker.word`), and whether it certainly passes the
-        business rules (as :meth:`business_ok`), with one pattern match."""
+        business rules (:meth:`_Validation._claim_rules`), with one pattern match."""
         m = self.claim_diagnose.fullmatch(raw)
         assert m is not None  # every part has a catch-all
         groups = m.groups()
@@ -1545,35 +1535,16 @@ class _Validation:
         findings = c.findings
         before = len(findings)
         layout = self.spec.records.get
-        claim_t, claim_lay = plan.claim_type, layout(plan.claim_type)
+        claim_lay = layout(plan.claim_type)
         head = lines[0]
-        if plan.business and len(bad) == 1 and bad[0][1] == bad[0][0] + 1:
-            # the common case, the general way below in short: one claim line, no comments
-            j = bad[0][0]
-            raw, line = lines[j], first + j
-            failed, rules_ok = plan.diagnose_claim(raw, head)
-            new = c.word(raw, line, "record", failed)
-            if not rules_ok:
-                self._claim_rules(_Line(claim_lay, raw, line, "\r\n"), plan.insured(head))  # type: ignore[arg-type]
-                new = findings[before:]
-            codes = tuple(dict.fromkeys([f.code for f in new if f.level == "record"]))[:3]
-            if codes:
-                put = self.outcomes.put
-                if c.mode != "vecozo":  # co-returned with the rejected claim, assessed and fine
-                    for x in range(i):
-                        put(first + x, lines[x][:2], Verdict.APPROVED, self.ok_codes)
-                put(line, claim_t, Verdict.REJECTED, codes)
-            return
-        ins = plan.insured(head) if plan.business else None
         rules: list[bool] = []  # per unit: whether its business rules must be run
         for j, k in bad:
-            if ins is not None and k == j + 1:  # one pattern match
+            if plan.business:  # one pattern names the failing fields and rules
                 failed, rules_ok = plan.diagnose_claim(lines[j], head)
                 c.word(lines[j], first + j, "record", failed)
                 rules.append(not rules_ok)
-                continue
-            c.diagnosed(lines[j], first + j, "record")
-            rules.append(ins is not None and not plan.business_ok(lines[j], head))
+            else:
+                c.diagnosed(lines[j], first + j, "record")
             if k > j + 1:
                 unit = _Unit(_Line(claim_lay, lines[j], first + j, "\r\n"))  # type: ignore[arg-type]
                 unit.comments = [_Line(layout(lines[x][:2]), lines[x], first + x, "\r\n")  # type: ignore[misc]
@@ -1582,7 +1553,8 @@ class _Validation:
                     c.fields(cm, "record")
                 if len(unit.comments) > 1:
                     self._comment_lines(unit)
-        if ins is not None:
+        if any(rules):
+            ins = plan.insured(head)
             for (j, _k), run in zip(bad, rules):
                 if run:
                     self._claim_rules(_Line(claim_lay, lines[j], first + j, "\r\n"), ins)  # type: ignore[arg-type]
@@ -1599,11 +1571,6 @@ class _Validation:
             for x in range(i):
                 put(first + x, lines[x][:2], Verdict.APPROVED, ok)
         for j, k in bad:
-            if k == j + 1:
-                own = codes_of.get(first + j)
-                if own:
-                    put(first + j, claim_t, Verdict.REJECTED, tuple(own)[:3])
-                continue
             if not any(first + x in codes_of for x in range(j, k)):
                 continue
             for x in range(j, k):
