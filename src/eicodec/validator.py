@@ -274,6 +274,44 @@ def _field_pattern(f: FieldSpec, allowed: frozenset[str] | None) -> str:
     return f"(?! {{{n}}}).{{{n}}}" if f.mandatory == "Y" else f".{{{n}}}"
 
 
+def _takes_anything(f: FieldSpec, part: str) -> bool:
+    """Whether *part*, the pattern of field *f*, accepts any text (free optional text)."""
+    return part == f".{{{f.length}}}"
+
+
+def _diagnose_source(fields: list[FieldSpec], parts: tuple[str, ...], ahead: Mapping[str, str] | None = None,
+                     capture: Mapping[str, str] | None = None) -> tuple[str, list[int], list[int]]:
+    """A pattern that matches any record of the layout and tells what fails in it: a
+    group per field that can fail (set to its text when it does; free text that takes
+    anything gets none), and an empty group after each look-ahead of *ahead* (set when
+    the look-ahead fails). *capture* names fields that a look-ahead refers back to.
+    Returns the pattern, the indices (into ``groups()``) of the groups of the fields that
+    can fail, in field order, and those of the look-aheads."""
+    ahead, capture = ahead or {}, capture or {}
+    pieces: list[str] = []
+    fields_at: list[int] = []
+    rules_at: list[int] = []
+    group = 0
+    for f, part in zip(fields, parts):
+        if f.rubric in ahead:
+            pieces.append(f"(?:{ahead[f.rubric]}|())")
+            rules_at.append(group)
+            group += 1
+        name = capture.get(f.rubric)
+        if name:
+            pieces.append(f"(?P<{name}>")
+            group += 1
+        if _takes_anything(f, part):
+            pieces.append(part)
+        else:
+            pieces.append(f"(?:{part}|(.{{{f.length}}}))")
+            fields_at.append(group)
+            group += 1
+        if name:
+            pieces.append(")")
+    return "".join(pieces), fields_at, rules_at
+
+
 class _Checker:
     """Builds findings; knows the rules, the mode and whether values may be shown."""
 
@@ -297,10 +335,8 @@ class _Checker:
     def _compile(plans: list[_FieldPlan]) -> _Fast:
         """The patterns of one layout (see :class:`_Fast`)."""
         parts = tuple(_field_pattern(plan.f, plan.allowed) for plan in plans)
-        # a group for each field that can fail (not for free text that takes anything)
-        suspects = tuple(plan for part, plan in zip(parts, plans) if part != f".{{{plan.f.length}}}")
-        diagnose = "".join(part if part == f".{{{plan.f.length}}}" else f"(?:{part}|(.{{{plan.f.length}}}))"
-                           for part, plan in zip(parts, plans))
+        diagnose, _fields, _rules = _diagnose_source([plan.f for plan in plans], parts)
+        suspects = tuple(plan for plan, part in zip(plans, parts) if not _takes_anything(plan.f, part))
         return _Fast(parts, re.compile("".join(parts)), re.compile(diagnose), suspects)
 
     def _plan(self, lay: RecordLayout) -> list[_FieldPlan]:
@@ -352,7 +388,7 @@ class _Checker:
         t = raw[:2]
         fast = self.fast.get(t)
         if fast is None:
-            return self._add_all(rec, self._field_findings(raw, level, self.plans[t]))
+            return self._add_all(rec.line, t or None, self._field_findings(raw, level, self.plans[t]))
         if not failed_fast and fast.pattern.fullmatch(raw):
             return []
         return self.diagnosed(raw, rec.line, level)
@@ -362,7 +398,7 @@ class _Checker:
         t = raw[:2]
         m = self.fast[t].diagnose.fullmatch(raw)
         if m is None:  # cannot happen (every suspect field has a catch-all); be safe
-            return self._add_all(_Line(None, raw, line or 0, ""), self._field_findings(raw, level, self.plans[t]))  # type: ignore[arg-type]
+            return self._add_all(line, t or None, self._field_findings(raw, level, self.plans[t]))
         return self.word(raw, line, level, m.groups())
 
     def word(self, raw: str, line: int | None, level: str, failed: tuple[str | None, ...]) -> list[Finding]:
@@ -378,11 +414,7 @@ class _Checker:
                 self._worded.clear()
             plans = list(compress(self.fast[t].suspects, map(is_not, failed, repeat(None))))
             found = self._worded[key] = self._field_findings(raw, level, plans)
-        rtype = t or None
-        new = [Finding(code, lvl, line, rtype, rubric, rule_id, message, prov)
-               for code, lvl, rubric, rule_id, message, prov in found]
-        self.findings.extend(new)
-        return new
+        return self._add_all(line, t or None, found)
 
     def _field_findings(self, raw: str, level: str, plans: list[_FieldPlan]) -> list[tuple[Any, ...]]:
         """The findings of *plans*' fields of *raw* (see :meth:`_resolve`)."""
@@ -407,8 +439,8 @@ class _Checker:
                 out.append(resolve(rule_id, plan.code, f.rubric, message, level, plan.provisional, text))
         return out
 
-    def _add_all(self, rec: Record, found: list[tuple[Any, ...]]) -> list[Finding]:
-        line, rtype = rec.line, rec.record_type or None
+    def _add_all(self, line: int | None, rtype: str | None, found: list[tuple[Any, ...]]) -> list[Finding]:
+        """Findings made of *found* (see :meth:`_field_findings`) on *line*."""
         new = [Finding(code, level, line, rtype, rubric, rule_id, message, prov)
                for code, level, rubric, rule_id, message, prov in found]
         self.findings.extend(new)
@@ -803,29 +835,12 @@ class _GroupPlan:
 
         if self.business:
             lay = spec.records[claim_type]
-            # one pattern that says both which fields fail (a group per suspect field, as
-            # in the layout's own diagnose pattern) and whether a business rule may (an
-            # empty group after each rule's look-ahead)
-            pieces, fields_at, rules_at, group = [], [], [], 0
-            for f, part in zip(lay.fields, c.fast[claim_type].parts):
-                if f.rubric in ahead[claim_type]:
-                    pieces.append(f"(?:{ahead[claim_type][f.rubric]}|())")
-                    group += 1
-                    rules_at.append(group)
-                name = capture[claim_type].get(f.rubric)
-                if name:
-                    pieces.append(f"(?P<{name}>")
-                    group += 1
-                if part == f".{{{f.length}}}":
-                    pieces.append(part)
-                else:
-                    pieces.append(f"(?:{part}|(.{{{f.length}}}))")
-                    group += 1
-                    fields_at.append(group - 1)
-                if name:
-                    pieces.append(")")
-            self.claim_diagnose = re.compile("".join(pieces))
-            self.rules_at = _picker(tuple(r - 1 for r in rules_at))
+            # one pattern that says both which fields fail (as the layout's own diagnose
+            # pattern) and whether a business rule may
+            diagnose, fields_at, rules_at = _diagnose_source(
+                list(lay.fields), c.fast[claim_type].parts, ahead[claim_type], capture[claim_type])
+            self.claim_diagnose = re.compile(diagnose)
+            self.rules_at = _picker(tuple(rules_at))
             self.fields_at = _picker(tuple(fields_at))
             self.n_rules = len(rules_at)
         head = with_comments(head_type)
@@ -977,15 +992,9 @@ class _Validation:
                 c.fields(rec, "file")
             return
         if length_ok:
-            if self.scan is not None:
-                self.scan.add(t, raw)
+            self._scan_and_total(t, raw)
             if self.dup_ids and rec.line in self.dup_ids:
                 self._id_rules(rec)
-            total = self.total_slices.get(t)
-            if total is not None:
-                amount = raw[total[0]]
-                if amount.isdigit() and amount.isascii():
-                    self.total += -int(amount) if raw[total[1]] == "C" else int(amount)
         if t == spec.comment:
             last = self.last
             if last is None:
@@ -1457,6 +1466,10 @@ class _Validation:
         """What :meth:`feed` counts of a record of the right length."""
         t = raw[:2]
         self.counts[t] = self.counts.get(t, 0) + 1
+        self._scan_and_total(t, raw)
+
+    def _scan_and_total(self, t: str, raw: str) -> None:
+        """A record of the right length: its uniqueness keys and its share of the total."""
         if self.scan is not None:
             self.scan.add(t, raw)
         total = self.total_slices.get(t)
