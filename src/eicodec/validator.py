@@ -1723,29 +1723,11 @@ def validate(source: Source, *, mode: str = "insurer", today: dt.date | None = N
                   header_raw=run.header_raw, bom=info.bom)
 
 
-def _validate_path(source: Any, kwargs: dict[str, Any]) -> Report:
-    return validate(source, **kwargs)
+def validate_many(sources: Iterable[Source], *, jobs: int | None = None, **kwargs: Any) -> Iterator[Any]:
+    """Moved to :func:`eicodec.many.validate_many` (still importable from here)."""
+    from .many import validate_many as many
 
-
-def validate_many(sources: Iterable[Source], *, jobs: int | None = None, **kwargs: Any) -> Iterator[Report]:
-    """Validate several files in parallel processes; yields their reports in order.
-
-    *sources* are paths or bytes; *kwargs* are those of :func:`validate`; ``jobs`` is
-    the number of processes (default: the number of CPUs). An unreadable file raises
-    :class:`~eicodec.errors.UnreadableInputError` when its turn comes.
-    """
-    import concurrent.futures
-
-    sources = list(sources)
-    jobs = jobs or os.cpu_count() or 1
-    if jobs == 1 or len(sources) < 2:
-        for src in sources:
-            yield validate(src, **kwargs)
-        return
-    with concurrent.futures.ProcessPoolExecutor(max_workers=min(jobs, len(sources))) as pool:
-        futures = [pool.submit(_validate_path, src, kwargs) for src in sources]
-        for fut in futures:
-            yield fut.result()
+    return many(sources, jobs=jobs, **kwargs)
 
 
 def _rules_of(spec: MessageSpec) -> RuleSet:
