@@ -1711,6 +1711,10 @@ def validate(source: Source, *, mode: str = "insurer", today: dt.date | None = N
     finally:
         for fh in to_close:
             fh.close()
+    if info.fallback_lines and checker.runs("file.encoding"):  # (see reader: mixed encodings)
+        for line in info.fallback_lines:
+            checker.add("file.encoding", None, Record(None, "", line), None,
+                        "line is not UTF-8 like the rest of the file; read as cp1252")
     findings = checker.findings
     if any(f.level == "file" for f in findings):
         status = Status.REJECTED_FILE
