@@ -160,3 +160,11 @@ def test_every_claim_line_gets_one_outcome_wherever_it_stands(where: str) -> Non
     outs = eicodec.outcome(data, ap305)
     assert [o.line for o in outs] == claim_lines(data)
     assert len({o.line for o in outs}) == len(outs)
+
+
+def test_empty_lines_before_the_header_still_get_an_answer() -> None:
+    data = b"\r\n\r\n" + INSURER  # the reader skips them to find the voorlooprecord
+    report, ap305 = answer(data)
+    well_formed(ap305)
+    outs = eicodec.outcome(data, ap305)
+    assert [o.line for o in outs] == claim_lines(data)

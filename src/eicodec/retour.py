@@ -361,8 +361,12 @@ def iter_retour(source: Declaration | Source, report: Report, *, insurer_referen
             totals = _Totals()
             plain, fingerprint = open_records()
             records = b.scan_through(plain, totals)
-        first = next(records, None)
-        if first is None or totals.header is None:
+        first: list[Record] = []  # up to the voorlooprecord (the reader skips empty lines before it)
+        for rec in records:
+            first.append(rec)
+            if totals.header is not None:
+                break
+        if totals.header is None:
             raise MismatchError("the declaration has no voorlooprecord")
         if report.status is Status.REJECTED_FILE:
             if totals.header.raw != report.header_raw:
@@ -372,7 +376,7 @@ def iter_retour(source: Declaration | Source, report: Report, *, insurer_referen
         header = b.header(totals.header, bool(totals.corrected))
         yield header
         counts: dict[str, int] = {}
-        for rec in b.body(itertools.chain([first], records), totals):
+        for rec in b.body(itertools.chain(first, records), totals):
             counts[rec.record_type] = counts.get(rec.record_type, 0) + 1
             yield rec
         yield b.trailer(counts, totals)
