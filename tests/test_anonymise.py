@@ -455,3 +455,21 @@ def test_memory_stays_flat_in_file_size(tmp_path: Path) -> None:
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
     assert peaks[1] < peaks[0] * 1.5 + 1_000_000
+
+
+def test_a_path_that_is_no_regular_file_is_written_into_not_replaced(tmp_path: Path) -> None:
+    """A FIFO (like /dev/null or a pipe) given as OUT receives the copy and stays a FIFO."""
+    import os
+    import stat
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    data = (EXAMPLES / "ap304_full.asc").read_bytes()
+    anonymise_to(EXAMPLES / "ap304_full.asc", fifo, KEY)
+    reader.join(timeout=10)
+    assert got == [anon(data)]
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)

@@ -36,7 +36,6 @@ and neither is any original value. Without a key a random one is drawn (runs dif
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 import io
 import math
@@ -144,10 +143,11 @@ class _Keyed:
 
     def number(self, modulus: int, *parts: object) -> int:
         """A keyed number in ``range(modulus)`` derived from *parts*."""
-        msg = "\x1f".join(str(p) for p in parts).encode("utf-8", "surrogatepass")
+        msg = "\x1f".join(map(str, parts)).encode("utf-8", "surrogatepass")
+        if modulus.bit_length() <= 192:  # one block, 64 bits more than needed: no bias to speak of
+            return int.from_bytes(hmac.digest(self._key, b"\0\0" + msg, "sha256"), "big") % modulus
         need = (modulus.bit_length() + 64 + 255) // 256
-        out = b"".join(hmac.digest(self._key, i.to_bytes(2, "big") + msg, hashlib.sha256)
-                       for i in range(need))
+        out = b"".join(hmac.digest(self._key, i.to_bytes(2, "big") + msg, "sha256") for i in range(need))
         return int.from_bytes(out, "big") % modulus
 
     def permute(self, x: int, n: int, tweak: str, inverse: bool = False) -> int:
@@ -548,8 +548,11 @@ def anonymise_to(source: Source, target: str | os.PathLike[str] | IO[bytes], key
     """
     if _same_file(source, target):
         raise AnonymiseError("the output is the input file; refusing to write over it")
-    lines = anonymise(source, key, spec=spec, encoding=encoding, fakes=fakes)
     count = 0
+    if isinstance(target, (str, os.PathLike)) and Path(target).exists() and not Path(target).is_file():
+        with open(target, "wb") as out:  # a device or pipe (e.g. /dev/null): write into it
+            return anonymise_to(source, out, key, spec=spec, encoding=encoding, fakes=fakes)
+    lines = anonymise(source, key, spec=spec, encoding=encoding, fakes=fakes)
     if isinstance(target, (str, os.PathLike)):
         dest = Path(target)
         tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
