@@ -20,6 +20,7 @@ from eicodec.cli import main
 from eicodec.layouts import FieldSpec, MessageSpec, builtin_specs, data_dir
 from eicodec.testing import declarations
 from tests.conftest import DATA, EXAMPLES
+from tests.test_robustness import _mutations
 
 TODAY = dt.date(2024, 3, 1)
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -448,13 +449,13 @@ def test_memory_stays_flat_in_file_size(tmp_path: Path) -> None:
         return path
 
     peaks = []
-    for n in (1500, 6000):
+    for n in (400, 1600):
         src = big(n)
         tracemalloc.start()
         anonymise_to(src, tmp_path / "out.asc", KEY)
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
-    assert peaks[1] < peaks[0] * 1.5 + 1_000_000
+    assert peaks[1] < peaks[0] * 1.5 + 2_000_000  # holding the file would add ~5 MB
 
 
 def test_a_path_that_is_no_regular_file_is_written_into_not_replaced(tmp_path: Path) -> None:
@@ -473,3 +474,19 @@ def test_a_path_that_is_no_regular_file_is_written_into_not_replaced(tmp_path: P
     reader.join(timeout=10)
     assert got == [anon(data)]
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+@settings(max_examples=150, suppress_health_check=list(HealthCheck), deadline=None)
+@given(data=_mutations())
+def test_broken_files_anonymise_to_the_same_verdict(data: bytes) -> None:
+    """The robustness suite's mutations (flipped bytes, cut, duplicated, swapped lines, odd
+    line ends, a BOM, a 100 kB line, non-Latin names): same verdict, or both unreadable."""
+    try:
+        before = verdict(data)
+    except eicodec.UnreadableInputError:
+        with pytest.raises(eicodec.UnreadableInputError):
+            anon(data)
+        return
+    out = anon(data)
+    assert verdict(out) == before
+    assert anon(data) == out
