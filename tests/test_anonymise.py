@@ -13,9 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schwifty import IBAN
+from schwifty.exceptions import SchwiftyException
 
 import eicodec
-from eicodec.anonymise import AnonymiseError, Anonymiser, Fakes, anonymise, anonymise_to, load_fakes
+from eicodec.anonymise import AnonymiseError, Anonymiser, Fakes, OverwriteRefused, anonymise, anonymise_to, load_fakes
 from eicodec.cli import main
 from eicodec.layouts import FieldSpec, MessageSpec, builtin_specs, data_dir
 from eicodec.testing import declarations
@@ -274,7 +275,7 @@ def test_ibans_stay_valid_or_invalid(ap304_anon: Anonymiser) -> None:
     for bad in ("NL00ABNA0417164300", "NL91ABNA041716430", "GEEN IBAN"):
         out = fake(ap304_anon, "0325", bad.ljust(34)).rstrip()
         assert out != bad and len(out) == len(bad)
-        with pytest.raises(Exception):
+        with pytest.raises(SchwiftyException):
             IBAN(out)
 
 
@@ -393,9 +394,9 @@ def test_line_ends_encoding_and_bom_are_kept() -> None:
 def test_anonymise_to_refuses_to_write_over_its_input(tmp_path: Path) -> None:
     src = tmp_path / "in.asc"
     src.write_bytes((EXAMPLES / "ap304_full.asc").read_bytes())
-    with pytest.raises(AnonymiseError):
+    with pytest.raises(OverwriteRefused):
         anonymise_to(src, src, KEY)
-    with pytest.raises(AnonymiseError):
+    with pytest.raises(OverwriteRefused):
         anonymise_to(str(src), tmp_path / "." / "in.asc", KEY)
     assert src.read_bytes() == (EXAMPLES / "ap304_full.asc").read_bytes()
     buf = io.BytesIO()
@@ -490,3 +491,26 @@ def test_broken_files_anonymise_to_the_same_verdict(data: bytes) -> None:
     out = anon(data)
     assert verdict(out) == before
     assert anon(data) == out
+
+
+def test_a_line_too_long_to_hold_is_refused_not_cut(tmp_path: Path) -> None:
+    """The reader keeps only the start of a line over MAX_LINE; a copy would lose the rest."""
+    from eicodec.reader import MAX_LINE
+
+    lines = (EXAMPLES / "ap304_full.asc").read_bytes().split(b"\r\n")
+    lines.insert(2, b"98" + b"x" * MAX_LINE)
+    src = tmp_path / "long.asc"
+    src.write_bytes(b"\r\n".join(lines))
+    with pytest.raises(AnonymiseError) as err:
+        anonymise_to(src, tmp_path / "out.asc", KEY)
+    assert err.value.line == 3
+    assert main(["anonymise", str(src), "-o", str(tmp_path / "out.asc")]) == 1  # an error, no usage error
+    assert not (tmp_path / "out.asc").exists() and [p.name for p in tmp_path.iterdir()] == ["long.asc"]
+
+
+def test_stdin_that_is_the_output_file_is_refused(tmp_path: Path) -> None:
+    src = tmp_path / "in.asc"
+    src.write_bytes((EXAMPLES / "ap304_full.asc").read_bytes())
+    with open(src, "rb") as fh, pytest.raises(OverwriteRefused):
+        anonymise_to(fh, src, KEY)
+    assert src.read_bytes() == (EXAMPLES / "ap304_full.asc").read_bytes()

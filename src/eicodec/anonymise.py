@@ -54,9 +54,9 @@ from schwifty.exceptions import SchwiftyException
 
 from .errors import EicodecError, SpecError
 from .layouts import FieldSpec, MessageSpec, data_dir
-from .reader import Source, open_records
+from .reader import MAX_LINE, Source, open_records
 
-__all__ = ["AnonymiseError", "anonymise", "anonymise_to", "load_fakes"]
+__all__ = ["AnonymiseError", "OverwriteRefused", "anonymise", "anonymise_to", "load_fakes"]
 
 _ROUNDS = 6
 _CACHE_MAX = 4096
@@ -69,7 +69,11 @@ _IBAN_FORM = re.compile(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{8,30}")
 
 
 class AnonymiseError(EicodecError):
-    """The anonymised copy cannot be written (e.g. the output is the input file)."""
+    """The anonymised copy cannot be made (e.g. a line too long to copy whole)."""
+
+
+class OverwriteRefused(AnonymiseError):
+    """The output is the input file: anonymise never writes over its input."""
 
 
 # ---------------------------------------------------------------------- the data file
@@ -537,7 +541,9 @@ def anonymise(source: Source, key: bytes | str | None = None, *, spec: MessageSp
     def lines() -> Iterator[bytes]:
         with stream:
             first = True
-            for text, term in stream.raw_lines():
+            for n, (text, term) in enumerate(stream.raw_lines(), 1):
+                if len(text) >= MAX_LINE:  # the reader kept only its start: copying would lose data
+                    raise AnonymiseError(f"a line of {MAX_LINE:,} characters or more cannot be copied", line=n)
                 data = (anon.line(text) + term).encode(enc)
                 if first and stream.info.bom:
                     data = b"\xef\xbb\xbf" + data
@@ -548,12 +554,22 @@ def anonymise(source: Source, key: bytes | str | None = None, *, spec: MessageSp
 
 
 def _same_file(a: Any, b: Any) -> bool:
-    if not isinstance(a, (str, os.PathLike)) or not isinstance(b, (str, os.PathLike)):
-        return False
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
+    """Whether *a* (path or file object) and *b* (path or file object) are one file."""
+
+    def stat(x: Any) -> os.stat_result | None:
+        try:
+            if isinstance(x, (str, os.PathLike)):
+                return os.stat(x)
+            return os.fstat(x.fileno())
+        except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
+            return None
+
+    sa, sb = stat(a), stat(b)
+    if sa is not None and sb is not None:
+        return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+    if isinstance(a, (str, os.PathLike)) and isinstance(b, (str, os.PathLike)):
         return os.path.abspath(a) == os.path.abspath(b)
+    return False
 
 
 def anonymise_to(source: Source, target: str | os.PathLike[str] | IO[bytes], key: bytes | str | None = None, *,
@@ -561,12 +577,12 @@ def anonymise_to(source: Source, target: str | os.PathLike[str] | IO[bytes], key
                  fakes: Fakes | None = None) -> int:
     """Write the anonymised copy of *source* to *target* (a path or binary file).
 
-    Refuses (:class:`AnonymiseError`) to write over the input. A path target is written
+    Refuses (:class:`OverwriteRefused`) to write over the input. A path target is written
     to a temporary file next to it and renamed into place when complete. Returns the
     number of lines written.
     """
     if _same_file(source, target):
-        raise AnonymiseError("the output is the input file; refusing to write over it")
+        raise OverwriteRefused("the output is the input file; refusing to write over it")
     count = 0
     if isinstance(target, (str, os.PathLike)) and Path(target).exists() and not Path(target).is_file():
         with open(target, "wb") as out:  # a device or pipe (e.g. /dev/null): write into it

@@ -234,7 +234,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------- anonymise
 
 def cmd_anonymise(args: argparse.Namespace) -> int:
-    from .anonymise import AnonymiseError, anonymise_to
+    from .anonymise import OverwriteRefused, anonymise_to
 
     key = None
     if args.key_file:
@@ -246,7 +246,7 @@ def cmd_anonymise(args: argparse.Namespace) -> int:
     target: Any = sys.stdout.buffer if args.output == "-" else args.output
     try:
         anonymise_to(source, target, key, spec=spec, encoding=args.encoding)
-    except AnonymiseError as exc:
+    except OverwriteRefused as exc:
         raise UsageError(str(exc)) from None
     if target is sys.stdout.buffer:
         sys.stdout.buffer.flush()
