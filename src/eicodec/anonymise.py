@@ -36,6 +36,7 @@ and neither is any original value. Without a key a random one is drawn (runs dif
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import io
 import math
@@ -119,6 +120,10 @@ def load_fakes(path: str | os.PathLike[str] | None = None) -> Fakes:
         values = tuple(raw.get("values", raw.get("words", raw.get("banks", ()))))
         if method in ("pick", "text") and (len(values) < 2 or not all(isinstance(v, str) and v for v in values)):
             raise SpecError(f"class {name!r}: needs at least two non-empty values", spec=src)
+        if method == "pick" and not all(v.isascii() and v.isprintable() for v in values):
+            raise SpecError(f"class {name!r}: values must be printable ASCII", spec=src)
+        if not isinstance(raw.get("keep", 0), int) or raw.get("keep", 0) < 0:
+            raise SpecError(f"class {name!r}: keep must be a number >= 0", spec=src)
         if method == "text" and not all(v.isascii() and v.isalpha() for v in values):
             raise SpecError(f"class {name!r}: words must be ASCII letters", spec=src)
         if method == "iban" and not all(re.fullmatch("[A-Z]{4}", v) for v in values):
@@ -135,6 +140,11 @@ def load_fakes(path: str | os.PathLike[str] | None = None) -> Fakes:
     also = frozenset(dict(data.get("also_personal", {})).get("elements", ()))
     anchors = frozenset(dict(data.get("dates", {})).get("anchors", ()))
     return Fakes(by_element, also, reserve, anchors, FakeClass("shape", "shape"), src)
+
+
+@functools.cache
+def _shipped_fakes() -> Fakes:
+    return load_fakes()
 
 
 # ---------------------------------------------------------------------- keyed permutations
@@ -267,7 +277,7 @@ class Anonymiser:
 
     def __init__(self, spec: MessageSpec, key: bytes, fakes: Fakes | None = None) -> None:
         self.spec = spec
-        self.fakes = fakes or load_fakes()
+        self.fakes = fakes or _shipped_fakes()
         self._k = _Keyed(key)
         self._cache: dict[tuple[Any, ...], str] = {}
         self.anchors: tuple[dt.date, ...] = ()
