@@ -528,3 +528,24 @@ def test_stdin_that_is_the_output_file_is_refused(tmp_path: Path) -> None:
     with open(src, "rb") as fh, pytest.raises(OverwriteRefused):
         anonymise_to(fh, src, KEY)
     assert src.read_bytes() == (EXAMPLES / "ap304_full.asc").read_bytes()
+
+
+def test_cli_reads_stdin_and_writes_stdout(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    key = tmp_path / "k"
+    key.write_bytes(b"pipe key")
+    src = EXAMPLES / "ap304_claim_rejected.asc"
+    run = subprocess.run([sys.executable, "-m", "eicodec", "anonymise", "-", "-o", "-", "--key-file", str(key)],
+                         input=src.read_bytes(), capture_output=True, check=False)
+    assert run.returncode == 0 and run.stderr == b""
+    assert run.stdout == anon(src.read_bytes(), b"pipe key")
+
+
+def test_nothing_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    with caplog.at_level(logging.DEBUG):
+        anon((EXAMPLES / "ap304_full.asc").read_bytes())
+    assert caplog.records == []
