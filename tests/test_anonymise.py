@@ -549,3 +549,16 @@ def test_nothing_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.DEBUG):
         anon((EXAMPLES / "ap304_full.asc").read_bytes())
     assert caplog.records == []
+
+
+def test_a_line_of_unknown_record_type_keeps_only_its_type_and_shape() -> None:
+    lines = (EXAMPLES / "ap304_full.asc").read_bytes().split(b"\r\n")
+    assert lines[1].startswith(b"02")
+    lines[1] = b"2X" + lines[1][2:]  # an insured record whose kenmerk got corrupted
+    data = b"\r\n".join(lines)
+    out = anon(data)
+    assert verdict(out) == verdict(data) and verdict(out)[0] is eicodec.Status.REJECTED_FILE
+    line = out.split(b"\r\n")[1]
+    assert line[:2] == b"2X" and len(line) == len(lines[1])
+    assert [c == 32 for c in line] == [c == 32 for c in lines[1]]
+    assert b"Vries" not in line and b"123456782" not in line and b"19560314" not in line

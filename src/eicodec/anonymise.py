@@ -29,6 +29,11 @@ claim lines (in records after the 02) are not looked ahead at, so a baby born in
 declaration year could in principle move past its own claim date (no AP304 rule
 compares the two).
 
+A line of a record type the spec does not know is kept to its first two characters and
+its shape (length, blanks, which characters are letters or digits): nothing says which
+of its characters are personal, so all its letters and digits are replaced. A line of
+a known type but the wrong length is faked field by field at the layout's positions.
+
 The key never leaves this module: it is not written to the output, a message or a log,
 and neither is any original value. Without a key a random one is drawn (runs differ).
 """
@@ -305,7 +310,9 @@ class Anonymiser:
                                          if (d := _real_date(text[f.slice])) is not None}))
         plan = self.plans.get(t)
         if plan is None:
-            return text
+            if t in self.spec.records or len(text) <= 2:
+                return text  # a record type without personal fields
+            return t + self._blob(text[2:])  # unknown record type: any character may be personal
         out = []
         pos = 0
         for f, cls in plan:
@@ -318,6 +325,26 @@ class Anonymiser:
             pos = s + len(value)
         out.append(text[pos:])
         return "".join(out)
+
+    def _blob(self, text: str) -> str:
+        """The rest of a line of unknown record type, every letter and digit replaced
+        (shape kept: which line it was and its length stay visible, nothing else)."""
+        got = self._cache.get(("blob", text))
+        if got is None:
+            chars = list(text)
+            slots: list[tuple[int, str]] = []
+            for i, ch in enumerate(chars):
+                if not ch.isascii() and ch.isalpha():
+                    ch = chars[i] = _fold(ch)
+                for alpha in (_DIGITS, _UPPER, _LOWER):
+                    if ch in alpha:
+                        slots.append((i, alpha))
+                        break
+            got = self._permuted(chars, slots, "blob", lambda _: True)
+            if len(self._cache) >= _CACHE_MAX:
+                self._cache.clear()
+            self._cache[("blob", text)] = got
+        return got
 
     # -- one value
     def fake(self, f: FieldSpec, cls: FakeClass, value: str) -> str:
