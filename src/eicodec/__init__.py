@@ -39,3 +39,7 @@ from .retour import Award, ClaimOutcome, build_retour, dumps_retour, iter_retour
 
 __all__ += ["Award", "ClaimOutcome", "build_retour", "dumps_retour", "iter_retour", "outcome",
             "write_retour"]
+
+from .anonymise import anonymise, anonymise_to  # noqa: E402
+
+__all__ += ["anonymise", "anonymise_to"]

@@ -441,7 +441,10 @@ def builtin_specs() -> tuple[MessageSpec, ...]:
         if p.name.endswith(".rules.toml"):
             continue
         with p.open("rb") as fh:
-            specs.append(parse_spec(tomllib.load(fh), p.name))
+            data = tomllib.load(fh)
+        if "message" not in data and "record" not in data:
+            continue  # a data file that is no message spec (e.g. anonymise.toml)
+        specs.append(parse_spec(data, p.name))
     return tuple(specs)
 
 
