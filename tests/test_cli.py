@@ -17,6 +17,12 @@ from eicodec.cli import main
 from tests.conftest import EXAMPLES, ROOT
 
 TODAY = ["--today", "2024-03-01"]
+
+
+def eicodec_today():  # type: ignore[no-untyped-def]
+    import datetime as dt
+
+    return dt.date(2024, 3, 1)
 OK = str(EXAMPLES / "ap304_insurer.asc")
 BAD = str(EXAMPLES / "ap304_claim_rejected.asc")
 
@@ -55,7 +61,9 @@ def test_validate_json_is_one_object_per_file(capsys, tmp_path: Path) -> None:  
     assert [o["status"] for o in objs] == ["approved", "rejected_records", "unreadable"]
     finding = objs[1]["findings"][0]
     assert set(finding) >= {"code", "level", "line", "record_type", "rubric", "rule", "message"}
-    assert objs[1]["counts"] == {"0581": 1}
+    assert objs[1]["code_counts"] == {"0581": 1}  # findings per return code
+    assert objs[1]["record_counts"] == {"01": 1, "02": 2, "04": 3, "98": 1, "99": 1}  # Python: report.counts
+    assert objs[1] == eicodec.validate(BAD, today=eicodec_today()).to_dict(file=BAD)
     assert code == 3
 
 
@@ -111,20 +119,20 @@ def test_build_reports_bad_json_in_one_line(capsys, tmp_path: Path) -> None:  # 
     bad = tmp_path / "bad.json"
     bad.write_text('{"standard": "AP304", "records": [{"record_type": "04", "fields": {"bsn": "12x"}}]}')
     code, _, err = run(capsys, "build", str(bad), "-o", str(tmp_path / "o.asc"))
-    assert code == 1 and err.count("\n") == 1 and "0403" in err and "Traceback" not in err
+    assert code == 2 and err.count("\n") == 1 and "0403" in err and "Traceback" not in err
     bad.write_text("{not json")
     code, _, err = run(capsys, "build", str(bad), "-o", str(tmp_path / "o.asc"))
-    assert code == 1 and "not valid JSON" in err
+    assert code == 2 and "not valid JSON" in err and err.count("\n") == 1
 
 
 def test_explain(capsys) -> None:  # type: ignore[no-untyped-def]
     code, out, _ = run(capsys, "explain", "8021")
     assert code == 0 and "Referentienummer" in out and "record.reference_unique" in out
-    assert run(capsys, "explain", "9999")[0] == 1
+    assert run(capsys, "explain", "9999")[0] == 2  # a usage error: no such code
 
 
 def test_help_of_every_command_has_an_example(capsys) -> None:  # type: ignore[no-untyped-def]
-    for cmd in ("validate", "show", "convert", "build", "explain", "report", "info"):
+    for cmd in ("validate", "show", "convert", "build", "explain", "report", "info", "example"):
         code, out, _ = run(capsys, cmd, "--help")
         assert code == 0 and "example:" in out
 

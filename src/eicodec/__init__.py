@@ -19,7 +19,7 @@ from .model import Declaration, Node, Problem, Record
 from .reader import iter_records, open_records, read
 from .writer import complete, dumps, write, write_records
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "DecodeError", "EicodecError", "EncodeError", "MismatchError", "SpecError",

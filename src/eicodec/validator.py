@@ -216,6 +216,13 @@ class Report:
     def code_counts(self) -> Counter[str]:
         return Counter(f.code for f in self.findings)
 
+    def to_dict(self, *, file: str | None = None, show_values: bool = False) -> dict[str, Any]:
+        """The report as JSON-ready data: exactly what ``eicodec validate --format json``
+        prints (see :mod:`eicodec.report_json` and its shipped JSON Schema)."""
+        from .report_json import report_to_dict
+
+        return report_to_dict(self, file=file, show_values=show_values)
+
 
 # ---------------------------------------------------------------------- checks
 
