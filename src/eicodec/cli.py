@@ -228,7 +228,10 @@ def _validate_one(path: str, opts: dict[str, Any]) -> _Result:
                 source.seek(0)  # type: ignore[union-attr]
             from .retour import write_retour
 
-            write_retour(source, report, retour, insurer_reference=opts.get("insurer_reference"),
+            target: Any = sys.stdout.buffer if _is_std(retour) else retour
+            if _is_std(retour):
+                sys.stdout.flush()
+            write_retour(source, report, target, insurer_reference=opts.get("insurer_reference"),
                          return_date=opts.get("today"))
             written = retour
         return _Result(path, report, retour=written)
@@ -261,40 +264,42 @@ def _print_text(result: _Result, out: TextIO) -> None:
         print(f"  return file: {result.retour}", file=out)
 
 
-def _emit(result: _Result, fmt: str, show_values: bool) -> None:
+def _emit(result: _Result, fmt: str, show_values: bool, out: TextIO | None = None) -> None:
+    """Print one file's result (to *out*; default stdout, stderr when stdout holds the return file)."""
+    out = out or sys.stdout
     report = result.report
     if fmt == "text":
-        _print_text(result, sys.stdout)
+        _print_text(result, out)
         return
     if report is None:
         doc = unreadable_to_dict(result.path, result.message)
         if fmt == "jsonl":
             doc = {"kind": "unreadable", **doc}
-        print(json.dumps(doc, ensure_ascii=False), flush=True)
+        print(json.dumps(doc, ensure_ascii=False), file=out, flush=True)
         return
     if fmt == "json":
         doc = report.to_dict(file=result.path, show_values=show_values)
         if result.retour:
             doc["retour"] = result.retour
-        json.dump(doc, sys.stdout, ensure_ascii=False)  # written in pieces, not one big string
-        sys.stdout.write("\n")
+        json.dump(doc, out, ensure_ascii=False)  # written in pieces, not one big string
+        out.write("\n")
     else:
         lines = iter_report_jsonl(report, file=result.path, show_values=show_values)
         head = next(lines)
         if result.retour:
             head = head[:-1] + ", " + json.dumps({"retour": result.retour})[1:]
-        sys.stdout.write(head + "\n")
+        out.write(head + "\n")
         for line in lines:
-            sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+            out.write(line + "\n")
+    out.flush()
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     files: list[str] = args.files
     if files.count(STDIO) > 1:
         raise UsageError("FILE: standard input (-) can be read only once")
-    if args.retour and _is_std(args.retour):
-        raise UsageError("--retour: give a file or folder name (standard output carries the findings)")
+    if args.retour and _is_std(args.retour) and len(files) > 1:
+        raise UsageError("--retour: - (standard output) holds the return file of one input, not of several")
     if args.retour and len(files) > 1:
         Path(args.retour).mkdir(parents=True, exist_ok=True)
     base = {"mode": args.mode, "codes": args.codes, "spec": args.spec, "today": args.today,
@@ -327,7 +332,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     else:
         for path in files:
             result = _validate_one(path, opts_for(path, local=True))
-            _emit(result, args.format, args.show_values)
+            _emit(result, args.format, args.show_values, sys.stderr if _is_std(args.retour) else None)
             statuses.add(result.status)
             del result  # a big report goes before the next file is read
     if "unreadable" in statuses:
@@ -614,7 +619,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "eicodec validate examples/ap304_claim_rejected.asc --retour retour.asc")
     p.add_argument("files", nargs="+", metavar="FILE", help="AP304/AP305 files; - for standard input")
     p.add_argument("--mode", choices=("insurer", "vecozo"), default="insurer")
-    p.add_argument("--retour", metavar="OUT", help="write the AP305 return file (a folder for several files)")
+    p.add_argument("--retour", metavar="OUT", help="write the AP305 return file (a folder for several files; "
+                   "-: standard output, the findings then go to standard error)")
     p.add_argument("--format", choices=("text", "json", "jsonl"), default="text",
                    help="json: one object per file (Report.to_dict()); jsonl: a summary line per file, "
                         "then one line per finding")
