@@ -98,7 +98,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse, with usage errors as one line naming the option (exit status 2)."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+        command = self.prog.removeprefix("eicodec").strip()
+        raise UsageError(f"{command + ': ' if command else ''}{message} (see {self.prog} --help)")
 
 
 # ---------------------------------------------------------------------- input / output
@@ -605,7 +606,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="eicodec", formatter_class=fmt, parents=[common],
         description="Read, write and validate Vektis EI pharmacy claim files (AP304/AP305 v8.0).\n"
-                    "FILE may be - for standard input; -o/--html/--output may be - for standard output.",
+                    "FILE may be - for standard input; -o, --html and --retour may be - for standard output.",
         epilog="exit status: 0 approved, 1 rejected, 2 usage error, 3 unreadable input\n"
                + _example("eicodec validate examples/ap304_insurer.asc") + f"\n{GET_EXAMPLES}")
     parser.add_argument("--version", action="version", version=f"eicodec {__version__}")
