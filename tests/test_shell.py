@@ -194,7 +194,7 @@ def test_json_output_is_report_to_dict_and_follows_the_shipped_schema(capsys, tm
     check = _validator("report")
     for doc in docs:
         check.validate(doc)
-    for path, doc in zip(files[:3], docs):
+    for path, doc in zip(files[:3], docs[:3], strict=True):
         assert doc == eicodec.validate(path, today=dt.date(2024, 3, 1)).to_dict(file=path)
     assert docs[2]["file_findings_count"] >= 1 and docs[1]["code_counts"] == {"0581": 1}
     broken = {**docs[1], "status": "fine"}

@@ -31,7 +31,7 @@ from .examples import example_names, read_example
 from .layouts import MessageSpec, get_spec, load_spec
 from .progress import Progress, is_terminal
 from .reader import Source, build_tree, open_records
-from .report_json import iter_report_jsonl, report_to_dict, unreadable_to_dict
+from .report_json import iter_report_jsonl, unreadable_to_dict
 from .rules import rules_for
 from .validator import Report, Status, validate
 
@@ -55,7 +55,7 @@ def parse_day(text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         pass
-    from dateutil import parser as dateparser
+    from dateutil import parser as dateparser  # type: ignore[import-untyped]
 
     year_first = text[:4].isdigit()
     try:
@@ -403,7 +403,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     terminal = is_terminal(sys.stderr) and not (_is_std(args.output) and is_terminal(sys.stdout))
     bar = Progress(f"convert {_label(args.file)}", unit="bytes", enabled=terminal,
                    total=None if _is_std(args.file) else os.path.getsize(args.file))
-    source: Source = _stdin() if _is_std(args.file) else (_Tracked(args.file, bar) if terminal else args.file)
+    source: Any = _stdin() if _is_std(args.file) else (_Tracked(args.file, bar) if terminal else args.file)
     try:
         if args.to == "json":
             doc = to_json(source, encoding=args.encoding, spec=spec)
@@ -600,7 +600,7 @@ GET_EXAMPLES = "(the example files: eicodec example -o examples)"
 
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show a traceback on errors")
     parser = _Parser(
