@@ -194,32 +194,4 @@ def test_html_report_is_valid_self_contained_and_has_no_personal_data(capsys, tm
 # The browser check of the HTML report is in tests/test_report_html.py (three kinds of file).
 
 
-def test_progress_line_only_when_stderr_is_a_terminal(tmp_path: Path) -> None:
-    import pty
-
-    lines = (EXAMPLES / "ap304_insurer.asc").read_bytes().split(b"\r\n")[:-1]
-    body = lines[1:-1] * 4000  # about 24,000 records (ids repeat: rejected, still read)
-    big = tmp_path / "big.asc"
-    big.write_bytes(b"\r\n".join([lines[0], *body, lines[-1]]) + b"\r\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
-    master, slave = pty.openpty()
-    res = subprocess.run([sys.executable, "-m", "eicodec", "validate", str(big), *TODAY], stdout=subprocess.PIPE,
-                         stderr=slave, env=env, timeout=120, check=False)
-    os.close(slave)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    os.close(master)
-    assert res.returncode == 1 and b"records checked" in seen
-    piped = subprocess.run([sys.executable, "-m", "eicodec", "validate", str(big), *TODAY], capture_output=True,
-                           env=env, timeout=120, check=False)
-    assert b"records checked" not in piped.stderr
-    js = subprocess.run([sys.executable, "-m", "eicodec", "validate", str(big), "--format", "json", *TODAY],
-                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=120, check=False)
-    assert b"records checked" not in js.stderr
+# Progress lines on a terminal (and never when piped or with JSON): tests/test_shell.py.

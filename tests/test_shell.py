@@ -221,13 +221,13 @@ def test_jsonl_streams_a_summary_then_one_line_per_finding(capsys, tmp_path: Pat
 
 
 def test_jsonl_keeps_memory_flat_where_one_json_document_does_not() -> None:
-    """Streaming a report of 20,000 findings holds one line at a time."""
+    """Streaming a report of 10,000 findings holds one line at a time."""
     import tracemalloc
 
     from eicodec.report_json import iter_report_jsonl
 
     report = eicodec.validate(BAD, today=dt.date(2024, 3, 1))
-    report.findings = report.findings * 20_000  # the same finding object, many times
+    report.findings = report.findings * 10_000  # the same finding object, many times
     tracemalloc.start()
     for _line in iter_report_jsonl(report, file="big.asc"):
         pass
@@ -268,11 +268,25 @@ def _under_a_terminal(*argv: str) -> tuple[int, bytes]:
 
 @pytest.fixture(scope="module")
 def big(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """About 24,000 records, enough for the validator to report progress."""
-    lines = Path(OK).read_bytes().split(b"\r\n")[:-1]
+    """A valid file of 24,000 records, enough for the validator to report progress."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench", ROOT / "benchmarks" / "bench.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
     path = tmp_path_factory.mktemp("big") / "big.asc"
-    path.write_bytes(b"\r\n".join([lines[0], *lines[1:-1] * 4000, lines[-1]]) + b"\r\n")
+    bench.generate(path, 24_000)
     return path
+
+
+def test_validate_progress_on_a_terminal_only(big: Path) -> None:
+    code, seen = _under_a_terminal("validate", str(big), *TODAY)
+    assert code == 0 and b"records checked (" in seen and b"records/s" in seen
+    piped = cli("validate", str(big), *TODAY)
+    assert piped.returncode == 0 and piped.stderr == b""
+    code, seen = _under_a_terminal("validate", str(big), "--format", "json", *TODAY)
+    assert code == 0 and b"records checked" not in seen  # never with JSON
 
 
 def test_progress_of_report_build_convert_and_jobs_on_a_terminal_only(big: Path, tmp_path: Path) -> None:
