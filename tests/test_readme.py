@@ -108,3 +108,23 @@ def test_readme_shell_section_runs_in_a_real_shell(in_copy: Path) -> None:
 def test_readme_rule_table_matches_the_registry() -> None:
     current = README.split("<!-- rules:start -->\n")[1].split("\n<!-- rules:end -->")[0]
     assert current == rule_table(eicodec.get_spec("AP304"))
+
+
+def test_quickstart_commands_are_what_ci_runs_and_the_example_validates() -> None:
+    """Quickstart: line 1 installs and validates an example, line 2 is CI's own command.
+    (CI runs line 2 from a fresh clone; here line 1's last step runs with the installed script.)"""
+    block = README.split("## Quickstart")[1].split("```sh\n")[1].split("```")[0]
+    first, second = [ln.strip() for ln in block.strip().splitlines()]
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    for step in second.split("&&"):
+        assert step.strip() in ci, step
+    install, validate = first.split("&&")[1:]
+    assert install.strip() == ".venv/bin/pip install -q ."
+    argv = shlex.split(validate)
+    assert argv[0] == ".venv/bin/eicodec" and argv[1:] == ["validate", "examples/ap304_insurer.asc"]
+    script = Path(sys.executable).parent / "eicodec"
+    if not script.exists():
+        pytest.skip("the eicodec console script is not installed next to this Python")
+    res = subprocess.run([str(script), *argv[1:]], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         check=False)
+    assert res.returncode == 0 and res.stdout.startswith("examples/ap304_insurer.asc: approved"), res.stdout
