@@ -131,6 +131,8 @@ def test_record_level_rejection_names_the_claim_the_pharmacy_must_find() -> None
     assert rubric.startswith("0413") and "PRESTATIECODELIJST" in rubric
     assert meaning == eicodec.return_codes().meaning("0581") and meaning  # the Dutch meaning
     assert "Claim reference (0445)" in text
+    legend = page.text_by_id["legend"]
+    assert "verzekerdenrecord (02)" in legend and "referentienummer dit prestatierecord (0445)" in legend
     returned = page.text_by_id["returned"]
     assert "1 rejected" in returned and "2 co-returned" in returned  # its insured and its comment
     assert "Co-returned" in text and "needs no action" in text  # the term is explained

@@ -213,11 +213,23 @@ def render(report: Report, records: Iterable[Record], *, title: str = "eicodec r
     more_note = (f"<p>… and {more} more findings (all of them: <code>eicodec validate FILE --format jsonl</code>)."
                  "</p>" if more > 0 else "")
     ref_head = f"Claim reference ({ref_rubric})" if ref_rubric else "Claim reference"
+    group_types = [t for t in report.spec.detail_types
+                   if report.spec.records[t].parent is None and t != report.spec.comment]
+    group = report.spec.records[group_types[0]] if group_types else None
+    ref_field = next((lay.by_rubric[ref_rubric] for lay in report.spec.records.values()
+                      if ref_rubric and ref_rubric in lay.by_rubric), None)
+    legend = ["<b>Line</b>: the record's line in the file."]
+    if group is not None:
+        legend.append(f"<b>Insured line</b>: the line of the {_e(group.name.lower())} ({_e(group.type)}) "
+                      "the record belongs to.")
+    if ref_field is not None:
+        legend.append(f"<b>Claim reference</b>: {_e(ref_field.name.lower())} ({_e(ref_field.rubric)}), "
+                      "the sender's own number for the claim line.")
     if rows:
         findings_html = (
             f'<table id="findings"><tr><th>Line</th><th>Record</th><th>Insured line</th><th>{_e(ref_head)}</th>'
             f"<th>Rubric</th><th>Code</th><th>Meaning (COD954)</th><th>Message</th><th>Level</th></tr>"
-            f"{''.join(rows)}</table>{more_note}")
+            f"{''.join(rows)}</table>{more_note}<p class=note id=legend>{' '.join(legend)}</p>")
     else:
         findings_html = '<p class=empty id="findings-empty">No findings: every record passed every check.</p>'
     counts = ", ".join(f"{t}: {n}" for t, n in sorted(report.counts.items()))
