@@ -186,3 +186,12 @@ def test_three_reports_in_headless_chromium(capsys, tmp_path: Path) -> None:  # 
         if keep:
             Path(keep).mkdir(parents=True, exist_ok=True)
             shutil.copy(shot, Path(keep) / shot.name)
+
+
+def test_values_appear_on_the_page_only_when_asked(capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    page = tmp_path / "r.html"
+    assert main(["report", str(BAD), "--html", str(page), "--today", "2024-03-01"]) == 1
+    assert "777" not in page.read_text(encoding="utf-8")
+    assert main(["report", str(BAD), "--html", str(page), "--today", "2024-03-01", "--show-values"]) == 1
+    assert "(value &#x27;777&#x27;)" in page.read_text(encoding="utf-8")
+    capsys.readouterr()
