@@ -239,6 +239,19 @@ def test_jsonl_keeps_memory_flat_where_one_json_document_does_not() -> None:
     assert streamed < 200_000 and whole > 20 * streamed  # a few kB against megabytes
 
 
+def test_the_streamed_json_document_is_exactly_to_dict() -> None:
+    from eicodec.report_json import iter_report_json
+
+    for path in (OK, BAD):
+        report = eicodec.validate(path, today=dt.date(2024, 3, 1))
+        report.findings = report.findings * 3
+        want = report.to_dict(file=path)
+        assert json.loads("".join(iter_report_json(report, file=path))) == want
+        assert "".join(iter_report_json(report, file=path)) == json.dumps(want, ensure_ascii=False)
+        both = json.loads("".join(iter_report_json(report, file=path, extra={"retour": "r.asc"})))
+        assert both == {**want, "retour": "r.asc"}
+
+
 def test_python_and_json_counts_mean_the_same_thing() -> None:
     report = eicodec.validate(BAD, today=dt.date(2024, 3, 1))
     doc = report.to_dict()

@@ -31,7 +31,7 @@ from .examples import example_names, read_example
 from .layouts import MessageSpec, get_spec, load_spec
 from .progress import Progress, is_terminal
 from .reader import Source, build_tree, open_records
-from .report_json import iter_report_jsonl, unreadable_to_dict
+from .report_json import iter_report_json, iter_report_jsonl, unreadable_to_dict
 from .rules import rules_for
 from .validator import Report, Status, validate
 
@@ -279,10 +279,10 @@ def _emit(result: _Result, fmt: str, show_values: bool, out: TextIO | None = Non
         print(json.dumps(doc, ensure_ascii=False), file=out, flush=True)
         return
     if fmt == "json":
-        doc = report.to_dict(file=result.path, show_values=show_values)
-        if result.retour:
-            doc["retour"] = result.retour
-        json.dump(doc, out, ensure_ascii=False)  # written in pieces, not one big string
+        # report.to_dict() (plus "retour"), streamed a finding at a time
+        for piece in iter_report_json(report, file=result.path, show_values=show_values,
+                                      extra={"retour": result.retour} if result.retour else None):
+            out.write(piece)
         out.write("\n")
     else:
         lines = iter_report_jsonl(report, file=result.path, show_values=show_values)

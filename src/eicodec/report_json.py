@@ -66,6 +66,18 @@ def report_to_dict(report: Report, *, file: str | None = None, show_values: bool
     return out
 
 
+def iter_report_json(report: Report, *, file: str | None = None, show_values: bool = False,
+                     extra: dict[str, Any] | None = None) -> Iterator[str]:
+    """``json.dumps(report_to_dict(...))`` (plus *extra* keys after the findings) in pieces,
+    one finding at a time, so a big report is never one string or one list of dicts."""
+    head = json.dumps(_summary(report, file, show_values), ensure_ascii=False)
+    yield head[:-1] + ', "findings": ['
+    for i, f in enumerate(report.findings):
+        yield (", " if i else "") + json.dumps(finding_to_dict(f), ensure_ascii=False)
+    tail = json.dumps(extra, ensure_ascii=False)[1:] if extra else "}"
+    yield "]" + (", " + tail if extra else tail)
+
+
 def iter_report_jsonl(report: Report, *, file: str | None = None, show_values: bool = False) -> Iterator[str]:
     """The report as JSON Lines (no newline at the end of each): a summary line, then
     one line per finding. Each line is small; nothing holds the whole text."""
