@@ -562,3 +562,18 @@ def test_a_line_of_unknown_record_type_keeps_only_its_type_and_shape() -> None:
     assert line[:2] == b"2X" and len(line) == len(lines[1])
     assert [c == 32 for c in line] == [c == 32 for c in lines[1]]
     assert b"Vries" not in line and b"123456782" not in line and b"19560314" not in line
+
+
+def test_a_stray_byte_in_a_name_keeps_its_encoding_finding() -> None:
+    """A UTF-8 file whose 02 holds a broken byte sequence in the surname (a line the reader
+    reads with the cp1252 fallback, finding file.encoding at that line) anonymises to a
+    copy with the same finding at the same line: the non-ASCII bytes stay, the letters go."""
+    lines = (EXAMPLES / "ap304_full.asc").read_bytes().split(b"\r\n")
+    name = lines[1].index(b"Vries")
+    lines[1] = lines[1][:name] + b"\xc2\x80\xc2 " + lines[1][name + 4:]
+    data = b"\r\n".join(lines)
+    before = verdict(data)
+    assert before[0] is eicodec.Status.REJECTED_FILE
+    out = anon(data)
+    assert verdict(out) == before
+    assert b"Vries" not in out and b"\xc2\x80\xc2" in out.split(b"\r\n")[1]

@@ -40,6 +40,7 @@ and neither is any original value. Without a key a random one is drawn (runs dif
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import functools
 import hashlib
@@ -280,7 +281,13 @@ def _fold(ch: str) -> str:
 class Anonymiser:
     """Fakes for the personal fields of one spec under one key (see module docs)."""
 
-    def __init__(self, spec: MessageSpec, key: bytes, fakes: Fakes | None = None) -> None:
+    def __init__(self, spec: MessageSpec, key: bytes, fakes: Fakes | None = None, *,
+                 keep_foreign: bool = False) -> None:
+        #: In a file that mixes UTF-8 lines with lines that are not (a defect the validator
+        #: reports at those lines), the non-ASCII characters of faked fields stay in their
+        #: places, so that every line keeps its bytes' UTF-8 validity and the verdict stays
+        #: the same; only their ASCII letters and digits are faked.
+        self.keep_foreign = keep_foreign
         self.spec = spec
         self.fakes = fakes or _shipped_fakes()
         self._k = _Keyed(key)
@@ -321,7 +328,10 @@ class Anonymiser:
                 break
             value = text[s:f.end]
             out.append(text[pos:s])
-            out.append(self.fake(f, cls, value))
+            fake = self.fake(f, cls, value)
+            if self.keep_foreign and not value.isascii():
+                fake = _keep_foreign(value, fake)
+            out.append(fake)
             pos = s + len(value)
         out.append(text[pos:])
         return "".join(out)
@@ -572,22 +582,52 @@ def anonymise(source: Source, key: bytes | str | None = None, *, spec: MessageSp
     stream = open_records(source, encoding=encoding, spec=spec)
     found = stream.info.spec
     assert found is not None
-    anon = Anonymiser(found, k, fakes)
+    anon = Anonymiser(found, k, fakes, keep_foreign=stream.info.mixed)
     enc = "utf-8" if stream.info.encoding == "str" else stream.info.encoding
+
+    fallback = stream.info.fallback_lines  # lines of a UTF-8 file that were not UTF-8
 
     def lines() -> Iterator[bytes]:
         with stream:
             first = True
+            k = 0  # fallback lines come in order: a cursor, not a search
             for n, (text, term) in enumerate(stream.raw_lines(), 1):
                 if len(text) >= MAX_LINE:  # the reader kept only its start: copying would lose data
                     raise AnonymiseError(f"a line of {MAX_LINE:,} characters or more cannot be copied", line=n)
-                data = (anon.line(text) + term).encode(enc)
+                out = anon.line(text)
+                while k < len(fallback) and fallback[k] < n:
+                    k += 1
+                if k < len(fallback) and fallback[k] == n:
+                    # the line was not UTF-8 and stays so (the same finding at the same
+                    # line): written back in cp1252, its non-ASCII characters kept
+                    data = (out + term).encode("cp1252", _BYTE_BACK)
+                else:
+                    data = (out + term).encode(enc)
                 if first and stream.info.bom:
                     data = b"\xef\xbb\xbf" + data
                 first = False
                 yield data
 
     return lines()
+
+
+def _keep_foreign(value: str, fake: str) -> str:
+    """*fake* with the non-ASCII characters of *value* kept in their places (see
+    :class:`Anonymiser` ``keep_foreign``)."""
+    return "".join(v if not v.isascii() else f for v, f in zip(value, fake)) + fake[len(value):]
+
+
+def _byte_back(exc: UnicodeError) -> tuple[bytes, int]:
+    """Encode error handler: a character cp1252 leaves undefined goes back as its Latin-1 byte."""
+    assert isinstance(exc, UnicodeEncodeError)
+    chunk = exc.object[exc.start:exc.end]
+    if all(ord(c) < 256 for c in chunk):
+        return chunk.encode("latin-1"), exc.end
+    raise exc
+
+
+_BYTE_BACK = "eicodec.byte_back"
+codecs.register_error(_BYTE_BACK, _byte_back)
 
 
 def _same_file(a: Any, b: Any) -> bool:

@@ -128,8 +128,14 @@ def _signals_clean_up() -> Iterator[None]:
 @contextlib.contextmanager
 def atomic_output(target: str | os.PathLike[str], mode: str = "wb", **open_kw: Any) -> Iterator[IO[Any]]:
     """Open a temporary file next to *target*; rename it to *target* when the block ends
-    without an error, remove it otherwise (also on SIGINT/SIGTERM)."""
+    without an error, remove it otherwise (also on SIGINT/SIGTERM). A *target* that exists
+    and is not a regular file (a device such as ``/dev/null``, a FIFO) is written directly:
+    renaming over it would replace the device."""
     path = Path(target)
+    if path.exists() and not path.is_file():
+        with open(path, mode, **open_kw) as direct:
+            yield direct
+        return
     folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)

@@ -58,6 +58,8 @@ class ReadInfo:
     #: Lines (1-based) that were not UTF-8 in a UTF-8 file and were read as cp1252;
     #: complete once the records have been read.
     fallback_lines: list[int] = attrs.field(factory=list)
+    #: The input is UTF-8 with lines that are not (read line by line, see the module docs).
+    mixed: bool = False
 
 
 def fingerprint_bytes(chunks: Iterable[bytes]) -> str:
@@ -100,7 +102,7 @@ class RecordStream:
         else:
             binary = self._binary(source)
             enc, bom, fp, mixed = _detect_encoding(binary, encoding)
-            self.info = ReadInfo(encoding=enc, bom=bom, fingerprint=fp)
+            self.info = ReadInfo(encoding=enc, bom=bom, fingerprint=fp, mixed=mixed)
             if mixed and bom:
                 binary.read(len(codecs.BOM_UTF8))
             text = _Decoded(binary, "latin-1" if mixed else "utf-8-sig" if bom else enc)

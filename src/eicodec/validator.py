@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import compress, repeat
 from operator import is_not, itemgetter
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, Literal, NamedTuple
 
 import attrs
 from schwifty import IBAN
@@ -40,7 +40,8 @@ from .model import Record
 from .reader import RecordStream, Source, fingerprint_bytes
 from .rules import RuleSet, load_rules, rules_for
 
-MODES = ("insurer", "vecozo")
+Mode = Literal["insurer", "vecozo"]  # how a file is judged: see validate()
+MODES: tuple[Mode, ...] = ("insurer", "vecozo")
 _PROGRESS_EVERY = 20_000
 _COD954_LISTS = frozenset({"COD954", "COD955", "COD956"})
 
@@ -187,7 +188,7 @@ class Report:
     """
 
     spec: MessageSpec
-    mode: str
+    mode: Mode
     status: Status
     findings: list[Finding]
     outcomes: Outcomes
@@ -215,6 +216,13 @@ class Report:
 
     def code_counts(self) -> Counter[str]:
         return Counter(f.code for f in self.findings)
+
+    def to_dict(self, *, file: str | None = None, show_values: bool = False) -> dict[str, Any]:
+        """The report as JSON-ready data: exactly what ``eicodec validate --format json``
+        prints (see :mod:`eicodec.report_json` and its shipped JSON Schema)."""
+        from .report_json import report_to_dict
+
+        return report_to_dict(self, file=file, show_values=show_values)
 
 
 # ---------------------------------------------------------------------- checks
@@ -1655,7 +1663,7 @@ def _replayable(source: Source) -> tuple[Callable[[], Source], list[IO[bytes]]]:
     raise TypeError(f"cannot read EI records from {type(source).__name__}")
 
 
-def validate(source: Source, *, mode: str = "insurer", today: dt.date | None = None,
+def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = None,
              codes: str | os.PathLike[str] | None = None, spec: MessageSpec | None = None,
              rules: str | os.PathLike[str] | None = None, encoding: str | None = None,
              show_values: bool = False, progress: Callable[[int], None] | None = None,
