@@ -114,6 +114,18 @@ def test_valid_example_reads_and_writes_back_byte_exact() -> None:
         assert bsn == "999999999" or sum(int(c) * w for c, w in zip(bsn, (9, 8, 7, 6, 5, 4, 3, 2, -1))) % 11 == 0
 
 
+def test_typed_columns_of_tariff_records_add_up_to_the_trailer_total() -> None:
+    from eicodec.columns import columns
+
+    tariffs = columns(VALID, "tariff", spec=SPEC)
+    decl = eicodec.read(VALID.read_bytes(), spec=SPEC)
+    assert decl.trailer is not None
+    total = decl.trailer.total_amount * (1 if decl.trailer.total_amount_dc == "D" else -1)
+    assert int(tariffs["declared_amount_signed"].sum()) == total
+    assert len(tariffs["line"]) == decl.trailer.tariff_count
+    assert set(tariffs["tariff_type"]) <= set(SPEC.field("06", "0610").allowed or ())
+
+
 def test_fixtures_are_what_the_generator_writes() -> None:
     made = _generator().outputs()
     on_disk = {p.name for p in FIXTURES.glob("*.asc")}
