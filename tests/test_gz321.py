@@ -1,11 +1,14 @@
 """GZ321 v1.0 ships as data: spec, code lists, rules, a valid example and negative fixtures.
 
-The validation tests need the data-driven engine (branch ``engine``): a GZ321 file nests
-06/16/17 under 04, which the one-level validator on main cannot check.
+The validation tests run the data-driven engine on the shipped spec and rules: no Python
+knows GZ321. Fixtures the engine does not yet report at their manifest rubric are marked
+xfail with the reason (ENGINE_GAPS); fixtures whose condition the rule vocabulary cannot
+say carry ``gap`` in the manifest.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import tomllib
 from pathlib import Path
@@ -23,7 +26,15 @@ VALID = EXAMPLES / "gz321_valid.asc"
 MANIFEST = tomllib.loads((FIXTURES / "manifest.toml").read_text(encoding="utf-8"))
 SPEC = eicodec.get_spec("GZ321", "1.0")
 
-needs_engine = pytest.mark.xfail(strict=False, reason="needs the data-driven engine (branch engine)")
+# Structure findings at the right line but without a rubric: the issue asks kenmerk-record
+# findings to name xx01 (engine side).
+_NO_RUBRIC = "engine: file.order/record_length/missing_trailer findings name no rubric (xx01 expected)"
+ENGINE_GAPS = {
+    "TB_N2_0101_01": "engine raises UnreadableInputError for a file that does not start with a 01",
+    **{name: _NO_RUBRIC for name in ("TB_N2_0101_02", "TB_N2_0201_01", "TB_N2_0201_02", "TB_N2_0401_01",
+                                     "TB_N2_0401_02", "TB_N2_0401_03", "TB_N2_0601_01", "TB_N2_0601_02",
+                                     "TB_N2_9801_01", "TB_N2_9901_01")},
+}
 
 
 def _generator() -> ModuleType:
@@ -150,14 +161,26 @@ def test_manifest_names_every_fixture_and_points_at_its_record() -> None:
             assert lines[entry["line"] - 1] != valid[entry["line"] - 1], name
 
 
-@needs_engine
-def test_valid_example_is_approved_with_the_shipped_spec_alone() -> None:
-    report = eicodec.validate(VALID, spec=SPEC, today=None)
+def test_valid_example_is_approved_with_the_shipped_spec_and_rules() -> None:
+    from eicodec.rules import rules_for
+
+    assert Path(rules_for(SPEC).source).name == "GZ321v1.0.rules.toml"  # the data in use
+    report = eicodec.validate(VALID, spec=SPEC)
     assert [(f.rubric, f.line, f.message) for f in report.findings] == []
     assert report.status is eicodec.Status.APPROVED
+    assert not list((ROOT / "src" / "eicodec").glob("*gz321*"))  # no Python of its own
 
 
-@needs_engine
+def test_dates_in_the_future_are_caught_against_today() -> None:
+    """BER 0117/0411/0412 'niet in de toekomst': seen from 15 January 2025 the invoice
+    (3 February) and the services ending after that day lie in the future."""
+    report = eicodec.validate(VALID, spec=SPEC, today=dt.date(2025, 1, 15))
+    got = {(f.rubric, f.rule) for f in report.findings}
+    assert ("0117", "file.invoice_date_not_future") in got
+    assert ("0412", "record.service_end_not_future") in got
+    assert ("0114", "file.period_start_not_future") not in got  # 1 January: not in the future
+
+
 def test_valid_example_is_approved_without_the_rules_file(tmp_path: Path) -> None:
     """A spec alone validates: grammar, layout and code lists with the default codes."""
     spec_copy = tmp_path / "GZ321v1.0.toml"
@@ -166,11 +189,11 @@ def test_valid_example_is_approved_without_the_rules_file(tmp_path: Path) -> Non
     assert report.findings == [] and report.status is eicodec.Status.APPROVED
 
 
-CAUGHT = [n for n, e in MANIFEST.items() if "gap" not in e]
+CAUGHT = [pytest.param(n, marks=pytest.mark.xfail(strict=False, reason=ENGINE_GAPS[n])) if n in ENGINE_GAPS
+          else n for n, e in MANIFEST.items() if "gap" not in e]
 GAPS = [n for n, e in MANIFEST.items() if "gap" in e]
 
 
-@needs_engine
 @pytest.mark.parametrize("name", CAUGHT)
 def test_fixture_is_rejected_at_its_rubric(name: str) -> None:
     entry = MANIFEST[name]
