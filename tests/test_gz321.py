@@ -189,6 +189,20 @@ def test_valid_example_is_approved_without_the_rules_file(tmp_path: Path) -> Non
     assert report.findings == [] and report.status is eicodec.Status.APPROVED
 
 
+def test_cli_recognises_gz321_from_its_header(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from eicodec.cli import main
+
+    assert main(["validate", str(VALID)]) == 0
+    capsys.readouterr()
+    assert main(["validate", "--format", "json", str(FIXTURES / "TB_N4_0441_01.asc")]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["message_type"] == "GZ321 v1.0"
+    entry = MANIFEST["TB_N4_0441_01"]
+    assert [(f["rubric"], f["line"], f["code"]) for f in out["findings"]] == [("0441", entry["line"], entry["code"])]
+
+
 CAUGHT = [pytest.param(n, marks=pytest.mark.xfail(strict=False, reason=ENGINE_GAPS[n])) if n in ENGINE_GAPS
           else n for n, e in MANIFEST.items() if "gap" not in e]
 GAPS = [n for n, e in MANIFEST.items() if "gap" in e]
