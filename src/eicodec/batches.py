@@ -91,10 +91,14 @@ def iter_batches(stream: RecordStream, size: int = BATCH_LINES) -> Iterator[Batc
         texts.extend(block)
         if terms is not None:
             terms.extend(ends if ends is not None else ["\r\n"] * len(block))
-        if len(texts) >= size:
-            yield Batch(first, texts, terms, width)
-            first += len(texts)
-            texts, terms = [], None
+        while len(texts) >= size:
+            yield Batch(first, texts[:size], terms[:size] if terms is not None else None, width)
+            first += size
+            texts = texts[size:]
+            if terms is not None:
+                terms = terms[size:]
+                if all(e == "\r\n" for e in terms):
+                    terms = None
     if texts:
         yield Batch(first, texts, terms, width)
 
