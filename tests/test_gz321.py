@@ -189,6 +189,19 @@ def test_valid_example_is_approved_without_the_rules_file(tmp_path: Path) -> Non
     assert report.findings == [] and report.status is eicodec.Status.APPROVED
 
 
+def test_a_tariff_defect_rejects_its_prestatie_not_the_insureds_others() -> None:
+    """[structure] units = ["04"]: a 04 with its 06/16/17 is judged as one unit."""
+    name = "TB_N4_0603_01"
+    report = eicodec.validate(FIXTURES / f"{name}.asc", spec=SPEC)
+    assert report.status is eicodec.Status.REJECTED_RECORDS
+    bad = MANIFEST[name]["line"]
+    assert report.verdict(bad) is eicodec.Verdict.REJECTED and "0435" in report.codes(bad)
+    assert report.verdict(bad - 1) is eicodec.Verdict.REJECTED  # its 04
+    lines = (FIXTURES / f"{name}.asc").read_bytes().split(b"\r\n")
+    other_services = [i + 1 for i, ln in enumerate(lines) if ln[:2] == b"04" and i + 1 != bad - 1]
+    assert other_services and all(report.verdict(n) is eicodec.Verdict.APPROVED for n in other_services)
+
+
 def test_cli_recognises_gz321_from_its_header(capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
