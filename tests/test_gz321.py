@@ -233,6 +233,21 @@ def test_fixture_is_rejected_at_its_rubric(name: str) -> None:
         assert entry["code"] in {f.code for f in at}
 
 
+STRUCTURE = [pytest.param(n, marks=pytest.mark.xfail(strict=False, reason=ENGINE_GAPS[n]))
+             if ENGINE_GAPS.get(n, _NO_RUBRIC) != _NO_RUBRIC else n
+             for n in MANIFEST if n.startswith("TB_N2_")]
+
+
+@pytest.mark.parametrize("name", STRUCTURE)
+def test_structure_fixture_rejects_the_file_at_its_line(name: str) -> None:
+    """Whatever rubric it names, a structure defect rejects the file at the manifest's line."""
+    entry = MANIFEST[name]
+    report = eicodec.validate(FIXTURES / f"{name}.asc", spec=SPEC)
+    assert report.status is eicodec.Status.REJECTED_FILE
+    assert any(f.line == entry.get("line") for f in report.findings), \
+        [(f.rubric, f.line, f.rule) for f in report.findings]
+
+
 @pytest.mark.xfail(strict=False, reason="the rule vocabulary cannot say this condition (manifest: gap)")
 @pytest.mark.parametrize("name", GAPS)
 def test_known_gap_fixture_is_caught(name: str) -> None:
