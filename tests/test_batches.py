@@ -150,3 +150,32 @@ def test_big_file_across_batches() -> None:
 def test_examples_alike(name: str) -> None:
     for mode in ("insurer", "vecozo"):
         alike((EXAMPLES / name).read_bytes(), mode, sizes=(1, 2, 5, 8192))
+
+
+def test_whole_groups_are_placed_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The walker places runs of well-formed groups with one pattern match (so that the
+    tests above compare that way with the line-by-line walk), and not a group that is
+    out of order."""
+    from eicodec.grammar import Walker
+
+    seen: list[tuple[int, int]] = []
+    real = Walker._fast
+
+    def spy(self, batch, a, b, out, header_row):  # type: ignore[no-untyped-def]
+        seen.append((batch.first + a, batch.first + b))
+        return real(self, batch, a, b, out, header_row)
+
+    monkeypatch.setattr(Walker, "_fast", spy)
+    full = lines_of((EXAMPLES / "ap304_full.asc").read_bytes())
+    data = join([full[0], *full[1:-1] * 3, full[-1]])  # (ids repeat: no matter here)
+    alike(data)
+    assert seen and seen[0][0] == 2
+    lines = lines_of(data)
+    tops = [i for i, ln in enumerate(lines) if ln.startswith(b"02")]
+    assert len(tops) >= 3
+    i = tops[1] + 1  # swap the first two records under the second 02 (if it has two)
+    lines[i], lines[i + 1] = lines[i + 1], lines[i]
+    seen.clear()
+    report = alike(join(lines))
+    assert report is not None and report.status is not eicodec.Status.APPROVED
+    assert all(not (a <= tops[1] + 1 < b) for a, b in seen)

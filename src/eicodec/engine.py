@@ -136,7 +136,6 @@ class _Run:
         pl = self.walker.walk(batch)
         for line, rule_id, message, rubric, rtype in pl.events:
             self.add((0, 0), rule_id, line, rtype, rubric, message)
-        n = len(batch)
         chars, ext_ok, ext_lines = batch.chars, batch.length_ok, batch.lines
         if pl.context:
             width = self.spec.record_length
@@ -162,7 +161,20 @@ class _Run:
                 self.total += int(np.where(ok, np.where(neg, -value, value), 0).sum())
         for group in pl.closed:
             self._verdicts(group)
-        del n
+        if pl.fast is not None:
+            self._fast_verdicts(batch, *pl.fast)
+
+    def _fast_verdicts(self, batch: Batch, a: int, b: int, tops: np.ndarray, units: np.ndarray) -> None:
+        """Verdicts of the groups the walker placed at once (rows a..b of *batch*): only
+        those with a record-level finding need any."""
+        lo, hi = batch.first + a, batch.first + b
+        bad = [line for line in self.line_codes if lo <= line < hi]
+        if not bad:
+            return
+        lines = batch.lines[a:b]
+        for top in sorted(set(tops[np.array(bad) - lo].tolist())):
+            rows = np.flatnonzero(tops == top).tolist()
+            self._verdicts([(int(lines[k]), batch.texts[a + k][:2], int(units[k])) for k in rows])
 
     def _record_ids(self, batch: Batch, body: np.ndarray) -> None:
         """Identificatie detailrecord unique per record type (comments excepted)."""

@@ -16,6 +16,7 @@ kinds' business (:mod:`eicodec.kinds`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -49,6 +50,28 @@ class Grammar:
             self.ancestors[t] = tuple(chain)
         #: record types that other records hang under (their rows are looked up as ancestors)
         self.context_types = tuple(t for t in spec.records if self.children[t]) + (self.header,)
+        self.depth = {t: len(self.ancestors[t]) for t in spec.detail_types if t != self.comment}
+        self.top_types = spec.top_types
+        self.pattern = re.compile(self._groups_source().encode("ascii"))
+        self.top_codes = [int(x) for x in self.top_types]
+        self.comment_code = int(self.comment)
+        self.id_codes = [(int(x), sl) for x, sl in self.id_slice.items() if x != self.comment]
+        #: per type: the types whose record closes an open record of that type
+        self.closers = {x: [int(y) for y, e in self.depth.items() if e <= d and y != x]
+                        for x, d in self.depth.items()}
+
+    def _source(self, t: str) -> str:
+        """A pattern for record *t* with its comments and everything under it, written as
+        the sequence of 2-character record types."""
+        out = f"{re.escape(t)}(?:{re.escape(self.comment)})*"
+        for c in self.children[t]:
+            lay = self.spec.records[c]
+            out += f"(?:{self._source(c)}){{{lay.min},{'' if lay.max is None else lay.max}}}"
+        return out
+
+    def _groups_source(self) -> str:
+        """Whole top-level groups, any number, each well formed."""
+        return "(?:" + "|".join(f"(?:{self._source(t)})" for t in self.top_types) + ")*"
 
 
 class _Node:
@@ -83,6 +106,8 @@ class Placement:
         self.context_ok: list[bool] = []
         self.events: list[Event] = []
         self.closed: list[list[tuple[int, str, int]]] = []  # closed groups: (line, type, unit line)
+        # groups placed at once (see Walker._fast): rows a..b with their top and unit rows
+        self.fast: tuple[int, int, np.ndarray, np.ndarray] | None = None
 
 
 class Walker:
@@ -132,7 +157,17 @@ class Walker:
                 out.context_ok.append(node.ok)
             return node.ext
 
+        seg_a, seg_b = self._segment(batch)
+        skip_to = -1
         for i in range(n):
+            if i < skip_to:
+                continue
+            if i == seg_a and seg_b > seg_a and self.header is not None and self.trailer_line is None:
+                # the groups up to seg_b are well formed: placed at once
+                self._close_to(0, events)
+                self._fast(batch, seg_a, seg_b, out, ext(self.header))
+                skip_to = seg_b
+                continue
             raw = texts[i]
             line = first + i
             if not raw:
@@ -244,6 +279,91 @@ class Walker:
             self.group.append((line, t, unit))
         out.closed, self._closed = self._closed, []
         return out
+
+    def _segment(self, batch: Batch) -> tuple[int, int]:
+        """Rows a..b of *batch* that are whole top-level groups, well formed by the
+        grammar (one regular-expression match over their record types), with the record
+        length, CR/LF, and their comments' identificatie right; (0, 0) if none."""
+        g = self.g
+        if self.trailer_line is not None or len(batch) < 3:
+            return 0, 0
+        types = batch.types
+        tops = np.flatnonzero(np.isin(types, g.top_codes))
+        if len(tops) < 2:
+            return 0, 0
+        a, b = int(tops[0]), int(tops[-1])
+        if not batch.length_ok[a:b].all() or batch.terms is not None and any(e != "\r\n" for e in batch.terms[a:b]):
+            return 0, 0
+        kinds = batch.chars[a:b, :2]
+        if kinds.dtype != np.uint8:
+            if not (kinds < 128).all():
+                return 0, 0
+            kinds = kinds.astype(np.uint8)
+        if g.pattern.fullmatch(kinds.tobytes()) is None:
+            return 0, 0
+        # comments carry the identificatie of the record they follow
+        t = types[a:b]
+        idx = np.arange(b - a)
+        is_comment = t == g.comment_code
+        if is_comment.any() and g.comment in g.id_slice:
+            last = np.maximum.accumulate(np.where(is_comment, -1, idx))
+            cm = np.flatnonzero(is_comment)
+            chars = batch.chars[a:b]
+            mine = chars[cm, g.id_slice[g.comment]]
+            for code, sl in g.id_codes:
+                sel = t[last[cm]] == code
+                if sel.any() and (mine[sel] != chars[last[cm][sel], sl]).any():
+                    return 0, 0
+        return a, b
+
+    def _fast(self, batch: Batch, a: int, b: int, out: Placement, header_row: int) -> None:
+        """Place rows a..b (whole, well-formed groups; see :meth:`_segment`) at once."""
+        g = self.g
+        t = batch.types[a:b]
+        m = b - a
+        idx = np.arange(m)
+        out.level[a:b] = 1
+        out.chain_ok[a:b] = True
+        out.body[a:b] = True
+        out.anc[g.header][a:b] = header_row
+        codes, counts = np.unique(t, return_counts=True)
+        for code, k in zip(codes.tolist(), counts.tolist()):
+            key = f"{code:02d}"
+            self.counts[key] = self.counts.get(key, 0) + k
+        is_comment = t == g.comment_code
+        def open_rows(x: str) -> np.ndarray:
+            """Per row: the row of the open record of type *x* (-1: none); a record of
+            type *x* is its own."""
+            pos = np.maximum.accumulate(np.where(t == int(x), idx, -1))
+            shut = np.maximum.accumulate(np.where(np.isin(t, g.closers[x]), idx, -1))
+            return np.where(pos > shut, pos, -1)
+
+        opened: dict[str, np.ndarray] = {}
+        for x in g.context_types:
+            if x == g.header:
+                continue
+            pos = opened[x] = open_rows(x)
+            anc = np.where((pos >= 0) & (t != int(x)), pos + a, -1)
+            out.anc[x][a:b] = anc
+        lines = batch.lines[a:b]
+        last = np.maximum.accumulate(np.where(is_comment, -1, idx))
+        parent = np.zeros(m, np.int64)
+        for x, p in g.parent.items():
+            if p and x in g.depth:
+                sel = t == int(x)
+                if sel.any():
+                    parent[sel] = lines[opened[p][sel]] if p in opened else 0
+        parent[is_comment] = lines[last[is_comment]]
+        out.parent_line[a:b] = parent
+        unit = np.full(m, m, np.int64)
+        for u in g.units:
+            pos = opened.get(u)
+            if pos is None:
+                pos = open_rows(u)
+            unit = np.where((pos >= 0) & (pos < unit), pos, unit)
+        unit_lines = np.where(unit < m, lines[np.minimum(unit, m - 1)], 0)
+        top = np.maximum.accumulate(np.where(np.isin(t, g.top_codes), idx, -1))
+        out.fast = (a, b, lines[top], unit_lines)
 
     def _close_to(self, depth: int, events: list[Event]) -> None:
         """Close the open records from the deepest up to *depth* (0: the whole group)."""
