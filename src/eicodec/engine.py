@@ -172,11 +172,11 @@ class _Run:
         if not bad:
             return
         lines = batch.lines[a:b].tolist()
-        texts = batch.texts
+        types = batch.types
         for top in sorted(set(tops[np.array(bad) - lo].tolist())):
             i = int(np.searchsorted(tops, top, "left"))
             j = int(np.searchsorted(tops, top, "right"))
-            self._verdicts([(lines[k], texts[a + k][:2], int(units[k])) for k in range(i, j)])
+            self._verdicts([(lines[k], f"{types[a + k]:02d}", int(units[k])) for k in range(i, j)])
 
     def _record_ids(self, batch: Batch, body: np.ndarray) -> None:
         """Identificatie detailrecord unique per record type (comments excepted)."""
@@ -235,7 +235,7 @@ class _Run:
                     level = "record" if pl.level[row] == 1 else "file"
                     rule_id = "record.field" if level == "record" else (
                         "file.header_field" if t == spec.header else "file.trailer_field")
-                    text = batch.texts[row][f.start - 1:f.end]
+                    text = batch.text(row)[f.start - 1:f.end]
                     self.add(key, rule_id, line, t, f.rubric, message, code=code, level=level,
                              provisional=prov, value=text)
 
@@ -466,14 +466,14 @@ def validate(source: Source, *, mode: str = "insurer", today: dt.date | None = N
             info = stream.info
             ruleset = _rules_of(found, rules)
             run = _Run(found, ruleset, mode, show_values, day, None)
-            _consume(run, stream, batch_lines, progress)
+            _consume(run, stream, batch_lines, progress, opener)
         known = run.known_repeats()
         if known.any():
             # Rare: something repeats. Check again knowing what, so that the affected
             # groups get their verdicts right.
             run = _Run(found, ruleset, mode, show_values, day, known)
             with RecordStream(opener(), encoding=encoding, spec=found) as stream:
-                _consume(run, stream, batch_lines, progress)
+                _consume(run, stream, batch_lines, progress, opener)
     finally:
         for fh in to_close:
             fh.close()
@@ -489,10 +489,11 @@ def validate(source: Source, *, mode: str = "insurer", today: dt.date | None = N
                   header_raw=run.walker.header_raw, bom=info.bom)
 
 
-def _consume(run: _Run, stream: RecordStream, batch_lines: int, progress: Callable[[int], None] | None) -> None:
+def _consume(run: _Run, stream: RecordStream, batch_lines: int, progress: Callable[[int], None] | None,
+             reopen: Callable[[], Source]) -> None:
     mark = _PROGRESS_EVERY
     done = 0
-    for batch in iter_batches(stream, batch_lines):
+    for batch in iter_batches(stream, batch_lines, reopen):
         run.feed(batch)
         done += len(batch)
         if progress is not None and done >= mark:
