@@ -227,7 +227,7 @@ def test_jsonl_keeps_memory_flat_where_one_json_document_does_not() -> None:
     from eicodec.report_json import iter_report_jsonl
 
     report = eicodec.validate(BAD, today=dt.date(2024, 3, 1))
-    report.findings = report.findings * 10_000  # the same finding object, many times
+    report.findings = list(report.findings) * 10_000  # the same finding object, many times
     tracemalloc.start()
     for _line in iter_report_jsonl(report, file="big.asc"):
         pass
@@ -244,7 +244,7 @@ def test_the_streamed_json_document_is_exactly_to_dict() -> None:
 
     for path in (OK, BAD):
         report = eicodec.validate(path, today=dt.date(2024, 3, 1))
-        report.findings = report.findings * 3
+        report.findings = list(report.findings) * 3
         want = report.to_dict(file=path)
         assert json.loads("".join(iter_report_json(report, file=path))) == want
         assert "".join(iter_report_json(report, file=path)) == json.dumps(want, ensure_ascii=False)

@@ -41,6 +41,10 @@ from .many import FileFailure, validate_many  # noqa: E402
 __all__ += ["CodeTable", "return_codes", "use_return_codes", "Finding", "Mode", "Outcome", "Report",
             "Status", "Verdict", "validate", "validate_many", "FileFailure"]
 
+from .columns import ColumnBatch, columns, iter_columns  # noqa: E402
+
+__all__ += ["ColumnBatch", "columns", "iter_columns"]
+
 from .retour import Award, ClaimOutcome, build_retour, dumps_retour, iter_retour, outcome, write_retour  # noqa: E402
 
 __all__ += ["Award", "ClaimOutcome", "build_retour", "dumps_retour", "iter_retour", "outcome",

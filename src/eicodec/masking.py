@@ -27,7 +27,19 @@ from collections.abc import Iterator
 
 from .layouts import FieldSpec, MessageSpec, RecordLayout
 from .model import Record
-from .patterns import DATE_OR_ZEROS, TIME_OF_DAY
+
+# The forms a date or time field's text may take (what "fits the layout" means for them).
+# CCYYMMDD, a real calendar date in years 0001-9999 (what datetime.date accepts)
+_MONTH_DAY = ("(?:(?:0[13578]|1[02])(?:0[1-9]|[12][0-9]|3[01])"
+              "|(?:0[469]|11)(?:0[1-9]|[12][0-9]|30)"
+              "|02(?:0[1-9]|1[0-9]|2[0-8]))")
+_LEAP_YEAR = "(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)"
+CALENDAR_DATE = f"(?!0000)(?:[0-9]{{4}}{_MONTH_DAY}|{_LEAP_YEAR}0229)"
+#: the same, for a field where 00000000 is allowed as "empty"
+DATE_OR_ZEROS = f"(?:0{{8}}|{CALENDAR_DATE})"
+
+# HHMM, a time of day
+TIME_OF_DAY = "(?:[01][0-9]|2[0-3])[0-5][0-9]"
 
 MASK = "***"
 

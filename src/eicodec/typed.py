@@ -427,6 +427,240 @@ class AP305Trailer(Record):
     awarded_total_signed: int | None  # 9909 signed by its D/C indicator
 
 
+class GZ321Header(Record):
+    """GZ321 v1.0 record 01, voorlooprecord (header)."""
+
+    SPEC: ClassVar[str] = 'GZ321 v1.0'
+    RECORD_TYPE: ClassVar[str] = '01'
+    record_code: str  # 0101 KENMERK RECORD
+    message_code: str  # 0102 CODE EXTERNE-INTEGRATIEBERICHT
+    standard_version: str  # 0103 VERSIENUMMER BERICHTSTANDAARD
+    standard_subversion: str | None  # 0104 SUBVERSIENUMMER BERICHTSTANDAARD
+    message_kind: str  # 0105 SOORT BERICHT
+    software_vendor_code: str | None  # 0106 CODE INFORMATIESYSTEEM SOFTWARELEVERANCIER
+    software_version: str | None  # 0107 VERSIEAANDUIDING INFORMATIESYSTEEM SOFTWARELEVERANCIER
+    uzovi: str | None  # 0108 UZOVI-NUMMER
+    service_bureau_code: str | None  # 0109 CODE SERVICEBUREAU
+    provider_code: str | None  # 0110 ZORGVERLENERSCODE
+    practice_code: str | None  # 0111 PRAKTIJKCODE
+    institution_code: str | None  # 0112 INSTELLINGSCODE
+    payee_code: str  # 0113 IDENTIFICATIECODE BETALING AAN
+    period_start: dt.date  # 0114 BEGINDATUM DECLARATIEPERIODE
+    period_end: dt.date  # 0115 EINDDATUM DECLARATIEPERIODE
+    invoice_number: str  # 0116 FACTUURNUMMER DECLARANT
+    invoice_date: dt.date  # 0117 DAGTEKENING FACTUUR
+    vat_number: str | None  # 0118 BTW-IDENTIFICATIENUMMER
+    currency: str  # 0119 VALUTACODE
+    reserve: str | None  # 0180 RESERVE
+
+
+class GZ321Insured(Record):
+    """GZ321 v1.0 record 02, verzekerdenrecord (insured)."""
+
+    SPEC: ClassVar[str] = 'GZ321 v1.0'
+    RECORD_TYPE: ClassVar[str] = '02'
+    record_code: str  # 0201 KENMERK RECORD
+    record_id: int  # 0202 IDENTIFICATIE DETAILRECORD
+    bsn: str  # 0203 BURGERSERVICENUMMER (BSN) VERZEKERDE
+    uzovi: str  # 0204 UZOVI-NUMMER
+    insured_number: str | None  # 0205 VERZEKERDENNUMMER (INSCHRIJVINGSNUMMER, RELATIENUMMER)
+    patient_number: str | None  # 0206 PATIENT(IDENTIFICATIE)NUMMER
+    birth_date: dt.date  # 0207 DATUM GEBOORTE VERZEKERDE
+    gender: str  # 0208 CODE GESLACHT VERZEKERDE
+    name_code_1: str  # 0209 NAAMCODE/NAAMGEBRUIK (01)
+    surname_1: str  # 0210 NAAM VERZEKERDE (01)
+    prefix_1: str | None  # 0211 VOORVOEGSEL VERZEKERDE (01)
+    name_code_2: str | None  # 0212 NAAMCODE/NAAMGEBRUIK (02)
+    surname_2: str | None  # 0213 NAAM VERZEKERDE (02)
+    prefix_2: str | None  # 0214 VOORVOEGSEL VERZEKERDE (02)
+    initials: str  # 0215 VOORLETTERS VERZEKERDE
+    name_code_3: str | None  # 0216 NAAMCODE/NAAMGEBRUIK (03)
+    postcode: str | None  # 0217 POSTCODE (HUISADRES) VERZEKERDE
+    foreign_postcode: str | None  # 0218 POSTCODE BUITENLAND
+    house_number: int | None  # 0219 HUISNUMMER (HUISADRES) VERZEKERDE
+    house_number_suffix: str | None  # 0220 HUISNUMMERTOEVOEGING (HUISADRES) VERZEKERDE
+    country_code: str | None  # 0221 CODE LAND VERZEKERDE
+    debtor_number: str | None  # 0222 DEBITEURNUMMER
+    deceased: str  # 0223 INDICATIE CLIENT OVERLEDEN
+    reserve: str | None  # 0280 RESERVE
+
+
+class GZ321Service(Record):
+    """GZ321 v1.0 record 04, prestatierecord (service)."""
+
+    SPEC: ClassVar[str] = 'GZ321 v1.0'
+    RECORD_TYPE: ClassVar[str] = '04'
+    record_code: str  # 0401 KENMERK RECORD
+    record_id: int  # 0402 IDENTIFICATIE DETAILRECORD
+    bsn: str  # 0403 BURGERSERVICENUMMER (BSN) VERZEKERDE
+    uzovi: str  # 0404 UZOVI-NUMMER
+    insured_number: str | None  # 0405 VERZEKERDENNUMMER (INSCHRIJVINGSNUMMER, RELATIENUMMER)
+    authorisation_number: str | None  # 0406 MACHTIGINGSNUMMER
+    forwarding_allowed: str  # 0407 DOORSTUREN TOEGESTAAN
+    service_code_list: str  # 0408 AANDUIDING PRESTATIECODELIJST
+    declaration_code: str  # 0409 PRESTATIECODE/DBC DECLARATIECODE
+    dbc_service_code: str | None  # 0410 DBC PRESTATIECODE
+    service_start: dt.date  # 0411 BEGINDATUM PRESTATIE
+    service_end: dt.date  # 0412 EINDDATUM PRESTATIE
+    service_sequence: int  # 0413 PRESTATIEVOLGNUMMER ALGEMEEN
+    care_pathway_number: str | None  # 0414 ZORGTRAJECTNUMMER
+    accident_indicator: str | None  # 0415 INDICATIE ONGEVAL (ONGEVALSGEVOLG)
+    main_practitioner_1_code: str | None  # 0416 ZORGVERLENERSCODE 1E HOOFDBEHANDELAAR
+    main_practitioner_1_profession: str | None  # 0417 BEROEP 1E HOOFDBEHANDELAAR
+    main_practitioner_2_code: str | None  # 0418 ZORGVERLENERSCODE 2E HOOFDBEHANDELAAR
+    main_practitioner_2_profession: str | None  # 0419 BEROEP 2E HOOFDBEHANDELAAR
+    referrer_type: str  # 0420 CODE (ZELF)VERWIJZER
+    referrer_code: str | None  # 0421 ZORGVERLENERSCODE VOORSCHRIJVER/VERWIJZER
+    referrer_specialism: str | None  # 0422 SPECIALISME VOORSCHRIJVER/VERWIJZER
+    referrer_institution_code: str | None  # 0423 INSTELLINGSCODE OF PRAKTIJKCODE VOORSCHRIJVER/VERWIJZER
+    referral_date: dt.date | None  # 0424 VERWIJSDATUM
+    referrer_screening: str | None  # 0425 SCREENING VERWIJZER
+    expected_service_code: str | None  # 0426 PRESTATIECODE TE VERWACHTEN
+    diagnosis_code_list: str | None  # 0427 AANDUIDING DIAGNOSECODELIJST
+    diagnosis_main_group: str | None  # 0428 DIAGNOSECODE HOOFDGROEP
+    diagnosis_primary: str | None  # 0429 DIAGNOSECODE PRIMAIR
+    rom: str | None  # 0430 ROM J/N
+    closure_reason: str | None  # 0431 AFSLUITREDEN
+    activity_time_unit: str | None  # 0432 TIJDSEENHEID ZORGACTIVITEIT
+    activity_time_units: int | None  # 0433 AANTAL TIJDSEENHEDEN ZORGACTIVITEIT
+    time_spent_unit: str | None  # 0434 TIJDSEENHEID TIJDSBESTEDING
+    time_units_total: int | None  # 0435 AANTAL TIJDSEENHEDEN TOTAAL
+    time_units_direct: int | None  # 0436 AANTAL TIJDSEENHEDEN DIRECT
+    time_units_indirect: int | None  # 0437 AANTAL TIJDSEENHEDEN INDIRECT
+    redeclaration_code: str  # 0438 CODE HERDECLARATIE
+    debit_credit: str  # 0439 INDICATIE DEBET/CREDIT
+    reference: str  # 0440 REFERENTIENUMMER DIT PRESTATIERECORD
+    previous_reference: str | None  # 0441 REFERENTIENUMMER VOORGAANDE GERELATEERDE PRESTATIERECORD
+    reserve: str | None  # 0480 RESERVE
+
+
+class GZ321Tariff(Record):
+    """GZ321 v1.0 record 06, tariefrecord (tariff)."""
+
+    SPEC: ClassVar[str] = 'GZ321 v1.0'
+    RECORD_TYPE: ClassVar[str] = '06'
+    record_code: str  # 0601 KENMERK RECORD
+    record_id: int  # 0602 IDENTIFICATIE DETAILRECORD
+    bsn: str  # 0603 BURGERSERVICENUMMER (BSN) VERZEKERDE
+    uzovi: str  # 0604 UZOVI-NUMMER
+    insured_number: str | None  # 0605 VERZEKERDENNUMMER (INSCHRIJVINGSNUMMER, RELATIENUMMER)
+    service_code_list: str  # 0606 AANDUIDING PRESTATIECODELIJST (01)
+    declaration_code: str  # 0607 PRESTATIECODE/DBC DECLARATIECODE
+    service_start: dt.date  # 0608 BEGINDATUM PRESTATIE
+    service_sequence: int  # 0609 PRESTATIEVOLGNUMMER ALGEMEEN
+    tariff_type: str  # 0610 SOORT PRESTATIE/TARIEF
+    service_code_list_2: str | None  # 0611 AANDUIDING PRESTATIECODELIJST (02)
+    part_declaration_code: str  # 0612 DECLARATIECODE DEELPRESTATIE
+    gateway_specialism: str | None  # 0613 POORTSPECIALISME
+    performer_code: str  # 0614 ZORGVERLENERSCODE BEHANDELAAR/UITVOERDER
+    performer_specialism: str | None  # 0615 SPECIALISME BEHANDELAAR/UITVOERDER
+    part_start: dt.date  # 0616 BEGINDATUM DEELPRESTATIE
+    part_end: dt.date  # 0617 EINDDATUM DEELPRESTATIE
+    quantity: int  # 0618 AANTAL UITGEVOERDE PRESTATIES
+    tariff: int | None  # 0619 TARIEF PRESTATIE (INCL. BTW)
+    calculated_amount: int | None  # 0620 BEREKEND BEDRAG (INCL. BTW)
+    calculated_amount_dc: str  # 0621 INDICATIE DEBET/CREDIT (01)
+    own_contribution: int | None  # 0622 BEDRAG ONTVANGEN EIGEN BIJDRAGE DEELPRESTATIE
+    own_contribution_dc: str  # 0623 INDICATIE DEBET/CREDIT (02)
+    vat_percentage: int | None  # 0624 BTW-PERCENTAGE DECLARATIEBEDRAG
+    declared_amount: int | None  # 0625 DECLARATIEBEDRAG (INCL. BTW)
+    declared_amount_dc: str  # 0626 INDICATIE DEBET/CREDIT (03)
+    reference: str  # 0627 REFERENTIENUMMER DIT TARIEFRECORD
+    previous_reference: str | None  # 0628 REFERENTIENUMMER VOORGAANDE GERELATEERDE TARIEFRECORD
+    reserve: str | None  # 0680 RESERVE
+    calculated_amount_signed: int | None  # 0620 signed by its D/C indicator
+    own_contribution_signed: int | None  # 0622 signed by its D/C indicator
+    declared_amount_signed: int | None  # 0625 signed by its D/C indicator
+
+
+class GZ321Activity(Record):
+    """GZ321 v1.0 record 16, zorgactiviteitrecord (activity)."""
+
+    SPEC: ClassVar[str] = 'GZ321 v1.0'
+    RECORD_TYPE: ClassVar[str] = '16'
+    record_code: str  # 1601 KENMERK RECORD
+    record_id: int  # 1602 IDENTIFICATIE DETAILRECORD
+    bsn: str  # 1603 BURGERSERVICENUMMER (BSN) VERZEKERDE
+    uzovi: str  # 1604 UZOVI-NUMMER
+    insured_number: str | None  # 1605 VERZEKERDENNUMMER (INSCHRIJVINGSNUMMER, RELATIENUMMER)
+    service_code_list: str  # 1606 AANDUIDING PRESTATIECODELIJST
+    declaration_code: str  # 1607 PRESTATIECODE/DBC DECLARATIECODE
+    service_start: dt.date  # 1608 BEGINDATUM PRESTATIE
+    service_sequence: int  # 1609 PRESTATIEVOLGNUMMER ALGEMEEN
+    activity_code: str  # 1610 ACTIVITEITCODE
+    activity_start: dt.date  # 1611 BEGINDATUM ZORGACTIVITEIT
+    activity_end: dt.date  # 1612 EINDDATUM ZORGACTIVITEIT
+    activity_time_unit: str  # 1613 TIJDSEENHEID ZORGACTIVITEIT
+    activity_time_units: int  # 1614 AANTAL TIJDSEENHEDEN ZORGACTIVITEIT
+    performer_code: str | None  # 1615 ZORGVERLENERSCODE BEHANDELAAR/UITVOERDER
+    performer_specialism: str | None  # 1616 SPECIALISME BEHANDELAAR/UITVOERDER
+    other_institution_code: str | None  # 1617 AFWIJKENDE INSTELLINGSCODE/PRAKTIJKCODE
+    debit_credit: str  # 1618 INDICATIE DEBET/CREDIT
+    reference: str  # 1619 REFERENTIENUMMER DIT ZORGACTIVITEITRECORD
+    previous_reference: str | None  # 1620 REFERENTIENUMMER VOORGAANDE GERELATEERDE ZORGACTIVITEITRECORD
+    reserve: str | None  # 1680 RESERVE
+
+
+class GZ321Time_spent(Record):
+    """GZ321 v1.0 record 17, tijdsbestedingrecord (time_spent)."""
+
+    SPEC: ClassVar[str] = 'GZ321 v1.0'
+    RECORD_TYPE: ClassVar[str] = '17'
+    record_code: str  # 1701 KENMERK RECORD
+    record_id: int  # 1702 IDENTIFICATIE DETAILRECORD
+    bsn: str  # 1703 BURGERSERVICENUMMER (BSN) VERZEKERDE
+    uzovi: str  # 1704 UZOVI-NUMMER
+    insured_number: str | None  # 1705 VERZEKERDENNUMMER (INSCHRIJVINGSNUMMER, RELATIENUMMER)
+    service_code_list: str  # 1706 AANDUIDING PRESTATIECODELIJST (01)
+    declaration_code: str  # 1707 PRESTATIECODE/DBC DECLARATIECODE
+    service_start: dt.date  # 1708 BEGINDATUM PRESTATIE
+    service_sequence: int  # 1709 PRESTATIEVOLGNUMMER ALGEMEEN
+    practitioner_type: str  # 1710 SOORT BEHANDELAAR
+    main_practitioner_code: str | None  # 1711 ZORGVERLENERSCODE HOOFDBEHANDELAAR
+    co_practitioner_profession: str | None  # 1712 BEROEP MEDEBEHANDELAAR
+    time_spent_start: dt.date  # 1713 BEGINDATUM TIJDSBESTEDING
+    time_spent_end: dt.date  # 1714 EINDDATUM TIJDSBESTEDING
+    time_spent_unit: str  # 1715 TIJDSEENHEID TIJDSBESTEDING
+    time_units_direct: int | None  # 1716 AANTAL TIJDSEENHEDEN DIRECT
+    time_units_indirect: int | None  # 1717 AANTAL TIJDSEENHEDEN INDIRECT
+    debit_credit: str  # 1718 INDICATIE DEBET/CREDIT
+    reference: str  # 1719 REFERENTIENUMMER DIT TIJDSBESTEDINGRECORD
+    previous_reference: str | None  # 1720 REFERENTIENUMMER VOORGAANDE GERELATEERDE TIJDSBESTEDINGRECORD
+    reserve: str | None  # 1780 RESERVE
+
+
+class GZ321Comment(Record):
+    """GZ321 v1.0 record 98, commentaarrecord (comment)."""
+
+    SPEC: ClassVar[str] = 'GZ321 v1.0'
+    RECORD_TYPE: ClassVar[str] = '98'
+    record_code: str  # 9801 KENMERK RECORD
+    record_id: int  # 9802 IDENTIFICATIE DETAILRECORD
+    line_number: int  # 9803 REGELNUMMER VRIJE TEKST
+    text: str  # 9804 VRIJE TEKST
+    reserve: str | None  # 9880 RESERVE
+
+
+class GZ321Trailer(Record):
+    """GZ321 v1.0 record 99, sluitrecord (trailer)."""
+
+    SPEC: ClassVar[str] = 'GZ321 v1.0'
+    RECORD_TYPE: ClassVar[str] = '99'
+    record_code: str  # 9901 KENMERK RECORD
+    insured_count: int  # 9902 AANTAL VERZEKERDENRECORDS
+    debtor_count: int | None  # 9903 AANTAL DEBITEURRECORDS
+    service_count: int  # 9904 AANTAL PRESTATIERECORDS
+    tariff_count: int  # 9905 AANTAL TARIEFRECORDS
+    activity_count: int | None  # 9906 AANTAL ZORGACTIVITEITRECORDS
+    time_spent_count: int | None  # 9907 AANTAL TIJDSBESTEDINGRECORDS
+    comment_count: int | None  # 9908 AANTAL COMMENTAARRECORDS
+    detail_count: int  # 9909 TOTAAL AANTAL DETAILRECORDS
+    total_amount: int | None  # 9910 TOTAAL DECLARATIEBEDRAG
+    total_amount_dc: str  # 9911 INDICATIE DEBET/CREDIT
+    reserve: str | None  # 9980 RESERVE
+    total_amount_signed: int | None  # 9910 signed by its D/C indicator
+
+
 VIEWS: dict[tuple[str, str], type] = {
     ('AP304 v8.0', '01'): AP304Header,
     ('AP304 v8.0', '02'): AP304Insured,
@@ -440,6 +674,14 @@ VIEWS: dict[tuple[str, str], type] = {
     ('AP305 v8.0', '04'): AP305Claim,
     ('AP305 v8.0', '98'): AP305Comment,
     ('AP305 v8.0', '99'): AP305Trailer,
+    ('GZ321 v1.0', '01'): GZ321Header,
+    ('GZ321 v1.0', '02'): GZ321Insured,
+    ('GZ321 v1.0', '04'): GZ321Service,
+    ('GZ321 v1.0', '06'): GZ321Tariff,
+    ('GZ321 v1.0', '16'): GZ321Activity,
+    ('GZ321 v1.0', '17'): GZ321Time_spent,
+    ('GZ321 v1.0', '98'): GZ321Comment,
+    ('GZ321 v1.0', '99'): GZ321Trailer,
 }
 
 

@@ -1,0 +1,312 @@
+"""Reading an EI file a batch of lines at a time, as fixed-width arrays of characters.
+
+A :class:`Batch` holds a few thousand consecutive lines of the input: their text, their
+line ends, and one ``(n, record_length)`` array of character codes (``uint8`` when the
+batch is ASCII, ``uint32`` code points otherwise), so that positions are *characters*,
+never bytes. Lines shorter than the record length are padded with spaces in the array
+(``length_ok`` says which lines have the right length); longer ones are cut there.
+The engine (rule kinds) and :mod:`eicodec.columns` read fields as column slices of that
+array. The helpers at the end turn a field's slice into values (digits, dates, text).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import IO, Any
+
+import numpy as np
+
+from .reader import RecordStream, Source
+
+#: Lines per batch (a batch of AP304 records is then about 1.5 MB of characters).
+BATCH_LINES = 4096
+
+_ZERO, _NINE, _SPACE = 48, 57, 32
+
+
+class Batch:
+    """Consecutive lines of a file: ``first`` is the 1-based number of the first line."""
+
+    __slots__ = ("first", "_texts", "terms", "width", "chars", "length_ok", "types", "_lines", "_n")
+
+    def __init__(self, first: int, texts: list[str] | None, terms: list[str] | None, width: int,
+                 chars: np.ndarray | None = None) -> None:
+        self.first = first
+        self._texts = texts
+        self.terms = terms  # None: every line ends with CR/LF
+        self.width = width
+        if chars is not None:  # lines of the record length, ASCII (see _byte_batches)
+            n = len(chars)
+            self.chars = chars
+            self.length_ok = np.ones(n, bool)
+            lengths = None
+        else:
+            assert texts is not None
+            n = len(texts)
+            lengths = np.fromiter(map(len, texts), np.int64, n)
+            self.length_ok = lengths == width
+            if self.length_ok.all():
+                self.chars = char_matrix(texts, width)
+            else:
+                self.chars = char_matrix([t[:width].ljust(width) for t in texts], width)
+        self._n = n
+        c = self.chars
+        if n and width >= 2:
+            d0, d1 = c[:, 0].astype(np.int32) - _ZERO, c[:, 1].astype(np.int32) - _ZERO
+            ok = (d0 >= 0) & (d0 <= 9) & (d1 >= 0) & (d1 <= 9)
+            if lengths is not None:
+                ok &= lengths >= 2
+            self.types = np.where(ok, d0 * 10 + d1, -1).astype(np.int16)
+        else:
+            self.types = np.full(n, -1, np.int16)
+        self._lines: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def texts(self) -> list[str]:
+        """The lines' text (made from the characters on first use, for batches read as bytes)."""
+        if self._texts is None:
+            self._texts = [row.tobytes().decode("ascii") for row in self.chars]
+        return self._texts
+
+    def text(self, i: int) -> str:
+        """The text of line *i* of the batch."""
+        if self._texts is not None:
+            return self._texts[i]
+        return self.chars[i].tobytes().decode("ascii")
+
+    @property
+    def lines(self) -> np.ndarray:
+        """1-based line numbers (int64) of the batch's lines."""
+        if self._lines is None:
+            self._lines = np.arange(self.first, self.first + self._n, dtype=np.int64)
+        return self._lines
+
+    def rows(self, record_type: str) -> np.ndarray:
+        """Indices of the lines of *record_type* that have the record length."""
+        return np.flatnonzero((self.types == int(record_type)) & self.length_ok)
+
+
+def char_matrix(texts: list[str], width: int) -> np.ndarray:
+    """``(len(texts), width)`` character codes of *texts*, each exactly *width* long."""
+    s = "".join(texts)
+    n = len(texts)
+    if s.isascii():
+        return np.frombuffer(s.encode("ascii"), np.uint8).reshape(n, width)
+    return np.frombuffer(s.encode("utf-32-le", "surrogatepass"), np.uint32).reshape(n, width)
+
+
+def iter_batches(stream: RecordStream, size: int = BATCH_LINES,
+                 reopen: Callable[[], Source] | None = None) -> Iterator[Batch]:
+    """The lines of *stream* (opened, its spec known) in batches of about *size* lines.
+
+    With *reopen* (a way to open the same input again as bytes), the file is read as
+    bytes where it is regular -- ASCII, every line the record length and ended by CR/LF,
+    the common case -- and turned into a character array without making a string per
+    line; from the first irregular stretch on, lines are split as the reader splits them.
+    A file of mixed encodings is read through the reader from the start.
+    """
+    spec = stream.info.spec
+    assert spec is not None
+    width = spec.record_length
+    # (a file that mixes UTF-8 lines with lines that are not is decoded line by line by the
+    # reader, which notes those lines: it goes the reader's way)
+    if reopen is not None and not stream.info.mixed and stream.info.encoding in ("utf-8", "cp1252", "ascii"):
+        binary = _binary(reopen())
+        if binary is not None:
+            stream.close()
+            try:
+                yield from _byte_batches(binary, stream.info.encoding, stream.info.bom, width, size)
+            finally:
+                binary.close()
+            return
+    yield from _text_batches(stream.blocks(), width, size, 1)
+
+
+def _binary(source: Source) -> IO[bytes] | None:
+    """*source* as a seekable binary file, or None (text given as a str)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return io.BytesIO(bytes(source))
+    if isinstance(source, str) and ("\n" in source or "\r" in source or len(source) >= 100 or source == ""):
+        return None  # file content given as text (see reader._looks_like_content)
+    if isinstance(source, (str, os.PathLike)):
+        return open(source, "rb")  # noqa: SIM115 - closed by the caller
+    if hasattr(source, "read") and hasattr(source, "seek"):
+        return _Borrowed(source)  # type: ignore[arg-type]
+    return None
+
+
+class _Borrowed(io.RawIOBase):
+    """A caller's file object, read but not closed."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self._fh = fh
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        data = self._fh.read(len(buf))
+        buf[:len(data)] = data
+        return len(data)
+
+    def read(self, size: int = -1) -> bytes:
+        return self._fh.read(size)
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        return self._fh.seek(pos, whence)
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
+
+def _byte_batches(binary: IO[bytes], encoding: str, bom: bool, width: int, size: int) -> Iterator[Batch]:
+    from .reader import blocks_from
+
+    start = binary.tell() + (3 if bom else 0)
+    binary.seek(start)
+    step = width + 2
+    first = 1
+    offset = start
+    while True:
+        data = binary.read(size * step)
+        if not data:
+            return
+        rows = len(data) // step
+        regular = len(data) == rows * step and data.isascii()
+        if regular:
+            m = np.frombuffer(data, np.uint8).reshape(rows, step)
+            # CR/LF at the end of every line and no control character (CR, LF, TAB, ...)
+            # before it; a stretch with one goes the reader's way
+            regular = bool((m[:, width] == 13).all() and (m[:, width + 1] == 10).all()
+                           and m[:, :width].min(initial=255) >= 32)
+        if not regular:
+            break
+        yield Batch(first, None, None, width, m[:, :width])
+        first += rows
+        offset += len(data)
+    binary.seek(offset)  # a line start: the reader takes over from here
+    yield from _text_batches(blocks_from(binary, encoding), width, size, first)
+
+
+def _text_batches(blocks: Iterator[tuple[list[str], list[str] | None]], width: int, size: int,
+                  first: int) -> Iterator[Batch]:
+    texts: list[str] = []
+    terms: list[str] | None = None
+    for block, ends in blocks:
+        if ends is not None and terms is None:
+            terms = ["\r\n"] * len(texts)
+        texts.extend(block)
+        if terms is not None:
+            terms.extend(ends if ends is not None else ["\r\n"] * len(block))
+        while len(texts) >= size:
+            yield Batch(first, texts[:size], terms[:size] if terms is not None else None, width)
+            first += size
+            texts = texts[size:]
+            if terms is not None:
+                terms = terms[size:]
+                if all(e == "\r\n" for e in terms):
+                    terms = None
+    if texts:
+        yield Batch(first, texts, terms, width)
+
+
+def replayable(source: Source) -> tuple[Callable[[], Source], list[IO[bytes]]]:
+    """A way to open *source* more than once (file objects are spooled if needed)."""
+    if isinstance(source, (bytes, bytearray, memoryview, os.PathLike)) or isinstance(source, str):
+        return (lambda: source), []
+    if hasattr(source, "read"):
+        if isinstance(source, io.TextIOBase):
+            raise TypeError("pass a binary file object (open(path, 'rb')), not a text one")
+        try:
+            seekable = bool(source.seekable())
+        except Exception:  # noqa: BLE001
+            seekable = False
+        if seekable:
+            start = source.tell()
+
+            def again() -> Source:
+                source.seek(start)
+                return source
+            return again, []
+        spool = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115
+        while chunk := source.read(1 << 20):
+            spool.write(chunk)
+
+        def from_spool() -> Source:
+            spool.seek(0)
+            return spool  # type: ignore[return-value]
+        return from_spool, [spool]  # type: ignore[list-item]
+    raise TypeError(f"cannot read EI records from {type(source).__name__}")
+
+
+# ------------------------------------------------------------------ field values
+
+def field_chars(chars: np.ndarray, start: int, length: int) -> np.ndarray:
+    """The ``(n, length)`` characters of a field (``start`` 1-based as in the BER)."""
+    return chars[:, start - 1:start - 1 + length]
+
+
+def all_digits(f: np.ndarray) -> np.ndarray:
+    """Per row: every character of *f* is an ASCII digit."""
+    return ((f >= _ZERO) & (f <= _NINE)).all(axis=1)
+
+
+def all_of(f: np.ndarray, code: int) -> np.ndarray:
+    """Per row: every character of *f* is *code* (e.g. ``ord(" ")``)."""
+    return (f == code).all(axis=1)
+
+
+def digits_value(f: np.ndarray) -> np.ndarray:
+    """The int64 number that the digits of *f* spell (meaningless where not all digits)."""
+    d = f.astype(np.int64) - _ZERO
+    w = 10 ** np.arange(f.shape[1] - 1, -1, -1, dtype=np.int64)
+    return d @ w
+
+
+_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int64)
+
+
+def date_parts(f: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(year, month, day, is a calendar date) of CCYYMMDD fields *f*."""
+    ok = all_digits(f)
+    d = f.astype(np.int64) - _ZERO
+    y = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
+    m = d[:, 4] * 10 + d[:, 5]
+    day = d[:, 6] * 10 + d[:, 7]
+    good_m = (m >= 1) & (m <= 12)
+    dim = _DAYS[np.where(good_m, m, 0)]
+    leap = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
+    dim = dim + ((m == 2) & leap)
+    ok &= (y >= 1) & good_m & (day >= 1) & (day <= dim)
+    return y, m, day, ok
+
+
+def date_ordinal(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(CCYYMMDD as an int comparable like the date, is a calendar date) of *f*."""
+    y, m, d, ok = date_parts(f)
+    return y * 10000 + m * 100 + d, ok
+
+
+def to_datetime64(y: np.ndarray, m: np.ndarray, d: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """datetime64[D] of year/month/day, NaT where not *ok*."""
+    months = np.where(ok, (y - 1970) * 12 + (m - 1), 0).astype("datetime64[M]")
+    days = months.astype("datetime64[D]") + np.where(ok, d - 1, 0).astype("timedelta64[D]")
+    days[~ok] = np.datetime64("NaT")
+    return days
+
+
+def text_of(f: np.ndarray) -> np.ndarray:
+    """The text of field slice *f* as a str array (trailing spaces kept)."""
+    n, w = f.shape
+    if f.dtype == np.uint8:
+        return np.ascontiguousarray(f).view(f"S{w}").reshape(n).astype(f"U{w}")
+    return np.ascontiguousarray(f, dtype=np.uint32).view(f"<U{w}").reshape(n)
