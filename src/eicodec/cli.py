@@ -190,6 +190,20 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_convert(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec) if args.spec else None
+    table = args.to == "parquet" or args.to == "csv" and args.layout == "records"
+    if not table and (args.record or args.ap305):
+        raise UsageError("--record and --ap305 go with --to parquet or --to csv (records layout)")
+    if args.to == "parquet":
+        from .tables import to_parquet
+
+        if args.output == "-":
+            raise UsageError("Parquet output needs a file: -o OUT.parquet")
+        try:
+            to_parquet(args.file, args.output, args.record, ap305=args.ap305, spec=spec,
+                       encoding=args.encoding, unmask=args.unmask)
+        except ImportError as exc:
+            raise UsageError(str(exc)) from None
+        return EXIT_OK
     out: TextIO
     close = False
     if args.output and args.output != "-":
@@ -204,8 +218,14 @@ def cmd_convert(args: argparse.Namespace) -> int:
         elif args.to == "jsonl":
             for line in iter_jsonl(args.file, encoding=args.encoding, spec=spec):
                 out.write(line + "\n")
-        else:
+        elif args.layout == "fields":
             for chunk in iter_csv(args.file, encoding=args.encoding, spec=spec, mask=not args.unmask):
+                out.write(chunk)
+        else:
+            from .tables import iter_csv_rows
+
+            for chunk in iter_csv_rows(args.file, args.record, ap305=args.ap305, spec=spec,
+                                       encoding=args.encoding, unmask=args.unmask):
                 out.write(chunk)
     finally:
         if close:
@@ -349,12 +369,17 @@ def build_parser() -> argparse.ArgumentParser:
     _input_options(p)
     p.set_defaults(func=cmd_show)
 
-    p = sub.add_parser("convert", help="AP304/AP305 to JSON, JSON Lines or CSV", formatter_class=fmt,
-                       epilog=_example("eicodec convert examples/ap304_full.asc --to json -o full.json"))
+    p = sub.add_parser("convert", help="to JSON, JSON Lines, CSV or Parquet (one row per record)",
+                       formatter_class=fmt,
+                       epilog=_example("eicodec convert examples/ap304_full.asc --to parquet -o claims.parquet"))
     p.add_argument("file", metavar="FILE")
-    p.add_argument("--to", choices=("json", "jsonl", "csv"), required=True)
+    p.add_argument("--to", choices=("json", "jsonl", "csv", "parquet"), required=True)
     p.add_argument("-o", "--output", metavar="OUT", default="-")
-    p.add_argument("--unmask", action="store_true", help="CSV: do not mask personal data")
+    p.add_argument("--record", metavar="TYPE", help="CSV/Parquet: rows of this record type (default: claim lines)")
+    p.add_argument("--ap305", metavar="AP305", help="CSV/Parquet: join each claim line's outcome from this return file")
+    p.add_argument("--layout", choices=("records", "fields"), default="records",
+                   help="CSV: one row per record (default) or one row per field")
+    p.add_argument("--unmask", action="store_true", help="CSV/Parquet: do not mask personal data")
     _input_options(p)
     p.set_defaults(func=cmd_convert)
 

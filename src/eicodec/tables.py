@@ -1,0 +1,547 @@
+"""Claims as tables: one row per record, typed columns, for Arrow, Parquet and CSV.
+
+:func:`to_arrow` turns the records of one record type (by default the claim line type,
+see :func:`claim_type`) into a ``pyarrow.Table``:
+
+* ``line``: the record's line number in the file;
+* one column per field, named by its attribute (``service_date``, ``declared_amount``),
+  typed by its kind: dates ``date32``, times ``time32[ms]``, numbers and amounts
+  ``int64`` (amounts in eurocents, as in the file: unsigned), codes, D/C indicators and
+  text as strings. Every amount that has a D/C indicator also gets ``<attr>_signed``
+  (cents with the D/C applied: credit is negative); the unsigned amount and the D/C
+  column stay. Empty optional fields are null. The kenmerk record and reserve fields
+  are left out. Each field's Arrow metadata holds its ``rubric``, Dutch ``name``,
+  ``element``, ``record_type`` and whether it is ``personal``/``masked``;
+* for a record type that hangs under another in the spec's grammar (``parent``), the
+  fields of each ancestor, prefixed by the ancestor's English name from the spec
+  (an AP304 claim line gets ``insured_line``, ``insured_uzovi_number``, ...; a GZ321 06
+  gets its 04's fields as ``r04_*`` and its 02's as ``r02_*``). A record that is outside
+  its parent (a file with structure problems) gets nulls there;
+* with ``ap305=`` (claim lines of an AP304 only): ``outcome_status``,
+  ``outcome_codes`` (list of COD954 codes) and ``outcome_awarded`` (signed cents), from
+  :func:`eicodec.outcome`.
+
+Personal data (fields with ``personal = true`` in the spec: BSN, names, birth dates,
+addresses, free text) is **masked unless** ``unmask=True``: a masked column keeps its
+place and type but holds only nulls (its metadata says ``masked``); its values are
+never decoded. A value that cannot be decoded (a broken field in a file that fails
+validation) is null as well: validate a file before analysing it.
+
+:func:`to_parquet` streams the same rows into a Parquet file, a row group at a time
+(memory flat in file size); :func:`iter_csv_rows` gives them as CSV. pyarrow is an
+optional dependency (``pip install eicodec[arrow]``); CSV needs only the core.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from typing import IO, TYPE_CHECKING, Any
+
+import attrs
+import numpy as np
+
+from .errors import DecodeError, EicodecError
+from .layouts import FieldSpec, MessageSpec, RecordLayout
+from .reader import Source, open_records
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+#: Rows per batch (and per Parquet row group).
+BATCH_ROWS = 65_536
+
+# --------------------------------------------------------------------------- the batches
+
+@attrs.frozen
+class ColumnBatch:
+    """Typed columns of consecutive records of one type: ``lines`` (int64 line numbers),
+    ``columns`` (attribute -> array) and ``valid`` (attribute -> bool array: the value
+    is present, i.e. the field is filled and decodes)."""
+
+    lines: np.ndarray
+    columns: dict[str, np.ndarray]
+    valid: dict[str, np.ndarray]
+
+
+_NUMPY_EMPTY: dict[str, Any] = {"date": np.datetime64("NaT", "D"), "time": np.timedelta64(0, "m"),
+                                "number": 0, "amount": 0}
+
+
+def _to_numpy(kind: str, values: list[Any]) -> np.ndarray:
+    """One column of decoded values (None for absent) as a typed numpy array."""
+    if kind == "date":
+        return np.array([np.datetime64(v, "D") if v is not None else _NUMPY_EMPTY["date"] for v in values],
+                        dtype="datetime64[D]")
+    if kind == "time":
+        return np.array([v.hour * 60 + v.minute if v is not None else 0 for v in values],
+                        dtype=np.int64).astype("timedelta64[m]")
+    if kind in ("number", "amount"):
+        return np.array([v if v is not None else 0 for v in values], dtype=np.int64)
+    return np.array([v if v is not None else "" for v in values], dtype=str)
+
+
+def reference_iter_columns(source: Source, record_type: str, *, spec: MessageSpec | None = None,
+                           encoding: str | None = None, fields: Sequence[str] | None = None,
+                           batch_rows: int = BATCH_ROWS) -> Iterator[ColumnBatch]:
+    """Typed columns of every *record_type* record, batch by batch, decoded one record at a
+    time with :meth:`Record.get` (slow, exact: the reference the fast path is checked
+    against). *fields* are attribute names (default: every field); each amount with a
+    D/C indicator also yields ``<attr>_signed``."""
+    stream = open_records(source, spec=spec, encoding=encoding)
+    found = stream.info.spec
+    assert found is not None
+    lay = found.layout(record_type)
+    wanted = [lay.field(k) for k in fields] if fields is not None else list(lay.fields)
+    keys: list[tuple[str, str]] = []  # (column name, kind)
+    for f in wanted:
+        keys.append((f.attr, f.kind))
+        if f.sign:
+            keys.append((f"{f.attr}_signed", f.kind))
+
+    def batch(recs: list[Any]) -> ColumnBatch:
+        cols: dict[str, np.ndarray] = {}
+        valid: dict[str, np.ndarray] = {}
+        for key, kind in keys:
+            vals = []
+            for rec in recs:
+                try:
+                    vals.append(rec.get(key))
+                except DecodeError:
+                    vals.append(None)
+            cols[key] = _to_numpy(kind, vals)
+            valid[key] = np.array([v is not None for v in vals], dtype=bool)
+        return ColumnBatch(np.array([r.line for r in recs], dtype=np.int64), cols, valid)
+
+    with stream:
+        pending: list[Any] = []
+        for rec in stream:
+            if rec.record_type == record_type and rec.layout is not None:
+                pending.append(rec)
+                if len(pending) >= batch_rows:
+                    yield batch(pending)
+                    pending = []
+        if pending:
+            yield batch(pending)
+
+
+#: Where the typed column batches come from (swapped for the engine's fast columns).
+iter_columns: Callable[..., Iterator[ColumnBatch]] = reference_iter_columns
+
+
+# --------------------------------------------------------------------------- the plan
+
+_ARROW_KIND = {"text": "string", "reserve": "string", "digits": "string", "dc": "string",
+               "number": "int64", "amount": "int64", "date": "date", "time": "time"}
+
+
+@attrs.frozen
+class TableColumn:
+    """One column of the table: its name, type (``string``, ``int64``, ``date``,
+    ``time``, ``codes``), where its values come from and its metadata."""
+
+    name: str
+    type: str
+    level: int  # 0 the record itself, 1 its parent, ...; -1 line number / outcome columns
+    key: str  # the batch column it is read from ("" for computed columns)
+    masked: bool
+    metadata: dict[str, str]
+
+
+def claim_type(spec: MessageSpec) -> str:
+    """The record type of the claim lines in *spec*, from its grammar: the first
+    repeatable record type (no ``max``) directly under a top-level record type (``04`` in
+    AP304, AP305 and GZ321). Falls back to the first repeatable detail type."""
+    tops = set(spec.top_types)
+    detail = [t for t in spec.detail_types if t != spec.comment]
+    for t in detail:
+        lay = spec.records[t]
+        if lay.parent in tops and lay.max is None:
+            return t
+    for t in detail:
+        if spec.records[t].max is None:
+            return t
+    if not detail:
+        raise EicodecError(f"{spec.name} has no detail record types")
+    return detail[0]
+
+
+def ancestors(spec: MessageSpec, record_type: str) -> list[RecordLayout]:
+    """The layouts *record_type* hangs under in the grammar, nearest first."""
+    chain: list[RecordLayout] = []
+    parent = spec.layout(record_type).parent
+    while parent:
+        lay = spec.layout(parent)
+        if lay in chain:
+            raise EicodecError(f"{spec.name}: record type {parent} is its own ancestor")
+        chain.append(lay)
+        parent = lay.parent
+    return chain
+
+
+def _table_fields(lay: RecordLayout) -> list[FieldSpec]:
+    """The fields that become columns: all but the kenmerk record and reserves."""
+    return [f for f in lay.fields[1:] if f.kind != "reserve"]
+
+
+def _field_meta(f: FieldSpec, masked: bool, **extra: str) -> dict[str, str]:
+    return {"rubric": f.rubric, "name": f.name, "element": f.element, "record_type": f.record_type,
+            "kind": f.kind, "personal": str(f.personal).lower(), "masked": str(masked).lower(), **extra}
+
+
+@attrs.frozen
+class TablePlan:
+    """What a table of one record type holds: the spec, the record type, its ancestors
+    (nearest first), whether the outcome is joined, and the columns in order."""
+
+    spec: MessageSpec
+    record_type: str
+    chain: tuple[RecordLayout, ...]
+    outcome: bool
+    unmask: bool
+    columns: tuple[TableColumn, ...]
+
+    def fields_to_read(self, level: int) -> list[str]:
+        """Attributes to decode for *level* (masked fields are never read)."""
+        out: list[str] = []
+        for c in self.columns:
+            if c.level == level and c.key and not c.masked and not c.key.endswith("_signed"):
+                out.append(c.key)
+        return out
+
+
+def plan_table(spec: MessageSpec, record_type: str | None = None, *, outcome: bool = False,
+               unmask: bool = False) -> TablePlan:
+    """The columns of the table of *record_type* (default: :func:`claim_type`)."""
+    rtype = record_type or claim_type(spec)
+    if rtype not in spec.records:
+        raise EicodecError(f"{spec.name} has no record type {rtype!r} "
+                           f"(it has {', '.join(spec.records)})", record_type=rtype)
+    if outcome and (spec.kind != "declaration" or rtype != claim_type(spec)):
+        raise EicodecError(f"the AP305 outcome is per claim line: pass a declaration and its claim record "
+                           f"type {claim_type(spec)!r}", record_type=rtype)
+    chain = tuple(ancestors(spec, rtype))
+    cols: list[TableColumn] = [TableColumn("line", "int64", -1, "", False,
+                                           {"description": "line number of the record in the file",
+                                            "record_type": rtype})]
+    for level, lay in enumerate((spec.layout(rtype), *chain)):
+        prefix = "" if level == 0 else f"{lay.english}_"
+        if level:
+            cols.append(TableColumn(f"{prefix}line", "int64", level, "", False,
+                                    {"description": f"line number of the {lay.english} record ({lay.type}) "
+                                                    "this record hangs under", "record_type": lay.type}))
+        for f in _table_fields(lay):
+            masked = f.personal and not unmask
+            cols.append(TableColumn(prefix + f.attr, _ARROW_KIND[f.kind], level, f.attr, masked,
+                                    _field_meta(f, masked)))
+            if f.sign:
+                dc = lay.by_rubric[f.sign]
+                smask = (f.personal or dc.personal) and not unmask
+                cols.append(TableColumn(f"{prefix}{f.attr}_signed", "int64", level, f"{f.attr}_signed", smask,
+                                        _field_meta(f, smask, signed_by=dc.rubric,
+                                                    description="cents, the D/C indicator applied "
+                                                                "(credit negative)")))
+    if outcome:
+        cols += [
+            TableColumn("outcome_status", "string", -1, "", False,
+                        {"description": "approved, rejected, not_assessed or not_returned (eicodec.outcome)"}),
+            TableColumn("outcome_codes", "codes", -1, "", False,
+                        {"description": "COD954 return codes of the claim line in the AP305"}),
+            TableColumn("outcome_awarded", "int64", -1, "", False,
+                        {"description": "awarded amount, signed cents"}),
+        ]
+    seen: set[str] = set()
+    for c in cols:
+        if c.name in seen:
+            raise EicodecError(f"{spec.name}: two columns would be named {c.name!r}", record_type=rtype)
+        seen.add(c.name)
+    return TablePlan(spec, rtype, chain, outcome, unmask, tuple(cols))
+
+
+# --------------------------------------------------------------------------- joining
+
+class _Ancestor:
+    """The batches of one ancestor record type, followed along the child's batches: a
+    window of its rows from the last one before the child batch onwards."""
+
+    def __init__(self, batches: Iterator[ColumnBatch]) -> None:
+        self._it = batches
+        self.lines = np.empty(0, dtype=np.int64)
+        self.columns: dict[str, np.ndarray] = {}
+        self.valid: dict[str, np.ndarray] = {}
+        self._done = False
+
+    def locate(self, lines: np.ndarray) -> np.ndarray:
+        """For each of *lines* (ascending), the index in the window of the last ancestor
+        row before it, or -1."""
+        if len(lines) == 0:
+            return np.empty(0, dtype=np.int64)
+        keep = int(np.searchsorted(self.lines, lines[0], "right")) - 1
+        if keep > 0:
+            self.lines = self.lines[keep:]
+            self.columns = {k: v[keep:] for k, v in self.columns.items()}
+            self.valid = {k: v[keep:] for k, v in self.valid.items()}
+        while not self._done and (len(self.lines) == 0 or self.lines[-1] < lines[-1]):
+            b = next(self._it, None)
+            if b is None:
+                self._done = True
+                break
+            if len(self.lines) == 0:
+                self.lines, self.columns, self.valid = b.lines, dict(b.columns), dict(b.valid)
+            else:
+                self.lines = np.concatenate([self.lines, b.lines])
+                self.columns = {k: np.concatenate([v, b.columns[k]]) for k, v in self.columns.items()}
+                self.valid = {k: np.concatenate([v, b.valid[k]]) for k, v in self.valid.items()}
+        return np.searchsorted(self.lines, lines, "right").astype(np.int64) - 1
+
+
+# A batch of the table: column name -> (values, null mask). Values are numpy arrays, or a
+# list for ``codes`` columns.
+Cells = dict[str, tuple[Any, np.ndarray]]
+
+_NULL_VALUE = {"string": "", "int64": 0, "date": np.datetime64("NaT", "D"), "time": np.timedelta64(0, "m")}
+
+
+def _null_column(typ: str, n: int) -> tuple[Any, np.ndarray]:
+    if typ == "codes":
+        return [None] * n, np.ones(n, dtype=bool)
+    dtype = {"string": str, "int64": np.int64, "date": "datetime64[D]", "time": "timedelta64[m]"}[typ]
+    return np.full(n, _NULL_VALUE[typ], dtype=dtype), np.ones(n, dtype=bool)
+
+
+@attrs.define
+class _Prepared:
+    source: Source
+    spec: MessageSpec
+    encoding: str | None
+    cleanup: list[str]
+
+
+def _prepare(source: Source, spec: MessageSpec | None, encoding: str | None) -> _Prepared:
+    """Identify the input; a file object is spooled to a temporary file, because the
+    record types are read in parallel streams."""
+    cleanup: list[str] = []
+    if hasattr(source, "read"):
+        fd, tmp = tempfile.mkstemp(suffix=".asc")
+        cleanup.append(tmp)
+        with os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(source, out, 1 << 20)  # type: ignore[misc]
+        source = tmp
+    try:
+        with open_records(source, spec=spec, encoding=encoding) as stream:
+            found = stream.info.spec
+            enc = stream.info.encoding
+    except BaseException:
+        for p in cleanup:
+            os.unlink(p)
+        raise
+    assert found is not None
+    return _Prepared(source, found, None if enc == "str" else enc, cleanup)
+
+
+def _outcome_by_line(source: Source, ap305: Source, spec: MessageSpec,
+                     encoding: str | None) -> dict[int, tuple[str, tuple[str, ...], int]]:
+    from .reader import read
+    from .retour import outcome
+
+    decl = read(source, spec=spec, encoding=encoding)
+    return {o.line: (o.status, o.codes, o.awarded) for o in outcome(decl, ap305)}
+
+
+def iter_cells(source: Source, record_type: str | None = None, *, ap305: Source | None = None,
+               spec: MessageSpec | None = None, encoding: str | None = None, unmask: bool = False,
+               batch_rows: int = BATCH_ROWS) -> tuple[TablePlan, Iterator[Cells]]:
+    """The plan of the table and its rows, a batch at a time (no pyarrow needed)."""
+    prep = _prepare(source, spec, encoding)
+    try:
+        plan = plan_table(prep.spec, record_type, outcome=ap305 is not None, unmask=unmask)
+        outcomes = (_outcome_by_line(prep.source, ap305, prep.spec, prep.encoding)
+                    if ap305 is not None else None)
+    except BaseException:
+        for p in prep.cleanup:
+            os.unlink(p)
+        raise
+    return plan, _cells(plan, prep, outcomes, batch_rows)
+
+
+def _columns_of(prep: _Prepared, record_type: str, fields: list[str], batch_rows: int) -> Iterator[ColumnBatch]:
+    return iter_columns(prep.source, record_type, spec=prep.spec, encoding=prep.encoding,
+                        fields=fields, batch_rows=batch_rows)
+
+
+def _cells(plan: TablePlan, prep: _Prepared, outcomes: dict[int, tuple[str, tuple[str, ...], int]] | None,
+           batch_rows: int) -> Iterator[Cells]:
+    try:
+        own = _columns_of(prep, plan.record_type, plan.fields_to_read(0), batch_rows)
+        followers = [_Ancestor(_columns_of(prep, lay.type, plan.fields_to_read(level), batch_rows))
+                     for level, lay in enumerate(plan.chain, 1)]
+        for batch in own:
+            yield _batch_cells(plan, batch, followers, outcomes)
+    finally:
+        for p in prep.cleanup:
+            if os.path.exists(p):
+                os.unlink(p)
+
+
+def _batch_cells(plan: TablePlan, batch: ColumnBatch, followers: list[_Ancestor],
+                 outcomes: dict[int, tuple[str, tuple[str, ...], int]] | None) -> Cells:
+    n = len(batch.lines)
+    # Ancestors: the last record of each ancestor type before the row; the row is placed
+    # when their lines strictly decrease up the chain (a newer ancestor closes the parent).
+    where: list[np.ndarray] = []
+    placed = np.ones(n, dtype=bool)
+    below = batch.lines
+    for anc in followers:
+        idx = anc.locate(batch.lines)
+        found = idx >= 0
+        anc_lines = np.where(found, anc.lines[np.maximum(idx, 0)] if len(anc.lines) else 0, -1)
+        placed &= found & (anc_lines < below)
+        below = anc_lines
+        where.append(np.maximum(idx, 0))
+    cells: Cells = {}
+    for c in plan.columns:
+        if c.level == -1 and c.name == "line":
+            cells[c.name] = (batch.lines, np.zeros(n, dtype=bool))
+        elif c.level == -1:
+            continue
+        elif c.masked:
+            cells[c.name] = _null_column(c.type, n)
+        elif c.level == 0:
+            cells[c.name] = (batch.columns[c.key], ~batch.valid[c.key])
+        else:
+            anc = followers[c.level - 1]
+            idx = where[c.level - 1]
+            if len(anc.lines) == 0:
+                cells[c.name] = _null_column(c.type, n)
+            elif not c.key:  # the ancestor's line number
+                cells[c.name] = (anc.lines[idx], ~placed)
+            else:
+                cells[c.name] = (anc.columns[c.key][idx], ~(anc.valid[c.key][idx] & placed))
+    if outcomes is not None:
+        got = [outcomes.get(line) for line in batch.lines.tolist()]
+        missing = np.array([g is None for g in got], dtype=bool)
+        cells["outcome_status"] = (np.array([g[0] if g else "" for g in got], dtype=str), missing)
+        cells["outcome_codes"] = ([list(g[1]) if g else None for g in got], missing)
+        cells["outcome_awarded"] = (np.array([g[2] if g else 0 for g in got], dtype=np.int64), missing)
+    return cells
+
+
+# --------------------------------------------------------------------------- Arrow / Parquet
+
+def _pyarrow() -> Any:
+    try:
+        import pyarrow
+    except ImportError:
+        raise ImportError("Arrow and Parquet output need pyarrow: pip install eicodec[arrow]") from None
+    return pyarrow
+
+
+def arrow_schema(plan: TablePlan) -> pa.Schema:
+    """The Arrow schema of a table plan, with each field's metadata."""
+    pa = _pyarrow()
+    types = {"string": pa.string(), "int64": pa.int64(), "date": pa.date32(), "time": pa.time32("ms"),
+             "codes": pa.list_(pa.field("element", pa.string()))}  # (Parquet's name for list items)
+    fields = [pa.field(c.name, types[c.type], nullable=True, metadata=c.metadata) for c in plan.columns]
+    meta = {"eicodec.spec": plan.spec.name, "eicodec.record_type": plan.record_type,
+            "eicodec.masked": str(not plan.unmask).lower()}
+    return pa.schema(fields, metadata=meta)
+
+
+def _arrow_array(pa: Any, typ: Any, kind: str, values: Any, null: np.ndarray) -> Any:
+    if kind == "codes":
+        return pa.array(values, type=typ)
+    if kind == "time":
+        values = values.astype("timedelta64[ms]").astype(np.int32)
+    return pa.array(values, type=typ, mask=null)
+
+
+def _record_batch(pa: Any, schema: Any, plan: TablePlan, cells: Cells) -> Any:
+    arrays = [_arrow_array(pa, schema.field(i).type, c.type, *cells[c.name]) for i, c in enumerate(plan.columns)]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def iter_arrow_batches(source: Source, record_type: str | None = None, *, ap305: Source | None = None,
+                       spec: MessageSpec | None = None, encoding: str | None = None, unmask: bool = False,
+                       batch_rows: int = BATCH_ROWS) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """The schema and the ``pyarrow.RecordBatch`` es of :func:`to_arrow`, streamed."""
+    pa = _pyarrow()
+    plan, cells = iter_cells(source, record_type, ap305=ap305, spec=spec, encoding=encoding,
+                             unmask=unmask, batch_rows=batch_rows)
+    schema = arrow_schema(plan)
+    return schema, (_record_batch(pa, schema, plan, c) for c in cells)
+
+
+def to_arrow(source: Source, record_type: str | None = None, *, ap305: Source | None = None,
+             spec: MessageSpec | None = None, encoding: str | None = None, unmask: bool = False) -> pa.Table:
+    """One row per *record_type* record of *source* (default: the claim lines, see
+    :func:`claim_type`) as a ``pyarrow.Table``; see the module doc for the columns.
+
+    *ap305*: the return file of an AP304, to join each claim line's outcome on.
+    Personal data is masked (null) unless *unmask*.
+    """
+    pa = _pyarrow()
+    schema, batches = iter_arrow_batches(source, record_type, ap305=ap305, spec=spec,
+                                         encoding=encoding, unmask=unmask)
+    return pa.Table.from_batches(list(batches), schema=schema)
+
+
+def to_parquet(source: Source, target: str | os.PathLike[str] | IO[bytes], record_type: str | None = None, *,
+               ap305: Source | None = None, spec: MessageSpec | None = None, encoding: str | None = None,
+               unmask: bool = False, row_group_rows: int = BATCH_ROWS) -> int:
+    """Write the rows of :func:`to_arrow` to a Parquet file, one row group per
+    *row_group_rows* rows, streaming; returns the number of rows."""
+    _pyarrow()
+    import pyarrow.parquet as pq
+
+    schema, batches = iter_arrow_batches(source, record_type, ap305=ap305, spec=spec, encoding=encoding,
+                                         unmask=unmask, batch_rows=row_group_rows)
+    rows = 0
+    with pq.ParquetWriter(target, schema) as writer:
+        for b in batches:
+            writer.write_batch(b, row_group_size=row_group_rows)
+            rows += b.num_rows
+    return rows
+
+
+# --------------------------------------------------------------------------- CSV
+
+def _csv_text(kind: str, values: Any, null: np.ndarray) -> list[str]:
+    if kind == "codes":
+        return ["" if v is None else " ".join(v) for v in values]
+    if kind == "date":
+        text = np.datetime_as_string(values, unit="D")
+    elif kind == "time":
+        minutes = values.astype(np.int64)
+        text = np.array([f"{m // 60:02d}:{m % 60:02d}" for m in minutes.tolist()], dtype=str)
+    else:
+        text = values.astype(str)
+    return np.where(null, "", text).tolist()
+
+
+def iter_csv_rows(source: Source, record_type: str | None = None, *, ap305: Source | None = None,
+                  spec: MessageSpec | None = None, encoding: str | None = None,
+                  unmask: bool = False) -> Iterator[str]:
+    """CSV text, one row per *record_type* record with the columns of :func:`to_arrow`
+    (dates ``YYYY-MM-DD``, times ``HH:MM``, codes space-separated, null and masked
+    values empty), streamed a batch at a time."""
+    plan, cells = iter_cells(source, record_type, ap305=ap305, spec=spec, encoding=encoding, unmask=unmask)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([c.name for c in plan.columns])
+    yield buf.getvalue()
+    for batch in cells:
+        buf.seek(0)
+        buf.truncate()
+        cols = [_csv_text(c.type, *batch[c.name]) for c in plan.columns]
+        writer.writerows(zip(*cols))
+        yield buf.getvalue()
+
+
+__all__ = ["BATCH_ROWS", "ColumnBatch", "TableColumn", "TablePlan", "ancestors", "arrow_schema", "claim_type",
+           "iter_arrow_batches", "iter_cells", "iter_csv_rows", "plan_table", "reference_iter_columns",
+           "to_arrow", "to_parquet"]
+

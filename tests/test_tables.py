@@ -1,0 +1,325 @@
+"""Claims as tables: to_arrow, Parquet, CSV per record, DuckDB (eicodec.tables)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import sys
+from pathlib import Path
+
+import pytest
+
+import eicodec
+from eicodec import tables
+from eicodec.cli import main
+from tests.conftest import DATA, EXAMPLES
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+FULL = EXAMPLES / "ap304_full.asc"
+TODAY = dt.date(2024, 3, 1)
+
+
+# --------------------------------------------------------------------------- fixtures
+
+def _declaration(groups: int = 6) -> bytes:
+    """A valid-looking AP304 whose claim lines have varied amounts, some credit, and
+    two kinds of defects (unknown code list every 3rd line, future service date every
+    4th), so that its return file carries several return codes."""
+    spec = eicodec.get_spec("AP304")
+    decl = eicodec.Declaration.new(
+        spec, message_kind="P", uzovi="3311", provider_code="02012345", practice_code="02000123",
+        payee_code="03", period_start=dt.date(2024, 1, 1), period_end=dt.date(2024, 1, 31),
+        invoice_number="T-1", invoice_date=dt.date(2024, 2, 5), currency="EUR")
+    n = 0
+    for g in range(groups):
+        ins = decl.add(spec.new("02", bsn="123456782", uzovi="3311", birth_date=dt.date(1956, 3, 14),
+                                gender="2", name_code_1="1", surname_1="Vriesland", initials="J.",
+                                name_code_2="0", name_code_3="0", postcode="3511AB", house_number=12,
+                                patient_registration="J", deceased="2", patient_number=f"PAT{g:04d}"))
+        for _ in range(1 + g % 3):
+            n += 1
+            amount = (1000 + 137 * n) * (-1 if n % 5 == 0 else 1)
+            claim = spec.new("04", bsn="123456782", uzovi="3311", forwarding_allowed="1",
+                             birth_date=dt.date(1956, 3, 14), information_record="N",
+                             service_date=dt.date(2024, 1, n % 28 + 1), service_code_list_1="001",
+                             service_code_1="00000014325911", quantity=n, performer_code="02012345",
+                             compounding_indicator="3", wmg_price_system="1", gvs_included="9",
+                             tariff=abs(amount), calculated_amount_signed=amount, vat_percentage=900,
+                             vat_amount=0, declared_amount_signed=amount, reference=f"R{n:05d}",
+                             service_link_number="K1",
+                             previous_reference=f"P{n:05d}" if amount < 0 else None)
+            if n % 3 == 0:
+                claim.service_code_list_1 = "777"
+            if n % 4 == 0:
+                claim.service_date = dt.date(2024, 5, 1)
+            ins.add(claim)
+    return eicodec.dumps(decl)
+
+
+@pytest.fixture(scope="module")
+def claims() -> tuple[bytes, bytes]:
+    """An AP304 with rejected claim lines and its AP305."""
+    data = _declaration()
+    report = eicodec.validate(data, today=TODAY)
+    assert report.status is eicodec.Status.REJECTED_RECORDS
+    return data, eicodec.dumps_retour(data, report, return_date=TODAY)
+
+
+def _claims_by_insured(source: object) -> list[tuple[eicodec.Record, eicodec.Record]]:
+    """(claim record, its insured record), from the tree the reader builds."""
+    decl = eicodec.read(source)  # type: ignore[arg-type]
+    return [(c.record, g.record) for g in decl.groups for c in g.claims]
+
+
+# --------------------------------------------------------------------------- columns
+
+def test_columns_are_typed_and_carry_rubric_and_dutch_name() -> None:
+    t = eicodec.to_arrow(FULL)
+    s = t.schema
+    assert s.field("line").type == pa.int64()
+    assert s.field("service_date").type == pa.date32()
+    assert s.field("service_time").type == pa.time32("ms")
+    assert s.field("declared_amount").type == pa.int64()
+    assert s.field("declared_amount_signed").type == pa.int64()
+    assert s.field("declared_amount_dc").type == pa.string()
+    assert s.field("service_code_1").type == pa.string()  # codes stay strings: leading zeros
+    meta = s.field("service_date").metadata
+    assert meta[b"rubric"] == b"0410" and meta[b"name"] == b"DATUM PRESTATIE"
+    assert s.field("declared_amount_signed").metadata[b"signed_by"] == b"0444"
+    assert "record_code" not in s.names  # the kenmerk record is the table itself
+    assert s.metadata[b"eicodec.record_type"] == b"04"
+    recs = [r for r in eicodec.iter_records(FULL) if r.record_type == "04"]
+    assert t.column("line").to_pylist() == [r.line for r in recs]
+    assert t.column("service_date").to_pylist() == [r.service_date for r in recs]
+    assert t.column("service_code_1").to_pylist() == [r.service_code_1 for r in recs]
+    assert t.column("reference").to_pylist() == [r.reference for r in recs]
+
+
+def test_debit_credit_is_applied_in_signed_columns_and_kept_apart(claims: tuple[bytes, bytes]) -> None:
+    data, _ = claims
+    t = eicodec.to_arrow(data).to_pylist()
+    recs = [r for r in eicodec.iter_records(data) if r.record_type == "04"]
+    assert any(r.declared_amount_dc == "C" for r in recs)
+    for row, rec in zip(t, recs, strict=True):
+        assert row["declared_amount"] == rec.declared_amount > 0  # unsigned, as in the file
+        assert row["declared_amount_dc"] == rec.declared_amount_dc
+        assert row["declared_amount_signed"] == rec.declared_amount_signed
+        want = -rec.declared_amount if rec.declared_amount_dc == "C" else rec.declared_amount
+        assert row["declared_amount_signed"] == want
+
+
+def test_claim_lines_carry_their_insured(claims: tuple[bytes, bytes]) -> None:
+    data, _ = claims
+    t = eicodec.to_arrow(data, unmask=True).to_pylist()
+    pairs = _claims_by_insured(data)
+    assert len(t) == len(pairs) > 6
+    for row, (claim, ins) in zip(t, pairs, strict=True):
+        assert row["line"] == claim.line
+        assert row["insured_line"] == ins.line
+        assert row["insured_record_id"] == ins.record_id
+        assert row["insured_patient_number"] == ins.patient_number
+        assert row["insured_birth_date"] == ins.birth_date
+    assert len({row["insured_patient_number"] for row in t}) == 6
+
+
+def test_outcome_of_the_ap305_is_joined_per_claim_line(claims: tuple[bytes, bytes]) -> None:
+    data, ap305 = claims
+    t = eicodec.to_arrow(data, ap305=ap305).to_pylist()
+    outs = eicodec.outcome(data, ap305)
+    assert [row["line"] for row in t] == [o.line for o in outs]
+    for row, o in zip(t, outs, strict=True):
+        assert (row["outcome_status"], tuple(row["outcome_codes"]), row["outcome_awarded"]) == (
+            o.status, o.codes, o.awarded)
+    assert {row["outcome_status"] for row in t} == {"rejected", "not_returned"}
+    with pytest.raises(eicodec.EicodecError, match="per claim line"):
+        eicodec.to_arrow(data, "02", ap305=ap305)
+
+
+def _personal_values(source: bytes | Path) -> set[str]:
+    """Every personal value of the file, as text (dates also ISO), from iter_records."""
+    found: set[str] = set()
+    for rec in eicodec.iter_records(source):
+        for f in rec.layout.fields if rec.layout else ():
+            if f.personal:
+                value = rec.get(f.attr)
+                if value is not None and len(str(value)) >= 4:
+                    found.add(str(value))
+    return found
+
+
+def test_personal_data_is_masked_unless_asked(claims: tuple[bytes, bytes], tmp_path: Path) -> None:
+    data, ap305 = claims
+    personal = _personal_values(data)
+    assert {"123456782", "Vriesland", "1956-03-14", "PAT0001"} <= personal
+    masked = eicodec.to_arrow(data, ap305=ap305)
+    cells = {str(v) for col in masked.columns for v in col.to_pylist() if v is not None}
+    assert not personal & cells
+    for name in ("bsn", "birth_date", "insured_bsn", "insured_surname_1", "insured_patient_number"):
+        assert masked.column(name).null_count == masked.num_rows
+        assert masked.schema.field(name).metadata[b"masked"] == b"true"
+    assert masked.schema.metadata[b"eicodec.masked"] == b"true"
+    # The same through the files a user would share
+    src = tmp_path / "in.asc"
+    src.write_bytes(data)
+    assert main(["convert", str(src), "--to", "parquet", "-o", str(tmp_path / "c.parquet")]) == 0
+    back = pq.read_table(tmp_path / "c.parquet")
+    assert not personal & {str(v) for col in back.columns for v in col.to_pylist() if v is not None}
+    assert main(["convert", str(src), "--to", "csv", "-o", str(tmp_path / "c.csv")]) == 0
+    text = (tmp_path / "c.csv").read_text(encoding="utf-8")
+    assert not [p for p in personal if p in text]
+    # ... and shown when asked for
+    unmasked = eicodec.to_arrow(data, unmask=True)
+    assert set(unmasked.column("bsn").to_pylist()) == {"123456782"}
+    assert set(unmasked.column("insured_surname_1").to_pylist()) == {"Vriesland"}
+
+
+# --------------------------------------------------------------------------- any spec
+
+def _gz321(drop_second_claim: bool = False) -> tuple[eicodec.MessageSpec, bytes]:
+    spec = eicodec.load_spec(DATA / "GZ321v1.0.toml")
+    decl = eicodec.Declaration.new(spec, f0105="P", f0114=dt.date(2024, 1, 1), f0115=dt.date(2024, 1, 31),
+                                   f0116="G1", f0117=dt.date(2024, 2, 1))
+    for i in range(3):
+        ins = decl.add(spec.new("02", f0203="123456782"))
+        for j in range(2):
+            claim = ins.add(spec.new("04", f0403="123456782"))
+            for k in range(i + j):
+                claim.add(spec.new("06", f0625_signed=(-1) ** k * (100 * i + 10 * j + k + 1)))
+    data = eicodec.dumps(decl)
+    if drop_second_claim:  # the 06 records of the 2nd insured's first 04 now follow its 02
+        lines = data.split(b"\r\n")
+        second = [n for n, ln in enumerate(lines) if ln.startswith(b"02")][1]
+        assert lines[second + 1].startswith(b"04")
+        del lines[second + 1]
+        data = b"\r\n".join(lines)
+    return spec, data
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_gz321_tariff_records_carry_their_claim_and_insured(broken: bool) -> None:
+    spec, data = _gz321(drop_second_claim=broken)
+    t = eicodec.to_arrow(data, "06", spec=spec)
+    assert [n for n in t.schema.names if n.endswith("line")] == ["line", "r04_line", "r02_line"]
+    assert t.schema.field("r04_f0403").metadata[b"rubric"] == b"0403"
+    # what the reader's tree says, independently
+    decl = eicodec.read(data, spec=spec)
+    want = {}
+    for g in decl.groups:
+        for c in g.r04s:
+            for tariff in c.r06s:
+                want[tariff.record.line] = (c.record.line, g.record.line, tariff.record.f0625_signed)
+    for rec in decl.unplaced:
+        if rec.record_type == "06":
+            want[rec.line] = (None, None, rec.f0625_signed)
+    assert bool(decl.unplaced) == broken
+    got = {r["line"]: (r["r04_line"], r["r02_line"], r["f0625_signed"]) for r in t.to_pylist()}
+    assert got == want and len(got) == 9
+    assert eicodec.to_arrow(data, spec=spec).schema.metadata[b"eicodec.record_type"] == b"04"
+
+
+def test_claim_type_comes_from_the_grammar() -> None:
+    assert tables.claim_type(eicodec.get_spec("AP304")) == "04"
+    assert tables.claim_type(eicodec.get_spec("AP305")) == "04"
+    assert tables.claim_type(eicodec.load_spec(DATA / "GZ321v1.0.toml")) == "04"
+    assert [lay.type for lay in tables.ancestors(eicodec.load_spec(DATA / "GZ321v1.0.toml"), "17")] == ["04", "02"]
+
+
+def test_an_ap305_is_a_table_too_and_other_record_types_work() -> None:
+    t = eicodec.to_arrow(EXAMPLES / "ap305_claim_rejected.asc")
+    assert "return_code_1" in t.schema.names and "insured_line" in t.schema.names
+    assert t.schema.metadata[b"eicodec.spec"] == b"AP305 v8.0"
+    debtors = eicodec.to_arrow(FULL, "03")
+    assert debtors.num_rows == sum(1 for r in eicodec.iter_records(FULL) if r.record_type == "03")
+    header = eicodec.to_arrow(FULL, "01")
+    assert header.num_rows == 1 and "insured_line" not in header.schema.names
+    with pytest.raises(eicodec.EicodecError, match="no record type '77'"):
+        eicodec.to_arrow(FULL, "77")
+
+
+def test_batches_and_sources_do_not_change_the_table(claims: tuple[bytes, bytes], tmp_path: Path) -> None:
+    """Batch boundaries (the insured of a claim line in an earlier batch), file objects
+    and paths give the same table."""
+    data, ap305 = claims
+    whole = eicodec.to_arrow(data, ap305=ap305)
+    for rows in (1, 2, 3, 7):
+        schema, batches = tables.iter_arrow_batches(data, ap305=ap305, batch_rows=rows)
+        assert pa.Table.from_batches(list(batches), schema=schema).equals(whole, check_metadata=True)
+    path = tmp_path / "in.asc"
+    path.write_bytes(data)
+    assert eicodec.to_arrow(path, ap305=ap305).equals(whole)
+    assert eicodec.to_arrow(io.BytesIO(data), ap305=ap305).equals(whole)
+
+
+def test_a_broken_field_is_null_not_a_crash() -> None:
+    data = FULL.read_bytes()
+    lines = data.split(b"\r\n")
+    n = next(i for i, ln in enumerate(lines) if ln.startswith(b"04"))
+    lines[n] = lines[n][:59 + 8] + b"2024X108" + lines[n][59 + 16:]  # 0410 not a date
+    lines.insert(n + 1, lines[n][:100])  # a short claim line
+    t = eicodec.to_arrow(b"\r\n".join(lines)).to_pylist()
+    assert t[0]["service_date"] is None and t[0]["reference"] == "R2024-000001"
+    assert t[1]["line"] == n + 2 and t[1]["reference"] is None and t[1]["insured_line"] == 2
+
+
+# --------------------------------------------------------------------------- files out
+
+def test_parquet_round_trip_equals_to_arrow_in_row_groups(claims: tuple[bytes, bytes], tmp_path: Path) -> None:
+    data, ap305 = claims
+    out = tmp_path / "claims.parquet"
+    rows = eicodec.to_parquet(data, out, ap305=ap305, row_group_rows=4)
+    want = eicodec.to_arrow(data, ap305=ap305)
+    assert rows == want.num_rows
+    assert pq.ParquetFile(out).metadata.num_row_groups == -(-rows // 4)
+    assert pq.read_table(out).equals(want, check_metadata=True)
+
+
+def test_duckdb_rejected_amount_per_return_code(claims: tuple[bytes, bytes], tmp_path: Path) -> None:
+    duckdb = pytest.importorskip("duckdb")
+    data, ap305 = claims
+    (tmp_path / "in.asc").write_bytes(data)
+    (tmp_path / "in.ap305").write_bytes(ap305)
+    out = tmp_path / "claims.parquet"
+    assert main(["convert", str(tmp_path / "in.asc"), "--to", "parquet", "-o", str(out),
+                 "--ap305", str(tmp_path / "in.ap305")]) == 0
+    got = duckdb.sql(f"""
+        SELECT code, count(*) AS lines, sum(declared_amount_signed) AS rejected_cents
+        FROM read_parquet('{out}'), unnest(outcome_codes) AS t(code)
+        WHERE outcome_status = 'rejected'
+        GROUP BY code ORDER BY code""").fetchall()
+    # Independently: the claim lines of the AP305 itself, with their codes
+    want: dict[str, list[int]] = {}
+    for rec in eicodec.iter_records(ap305):
+        if rec.record_type == "04":
+            for code in (rec.return_code_1, rec.return_code_2, rec.return_code_3):
+                if code:
+                    want.setdefault(code, []).append(rec.declared_amount_signed)
+    assert got == [(code, len(v), sum(v)) for code, v in sorted(want.items())]
+    assert {code for code, *_ in got} == {"0581", "8007", "8176"}
+
+
+def test_cli_csv_is_one_row_per_record_and_fields_layout_is_kept(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["convert", str(FULL), "--to", "csv"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    header = out[0].split(",")
+    assert header[:3] == ["line", "record_id", "bsn"] and "declared_amount_signed" in header
+    assert len(out) - 1 == sum(1 for r in eicodec.iter_records(FULL) if r.record_type == "04")
+    first = dict(zip(header, out[1].split(","), strict=True))
+    assert first["service_date"] == "2024-01-08" and first["bsn"] == "" and first["insured_line"] == "2"
+    assert main(["convert", str(FULL), "--to", "csv", "--record", "02", "--unmask"]) == 0
+    assert "123456782" in capsys.readouterr().out
+    assert main(["convert", str(FULL), "--to", "csv", "--layout", "fields"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "line,record_type,rubric,name,attr,value"
+    assert main(["convert", str(FULL), "--to", "json", "--record", "04"]) == 2
+    assert main(["convert", str(FULL), "--to", "parquet"]) == 2  # needs -o
+
+
+def test_without_pyarrow_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    with pytest.raises(ImportError, match=r"pip install eicodec\[arrow\]"):
+        eicodec.to_arrow(FULL)
+    assert main(["convert", str(FULL), "--to", "parquet", "-o", str(tmp_path / "x.parquet")]) == 2
+    assert "eicodec[arrow]" in capsys.readouterr().err
+    assert main(["convert", str(FULL), "--to", "csv"]) == 0  # CSV needs no pyarrow
