@@ -34,6 +34,10 @@ from .validator import Finding, Outcome, Report, Status, Verdict, validate, vali
 __all__ += ["CodeTable", "return_codes", "use_return_codes", "Finding", "Outcome", "Report",
             "Status", "Verdict", "validate", "validate_many"]
 
+from .columns import ColumnBatch, columns, iter_columns  # noqa: E402
+
+__all__ += ["ColumnBatch", "columns", "iter_columns"]
+
 from .retour import Award, ClaimOutcome, build_retour, dumps_retour, iter_retour, outcome, write_retour  # noqa: E402
 
 __all__ += ["Award", "ClaimOutcome", "build_retour", "dumps_retour", "iter_retour", "outcome",

@@ -1,0 +1,200 @@
+"""Compare the validator's findings over a corpus between two versions of eicodec.
+
+    python scripts/findings_corpus.py generate DIR          # write generated/mutated files
+    python scripts/findings_corpus.py dump DIR OUT.json     # findings/outcomes with the eicodec importable here
+    python scripts/findings_corpus.py compare OLD.json NEW.json
+
+``dump`` also takes the examples and golden files of the checkout it runs in. Run
+``dump`` once with the old code (e.g. from the main checkout) and once with the new.
+Not a test: a tool for proving a rewrite keeps its findings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+TODAY = dt.date(2024, 6, 1)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def generate(out: Path) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    import eicodec
+    from eicodec.testing import declarations
+
+    out.mkdir(parents=True, exist_ok=True)
+    spec = eicodec.get_spec("AP304")
+    noise = st.sampled_from(list("0123456789 ADCXZ-ë\t") + ["00", "99", "  "])
+    how_s = st.sampled_from(["zeros", "blank", "other", "date_late", "date_early", "digits", "dc", "iban"])
+    counter = [0]
+
+    def save(data: bytes, tag: str) -> None:
+        counter[0] += 1
+        (out / f"{tag}_{counter[0]:04d}.asc").write_bytes(data)
+
+    def lines_of(data: bytes) -> list[bytes]:
+        return data[:-2].split(b"\r\n")
+
+    def join(lines: list[bytes]) -> bytes:
+        return b"".join(ln + b"\r\n" for ln in lines)
+
+    common = dict(suppress_health_check=list(HealthCheck), deadline=None, derandomize=True, database=None)
+
+    @settings(max_examples=60, **common)
+    @given(declarations(max_insured=3))
+    def valid(decl):  # type: ignore[no-untyped-def]
+        save(eicodec.dumps(decl), "valid")
+
+    @settings(max_examples=120, **common)
+    @given(declarations(max_insured=3), st.data())
+    def corrupted(decl, data):  # type: ignore[no-untyped-def]
+        lines = [ln.decode("utf-8") for ln in lines_of(eicodec.dumps(decl))]
+        for _ in range(data.draw(st.integers(1, 4))):
+            i = data.draw(st.integers(0, len(lines) - 1))
+            pos = data.draw(st.integers(0, 359))
+            nz = data.draw(noise)
+            lines[i] = (lines[i][:pos] + nz + lines[i][pos + len(nz):])[:360]
+        save(join([ln.encode("utf-8") for ln in lines]), "corrupt")
+
+    @settings(max_examples=160, **common)
+    @given(declarations(max_insured=4), st.data())
+    def fields(decl, data):  # type: ignore[no-untyped-def]
+        lines = [ln.decode("utf-8") for ln in lines_of(eicodec.dumps(decl))]
+        body = range(1, len(lines) - 1)
+        for _ in range(data.draw(st.integers(1, 3))):
+            i = data.draw(st.sampled_from(body))
+            j = data.draw(st.sampled_from(body))
+            lay = spec.records[lines[i][:2]]
+            rubric = data.draw(st.sampled_from([f.rubric for f in lay.fields][1:]))
+            how = data.draw(how_s)
+            k = data.draw(st.integers(0, 10**9))
+            f = lay.by_rubric[rubric]
+            n = f.length
+            other = lines[j]
+            if how == "zeros":
+                value = "0" * n
+            elif how == "blank":
+                value = " " * n
+            elif how == "other" and other[:2] == lines[i][:2]:
+                value = other[f.start - 1:f.end]
+            elif how == "date_late" and n == 8:
+                value = "20240301"
+            elif how == "date_early" and n == 8:
+                value = "19991231"
+            elif how == "dc" and n == 1:
+                value = "DC"[k % 2]
+            elif how == "iban" and n >= 18:
+                value = ("NL91ABNA0417164300" if k % 2 else "NL91ABNA0417164301").ljust(n)
+            else:
+                value = str(k).zfill(n)[-n:]
+            lines[i] = lines[i][:f.start - 1] + value + lines[i][f.end:]
+        save(join([ln.encode("utf-8") for ln in lines]), "field")
+
+    @settings(max_examples=120, **common)
+    @given(declarations(max_insured=4), st.data())
+    def structural(decl, data):  # type: ignore[no-untyped-def]
+        lines = lines_of(eicodec.dumps(decl))
+        ends = [b"\r\n"] * len(lines)
+        for _ in range(data.draw(st.integers(1, 3))):
+            i = data.draw(st.integers(1, len(lines) - 1))
+            what = data.draw(st.sampled_from(["drop", "repeat", "move", "lf", "empty", "short"]))
+            if what == "drop" and len(lines) > 3:
+                del lines[i], ends[i]
+            elif what == "repeat":
+                lines.insert(i, lines[i - 1])
+                ends.insert(i, b"\r\n")
+            elif what == "move":
+                j = data.draw(st.integers(1, len(lines) - 1))
+                lines.insert(j, lines.pop(i))
+            elif what == "lf":
+                ends[i - 1] = b"\n"
+            elif what == "short":
+                lines[i] = lines[i][:data.draw(st.integers(0, 359))]
+            else:
+                lines.insert(i, b"")
+                ends.insert(i, b"\r\n")
+        save(b"".join(a + b for a, b in zip(lines, ends)), "struct")
+
+    for fn in (valid, corrupted, fields, structural):
+        fn()
+    print(f"{counter[0]} files in {out}")
+
+
+def dump(corpus: Path, out: Path) -> None:
+    import eicodec
+
+    files = sorted(ROOT.glob("examples/*.asc")) + sorted(ROOT.glob("tests/golden/*.asc")) + sorted(corpus.glob("*.asc"))
+    result = {}
+    for p in files:
+        data = p.read_bytes()
+        for mode in ("insurer", "vecozo"):
+            key = f"{p.name}:{mode}"
+            try:
+                rep = eicodec.validate(data, mode=mode, today=TODAY)
+            except eicodec.EicodecError as exc:
+                result[key] = {"error": f"{type(exc).__name__}: {exc}"}
+                continue
+            result[key] = {
+                "status": rep.status.value,
+                "findings": [[f.code, f.level, f.line, f.record_type, f.rubric, f.rule, f.message, f.provisional]
+                             for f in rep.findings],
+                "outcomes": [[o.line, o.record_type, o.verdict.value, list(o.codes)] for o in rep.outcomes.values()],
+                "counts": rep.counts,
+            }
+    out.write_text(json.dumps(result, indent=0, sort_keys=True))
+    print(f"{len(result)} reports -> {out}")
+
+
+def compare(a: Path, b: Path) -> int:
+    old, new = json.loads(a.read_text()), json.loads(b.read_text())
+    bad = 0
+    for key in sorted(set(old) | set(new)):
+        x, y = old.get(key), new.get(key)
+        if x is None or y is None:
+            print(f"{key}: only in {'new' if x is None else 'old'}")
+            bad += 1
+            continue
+        if "findings" in x and "findings" in y:
+            fx = sorted(map(json.dumps, x["findings"]))
+            fy = sorted(map(json.dumps, y["findings"]))
+            same = (x["status"] == y["status"] and fx == fy and x["outcomes"] == y["outcomes"]
+                    and x["counts"] == y["counts"])
+        else:
+            same = x == y
+        if not same:
+            bad += 1
+            print(f"--- {key}")
+            if "findings" in x and "findings" in y:
+                if x["status"] != y["status"]:
+                    print(f"  status {x['status']} -> {y['status']}")
+                for f in sorted(set(fx) - set(fy)):
+                    print(f"  - {f}")
+                for f in sorted(set(fy) - set(fx)):
+                    print(f"  + {f}")
+                ox = {tuple(map(json.dumps, o)) for o in x["outcomes"]}
+                oy = {tuple(map(json.dumps, o)) for o in y["outcomes"]}
+                for o in sorted(ox - oy):
+                    print(f"  outcome - {o}")
+                for o in sorted(oy - ox):
+                    print(f"  outcome + {o}")
+                if x["counts"] != y["counts"]:
+                    print(f"  counts {x['counts']} -> {y['counts']}")
+            else:
+                print(f"  {x} -> {y}")
+    print(f"{bad} of {len(set(old) | set(new))} reports differ")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    cmd = sys.argv[1]
+    if cmd == "generate":
+        generate(Path(sys.argv[2]))
+    elif cmd == "dump":
+        dump(Path(sys.argv[2]), Path(sys.argv[3]))
+    elif cmd == "compare":
+        sys.exit(compare(Path(sys.argv[2]), Path(sys.argv[3])))

@@ -1,0 +1,159 @@
+"""Reading an EI file a batch of lines at a time, as fixed-width arrays of characters.
+
+A :class:`Batch` holds a few thousand consecutive lines of the input: their text, their
+line ends, and one ``(n, record_length)`` array of character codes (``uint8`` when the
+batch is ASCII, ``uint32`` code points otherwise), so that positions are *characters*,
+never bytes. Lines shorter than the record length are padded with spaces in the array
+(``length_ok`` says which lines have the right length); longer ones are cut there.
+The engine (rule kinds) and :mod:`eicodec.columns` read fields as column slices of that
+array. The helpers at the end turn a field's slice into values (digits, dates, text).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from .reader import RecordStream
+
+#: Lines per batch (a batch of AP304 records is then about 3 MB of characters).
+BATCH_LINES = 8192
+
+_ZERO, _NINE, _SPACE = 48, 57, 32
+
+
+class Batch:
+    """Consecutive lines of a file: ``first`` is the 1-based number of ``texts[0]``."""
+
+    __slots__ = ("first", "texts", "terms", "width", "chars", "length_ok", "types", "_lines")
+
+    def __init__(self, first: int, texts: list[str], terms: list[str] | None, width: int) -> None:
+        self.first = first
+        self.texts = texts
+        self.terms = terms  # None: every line ends with CR/LF
+        self.width = width
+        n = len(texts)
+        lengths = np.fromiter(map(len, texts), np.int64, n)
+        self.length_ok = lengths == width
+        if self.length_ok.all():
+            self.chars = char_matrix(texts, width)
+        else:
+            self.chars = char_matrix([t[:width].ljust(width) for t in texts], width)
+        c = self.chars
+        if n and width >= 2:
+            d0, d1 = c[:, 0].astype(np.int32) - _ZERO, c[:, 1].astype(np.int32) - _ZERO
+            ok = (d0 >= 0) & (d0 <= 9) & (d1 >= 0) & (d1 <= 9) & (lengths >= 2)
+            self.types = np.where(ok, d0 * 10 + d1, -1).astype(np.int16)
+        else:
+            self.types = np.full(n, -1, np.int16)
+        self._lines: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @property
+    def lines(self) -> np.ndarray:
+        """1-based line numbers (int64) of the batch's lines."""
+        if self._lines is None:
+            self._lines = np.arange(self.first, self.first + len(self.texts), dtype=np.int64)
+        return self._lines
+
+    def rows(self, record_type: str) -> np.ndarray:
+        """Indices of the lines of *record_type* that have the record length."""
+        return np.flatnonzero((self.types == int(record_type)) & self.length_ok)
+
+
+def char_matrix(texts: list[str], width: int) -> np.ndarray:
+    """``(len(texts), width)`` character codes of *texts*, each exactly *width* long."""
+    s = "".join(texts)
+    n = len(texts)
+    if s.isascii():
+        return np.frombuffer(s.encode("ascii"), np.uint8).reshape(n, width)
+    return np.frombuffer(s.encode("utf-32-le", "surrogatepass"), np.uint32).reshape(n, width)
+
+
+def iter_batches(stream: RecordStream, size: int = BATCH_LINES) -> Iterator[Batch]:
+    """The lines of *stream* (opened, its spec known) in batches of about *size* lines."""
+    spec = stream.info.spec
+    assert spec is not None
+    width = spec.record_length
+    texts: list[str] = []
+    terms: list[str] | None = None
+    first = 1
+    for block, ends in stream.blocks():
+        if ends is not None and terms is None:
+            terms = ["\r\n"] * len(texts)
+        texts.extend(block)
+        if terms is not None:
+            terms.extend(ends if ends is not None else ["\r\n"] * len(block))
+        if len(texts) >= size:
+            yield Batch(first, texts, terms, width)
+            first += len(texts)
+            texts, terms = [], None
+    if texts:
+        yield Batch(first, texts, terms, width)
+
+
+# ------------------------------------------------------------------ field values
+
+def field_chars(chars: np.ndarray, start: int, length: int) -> np.ndarray:
+    """The ``(n, length)`` characters of a field (``start`` 1-based as in the BER)."""
+    return chars[:, start - 1:start - 1 + length]
+
+
+def all_digits(f: np.ndarray) -> np.ndarray:
+    """Per row: every character of *f* is an ASCII digit."""
+    return ((f >= _ZERO) & (f <= _NINE)).all(axis=1)
+
+
+def all_of(f: np.ndarray, code: int) -> np.ndarray:
+    """Per row: every character of *f* is *code* (e.g. ``ord(" ")``)."""
+    return (f == code).all(axis=1)
+
+
+def digits_value(f: np.ndarray) -> np.ndarray:
+    """The int64 number that the digits of *f* spell (meaningless where not all digits)."""
+    d = f.astype(np.int64) - _ZERO
+    w = 10 ** np.arange(f.shape[1] - 1, -1, -1, dtype=np.int64)
+    return d @ w
+
+
+_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int64)
+
+
+def date_parts(f: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(year, month, day, is a calendar date) of CCYYMMDD fields *f*."""
+    ok = all_digits(f)
+    d = f.astype(np.int64) - _ZERO
+    y = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
+    m = d[:, 4] * 10 + d[:, 5]
+    day = d[:, 6] * 10 + d[:, 7]
+    good_m = (m >= 1) & (m <= 12)
+    dim = _DAYS[np.where(good_m, m, 0)]
+    leap = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
+    dim = dim + ((m == 2) & leap)
+    ok &= (y >= 1) & good_m & (day >= 1) & (day <= dim)
+    return y, m, day, ok
+
+
+def date_ordinal(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(CCYYMMDD as an int comparable like the date, is a calendar date) of *f*."""
+    y, m, d, ok = date_parts(f)
+    return y * 10000 + m * 100 + d, ok
+
+
+def to_datetime64(y: np.ndarray, m: np.ndarray, d: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """datetime64[D] of year/month/day, NaT where not *ok*."""
+    months = np.where(ok, (y - 1970) * 12 + (m - 1), 0).astype("datetime64[M]")
+    days = months.astype("datetime64[D]") + np.where(ok, d - 1, 0).astype("timedelta64[D]")
+    days[~ok] = np.datetime64("NaT")
+    return days
+
+
+def text_of(f: np.ndarray) -> np.ndarray:
+    """The text of field slice *f* as a str array (trailing spaces kept)."""
+    n, w = f.shape
+    if f.dtype == np.uint8:
+        return np.ascontiguousarray(f).view(f"S{w}").reshape(n).astype(f"U{w}")
+    return np.ascontiguousarray(f, dtype=np.uint32).view(f"<U{w}").reshape(n)
