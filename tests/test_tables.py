@@ -7,11 +7,19 @@ import io
 import sys
 from pathlib import Path
 
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import eicodec
 from eicodec import tables
 from eicodec.cli import main
+from eicodec.errors import DecodeError
+from eicodec.testing import declarations
 from tests.conftest import DATA, EXAMPLES
 
 pa = pytest.importorskip("pyarrow")
@@ -19,6 +27,53 @@ pq = pytest.importorskip("pyarrow.parquet")
 
 FULL = EXAMPLES / "ap304_full.asc"
 TODAY = dt.date(2024, 3, 1)
+
+
+# --------------------------------------------------------------------------- the reference
+
+def _numpy(kind: str, values: list[Any]) -> np.ndarray:
+    if kind == "date":
+        return np.array([np.datetime64(v, "D") if v is not None else np.datetime64("NaT", "D") for v in values],
+                        dtype="datetime64[D]")
+    if kind == "time":
+        return np.array([v.hour * 60 + v.minute if v is not None else 0 for v in values],
+                        dtype=np.int64).astype("timedelta64[m]")
+    if kind in ("number", "amount"):
+        return np.array([v if v is not None else 0 for v in values], dtype=np.int64)
+    return np.array([v if v is not None else "" for v in values], dtype=str)
+
+
+def reference_iter_columns(source: Any, record_type: str, *, spec: Any = None, encoding: str | None = None,
+                           fields: Iterable[str] | None = None, batch_lines: int = 0) -> Iterator[Any]:
+    """The engine's iter_columns, computed one record at a time with Record.get (slow,
+    exact): every record of the type and the record length, in batches of 3 rows."""
+    with eicodec.open_records(source, spec=spec, encoding=encoding) as stream:
+        lay = stream.info.spec.layout(record_type)  # type: ignore[union-attr]
+        wanted = [lay.field(k) for k in fields] if fields is not None else list(lay.fields)
+        keys = [(f.attr, f.kind) for f in wanted] + [(f"{f.attr}_signed", f.kind) for f in wanted if f.sign]
+        recs = [r for r in stream if r.record_type == record_type and len(r.raw) == lay.length]
+    for i in range(0, len(recs), 3):
+        part = recs[i:i + 3]
+        cols, valid = {}, {}
+        for key, kind in keys:
+            values = []
+            for rec in part:
+                try:
+                    values.append(rec.get(key))
+                except DecodeError:
+                    values.append(None)
+            cols[key] = _numpy(kind, values)
+            valid[key] = np.array([v is not None for v in values], dtype=bool)
+        yield eicodec.ColumnBatch(np.array([r.line for r in part], dtype=np.int64), cols, valid)
+
+
+def _both(monkeypatch: pytest.MonkeyPatch, make: Any) -> tuple[Any, Any]:
+    """*make()* with the engine's columns, then with the reference's."""
+    fast = make()
+    with monkeypatch.context() as m:
+        m.setattr(tables, "_engine_columns", reference_iter_columns)
+        slow = make()
+    return fast, slow
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -238,29 +293,88 @@ def test_an_ap305_is_a_table_too_and_other_record_types_work() -> None:
         eicodec.to_arrow(FULL, "77")
 
 
-def test_batches_and_sources_do_not_change_the_table(claims: tuple[bytes, bytes], tmp_path: Path) -> None:
+def test_batches_and_sources_do_not_change_the_table(claims: tuple[bytes, bytes], tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """Batch boundaries (the insured of a claim line in an earlier batch), file objects
     and paths give the same table."""
     data, ap305 = claims
     whole = eicodec.to_arrow(data, ap305=ap305)
-    for rows in (1, 2, 3, 7):
+    for lines, rows in ((1, 5), (2, 1), (3, 2), (7, 3), (8192, 7)):
+        monkeypatch.setattr(tables, "_ENGINE_BATCH_LINES", lines)
         schema, batches = tables.iter_arrow_batches(data, ap305=ap305, batch_rows=rows)
-        assert pa.Table.from_batches(list(batches), schema=schema).equals(whole, check_metadata=True)
+        got = list(batches)
+        assert [b.num_rows for b in got[:-1]] == [rows] * (len(got) - 1)
+        assert pa.Table.from_batches(got, schema=schema).equals(whole, check_metadata=True)
     path = tmp_path / "in.asc"
     path.write_bytes(data)
     assert eicodec.to_arrow(path, ap305=ap305).equals(whole)
     assert eicodec.to_arrow(io.BytesIO(data), ap305=ap305).equals(whole)
 
 
-def test_a_broken_field_is_null_not_a_crash() -> None:
-    data = FULL.read_bytes()
-    lines = data.split(b"\r\n")
+def _broken_full() -> bytes:
+    """ap304_full with a claim line whose 0410 is no date and whose 0444 (D/C) is 'X', an
+    empty mandatory text, and a short claim line after it."""
+    lines = FULL.read_bytes().split(b"\r\n")
     n = next(i for i, ln in enumerate(lines) if ln.startswith(b"04"))
-    lines[n] = lines[n][:59 + 8] + b"2024X108" + lines[n][59 + 16:]  # 0410 not a date
-    lines.insert(n + 1, lines[n][:100])  # a short claim line
-    t = eicodec.to_arrow(b"\r\n".join(lines)).to_pylist()
-    assert t[0]["service_date"] is None and t[0]["reference"] == "R2024-000001"
-    assert t[1]["line"] == n + 2 and t[1]["reference"] is None and t[1]["insured_line"] == 2
+    spec = eicodec.get_spec("AP304")
+    line = bytearray(lines[n])
+    for rubric, text in (("0410", b"2024X108"), ("0444", b"X"), ("0445", b" " * 20)):
+        f = spec.field("04", rubric)
+        line[f.start - 1:f.end] = text.ljust(f.length)
+    lines[n] = bytes(line)
+    lines.insert(n + 1, lines[n][:100])
+    return b"\r\n".join(lines)
+
+
+def test_a_broken_field_is_null_never_a_guess() -> None:
+    t = eicodec.to_arrow(_broken_full()).to_pylist()
+    first = t[0]
+    assert first["service_date"] is None and first["reference"] is None
+    assert first["declared_amount"] == 1250 and first["declared_amount_dc"] is None
+    assert first["declared_amount_signed"] is None  # no D/C, no sign: never taken as debit
+    assert first["calculated_amount_signed"] == 1250 and first["insured_line"] == 2
+    # the short line is not a row (the engine leaves records of the wrong length out;
+    # validate reports them)
+    lines = [r.line for r in eicodec.iter_records(_broken_full()) if r.record_type == "04"
+             and len(r.raw) == eicodec.get_spec("AP304").record_length]
+    assert [row["line"] for row in t] == lines
+
+
+# --------------------------------------------------------------------------- fast == reference
+
+def test_fast_path_equals_the_reference(claims: tuple[bytes, bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    data, ap305 = claims
+    gz_spec, gz = _gz321(drop_second_claim=True)
+    cases = [
+        lambda: eicodec.to_arrow(data, ap305=ap305),
+        lambda: eicodec.to_arrow(data, unmask=True),
+        lambda: eicodec.to_arrow(FULL, "03", unmask=True),
+        lambda: eicodec.to_arrow(_broken_full(), unmask=True),
+        lambda: eicodec.to_arrow(EXAMPLES / "ap305_claim_rejected.asc", unmask=True),
+        lambda: eicodec.to_arrow(gz, "06", spec=gz_spec),
+        lambda: eicodec.to_arrow(gz, "04", spec=gz_spec),
+    ]
+    for make in cases:
+        fast, slow = _both(monkeypatch, make)
+        assert fast.num_rows > 0 and fast.equals(slow, check_metadata=True)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(decl=declarations(max_insured=3), hits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 319),
+                                                                 st.sampled_from("0 9AZC-")), max_size=6))
+def test_fast_path_equals_the_reference_on_any_file(monkeypatch: pytest.MonkeyPatch, decl: eicodec.Declaration,
+                                                    hits: list[tuple[int, int, str]]) -> None:
+    """Valid files, and the same with characters of claim lines overwritten."""
+    lines = eicodec.dumps(decl).decode("utf-8").split("\r\n")
+    claims = [i for i, ln in enumerate(lines) if ln.startswith("04")]
+    for which, pos, char in hits:
+        i = claims[which % len(claims)]
+        lines[i] = lines[i][:max(pos, 2)] + char + lines[i][max(pos, 2) + 1:]
+    data = "\r\n".join(lines).encode("utf-8")
+    fast, slow = _both(monkeypatch, lambda: eicodec.to_arrow(data, unmask=True))
+    assert fast.equals(slow), fast.to_pylist()
+    assert fast.num_rows == len(claims)
 
 
 # --------------------------------------------------------------------------- files out

@@ -43,14 +43,6 @@ from .retour import Award, ClaimOutcome, build_retour, dumps_retour, iter_retour
 __all__ += ["Award", "ClaimOutcome", "build_retour", "dumps_retour", "iter_retour", "outcome",
             "write_retour"]
 
-_TABLES = ("to_arrow", "to_parquet")
-__all__ += list(_TABLES)
+from .tables import to_arrow, to_parquet  # noqa: E402  (pyarrow itself loads on first use)
 
-
-def __getattr__(name: str) -> object:
-    # Claims as tables (eicodec.tables, numpy and optional pyarrow) load on first use.
-    if name in _TABLES:
-        from . import tables
-
-        return getattr(tables, name)
-    raise AttributeError(f"module 'eicodec' has no attribute {name!r}")
+__all__ += ["to_arrow", "to_parquet"]

@@ -25,7 +25,11 @@ Personal data (fields with ``personal = true`` in the spec: BSN, names, birth da
 addresses, free text) is **masked unless** ``unmask=True``: a masked column keeps its
 place and type but holds only nulls (its metadata says ``masked``); its values are
 never decoded. A value that cannot be decoded (a broken field in a file that fails
-validation) is null as well: validate a file before analysing it.
+validation) is null as well, and a record of the wrong length is not in the table (the
+engine's columns leave it out): validate a file before analysing it.
+
+The typed values come from the engine's batches (:func:`eicodec.iter_columns`); this
+module names, joins, masks and writes them.
 
 :func:`to_parquet` streams the same rows into a Parquet file, a row group at a time
 (memory flat in file size); :func:`iter_csv_rows` gives them as CSV. pyarrow is an
@@ -39,13 +43,15 @@ import io
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
 
-from .errors import DecodeError, EicodecError
+from .columns import BATCH_LINES, ColumnBatch
+from .columns import iter_columns as _engine_columns
+from .errors import EicodecError
 from .layouts import FieldSpec, MessageSpec, RecordLayout
 from .reader import Source, open_records
 
@@ -54,84 +60,6 @@ if TYPE_CHECKING:
 
 #: Rows per batch (and per Parquet row group).
 BATCH_ROWS = 65_536
-
-# --------------------------------------------------------------------------- the batches
-
-@attrs.frozen
-class ColumnBatch:
-    """Typed columns of consecutive records of one type: ``lines`` (int64 line numbers),
-    ``columns`` (attribute -> array) and ``valid`` (attribute -> bool array: the value
-    is present, i.e. the field is filled and decodes)."""
-
-    lines: np.ndarray
-    columns: dict[str, np.ndarray]
-    valid: dict[str, np.ndarray]
-
-
-_NUMPY_EMPTY: dict[str, Any] = {"date": np.datetime64("NaT", "D"), "time": np.timedelta64(0, "m"),
-                                "number": 0, "amount": 0}
-
-
-def _to_numpy(kind: str, values: list[Any]) -> np.ndarray:
-    """One column of decoded values (None for absent) as a typed numpy array."""
-    if kind == "date":
-        return np.array([np.datetime64(v, "D") if v is not None else _NUMPY_EMPTY["date"] for v in values],
-                        dtype="datetime64[D]")
-    if kind == "time":
-        return np.array([v.hour * 60 + v.minute if v is not None else 0 for v in values],
-                        dtype=np.int64).astype("timedelta64[m]")
-    if kind in ("number", "amount"):
-        return np.array([v if v is not None else 0 for v in values], dtype=np.int64)
-    return np.array([v if v is not None else "" for v in values], dtype=str)
-
-
-def reference_iter_columns(source: Source, record_type: str, *, spec: MessageSpec | None = None,
-                           encoding: str | None = None, fields: Sequence[str] | None = None,
-                           batch_rows: int = BATCH_ROWS) -> Iterator[ColumnBatch]:
-    """Typed columns of every *record_type* record, batch by batch, decoded one record at a
-    time with :meth:`Record.get` (slow, exact: the reference the fast path is checked
-    against). *fields* are attribute names (default: every field); each amount with a
-    D/C indicator also yields ``<attr>_signed``."""
-    stream = open_records(source, spec=spec, encoding=encoding)
-    found = stream.info.spec
-    assert found is not None
-    lay = found.layout(record_type)
-    wanted = [lay.field(k) for k in fields] if fields is not None else list(lay.fields)
-    keys: list[tuple[str, str]] = []  # (column name, kind)
-    for f in wanted:
-        keys.append((f.attr, f.kind))
-        if f.sign:
-            keys.append((f"{f.attr}_signed", f.kind))
-
-    def batch(recs: list[Any]) -> ColumnBatch:
-        cols: dict[str, np.ndarray] = {}
-        valid: dict[str, np.ndarray] = {}
-        for key, kind in keys:
-            vals = []
-            for rec in recs:
-                try:
-                    vals.append(rec.get(key))
-                except DecodeError:
-                    vals.append(None)
-            cols[key] = _to_numpy(kind, vals)
-            valid[key] = np.array([v is not None for v in vals], dtype=bool)
-        return ColumnBatch(np.array([r.line for r in recs], dtype=np.int64), cols, valid)
-
-    with stream:
-        pending: list[Any] = []
-        for rec in stream:
-            if rec.record_type == record_type and rec.layout is not None:
-                pending.append(rec)
-                if len(pending) >= batch_rows:
-                    yield batch(pending)
-                    pending = []
-        if pending:
-            yield batch(pending)
-
-
-#: Where the typed column batches come from (swapped for the engine's fast columns).
-iter_columns: Callable[..., Iterator[ColumnBatch]] = reference_iter_columns
-
 
 # --------------------------------------------------------------------------- the plan
 
@@ -242,7 +170,7 @@ def plan_table(spec: MessageSpec, record_type: str | None = None, *, outcome: bo
                 dc = lay.by_rubric[f.sign]
                 smask = (f.personal or dc.personal) and not unmask
                 cols.append(TableColumn(f"{prefix}{f.attr}_signed", "int64", level, f"{f.attr}_signed", smask,
-                                        _field_meta(f, smask, signed_by=dc.rubric,
+                                        _field_meta(f, smask, signed_by=dc.rubric, signed_by_attr=dc.attr,
                                                     description="cents, the D/C indicator applied "
                                                                 "(credit negative)")))
     if outcome:
@@ -368,23 +296,81 @@ def iter_cells(source: Source, record_type: str | None = None, *, ap305: Source 
     return plan, _cells(plan, prep, outcomes, batch_rows)
 
 
-def _columns_of(prep: _Prepared, record_type: str, fields: list[str], batch_rows: int) -> Iterator[ColumnBatch]:
-    return iter_columns(prep.source, record_type, spec=prep.spec, encoding=prep.encoding,
-                        fields=fields, batch_rows=batch_rows)
+#: Lines per batch the engine reads (its default; tests make it small).
+_ENGINE_BATCH_LINES = BATCH_LINES
+
+
+def _columns_of(prep: _Prepared, record_type: str, fields: list[str]) -> Iterator[ColumnBatch]:
+    """Typed columns of *record_type*, from the engine (:func:`eicodec.iter_columns`)."""
+    return _engine_columns(prep.source, record_type, spec=prep.spec, encoding=prep.encoding,
+                           fields=fields, batch_lines=_ENGINE_BATCH_LINES)
 
 
 def _cells(plan: TablePlan, prep: _Prepared, outcomes: dict[int, tuple[str, tuple[str, ...], int]] | None,
            batch_rows: int) -> Iterator[Cells]:
     try:
-        own = _columns_of(prep, plan.record_type, plan.fields_to_read(0), batch_rows)
-        followers = [_Ancestor(_columns_of(prep, lay.type, plan.fields_to_read(level), batch_rows))
+        own = _columns_of(prep, plan.record_type, plan.fields_to_read(0))
+        followers = [_Ancestor(_columns_of(prep, lay.type, plan.fields_to_read(level)))
                      for level, lay in enumerate(plan.chain, 1)]
-        for batch in own:
-            yield _batch_cells(plan, batch, followers, outcomes)
+        yield from _rechunk((_batch_cells(plan, batch, followers, outcomes) for batch in own if len(batch.lines)),
+                            batch_rows)
     finally:
         for p in prep.cleanup:
             if os.path.exists(p):
                 os.unlink(p)
+
+
+def _rows(cells: Cells) -> int:
+    return len(cells["line"][0])
+
+
+def _concat(parts: list[Cells]) -> Cells:
+    if len(parts) == 1:
+        return parts[0]
+    out: Cells = {}
+    for name, (values, _null) in parts[0].items():
+        if isinstance(values, list):
+            joined: Any = [v for p in parts for v in p[name][0]]
+        else:
+            joined = np.concatenate([p[name][0] for p in parts])
+        out[name] = (joined, np.concatenate([p[name][1] for p in parts]))
+    return out
+
+
+def _slice(cells: Cells, start: int, stop: int | None = None) -> Cells:
+    return {name: (values[start:stop], null[start:stop]) for name, (values, null) in cells.items()}
+
+
+def _rechunk(parts: Iterator[Cells], rows: int) -> Iterator[Cells]:
+    """The same rows in chunks of exactly *rows* (the last one smaller)."""
+    pending: list[Cells] = []
+    have = 0
+    for cells in parts:
+        pending.append(cells)
+        have += _rows(cells)
+        if have < rows:
+            continue
+        joined = _concat(pending)
+        start = 0
+        while have - start >= rows:
+            yield _slice(joined, start, start + rows)
+            start += rows
+        pending = [_slice(joined, start)] if start < have else []
+        have -= start
+    if have:
+        yield _concat(pending)
+
+
+def _present(c: TableColumn, columns: dict[str, np.ndarray], valid: dict[str, np.ndarray]) -> np.ndarray:
+    """Where column *c* has a value: valid, a string not empty, a signed amount only
+    with a valid D/C indicator (never a sign guessed)."""
+    ok = valid[c.key]
+    if c.type == "string":
+        ok = ok & (columns[c.key] != "")
+    dc = c.metadata.get("signed_by_attr")
+    if dc:
+        ok = ok & valid[dc]
+    return ok
 
 
 def _batch_cells(plan: TablePlan, batch: ColumnBatch, followers: list[_Ancestor],
@@ -411,7 +397,7 @@ def _batch_cells(plan: TablePlan, batch: ColumnBatch, followers: list[_Ancestor]
         elif c.masked:
             cells[c.name] = _null_column(c.type, n)
         elif c.level == 0:
-            cells[c.name] = (batch.columns[c.key], ~batch.valid[c.key])
+            cells[c.name] = (batch.columns[c.key], ~_present(c, batch.columns, batch.valid))
         else:
             anc = followers[c.level - 1]
             idx = where[c.level - 1]
@@ -420,7 +406,7 @@ def _batch_cells(plan: TablePlan, batch: ColumnBatch, followers: list[_Ancestor]
             elif not c.key:  # the ancestor's line number
                 cells[c.name] = (anc.lines[idx], ~placed)
             else:
-                cells[c.name] = (anc.columns[c.key][idx], ~(anc.valid[c.key][idx] & placed))
+                cells[c.name] = (anc.columns[c.key][idx], ~(_present(c, anc.columns, anc.valid)[idx] & placed))
     if outcomes is not None:
         got = [outcomes.get(line) for line in batch.lines.tolist()]
         missing = np.array([g is None for g in got], dtype=bool)
@@ -541,7 +527,7 @@ def iter_csv_rows(source: Source, record_type: str | None = None, *, ap305: Sour
         yield buf.getvalue()
 
 
-__all__ = ["BATCH_ROWS", "ColumnBatch", "TableColumn", "TablePlan", "ancestors", "arrow_schema", "claim_type",
-           "iter_arrow_batches", "iter_cells", "iter_csv_rows", "plan_table", "reference_iter_columns",
+__all__ = ["BATCH_ROWS", "TableColumn", "TablePlan", "ancestors", "arrow_schema", "claim_type",
+           "iter_arrow_batches", "iter_cells", "iter_csv_rows", "plan_table",
            "to_arrow", "to_parquet"]
 
