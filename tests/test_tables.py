@@ -7,7 +7,6 @@ import io
 import sys
 from pathlib import Path
 
-from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -43,35 +42,30 @@ def _numpy(kind: str, values: list[Any]) -> np.ndarray:
     return np.array([v if v is not None else "" for v in values], dtype=str)
 
 
-def reference_iter_columns(source: Any, record_type: str, *, spec: Any = None, encoding: str | None = None,
-                           fields: Iterable[str] | None = None, batch_lines: int = 0) -> Iterator[Any]:
-    """The engine's iter_columns, computed one record at a time with Record.get (slow,
-    exact): every record of the type and the record length, in batches of 3 rows."""
-    with eicodec.open_records(source, spec=spec, encoding=encoding) as stream:
-        lay = stream.info.spec.layout(record_type)  # type: ignore[union-attr]
-        wanted = [lay.field(k) for k in fields] if fields is not None else list(lay.fields)
-        keys = [(f.attr, f.kind) for f in wanted] + [(f"{f.attr}_signed", f.kind) for f in wanted if f.sign]
-        recs = [r for r in stream if r.record_type == record_type and len(r.raw) == lay.length]
-    for i in range(0, len(recs), 3):
-        part = recs[i:i + 3]
-        cols, valid = {}, {}
-        for key, kind in keys:
-            values = []
-            for rec in part:
-                try:
-                    values.append(rec.get(key))
-                except DecodeError:
-                    values.append(None)
-            cols[key] = _numpy(kind, values)
-            valid[key] = np.array([v is not None for v in values], dtype=bool)
-        yield eicodec.ColumnBatch(np.array([r.line for r in part], dtype=np.int64), cols, valid)
+def reference_batch_columns(batch: Any, lay: eicodec.RecordLayout, fields: list[Any]) -> eicodec.ColumnBatch:
+    """The engine's batch_columns computed from the batch's text one record at a time with
+    Record.get (slow, exact): every line of the record type that has the record length."""
+    rows = [i for i, text in enumerate(batch.texts) if text[:2] == lay.type and len(text) == lay.length]
+    recs = [eicodec.Record(lay, batch.texts[i], int(batch.lines[i])) for i in rows]
+    keys = [(f.attr, f.kind) for f in fields] + [(f"{f.attr}_signed", f.kind) for f in fields if f.sign]
+    cols, valid = {}, {}
+    for key, kind in keys:
+        values = []
+        for rec in recs:
+            try:
+                values.append(rec.get(key))
+            except DecodeError:
+                values.append(None)
+        cols[key] = _numpy(kind, values)
+        valid[key] = np.array([v is not None for v in values], dtype=bool)
+    return eicodec.ColumnBatch(np.array([r.line for r in recs], dtype=np.int64), cols, valid)
 
 
 def _both(monkeypatch: pytest.MonkeyPatch, make: Any) -> tuple[Any, Any]:
     """*make()* with the engine's columns, then with the reference's."""
     fast = make()
     with monkeypatch.context() as m:
-        m.setattr(tables, "_engine_columns", reference_iter_columns)
+        m.setattr(tables, "_batch_columns", reference_batch_columns)
         slow = make()
     return fast, slow
 

@@ -49,11 +49,11 @@ from typing import IO, TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
-from .columns import BATCH_LINES, ColumnBatch
-from .columns import iter_columns as _engine_columns
+from .batches import BATCH_LINES, iter_batches
+from .columns import ColumnBatch, batch_columns
 from .errors import EicodecError
 from .layouts import FieldSpec, MessageSpec, RecordLayout
-from .reader import Source, open_records
+from .reader import RecordStream, Source
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -193,37 +193,25 @@ def plan_table(spec: MessageSpec, record_type: str | None = None, *, outcome: bo
 # --------------------------------------------------------------------------- joining
 
 class _Ancestor:
-    """The batches of one ancestor record type, followed along the child's batches: a
-    window of its rows from the last one before the child batch onwards."""
+    """The rows of one ancestor record type read so far: the last row of the earlier
+    batches and the rows of the current batch (all a child in this batch can hang under)."""
 
-    def __init__(self, batches: Iterator[ColumnBatch]) -> None:
-        self._it = batches
+    def __init__(self) -> None:
         self.lines = np.empty(0, dtype=np.int64)
         self.columns: dict[str, np.ndarray] = {}
         self.valid: dict[str, np.ndarray] = {}
-        self._done = False
+
+    def push(self, b: ColumnBatch) -> None:
+        """Move on to the next batch, whose rows of this type are *b*."""
+        if len(self.lines) == 0:
+            self.lines, self.columns, self.valid = b.lines, dict(b.columns), dict(b.valid)
+        elif len(b.lines):
+            self.lines = np.concatenate([self.lines[-1:], b.lines])
+            self.columns = {k: np.concatenate([v[-1:], b.columns[k]]) for k, v in self.columns.items()}
+            self.valid = {k: np.concatenate([v[-1:], b.valid[k]]) for k, v in self.valid.items()}
 
     def locate(self, lines: np.ndarray) -> np.ndarray:
-        """For each of *lines* (ascending), the index in the window of the last ancestor
-        row before it, or -1."""
-        if len(lines) == 0:
-            return np.empty(0, dtype=np.int64)
-        keep = int(np.searchsorted(self.lines, lines[0], "right")) - 1
-        if keep > 0:
-            self.lines = self.lines[keep:]
-            self.columns = {k: v[keep:] for k, v in self.columns.items()}
-            self.valid = {k: v[keep:] for k, v in self.valid.items()}
-        while not self._done and (len(self.lines) == 0 or self.lines[-1] < lines[-1]):
-            b = next(self._it, None)
-            if b is None:
-                self._done = True
-                break
-            if len(self.lines) == 0:
-                self.lines, self.columns, self.valid = b.lines, dict(b.columns), dict(b.valid)
-            else:
-                self.lines = np.concatenate([self.lines, b.lines])
-                self.columns = {k: np.concatenate([v, b.columns[k]]) for k, v in self.columns.items()}
-                self.valid = {k: np.concatenate([v, b.valid[k]]) for k, v in self.valid.items()}
+        """For each of *lines* (ascending), the index of the last row before it, or -1."""
         return np.searchsorted(self.lines, lines, "right").astype(np.int64) - 1
 
 
@@ -241,36 +229,6 @@ def _null_column(typ: str, n: int) -> tuple[Any, np.ndarray]:
     return np.full(n, _NULL_VALUE[typ], dtype=dtype), np.ones(n, dtype=bool)
 
 
-@attrs.define
-class _Prepared:
-    source: Source
-    spec: MessageSpec
-    encoding: str | None
-    cleanup: list[str]
-
-
-def _prepare(source: Source, spec: MessageSpec | None, encoding: str | None) -> _Prepared:
-    """Identify the input; a file object is spooled to a temporary file, because the
-    record types are read in parallel streams."""
-    cleanup: list[str] = []
-    if hasattr(source, "read"):
-        fd, tmp = tempfile.mkstemp(suffix=".asc")
-        cleanup.append(tmp)
-        with os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(source, out, 1 << 20)  # type: ignore[misc]
-        source = tmp
-    try:
-        with open_records(source, spec=spec, encoding=encoding) as stream:
-            found = stream.info.spec
-            enc = stream.info.encoding
-    except BaseException:
-        for p in cleanup:
-            os.unlink(p)
-        raise
-    assert found is not None
-    return _Prepared(source, found, None if enc == "str" else enc, cleanup)
-
-
 def _outcome_by_line(source: Source, ap305: Source, spec: MessageSpec,
                      encoding: str | None) -> dict[int, tuple[str, tuple[str, ...], int]]:
     from .reader import read
@@ -284,40 +242,62 @@ def iter_cells(source: Source, record_type: str | None = None, *, ap305: Source 
                spec: MessageSpec | None = None, encoding: str | None = None, unmask: bool = False,
                batch_rows: int = BATCH_ROWS) -> tuple[TablePlan, Iterator[Cells]]:
     """The plan of the table and its rows, a batch at a time (no pyarrow needed)."""
-    prep = _prepare(source, spec, encoding)
+    cleanup: list[str] = []
+    if ap305 is not None and hasattr(source, "read"):
+        # read twice (the rows, and the tree that outcome() matches): spool a file object
+        fd, tmp = tempfile.mkstemp(suffix=".asc")
+        cleanup.append(tmp)
+        with os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(source, out, 1 << 20)  # type: ignore[misc]
+        source = tmp
+    stream: RecordStream | None = None
     try:
-        plan = plan_table(prep.spec, record_type, outcome=ap305 is not None, unmask=unmask)
-        outcomes = (_outcome_by_line(prep.source, ap305, prep.spec, prep.encoding)
-                    if ap305 is not None else None)
+        stream = RecordStream(source, spec=spec, encoding=encoding)
+        found = stream.info.spec
+        assert found is not None
+        plan = plan_table(found, record_type, outcome=ap305 is not None, unmask=unmask)
+        enc = None if stream.info.encoding == "str" else stream.info.encoding
+        outcomes = _outcome_by_line(source, ap305, found, enc) if ap305 is not None else None
     except BaseException:
-        for p in prep.cleanup:
-            os.unlink(p)
+        if stream is not None:
+            stream.close()
+        _remove(cleanup)
         raise
-    return plan, _cells(plan, prep, outcomes, batch_rows)
+    return plan, _cells(plan, stream, outcomes, batch_rows, cleanup)
+
+
+def _remove(paths: list[str]) -> None:
+    for p in paths:
+        if os.path.exists(p):
+            os.unlink(p)
 
 
 #: Lines per batch the engine reads (its default; tests make it small).
 _ENGINE_BATCH_LINES = BATCH_LINES
+#: The engine's typed columns of one record type in one batch (tests swap in a reference).
+_batch_columns = batch_columns
 
 
-def _columns_of(prep: _Prepared, record_type: str, fields: list[str]) -> Iterator[ColumnBatch]:
-    """Typed columns of *record_type*, from the engine (:func:`eicodec.iter_columns`)."""
-    return _engine_columns(prep.source, record_type, spec=prep.spec, encoding=prep.encoding,
-                           fields=fields, batch_lines=_ENGINE_BATCH_LINES)
+def _cells(plan: TablePlan, stream: RecordStream, outcomes: dict[int, tuple[str, tuple[str, ...], int]] | None,
+           batch_rows: int, cleanup: list[str]) -> Iterator[Cells]:
+    """Read the file once; per batch, the rows of the record type and of its ancestors."""
+    layouts = [plan.spec.layout(plan.record_type), *plan.chain]
+    wanted = [[lay.field(a) for a in plan.fields_to_read(level)] for level, lay in enumerate(layouts)]
+    followers = [_Ancestor() for _ in plan.chain]
 
+    def per_batch() -> Iterator[Cells]:
+        for batch in iter_batches(stream, _ENGINE_BATCH_LINES):
+            for anc, lay, fields in zip(followers, layouts[1:], wanted[1:]):
+                anc.push(_batch_columns(batch, lay, fields))
+            own = _batch_columns(batch, layouts[0], wanted[0])
+            if len(own.lines):
+                yield _batch_cells(plan, own, followers, outcomes)
 
-def _cells(plan: TablePlan, prep: _Prepared, outcomes: dict[int, tuple[str, tuple[str, ...], int]] | None,
-           batch_rows: int) -> Iterator[Cells]:
     try:
-        own = _columns_of(prep, plan.record_type, plan.fields_to_read(0))
-        followers = [_Ancestor(_columns_of(prep, lay.type, plan.fields_to_read(level)))
-                     for level, lay in enumerate(plan.chain, 1)]
-        yield from _rechunk((_batch_cells(plan, batch, followers, outcomes) for batch in own if len(batch.lines)),
-                            batch_rows)
+        yield from _rechunk(per_batch(), batch_rows)
     finally:
-        for p in prep.cleanup:
-            if os.path.exists(p):
-                os.unlink(p)
+        stream.close()
+        _remove(cleanup)
 
 
 def _rows(cells: Cells) -> int:
