@@ -293,12 +293,18 @@ def test_batches_and_sources_do_not_change_the_table(claims: tuple[bytes, bytes]
     and paths give the same table."""
     data, ap305 = claims
     whole = eicodec.to_arrow(data, ap305=ap305)
-    for lines, rows in ((1, 5), (2, 1), (3, 2), (7, 3), (8192, 7)):
+    big = _declaration(groups=400)  # ~260 kB: several blocks of the reader
+    big_whole = eicodec.to_arrow(big)
+    for lines in (1, 150):
         monkeypatch.setattr(tables, "_ENGINE_BATCH_LINES", lines)
-        schema, batches = tables.iter_arrow_batches(data, ap305=ap305, batch_rows=rows)
+        schema, batches = tables.iter_arrow_batches(big)
         got = list(batches)
-        assert [b.num_rows for b in got[:-1]] == [rows] * (len(got) - 1)
-        assert pa.Table.from_batches(got, schema=schema).equals(whole, check_metadata=True)
+        assert len(got) > 1
+        # some batch starts with a claim line whose insured is in an earlier batch
+        assert any(b.column("insured_line")[0].as_py() < prev.column("line")[-1].as_py()
+                   for prev, b in zip(got, got[1:]))
+        assert pa.Table.from_batches(got, schema=schema).equals(big_whole, check_metadata=True)
+    assert big_whole.column("insured_line").to_pylist() == [ins.line for _, ins in _claims_by_insured(big)]
     path = tmp_path / "in.asc"
     path.write_bytes(data)
     assert eicodec.to_arrow(path, ap305=ap305).equals(whole)
@@ -373,14 +379,19 @@ def test_fast_path_equals_the_reference_on_any_file(monkeypatch: pytest.MonkeyPa
 
 # --------------------------------------------------------------------------- files out
 
-def test_parquet_round_trip_equals_to_arrow_in_row_groups(claims: tuple[bytes, bytes], tmp_path: Path) -> None:
+def test_parquet_round_trip_equals_to_arrow_in_row_groups(claims: tuple[bytes, bytes], tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     data, ap305 = claims
     out = tmp_path / "claims.parquet"
-    rows = eicodec.to_parquet(data, out, ap305=ap305, row_group_rows=4)
     want = eicodec.to_arrow(data, ap305=ap305)
-    assert rows == want.num_rows
-    assert pq.ParquetFile(out).metadata.num_row_groups == -(-rows // 4)
-    assert pq.read_table(out).equals(want, check_metadata=True)
+    for lines, group in ((8192, 4), (3, 4), (7, 3), (1, 100)):
+        monkeypatch.setattr(tables, "_ENGINE_BATCH_LINES", lines)
+        rows = eicodec.to_parquet(data, out, ap305=ap305, row_group_rows=group)
+        assert rows == want.num_rows
+        meta = pq.ParquetFile(out).metadata
+        sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+        assert sizes == [group] * (rows // group) + ([rows % group] if rows % group else [])
+        assert pq.read_table(out).equals(want, check_metadata=True)
 
 
 def test_duckdb_rejected_amount_per_return_code(claims: tuple[bytes, bytes], tmp_path: Path) -> None:
@@ -431,3 +442,18 @@ def test_without_pyarrow_the_error_names_the_extra(monkeypatch: pytest.MonkeyPat
     assert main(["convert", str(FULL), "--to", "parquet", "-o", str(tmp_path / "x.parquet")]) == 2
     assert "eicodec[arrow]" in capsys.readouterr().err
     assert main(["convert", str(FULL), "--to", "csv"]) == 0  # CSV needs no pyarrow
+
+
+def test_readme_pandas_and_polars_lines_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's pandas/polars block (not in the normal README run: neither is a test
+    dependency) runs where both are installed."""
+    pytest.importorskip("pandas")
+    pytest.importorskip("polars")
+    import re
+
+    from tests.conftest import ROOT
+
+    blocks = re.findall(r"```py\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S)
+    assert len(blocks) == 1
+    monkeypatch.chdir(ROOT)
+    exec(compile(blocks[0], "README.md", "exec"), {})

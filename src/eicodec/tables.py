@@ -58,8 +58,8 @@ from .reader import RecordStream, Source
 if TYPE_CHECKING:
     import pyarrow as pa
 
-#: Rows per batch (and per Parquet row group).
-BATCH_ROWS = 65_536
+#: Rows per Parquet row group.
+ROW_GROUP_ROWS = 65_536
 
 # --------------------------------------------------------------------------- the plan
 
@@ -239,9 +239,10 @@ def _outcome_by_line(source: Source, ap305: Source, spec: MessageSpec,
 
 
 def iter_cells(source: Source, record_type: str | None = None, *, ap305: Source | None = None,
-               spec: MessageSpec | None = None, encoding: str | None = None, unmask: bool = False,
-               batch_rows: int = BATCH_ROWS) -> tuple[TablePlan, Iterator[Cells]]:
-    """The plan of the table and its rows, a batch at a time (no pyarrow needed)."""
+               spec: MessageSpec | None = None, encoding: str | None = None,
+               unmask: bool = False) -> tuple[TablePlan, Iterator[Cells]]:
+    """The plan of the table and its rows, one batch of the engine at a time (a few
+    thousand lines of the file), as numpy arrays: no pyarrow needed."""
     cleanup: list[str] = []
     if ap305 is not None and hasattr(source, "read"):
         # read twice (the rows, and the tree that outcome() matches): spool a file object
@@ -263,7 +264,7 @@ def iter_cells(source: Source, record_type: str | None = None, *, ap305: Source 
             stream.close()
         _remove(cleanup)
         raise
-    return plan, _cells(plan, stream, outcomes, batch_rows, cleanup)
+    return plan, _cells(plan, stream, outcomes, cleanup)
 
 
 def _remove(paths: list[str]) -> None:
@@ -279,7 +280,7 @@ _batch_columns = batch_columns
 
 
 def _cells(plan: TablePlan, stream: RecordStream, outcomes: dict[int, tuple[str, tuple[str, ...], int]] | None,
-           batch_rows: int, cleanup: list[str]) -> Iterator[Cells]:
+           cleanup: list[str]) -> Iterator[Cells]:
     """Read the file once; per batch, the rows of the record type and of its ancestors."""
     layouts = [plan.spec.layout(plan.record_type), *plan.chain]
     wanted = [[lay.field(a) for a in plan.fields_to_read(level)] for level, lay in enumerate(layouts)]
@@ -294,51 +295,10 @@ def _cells(plan: TablePlan, stream: RecordStream, outcomes: dict[int, tuple[str,
                 yield _batch_cells(plan, own, followers, outcomes)
 
     try:
-        yield from _rechunk(per_batch(), batch_rows)
+        yield from per_batch()
     finally:
         stream.close()
         _remove(cleanup)
-
-
-def _rows(cells: Cells) -> int:
-    return len(cells["line"][0])
-
-
-def _concat(parts: list[Cells]) -> Cells:
-    if len(parts) == 1:
-        return parts[0]
-    out: Cells = {}
-    for name, (values, _null) in parts[0].items():
-        if isinstance(values, list):
-            joined: Any = [v for p in parts for v in p[name][0]]
-        else:
-            joined = np.concatenate([p[name][0] for p in parts])
-        out[name] = (joined, np.concatenate([p[name][1] for p in parts]))
-    return out
-
-
-def _slice(cells: Cells, start: int, stop: int | None = None) -> Cells:
-    return {name: (values[start:stop], null[start:stop]) for name, (values, null) in cells.items()}
-
-
-def _rechunk(parts: Iterator[Cells], rows: int) -> Iterator[Cells]:
-    """The same rows in chunks of exactly *rows* (the last one smaller)."""
-    pending: list[Cells] = []
-    have = 0
-    for cells in parts:
-        pending.append(cells)
-        have += _rows(cells)
-        if have < rows:
-            continue
-        joined = _concat(pending)
-        start = 0
-        while have - start >= rows:
-            yield _slice(joined, start, start + rows)
-            start += rows
-        pending = [_slice(joined, start)] if start < have else []
-        have -= start
-    if have:
-        yield _concat(pending)
 
 
 def _present(c: TableColumn, columns: dict[str, np.ndarray], valid: dict[str, np.ndarray]) -> np.ndarray:
@@ -431,12 +391,12 @@ def _record_batch(pa: Any, schema: Any, plan: TablePlan, cells: Cells) -> Any:
 
 
 def iter_arrow_batches(source: Source, record_type: str | None = None, *, ap305: Source | None = None,
-                       spec: MessageSpec | None = None, encoding: str | None = None, unmask: bool = False,
-                       batch_rows: int = BATCH_ROWS) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-    """The schema and the ``pyarrow.RecordBatch`` es of :func:`to_arrow`, streamed."""
+                       spec: MessageSpec | None = None, encoding: str | None = None,
+                       unmask: bool = False) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """The schema and the ``pyarrow.RecordBatch`` es of :func:`to_arrow`, streamed (one
+    per batch of the engine: the rows among a few thousand lines of the file)."""
     pa = _pyarrow()
-    plan, cells = iter_cells(source, record_type, ap305=ap305, spec=spec, encoding=encoding,
-                             unmask=unmask, batch_rows=batch_rows)
+    plan, cells = iter_cells(source, record_type, ap305=ap305, spec=spec, encoding=encoding, unmask=unmask)
     schema = arrow_schema(plan)
     return schema, (_record_batch(pa, schema, plan, c) for c in cells)
 
@@ -457,19 +417,34 @@ def to_arrow(source: Source, record_type: str | None = None, *, ap305: Source | 
 
 def to_parquet(source: Source, target: str | os.PathLike[str] | IO[bytes], record_type: str | None = None, *,
                ap305: Source | None = None, spec: MessageSpec | None = None, encoding: str | None = None,
-               unmask: bool = False, row_group_rows: int = BATCH_ROWS) -> int:
-    """Write the rows of :func:`to_arrow` to a Parquet file, one row group per
-    *row_group_rows* rows, streaming; returns the number of rows."""
-    _pyarrow()
+               unmask: bool = False, row_group_rows: int = ROW_GROUP_ROWS) -> int:
+    """Write the rows of :func:`to_arrow` to a Parquet file in row groups of
+    *row_group_rows* rows (the last one smaller), streaming: memory holds one row group.
+    Returns the number of rows."""
+    pa = _pyarrow()
     import pyarrow.parquet as pq
 
+    if row_group_rows < 1:
+        raise ValueError("row_group_rows must be at least 1")
     schema, batches = iter_arrow_batches(source, record_type, ap305=ap305, spec=spec, encoding=encoding,
-                                         unmask=unmask, batch_rows=row_group_rows)
+                                         unmask=unmask)
     rows = 0
+    pending: list[Any] = []
+    have = 0
     with pq.ParquetWriter(target, schema) as writer:
         for b in batches:
-            writer.write_batch(b, row_group_size=row_group_rows)
-            rows += b.num_rows
+            pending.append(b)
+            have += b.num_rows
+            if have >= row_group_rows:
+                table = pa.Table.from_batches(pending, schema=schema)
+                full = have - have % row_group_rows
+                writer.write_table(table.slice(0, full), row_group_size=row_group_rows)
+                rest = table.slice(full)
+                pending, have = rest.to_batches(), rest.num_rows
+                rows += full
+        if have:
+            writer.write_table(pa.Table.from_batches(pending, schema=schema), row_group_size=row_group_rows)
+            rows += have
     return rows
 
 
@@ -507,7 +482,7 @@ def iter_csv_rows(source: Source, record_type: str | None = None, *, ap305: Sour
         yield buf.getvalue()
 
 
-__all__ = ["BATCH_ROWS", "TableColumn", "TablePlan", "ancestors", "arrow_schema", "claim_type",
+__all__ = ["ROW_GROUP_ROWS", "TableColumn", "TablePlan", "ancestors", "arrow_schema", "claim_type",
            "iter_arrow_batches", "iter_cells", "iter_csv_rows", "plan_table",
            "to_arrow", "to_parquet"]
 
