@@ -11,11 +11,15 @@ array. The helpers at the end turn a field's slice into values (digits, dates, t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import io
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import IO
 
 import numpy as np
 
-from .reader import RecordStream
+from .reader import RecordStream, Source
 
 #: Lines per batch (a batch of AP304 records is then about 3 MB of characters).
 BATCH_LINES = 8192
@@ -87,12 +91,45 @@ def iter_batches(stream: RecordStream, size: int = BATCH_LINES) -> Iterator[Batc
         texts.extend(block)
         if terms is not None:
             terms.extend(ends if ends is not None else ["\r\n"] * len(block))
-        if len(texts) >= size:
-            yield Batch(first, texts, terms, width)
-            first += len(texts)
-            texts, terms = [], None
+        while len(texts) >= size:
+            yield Batch(first, texts[:size], terms[:size] if terms is not None else None, width)
+            first += size
+            texts = texts[size:]
+            if terms is not None:
+                terms = terms[size:]
+                if all(e == "\r\n" for e in terms):
+                    terms = None
     if texts:
         yield Batch(first, texts, terms, width)
+
+
+def replayable(source: Source) -> tuple[Callable[[], Source], list[IO[bytes]]]:
+    """A way to open *source* more than once (file objects are spooled if needed)."""
+    if isinstance(source, (bytes, bytearray, memoryview, os.PathLike)) or isinstance(source, str):
+        return (lambda: source), []
+    if hasattr(source, "read"):
+        if isinstance(source, io.TextIOBase):
+            raise TypeError("pass a binary file object (open(path, 'rb')), not a text one")
+        try:
+            seekable = bool(source.seekable())
+        except Exception:  # noqa: BLE001
+            seekable = False
+        if seekable:
+            start = source.tell()
+
+            def again() -> Source:
+                source.seek(start)
+                return source
+            return again, []
+        spool = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115
+        while chunk := source.read(1 << 20):
+            spool.write(chunk)
+
+        def from_spool() -> Source:
+            spool.seek(0)
+            return spool  # type: ignore[return-value]
+        return from_spool, [spool]  # type: ignore[list-item]
+    raise TypeError(f"cannot read EI records from {type(source).__name__}")
 
 
 # ------------------------------------------------------------------ field values

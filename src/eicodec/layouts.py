@@ -156,6 +156,17 @@ class MessageSpec:
     totals: tuple[TotalRule, ...]
     return_of: str | None = None
     source: str = ""
+    units: tuple[str, ...] = ()
+
+    @property
+    def unit_types(self) -> tuple[str, ...]:
+        """Record types judged on their own with what hangs under them (AP304: the claim
+        line 04); the rest of a top-level group is judged with its top record. From
+        ``[structure] units``; by default the unbounded children of a top-level type."""
+        if self.units:
+            return self.units
+        return tuple(t for t, lay in self.records.items()
+                     if lay.parent in self.top_types and lay.max is None and t != self.comment)
 
     def __reduce__(self) -> tuple[Any, tuple[str]]:
         # Pickled by reference (specs hold compiled codecs): the receiving process
@@ -338,6 +349,10 @@ def parse_spec(data: Mapping[str, Any], source: str) -> MessageSpec:
     for t in (header, trailer, comment):
         if t not in records:
             raise SpecError(f"[structure] names record type {t!r} that has no layout", spec=source)
+    units = tuple(st.get("units", ()))
+    for t in units:
+        if t not in records or t in (header, trailer, comment):
+            raise SpecError(f"[structure] units names {t!r}, not a detail record type", spec=source)
     for lay in records.values():
         if lay.parent and (lay.parent not in records or lay.parent in (header, trailer, comment)):
             raise SpecError(f"parent {lay.parent!r} is not a detail record type",
@@ -378,7 +393,7 @@ def parse_spec(data: Mapping[str, Any], source: str) -> MessageSpec:
         subversion_number=_need(msg, "subversion_number", str, "[message]", source),
         record_length=length, header=header, trailer=trailer, comment=comment,
         records=records, counts=counts, totals=tuple(totals),
-        return_of=msg.get("return_of"), source=source,
+        return_of=msg.get("return_of"), source=source, units=units,
     )
     _BY_SOURCE[source] = spec
     hdr = records[header]

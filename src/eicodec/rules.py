@@ -1,8 +1,12 @@
-"""The rule registry: every check, its stable id, level, rubrics and COD954 code.
+"""The rule registry: every check as data, with its kind, id, level, rubrics and COD954 code.
 
-Loaded from ``specs/<standard>v<version>.rules.toml`` next to the layout spec. The
-validator asks this registry which code a finding carries, so correcting a code (for
-instance once the Vektis RBC is available) is an edit of that data file.
+A rules file ``<STD>v<VER>.rules.toml`` lies beside its layout spec (or is passed as
+``rules=``); it adds checks to, and overrides the codes of, the built-in defaults in
+``specs/defaults.rules.toml`` (grammar and layout checks with generic, provisional
+codes). A spec without a rules file validates with those defaults alone. The engine
+implements each *kind* once (:mod:`eicodec.kinds`); see ``specs/README.md`` for the
+vocabulary. Unknown kinds, record types or rubrics are refused with
+:class:`~eicodec.errors.SpecError` when the file loads.
 """
 
 from __future__ import annotations
@@ -12,11 +16,34 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import attrs
 
+from .codes import return_codes
 from .errors import SpecError
-from .layouts import MessageSpec, data_dir
+from .layouts import MessageSpec, data_dir, get_spec
+
+#: Checks the engine makes on its own (grammar, layout, trailer); rules files give them codes.
+BUILTIN = ("grammar", "field", "trailer_count", "trailer_total", "record_id")
+#: Kinds a ``[[rule]]`` may name (see specs/README.md).
+KINDS = ("required", "filled_together", "value_in", "equal_to_ancestor", "equal_fields", "compare",
+         "elfproef", "iban", "unique", "credit_pairing", "record_absent")
+_OPS = ("<=", "<", ">=", ">", "==", "!=")
+_RULE_KEYS = {"id", "kind", "level", "code", "record", "rubrics", "modes", "provisional", "description",
+              "message", "when", "report", "at", "values", "ancestor", "ancestor_rubric", "op", "other",
+              "signed", "exempt", "scope", "ref", "prev", "dc", "debit_message"}
+
+
+@attrs.frozen
+class Condition:
+    """One ``when`` item: *rubric* (of the rule's record, an ancestor or the header)."""
+
+    rubric: str
+    record: str | None = None
+    filled: bool | None = None
+    equals: tuple[str, ...] | None = None
+    not_equals: tuple[str, ...] | None = None
 
 
 @attrs.frozen
@@ -30,19 +57,30 @@ class Rule:
     rubrics: tuple[str, ...] = ()
     modes: tuple[str, ...] = ("insurer", "vecozo")
     provisional: bool = False
+    kind: str = "grammar"
+    record: str | None = None
+    message: str = ""
+    report: str | None = None
+    at: str | None = None
+    when: tuple[Condition, ...] = ()
+    params: Mapping[str, Any] = attrs.field(factory=dict)
+
+    @property
+    def reported_rubric(self) -> str | None:
+        return self.report or (self.rubrics[0] if self.rubrics else None)
 
 
 @attrs.frozen
 class RuleSet:
     """The rules and code choices for one message version."""
 
-    rules: Mapping[str, Rule]
+    rules: Mapping[str, Rule]  # id -> first rule of that id (several checks may share an id)
     field_codes: Mapping[str, str]
     provisional_rubrics: frozenset[str]
     fallback_codes: Mapping[str, str]
     roles: Mapping[str, str]
     file_code_order: tuple[str, ...]
-    payee_rubrics: Mapping[str, str] = attrs.field(factory=dict)
+    checks: tuple[Rule, ...] = ()  # every [[rule]] of a data kind, in file order
     source: str = ""
 
     def rule(self, rule_id: str) -> Rule:
@@ -53,7 +91,7 @@ class RuleSet:
         code = self.field_codes.get(rubric)
         if code is not None:
             return code, rubric in self.provisional_rubrics
-        return self.fallback_codes.get(record_type, "0001"), True
+        return self.fallback_codes.get(record_type, self.fallback_codes.get("*", "")), True
 
     def file_code_rank(self, code: str) -> int:
         """Position of *code* in the header-slot order (unknown codes last)."""
@@ -63,58 +101,202 @@ class RuleSet:
             return len(self.file_code_order)
 
 
-def rules_path(spec: MessageSpec) -> Path:
-    return data_dir() / f"{spec.standard}v{spec.version}.rules.toml"
-
-
-def load_rules(path: str | os.PathLike[str]) -> RuleSet:
-    """Load a rules file (e.g. a corrected copy of the shipped one)."""
-    p = Path(path)
+def _read(path: Path) -> dict[str, Any]:
     try:
-        with p.open("rb") as fh:
-            data = tomllib.load(fh)
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise SpecError(f"cannot load rules: {exc}", spec=str(p)) from None
-    rules: dict[str, Rule] = {}
-    for raw in data.get("rule", []):
-        try:
-            rule = Rule(id=raw["id"], level=raw["level"], code=raw["code"],
-                        description=raw["description"], rubrics=tuple(raw.get("rubrics", ())),
-                        modes=tuple(raw.get("modes", ("insurer", "vecozo"))),
-                        provisional=bool(raw.get("provisional", False)))
-        except KeyError as exc:
-            raise SpecError(f"rule lacks {exc}", spec=p.name) from None
-        if rule.level not in ("file", "record"):
-            raise SpecError(f"rule {rule.id}: level must be file or record", spec=p.name)
-        if rule.id in rules:
-            raise SpecError(f"rule {rule.id} defined twice", spec=p.name)
-        rules[rule.id] = rule
-    return RuleSet(
-        rules=rules, field_codes=dict(data.get("field_codes", {})),
-        provisional_rubrics=frozenset(data.get("provisional", ())),
-        fallback_codes=dict(data.get("fallback_codes", {})), roles=dict(data.get("roles", {})),
-        file_code_order=tuple(data.get("file_code_order", ())),
-        payee_rubrics=dict(data.get("payee_rubrics", {})), source=str(p),
+        raise SpecError(f"cannot load rules: {exc}", spec=str(path)) from None
+
+
+def _strs(value: Any, what: str, where: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SpecError(f"{what} must be a list of strings", spec=where)
+    return tuple(value)
+
+
+def owner(spec: MessageSpec, rubric: str) -> str | None:
+    """The record type whose layout holds *rubric*."""
+    for t, lay in spec.records.items():
+        if rubric in lay.by_rubric:
+            return t
+    return None
+
+
+def _parse_rule(raw: Mapping[str, Any], defaults: Mapping[str, Rule] | None, where: str) -> Rule:
+    """One ``[[rule]]``; *defaults* None while reading the defaults file itself."""
+    unknown = set(raw) - _RULE_KEYS
+    if unknown:
+        raise SpecError(f"rule {raw.get('id', '?')}: unknown keys {sorted(unknown)}", spec=where)
+    rid = raw.get("id")
+    if not isinstance(rid, str) or not rid:
+        raise SpecError("a rule lacks its id", spec=where)
+    base = defaults.get(rid) if defaults is not None else None
+    kind = raw.get("kind", base.kind if base is not None else None)
+    if kind is None:
+        raise SpecError(f"rule {rid}: no kind", spec=where)
+    if kind not in KINDS and kind not in BUILTIN:
+        raise SpecError(f"rule {rid}: unknown kind {kind!r} (known: {', '.join(KINDS)})", spec=where)
+    if kind in BUILTIN and base is None and defaults is not None:
+        raise SpecError(f"rule {rid}: kind {kind!r} is built in; name one of its ids", spec=where)
+    level = raw.get("level", base.level if base is not None else "record")
+    if level not in ("file", "record"):
+        raise SpecError(f"rule {rid}: level must be file or record", spec=where)
+    code = raw.get("code", base.code if base is not None else None)
+    if not isinstance(code, str):
+        raise SpecError(f"rule {rid}: no code", spec=where)
+    if code != "per rubric" and code not in return_codes():
+        raise SpecError(f"rule {rid}: code {code} is not in the COD954 list in use", spec=where)
+    when = []
+    for c in raw.get("when", []):
+        if not isinstance(c, Mapping) or "rubric" not in c or set(c) - {"rubric", "record", "filled", "equals",
+                                                                          "not_equals"}:
+            raise SpecError(f"rule {rid}: a condition needs 'rubric' (and record/filled/equals/not_equals)",
+                            spec=where)
+        when.append(Condition(c["rubric"], c.get("record"), c.get("filled"),
+                              _strs(c["equals"], "equals", where) if "equals" in c else None,
+                              _strs(c["not_equals"], "not_equals", where) if "not_equals" in c else None))
+    params = {k: v for k, v in raw.items() if k in ("values", "ancestor", "ancestor_rubric", "op", "other",
+                                                     "signed", "exempt", "scope", "ref", "prev", "dc",
+                                                     "debit_message")}
+    if kind == "compare" and params.get("op") not in _OPS:
+        raise SpecError(f"rule {rid}: op must be one of {' '.join(_OPS)}", spec=where)
+    if kind == "unique" and params.get("scope", "file") not in ("file", "parent"):
+        raise SpecError(f"rule {rid}: scope must be file or parent", spec=where)
+    return Rule(
+        id=rid, level=level, code=code,
+        description=str(raw.get("description", base.description if base is not None else "")),
+        rubrics=_strs(raw.get("rubrics", list(base.rubrics) if base is not None else []), "rubrics", where),
+        modes=_strs(raw.get("modes", list(base.modes) if base is not None else ["insurer", "vecozo"]), "modes",
+                    where),
+        # a file that gives a built-in check its own code makes that code its own choice
+        provisional=bool(raw.get("provisional", base.provisional if base is not None and "code" not in raw
+                                 else False)),
+        kind=kind, record=raw.get("record"), message=str(raw.get("message", "")), report=raw.get("report"),
+        at=raw.get("at"), when=tuple(when), params=params,
     )
+
+
+def _check_against(rule: Rule, spec: MessageSpec, where: str) -> None:
+    """Refuse a rule that names a record type or rubric the spec does not have."""
+    if rule.kind in BUILTIN:
+        return
+
+    def bad(msg: str) -> SpecError:
+        return SpecError(f"rule {rule.id}: {msg}", spec=where, record_type=rule.record)
+
+    if rule.record not in spec.records:
+        raise bad(f"unknown record type {rule.record!r}")
+    names = list(rule.rubrics) + [c.rubric for c in rule.when]
+    for key in ("ancestor_rubric", "ref", "prev", "dc"):
+        if key in rule.params:
+            names.append(rule.params[key])
+    other = rule.params.get("other")
+    for o in (other if isinstance(other, list) else [other]) if other is not None else []:
+        if isinstance(o, Mapping):
+            names.append(o.get("rubric", ""))
+        elif o != "today":
+            raise bad("other must be {rubric = ...} or \"today\"")
+    if rule.report:
+        names.append(rule.report)
+    for rub in names:
+        if owner(spec, rub) is None:
+            raise bad(f"unknown rubric {rub!r}")
+    if not rule.rubrics and rule.kind not in ("record_absent", "credit_pairing"):
+        raise bad("no rubrics")
+    for t in (rule.at, rule.params.get("ancestor")):
+        if t is not None and t not in spec.records:
+            raise bad(f"unknown record type {t!r}")
+
+
+def parse_rules(data: Mapping[str, Any], source: str, spec: MessageSpec | None = None,
+                base: RuleSet | None = None) -> RuleSet:
+    """A :class:`RuleSet` from parsed TOML *data* on top of *base* (the defaults)."""
+    defaults = dict(base.rules) if base is not None else None
+    rules: dict[str, Rule] = dict(defaults or {})
+    checks: list[Rule] = []
+    overridden: set[str] = set()
+    for raw in data.get("rule", []):
+        rule = _parse_rule(raw, defaults, source)
+        if spec is not None:
+            _check_against(rule, spec, source)
+        if rule.kind in BUILTIN:
+            if rule.id in overridden:
+                raise SpecError(f"rule {rule.id} defined twice", spec=source)
+            overridden.add(rule.id)
+            rules[rule.id] = rule
+            continue
+        if defaults and rule.id in defaults:
+            raise SpecError(f"rule {rule.id}: id of a built-in check", spec=source)
+        rules.setdefault(rule.id, rule)
+        checks.append(rule)
+
+    def merged(key: str) -> dict[str, str]:
+        out = dict(getattr(base, key)) if base is not None else {}
+        out.update(data.get(key, {}))
+        return out
+
+    table = return_codes()
+    for key in ("field_codes", "fallback_codes"):
+        for name, code in data.get(key, {}).items():
+            if code not in table:
+                raise SpecError(f"[{key}] {name}: code {code} is not in the COD954 list in use", spec=source)
+    prov = frozenset(data.get("provisional", ())) | (base.provisional_rubrics if base is not None else frozenset())
+    order = tuple(data.get("file_code_order", base.file_code_order if base is not None else ()))
+    return RuleSet(rules=rules, field_codes=merged("field_codes"), provisional_rubrics=prov,
+                   fallback_codes=merged("fallback_codes"), roles=merged("roles"), file_code_order=order,
+                   checks=tuple(checks), source=source)
+
+
+@functools.cache
+def default_rules() -> RuleSet:
+    """The built-in checks with their generic codes (``specs/defaults.rules.toml``)."""
+    path = data_dir() / "defaults.rules.toml"
+    return parse_rules(_read(path), str(path))
+
+
+def rules_path(spec: MessageSpec) -> Path:
+    """Where the rules of *spec* lie: beside its spec file (shipped specs: in the package)."""
+    src = Path(spec.source)
+    folder = src.parent if src.is_absolute() or len(src.parts) > 1 else data_dir()
+    return folder / f"{spec.standard}v{spec.version}.rules.toml"
+
+
+def load_rules(path: str | os.PathLike[str], spec: MessageSpec | None = None) -> RuleSet:
+    """Load a rules file (e.g. a corrected copy of the shipped one) over the defaults;
+    with *spec*, its record types and rubrics are checked against it."""
+    p = Path(path)
+    return parse_rules(_read(p), p.name, spec, default_rules())
 
 
 @functools.cache
 def rules_for(spec: MessageSpec) -> RuleSet:
-    """The shipped rules of *spec* (AP304 v8.0)."""
+    """The rules of *spec*: its rules file if there is one, else those of the message it
+    answers (``return_of``: codes and roles only), else the defaults."""
     path = rules_path(spec)
-    if not path.is_file():
-        raise SpecError("no rules file for this message", spec=spec.name)
-    return load_rules(path)
+    if path.is_file():
+        return load_rules(path, spec)
+    if spec.return_of:
+        try:
+            other = get_spec(spec.return_of, spec.version)
+        except KeyError:
+            return default_rules()
+        theirs = rules_for(other)
+        return attrs.evolve(theirs, checks=())
+    return default_rules()
 
 
 def rule_table(spec: MessageSpec) -> str:
     """The rule registry as a Markdown table (for the README)."""
     rs = rules_for(spec)
-    lines = ["| rule | level | code | rubrics | modes | description |",
-             "|---|---|---|---|---|---|"]
-    for r in rs.rules.values():
+    lines = ["| rule | kind | level | code | rubrics | modes | description |",
+             "|---|---|---|---|---|---|---|"]
+    rows = [r for r in rs.rules.values() if r.kind in BUILTIN] + list(rs.checks)
+    for r in rows:
         code = r.code + (" (provisional)" if r.provisional else "")
-        lines.append(f"| `{r.id}` | {r.level} | {code} | {', '.join(r.rubrics)} | "
+        lines.append(f"| `{r.id}` | {r.kind} | {r.level} | {code} | {', '.join(r.rubrics)} | "
                      f"{', '.join(r.modes)} | {r.description} |")
     lines += ["", "Field checks (`record.field`, `file.header_field`, `file.trailer_field`, "
               "`file.reserve`) carry the code of their rubric; *p* marks our provisional choice:", ""]

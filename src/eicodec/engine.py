@@ -1,0 +1,506 @@
+"""The validation engine: grammar, layout and rules checked a batch of lines at a time.
+
+:func:`validate` reads the input once in batches (:mod:`eicodec.batches`). For each
+batch the :class:`~eicodec.grammar.Walker` places every line in the record tree and
+reports what is out of order; the layout's field checks and every ``[[rule]]`` of the
+rules file then run once per record type over the whole batch (:mod:`eicodec.kinds`),
+and findings are made for the failing rows only. When a top-level group is complete,
+its records get their verdicts (STB §6.4.3). What must be unique across the file (record
+ids, ``unique`` and ``credit_pairing`` rules) is kept as 64-bit keys; only when a key
+repeats is the file read again, knowing them. Memory grows with the largest group and
+with the number of findings, not with the file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .batches import BATCH_LINES, Batch, char_matrix, iter_batches, replayable
+from .codes import return_codes, use_return_codes
+from .findings import MODES, Finding, Outcomes, Report, Status, Verdict
+from .grammar import Grammar, Placement, Walker
+from .kinds import CHECKS, FieldChecks, View, field_message, pairing_keys, unique_keys
+from .layouts import MessageSpec
+from .reader import RecordStream, Source
+from .rules import Rule, RuleSet, load_rules, owner, rules_for
+
+_PROGRESS_EVERY = 20_000
+_LAST = float("inf")
+
+
+class _Known:
+    """What a first pass found repeated across the file (see :func:`validate`)."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, np.ndarray] = {}  # record type -> ids that occur more than once
+        self.dups: dict[int, np.ndarray] = {}  # rule index -> keys that occur more than once
+        self.credited: dict[int, np.ndarray] = {}  # rule index -> keys of debit lines credited here
+
+    def any(self) -> bool:
+        return any(len(v) for d in (self.ids, self.dups, self.credited) for v in d.values())
+
+
+def _repeated(parts: list[np.ndarray]) -> np.ndarray:
+    if not parts:
+        return np.zeros(0, np.int64)
+    keys = np.concatenate(parts)
+    uniq, counts = np.unique(keys, return_counts=True)
+    return uniq[counts > 1]
+
+
+class _Run:
+    """One pass over the file: findings, outcomes, counts and totals."""
+
+    def __init__(self, spec: MessageSpec, rules: RuleSet, mode: str, show_values: bool, today: dt.date,
+                 known: _Known | None) -> None:
+        self.spec = spec
+        self.rules = rules
+        self.mode = mode
+        self.show_values = show_values
+        self.today = today.year * 10000 + today.month * 100 + today.day
+        self.known = known
+        self.grammar = Grammar(spec)
+        self.walker = Walker(self.grammar)
+        codes = frozenset(return_codes())
+        self.field_checks = {t: FieldChecks(lay, codes) for t, lay in spec.records.items()}
+        self.checks = [(i, r) for i, r in enumerate(rules.checks) if mode in r.modes]
+        self.needs = {i: self._foreign(r) for i, r in self.checks}
+        self.found: list[tuple[tuple[Any, ...], Finding]] = []
+        self.line_codes: dict[int, list[tuple[tuple[Any, ...], str]]] = {}
+        self.outcomes = Outcomes()
+        self.total = 0
+        self.totals = self._total_fields()
+        self.seq = 0
+        self._messages: dict[str, str] = {}
+        roles = rules.roles
+        self.ok, self.not_assessed = roles.get("assessed_ok", ""), roles.get("not_assessed", "")
+        # keys of a first pass
+        self.id_keys: dict[str, list[np.ndarray]] = {}
+        self.unique_keys: dict[int, list[np.ndarray]] = {}
+        self.debit_keys: dict[int, list[np.ndarray]] = {}
+        self.credit_keys: dict[int, list[np.ndarray]] = {}
+        # what a second pass has seen of the repeated keys
+        self.seen: dict[Any, set[int]] = {}
+        self.parent_seen: dict[int, tuple[int, set[int]]] = {}
+
+    def _foreign(self, rule: Rule) -> tuple[str, ...]:
+        """Record types other than the rule's own that it reads (ancestors, header)."""
+        names = [*rule.rubrics, *(c.rubric for c in rule.when), *(
+            rule.params[k] for k in ("ref", "prev", "dc") if k in rule.params)]
+        types = {c.record for c in rule.when if c.record}
+        types |= {owner(self.spec, r) for r in names}
+        other = rule.params.get("other")
+        for o in (other if isinstance(other, list) else [other]) if other is not None else []:
+            if isinstance(o, dict):
+                types.add(o.get("record") or owner(self.spec, o["rubric"]))
+        if "ancestor" in rule.params:
+            types.add(rule.params["ancestor"])
+        if rule.at:
+            types.add(rule.at)
+        return tuple(sorted(t for t in types if t and t != rule.record))
+
+    def _total_fields(self) -> list[tuple[int, slice, int]]:
+        out = []
+        for total in self.spec.totals:
+            for t, lay in self.spec.records.items():
+                f = lay.by_rubric.get(total.sum)
+                if f is not None and f.sign:
+                    out.append((int(t), f.slice, lay.by_rubric[f.sign].start - 1))
+        return out
+
+    # ------------------------------------------------------------------ findings
+    def add(self, key: tuple[Any, ...], rule_id: str, line: int | None, record_type: str | None,
+            rubric: str | None, message: str, *, code: str | None = None, level: str | None = None,
+            provisional: bool | None = None, value: str | None = None, rule: Rule | None = None) -> None:
+        """A finding of rule *rule_id* (or of *rule*: several checks may share an id)."""
+        rule = rule or self.rules.rules[rule_id]
+        if value is not None and self.show_values:
+            message = f"{message} (value {value!r})"
+        else:  # the same messages repeat over a big file: keep one copy of each
+            message = self._messages.setdefault(message, message)
+        finding = Finding(code or rule.code, level or rule.level, line, record_type, rubric, rule_id, message,
+                          rule.provisional if provisional is None else provisional)
+        self.seq += 1
+        full = (_LAST if line is None else line, *key, self.seq)
+        self.found.append((full, finding))
+        if finding.level == "record" and line is not None:
+            self.line_codes.setdefault(line, []).append((full, finding.code))
+
+    # ------------------------------------------------------------------ per batch
+    def feed(self, batch: Batch) -> None:
+        pl = self.walker.walk(batch)
+        for line, rule_id, message, rubric, rtype in pl.events:
+            self.add((0, 0), rule_id, line, rtype, rubric, message)
+        chars, ext_ok, ext_lines = batch.chars, batch.length_ok, batch.lines
+        if pl.context:
+            width = self.spec.record_length
+            extra = char_matrix([t[:width].ljust(width) for t in pl.context], width)
+            if extra.dtype != chars.dtype:
+                chars, extra = chars.astype(np.uint32), extra.astype(np.uint32)
+            chars = np.concatenate([chars, extra])
+            ext_ok = np.concatenate([ext_ok, np.array(pl.context_ok, bool)])
+            ext_lines = np.concatenate([ext_lines, np.array(pl.context_lines, np.int64)])
+        types = batch.types
+        body = pl.body & batch.length_ok
+        self._record_ids(batch, body)
+        self._fields(batch, pl, chars)
+        for i, rule in self.checks:
+            self._rule(i, rule, batch, pl, chars, ext_ok, ext_lines, body)
+        for t, sl, sign in self.totals:
+            rows = np.flatnonzero(body & (types == t))
+            if len(rows):
+                fc = chars[rows, sl]
+                ok = ((fc >= 48) & (fc <= 57)).all(axis=1)
+                value = (fc.astype(np.int64) - 48) @ (10 ** np.arange(fc.shape[1] - 1, -1, -1, dtype=np.int64))
+                neg = chars[rows, sign] == ord("C")
+                self.total += int(np.where(ok, np.where(neg, -value, value), 0).sum())
+        for group in pl.closed:
+            self._verdicts(group)
+        if pl.fast is not None:
+            self._fast_verdicts(batch, *pl.fast)
+
+    def _fast_verdicts(self, batch: Batch, a: int, b: int, tops: np.ndarray, units: np.ndarray) -> None:
+        """Verdicts of the groups the walker placed at once (rows a..b of *batch*): only
+        those with a record-level finding need any."""
+        lo, hi = batch.first + a, batch.first + b
+        bad = [line for line in self.line_codes if lo <= line < hi]
+        if not bad:
+            return
+        lines = batch.lines[a:b]
+        for top in sorted(set(tops[np.array(bad) - lo].tolist())):
+            rows = np.flatnonzero(tops == top).tolist()
+            self._verdicts([(int(lines[k]), batch.texts[a + k][:2], int(units[k])) for k in rows])
+
+    def _record_ids(self, batch: Batch, body: np.ndarray) -> None:
+        """Identificatie detailrecord unique per record type (comments excepted)."""
+        g = self.grammar
+        for t, sl in g.id_slice.items():
+            if t == self.spec.comment:
+                continue
+            rows = np.flatnonzero(body & (batch.types == int(t)))
+            if not len(rows):
+                continue
+            fc = batch.chars[rows, sl]
+            digits = ((fc >= 48) & (fc <= 57)).all(axis=1)
+            rows, fc = rows[digits], fc[digits]
+            keys = (fc.astype(np.int64) - 48) @ (10 ** np.arange(fc.shape[1] - 1, -1, -1, dtype=np.int64))
+            if self.known is None:
+                self.id_keys.setdefault(t, []).append(keys)
+                continue
+            dups = self.known.ids.get(t)
+            if dups is None or not len(dups):
+                continue
+            seen = self.seen.setdefault(("id", t), set())
+            idf = self.spec.records[t].id_field
+            assert idf is not None
+            for r in np.flatnonzero(np.isin(keys, dups)):
+                k = int(keys[r])
+                if k in seen:
+                    self.add((1, 0), "file.record_id", int(batch.lines[rows[r]]), t, idf.rubric,
+                             f"{idf.name} ({idf.rubric}) is not unique for record type {t}")
+                seen.add(k)
+
+    def _fields(self, batch: Batch, pl: Placement, chars: np.ndarray) -> None:
+        spec = self.spec
+        checked = (pl.level > 0) & batch.length_ok
+        runs_reserve = self.mode in self.rules.rules["file.reserve"].modes
+        for t, fc in self.field_checks.items():
+            if not fc.fields:
+                continue
+            rows = np.flatnonzero(checked & (batch.types == int(t)))
+            if not len(rows):
+                continue
+            problems = fc.problems(chars[rows])
+            bad_rows, bad_fields = np.nonzero(problems)
+            for r, j in zip(bad_rows.tolist(), bad_fields.tolist()):
+                row = int(rows[r])
+                f = fc.fields[j]
+                line = batch.first + row
+                message = field_message(f, int(problems[r, j]))
+                code, prov = self.rules.field_code(f.rubric, t)
+                key = (2, f.start)
+                if f.kind == "reserve":
+                    if runs_reserve:
+                        self.add(key, "file.reserve", line, t, f.rubric, message, code=code)
+                elif f.element == "NUM040":
+                    self.add(key, "file.record_id", line, t, f.rubric, message, code=code)
+                else:
+                    level = "record" if pl.level[row] == 1 else "file"
+                    rule_id = "record.field" if level == "record" else (
+                        "file.header_field" if t == spec.header else "file.trailer_field")
+                    text = batch.texts[row][f.start - 1:f.end]
+                    self.add(key, rule_id, line, t, f.rubric, message, code=code, level=level,
+                             provisional=prov, value=text)
+
+    def _rule(self, i: int, rule: Rule, batch: Batch, pl: Placement, chars: np.ndarray, ext_ok: np.ndarray,
+              ext_lines: np.ndarray, body: np.ndarray) -> None:
+        t = int(rule.record)  # type: ignore[arg-type]
+        mine = batch.types == t
+        placed = (pl.level > 0) & pl.chain_ok & batch.length_ok & mine
+        if rule.kind in ("unique", "credit_pairing"):
+            rows = np.flatnonzero(body & mine)  # keys of every record of the type, placed or not
+        else:
+            rows = np.flatnonzero(placed)
+        if not len(rows):
+            return
+        anc = {a: arr[rows] for a, arr in pl.anc.items()}
+        usable = np.ones(len(rows), bool) if rule.kind in ("unique", "credit_pairing") else placed[rows]
+        for a in self.needs[i]:
+            idx = anc.get(a)
+            if idx is None:
+                return
+            usable &= (idx >= 0) & ext_ok[np.maximum(idx, 0)]
+        if rule.kind not in ("unique", "credit_pairing"):
+            rows = rows[usable]
+            anc = {a: arr[usable] for a, arr in anc.items()}
+            if not len(rows):
+                return
+        view = View(self.spec, rule.record, chars, rows, anc, self.today)  # type: ignore[arg-type]
+        if rule.kind == "unique":
+            self._unique(i, rule, view, usable & placed[rows], pl, batch)
+            return
+        if rule.kind == "credit_pairing":
+            self._pairing(i, rule, view, usable & placed[rows], batch)
+            return
+        failing = np.flatnonzero(CHECKS[rule.kind](rule, view))
+        if not len(failing):
+            return
+        rubric = rule.reported_rubric
+        value_f = view.field(rule.rubrics[0]) if rule.kind == "iban" and self.show_values else None
+        for k in failing.tolist():
+            if rule.at:
+                at = int(anc[rule.at][k])
+                line, rtype = int(ext_lines[at]), rule.at
+            else:
+                line, rtype = batch.first + int(rows[k]), rule.record
+            value = None
+            if value_f is not None:
+                value = "".join(map(chr, value_f[1][k])).strip()
+            self.add((3, i), rule.id, line, rtype, rubric, rule.message, value=value, rule=rule)
+
+    def _unique(self, i: int, rule: Rule, view: View, checked: np.ndarray, pl: Placement, batch: Batch) -> None:
+        keys, some = unique_keys(rule, view)
+        rows = view.rows
+        rubric = rule.reported_rubric
+        if rule.params.get("scope", "file") == "parent":
+            last, seen = self.parent_seen.get(i, (0, set()))
+            for k in np.flatnonzero(some).tolist():
+                parent = int(pl.parent_line[rows[k]])
+                if parent != last:
+                    last, seen = parent, set()
+                key = int(keys[k])
+                if key in seen and checked[k]:
+                    self.add((3, i), rule.id, batch.first + int(rows[k]), rule.record, rubric, rule.message, rule=rule)
+                seen.add(key)
+            self.parent_seen[i] = (last, seen)
+            return
+        if self.known is None:
+            self.unique_keys.setdefault(i, []).append(keys[some])
+            return
+        dups = self.known.dups.get(i)
+        if dups is None or not len(dups):
+            return
+        seen = self.seen.setdefault(i, set())
+        for k in np.flatnonzero(some & np.isin(keys, dups)).tolist():
+            key = int(keys[k])
+            if key in seen and checked[k]:
+                self.add((3, i), rule.id, batch.first + int(rows[k]), rule.record, rubric, rule.message, rule=rule)
+            seen.add(key)
+
+    def _pairing(self, i: int, rule: Rule, view: View, checked: np.ndarray, batch: Batch) -> None:
+        ref, debit, prev, credit = pairing_keys(rule, view)
+        if self.known is None:
+            self.debit_keys.setdefault(i, []).append(ref[debit])
+            self.credit_keys.setdefault(i, []).append(prev[credit])
+            return
+        credited = self.known.credited.get(i)
+        if credited is None or not len(credited):
+            return
+        hit_credit = credit & np.isin(prev, credited) & checked
+        hit_debit = debit & np.isin(ref, credited) & checked
+        for k in np.flatnonzero(hit_credit | hit_debit).tolist():
+            line = batch.first + int(view.rows[k])
+            if hit_credit[k]:
+                self.add((3, i), rule.id, line, rule.record, rule.params["prev"], rule.message, rule=rule)
+            if hit_debit[k]:
+                self.add((3, i), rule.id, line, rule.record, rule.params["ref"],
+                         str(rule.params.get("debit_message", rule.message)), rule=rule)
+
+    # ------------------------------------------------------------------ verdicts
+    def _verdicts(self, group: list[tuple[int, str, int]]) -> None:
+        """Verdicts of one closed top-level group (STB §6.4.3): its top part (the top record
+        and the records judged with it) and each unit with what hangs under it."""
+        line_codes = self.line_codes
+        codes_of: dict[int, tuple[str, ...]] = {}
+        for line, _t, _u in group:
+            found = line_codes.pop(line, None)
+            if found:
+                found.sort()
+                codes_of[line] = tuple(dict.fromkeys(c for _, c in found))[:3]
+        if not codes_of:
+            return
+        out = self.outcomes
+        ok, not_assessed = self.ok, self.not_assessed
+        head_line = group[0][0]
+        top = [(line, t) for line, t, u in group if u == 0]
+        units: dict[int, list[tuple[int, str]]] = {}
+        for line, t, u in group:
+            if u:
+                units.setdefault(u, []).append((line, t))
+
+        def put(line: int, t: str, verdict: Verdict) -> None:
+            codes = codes_of.get(line)
+            if codes:
+                if verdict is not Verdict.NOT_ASSESSED:
+                    verdict = Verdict.REJECTED
+            else:
+                codes = (ok,)
+            out.put(line, t, verdict, codes)
+
+        vecozo = self.mode == "vecozo"
+        top_bad = any(line in codes_of for line, _ in top)
+        bad_units = [rows for rows in units.values() if any(line in codes_of for line, _ in rows)]
+        if top_bad:
+            for line, t in top:
+                put(line, t, Verdict.REJECTED if line == head_line or line in codes_of else Verdict.APPROVED)
+            if not vecozo:  # insurer: the units of a rejected top record are not assessed
+                for rows in units.values():
+                    for line, t in rows:
+                        out.put(line, t, Verdict.NOT_ASSESSED, (not_assessed,))
+                return
+        elif bad_units and not vecozo:
+            for line, t in top:  # co-returned with the rejected units, assessed and fine
+                put(line, t, Verdict.APPROVED)
+        for rows in bad_units:
+            for k, (line, t) in enumerate(rows):
+                put(line, t, Verdict.REJECTED if k == 0 or line in codes_of else Verdict.APPROVED)
+
+    # ------------------------------------------------------------------ the end
+    def finish(self) -> None:
+        spec = self.spec
+        for group in self.walker.finish(
+                lambda e: self.add((0, 0), e[1], e[0], e[4], e[3], e[2])):
+            self._verdicts(group)
+        w = self.walker
+        if w.trailer_line is None:
+            self.add((4, 0), "file.missing_trailer", None, None, None, "the file has no sluitrecord")
+            return
+        raw = w.trailer_raw
+        lay = spec.records[spec.trailer]
+        if raw is None or len(raw) != lay.length:
+            return
+        line = w.trailer_line
+        for rubric, types in spec.counts.items():
+            f = lay.by_rubric[rubric]
+            text = raw[f.slice]
+            actual = sum(w.counts.get(t, 0) for t in types)
+            if text.isascii() and text.isdigit() and int(text) != actual:
+                code, _ = self.rules.field_code(rubric, spec.trailer)
+                self.add((4, 0), "file.trailer_count", line, spec.trailer, rubric,
+                         f"{f.name} ({rubric}) says {int(text)}, the file holds {actual}", code=code)
+        for total in spec.totals:
+            f = lay.by_rubric[total.rubric]
+            dc = lay.by_rubric[f.sign] if f.sign else None
+            text = raw[f.slice]
+            if not (text.isascii() and text.isdigit()):
+                continue
+            sign = raw[dc.start - 1] if dc is not None else "D"
+            stated = int(text) * (-1 if sign == "C" else 1)
+            if stated != self.total or (self.total == 0 and dc is not None and sign != "D"):
+                self.add((4, 1), "file.trailer_total", line, spec.trailer, total.rubric,
+                         f"{f.name} ({total.rubric}) with its D/C does not equal the signed sum of {total.sum}")
+
+    def known_repeats(self) -> _Known:
+        """After a first pass: the keys that repeat (empty when nothing does)."""
+        out = _Known()
+        for t, parts in self.id_keys.items():
+            out.ids[t] = _repeated(parts)
+        for i, parts in self.unique_keys.items():
+            out.dups[i] = _repeated(parts)
+        for i, parts in self.debit_keys.items():
+            credits = self.credit_keys.get(i, [])
+            if parts and credits:
+                out.credited[i] = np.intersect1d(np.concatenate(parts), np.concatenate(credits))
+        return out
+
+    def findings(self) -> list[Finding]:
+        self.found.sort(key=lambda kf: kf[0])
+        return [f for _, f in self.found]
+
+
+def _rules_of(spec: MessageSpec, rules: str | os.PathLike[str] | None) -> RuleSet:
+    if rules is not None:
+        return load_rules(rules, spec)
+    return rules_for(spec)
+
+
+def validate(source: Source, *, mode: str = "insurer", today: dt.date | None = None,
+             codes: str | os.PathLike[str] | None = None, spec: MessageSpec | None = None,
+             rules: str | os.PathLike[str] | None = None, encoding: str | None = None,
+             show_values: bool = False, progress: Callable[[int], None] | None = None,
+             batch_lines: int = BATCH_LINES) -> Report:
+    """Check *source* against its spec and rules and return a :class:`Report`.
+
+    ``mode``: ``"insurer"`` (an insurer's checks and return rules) or ``"vecozo"``
+    (every record assessed; a record-level rejection rejects the whole file).
+    ``today`` is the date dates are checked against (default: today). ``codes`` loads
+    an official COD954 list (CSV export) and makes it the list in use. ``spec`` a spec
+    of your own (a spec alone validates: grammar, layout and code lists with the
+    default codes); ``rules`` a rules file (default: the one beside the spec, if any).
+    ``show_values=True`` puts offending values in messages (off by default: they may
+    be personal data). ``progress`` is called now and then with the number of lines
+    checked so far. ``batch_lines``: lines checked at a time (findings do not depend on it).
+
+    Raises :class:`~eicodec.errors.UnreadableInputError` for input that is no EI file.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    if codes is not None:
+        use_return_codes(codes)
+    day = today or dt.date.today()
+    opener, to_close = replayable(source)
+    try:
+        with RecordStream(opener(), encoding=encoding, spec=spec) as stream:
+            found = stream.info.spec
+            assert found is not None
+            info = stream.info
+            ruleset = _rules_of(found, rules)
+            run = _Run(found, ruleset, mode, show_values, day, None)
+            _consume(run, stream, batch_lines, progress)
+        known = run.known_repeats()
+        if known.any():
+            # Rare: something repeats. Check again knowing what, so that the affected
+            # groups get their verdicts right.
+            run = _Run(found, ruleset, mode, show_values, day, known)
+            with RecordStream(opener(), encoding=encoding, spec=found) as stream:
+                _consume(run, stream, batch_lines, progress)
+    finally:
+        for fh in to_close:
+            fh.close()
+    findings = run.findings()
+    if any(f.level == "file" for f in findings):
+        status = Status.REJECTED_FILE
+    elif any(f.level == "record" for f in findings):
+        status = Status.REJECTED_RECORDS
+    else:
+        status = Status.APPROVED
+    return Report(spec=found, mode=mode, status=status, findings=findings, outcomes=run.outcomes,
+                  counts=dict(run.walker.counts), encoding=info.encoding, fingerprint=info.fingerprint,
+                  header_raw=run.walker.header_raw, bom=info.bom)
+
+
+def _consume(run: _Run, stream: RecordStream, batch_lines: int, progress: Callable[[int], None] | None) -> None:
+    mark = _PROGRESS_EVERY
+    done = 0
+    for batch in iter_batches(stream, batch_lines):
+        run.feed(batch)
+        done += len(batch)
+        if progress is not None and done >= mark:
+            progress(done)
+            mark = done + _PROGRESS_EVERY
+    run.finish()

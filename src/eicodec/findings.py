@@ -1,0 +1,208 @@
+"""What validation finds and decides: findings, record outcomes, the report.
+
+:class:`Finding` is one thing wrong with the input with its COD954 return code;
+:class:`Outcome` what the return file says of one record; :class:`Report` the result of
+:func:`eicodec.validate`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import enum
+from array import array
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import attrs
+
+from .codes import return_codes
+from .layouts import MessageSpec
+from .model import Record
+from .reader import fingerprint_bytes
+
+MODES = ("insurer", "vecozo")
+
+
+class Verdict(str, enum.Enum):
+    """What became of a record."""
+
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    NOT_ASSESSED = "not_assessed"
+
+
+class Status(str, enum.Enum):
+    """What became of the file."""
+
+    APPROVED = "approved"
+    REJECTED_RECORDS = "rejected_records"
+    REJECTED_FILE = "rejected_file"
+
+
+def _check_code(instance: Any, attribute: Any, value: str) -> None:
+    if value in return_codes().codes:  # the common case: one dict look-up
+        return
+    if not (isinstance(value, str) and len(value) == 4 and value.isdigit()):
+        raise ValueError(f"return code must be 4 digits, not {value!r}")
+    raise ValueError(f"return code {value} is not in the COD954 list in use")
+
+
+def _check_level(instance: Any, attribute: Any, value: str) -> None:
+    if value != "record" and value != "file":
+        raise ValueError(f"level must be 'file' or 'record', not {value!r}")
+
+
+@attrs.frozen(slots=True)
+class Finding:
+    """One thing wrong with the input, with the COD954 code it is returned with.
+
+    The code is checked against the COD954 list in use when the finding is created.
+    ``message`` is English and holds no personal data unless the caller asked for it.
+    """
+
+    code: str = attrs.field(validator=_check_code)
+    level: str = attrs.field(validator=_check_level)
+    line: int | None
+    record_type: str | None
+    rubric: str | None
+    rule: str
+    message: str
+    provisional: bool = False
+
+    @property
+    def meaning(self) -> str:
+        """The Dutch COD954 meaning of the code."""
+        return return_codes().meaning(self.code)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "level": self.level, "line": self.line,
+                "record_type": self.record_type, "rubric": self.rubric, "rule": self.rule,
+                "message": self.message, "meaning": self.meaning, "provisional": self.provisional}
+
+
+@attrs.frozen(slots=True)
+class Outcome:
+    """What the return file says of one record: its verdict and its codes (max 3 used)."""
+
+    line: int
+    record_type: str
+    verdict: Verdict
+    codes: tuple[str, ...]
+
+
+class Outcomes(Mapping[int, Outcome]):
+    """Line -> :class:`Outcome`, stored compactly (a report of a big rejected file holds
+    many of them): two arrays sorted by line, each line pointing at one of the few
+    distinct verdict/code combinations."""
+
+    def __init__(self) -> None:
+        self._lines = array("q")
+        self._which = array("l")
+        self._combos: list[tuple[str, Verdict, tuple[str, ...]]] = []
+        self._index: dict[tuple[str, str, tuple[str, ...]], int] = {}
+        self._cursor = 0
+
+    def put(self, line: int, record_type: str, verdict: Verdict, codes: tuple[str, ...]) -> None:
+        key = (record_type, verdict._value_, codes)
+        i = self._index.get(key)
+        if i is None:
+            i = self._index[key] = len(self._combos)
+            self._combos.append((record_type, verdict, codes))
+        lines = self._lines
+        if not lines or line > lines[-1]:  # (lines mostly come in order)
+            lines.append(line)
+            self._which.append(i)
+            return
+        k = bisect.bisect_left(lines, line)
+        if k < len(lines) and lines[k] == line:
+            self._which[k] = i
+        else:
+            lines.insert(k, line)
+            self._which.insert(k, i)
+
+    def _find(self, line: object) -> int:
+        if not isinstance(line, int):
+            return -1
+        lines = self._lines
+        n = len(lines)
+        k = self._cursor  # where the last look-up ended: look-ups in file order cost O(1)
+        if not (k <= n and (k == 0 or lines[k - 1] < line) and (k == n or line <= lines[k])):
+            k = self._cursor = bisect.bisect_left(lines, line)
+        return k if k < n and lines[k] == line else -1
+
+    def __getitem__(self, line: int) -> Outcome:
+        k = self._find(line)
+        if k < 0:
+            raise KeyError(line)
+        t, verdict, codes = self._combos[self._which[k]]
+        return Outcome(line, t, verdict, codes)
+
+    def __contains__(self, line: object) -> bool:
+        return self._find(line) >= 0
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._lines)
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Outcomes):
+            return dict(self.items()) == dict(other.items())
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"<Outcomes of {len(self)} records>"
+
+
+@attrs.define
+class Report:
+    """The result of :func:`validate`.
+
+    ``outcomes`` holds every record the return file carries because of a rejection
+    (rejected records and the records that go back with them); a record not in it was
+    approved and, in insurer mode, is not returned.
+    """
+
+    spec: MessageSpec
+    mode: str
+    status: Status
+    findings: list[Finding]
+    outcomes: Outcomes
+    counts: dict[str, int]
+    encoding: str
+    fingerprint: str
+    header_raw: str
+    bom: bool = False
+
+    @property
+    def file_findings(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == "file"]
+
+    @property
+    def record_findings(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == "record"]
+
+    def verdict(self, line: int) -> Verdict:
+        """Verdict of the record on *line* (records not in ``outcomes`` were approved)."""
+        return self.outcomes[line].verdict if line in self.outcomes else Verdict.APPROVED
+
+    def codes(self, line: int) -> tuple[str, ...]:
+        """Return codes of the record on *line* (empty for an approved record)."""
+        return self.outcomes[line].codes if line in self.outcomes else ()
+
+    def code_counts(self) -> Counter[str]:
+        return Counter(f.code for f in self.findings)
+
+
+def fingerprint_records(records: Iterable[Record], encoding: str = "utf-8", bom: bool = False) -> str:
+    """The fingerprint of the file *records* make (as :func:`validate` reports it)."""
+    enc = "utf-8" if encoding in ("", "str") else encoding
+
+    def chunks() -> Iterator[bytes]:
+        if bom:
+            yield b"\xef\xbb\xbf"
+        for rec in records:
+            yield (rec.raw + rec.terminator).encode(enc, "surrogatepass")
+    return fingerprint_bytes(chunks())

@@ -1,0 +1,366 @@
+"""The rule kinds: one vectorised function per kind, over the rows of a batch.
+
+Every function takes the rows a rule looks at (a :class:`View`: the records of the
+rule's type in one batch, with their ancestors and the header at hand) and returns a
+boolean array: True where the rule fails. The engine makes findings of those rows only;
+a batch of one row is just a small batch, so there is no second way to check a rule.
+Field checks of the layout (:class:`FieldChecks`) return a problem code per row and
+field, worded by :func:`field_message`.
+
+Nothing here knows a standard: rubrics, values and codes come from the spec and the
+rules file.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Mapping
+
+import numpy as np
+from schwifty import IBAN
+from schwifty.exceptions import SchwiftyException
+
+from .batches import all_digits, all_of, date_ordinal, digits_value, text_of
+from .codes import codelist
+from .errors import SpecError
+from .layouts import FieldSpec, MessageSpec, RecordLayout
+from .rules import Condition, Rule, owner
+
+_ZERO, _SPACE, _CR, _LF = 48, 32, 13, 10
+RETURN_CODE_LISTS = frozenset({"COD954", "COD955", "COD956"})
+
+# ------------------------------------------------------------------ field checks (kind "field")
+
+NOT_NUMERIC, NOT_FIXED, MISSING, NOT_DATE, NOT_TIME, NOT_LISTED, NOT_RETURN_CODE, NOT_BLANK, LINE_BREAK, NOT_DC = \
+    range(1, 11)
+_PROBLEMS = {NOT_NUMERIC: "is not numeric", MISSING: "is missing", NOT_DATE: "is not a calendar date (CCYYMMDD)",
+             NOT_TIME: "is not a time of day (HHMM)", NOT_LISTED: "is not in its code list",
+             NOT_RETURN_CODE: "is not a known COD954 code", NOT_BLANK: "is not blank",
+             LINE_BREAK: "holds a line break", NOT_DC: "is not D or C"}
+
+
+def field_message(f: FieldSpec, problem: int) -> str:
+    """The English wording of *problem* in field *f* (no value in it)."""
+    what = f"is not {f.fixed}" if problem == NOT_FIXED else _PROBLEMS[problem]
+    return f"{f.name} ({f.rubric}) {what}"
+
+
+def _zero_is_missing(f: FieldSpec) -> bool:
+    """Zero is a value for counts, quantities and amounts, not for ids, codes or dates."""
+    return f.mandatory == "Y" and (f.kind in ("digits", "date", "time") or
+                                   f.kind == "number" and not f.element.startswith("ANT"))
+
+
+def _padded(values: Iterable[str], width: int, numeric: bool) -> np.ndarray:
+    """*values* as they stand in a field of *width* (AN: left-aligned, space-padded)."""
+    if numeric:
+        out = {v for v in values if len(v) == width}
+    else:
+        out = {v.ljust(width) for v in values if 0 < len(v) <= width and v == v.rstrip(" ")}
+    return np.array(sorted(out), dtype=f"U{width}")
+
+
+def _fixed_codes(text: str) -> np.ndarray:
+    return np.array([ord(c) for c in text], np.uint32)
+
+
+class FieldChecks:
+    """The layout's own checks of every field of one record type, vectorised."""
+
+    def __init__(self, lay: RecordLayout, return_codes: frozenset[str]) -> None:
+        self.layout = lay
+        self.fields: list[FieldSpec] = []
+        self._plans: list[tuple[FieldSpec, np.ndarray | None, np.ndarray | None]] = []
+        for f in lay.fields:
+            allowed: frozenset[str] | None = None
+            if f.codelist and f.codelist not in RETURN_CODE_LISTS:
+                allowed = codelist(f.codelist)
+            if f.allowed is not None:
+                allowed = frozenset(f.allowed)
+            numeric = f.type == "N"
+            listed = _padded(allowed, f.length, numeric) if allowed is not None else None
+            rc = _padded(return_codes, f.length, numeric) if f.codelist in RETURN_CODE_LISTS else None
+            if not numeric and f.kind == "text" and f.mandatory != "Y" and f.fixed is None and listed is None \
+                    and rc is None:
+                continue  # free optional text: nothing can be wrong with it (lines hold no CR/LF)
+            self.fields.append(f)
+            self._plans.append((f, listed, rc))
+
+    def problems(self, chars: np.ndarray) -> np.ndarray:
+        """``(rows, len(self.fields))`` problem codes (0: fine) of records *chars*."""
+        n = len(chars)
+        out = np.zeros((n, len(self._plans)), np.int8)
+        for j, (f, listed, rc) in enumerate(self._plans):
+            fc = chars[:, f.start - 1:f.end]
+            out[:, j] = self._one(f, fc, listed, rc, n)
+        return out
+
+    @staticmethod
+    def _one(f: FieldSpec, fc: np.ndarray, listed: np.ndarray | None, rc: np.ndarray | None, n: int) -> np.ndarray:
+        p = np.zeros(n, np.int8)
+
+        def put(code: int, cond: np.ndarray) -> None:
+            np.copyto(p, np.int8(code), where=cond & (p == 0))
+
+        if f.kind == "reserve":
+            put(NOT_BLANK, ~all_of(fc, _SPACE))
+            return p
+        if f.type == "N":
+            digits = all_digits(fc)
+            put(NOT_NUMERIC, ~digits)
+            if f.fixed is not None:
+                put(NOT_FIXED, (fc != _fixed_codes(f.fixed)).any(axis=1))
+            empty = all_of(fc, _ZERO)
+            if _zero_is_missing(f):
+                put(MISSING, empty)
+            else:
+                p[empty & (p == 0)] = -1  # fine: nothing more to check
+            if f.kind == "date":
+                _, ok = date_ordinal(fc)
+                put(NOT_DATE, ~ok)
+            elif f.kind == "time":
+                v = digits_value(fc)
+                put(NOT_TIME, ~((v // 100 < 24) & (v % 100 < 60)))
+            elif listed is not None:
+                put(NOT_LISTED, ~np.isin(text_of(fc), listed))
+            elif rc is not None:
+                put(NOT_RETURN_CODE, ~np.isin(text_of(fc), rc))
+            p[p < 0] = 0
+            return p
+        empty = all_of(fc, _SPACE)
+        if f.mandatory == "Y":
+            put(MISSING, empty)
+        else:
+            p[empty] = -1
+        put(LINE_BREAK, ((fc == _CR) | (fc == _LF)).any(axis=1))
+        if f.kind == "dc":
+            c = fc[:, 0]
+            put(NOT_DC, (c != ord("D")) & (c != ord("C")))
+        else:
+            if f.fixed is not None:
+                put(NOT_FIXED, (fc != _fixed_codes(f.fixed)).any(axis=1))
+            if listed is not None:
+                put(NOT_LISTED, ~np.isin(text_of(fc), listed))
+            if rc is not None:
+                put(NOT_RETURN_CODE, ~np.isin(text_of(fc), rc))
+        p[p < 0] = 0
+        return p
+
+
+# ------------------------------------------------------------------ the rows a rule reads
+
+class View:
+    """The rows of one record type that a rule checks, in one batch.
+
+    ``chars`` holds the batch's rows followed by its context rows (ancestors read from
+    earlier batches); ``rows`` are the checked records' indices in it and ``anc`` maps
+    an ancestor type (or the header type) to the index of that ancestor per checked row.
+    """
+
+    def __init__(self, spec: MessageSpec, record: str, chars: np.ndarray, rows: np.ndarray,
+                 anc: Mapping[str, np.ndarray], today: int) -> None:
+        self.spec = spec
+        self.record = record
+        self.all_chars = chars
+        self.rows = rows
+        self.anc = anc
+        self.today = today
+        self.n = len(rows)
+
+    def source(self, rubric: str, record: str | None = None) -> str:
+        """The record type *rubric* is read from (the rule's own, an ancestor or the header)."""
+        t = record or owner(self.spec, rubric)
+        if t is None or rubric not in self.spec.records[t].by_rubric:
+            raise SpecError(f"unknown rubric {rubric!r}", spec=self.spec.name)
+        return t
+
+    def field(self, rubric: str, record: str | None = None) -> tuple[FieldSpec, np.ndarray]:
+        """The field *rubric* and its ``(n, length)`` characters for every checked row."""
+        t = self.source(rubric, record)
+        f = self.spec.records[t].by_rubric[rubric]
+        idx = self.rows if t == self.record else self.anc[t]
+        return f, self.all_chars[idx, f.start - 1:f.end]
+
+
+def filled(f: FieldSpec, fc: np.ndarray) -> np.ndarray:
+    """Per row: the field holds a value (N: not all zeros/spaces; AN: not all spaces)."""
+    if f.type == "N":
+        return ~((fc == _ZERO) | (fc == _SPACE)).all(axis=1)
+    return ~all_of(fc, _SPACE)
+
+
+def value_in(f: FieldSpec, fc: np.ndarray, values: Iterable[str]) -> np.ndarray:
+    """Per row: the field's value (AN: without trailing spaces) is one of *values*."""
+    return np.isin(text_of(fc), _padded(values, f.length, f.type == "N"))
+
+
+def condition(view: View, c: Condition) -> np.ndarray:
+    f, fc = view.field(c.rubric, c.record)
+    ok = np.ones(view.n, bool)
+    if c.filled is not None:
+        ok &= filled(f, fc) == c.filled
+    if c.equals is not None:
+        ok &= value_in(f, fc, c.equals)
+    if c.not_equals is not None:
+        ok &= ~value_in(f, fc, c.not_equals)
+    return ok
+
+
+def when(rule: Rule, view: View) -> np.ndarray:
+    """Per row: every condition of the rule holds."""
+    ok = np.ones(view.n, bool)
+    for c in rule.when:
+        ok &= condition(view, c)
+    return ok
+
+
+def typed(f: FieldSpec, fc: np.ndarray, signed: bool = False, view: View | None = None,
+          record: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(int64 value comparable as the field's kind, has a value) per row: dates as
+    CCYYMMDD numbers, numbers and amounts as numbers (signed by their D/C if asked)."""
+    if f.kind == "date":
+        value, ok = date_ordinal(fc)
+        return value, ok & ~all_of(fc, _ZERO)
+    if f.type != "N":
+        raise SpecError(f"rubric {f.rubric} cannot be compared as a number or date", spec=f.record_type)
+    ok = all_digits(fc) & ~all_of(fc, _ZERO)
+    value = digits_value(fc)
+    if signed and f.sign and view is not None:
+        _, dc = view.field(f.sign, record)
+        value = np.where(dc[:, 0] == ord("C"), -value, value)
+    return value, ok
+
+
+_COMPARE: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "<=": np.less_equal, "<": np.less, ">=": np.greater_equal, ">": np.greater, "==": np.equal, "!=": np.not_equal}
+
+
+# ------------------------------------------------------------------ the kinds
+
+def k_required(rule: Rule, view: View) -> np.ndarray:
+    f, fc = view.field(rule.rubrics[0])
+    return when(rule, view) & ~filled(f, fc)
+
+
+def k_filled_together(rule: Rule, view: View) -> np.ndarray:
+    marks = np.stack([filled(*view.field(r)) for r in rule.rubrics], axis=1)
+    return when(rule, view) & marks.any(axis=1) & ~marks.all(axis=1)
+
+
+def k_value_in(rule: Rule, view: View) -> np.ndarray:
+    f, fc = view.field(rule.rubrics[0])
+    return when(rule, view) & ~value_in(f, fc, rule.params.get("values", ()))
+
+
+def _differ(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if a.shape[1] == b.shape[1]:
+        return (a != b).any(axis=1)
+    return np.strings.rstrip(text_of(a), " ") != np.strings.rstrip(text_of(b), " ")
+
+
+def k_equal_to_ancestor(rule: Rule, view: View) -> np.ndarray:
+    _, mine = view.field(rule.rubrics[0])
+    _, theirs = view.field(rule.params["ancestor_rubric"], rule.params["ancestor"])
+    return when(rule, view) & _differ(mine, theirs)
+
+
+def k_equal_fields(rule: Rule, view: View) -> np.ndarray:
+    parts = [view.field(r) for r in rule.rubrics]
+    all_filled = np.ones(view.n, bool)
+    for f, fc in parts:
+        all_filled &= filled(f, fc)
+    differ = np.zeros(view.n, bool)
+    for _, fc in parts[1:]:
+        differ |= _differ(parts[0][1], fc)
+    return when(rule, view) & all_filled & differ
+
+
+def k_compare(rule: Rule, view: View) -> np.ndarray:
+    f, fc = view.field(rule.rubrics[0])
+    signed = bool(rule.params.get("signed", False))
+    left, has_left = typed(f, fc, signed, view)
+    op = _COMPARE[rule.params["op"]]
+    others = rule.params["other"]
+    fails = np.zeros(view.n, bool)
+    for other in others if isinstance(others, list) else [others]:
+        if other == "today":
+            right, has_right = np.full(view.n, view.today, np.int64), np.ones(view.n, bool)
+        else:
+            g, gc = view.field(other["rubric"], other.get("record"))
+            right, has_right = typed(g, gc, signed, view, view.source(other["rubric"], other.get("record")))
+        fails |= has_left & has_right & ~op(left, right)
+    return when(rule, view) & fails
+
+
+def k_elfproef(rule: Rule, view: View) -> np.ndarray:
+    f, fc = view.field(rule.rubrics[0])
+    n = f.length
+    weights = np.array([*range(n, 1, -1), -1], np.int64)
+    total = (fc.astype(np.int64) - _ZERO) @ weights
+    exempt = rule.params.get("exempt", ())
+    bad = all_digits(fc) & (total % 11 != 0)
+    if exempt:
+        bad &= ~value_in(f, fc, exempt)
+    return when(rule, view) & bad
+
+
+@functools.lru_cache(maxsize=4096)
+def iban_ok(text: str) -> bool:
+    try:
+        IBAN(text)
+    except (SchwiftyException, ValueError):
+        return False
+    return True
+
+
+def k_iban(rule: Rule, view: View) -> np.ndarray:
+    _, fc = view.field(rule.rubrics[0])
+    texts = np.strings.strip(text_of(fc), " ")
+    bad = np.zeros(view.n, bool)
+    for i in np.flatnonzero(texts != ""):
+        bad[i] = not iban_ok(str(texts[i]))
+    return when(rule, view) & bad
+
+
+def k_record_absent(rule: Rule, view: View) -> np.ndarray:
+    return when(rule, view)
+
+
+_WEIGHTS = np.array([pow(1_000_003, k, 1 << 64) for k in range(512)], np.uint64)
+
+
+def row_hash(fc: np.ndarray) -> np.ndarray:
+    """A 64-bit hash (as int64) of each row's characters."""
+    w = fc.shape[1]
+    weights = _WEIGHTS[:w] if w <= len(_WEIGHTS) else np.resize(_WEIGHTS, w)
+    return (fc.astype(np.uint64) @ weights).view(np.int64) ^ np.int64(w)
+
+
+def unique_keys(rule: Rule, view: View) -> tuple[np.ndarray, np.ndarray]:
+    """(hash of the joined rubrics, has a value) per row, for the kind ``unique``."""
+    parts = [view.field(r) for r in rule.rubrics]
+    chars = np.concatenate([fc for _, fc in parts], axis=1) if len(parts) > 1 else parts[0][1]
+    some = np.zeros(view.n, bool)
+    for f, fc in parts:
+        some |= filled(f, fc) if f.type == "AN" else ~all_of(fc, _SPACE)
+    return row_hash(chars), some
+
+
+def pairing_keys(rule: Rule, view: View) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For ``credit_pairing``: (ref hash, is a debit line with a ref, prev hash, is a credit
+    line with a prev) per row."""
+    f_ref, ref = view.field(rule.params["ref"])
+    f_prev, prev = view.field(rule.params["prev"])
+    _, dc = view.field(rule.params["dc"])
+    has_ref, has_prev = filled(f_ref, ref), filled(f_prev, prev)
+    debit, credit = dc[:, 0] == ord("D"), dc[:, 0] == ord("C")
+    return row_hash(ref), has_ref & debit, row_hash(prev), has_prev & credit
+
+
+#: kind -> its check (``unique`` and ``credit_pairing`` look across the file: the engine
+#: keeps their keys, see :func:`unique_keys` and :func:`pairing_keys`).
+CHECKS: dict[str, Callable[[Rule, View], np.ndarray]] = {
+    "required": k_required, "filled_together": k_filled_together, "value_in": k_value_in,
+    "equal_to_ancestor": k_equal_to_ancestor, "equal_fields": k_equal_fields, "compare": k_compare,
+    "elfproef": k_elfproef, "iban": k_iban, "record_absent": k_record_absent,
+}

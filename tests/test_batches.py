@@ -1,0 +1,181 @@
+"""Guard for the batch engine: a file checked a batch of N lines at a time gives exactly
+the findings and outcomes of the same file checked one line at a time (groups, comments
+and repeated keys across batch boundaries). Not timed; speed lives in benchmarks/."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import eicodec
+from eicodec.testing import declarations
+from tests.conftest import EXAMPLES, join, lines_of
+
+TODAY = dt.date(2024, 6, 1)
+NOISE = st.sampled_from(list("0123456789 ADCXZ-ë\t") + ["00", "99", "  "])
+SPEC = eicodec.get_spec("AP304")
+
+
+def alike(data: bytes, mode: str = "insurer", sizes: tuple[int, ...] = (1, 3, 8192)) -> eicodec.Report | None:
+    """The reports of *data* checked in batches of each of *sizes* lines are equal."""
+    reports = []
+    for size in sizes:
+        try:
+            reports.append(eicodec.validate(data, mode=mode, today=TODAY, batch_lines=size))
+        except eicodec.UnreadableInputError:
+            reports.append(None)
+    first = reports[0]
+    for other in reports[1:]:
+        if first is None or other is None:
+            assert first is other
+            continue
+        assert other.status is first.status
+        assert other.findings == first.findings
+        assert other.outcomes == first.outcomes
+        assert other.counts == first.counts
+    return first
+
+
+@settings(max_examples=30, suppress_health_check=list(HealthCheck), deadline=None)
+@given(declarations(max_insured=3))
+def test_valid_generated_files(decl: eicodec.Declaration) -> None:
+    report = alike(eicodec.dumps(decl))
+    assert report is not None and report.status is eicodec.Status.APPROVED
+
+
+@settings(max_examples=60, suppress_health_check=list(HealthCheck), deadline=None)
+@given(declarations(max_insured=3), st.data(), st.sampled_from(["insurer", "vecozo"]))
+def test_corrupted_generated_files(decl, data, mode) -> None:  # type: ignore[no-untyped-def]
+    lines = [ln.decode("utf-8") for ln in lines_of(eicodec.dumps(decl))]
+    for _ in range(data.draw(st.integers(1, 4))):
+        i = data.draw(st.integers(0, len(lines) - 1))
+        pos = data.draw(st.integers(0, 359))
+        noise = data.draw(NOISE)
+        lines[i] = (lines[i][:pos] + noise + lines[i][pos + len(noise):])[:360]
+    alike(join([ln.encode("utf-8") for ln in lines]), mode)
+
+
+FIELD_VALUES = st.sampled_from(["zeros", "blank", "other", "date_late", "date_early", "digits", "dc", "iban"])
+
+
+def _mutate_field(line: str, other: str, rubric: str, how: str, draw_int: int) -> str:
+    f = SPEC.records[line[:2]].by_rubric[rubric]
+    n = f.length
+    if how == "zeros":
+        value = "0" * n
+    elif how == "blank":
+        value = " " * n
+    elif how == "other" and other[:2] == line[:2]:
+        value = other[f.start - 1:f.end]
+    elif how == "date_late" and n == 8:
+        value = "20240301"
+    elif how == "date_early" and n == 8:
+        value = "19991231"
+    elif how == "dc" and n == 1:
+        value = "DC"[draw_int % 2]
+    elif how == "iban" and n >= 18:
+        value = ("NL91ABNA0417164300" if draw_int % 2 else "NL91ABNA0417164301").ljust(n)
+    else:
+        value = str(draw_int).zfill(n)[-n:]
+    return line[:f.start - 1] + value + line[f.end:]
+
+
+@settings(max_examples=80, suppress_health_check=list(HealthCheck), deadline=None)
+@given(declarations(max_insured=4), st.data(), st.sampled_from(["insurer", "vecozo"]))
+def test_field_mutations_hit_rules_alike(decl, data, mode) -> None:  # type: ignore[no-untyped-def]
+    """A field gets a value of its kind from another record or a boundary value: the
+    cross-record rules (claim against its 02, dates against the header, D/C, credit
+    lines, forwarding, debtor number) see the same whatever the batch size."""
+    lines = [ln.decode("utf-8") for ln in lines_of(eicodec.dumps(decl))]
+    body = range(1, len(lines) - 1)
+    for _ in range(data.draw(st.integers(1, 3))):
+        i = data.draw(st.sampled_from(body))
+        j = data.draw(st.sampled_from(body))
+        rubric = data.draw(st.sampled_from([f.rubric for f in SPEC.records[lines[i][:2]].fields][1:]))
+        lines[i] = _mutate_field(lines[i], lines[j], rubric, data.draw(FIELD_VALUES),
+                                 data.draw(st.integers(0, 10**9)))
+    alike(join([ln.encode("utf-8") for ln in lines]), mode)
+
+
+@settings(max_examples=60, suppress_health_check=list(HealthCheck), deadline=None)
+@given(declarations(max_insured=4), st.data())
+def test_structural_mutations_alike(decl, data) -> None:  # type: ignore[no-untyped-def]
+    """Lines dropped, repeated (duplicate ids and referentienummers), moved, cut short,
+    ended with LF only, or empty lines inserted."""
+    lines = lines_of(eicodec.dumps(decl))
+    ends = [b"\r\n"] * len(lines)
+    for _ in range(data.draw(st.integers(1, 3))):
+        i = data.draw(st.integers(1, len(lines) - 1))
+        what = data.draw(st.sampled_from(["drop", "repeat", "move", "lf", "empty", "short"]))
+        if what == "drop" and len(lines) > 3:
+            del lines[i], ends[i]
+        elif what == "repeat":
+            lines.insert(i, lines[i - 1])
+            ends.insert(i, b"\r\n")
+        elif what == "move":
+            j = data.draw(st.integers(1, len(lines) - 1))
+            lines.insert(j, lines.pop(i))
+        elif what == "lf":
+            ends[i - 1] = b"\n"
+        elif what == "short":
+            lines[i] = lines[i][:data.draw(st.integers(0, 359))]
+        else:
+            lines.insert(i, b"")
+            ends.insert(i, b"\r\n")
+    alike(b"".join(a + b for a, b in zip(lines, ends)))
+
+
+def test_big_file_across_batches() -> None:
+    """Many batches, groups across their boundaries, rejected claim lines, repeated
+    referentienummers and one lone LF: the same whatever the batch size."""
+    data = eicodec.dumps(declarations(max_insured=4).example())
+    header, body, trailer = data.split(b"\r\n", 1)[0], lines_of(data)[1:-1], lines_of(data)[-1]
+    lines = [header] + body * 150 + [trailer]
+    for i in range(5, len(lines) - 1, 37):
+        if lines[i].startswith(b"04"):
+            lines[i] = lines[i][:91] + b"777" + lines[i][94:]  # unknown prestatiecodelijst
+    data = join(lines)
+    mid = len(data) // 2
+    cut = data.index(b"\r\n", mid)
+    for payload in (data, data[:cut] + b"\n" + data[cut + 2:]):
+        report = alike(payload, sizes=(1, 7, 64, 8192))
+        assert report is not None and report.status is not eicodec.Status.APPROVED
+
+
+@pytest.mark.parametrize("name", ["ap304_full.asc", "ap304_insurer.asc", "ap304_claim_rejected.asc",
+                                  "ap305_claim_rejected.asc"])
+def test_examples_alike(name: str) -> None:
+    for mode in ("insurer", "vecozo"):
+        alike((EXAMPLES / name).read_bytes(), mode, sizes=(1, 2, 5, 8192))
+
+
+def test_whole_groups_are_placed_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The walker places runs of well-formed groups with one pattern match (so that the
+    tests above compare that way with the line-by-line walk), and not a group that is
+    out of order."""
+    from eicodec.grammar import Walker
+
+    seen: list[tuple[int, int]] = []
+    real = Walker._fast
+
+    def spy(self, batch, a, b, out, header_row):  # type: ignore[no-untyped-def]
+        seen.append((batch.first + a, batch.first + b))
+        return real(self, batch, a, b, out, header_row)
+
+    monkeypatch.setattr(Walker, "_fast", spy)
+    full = lines_of((EXAMPLES / "ap304_full.asc").read_bytes())
+    data = join([full[0], *full[1:-1] * 3, full[-1]])  # (ids repeat: no matter here)
+    alike(data)
+    assert seen and seen[0][0] == 2
+    lines = lines_of(data)
+    tops = [i for i, ln in enumerate(lines) if ln.startswith(b"02")]
+    assert len(tops) >= 3
+    i = tops[1] + 1  # swap the first two records under the second 02 (if it has two)
+    lines[i], lines[i + 1] = lines[i + 1], lines[i]
+    seen.clear()
+    report = alike(join(lines))
+    assert report is not None and report.status is not eicodec.Status.APPROVED
+    assert all(not (a <= tops[1] + 1 < b) for a, b in seen)

@@ -1,0 +1,199 @@
+"""The engine is data-driven: a spec alone validates (any depth of record grammar), rules
+files beside a spec add and override checks, bad rules files are refused at load, and
+the engine's modules hold no rubric of any standard."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+import eicodec
+from eicodec.codes import codelist
+from eicodec.layouts import FieldSpec, MessageSpec
+from eicodec.rules import load_rules
+from tests.conftest import DATA, EXAMPLES, ROOT, join, lines_of
+
+TODAY = dt.date(2024, 6, 1)
+GZ = DATA / "GZ321v1.0.toml"
+ENGINE_MODULES = ["batches.py", "columns.py", "engine.py", "findings.py", "grammar.py", "kinds.py", "rules.py",
+                  "validator.py"]
+
+
+def test_engine_modules_name_no_rubric() -> None:
+    """No 4-digit literal (a rubric like "0403" or a return code) in the engine's modules:
+    those live in specs/."""
+    for name in ENGINE_MODULES:
+        text = (ROOT / "src" / "eicodec" / name).read_text(encoding="utf-8")
+        hits = re.findall(r"""["'](\d{4})["']""", text)
+        assert not hits, (name, hits)
+
+
+def _value(f: FieldSpec) -> str:
+    """A valid text for field *f* (the first listed code where there is a list)."""
+    if f.fixed is not None:
+        return f.fixed
+    allowed = f.allowed or (sorted(codelist(f.codelist) or ()) if f.codelist else None)
+    if allowed:
+        return allowed[0].rjust(f.length, "0") if f.type == "N" else allowed[0].ljust(f.length)
+    if f.kind == "date":
+        return "20240115"
+    if f.kind == "time":
+        return "1200"
+    if f.kind == "dc":
+        return "D"
+    if f.kind == "reserve":
+        return " " * f.length
+    if f.type == "N":
+        return "1".rjust(f.length, "0")
+    return "X".ljust(f.length) if f.mandatory == "Y" else " " * f.length
+
+
+def record(spec: MessageSpec, t: str, rid: int = 0, **texts: str) -> str:
+    lay = spec.records[t]
+    parts = []
+    for f in lay.fields:
+        text = texts.get(f.rubric, _value(f))
+        if f.element == "NUM040" and rid:
+            text = str(rid).rjust(f.length, "0")
+        parts.append(text)
+    raw = "".join(parts)
+    assert len(raw) == lay.length
+    return raw
+
+
+def gz_file(spec: MessageSpec, body: list[str]) -> bytes:
+    """A GZ321 file of header, *body* and a trailer whose counts and totals fit."""
+    lines = [record(spec, spec.header, **{"0104": spec.subversion_number}), *body]
+    recs = list(eicodec.iter_records(join([ln.encode() for ln in lines]) + record(spec, spec.trailer).encode()
+                                     + b"\r\n", spec=spec))
+    trailer = eicodec.writer.compute_trailer(spec, recs[:-1], recs[-1])
+    return join([ln.encode() for ln in lines] + [trailer.raw.encode()])
+
+
+@pytest.fixture(scope="module")
+def gz() -> MessageSpec:
+    return eicodec.load_spec(GZ)
+
+
+def test_a_spec_alone_validates_any_depth(gz: MessageSpec) -> None:
+    body = [record(gz, "02", 1), record(gz, "04", 2), record(gz, "06", 3), record(gz, "16", 4),
+            record(gz, "04", 5), record(gz, "06", 6)]
+    report = eicodec.validate(gz_file(gz, body), spec=gz, today=TODAY)
+    assert report.status is eicodec.Status.APPROVED, report.findings
+    # a 06 without its 04 is out of place; one level deeper than AP304 knows
+    bad = [record(gz, "02", 1), record(gz, "06", 3), record(gz, "04", 2)]
+    report = eicodec.validate(gz_file(gz, bad), spec=gz, today=TODAY)
+    order = [f for f in report.findings if f.rule == "file.order"]
+    assert [(f.line, f.message) for f in order] == [(3, "record 06 outside a record 04")]
+    assert report.status is eicodec.Status.REJECTED_FILE
+    assert order[0].provisional  # a default code: no rules file says otherwise
+
+
+def test_a_spec_alone_checks_fields_at_depth_with_default_codes(gz: MessageSpec) -> None:
+    f = gz.field("06", "0608")
+    body = [record(gz, "02", 1), record(gz, "04", 2), record(gz, "06", 3, **{"0608": "20241301"})]
+    report = eicodec.validate(gz_file(gz, body), spec=gz, today=TODAY)
+    hits = [x for x in report.findings if x.rubric == f.rubric]
+    assert [(x.line, x.rule, x.code, x.provisional) for x in hits] == [(4, "record.field", "0001", True)]
+    assert report.verdict(4) is eicodec.Verdict.REJECTED
+    # the unit (the 04 with its 06) is rejected, the insured is co-returned
+    assert report.verdict(3) is eicodec.Verdict.REJECTED and report.codes(2) == ("0200",)
+
+
+def test_rules_beside_the_spec_add_and_override(gz: MessageSpec, tmp_path: Path) -> None:
+    spec_path = tmp_path / "GZ321v1.0.toml"
+    shutil.copy(GZ, spec_path)
+    (tmp_path / "GZ321v1.0.rules.toml").write_text('''
+[fallback_codes]
+"06" = "0755"
+
+[[rule]]
+id = "file.order"
+code = "8026"
+
+[[rule]]
+id = "record.insured_bsn"
+kind = "equal_to_ancestor"
+code = "0435"
+record = "06"
+rubrics = ["0603"]
+ancestor = "04"
+ancestor_rubric = "0403"
+description = "BSN of a 06 equals that of its 04."
+message = "BSN differs from that of the prestatierecord"
+''', encoding="utf-8")
+    spec = eicodec.load_spec(spec_path)
+    body = [record(spec, "02", 1), record(spec, "04", 2), record(spec, "06", 3, **{"0603": "000000002"}),
+            record(spec, "06", 4, **{"0608": "20241301"})]
+    report = eicodec.validate(gz_file(spec, body), spec=spec, today=TODAY)
+    got = {(x.line, x.rule, x.rubric, x.code, x.provisional) for x in report.findings}
+    assert (4, "record.insured_bsn", "0603", "0435", False) in got
+    assert (5, "record.field", "0608", "0755", True) in got
+    # passed in, the same rules apply to a spec in another folder
+    report2 = eicodec.validate(gz_file(spec, body), spec=eicodec.load_spec(GZ), today=TODAY,
+                               rules=tmp_path / "GZ321v1.0.rules.toml")
+    assert {(x.line, x.rule, x.code) for x in report2.findings} == {(a, b, d) for a, b, _, d, _ in got}
+
+
+@pytest.mark.parametrize(("rule", "says"), [
+    ('id = "x"\nkind = "no_such_kind"\ncode = "0001"\nrecord = "04"\nrubrics = ["0403"]', "unknown kind"),
+    ('id = "x"\nkind = "required"\ncode = "0001"\nrecord = "07"\nrubrics = ["0403"]', "unknown record type"),
+    ('id = "x"\nkind = "required"\ncode = "0001"\nrecord = "04"\nrubrics = ["0499"]', "unknown rubric"),
+    ('id = "x"\nkind = "required"\ncode = "0001"\nrecord = "04"\nrubrics = ["0403"]\n'
+     'when = [ { rubric = "0777", filled = true } ]', "unknown rubric"),
+    ('id = "x"\nkind = "compare"\ncode = "0001"\nrecord = "04"\nrubrics = ["0410"]\nop = "=<"\n'
+     'other = "today"', "op must be"),
+    ('id = "x"\nkind = "required"\ncode = "0001"\nrecord = "04"\nrubrics = ["0403"]\ncolour = "red"',
+     "unknown keys"),
+    ('id = "x"\nkind = "required"\ncode = "9999"\nrecord = "04"\nrubrics = ["0403"]', "not in the COD954"),
+    ('id = "record.field"\nkind = "required"\ncode = "0001"\nrecord = "04"\nrubrics = ["0403"]',
+     "built-in check"),
+])
+def test_bad_rules_are_refused_at_load(rule: str, says: str, tmp_path: Path) -> None:
+    path = tmp_path / "bad.rules.toml"
+    path.write_text(f"[[rule]]\n{rule}\n", encoding="utf-8")
+    with pytest.raises(eicodec.SpecError, match=says):
+        load_rules(path, eicodec.get_spec("AP304"))
+    with pytest.raises(eicodec.SpecError):
+        eicodec.validate(EXAMPLES / "ap304_full.asc", rules=path, today=TODAY)
+
+
+def test_a_rule_reads_the_header_and_its_ancestors(tmp_path: Path) -> None:
+    """A rules file of one's own: a compare against a header date, a value_in with a
+    condition on the header, filled_together -- each kind from data alone."""
+    path = tmp_path / "AP304v8.0.rules.toml"
+    path.write_text('''
+[[rule]]
+id = "mine.birth_before_period"
+kind = "compare"
+code = "8004"
+record = "02"
+rubrics = ["0207"]
+op = "<"
+other = { rubric = "0114" }
+message = "born after the period began"
+
+[[rule]]
+id = "mine.names"
+kind = "filled_together"
+code = "0317"
+record = "02"
+rubrics = ["0212", "0213"]
+message = "name code 02 and name 02 go together"
+''', encoding="utf-8")
+    data = (EXAMPLES / "ap304_insurer.asc").read_bytes()
+    lines = lines_of(data)
+    spec = eicodec.get_spec("AP304")
+    i = next(k for k, ln in enumerate(lines) if ln.startswith(b"02"))
+    f = spec.field("02", "0207")
+    text = lines[i].decode()
+    lines[i] = (text[:f.start - 1] + "20240115" + text[f.end:]).encode()
+    report = eicodec.validate(join(lines), rules=path, today=TODAY)
+    assert [(x.line, x.rule, x.rubric) for x in report.findings if x.rule.startswith("mine.")] == [
+        (i + 1, "mine.birth_before_period", "0207")]
+    # the rules file replaced the shipped one: its own checks only, besides the built-in ones
+    assert not any(x.rule == "record.claim_insured" for x in report.findings)
