@@ -340,6 +340,23 @@ def test_a_broken_field_is_null_never_a_guess() -> None:
     assert [row["line"] for row in t] == lines
 
 
+def test_an_insured_of_the_wrong_length_is_not_replaced_by_the_one_before(claims: tuple[bytes, bytes]) -> None:
+    data, _ = claims
+    lines = data.split(b"\r\n")
+    second = [i for i, ln in enumerate(lines) if ln.startswith(b"02")][1]
+    lines[second] = lines[second][:-10]
+    broken = b"\r\n".join(lines)
+    t = eicodec.to_arrow(broken).to_pylist()
+    pairs = _claims_by_insured(broken)  # the reader places it (and reports its length)
+    assert [(r["line"], r["insured_line"]) for r in t] == [(c.line, i.line) for c, i in pairs]
+    for row in t:
+        if row["insured_line"] == second + 1:
+            assert row["insured_uzovi"] is None and row["insured_record_id"] is None
+        else:
+            assert row["insured_uzovi"] == "3311"
+    assert any(row["insured_line"] == second + 1 for row in t)
+
+
 # --------------------------------------------------------------------------- fast == reference
 
 def test_fast_path_equals_the_reference(claims: tuple[bytes, bytes], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -49,7 +49,7 @@ from typing import IO, TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
-from .batches import BATCH_LINES, iter_batches
+from .batches import BATCH_LINES, Batch, iter_batches
 from .columns import ColumnBatch, batch_columns
 from .errors import EicodecError
 from .layouts import FieldSpec, MessageSpec, RecordLayout
@@ -193,16 +193,21 @@ def plan_table(spec: MessageSpec, record_type: str | None = None, *, outcome: bo
 # --------------------------------------------------------------------------- joining
 
 class _Ancestor:
-    """The rows of one ancestor record type read so far: the last row of the earlier
-    batches and the rows of the current batch (all a child in this batch can hang under)."""
+    """The records of one ancestor record type read so far: the last one of the earlier
+    batches and those of the current batch (all a child in this batch can hang under).
+    ``every`` holds the lines of all of them, ``lines``/``columns``/``valid`` the rows the
+    engine decoded (those of the record length)."""
 
-    def __init__(self) -> None:
+    def __init__(self, record_type: str) -> None:
+        self.code = int(record_type)
+        self.every = np.empty(0, dtype=np.int64)
         self.lines = np.empty(0, dtype=np.int64)
         self.columns: dict[str, np.ndarray] = {}
         self.valid: dict[str, np.ndarray] = {}
 
-    def push(self, b: ColumnBatch) -> None:
-        """Move on to the next batch, whose rows of this type are *b*."""
+    def push(self, batch: Batch, b: ColumnBatch) -> None:
+        """Move on to the next *batch*, whose decoded rows of this type are *b*."""
+        self.every = np.concatenate([self.every[-1:], batch.lines[batch.types == self.code]])
         if len(self.lines) == 0:
             self.lines, self.columns, self.valid = b.lines, dict(b.columns), dict(b.valid)
         elif len(b.lines):
@@ -210,9 +215,16 @@ class _Ancestor:
             self.columns = {k: np.concatenate([v[-1:], b.columns[k]]) for k, v in self.columns.items()}
             self.valid = {k: np.concatenate([v[-1:], b.valid[k]]) for k, v in self.valid.items()}
 
-    def locate(self, lines: np.ndarray) -> np.ndarray:
-        """For each of *lines* (ascending), the index of the last row before it, or -1."""
-        return np.searchsorted(self.lines, lines, "right").astype(np.int64) - 1
+    def locate(self, lines: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For *lines* (ascending): the line of the last record of this type before each
+        (-1: none), the index of its decoded row, and whether it has one."""
+        k = np.searchsorted(self.every, lines, "right") - 1
+        before = np.where(k >= 0, self.every[np.maximum(k, 0)] if len(self.every) else -1, -1)
+        j = np.minimum(np.searchsorted(self.lines, before), max(len(self.lines) - 1, 0))
+        decoded = (k >= 0) & (len(self.lines) > 0)
+        if len(self.lines):
+            decoded &= self.lines[j] == before
+        return before.astype(np.int64), j.astype(np.int64), decoded
 
 
 # A batch of the table: column name -> (values, null mask). Values are numpy arrays, or a
@@ -284,12 +296,12 @@ def _cells(plan: TablePlan, stream: RecordStream, outcomes: dict[int, tuple[str,
     """Read the file once; per batch, the rows of the record type and of its ancestors."""
     layouts = [plan.spec.layout(plan.record_type), *plan.chain]
     wanted = [[lay.field(a) for a in plan.fields_to_read(level)] for level, lay in enumerate(layouts)]
-    followers = [_Ancestor() for _ in plan.chain]
+    followers = [_Ancestor(lay.type) for lay in plan.chain]
 
     def per_batch() -> Iterator[Cells]:
         for batch in iter_batches(stream, _ENGINE_BATCH_LINES):
             for anc, lay, fields in zip(followers, layouts[1:], wanted[1:]):
-                anc.push(_batch_columns(batch, lay, fields))
+                anc.push(batch, _batch_columns(batch, lay, fields))
             own = _batch_columns(batch, layouts[0], wanted[0])
             if len(own.lines):
                 yield _batch_cells(plan, own, followers, outcomes)
@@ -318,16 +330,14 @@ def _batch_cells(plan: TablePlan, batch: ColumnBatch, followers: list[_Ancestor]
     n = len(batch.lines)
     # Ancestors: the last record of each ancestor type before the row; the row is placed
     # when their lines strictly decrease up the chain (a newer ancestor closes the parent).
-    where: list[np.ndarray] = []
+    where: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     placed = np.ones(n, dtype=bool)
     below = batch.lines
     for anc in followers:
-        idx = anc.locate(batch.lines)
-        found = idx >= 0
-        anc_lines = np.where(found, anc.lines[np.maximum(idx, 0)] if len(anc.lines) else 0, -1)
-        placed &= found & (anc_lines < below)
+        anc_lines, idx, decoded = anc.locate(batch.lines)
+        placed &= (anc_lines >= 0) & (anc_lines < below)
         below = anc_lines
-        where.append(np.maximum(idx, 0))
+        where.append((anc_lines, idx, decoded))
     cells: Cells = {}
     for c in plan.columns:
         if c.level == -1 and c.name == "line":
@@ -340,13 +350,14 @@ def _batch_cells(plan: TablePlan, batch: ColumnBatch, followers: list[_Ancestor]
             cells[c.name] = (batch.columns[c.key], ~_present(c, batch.columns, batch.valid))
         else:
             anc = followers[c.level - 1]
-            idx = where[c.level - 1]
-            if len(anc.lines) == 0:
+            anc_lines, idx, decoded = where[c.level - 1]
+            if not c.key:  # the ancestor's line number
+                cells[c.name] = (anc_lines, ~placed)
+            elif len(anc.lines) == 0:
                 cells[c.name] = _null_column(c.type, n)
-            elif not c.key:  # the ancestor's line number
-                cells[c.name] = (anc.lines[idx], ~placed)
             else:
-                cells[c.name] = (anc.columns[c.key][idx], ~(_present(c, anc.columns, anc.valid)[idx] & placed))
+                present = _present(c, anc.columns, anc.valid)[idx] & decoded & placed
+                cells[c.name] = (anc.columns[c.key][idx], ~present)
     if outcomes is not None:
         got = [outcomes.get(line) for line in batch.lines.tolist()]
         missing = np.array([g is None for g in got], dtype=bool)
@@ -419,8 +430,9 @@ def to_parquet(source: Source, target: str | os.PathLike[str] | IO[bytes], recor
                ap305: Source | None = None, spec: MessageSpec | None = None, encoding: str | None = None,
                unmask: bool = False, row_group_rows: int = ROW_GROUP_ROWS) -> int:
     """Write the rows of :func:`to_arrow` to a Parquet file in row groups of
-    *row_group_rows* rows (the last one smaller), streaming: memory holds one row group.
-    Returns the number of rows."""
+    *row_group_rows* rows (the last one smaller), streaming: memory holds one row group
+    (with *ap305*, the outcome join reads both files whole, as :func:`eicodec.outcome`
+    does). Returns the number of rows."""
     pa = _pyarrow()
     import pyarrow.parquet as pq
 
