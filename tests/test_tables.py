@@ -266,6 +266,19 @@ def test_gz321_tariff_records_carry_their_claim_and_insured(broken: bool) -> Non
     got = {r["line"]: (r["r04_line"], r["r02_line"], r["f0625_signed"]) for r in t.to_pylist()}
     assert got == want and len(got) == 9
     assert eicodec.to_arrow(data, spec=spec).schema.metadata[b"eicodec.record_type"] == b"04"
+    none = eicodec.to_arrow(data, "16", spec=spec)  # no 16 records: an empty table, typed
+    assert none.num_rows == 0 and none.schema.field("r04_line").type == pa.int64()
+
+
+def test_cli_parquet_of_another_standard_and_record_type(tmp_path: Path) -> None:
+    spec, data = _gz321()
+    (tmp_path / "gz.asc").write_bytes(data)
+    out = tmp_path / "tariffs.parquet"
+    argv = ["convert", str(tmp_path / "gz.asc"), "--to", "parquet", "-o", str(out), "--record", "06",
+            "--spec", str(DATA / "GZ321v1.0.toml")]
+    assert main(argv) == 0
+    assert pq.read_table(out).equals(eicodec.to_arrow(data, "06", spec=spec), check_metadata=True)
+    assert main(argv[:-4] + ["--record", "77", "--spec", str(DATA / "GZ321v1.0.toml")]) == 1
 
 
 def test_claim_type_comes_from_the_grammar() -> None:
