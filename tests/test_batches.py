@@ -20,11 +20,21 @@ SPEC = eicodec.get_spec("AP304")
 
 
 def alike(data: bytes, mode: str = "insurer", sizes: tuple[int, ...] = (1, 3, 8192)) -> eicodec.Report | None:
-    """The reports of *data* checked in batches of each of *sizes* lines are equal."""
+    """The reports of *data* checked in batches of each of *sizes* lines are equal, and
+    equal to those of the same content given as text (no regular stretch read as bytes)."""
     reports = []
     for size in sizes:
         try:
             reports.append(eicodec.validate(data, mode=mode, today=TODAY, batch_lines=size))
+        except eicodec.UnreadableInputError:
+            reports.append(None)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and ("\n" in text or "\r" in text):
+        try:
+            reports.append(eicodec.validate(text, mode=mode, today=TODAY))
         except eicodec.UnreadableInputError:
             reports.append(None)
     first = reports[0]

@@ -34,6 +34,7 @@ from .batches import (
     digits_value,
     field_chars,
     iter_batches,
+    replayable,
     text_of,
     to_datetime64,
 )
@@ -132,13 +133,18 @@ def iter_columns(source: Source, record_type: str, *, spec: MessageSpec | None =
     *fields* limits the columns (attribute names or rubrics; default every field).
     Memory stays flat in the file size.
     """
-    with RecordStream(source, encoding=encoding, spec=spec) as stream:
-        found = stream.info.spec
-        assert found is not None
-        lay = _layout(found, record_type)
-        wanted = _fields(lay, fields)
-        for batch in iter_batches(stream, batch_lines):
-            yield batch_columns(batch, lay, wanted)
+    opener, to_close = replayable(source)
+    try:
+        with RecordStream(opener(), encoding=encoding, spec=spec) as stream:
+            found = stream.info.spec
+            assert found is not None
+            lay = _layout(found, record_type)
+            wanted = _fields(lay, fields)
+            for batch in iter_batches(stream, batch_lines, opener):
+                yield batch_columns(batch, lay, wanted)
+    finally:
+        for fh in to_close:
+            fh.close()
 
 
 def columns(source: Source, record_type: str, *, spec: MessageSpec | None = None,
