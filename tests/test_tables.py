@@ -44,9 +44,12 @@ def _numpy(kind: str, values: list[Any]) -> np.ndarray:
 
 def reference_batch_columns(batch: Any, lay: eicodec.RecordLayout, fields: list[Any]) -> eicodec.ColumnBatch:
     """The engine's batch_columns computed from the batch's text one record at a time with
-    Record.get (slow, exact): every line of the record type that has the record length."""
-    rows = [i for i, text in enumerate(batch.texts) if text[:2] == lay.type and len(text) == lay.length]
-    recs = [eicodec.Record(lay, batch.texts[i], int(batch.lines[i])) for i in rows]
+    Record.get (slow, exact): every line of the record type that has the record length.
+    (A batch read as bytes, all ASCII lines of the record length, has no texts: its
+    character rows are the text.)"""
+    texts = batch.texts if batch.texts is not None else [row.tobytes().decode("ascii") for row in batch.chars]
+    rows = [i for i, text in enumerate(texts) if text[:2] == lay.type and len(text) == lay.length]
+    recs = [eicodec.Record(lay, texts[i], int(batch.lines[i])) for i in rows]
     keys = [(f.attr, f.kind) for f in fields] + [(f"{f.attr}_signed", f.kind) for f in fields if f.sign]
     cols, valid = {}, {}
     for key, kind in keys:

@@ -41,15 +41,13 @@ from __future__ import annotations
 import csv
 import io
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
 
-from .batches import BATCH_LINES, Batch, iter_batches
+from .batches import BATCH_LINES, Batch, iter_batches, replayable
 from .columns import ColumnBatch, batch_columns
 from .errors import EicodecError
 from .layouts import FieldSpec, MessageSpec, RecordLayout
@@ -255,34 +253,30 @@ def iter_cells(source: Source, record_type: str | None = None, *, ap305: Source 
                unmask: bool = False) -> tuple[TablePlan, Iterator[Cells]]:
     """The plan of the table and its rows, one batch of the engine at a time (a few
     thousand lines of the file), as numpy arrays: no pyarrow needed."""
-    cleanup: list[str] = []
-    if ap305 is not None and hasattr(source, "read"):
-        # read twice (the rows, and the tree that outcome() matches): spool a file object
-        fd, tmp = tempfile.mkstemp(suffix=".asc")
-        cleanup.append(tmp)
-        with os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(source, out, 1 << 20)  # type: ignore[misc]
-        source = tmp
+    opener, to_close = replayable(source)  # read more than once: a file object is spooled
     stream: RecordStream | None = None
     try:
-        stream = RecordStream(source, spec=spec, encoding=encoding)
+        stream = RecordStream(opener(), spec=spec, encoding=encoding)
         found = stream.info.spec
         assert found is not None
         plan = plan_table(found, record_type, outcome=ap305 is not None, unmask=unmask)
-        enc = None if stream.info.encoding == "str" else stream.info.encoding
-        outcomes = _outcome_by_line(source, ap305, found, enc) if ap305 is not None else None
+        outcomes = None
+        if ap305 is not None:
+            enc = None if stream.info.encoding == "str" else stream.info.encoding
+            stream.close()
+            outcomes = _outcome_by_line(opener(), ap305, found, enc)
+            stream = RecordStream(opener(), spec=found, encoding=encoding)
     except BaseException:
         if stream is not None:
             stream.close()
-        _remove(cleanup)
+        _close(to_close)
         raise
-    return plan, _cells(plan, stream, outcomes, cleanup)
+    return plan, _cells(plan, stream, opener, outcomes, to_close)
 
 
-def _remove(paths: list[str]) -> None:
-    for p in paths:
-        if os.path.exists(p):
-            os.unlink(p)
+def _close(files: list[IO[bytes]]) -> None:
+    for fh in files:
+        fh.close()
 
 
 #: Lines per batch the engine reads (its default; tests make it small).
@@ -291,15 +285,15 @@ _ENGINE_BATCH_LINES = BATCH_LINES
 _batch_columns = batch_columns
 
 
-def _cells(plan: TablePlan, stream: RecordStream, outcomes: dict[int, tuple[str, tuple[str, ...], int]] | None,
-           cleanup: list[str]) -> Iterator[Cells]:
+def _cells(plan: TablePlan, stream: RecordStream, opener: Callable[[], Source],
+           outcomes: dict[int, tuple[str, tuple[str, ...], int]] | None, to_close: list[IO[bytes]]) -> Iterator[Cells]:
     """Read the file once; per batch, the rows of the record type and of its ancestors."""
     layouts = [plan.spec.layout(plan.record_type), *plan.chain]
     wanted = [[lay.field(a) for a in plan.fields_to_read(level)] for level, lay in enumerate(layouts)]
     followers = [_Ancestor(lay.type) for lay in plan.chain]
 
     def per_batch() -> Iterator[Cells]:
-        for batch in iter_batches(stream, _ENGINE_BATCH_LINES):
+        for batch in iter_batches(stream, _ENGINE_BATCH_LINES, opener):
             for anc, lay, fields in zip(followers, layouts[1:], wanted[1:]):
                 anc.push(batch, _batch_columns(batch, lay, fields))
             own = _batch_columns(batch, layouts[0], wanted[0])
@@ -310,7 +304,7 @@ def _cells(plan: TablePlan, stream: RecordStream, outcomes: dict[int, tuple[str,
         yield from per_batch()
     finally:
         stream.close()
-        _remove(cleanup)
+        _close(to_close)
 
 
 def _present(c: TableColumn, columns: dict[str, np.ndarray], valid: dict[str, np.ndarray]) -> np.ndarray:
