@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import itertools
 import sys
 from pathlib import Path
-
 from typing import Any
 
 import numpy as np
@@ -318,7 +318,7 @@ def test_batches_and_sources_do_not_change_the_table(claims: tuple[bytes, bytes]
         assert len(got) > 1
         # some batch starts with a claim line whose insured is in an earlier batch
         assert any(b.column("insured_line")[0].as_py() < prev.column("line")[-1].as_py()
-                   for prev, b in zip(got, got[1:]))
+                   for prev, b in itertools.pairwise(got))
         assert pa.Table.from_batches(got, schema=schema).equals(big_whole, check_metadata=True)
     assert big_whole.column("insured_line").to_pylist() == [ins.line for _, ins in _claims_by_insured(big)]
     path = tmp_path / "in.asc"
@@ -486,7 +486,7 @@ def test_readme_pandas_and_polars_lines_run(monkeypatch: pytest.MonkeyPatch) -> 
 
     from tests.conftest import ROOT
 
-    blocks = re.findall(r"```py\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S)
+    blocks = re.findall(r"```py\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.DOTALL)
     assert len(blocks) == 1
     monkeypatch.chdir(ROOT)
     exec(compile(blocks[0], "README.md", "exec"), {})
