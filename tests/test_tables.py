@@ -325,6 +325,12 @@ def test_batches_and_sources_do_not_change_the_table(claims: tuple[bytes, bytes]
     path.write_bytes(data)
     assert eicodec.to_arrow(path, ap305=ap305).equals(whole)
     assert eicodec.to_arrow(io.BytesIO(data), ap305=ap305).equals(whole)
+    # text with accents: the same table from UTF-8, cp1252 and str content
+    accented = data.replace(b"Vriesland", "Vriesländ".encode())  # 9 characters, 10 bytes
+    want = eicodec.to_arrow(accented, unmask=True)
+    assert set(want.column("insured_surname_1").to_pylist()) == {"Vriesländ"}
+    assert eicodec.to_arrow(accented.decode().encode("cp1252"), unmask=True).equals(want)
+    assert eicodec.to_arrow(accented.decode(), unmask=True).equals(want)
 
 
 def _broken_full() -> bytes:
@@ -381,6 +387,7 @@ def test_fast_path_equals_the_reference(claims: tuple[bytes, bytes], monkeypatch
     cases = [
         lambda: eicodec.to_arrow(data, ap305=ap305),
         lambda: eicodec.to_arrow(data, unmask=True),
+        lambda: eicodec.to_arrow(data.replace(b"Vriesland", "Vriesländ".encode()), unmask=True),
         lambda: eicodec.to_arrow(FULL, "03", unmask=True),
         lambda: eicodec.to_arrow(_broken_full(), unmask=True),
         lambda: eicodec.to_arrow(EXAMPLES / "ap305_claim_rejected.asc", unmask=True),
