@@ -44,12 +44,9 @@ def _numpy(kind: str, values: list[Any]) -> np.ndarray:
 
 def reference_batch_columns(batch: Any, lay: eicodec.RecordLayout, fields: list[Any]) -> eicodec.ColumnBatch:
     """The engine's batch_columns computed from the batch's text one record at a time with
-    Record.get (slow, exact): every line of the record type that has the record length.
-    (A batch read as bytes, all ASCII lines of the record length, has no texts: its
-    character rows are the text.)"""
-    texts = batch.texts if batch.texts is not None else [row.tobytes().decode("ascii") for row in batch.chars]
-    rows = [i for i, text in enumerate(texts) if text[:2] == lay.type and len(text) == lay.length]
-    recs = [eicodec.Record(lay, texts[i], int(batch.lines[i])) for i in rows]
+    Record.get (slow, exact): every line of the record type that has the record length."""
+    rows = [i for i, text in enumerate(batch.texts) if text[:2] == lay.type and len(text) == lay.length]
+    recs = [eicodec.Record(lay, batch.texts[i], int(batch.lines[i])) for i in rows]
     keys = [(f.attr, f.kind) for f in fields] + [(f"{f.attr}_signed", f.kind) for f in fields if f.sign]
     cols, valid = {}, {}
     for key, kind in keys:
@@ -355,11 +352,12 @@ def test_a_broken_field_is_null_never_a_guess() -> None:
     assert first["declared_amount"] == 1250 and first["declared_amount_dc"] is None
     assert first["declared_amount_signed"] is None  # no D/C, no sign: never taken as debit
     assert first["calculated_amount_signed"] == 1250 and first["insured_line"] == 2
-    # the short line is not a row (the engine leaves records of the wrong length out;
-    # validate reports them)
-    lines = [r.line for r in eicodec.iter_records(_broken_full()) if r.record_type == "04"
-             and len(r.raw) == eicodec.get_spec("AP304").record_length]
-    assert [row["line"] for row in t] == lines
+    # the short line is a row, under its insured, with every field null
+    short = t[1]
+    assert short["line"] == first["line"] + 1 and short["insured_line"] == 2
+    assert short["reference"] is None and short["declared_amount_signed"] is None
+    assert [row["line"] for row in t] == [r.line for r in eicodec.iter_records(_broken_full())
+                                         if r.record_type == "04"]
 
 
 def test_an_insured_of_the_wrong_length_is_not_replaced_by_the_one_before(claims: tuple[bytes, bytes]) -> None:
@@ -402,19 +400,25 @@ def test_fast_path_equals_the_reference(claims: tuple[bytes, bytes], monkeypatch
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow])
 @given(decl=declarations(max_insured=3), hits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 319),
-                                                                 st.sampled_from("0 9AZC-")), max_size=6))
+                                                                 st.sampled_from("0 9AZC-")), max_size=6),
+       cuts=st.lists(st.tuples(st.integers(0, 10**6), st.integers(2, 400)), max_size=2))
 def test_fast_path_equals_the_reference_on_any_file(monkeypatch: pytest.MonkeyPatch, decl: eicodec.Declaration,
-                                                    hits: list[tuple[int, int, str]]) -> None:
-    """Valid files, and the same with characters of claim lines overwritten."""
+                                                    hits: list[tuple[int, int, str]],
+                                                    cuts: list[tuple[int, int]]) -> None:
+    """Valid files, and the same with characters of claim lines overwritten, and claim
+    lines cut short or made longer."""
     lines = eicodec.dumps(decl).decode("utf-8").split("\r\n")
     claims = [i for i, ln in enumerate(lines) if ln.startswith("04")]
     for which, pos, char in hits:
         i = claims[which % len(claims)]
         lines[i] = lines[i][:max(pos, 2)] + char + lines[i][max(pos, 2) + 1:]
+    for which, length in cuts:
+        i = claims[which % len(claims)]
+        lines[i] = (lines[i] + "7" * 100)[:length]
     data = "\r\n".join(lines).encode("utf-8")
     fast, slow = _both(monkeypatch, lambda: eicodec.to_arrow(data, unmask=True))
     assert fast.equals(slow), fast.to_pylist()
-    assert fast.num_rows == len(claims)
+    assert fast.column("line").to_pylist() == [i + 1 for i in claims]
 
 
 # --------------------------------------------------------------------------- files out

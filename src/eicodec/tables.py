@@ -25,8 +25,8 @@ Personal data (fields with ``personal = true`` in the spec: BSN, names, birth da
 addresses, free text) is **masked unless** ``unmask=True``: a masked column keeps its
 place and type but holds only nulls (its metadata says ``masked``); its values are
 never decoded. A value that cannot be decoded (a broken field in a file that fails
-validation) is null as well, and a record of the wrong length is not in the table (the
-engine's columns leave it out): validate a file before analysing it.
+validation) is null as well, and a record of the wrong length is a row whose fields are
+all null (the engine does not decode it): validate a file before analysing it.
 
 The typed values come from the engine's batches (:func:`eicodec.iter_columns`); this
 module names, joins, masks and writes them.
@@ -296,7 +296,7 @@ def _cells(plan: TablePlan, stream: RecordStream, opener: Callable[[], Source],
         for batch in iter_batches(stream, _ENGINE_BATCH_LINES, opener):
             for anc, lay, fields in zip(followers, layouts[1:], wanted[1:]):
                 anc.push(batch, _batch_columns(batch, lay, fields))
-            own = _batch_columns(batch, layouts[0], wanted[0])
+            own = _with_broken_rows(batch, layouts[0], _batch_columns(batch, layouts[0], wanted[0]))
             if len(own.lines):
                 yield _batch_cells(plan, own, followers, outcomes)
 
@@ -305,6 +305,24 @@ def _cells(plan: TablePlan, stream: RecordStream, opener: Callable[[], Source],
     finally:
         stream.close()
         _close(to_close)
+
+
+def _with_broken_rows(batch: Batch, lay: RecordLayout, cb: ColumnBatch) -> ColumnBatch:
+    """*cb* plus a row for each record of the type whose length is wrong (the engine does
+    not decode those): its line number, every field null. Nothing is silently left out."""
+    wrong = batch.lines[(batch.types == int(lay.type)) & ~batch.length_ok]
+    if len(wrong) == 0:
+        return cb
+    lines = np.sort(np.concatenate([cb.lines, wrong]))
+    at = np.searchsorted(lines, cb.lines)
+    columns: dict[str, np.ndarray] = {}
+    valid: dict[str, np.ndarray] = {}
+    for key, values in cb.columns.items():
+        columns[key] = np.zeros(len(lines), dtype=values.dtype)
+        columns[key][at] = values
+        valid[key] = np.zeros(len(lines), dtype=bool)
+        valid[key][at] = cb.valid[key]
+    return ColumnBatch(lines, columns, valid)
 
 
 def _present(c: TableColumn, columns: dict[str, np.ndarray], valid: dict[str, np.ndarray]) -> np.ndarray:
