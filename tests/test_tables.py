@@ -328,6 +328,8 @@ def test_batches_and_sources_do_not_change_the_table(claims: tuple[bytes, bytes]
     assert set(want.column("insured_surname_1").to_pylist()) == {"Vriesländ"}
     assert eicodec.to_arrow(accented.decode().encode("cp1252"), unmask=True).equals(want)
     assert eicodec.to_arrow(accented.decode(), unmask=True).equals(want)
+    odd = eicodec.to_arrow(data.replace(b"Vriesland", b"Vries\x00and"), unmask=True)  # kept as it is
+    assert set(odd.column("insured_surname_1").to_pylist()) == {"Vries\x00and"}
 
 
 def _broken_full() -> bytes:

@@ -410,12 +410,31 @@ def _arrow_array(pa: Any, typ: Any, kind: str, values: Any, null: np.ndarray) ->
         values = values.astype("timedelta64[ms]").astype(np.int32)
     if kind != "string":
         return pa.array(values, type=typ, mask=null)
-    # strings: convert without a mask (a third faster), then put the validity bitmap on
-    arr = pa.array(values, type=typ)
-    if not null.any():
-        return arr
-    bitmap = pa.py_buffer(np.packbits(~null, bitorder="little"))
-    return pa.Array.from_buffers(typ, n, [bitmap, *arr.buffers()[1:]], null_count=int(null.sum()))
+    bitmap = pa.py_buffer(np.packbits(~null, bitorder="little")) if null.any() else None
+    buffers = _ascii_buffers(values)
+    if buffers is None:  # not ASCII, or a NUL inside a value: through Python str objects
+        # (pyarrow's own conversion of a numpy str array cuts a value at a NUL)
+        buffers = pa.array(values.tolist(), type=typ).buffers()[1:]
+    else:
+        buffers = [pa.py_buffer(b) for b in buffers]
+    return pa.Array.from_buffers(typ, n, [bitmap, *buffers], null_count=int(null.sum()))
+
+
+def _ascii_buffers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Arrow string buffers (int32 offsets, UTF-8 bytes) of a numpy ``str`` array whose
+    characters are all ASCII, made with array operations; None otherwise."""
+    width = values.dtype.itemsize // 4
+    if values.dtype.kind != "U" or width == 0:
+        return None
+    codes = np.ascontiguousarray(values).view(np.uint32).reshape(len(values), width)
+    filled = codes != 0
+    lengths = filled.sum(axis=1, dtype=np.int32)
+    data = codes[filled]
+    if (len(data) and data.max() >= 128) or not np.array_equal(lengths, np.strings.str_len(values)):
+        return None  # (the second: a NUL inside a value)
+    offsets = np.zeros(len(values) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    return offsets, data.astype(np.uint8)
 
 
 def _record_batch(pa: Any, schema: Any, plan: TablePlan, cells: Cells) -> Any:
