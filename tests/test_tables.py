@@ -438,6 +438,9 @@ def test_parquet_round_trip_equals_to_arrow_in_row_groups(claims: tuple[bytes, b
         sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
         assert sizes == [group] * (rows // group) + ([rows % group] if rows % group else [])
         assert pq.read_table(out).equals(want, check_metadata=True)
+    eicodec.to_parquet(data, out, ap305=ap305, compression="zstd")
+    assert pq.ParquetFile(out).metadata.row_group(0).column(0).compression == "ZSTD"
+    assert pq.read_table(out).equals(want, check_metadata=True)
 
 
 def test_duckdb_rejected_amount_per_return_code(claims: tuple[bytes, bytes], tmp_path: Path) -> None:

@@ -469,11 +469,13 @@ def to_arrow(source: Source, record_type: str | None = None, *, ap305: Source | 
 
 def to_parquet(source: Source, target: str | os.PathLike[str] | IO[bytes], record_type: str | None = None, *,
                ap305: Source | None = None, spec: MessageSpec | None = None, encoding: str | None = None,
-               unmask: bool = False, row_group_rows: int = ROW_GROUP_ROWS) -> int:
+               unmask: bool = False, row_group_rows: int = ROW_GROUP_ROWS, **parquet_options: Any) -> int:
     """Write the rows of :func:`to_arrow` to a Parquet file in row groups of
     *row_group_rows* rows (the last one smaller), streaming: memory holds one row group
     (with *ap305*, the outcome join reads both files whole, as :func:`eicodec.outcome`
-    does). Returns the number of rows."""
+    does). *parquet_options* go to ``pyarrow.parquet.ParquetWriter`` (e.g.
+    ``compression="zstd"``: half the size of the default snappy). Returns the number of
+    rows."""
     pa = _pyarrow()
     import pyarrow.parquet as pq
 
@@ -484,7 +486,7 @@ def to_parquet(source: Source, target: str | os.PathLike[str] | IO[bytes], recor
     rows = 0
     pending: list[Any] = []
     have = 0
-    with pq.ParquetWriter(target, schema) as writer:
+    with pq.ParquetWriter(target, schema, **parquet_options) as writer:
         for b in batches:
             pending.append(b)
             have += b.num_rows
