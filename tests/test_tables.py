@@ -506,3 +506,18 @@ def test_readme_pandas_and_polars_lines_run(monkeypatch: pytest.MonkeyPatch) -> 
     assert len(blocks) == 1
     monkeypatch.chdir(ROOT)
     exec(compile(blocks[0], "README.md", "exec"), {})
+
+
+def test_bench_reports_the_parquet_export(tmp_path: Path) -> None:
+    """benchmarks/bench.py's parquet_04 op runs (a tiny file; not timed)."""
+    import json
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--records", "2000",
+                          "--ops", "lines,parquet_04", "--keep", str(tmp_path)],
+                         capture_output=True, text=True, check=True, timeout=300)
+    rows = {r["op"]: r for r in map(json.loads, out.stdout.splitlines()) if "records_per_s" in r}
+    claim_lines = sum(1 for r in eicodec.iter_records(tmp_path / "bench_2000.asc") if r.record_type == "04")
+    assert rows["parquet_04"]["records"] == claim_lines > 1000 and rows["parquet_04"]["peak_rss_mb"] > 0
