@@ -38,7 +38,6 @@ optional dependency (``pip install eicodec[arrow]``); CSV needs only the core.
 
 from __future__ import annotations
 
-import concurrent.futures
 import csv
 import io
 import os
@@ -487,33 +486,20 @@ def to_parquet(source: Source, target: str | os.PathLike[str] | IO[bytes], recor
     rows = 0
     pending: list[Any] = []
     have = 0
-    # One thread writes (pyarrow encodes and compresses without the GIL) while this one
-    # reads the next row group: at most one row group being written, one being made.
-    with pq.ParquetWriter(target, schema, **parquet_options) as writer, \
-            concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        writing: concurrent.futures.Future[None] | None = None
-
-        def write(table: Any) -> None:
-            nonlocal writing
-            if writing is not None:
-                writing.result()
-            writing = pool.submit(writer.write_table, table, row_group_size=row_group_rows)
-
+    with pq.ParquetWriter(target, schema, **parquet_options) as writer:
         for b in batches:
             pending.append(b)
             have += b.num_rows
             if have >= row_group_rows:
                 table = pa.Table.from_batches(pending, schema=schema)
                 full = have - have % row_group_rows
-                write(table.slice(0, full))
+                writer.write_table(table.slice(0, full), row_group_size=row_group_rows)
                 rest = table.slice(full)
                 pending, have = rest.to_batches(), rest.num_rows
                 rows += full
         if have:
-            write(pa.Table.from_batches(pending, schema=schema))
+            writer.write_table(pa.Table.from_batches(pending, schema=schema), row_group_size=row_group_rows)
             rows += have
-        if writing is not None:
-            writing.result()
     return rows
 
 
