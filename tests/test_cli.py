@@ -109,7 +109,7 @@ def test_convert_json_schema_and_csv(capsys) -> None:  # type: ignore[no-untyped
     assert (doc["standard"], doc["version"]) == ("AP304", "8.0")
     claim = next(r for r in doc["records"] if r["record_type"] == "04")
     assert claim["fields"]["service_date"] == "2024-01-08" and claim["fields"]["declared_amount"] == 1250
-    _, out, _ = run(capsys, "convert", str(EXAMPLES / "ap304_full.asc"), "--to", "csv")
+    _, out, _ = run(capsys, "convert", str(EXAMPLES / "ap304_full.asc"), "--to", "csv", "--layout", "fields")
     assert out.splitlines()[0] == "line,record_type,rubric,name,attr,value"
     assert "123456782" not in out and "***" in out
 

@@ -53,3 +53,7 @@ __all__ += ["Award", "ClaimOutcome", "build_retour", "dumps_retour", "iter_retou
 from .anonymise import anonymise, anonymise_to  # noqa: E402
 
 __all__ += ["anonymise", "anonymise_to"]
+
+from .tables import to_arrow, to_parquet  # noqa: E402  (pyarrow itself loads on first use)
+
+__all__ += ["to_arrow", "to_parquet"]

@@ -452,13 +452,34 @@ def cmd_show(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------- convert / build
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    _refuse_input_as_output("--output", args.output, [args.file])
+    _refuse_input_as_output("--output", args.output, [args.file, *([args.ap305] if args.ap305 else [])])
     spec = load_spec(args.spec) if args.spec else None
     mask = not args.unmask
+    table = args.to == "parquet" or args.to == "csv" and args.layout == "records"
+    if not table and (args.record or args.ap305):
+        raise UsageError("--record and --ap305 go with --to parquet or --to csv (records layout)")
+    if args.to == "parquet":
+        from .tables import to_parquet
+
+        if _is_std(args.output):
+            raise UsageError("--output: Parquet output needs a file: -o OUT.parquet")
+        source: Any = _replayable_stdin() if _is_std(args.file) else args.file
+        try:
+            with atomic_output(args.output) as fh:
+                to_parquet(source, fh, args.record, ap305=args.ap305, spec=spec,
+                           encoding=args.encoding, unmask=args.unmask)
+        except ImportError as exc:
+            raise UsageError(str(exc)) from None
+        finally:
+            if not isinstance(source, str):
+                source.close()
+        return EXIT_OK
     terminal = is_terminal(sys.stderr) and not (_is_std(args.output) and is_terminal(sys.stdout))
     bar = Progress(f"convert {_label(args.file)}", unit="bytes", enabled=terminal,
                    total=None if _is_std(args.file) else os.path.getsize(args.file))
-    source: Any = _stdin() if _is_std(args.file) else (_Tracked(args.file, bar) if terminal else args.file)
+    source = _stdin() if _is_std(args.file) else (_Tracked(args.file, bar) if terminal else args.file)
+    if table and _is_std(args.file):
+        source = _replayable_stdin()  # the table reader may read its input twice
     try:
         if args.to == "json":
             doc = to_json(source, encoding=args.encoding, spec=spec, mask=mask)
@@ -467,12 +488,16 @@ def cmd_convert(args: argparse.Namespace) -> int:
         elif args.to == "jsonl":
             _write_text_output(args.output, (line + "\n" for line in
                                              iter_jsonl(source, encoding=args.encoding, spec=spec, mask=mask)))
+        elif args.layout == "fields":
+            _write_text_output(args.output, iter_csv(source, encoding=args.encoding, spec=spec, mask=mask))
         else:
-            _write_text_output(args.output, iter_csv(source, encoding=args.encoding, spec=spec,
-                                                     mask=mask))
+            from .tables import iter_csv_rows
+
+            _write_text_output(args.output, iter_csv_rows(source, args.record, ap305=args.ap305, spec=spec,
+                                                          encoding=args.encoding, unmask=args.unmask))
     finally:
         bar.close()
-        if isinstance(source, _Tracked):
+        if isinstance(source, _Tracked) or table and _is_std(args.file):
             source.close()
     return EXIT_OK
 
@@ -724,13 +749,18 @@ def build_parser() -> argparse.ArgumentParser:
     _input_options(p)
     p.set_defaults(func=cmd_show)
 
-    p = command("convert", "AP304/AP305 to JSON, JSON Lines or CSV",
-                "eicodec convert examples/ap304_full.asc --to json -o full.json")
+    p = command("convert", "to JSON, JSON Lines, CSV or Parquet (CSV/Parquet: one row per record)",
+                "eicodec convert examples/ap304_full.asc --to parquet -o claims.parquet")
     p.add_argument("file", metavar="FILE", help="- for standard input")
-    p.add_argument("--to", choices=("json", "jsonl", "csv"), required=True)
+    p.add_argument("--to", choices=("json", "jsonl", "csv", "parquet"), required=True)
     p.add_argument("-o", "--output", metavar="OUT", default=STDIO, help="default: - (standard output)")
+    p.add_argument("--record", metavar="TYPE", help="CSV/Parquet: rows of this record type (default: claim lines)")
+    p.add_argument("--ap305", metavar="AP305", type=_existing_file("--ap305"),
+                   help="CSV/Parquet: join each claim line's outcome from this return file")
+    p.add_argument("--layout", choices=("records", "fields"), default="records",
+                   help="CSV: one row per record (default) or one row per field")
     p.add_argument("--unmask", action="store_true",
-                   help="do not mask personal data (masked by default in CSV, JSON and JSON Lines)")
+                   help="do not mask personal data (masked by default in CSV, Parquet, JSON and JSON Lines)")
     _input_options(p)
     p.set_defaults(func=cmd_convert)
 
