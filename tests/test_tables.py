@@ -279,7 +279,8 @@ def test_cli_parquet_of_another_standard_and_record_type(tmp_path: Path) -> None
             "--spec", str(ROOT / "specs" / "GZ321v1.0.toml")]
     assert main(argv) == 0
     assert pq.read_table(out).equals(eicodec.to_arrow(data, "06", spec=spec), check_metadata=True)
-    assert main(argv[:-4] + ["--record", "77", "--spec", str(ROOT / "specs" / "GZ321v1.0.toml")]) == 1
+    # an unknown record type is a usage error (exit 2)
+    assert main(argv[:-4] + ["--record", "77", "--spec", str(ROOT / "specs" / "GZ321v1.0.toml")]) == 2
 
 
 def test_claim_type_comes_from_the_grammar() -> None:

@@ -49,7 +49,7 @@ import numpy as np
 
 from .batches import BATCH_LINES, Batch, iter_batches, replayable
 from .columns import ColumnBatch, batch_columns
-from .errors import EicodecError
+from .errors import EicodecError, UnknownRecordTypeError
 from .layouts import FieldSpec, MessageSpec, RecordLayout
 from .reader import RecordStream, Source
 
@@ -145,7 +145,7 @@ def plan_table(spec: MessageSpec, record_type: str | None = None, *, outcome: bo
     """The columns of the table of *record_type* (default: :func:`claim_type`)."""
     rtype = record_type or claim_type(spec)
     if rtype not in spec.records:
-        raise EicodecError(f"{spec.name} has no record type {rtype!r} "
+        raise UnknownRecordTypeError(f"{spec.name} has no record type {rtype!r} "
                            f"(it has {', '.join(spec.records)})", record_type=rtype)
     if outcome and (spec.kind != "declaration" or rtype != claim_type(spec)):
         raise EicodecError(f"the AP305 outcome is per claim line: pass a declaration and its claim record "
