@@ -337,7 +337,10 @@ def row_hash(fc: np.ndarray) -> np.ndarray:
 
 
 def unique_keys(rule: Rule, view: View) -> tuple[np.ndarray, np.ndarray]:
-    """(hash of the joined rubrics, has a value) per row, for the kind ``unique``."""
+    """(hash of the joined rubrics, has a value) per row, for the kind ``unique``;
+    with ``whole = true``, of the whole record (identical records, every row counts)."""
+    if rule.params.get("whole"):
+        return row_hash(view.all_chars[view.rows]), np.ones(view.n, bool)
     parts = [view.field(r) for r in rule.rubrics]
     chars = np.concatenate([fc for _, fc in parts], axis=1) if len(parts) > 1 else parts[0][1]
     some = np.zeros(view.n, bool)

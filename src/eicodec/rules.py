@@ -32,7 +32,7 @@ KINDS = ("required", "filled_together", "value_in", "equal_to_ancestor", "equal_
 _OPS = ("<=", "<", ">=", ">", "==", "!=")
 _RULE_KEYS = {"id", "kind", "level", "code", "record", "rubrics", "modes", "provisional", "description",
               "message", "when", "report", "at", "values", "ancestor", "ancestor_rubric", "op", "other",
-              "signed", "exempt", "scope", "ref", "prev", "dc", "debit_message"}
+              "signed", "exempt", "scope", "ref", "prev", "dc", "debit_message", "whole"}
 
 
 @attrs.frozen
@@ -160,7 +160,7 @@ def _parse_rule(raw: Mapping[str, Any], defaults: Mapping[str, Rule] | None, whe
                               _strs(c["not_equals"], "not_equals", where) if "not_equals" in c else None))
     params = {k: v for k, v in raw.items() if k in ("values", "ancestor", "ancestor_rubric", "op", "other",
                                                      "signed", "exempt", "scope", "ref", "prev", "dc",
-                                                     "debit_message")}
+                                                     "debit_message", "whole")}
     if kind == "compare" and params.get("op") not in _OPS:
         raise SpecError(f"rule {rid}: op must be one of {' '.join(_OPS)}", spec=where)
     if kind == "unique" and params.get("scope", "file") not in ("file", "parent"):
@@ -204,7 +204,8 @@ def _check_against(rule: Rule, spec: MessageSpec, where: str) -> None:
     for rub in names:
         if owner(spec, rub) is None:
             raise bad(f"unknown rubric {rub!r}")
-    if not rule.rubrics and rule.kind not in ("record_absent", "credit_pairing"):
+    if not rule.rubrics and rule.kind not in ("record_absent", "credit_pairing") and not (
+            rule.kind == "unique" and rule.params.get("whole")):
         raise bad("no rubrics")
     for t in (rule.at, rule.params.get("ancestor")):
         if t is not None and t not in spec.records:
