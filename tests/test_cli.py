@@ -90,7 +90,7 @@ def test_show_masks_personal_data_unless_asked(capsys) -> None:  # type: ignore[
 @pytest.mark.parametrize("fmt", ["json", "jsonl"])
 def test_convert_then_build_is_byte_identical(capsys, tmp_path: Path, path: Path, fmt: str) -> None:  # type: ignore[no-untyped-def]
     js = tmp_path / f"x.{fmt}"
-    assert run(capsys, "convert", str(path), "--to", fmt, "-o", str(js))[0] == 0
+    assert run(capsys, "convert", str(path), "--to", fmt, "-o", str(js), "--unmask")[0] == 0
     out = tmp_path / "x.asc"
     assert run(capsys, "build", str(js), "-o", str(out))[0] == 0
     assert out.read_bytes() == path.read_bytes()

@@ -29,10 +29,11 @@ __all__ = [
 ]
 
 from .codes import CodeTable, return_codes, use_return_codes  # noqa: E402
-from .validator import Finding, Outcome, Report, Status, Verdict, validate, validate_many  # noqa: E402
+from .validator import Finding, Outcome, Report, Status, Verdict, validate  # noqa: E402
+from .many import FileFailure, validate_many  # noqa: E402
 
 __all__ += ["CodeTable", "return_codes", "use_return_codes", "Finding", "Outcome", "Report",
-            "Status", "Verdict", "validate", "validate_many"]
+            "Status", "Verdict", "validate", "validate_many", "FileFailure"]
 
 from .columns import ColumnBatch, columns, iter_columns  # noqa: E402
 

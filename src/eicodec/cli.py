@@ -23,6 +23,9 @@ from .codes import return_codes, use_return_codes
 from .convert import from_json, iter_csv, iter_jsonl, to_json
 from .errors import EicodecError, UnreadableInputError
 from .layouts import MessageSpec, load_spec
+from .many import failure
+from .masking import MASK, Masker
+from .outputs import OutputConflict, answer_paths, atomic_output, check_not_input
 from .reader import build_tree, open_records
 from .rules import rules_for
 from .validator import Report, Status, validate
@@ -38,27 +41,42 @@ class UsageError(Exception):
 # ---------------------------------------------------------------------- validate
 
 def _validate_one(path: str, opts: dict[str, Any]) -> dict[str, Any]:
-    """Validate one file; returns the JSON-ready result (runs in worker processes too)."""
-    if opts.get("codes"):
-        use_return_codes(opts["codes"])
-    spec = load_spec(opts["spec"]) if opts.get("spec") else None
-    today = dt.date.fromisoformat(opts["today"]) if opts.get("today") else None
+    """Validate one file; returns the JSON-ready result (runs in worker processes too).
+    Never raises for a bad file: the result always has the keys of :data:`RESULT_KEYS`."""
+    result: dict[str, Any] = dict.fromkeys(RESULT_KEYS)
+    result.update(file=path, findings=[], counts={}, records={})
     try:
+        if opts.get("codes"):
+            use_return_codes(opts["codes"])
+        spec = load_spec(opts["spec"]) if opts.get("spec") else None
+        today = dt.date.fromisoformat(opts["today"]) if opts.get("today") else None
         report = validate(path, mode=opts["mode"], today=today, spec=spec,
                           encoding=opts.get("encoding"), progress=opts.get("progress"))
-    except UnreadableInputError as exc:
-        return {"file": path, "status": "unreadable", "message": str(exc), "findings": [], "counts": {}}
-    result: dict[str, Any] = {
-        "file": path, "status": report.status.value, "message_type": report.spec.name,
+    except Exception as exc:  # noqa: BLE001 - every file gets its result
+        fail = failure(path, exc)
+        result.update(status=fail.status, error_type=fail.error_type, message=fail.message)
+        return result
+    result.update({
+        "status": report.status.value, "message_type": report.spec.name,
         "mode": report.mode, "encoding": report.encoding,
         "findings": [f.to_dict() for f in report.findings],
         "counts": dict(sorted(report.code_counts().items())),
         "records": report.counts,
-    }
+    })
     retour = opts.get("retour_target")
     if retour:
-        result["retour"] = _write_retour(path, report, retour, opts)
+        try:
+            result["retour"] = _write_retour(path, report, retour, opts)
+        except Exception as exc:  # noqa: BLE001 - the answer could not be written: say so
+            fail = failure(path, exc)
+            result.update(status="failed", error_type=fail.error_type,
+                          message=f"return file not written: {fail.message}")
     return result
+
+
+#: The keys of every ``validate --format json`` object, whatever became of the file.
+RESULT_KEYS = ("file", "status", "message_type", "mode", "encoding", "findings", "counts",
+               "records", "retour", "error_type", "message")
 
 
 def _write_retour(path: str, report: Report, target: str, opts: dict[str, Any]) -> str | None:
@@ -66,8 +84,9 @@ def _write_retour(path: str, report: Report, target: str, opts: dict[str, Any]) 
 
     if report.mode == "vecozo" and report.status is Status.APPROVED:
         return None
-    write_retour(path, report, target, insurer_reference=opts.get("insurer_reference"),
-                 return_date=dt.date.fromisoformat(opts["today"]) if opts.get("today") else None)
+    with atomic_output(target) as fh:
+        write_retour(path, report, fh, insurer_reference=opts.get("insurer_reference"),
+                     return_date=dt.date.fromisoformat(opts["today"]) if opts.get("today") else None)
     return target
 
 
@@ -75,8 +94,9 @@ def _print_text(result: dict[str, Any], out: TextIO) -> None:
     table = return_codes()
     status = result["status"]
     print(f"{result['file']}: {status}", file=out)
-    if status == "unreadable":
+    if status in ("unreadable", "failed") and result.get("message"):
         print(f"  {result['message']}", file=out)
+    if status == "unreadable":
         return
     if result["counts"]:
         print("  return codes:", file=out)
@@ -103,8 +123,17 @@ def _progress_printer(path: str) -> Callable[[int], None]:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     files: list[str] = args.files
-    if args.retour and len(files) > 1:
-        Path(args.retour).mkdir(parents=True, exist_ok=True)
+    targets: dict[str, str] = {}
+    if args.retour:
+        try:
+            if len(files) > 1 or Path(args.retour).is_dir():
+                answers = answer_paths(files, args.retour)
+            else:
+                check_not_input(args.retour, files, "return file")
+                answers = [Path(args.retour)]
+        except OutputConflict as exc:
+            raise UsageError(str(exc)) from None
+        targets = {f: str(t) for f, t in zip(files, answers)}
     if args.codes and not Path(args.codes).is_file():
         raise UsageError(f"code list not found: {args.codes}")
     if args.spec and not Path(args.spec).is_file():
@@ -118,8 +147,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     def opts_for(path: str) -> dict[str, Any]:
         opts = dict(base)
         if args.retour:
-            opts["retour_target"] = (str(Path(args.retour) / (Path(path).stem + ".ap305.asc"))
-                                     if len(files) > 1 else args.retour)
+            opts["retour_target"] = targets[path]
         if show_progress:
             opts["progress"] = _progress_printer(path)
         return opts
@@ -128,8 +156,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.jobs > 1 and len(files) > 1:
         with concurrent.futures.ProcessPoolExecutor(max_workers=args.jobs) as pool:
             futures = [pool.submit(_validate_one, path, opts_for(path)) for path in files]
-            for fut in futures:
-                results.append(fut.result())
+            for path, fut in zip(files, futures):
+                try:
+                    results.append(fut.result())
+                except Exception as exc:  # noqa: BLE001 - e.g. a worker process was killed
+                    fail = failure(path, exc)
+                    results.append({**dict.fromkeys(RESULT_KEYS), "file": path, "findings": [], "counts": {},
+                                    "records": {}, "status": fail.status, "error_type": fail.error_type,
+                                    "message": fail.message})
                 _emit(results[-1], args.format)
     else:
         for path in files:
@@ -138,7 +172,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 sys.stderr.write("\r\033[K")
             _emit(results[-1], args.format)
     statuses = {r["status"] for r in results}
-    if "unreadable" in statuses:
+    if statuses & {"unreadable", "failed"}:
         return EXIT_UNREADABLE
     if statuses - {"approved"}:
         return EXIT_REJECTED
@@ -154,13 +188,12 @@ def _emit(result: dict[str, Any], fmt: str) -> None:
 
 # ---------------------------------------------------------------------- show
 
-MASK = "***"
-
-
 def cmd_show(args: argparse.Namespace) -> int:
     wanted = {f.strip() for f in args.fields.split(",")} if args.fields else None
     spec = load_spec(args.spec) if args.spec else None
     with open_records(args.file, encoding=args.encoding, spec=spec) as stream:
+        assert stream.info.spec is not None
+        masker = None if args.unmask else Masker(stream.info.spec)
         for rec in stream:
             if args.record and rec.record_type != args.record:
                 continue
@@ -169,6 +202,11 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(f"line {rec.line}  record {rec.record_type}  {name}")
             if lay is None or len(rec.raw) != lay.length:
                 print(f"  (record of {len(rec.raw)} characters cannot be shown field by field)")
+                continue
+            hide = masker.hidden(rec) if masker is not None else frozenset()
+            if hide is None:
+                print(f"  (masked: the text does not fit the layout of record {rec.record_type}; "
+                      "--unmask shows it)")
                 continue
             for f in lay.fields:
                 if wanted and f.rubric not in wanted and f.attr not in wanted:
@@ -180,7 +218,7 @@ def cmd_show(args: argparse.Namespace) -> int:
                     shown = "" if value is None else str(value)
                 except EicodecError:
                     shown = "(invalid)"
-                if f.personal and not args.unmask and shown not in ("", "(invalid)"):
+                if f.attr in hide and shown not in ("", "(invalid)"):
                     shown = MASK
                 print(f"  {f.rubric}  {f.name[:48]:<48}  {shown}")
     return EXIT_OK
@@ -190,27 +228,36 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_convert(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec) if args.spec else None
-    out: TextIO
-    close = False
+    _refuse_input_as_output(args.output, [args.file])
     if args.output and args.output != "-":
-        out = open(args.output, "w", encoding="utf-8", newline="")  # noqa: SIM115
-        close = True
+        with atomic_output(args.output, "w", encoding="utf-8", newline="") as out:
+            _convert_to(args, spec, out)
     else:
-        out = sys.stdout
-    try:
-        if args.to == "json":
-            json.dump(to_json(args.file, encoding=args.encoding, spec=spec), out, ensure_ascii=False, indent=1)
-            out.write("\n")
-        elif args.to == "jsonl":
-            for line in iter_jsonl(args.file, encoding=args.encoding, spec=spec):
-                out.write(line + "\n")
-        else:
-            for chunk in iter_csv(args.file, encoding=args.encoding, spec=spec, mask=not args.unmask):
-                out.write(chunk)
-    finally:
-        if close:
-            out.close()
+        _convert_to(args, spec, sys.stdout)
     return EXIT_OK
+
+
+def _convert_to(args: argparse.Namespace, spec: MessageSpec | None, out: TextIO) -> None:
+    mask = not args.unmask
+    if args.to == "json":
+        json.dump(to_json(args.file, encoding=args.encoding, spec=spec, mask=mask), out,
+                  ensure_ascii=False, indent=1)
+        out.write("\n")
+    elif args.to == "jsonl":
+        for line in iter_jsonl(args.file, encoding=args.encoding, spec=spec, mask=mask):
+            out.write(line + "\n")
+    else:
+        for chunk in iter_csv(args.file, encoding=args.encoding, spec=spec, mask=mask):
+            out.write(chunk)
+
+
+def _refuse_input_as_output(output: str | None, inputs: list[str]) -> None:
+    """Exit 2 when an output path names an input file (it would be destroyed)."""
+    if output:
+        try:
+            check_not_input(output, inputs)
+        except OutputConflict as exc:
+            raise UsageError(str(exc)) from None
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -227,7 +274,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.output == "-":
         sys.stdout.buffer.write(data)
     else:
-        Path(args.output).write_bytes(data)
+        _refuse_input_as_output(args.output, [args.file])
+        with atomic_output(args.output) as fh:
+            fh.write(data)
     return EXIT_OK
 
 
@@ -267,13 +316,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .report_html import render
 
     today = dt.date.fromisoformat(args.today) if args.today else None
+    _refuse_input_as_output(args.html, [args.file])
     try:
         report = validate(args.file, mode=args.mode, today=today)
     except UnreadableInputError as exc:
         print(f"{args.file}: unreadable: {exc}", file=sys.stderr)
         return EXIT_UNREADABLE
     page = render(report, iter_records(args.file), title=f"eicodec: {Path(args.file).name}")
-    Path(args.html).write_text(page, encoding="utf-8")
+    with atomic_output(args.html, "w", encoding="utf-8") as fh:
+        fh.write(page)
     print(f"{args.file}: {report.status.value}; report written to {args.html}")
     return EXIT_OK if report.status is Status.APPROVED else EXIT_REJECTED
 
@@ -354,7 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE")
     p.add_argument("--to", choices=("json", "jsonl", "csv"), required=True)
     p.add_argument("-o", "--output", metavar="OUT", default="-")
-    p.add_argument("--unmask", action="store_true", help="CSV: do not mask personal data")
+    p.add_argument("--unmask", action="store_true",
+                   help="do not mask personal data (masked by default in CSV, JSON and JSON Lines)")
     _input_options(p)
     p.set_defaults(func=cmd_convert)
 

@@ -482,6 +482,11 @@ def validate(source: Source, *, mode: str = "insurer", today: dt.date | None = N
     finally:
         for fh in to_close:
             fh.close()
+    encoding_rule = ruleset.rules.get("file.encoding")
+    if info.fallback_lines and encoding_rule is not None and mode in encoding_rule.modes:
+        for line in info.fallback_lines:  # (see reader: one stray cp1252 line in a UTF-8 file)
+            run.add((0, 0), "file.encoding", line, None, None,
+                    "line is not UTF-8 like the rest of the file; read as cp1252")
     findings = run.findings()
     if any(f.level == "file" for f in findings):
         status = Status.REJECTED_FILE
