@@ -20,11 +20,21 @@ SPEC = eicodec.get_spec("AP304")
 
 
 def alike(data: bytes, mode: str = "insurer", sizes: tuple[int, ...] = (1, 3, 8192)) -> eicodec.Report | None:
-    """The reports of *data* checked in batches of each of *sizes* lines are equal."""
+    """The reports of *data* checked in batches of each of *sizes* lines are equal, and
+    equal to those of the same content given as text (no regular stretch read as bytes)."""
     reports = []
     for size in sizes:
         try:
             reports.append(eicodec.validate(data, mode=mode, today=TODAY, batch_lines=size))
+        except eicodec.UnreadableInputError:
+            reports.append(None)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and ("\n" in text or "\r" in text):
+        try:
+            reports.append(eicodec.validate(text, mode=mode, today=TODAY))
         except eicodec.UnreadableInputError:
             reports.append(None)
     first = reports[0]
@@ -141,7 +151,7 @@ def test_big_file_across_batches() -> None:
     mid = len(data) // 2
     cut = data.index(b"\r\n", mid)
     for payload in (data, data[:cut] + b"\n" + data[cut + 2:]):
-        report = alike(payload, sizes=(1, 7, 64, 8192))
+        report = alike(payload, sizes=(7, 64, 8192))
         assert report is not None and report.status is not eicodec.Status.APPROVED
 
 

@@ -15,7 +15,7 @@ import io
 import os
 import tempfile
 from collections.abc import Callable, Iterator
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 
@@ -28,39 +28,63 @@ _ZERO, _NINE, _SPACE = 48, 57, 32
 
 
 class Batch:
-    """Consecutive lines of a file: ``first`` is the 1-based number of ``texts[0]``."""
+    """Consecutive lines of a file: ``first`` is the 1-based number of the first line."""
 
-    __slots__ = ("first", "texts", "terms", "width", "chars", "length_ok", "types", "_lines")
+    __slots__ = ("first", "_texts", "terms", "width", "chars", "length_ok", "types", "_lines", "_n")
 
-    def __init__(self, first: int, texts: list[str], terms: list[str] | None, width: int) -> None:
+    def __init__(self, first: int, texts: list[str] | None, terms: list[str] | None, width: int,
+                 chars: np.ndarray | None = None) -> None:
         self.first = first
-        self.texts = texts
+        self._texts = texts
         self.terms = terms  # None: every line ends with CR/LF
         self.width = width
-        n = len(texts)
-        lengths = np.fromiter(map(len, texts), np.int64, n)
-        self.length_ok = lengths == width
-        if self.length_ok.all():
-            self.chars = char_matrix(texts, width)
+        if chars is not None:  # lines of the record length, ASCII (see _byte_batches)
+            n = len(chars)
+            self.chars = chars
+            self.length_ok = np.ones(n, bool)
+            lengths = None
         else:
-            self.chars = char_matrix([t[:width].ljust(width) for t in texts], width)
+            assert texts is not None
+            n = len(texts)
+            lengths = np.fromiter(map(len, texts), np.int64, n)
+            self.length_ok = lengths == width
+            if self.length_ok.all():
+                self.chars = char_matrix(texts, width)
+            else:
+                self.chars = char_matrix([t[:width].ljust(width) for t in texts], width)
+        self._n = n
         c = self.chars
         if n and width >= 2:
             d0, d1 = c[:, 0].astype(np.int32) - _ZERO, c[:, 1].astype(np.int32) - _ZERO
-            ok = (d0 >= 0) & (d0 <= 9) & (d1 >= 0) & (d1 <= 9) & (lengths >= 2)
+            ok = (d0 >= 0) & (d0 <= 9) & (d1 >= 0) & (d1 <= 9)
+            if lengths is not None:
+                ok &= lengths >= 2
             self.types = np.where(ok, d0 * 10 + d1, -1).astype(np.int16)
         else:
             self.types = np.full(n, -1, np.int16)
         self._lines: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return len(self.texts)
+        return self._n
+
+    @property
+    def texts(self) -> list[str]:
+        """The lines' text (made from the characters on first use, for batches read as bytes)."""
+        if self._texts is None:
+            self._texts = [row.tobytes().decode("ascii") for row in self.chars]
+        return self._texts
+
+    def text(self, i: int) -> str:
+        """The text of line *i* of the batch."""
+        if self._texts is not None:
+            return self._texts[i]
+        return self.chars[i].tobytes().decode("ascii")
 
     @property
     def lines(self) -> np.ndarray:
         """1-based line numbers (int64) of the batch's lines."""
         if self._lines is None:
-            self._lines = np.arange(self.first, self.first + len(self.texts), dtype=np.int64)
+            self._lines = np.arange(self.first, self.first + self._n, dtype=np.int64)
         return self._lines
 
     def rows(self, record_type: str) -> np.ndarray:
@@ -77,15 +101,102 @@ def char_matrix(texts: list[str], width: int) -> np.ndarray:
     return np.frombuffer(s.encode("utf-32-le", "surrogatepass"), np.uint32).reshape(n, width)
 
 
-def iter_batches(stream: RecordStream, size: int = BATCH_LINES) -> Iterator[Batch]:
-    """The lines of *stream* (opened, its spec known) in batches of about *size* lines."""
+def iter_batches(stream: RecordStream, size: int = BATCH_LINES,
+                 reopen: Callable[[], Source] | None = None) -> Iterator[Batch]:
+    """The lines of *stream* (opened, its spec known) in batches of about *size* lines.
+
+    With *reopen* (a way to open the same input again as bytes), the file is read as
+    bytes where it is regular -- ASCII, every line the record length and ended by CR/LF,
+    the common case -- and turned into a character array without making a string per
+    line; from the first irregular stretch on, lines are split as the reader splits them.
+    """
     spec = stream.info.spec
     assert spec is not None
     width = spec.record_length
+    if reopen is not None and stream.info.encoding in ("utf-8", "cp1252", "ascii"):
+        binary = _binary(reopen())
+        if binary is not None:
+            stream.close()
+            try:
+                yield from _byte_batches(binary, stream.info.encoding, stream.info.bom, width, size)
+            finally:
+                binary.close()
+            return
+    yield from _text_batches(stream.blocks(), width, size, 1)
+
+
+def _binary(source: Source) -> IO[bytes] | None:
+    """*source* as a seekable binary file, or None (text given as a str)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return io.BytesIO(bytes(source))
+    if isinstance(source, str) and ("\n" in source or "\r" in source or len(source) >= 100 or source == ""):
+        return None  # file content given as text (see reader._looks_like_content)
+    if isinstance(source, (str, os.PathLike)):
+        return open(source, "rb")  # noqa: SIM115 - closed by the caller
+    if hasattr(source, "read") and hasattr(source, "seek"):
+        return _Borrowed(source)  # type: ignore[arg-type]
+    return None
+
+
+class _Borrowed(io.RawIOBase):
+    """A caller's file object, read but not closed."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self._fh = fh
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        data = self._fh.read(len(buf))
+        buf[:len(data)] = data
+        return len(data)
+
+    def read(self, size: int = -1) -> bytes:
+        return self._fh.read(size)
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        return self._fh.seek(pos, whence)
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
+
+def _byte_batches(binary: IO[bytes], encoding: str, bom: bool, width: int, size: int) -> Iterator[Batch]:
+    from .reader import blocks_from
+
+    start = binary.tell() + (3 if bom else 0)
+    binary.seek(start)
+    step = width + 2
+    first = 1
+    offset = start
+    while True:
+        data = binary.read(size * step)
+        if not data:
+            return
+        rows = len(data) // step
+        regular = (len(data) == rows * step and data.isascii() and data.count(b"\n") == rows
+                   and data.count(b"\r") == rows)
+        if regular:
+            m = np.frombuffer(data, np.uint8).reshape(rows, step)
+            regular = bool((m[:, width] == 13).all() and (m[:, width + 1] == 10).all())
+        if not regular:
+            break
+        yield Batch(first, None, None, width, m[:, :width])
+        first += rows
+        offset += len(data)
+    binary.seek(offset)  # a line start: the reader takes over from here
+    yield from _text_batches(blocks_from(binary, encoding), width, size, first)
+
+
+def _text_batches(blocks: Iterator[tuple[list[str], list[str] | None]], width: int, size: int,
+                  first: int) -> Iterator[Batch]:
     texts: list[str] = []
     terms: list[str] | None = None
-    first = 1
-    for block, ends in stream.blocks():
+    for block, ends in blocks:
         if ends is not None and terms is None:
             terms = ["\r\n"] * len(texts)
         texts.extend(block)

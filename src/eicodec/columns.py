@@ -28,13 +28,8 @@ import numpy as np
 from .batches import (
     BATCH_LINES,
     Batch,
-    all_digits,
-    all_of,
-    date_parts,
-    digits_value,
-    field_chars,
     iter_batches,
-    text_of,
+    replayable,
     to_datetime64,
 )
 from .errors import EicodecError
@@ -76,20 +71,57 @@ def _fields(lay: RecordLayout, fields: Iterable[str] | None) -> list[FieldSpec]:
     return list(dict.fromkeys(out))
 
 
-def _column(f: FieldSpec, chars: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(values, valid) of field *f* in *chars* (rows of its record type)."""
-    fc = field_chars(chars, f.start, f.length)
+class _Block:
+    """The records of one type in a batch, arranged for reading fields fast: ``cols`` is
+    column-major (each field's characters a block of whole rows) and ``wide`` holds
+    the characters as code points, so a text field is a fixed-width str view."""
+
+    def __init__(self, chars: np.ndarray) -> None:
+        self.chars = chars
+        self.cols = np.ascontiguousarray(chars.T)
+        self.digit = (self.cols - np.asarray(48, self.cols.dtype)) < 10
+        self._wide: np.ndarray | None = None
+
+    @property
+    def wide(self) -> np.ndarray:
+        if self._wide is None:
+            self._wide = self.chars.astype(np.uint32)
+        return self._wide
+
+    def text(self, f: FieldSpec) -> np.ndarray:
+        n = len(self.chars)
+        return np.ascontiguousarray(self.wide[:, f.start - 1:f.end]).view(f"<U{f.length}").reshape(n)
+
+    def digits(self, f: FieldSpec) -> np.ndarray:
+        return self.digit[f.start - 1:f.end].all(axis=0)
+
+    def zeros(self, f: FieldSpec) -> np.ndarray:
+        return (self.cols[f.start - 1:f.end] == 48).all(axis=0)
+
+    def number(self, f: FieldSpec) -> np.ndarray:
+        d = self.cols[f.start - 1:f.end].astype(np.int64)
+        d -= 48
+        return 10 ** np.arange(f.length - 1, -1, -1, dtype=np.int64) @ d
+
+
+def _column(f: FieldSpec, block: _Block) -> tuple[np.ndarray, np.ndarray]:
+    """(values, valid) of field *f* in *block* (rows of its record type)."""
     kind = f.kind
+    n = len(block.chars)
     if kind in ("number", "amount", "digits", "date", "time"):
-        digits = all_digits(fc)
-        zeros = all_of(fc, 48)
-        empty = zeros if f.optional else np.zeros(len(fc), bool)
+        digits = block.digits(f)
+        empty = block.zeros(f) if f.optional else np.zeros(n, bool)
         if kind == "date":
-            y, m, d, ok = date_parts(fc)
-            ok &= ~empty
-            return to_datetime64(y, m, d, ok), ok
+            d = block.cols[f.start - 1:f.end].astype(np.int32) - 48
+            y = d[0] * 1000 + d[1] * 100 + d[2] * 10 + d[3]
+            m = d[4] * 10 + d[5]
+            day = d[6] * 10 + d[7]
+            good_m = (m >= 1) & (m <= 12)
+            dim = _DAYS[np.where(good_m, m, 0)] + ((m == 2) & (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0)))
+            ok = digits & (y >= 1) & good_m & (day >= 1) & (day <= dim) & ~empty
+            return to_datetime64(y, m, day, ok), ok
         if kind == "time":
-            value = digits_value(fc)
+            value = block.number(f)
             hh, mm = value // 100, value % 100
             ok = digits & (hh < 24) & (mm < 60) & ~empty
             out = np.where(ok, hh * 60 + mm, 0).astype("timedelta64[m]")
@@ -97,27 +129,29 @@ def _column(f: FieldSpec, chars: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             return out, ok
         ok = digits & ~empty
         if kind == "digits":
-            text = text_of(fc)
-            return np.where(ok, text, ""), ok
-        return np.where(ok, digits_value(fc), 0), ok
-    text = np.strings.rstrip(text_of(fc), " ")
+            return np.where(ok, block.text(f), ""), ok
+        return np.where(ok, block.number(f), 0), ok
+    text = np.strings.rstrip(block.text(f), " ")
     if kind == "dc":
         return text, (text == "D") | (text == "C")
     return text, text != ""
 
 
+_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int32)
+
+
 def batch_columns(batch: Batch, lay: RecordLayout, fields: list[FieldSpec]) -> ColumnBatch:
     """The columns of *fields* of *lay*'s records in *batch*."""
     rows = batch.rows(lay.type)
-    chars = batch.chars[rows]
+    block = _Block(batch.chars[rows])
     cols: dict[str, np.ndarray] = {}
     valid: dict[str, np.ndarray] = {}
     for f in fields:
-        cols[f.attr], valid[f.attr] = _column(f, chars)
+        cols[f.attr], valid[f.attr] = _column(f, block)
     for name, (amount, dc) in lay.signed.items():
         if amount in fields:
             value = cols[amount.attr]
-            sign = field_chars(chars, dc.start, 1)[:, 0] == ord("C")
+            sign = block.cols[dc.start - 1] == ord("C")
             cols[name] = np.where(sign, -value, value)
             valid[name] = valid[amount.attr]
     return ColumnBatch(batch.lines[rows], cols, valid)
@@ -132,13 +166,18 @@ def iter_columns(source: Source, record_type: str, *, spec: MessageSpec | None =
     *fields* limits the columns (attribute names or rubrics; default every field).
     Memory stays flat in the file size.
     """
-    with RecordStream(source, encoding=encoding, spec=spec) as stream:
-        found = stream.info.spec
-        assert found is not None
-        lay = _layout(found, record_type)
-        wanted = _fields(lay, fields)
-        for batch in iter_batches(stream, batch_lines):
-            yield batch_columns(batch, lay, wanted)
+    opener, to_close = replayable(source)
+    try:
+        with RecordStream(opener(), encoding=encoding, spec=spec) as stream:
+            found = stream.info.spec
+            assert found is not None
+            lay = _layout(found, record_type)
+            wanted = _fields(lay, fields)
+            for batch in iter_batches(stream, batch_lines, opener):
+                yield batch_columns(batch, lay, wanted)
+    finally:
+        for fh in to_close:
+            fh.close()
 
 
 def columns(source: Source, record_type: str, *, spec: MessageSpec | None = None,

@@ -171,10 +171,12 @@ class _Run:
         bad = [line for line in self.line_codes if lo <= line < hi]
         if not bad:
             return
-        lines = batch.lines[a:b]
+        lines = batch.lines[a:b].tolist()
+        types = batch.types
         for top in sorted(set(tops[np.array(bad) - lo].tolist())):
-            rows = np.flatnonzero(tops == top).tolist()
-            self._verdicts([(int(lines[k]), batch.texts[a + k][:2], int(units[k])) for k in rows])
+            i = int(np.searchsorted(tops, top, "left"))
+            j = int(np.searchsorted(tops, top, "right"))
+            self._verdicts([(lines[k], f"{types[a + k]:02d}", int(units[k])) for k in range(i, j)])
 
     def _record_ids(self, batch: Batch, body: np.ndarray) -> None:
         """Identificatie detailrecord unique per record type (comments excepted)."""
@@ -233,7 +235,7 @@ class _Run:
                     level = "record" if pl.level[row] == 1 else "file"
                     rule_id = "record.field" if level == "record" else (
                         "file.header_field" if t == spec.header else "file.trailer_field")
-                    text = batch.texts[row][f.start - 1:f.end]
+                    text = batch.text(row)[f.start - 1:f.end]
                     self.add(key, rule_id, line, t, f.rubric, message, code=code, level=level,
                              provisional=prov, value=text)
 
@@ -340,45 +342,38 @@ class _Run:
         for line, _t, _u in group:
             found = line_codes.pop(line, None)
             if found:
-                found.sort()
-                codes_of[line] = tuple(dict.fromkeys(c for _, c in found))[:3]
+                if len(found) > 1:
+                    found.sort()
+                    codes_of[line] = tuple(dict.fromkeys(c for _, c in found))[:3]
+                else:
+                    codes_of[line] = (found[0][1],)
         if not codes_of:
             return
-        out = self.outcomes
-        ok, not_assessed = self.ok, self.not_assessed
+        put = self.outcomes.put
+        ok, not_assessed = (self.ok,), (self.not_assessed,)
+        rejected, approved = Verdict.REJECTED, Verdict.APPROVED
         head_line = group[0][0]
-        top = [(line, t) for line, t, u in group if u == 0]
-        units: dict[int, list[tuple[int, str]]] = {}
-        for line, t, u in group:
-            if u:
-                units.setdefault(u, []).append((line, t))
-
-        def put(line: int, t: str, verdict: Verdict) -> None:
-            codes = codes_of.get(line)
-            if codes:
-                if verdict is not Verdict.NOT_ASSESSED:
-                    verdict = Verdict.REJECTED
-            else:
-                codes = (ok,)
-            out.put(line, t, verdict, codes)
-
         vecozo = self.mode == "vecozo"
-        top_bad = any(line in codes_of for line, _ in top)
-        bad_units = [rows for rows in units.values() if any(line in codes_of for line, _ in rows)]
+        top_bad = any(line in codes_of for line, _t, u in group if not u)
+        bad_units = {u for line, _t, u in group if u and line in codes_of}
         if top_bad:
-            for line, t in top:
-                put(line, t, Verdict.REJECTED if line == head_line or line in codes_of else Verdict.APPROVED)
+            for line, t, u in group:
+                if not u:
+                    own = codes_of.get(line)
+                    put(line, t, rejected if own or line == head_line else approved, own or ok)
             if not vecozo:  # insurer: the units of a rejected top record are not assessed
-                for rows in units.values():
-                    for line, t in rows:
-                        out.put(line, t, Verdict.NOT_ASSESSED, (not_assessed,))
+                for line, t, u in group:
+                    if u:
+                        put(line, t, Verdict.NOT_ASSESSED, not_assessed)
                 return
         elif bad_units and not vecozo:
-            for line, t in top:  # co-returned with the rejected units, assessed and fine
-                put(line, t, Verdict.APPROVED)
-        for rows in bad_units:
-            for k, (line, t) in enumerate(rows):
-                put(line, t, Verdict.REJECTED if k == 0 or line in codes_of else Verdict.APPROVED)
+            for line, t, u in group:  # co-returned with the rejected units, assessed and fine
+                if not u:
+                    put(line, t, approved, ok)
+        for line, t, u in group:
+            if u in bad_units:
+                own = codes_of.get(line)
+                put(line, t, rejected if own or line == u else approved, own or ok)
 
     # ------------------------------------------------------------------ the end
     def finish(self) -> None:
@@ -471,14 +466,14 @@ def validate(source: Source, *, mode: str = "insurer", today: dt.date | None = N
             info = stream.info
             ruleset = _rules_of(found, rules)
             run = _Run(found, ruleset, mode, show_values, day, None)
-            _consume(run, stream, batch_lines, progress)
+            _consume(run, stream, batch_lines, progress, opener)
         known = run.known_repeats()
         if known.any():
             # Rare: something repeats. Check again knowing what, so that the affected
             # groups get their verdicts right.
             run = _Run(found, ruleset, mode, show_values, day, known)
             with RecordStream(opener(), encoding=encoding, spec=found) as stream:
-                _consume(run, stream, batch_lines, progress)
+                _consume(run, stream, batch_lines, progress, opener)
     finally:
         for fh in to_close:
             fh.close()
@@ -499,10 +494,11 @@ def validate(source: Source, *, mode: str = "insurer", today: dt.date | None = N
                   header_raw=run.walker.header_raw, bom=info.bom)
 
 
-def _consume(run: _Run, stream: RecordStream, batch_lines: int, progress: Callable[[int], None] | None) -> None:
+def _consume(run: _Run, stream: RecordStream, batch_lines: int, progress: Callable[[int], None] | None,
+             reopen: Callable[[], Source]) -> None:
     mark = _PROGRESS_EVERY
     done = 0
-    for batch in iter_batches(stream, batch_lines):
+    for batch in iter_batches(stream, batch_lines, reopen):
         run.feed(batch)
         done += len(batch)
         if progress is not None and done >= mark:

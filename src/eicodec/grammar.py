@@ -134,7 +134,7 @@ class Walker:
         out = Placement(n, g.context_types)
         self.batch_no += 1
         bno = self.batch_no
-        texts, terms = batch.texts, batch.terms
+        text, terms = batch.text, batch.terms
         length_ok = batch.length_ok.tolist()
         events = out.events
         level, chain_ok, body, parent_line = out.level, out.chain_ok, out.body, out.parent_line
@@ -168,7 +168,7 @@ class Walker:
                 self._fast(batch, seg_a, seg_b, out, ext(self.header))
                 skip_to = seg_b
                 continue
-            raw = texts[i]
+            raw = text(i)
             line = first + i
             if not raw:
                 events.append((line, "file.line_end", "empty line: CR/LF without a record", None, None))

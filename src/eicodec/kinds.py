@@ -26,17 +26,16 @@ from .errors import SpecError
 from .layouts import FieldSpec, MessageSpec, RecordLayout
 from .rules import Condition, Rule, owner
 
-_ZERO, _SPACE, _CR, _LF = 48, 32, 13, 10
+_ZERO, _SPACE = 48, 32
 RETURN_CODE_LISTS = frozenset({"COD954", "COD955", "COD956"})
 
 # ------------------------------------------------------------------ field checks (kind "field")
 
-NOT_NUMERIC, NOT_FIXED, MISSING, NOT_DATE, NOT_TIME, NOT_LISTED, NOT_RETURN_CODE, NOT_BLANK, LINE_BREAK, NOT_DC = \
-    range(1, 11)
+NOT_NUMERIC, NOT_FIXED, MISSING, NOT_DATE, NOT_TIME, NOT_LISTED, NOT_RETURN_CODE, NOT_BLANK, NOT_DC = range(1, 10)
 _PROBLEMS = {NOT_NUMERIC: "is not numeric", MISSING: "is missing", NOT_DATE: "is not a calendar date (CCYYMMDD)",
              NOT_TIME: "is not a time of day (HHMM)", NOT_LISTED: "is not in its code list",
              NOT_RETURN_CODE: "is not a known COD954 code", NOT_BLANK: "is not blank",
-             LINE_BREAK: "holds a line break", NOT_DC: "is not D or C"}
+             NOT_DC: "is not D or C"}
 
 
 def field_message(f: FieldSpec, problem: int) -> str:
@@ -86,35 +85,49 @@ class FieldChecks:
             self.fields.append(f)
             self._plans.append((f, listed, rc))
 
+
     def problems(self, chars: np.ndarray) -> np.ndarray:
-        """``(rows, len(self.fields))`` problem codes (0: fine) of records *chars*."""
+        """``(rows, len(self.fields))`` problem codes (0: fine) of records *chars*.
+
+        Whether each field is all digits, all zeros or all spaces is found for every
+        field at once (one pass over the characters, reduced per field); the rest works
+        on one value per row and field."""
         n = len(chars)
         out = np.zeros((n, len(self._plans)), np.int8)
+        if not n or not self._plans:
+            return out
+        # column-major, so that each field's characters are a block of whole rows and a
+        # reduction over them runs across all records at once
+        cols = np.ascontiguousarray(chars.T)
+        digit = (cols - np.asarray(_ZERO, cols.dtype)) < 10
+        zero = cols == _ZERO
+        space = cols == _SPACE
         for j, (f, listed, rc) in enumerate(self._plans):
-            fc = chars[:, f.start - 1:f.end]
-            out[:, j] = self._one(f, fc, listed, rc, n)
+            s, e = f.start - 1, f.end
+            fc = chars[:, s:e]
+            out[:, j] = self._one(f, fc, listed, rc, n, digit[s:e].all(axis=0), zero[s:e].all(axis=0),
+                                  space[s:e].all(axis=0))
         return out
 
     @staticmethod
-    def _one(f: FieldSpec, fc: np.ndarray, listed: np.ndarray | None, rc: np.ndarray | None, n: int) -> np.ndarray:
+    def _one(f: FieldSpec, fc: np.ndarray, listed: np.ndarray | None, rc: np.ndarray | None, n: int,
+             digits: np.ndarray, zeros: np.ndarray, spaces: np.ndarray) -> np.ndarray:
         p = np.zeros(n, np.int8)
 
         def put(code: int, cond: np.ndarray) -> None:
             np.copyto(p, np.int8(code), where=cond & (p == 0))
 
         if f.kind == "reserve":
-            put(NOT_BLANK, ~all_of(fc, _SPACE))
+            p[~spaces] = NOT_BLANK
             return p
         if f.type == "N":
-            digits = all_digits(fc)
-            put(NOT_NUMERIC, ~digits)
+            p[~digits] = NOT_NUMERIC
             if f.fixed is not None:
                 put(NOT_FIXED, (fc != _fixed_codes(f.fixed)).any(axis=1))
-            empty = all_of(fc, _ZERO)
             if _zero_is_missing(f):
-                put(MISSING, empty)
+                put(MISSING, zeros)
             else:
-                p[empty & (p == 0)] = -1  # fine: nothing more to check
+                p[zeros & (p == 0)] = -1  # fine: nothing more to check
             if f.kind == "date":
                 _, ok = date_ordinal(fc)
                 put(NOT_DATE, ~ok)
@@ -122,17 +135,16 @@ class FieldChecks:
                 v = digits_value(fc)
                 put(NOT_TIME, ~((v // 100 < 24) & (v % 100 < 60)))
             elif listed is not None:
-                put(NOT_LISTED, ~np.isin(text_of(fc), listed))
+                put(NOT_LISTED, ~np.isin(keys_of(fc), listed_for(listed, fc)))
             elif rc is not None:
-                put(NOT_RETURN_CODE, ~np.isin(text_of(fc), rc))
+                put(NOT_RETURN_CODE, ~np.isin(keys_of(fc), listed_for(rc, fc)))
             p[p < 0] = 0
             return p
-        empty = all_of(fc, _SPACE)
+        # (lines hold no CR or LF: the reader splits on them, so no text field can)
         if f.mandatory == "Y":
-            put(MISSING, empty)
+            p[spaces] = MISSING
         else:
-            p[empty] = -1
-        put(LINE_BREAK, ((fc == _CR) | (fc == _LF)).any(axis=1))
+            p[spaces] = -1
         if f.kind == "dc":
             c = fc[:, 0]
             put(NOT_DC, (c != ord("D")) & (c != ord("C")))
@@ -140,11 +152,30 @@ class FieldChecks:
             if f.fixed is not None:
                 put(NOT_FIXED, (fc != _fixed_codes(f.fixed)).any(axis=1))
             if listed is not None:
-                put(NOT_LISTED, ~np.isin(text_of(fc), listed))
+                put(NOT_LISTED, ~np.isin(keys_of(fc), listed_for(listed, fc)))
             if rc is not None:
-                put(NOT_RETURN_CODE, ~np.isin(text_of(fc), rc))
+                put(NOT_RETURN_CODE, ~np.isin(keys_of(fc), listed_for(rc, fc)))
         p[p < 0] = 0
         return p
+
+
+def keys_of(fc: np.ndarray) -> np.ndarray:
+    """The texts of field slice *fc* as fixed-width strings to compare (bytes when the
+    batch is ASCII, str otherwise; no copy of characters into another width)."""
+    n, w = fc.shape
+    nul = fc == 0
+    if nul.any():  # fixed-width strings drop trailing NULs: make a NUL no code's character
+        fc = np.where(nul, np.asarray(0x7F, fc.dtype), fc)
+    if fc.dtype == np.uint8:
+        return np.ascontiguousarray(fc).view(f"S{w}").reshape(n)
+    return np.ascontiguousarray(fc).view(f"<U{w}").reshape(n)
+
+
+def listed_for(values: np.ndarray, fc: np.ndarray) -> np.ndarray:
+    """*values* (a str array) in the form :func:`keys_of` gives for *fc*."""
+    if fc.dtype == np.uint8:
+        return np.array([v.encode("ascii") for v in values.tolist() if v.isascii()], dtype=f"S{fc.shape[1]}")
+    return values
 
 
 # ------------------------------------------------------------------ the rows a rule reads
@@ -191,7 +222,7 @@ def filled(f: FieldSpec, fc: np.ndarray) -> np.ndarray:
 
 def value_in(f: FieldSpec, fc: np.ndarray, values: Iterable[str]) -> np.ndarray:
     """Per row: the field's value (AN: without trailing spaces) is one of *values*."""
-    return np.isin(text_of(fc), _padded(values, f.length, f.type == "N"))
+    return np.isin(keys_of(fc), listed_for(_padded(values, f.length, f.type == "N"), fc))
 
 
 def condition(view: View, c: Condition) -> np.ndarray:

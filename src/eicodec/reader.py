@@ -607,3 +607,17 @@ def _walk(nodes: list[Node]) -> Iterator[Node]:
         yield n
         yield from _walk(n.children)
 
+
+
+def blocks_from(binary: IO[bytes], encoding: str) -> Iterator[tuple[list[str], list[str] | None]]:
+    """The lines of *binary* from its current position, which must be the start of a line,
+    in blocks as :meth:`RecordStream.blocks` gives them (same splitting, same handling of
+    over-long lines). For readers that take the regular part of a file another way and
+    hand the rest back here."""
+    stream = RecordStream.__new__(RecordStream)
+    stream._close = []
+    stream._pending = []
+    stream._buffer = []
+    stream.info = ReadInfo(encoding=encoding)
+    stream._text = _Decoded(_NoClose(binary), encoding)  # type: ignore[assignment]
+    return stream._blocks()
