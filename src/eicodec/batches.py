@@ -113,7 +113,8 @@ def iter_batches(stream: RecordStream, size: int = BATCH_LINES,
     spec = stream.info.spec
     assert spec is not None
     width = spec.record_length
-    if reopen is not None and stream.info.encoding in ("utf-8", "cp1252", "ascii"):
+    if reopen is not None and stream.info.encoding in ("utf-8", "cp1252", "ascii") \
+            and not getattr(stream, "mixed", False):  # a mixed file is decoded line by line
         binary = _binary(reopen())
         if binary is not None:
             stream.close()
