@@ -166,3 +166,28 @@ def test_verdicts_unchanged_for_clean_files() -> None:
     for data in (INSURER, FULL):
         report = eicodec.validate(data, today=TODAY)
         assert report.status is Status.APPROVED and report.verdict(3) is Verdict.APPROVED
+
+
+# ------------------------------------------------------------------ 7. outcome() and 8096
+
+def test_a_line_vecozo_returns_with_8096_is_rejected_with_the_file_and_awarded_nothing() -> None:
+    """STB §6.4.3 / §6.5: with a record-level rejection VECOZO rejects the whole file and
+    returns every record, the good ones with 8096 ("als goed beoordeeld, maar afgewezen
+    omdat het hele bestand is afgekeurd"): such a line is not approved and gets nothing.
+    STB §6.5: VECOZO fills referentienummer zorgverzekeraar (0181); outcome() reads it back."""
+    data = patch(INSURER, 4, "0413", "777")
+    report = eicodec.validate(data, mode="vecozo", today=TODAY)
+    ap305 = eicodec.dumps(eicodec.build_retour(data, report, insurer_reference="VECOZO-0001",
+                                               return_date=dt.date(2024, 2, 20)))
+    result = {o.line: o for o in eicodec.outcome(data, ap305)}
+    assert result[4].status == "rejected" and result[4].codes == ("0581",)
+    for line in (3, 7):
+        assert result[line].status == "rejected_with_file" and result[line].codes == ("8096",)
+        assert result[line].awarded == 0 and result[line].declared > 0
+    assert {o.return_reference for o in result.values()} == {"VECOZO-0001"}
+    insurer = eicodec.validate(data, today=TODAY)  # an insurer's answer: the others are not returned
+    ap305 = eicodec.dumps(eicodec.build_retour(data, insurer, insurer_reference="ZV-1",
+                                               return_date=dt.date(2024, 2, 20)))
+    result = {o.line: o for o in eicodec.outcome(data, ap305)}
+    assert result[3].status == "not_returned" and result[3].awarded == result[3].declared
+    assert result[3].return_reference == "ZV-1"
