@@ -191,3 +191,39 @@ def test_a_line_vecozo_returns_with_8096_is_rejected_with_the_file_and_awarded_n
     result = {o.line: o for o in eicodec.outcome(data, ap305)}
     assert result[3].status == "not_returned" and result[3].awarded == result[3].declared
     assert result[3].return_reference == "ZV-1"
+
+
+# ------------------------------------------------------------------ 8. STB §6.4.1
+
+def test_after_a_file_level_rejection_no_record_is_assessed() -> None:
+    """STB §6.4.1: a file rejected at file level gets "geen verdere controle op
+    recordniveau": the record findings are kept apart (``unassessed``), no record has a
+    verdict of its own, and the AP305 (voorloop + sluitrecord, §6.7) carries only the
+    file-level codes."""
+    data = patch(patch(INSURER, 8, "9902", "000009"), 3, "0413", "777")  # wrong count + a bad claim line
+    report = eicodec.validate(data, today=TODAY)
+    assert report.status is Status.REJECTED_FILE
+    assert [(f.code, f.level) for f in report.findings] == [("0151", "file")]
+    assert [(f.code, f.line, f.level) for f in report.unassessed] == [("0581", 3, "record")]
+    assert len(report.outcomes) == 0 and report.record_findings == []
+    assert all(report.verdict(line) is Verdict.NOT_ASSESSED for line in range(1, 9))
+    assert "0581" not in report.code_counts()
+    ret = eicodec.read(eicodec.dumps(eicodec.build_retour(data, report, return_date=dt.date(2024, 2, 20))))
+    assert [r.record_type for r in ret.iter_records()] == ["01", "99"]
+    carried = [ret.header.get(f"return_code_{i}") for i in (1, 2, 3)]
+    assert "0151" in carried and "0581" not in carried
+
+
+def test_the_cli_keeps_unassessed_findings_apart(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """STB §6.4.1 on the command line: JSON key ``unassessed``, a line in the text output."""
+    import json
+
+    from eicodec.cli import main
+    path = tmp_path / "f.asc"
+    path.write_bytes(patch(patch(INSURER, 8, "9902", "000009"), 3, "0413", "777"))
+    assert main(["validate", str(path), "--format", "json", "--today", "2024-03-01"]) != 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [f["code"] for f in result["findings"]] == ["0151"]
+    assert [f["code"] for f in result["unassessed"]] == ["0581"]
+    assert main(["validate", str(path), "--today", "2024-03-01"]) != 0
+    assert "not assessed" in capsys.readouterr().out

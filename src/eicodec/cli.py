@@ -44,7 +44,7 @@ def _validate_one(path: str, opts: dict[str, Any]) -> dict[str, Any]:
     """Validate one file; returns the JSON-ready result (runs in worker processes too).
     Never raises for a bad file: the result always has the keys of :data:`RESULT_KEYS`."""
     result: dict[str, Any] = dict.fromkeys(RESULT_KEYS)
-    result.update(file=path, findings=[], counts={}, records={})
+    result.update(file=path, findings=[], unassessed=[], counts={}, records={})
     try:
         if opts.get("codes"):
             use_return_codes(opts["codes"])
@@ -60,6 +60,7 @@ def _validate_one(path: str, opts: dict[str, Any]) -> dict[str, Any]:
         "status": report.status.value, "message_type": report.spec.name,
         "mode": report.mode, "encoding": report.encoding,
         "findings": [f.to_dict() for f in report.findings],
+        "unassessed": [f.to_dict() for f in report.unassessed],
         "counts": dict(sorted(report.code_counts().items())),
         "records": report.counts,
     })
@@ -75,7 +76,7 @@ def _validate_one(path: str, opts: dict[str, Any]) -> dict[str, Any]:
 
 
 #: The keys of every ``validate --format json`` object, whatever became of the file.
-RESULT_KEYS = ("file", "status", "message_type", "mode", "encoding", "findings", "counts",
+RESULT_KEYS = ("file", "status", "message_type", "mode", "encoding", "findings", "unassessed", "counts",
                "records", "retour", "error_type", "message")
 
 
@@ -110,6 +111,9 @@ def _print_text(result: dict[str, Any], out: TextIO) -> None:
         more = len(result["findings"]) - TEXT_FINDINGS
         if more > 0:
             print(f"    ... and {more} more", file=out)
+    if result.get("unassessed"):  # STB §6.4.1: not part of the answer
+        print(f"  not assessed (the file is rejected at file level): {len(result['unassessed'])} record "
+              "finding(s), not in the return file", file=out)
     if result.get("retour"):
         print(f"  return file: {result['retour']}", file=out)
 
@@ -161,8 +165,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
                     results.append(fut.result())
                 except Exception as exc:  # noqa: BLE001 - e.g. a worker process was killed
                     fail = failure(path, exc)
-                    results.append({**dict.fromkeys(RESULT_KEYS), "file": path, "findings": [], "counts": {},
-                                    "records": {}, "status": fail.status, "error_type": fail.error_type,
+                    results.append({**dict.fromkeys(RESULT_KEYS), "file": path, "findings": [], "unassessed": [],
+                                    "counts": {}, "records": {}, "status": fail.status, "error_type": fail.error_type,
                                     "message": fail.message})
                 _emit(results[-1], args.format)
     else:

@@ -163,6 +163,13 @@ class Report:
     ``outcomes`` holds every record the return file carries because of a rejection
     (rejected records and the records that go back with them); a record not in it was
     approved and, in insurer mode, is not returned.
+
+    A file rejected at file level is not assessed record by record (STB §6.4.1: "Er
+    volgt geen verdere controle op recordniveau"): its ``findings`` are the file-level
+    ones (the answer: the AP305 voorlooprecord carries their codes), ``outcomes`` is
+    empty, every record's verdict is ``not_assessed``, and the record-level findings the
+    engine made anyway are kept apart in ``unassessed``, for the sender's information
+    only (no return code of theirs goes into the AP305).
     """
 
     spec: MessageSpec
@@ -175,6 +182,13 @@ class Report:
     fingerprint: str
     header_raw: str
     bom: bool = False
+    unassessed: list[Finding] = attrs.field(factory=list)
+
+    def __attrs_post_init__(self) -> None:
+        if self.status is Status.REJECTED_FILE:  # STB §6.4.1: no record is assessed
+            self.unassessed = [*self.unassessed, *(f for f in self.findings if f.level == "record")]
+            self.findings = [f for f in self.findings if f.level == "file"]
+            self.outcomes = Outcomes()
 
     @property
     def file_findings(self) -> list[Finding]:
@@ -185,7 +199,10 @@ class Report:
         return [f for f in self.findings if f.level == "record"]
 
     def verdict(self, line: int) -> Verdict:
-        """Verdict of the record on *line* (records not in ``outcomes`` were approved)."""
+        """Verdict of the record on *line* (records not in ``outcomes`` were approved;
+        in a file rejected at file level no record was assessed)."""
+        if self.status is Status.REJECTED_FILE:
+            return Verdict.NOT_ASSESSED
         return self.outcomes[line].verdict if line in self.outcomes else Verdict.APPROVED
 
     def codes(self, line: int) -> tuple[str, ...]:
