@@ -227,3 +227,28 @@ def test_the_cli_keeps_unassessed_findings_apart(tmp_path, capsys) -> None:  # t
     assert [f["code"] for f in result["unassessed"]] == ["0581"]
     assert main(["validate", str(path), "--today", "2024-03-01"]) != 0
     assert "not assessed" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ 11. unused code lists
+
+def test_every_shipped_code_list_is_used_by_a_field() -> None:
+    """Issue 13 item 11: a code list ships only when a field checks against it."""
+    used = {f.codelist for spec in eicodec.layouts.builtin_specs() for lay in spec.records.values()
+            for f in lay.fields if f.codelist}
+    shipped = {p.stem for p in (data_dir() / "codelists").glob("*.csv")}
+    # COD002 (berichtcodes) stays: 0102 holds the fixed code of its message (193), from it
+    assert shipped - used == {"COD002"}
+    assert not {"COD008", "COD805", "COD952", "COD953"} & shipped
+    assert used - {"COD955", "COD956"} <= shipped
+
+
+def test_open_lists_are_not_linked_so_an_unlisted_code_is_no_error() -> None:
+    """shared/reference/codelists/README.md: COD805 (software vendors, a registry snapshot)
+    and COD952/COD953 (COD016-VEKT, derived from the AGB register) are open or derived:
+    "Unknown codes should at most warn". eicodec has no warning level, so they are not
+    linked: an unlisted but well-formed code passes, a non-numeric one does not."""
+    for rubric in ("0106", "0419", "0422"):
+        assert SPEC.field("01" if rubric == "0106" else "04", rubric).codelist is None
+    data = patch(patch(INSURER, 1, "0106", "987654"), 3, "0419", "9999")
+    assert findings(patch(data, 3, "0422", "9998")) == []
+    assert [c for c, *_ in findings(patch(INSURER, 3, "0419", "99A9"))] == ["8011"]
