@@ -119,7 +119,7 @@ OPS = {
     "columns_04_records": ("valid", "import eicodec\nlay = eicodec.get_spec('AP304').layout('04')\n"
                            "rows = [[r.get(f.attr) for f in lay.fields] for r in eicodec.iter_records(PATH)"
                            " if r.record_type == '04']\nn = len(rows)"),
-    "columns_04": ("valid", "import eicodec\nc = eicodec.columns(PATH, '04')\nn = len(c['line'])"),
+    "columns_04": ("valid", "import eicodec\nn = sum(len(b) for b in eicodec.iter_columns(PATH, '04'))"),
     "validate_and_retour": ("rejected", "import eicodec, datetime, os\n"
                             "r = eicodec.validate(PATH, today=datetime.date(2024, 6, 1))\n"
                             "eicodec.write_retour(PATH, r, PATH + '.ap305', return_date=datetime.date(2024, 6, 2))\n"
@@ -156,7 +156,9 @@ def measure(name: str, paths: dict[str, Path]) -> dict[str, object]:
         "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
         "print(json.dumps({'n': n, 'seconds': t, 'cpu_seconds': c, 'peak_mb': peak}))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"{name} failed:\n{out.stderr}")
     res = json.loads(out.stdout)
     return {"op": name, "records": res["n"], "seconds": round(res["seconds"], 3),
             "cpu_seconds": round(res["cpu_seconds"], 3),

@@ -197,3 +197,23 @@ message = "name code 02 and name 02 go together"
         (i + 1, "mine.birth_before_period", "0207")]
     # the rules file replaced the shipped one: its own checks only, besides the built-in ones
     assert not any(x.rule == "record.claim_insured" for x in report.findings)
+
+
+def test_findings_are_stored_compactly_and_behave_like_a_list() -> None:
+    import pickle
+
+    import numpy as np
+
+    from eicodec.findings import Finding, Findings
+
+    items = [Finding("0435", "record", 7, "04", "0403", "record.claim_insured", "BSN differs", False),
+             Finding("0801", "file", None, None, None, "file.order", "x", True),
+             Finding("0435", "record", 3, "04", "0403", "record.claim_insured", "BSN differs", False)]
+    store = Findings(items)
+    assert store == items and list(store) == items and len(store) == 3 and store[-1] == items[2]
+    assert store[1:] == items[1:] and store != items[:2] and store.levels() == {"record", "file"}
+    assert store.reordered(np.array([2, 0, 1])) == [items[2], items[0], items[1]]
+    assert pickle.loads(pickle.dumps(store)) == items
+    assert len(store._combos) == 2  # the same combination is kept once
+    with pytest.raises(ValueError):
+        Findings().combo("12", "record", None, None, "x", "m", False)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from array import array
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +23,7 @@ import numpy as np
 
 from .batches import BATCH_LINES, Batch, char_matrix, iter_batches, replayable
 from .codes import return_codes, use_return_codes
-from .findings import MODES, Finding, Outcomes, Report, Status, Verdict
+from .findings import MODES, Findings, Outcomes, Report, Status, Verdict
 from .grammar import Grammar, Placement, Walker
 from .kinds import CHECKS, FieldChecks, View, field_message, pairing_keys, unique_keys
 from .layouts import MessageSpec
@@ -30,7 +31,7 @@ from .reader import RecordStream, Source
 from .rules import Rule, RuleSet, load_rules, owner, rules_for
 
 _PROGRESS_EVERY = 20_000
-_LAST = float("inf")
+_LAST = 1 << 62  # sorts findings without a line last
 
 
 class _Known:
@@ -46,11 +47,16 @@ class _Known:
 
 
 def _repeated(parts: list[np.ndarray]) -> np.ndarray:
+    """The keys that occur more than once in *parts* (emptied on the way: one copy at a time)."""
     if not parts:
         return np.zeros(0, np.int64)
     keys = np.concatenate(parts)
-    uniq, counts = np.unique(keys, return_counts=True)
-    return uniq[counts > 1]
+    parts.clear()
+    keys.sort()
+    same = keys[1:] == keys[:-1]
+    if not same.any():
+        return np.zeros(0, np.int64)
+    return np.unique(keys[1:][same])
 
 
 class _Run:
@@ -70,13 +76,13 @@ class _Run:
         self.field_checks = {t: FieldChecks(lay, codes) for t, lay in spec.records.items()}
         self.checks = [(i, r) for i, r in enumerate(rules.checks) if mode in r.modes]
         self.needs = {i: self._foreign(r) for i, r in self.checks}
-        self.found: list[tuple[tuple[Any, ...], Finding]] = []
+        self.found = Findings()
+        self.keys = array("q")  # per finding: its line (or the largest number), phase, order
         self.line_codes: dict[int, list[tuple[tuple[Any, ...], str]]] = {}
         self.outcomes = Outcomes()
         self.total = 0
         self.totals = self._total_fields()
         self.seq = 0
-        self._messages: dict[str, str] = {}
         roles = rules.roles
         self.ok, self.not_assessed = roles.get("assessed_ok", ""), roles.get("not_assessed", "")
         # keys of a first pass
@@ -121,15 +127,15 @@ class _Run:
         rule = rule or self.rules.rules[rule_id]
         if value is not None and self.show_values:
             message = f"{message} (value {value!r})"
-        else:  # the same messages repeat over a big file: keep one copy of each
-            message = self._messages.setdefault(message, message)
-        finding = Finding(code or rule.code, level or rule.level, line, record_type, rubric, rule_id, message,
-                          rule.provisional if provisional is None else provisional)
+        code = code or rule.code
+        level = level or rule.level
+        combo = self.found.combo(code, level, record_type, rubric, rule_id, message,
+                                 rule.provisional if provisional is None else provisional)
+        self.found.add(combo, line)
         self.seq += 1
-        full = (_LAST if line is None else line, *key, self.seq)
-        self.found.append((full, finding))
-        if finding.level == "record" and line is not None:
-            self.line_codes.setdefault(line, []).append((full, finding.code))
+        self.keys.extend((_LAST if line is None else line, key[0] << 32 | key[1]))
+        if level == "record" and line is not None:
+            self.line_codes.setdefault(line, []).append(((*key, self.seq), code))
 
     # ------------------------------------------------------------------ per batch
     def feed(self, batch: Batch) -> None:
@@ -423,9 +429,13 @@ class _Run:
                 out.credited[i] = np.intersect1d(np.concatenate(parts), np.concatenate(credits))
         return out
 
-    def findings(self) -> list[Finding]:
-        self.found.sort(key=lambda kf: kf[0])
-        return [f for _, f in self.found]
+    def findings(self) -> Findings:
+        """The findings in order: by line, then structure, identificatie, fields, rules
+        (in the order of the rules file), trailer; in the order made within those."""
+        keys = np.frombuffer(self.keys, np.int64).reshape(-1, 2) if len(self.keys) else np.zeros((0, 2), np.int64)
+        order = np.lexsort((keys[:, 1], keys[:, 0]))  # (a stable sort: made order within equal keys)
+        self.keys = array("q")
+        return self.found.reordered(order)
 
 
 def _rules_of(spec: MessageSpec, rules: str | os.PathLike[str] | None) -> RuleSet:
@@ -483,9 +493,10 @@ def validate(source: Source, *, mode: str = "insurer", today: dt.date | None = N
             run.add((0, 0), "file.encoding", line, None, None,
                     "line is not UTF-8 like the rest of the file; read as cp1252")
     findings = run.findings()
-    if any(f.level == "file" for f in findings):
+    levels = findings.levels()
+    if "file" in levels:
         status = Status.REJECTED_FILE
-    elif any(f.level == "record" for f in findings):
+    elif "record" in levels:
         status = Status.REJECTED_RECORDS
     else:
         status = Status.APPROVED

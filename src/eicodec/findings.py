@@ -11,7 +11,7 @@ import bisect
 import enum
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -156,6 +156,91 @@ class Outcomes(Mapping[int, Outcome]):
         return f"<Outcomes of {len(self)} records>"
 
 
+_Combo = tuple[str, str, "str | None", "str | None", str, str, bool]
+
+
+class Findings(Sequence[Finding]):
+    """The findings of a report, in order, stored compactly (a big rejected file has
+    hundreds of thousands): a line number and one of the few distinct combinations of
+    code, level, record type, rubric, rule, message and provisional flag each. A
+    :class:`Finding` is made when asked for; compares equal to any sequence of the same
+    findings (e.g. a list)."""
+
+    def __init__(self, items: Iterable[Finding] = ()) -> None:
+        self._combos: list[_Combo] = []
+        self._index: dict[_Combo, int] = {}
+        self._which = array("i")
+        self._lines = array("q")  # -1: no line
+        for f in items:
+            self.append(f)
+
+    def combo(self, code: str, level: str, record_type: str | None, rubric: str | None, rule: str,
+              message: str, provisional: bool) -> int:
+        """The index of a combination (checked as a Finding checks it the first time)."""
+        key = (code, level, record_type, rubric, rule, message, provisional)
+        i = self._index.get(key)
+        if i is None:
+            Finding(code, level, None, record_type, rubric, rule, message, provisional)  # validates
+            i = self._index[key] = len(self._combos)
+            self._combos.append(key)
+        return i
+
+    def append(self, f: Finding) -> None:
+        self._which.append(self.combo(f.code, f.level, f.record_type, f.rubric, f.rule, f.message, f.provisional))
+        self._lines.append(-1 if f.line is None else f.line)
+
+    def add(self, combo: int, line: int | None) -> None:
+        self._which.append(combo)
+        self._lines.append(-1 if line is None else line)
+
+    def levels(self) -> set[str]:
+        """The levels of the findings held."""
+        used = set(self._which)
+        return {self._combos[i][1] for i in used}
+
+    def reordered(self, order: Any) -> Findings:
+        """A copy with the findings in *order* (a numpy array of indices into this one)."""
+        import numpy as np
+
+        out = Findings()
+        out._combos, out._index = self._combos, self._index
+        if len(self._which):
+            out._which.frombytes(np.frombuffer(self._which, np.int32)[order].tobytes())
+            out._lines.frombytes(np.frombuffer(self._lines, np.int64)[order].tobytes())
+        return out
+
+    def _make(self, k: int) -> Finding:
+        code, level, rtype, rubric, rule, message, prov = self._combos[self._which[k]]
+        line = self._lines[k]
+        return Finding(code, level, None if line < 0 else line, rtype, rubric, rule, message, prov)
+
+    def __getitem__(self, i):  # type: ignore[no-untyped-def, override]
+        if isinstance(i, slice):
+            return [self._make(k) for k in range(*i.indices(len(self)))]
+        n = len(self._which)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("finding index out of range")
+        return self._make(i)
+
+    def __len__(self) -> int:
+        return len(self._which)
+
+    def __iter__(self) -> Iterator[Finding]:
+        return (self._make(k) for k in range(len(self._which)))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Findings):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"<Findings: {len(self)}>"
+
+
 @attrs.define
 class Report:
     """The result of :func:`validate`.
@@ -175,7 +260,7 @@ class Report:
     spec: MessageSpec
     mode: str
     status: Status
-    findings: list[Finding]
+    findings: Sequence[Finding]
     outcomes: Outcomes
     counts: dict[str, int]
     encoding: str
