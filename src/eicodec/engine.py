@@ -25,6 +25,7 @@ from .batches import BATCH_LINES, Batch, char_matrix, iter_batches, replayable
 from .codes import return_codes, use_return_codes
 from .findings import MODES, Findings, Outcomes, Report, Status, Verdict
 from .grammar import Grammar, Placement, Walker
+from .history import ClaimHistory, HistorySource
 from .kinds import CHECKS, FieldChecks, View, field_message, pairing_keys, unique_keys
 from .layouts import MessageSpec
 from .reader import RecordStream, Source
@@ -63,7 +64,7 @@ class _Run:
     """One pass over the file: findings, outcomes, counts and totals."""
 
     def __init__(self, spec: MessageSpec, rules: RuleSet, mode: str, show_values: bool, today: dt.date,
-                 known: _Known | None) -> None:
+                 known: _Known | None, history: ClaimHistory | None = None) -> None:
         self.spec = spec
         self.rules = rules
         self.mode = mode
@@ -74,7 +75,9 @@ class _Run:
         self.walker = Walker(self.grammar)
         codes = frozenset(return_codes())
         self.field_checks = {t: FieldChecks(lay, codes) for t, lay in spec.records.items()}
-        self.checks = [(i, r) for i, r in enumerate(rules.checks) if mode in r.modes]
+        self.history = history  # rules of kind claim_history run only with one
+        self.checks = [(i, r) for i, r in enumerate(rules.checks)
+                       if mode in r.modes and (history is not None or r.kind != "claim_history")]
         self.needs = {i: self._foreign(r) for i, r in self.checks}
         self.found = Findings()
         self.keys = array("q")  # per finding: its line (or the largest number), phase, order
@@ -269,6 +272,7 @@ class _Run:
             if not len(rows):
                 return
         view = View(self.spec, rule.record, chars, rows, anc, self.today)  # type: ignore[arg-type]
+        view.history = self.history  # type: ignore[attr-defined]
         if rule.kind == "unique":
             self._unique(i, rule, view, usable & placed[rows], pl, batch)
             return
@@ -448,7 +452,7 @@ def validate(source: Source, *, mode: str = "insurer", today: dt.date | None = N
              codes: str | os.PathLike[str] | None = None, spec: MessageSpec | None = None,
              rules: str | os.PathLike[str] | None = None, encoding: str | None = None,
              show_values: bool = False, progress: Callable[[int], None] | None = None,
-             batch_lines: int = BATCH_LINES) -> Report:
+             batch_lines: int = BATCH_LINES, history: HistorySource | None = None) -> Report:
     """Check *source* against its spec and rules and return a :class:`Report`.
 
     ``mode``: ``"insurer"`` (an insurer's checks and return rules) or ``"vecozo"``
@@ -460,6 +464,9 @@ def validate(source: Source, *, mode: str = "insurer", today: dt.date | None = N
     ``show_values=True`` puts offending values in messages (off by default: they may
     be personal data). ``progress`` is called now and then with the number of lines
     checked so far. ``batch_lines``: lines checked at a time (findings do not depend on it).
+    ``history``: earlier claim lines and their outcomes (:class:`~eicodec.history.ClaimHistory`,
+    its SQLite file's path, or a mapping): the rules of kind ``claim_history`` (STB §5.4.8)
+    run only with one.
 
     Raises :class:`~eicodec.errors.UnreadableInputError` for input that is no EI file.
     """
@@ -468,20 +475,23 @@ def validate(source: Source, *, mode: str = "insurer", today: dt.date | None = N
     if codes is not None:
         use_return_codes(codes)
     day = today or dt.date.today()
+    past = ClaimHistory.of(history) if history is not None else None
     opener, to_close = replayable(source)
+    if past is not None and past is not history:
+        to_close.append(past)  # type: ignore[arg-type]  # opened here: closed here
     try:
         with RecordStream(opener(), encoding=encoding, spec=spec) as stream:
             found = stream.info.spec
             assert found is not None
             info = stream.info
             ruleset = _rules_of(found, rules)
-            run = _Run(found, ruleset, mode, show_values, day, None)
+            run = _Run(found, ruleset, mode, show_values, day, None, past)
             _consume(run, stream, batch_lines, progress, opener)
         known = run.known_repeats()
         if known.any():
             # Rare: something repeats. Check again knowing what, so that the affected
             # groups get their verdicts right.
-            run = _Run(found, ruleset, mode, show_values, day, known)
+            run = _Run(found, ruleset, mode, show_values, day, known, past)
             with RecordStream(opener(), encoding=encoding, spec=found) as stream:
                 _consume(run, stream, batch_lines, progress, opener)
     finally:
