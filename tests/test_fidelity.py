@@ -252,3 +252,16 @@ def test_open_lists_are_not_linked_so_an_unlisted_code_is_no_error() -> None:
     data = patch(patch(INSURER, 1, "0106", "987654"), 3, "0419", "9999")
     assert findings(patch(data, 3, "0422", "9998")) == []
     assert [c for c, *_ in findings(patch(INSURER, 3, "0419", "99A9"))] == ["8011"]
+
+
+@pytest.mark.parametrize("batch_lines", [1, 3, 8192])
+def test_identical_records_are_found_across_byte_and_wide_batches(batch_lines: int) -> None:
+    """STB §6.4.2 row 3 whatever the batching: the copy (line 4) lies in a batch that also
+    holds a non-ASCII comment (wide characters), the original (line 3) in a byte batch."""
+    lines = lines_of(INSURER)
+    comment = lines[4].decode()
+    accented = (comment[:18] + "Afgeleverd één keer").ljust(len(comment) - 202)[:158] + comment[158:]
+    data = rewrite(join([*lines[:3], lines[2], lines[3], accented.encode(), *lines[5:]]))
+    report = eicodec.validate(data, today=TODAY, batch_lines=batch_lines)
+    hits = [(f.line, f.code) for f in report.findings if f.rule == "file.identical_record"]
+    assert hits == [(4, "0801")]
