@@ -217,3 +217,60 @@ def test_findings_are_stored_compactly_and_behave_like_a_list() -> None:
     assert len(store._combos) == 2  # the same combination is kept once
     with pytest.raises(ValueError):
         Findings().combo("12", "record", None, None, "x", "m", False)
+
+
+def test_kinds_empty_any_filled_pattern_and_kenmerk_rubrics(tmp_path: Path) -> None:
+    path = tmp_path / "AP304v8.0.rules.toml"
+    path.write_text('''
+name_kenmerk = true
+
+[[rule]]
+id = "mine.no_prefix_without_name"
+kind = "empty"
+code = "0317"
+record = "02"
+rubrics = ["0214"]
+when = [ { rubric = "0213", filled = false } ]
+message = "voorvoegsel (02) without naam (02)"
+
+[[rule]]
+id = "mine.postcode_or_foreign"
+kind = "any_filled"
+code = "0317"
+record = "02"
+rubrics = ["0217", "0218"]
+message = "no postcode at all"
+
+[[rule]]
+id = "mine.postcode_pattern"
+kind = "pattern"
+code = "0317"
+record = "02"
+rubrics = ["0217"]
+pattern = "[1-9][0-9]{3}[A-Z]{2}"
+message = "postcode is not NNNNAA"
+''', encoding="utf-8")
+    spec = eicodec.get_spec("AP304")
+    lines = lines_of((EXAMPLES / "ap304_insurer.asc").read_bytes())
+    i = next(k for k, ln in enumerate(lines) if ln.startswith(b"02"))
+
+    def put(text: str, rubric: str, value: str) -> str:
+        f = spec.field("02", rubric)
+        return text[:f.start - 1] + value.ljust(f.length) + text[f.end:]
+
+    text = lines[i].decode()
+    text = put(put(put(text, "0213", ""), "0214", "van"), "0217", "35x1AB")
+    lines[i] = text.encode()
+    report = eicodec.validate(join(lines[:-1]), rules=path, today=TODAY)  # (no trailer either)
+    # (no trailer: a file-level rejection, so record findings are kept apart, STB §6.4.1)
+    mine = [(x.line, x.rule, x.rubric) for x in report.unassessed if x.rule.startswith("mine.")]
+    assert mine == [(i + 1, "mine.no_prefix_without_name", "0214"), (i + 1, "mine.postcode_pattern", "0217")]
+    text = put(put(text, "0217", ""), "0218", "")
+    lines[i] = text.encode()
+    report = eicodec.validate(join(lines[:-1]), rules=path, today=TODAY)
+    assert (i + 1, "mine.postcode_or_foreign", "0217") in {(x.line, x.rule, x.rubric) for x in report.unassessed}
+    missing = [x for x in report.findings if x.rule == "file.missing_trailer"]
+    assert [(x.line, x.rubric) for x in missing] == [(None, "9901")]
+    # without name_kenmerk (the shipped AP304 rules) structural findings name no rubric
+    plain = eicodec.validate(join(lines[:-1]), today=TODAY)
+    assert [(x.line, x.rubric) for x in plain.findings if x.rule == "file.missing_trailer"] == [(None, None)]

@@ -143,8 +143,8 @@ class _Run:
     # ------------------------------------------------------------------ per batch
     def feed(self, batch: Batch) -> None:
         pl = self.walker.walk(batch)
-        for line, rule_id, message, rubric, rtype in pl.events:
-            self.add((0, 0), rule_id, line, rtype, rubric, message)
+        for event in pl.events:
+            self._structural(event)
         chars, ext_ok, ext_lines = batch.chars, batch.length_ok, batch.lines
         if pl.context:
             width = self.spec.record_length
@@ -172,6 +172,14 @@ class _Run:
             self._verdicts(group)
         if pl.fast is not None:
             self._fast_verdicts(batch, *pl.fast)
+
+    def _structural(self, event: tuple[int | None, str, str, str | None, str | None]) -> None:
+        """A finding of the walker; with ``name_kenmerk`` in the rules, one about a whole
+        record names that record's kenmerk rubric (xx01)."""
+        line, rule_id, message, rubric, rtype = event
+        if rubric is None and self.rules.name_kenmerk and rtype in self.spec.records:
+            rubric = self.spec.records[rtype].fields[0].rubric
+        self.add((0, 0), rule_id, line, rtype, rubric, message)
 
     def _fast_verdicts(self, batch: Batch, a: int, b: int, tops: np.ndarray, units: np.ndarray) -> None:
         """Verdicts of the groups the walker placed at once (rows a..b of *batch*): only
@@ -388,12 +396,12 @@ class _Run:
     # ------------------------------------------------------------------ the end
     def finish(self) -> None:
         spec = self.spec
-        for group in self.walker.finish(
-                lambda e: self.add((0, 0), e[1], e[0], e[4], e[3], e[2])):
+        for group in self.walker.finish(self._structural):
             self._verdicts(group)
         w = self.walker
         if w.trailer_line is None:
-            self.add((4, 0), "file.missing_trailer", None, None, None, "the file has no sluitrecord")
+            rubric = spec.records[spec.trailer].fields[0].rubric if self.rules.name_kenmerk else None
+            self.add((4, 0), "file.missing_trailer", None, None, rubric, "the file has no sluitrecord")
             return
         raw = w.trailer_raw
         lay = spec.records[spec.trailer]

@@ -14,6 +14,7 @@ rules file.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
@@ -357,6 +358,34 @@ def k_record_absent(rule: Rule, view: View) -> np.ndarray:
     return when(rule, view)
 
 
+def k_empty(rule: Rule, view: View) -> np.ndarray:
+    f, fc = view.field(rule.rubrics[0])
+    return when(rule, view) & filled(f, fc)
+
+
+def k_any_filled(rule: Rule, view: View) -> np.ndarray:
+    some = np.zeros(view.n, bool)
+    for r in rule.rubrics:
+        some |= filled(*view.field(r))
+    return when(rule, view) & ~some
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def k_pattern(rule: Rule, view: View) -> np.ndarray:
+    f, fc = view.field(rule.rubrics[0])
+    texts = text_of(fc)
+    if f.type == "AN":
+        texts = np.strings.rstrip(texts, " ")
+    check = _compiled(str(rule.params["pattern"])).fullmatch
+    values, where = np.unique(texts, return_inverse=True)
+    bad = np.array([check(str(v)) is None for v in values.tolist()], bool)
+    return when(rule, view) & filled(f, fc) & bad[where.reshape(-1)]
+
+
 _WEIGHTS = np.array([pow(1_000_003, k, 1 << 64) for k in range(512)], np.uint64)
 
 
@@ -421,5 +450,6 @@ def pairing_keys(rule: Rule, view: View) -> tuple[np.ndarray, np.ndarray, np.nda
 CHECKS: dict[str, Callable[[Rule, View], np.ndarray]] = {
     "required": k_required, "filled_together": k_filled_together, "value_in": k_value_in,
     "equal_to_ancestor": k_equal_to_ancestor, "equal_fields": k_equal_fields, "compare": k_compare,
-    "elfproef": k_elfproef, "iban": k_iban, "record_absent": k_record_absent,
+    "elfproef": k_elfproef, "iban": k_iban, "record_absent": k_record_absent, "empty": k_empty,
+    "any_filled": k_any_filled, "pattern": k_pattern,
 }

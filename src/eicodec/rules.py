@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,14 +29,15 @@ from .layouts import MessageSpec, data_dir, get_spec
 BUILTIN = ("grammar", "field", "trailer_count", "trailer_total", "record_id")
 #: Kinds a ``[[rule]]`` may name (see specs/README.md).
 KINDS = ("required", "filled_together", "value_in", "equal_to_ancestor", "equal_fields", "compare",
-         "elfproef", "iban", "unique", "credit_pairing", "record_absent", "claim_history")
+         "elfproef", "iban", "unique", "credit_pairing", "record_absent", "empty", "any_filled", "pattern",
+         "claim_history")
 _OPS = ("<=", "<", ">=", ">", "==", "!=")
 #: what a ``claim_history`` rule checks (see eicodec.history)
 _HISTORY_TESTS = ("credit_known", "not_credited", "exact_copy", "full_credit", "same_date", "reference_new")
 _RULE_KEYS = {"id", "kind", "level", "code", "record", "rubrics", "modes", "provisional", "description",
               "message", "when", "report", "at", "values", "ancestor", "ancestor_rubric", "op", "other",
-              "signed", "exempt", "scope", "ref", "prev", "dc", "debit_message", "whole", "test", "date", "amount",
-              "copy_exclude"}
+              "signed", "exempt", "scope", "ref", "prev", "dc", "debit_message", "pattern", "whole", "test", "date",
+              "amount", "copy_exclude"}
 
 
 @attrs.frozen
@@ -85,6 +87,8 @@ class RuleSet:
     file_code_order: tuple[str, ...]
     checks: tuple[Rule, ...] = ()  # every [[rule]] of a data kind, in file order
     source: str = ""
+    #: structural findings name the kenmerk rubric (xx01) of the record they are about
+    name_kenmerk: bool = False
 
     def rule(self, rule_id: str) -> Rule:
         return self.rules[rule_id]
@@ -163,8 +167,15 @@ def _parse_rule(raw: Mapping[str, Any], defaults: Mapping[str, Rule] | None, whe
                               _strs(c["not_equals"], "not_equals", where) if "not_equals" in c else None))
     params = {k: v for k, v in raw.items() if k in ("values", "ancestor", "ancestor_rubric", "op", "other",
                                                      "signed", "exempt", "scope", "ref", "prev", "dc",
-                                                     "debit_message", "whole", "test", "date", "amount",
-                                                     "copy_exclude")}
+                                                     "debit_message", "pattern", "whole", "test", "date",
+                                                     "amount", "copy_exclude")}
+    if kind == "pattern":
+        try:
+            re.compile(str(params.get("pattern", "")))
+        except re.error as exc:
+            raise SpecError(f"rule {rid}: pattern is no regular expression ({exc})", spec=where) from None
+        if "pattern" not in params:
+            raise SpecError(f"rule {rid}: kind pattern needs a pattern", spec=where)
     if kind == "compare" and params.get("op") not in _OPS:
         raise SpecError(f"rule {rid}: op must be one of {' '.join(_OPS)}", spec=where)
     if kind == "claim_history" and params.get("test") not in _HISTORY_TESTS:
@@ -255,9 +266,12 @@ def parse_rules(data: Mapping[str, Any], source: str, spec: MessageSpec | None =
                 raise SpecError(f"[{key}] {name}: code {code} is not in the COD954 list in use", spec=source)
     prov = frozenset(data.get("provisional", ())) | (base.provisional_rubrics if base is not None else frozenset())
     order = tuple(data.get("file_code_order", base.file_code_order if base is not None else ()))
+    kenmerk = data.get("name_kenmerk", base.name_kenmerk if base is not None else False)
+    if not isinstance(kenmerk, bool):
+        raise SpecError("name_kenmerk must be true or false", spec=source)
     return RuleSet(rules=rules, field_codes=merged("field_codes"), provisional_rubrics=prov,
                    fallback_codes=merged("fallback_codes"), roles=merged("roles"), file_code_order=order,
-                   checks=tuple(checks), source=source)
+                   checks=tuple(checks), source=source, name_kenmerk=kenmerk)
 
 
 @functools.cache
