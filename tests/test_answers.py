@@ -6,6 +6,7 @@ Regression tests for the numbered cases 1-3 (AP305 builder and ``outcome``).
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -168,3 +169,21 @@ def test_empty_lines_before_the_header_still_get_an_answer() -> None:
     well_formed(ap305)
     outs = eicodec.outcome(data, ap305)
     assert [o.line for o in outs] == claim_lines(data)
+
+
+def test_cli_prints_a_result_for_every_file_and_writes_every_answer(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from eicodec.cli import main
+
+    over = tmp_path / "over.asc"
+    over.write_bytes(many_claims(1001, 1001))
+    ok = tmp_path / "ok.asc"
+    ok.write_bytes(INSURER)
+    out = tmp_path / "out"
+    code = main(["validate", str(over), str(ok), "--retour", str(out), "--format", "json", "--today", "2024-03-01"])
+    results = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 1
+    assert [r["status"] for r in results] == ["rejected_records", "approved"]
+    for r in results:
+        well_formed(Path(r["retour"]).read_bytes())

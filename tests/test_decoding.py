@@ -62,3 +62,10 @@ def test_line_numbers_stay_right_across_read_blocks() -> None:
     assert all(len(r.raw) == 360 for r in records)
     assert stream.info.fallback_lines == [4002]
     assert "ÖT" in records[11].raw and "ÉT" in records[4001].raw
+
+
+def test_a_mixed_file_with_a_bom_reads_alike() -> None:
+    stream = eicodec.open_records(b"\xef\xbb\xbf" + mixed())
+    records = list(stream)
+    assert stream.info.bom and stream.info.fallback_lines == [6]
+    assert records[0].raw.startswith("01") and [len(r.raw) for r in records] == [360] * 8

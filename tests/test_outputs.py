@@ -163,3 +163,13 @@ def test_atomic_output_replaces_the_target_only_when_done(tmp_path: Path) -> Non
     with atomic_output(target, "w") as fh:
         fh.write("new")
     assert target.read_text() == "new"
+
+
+def test_a_finished_output_gets_the_usual_file_mode(tmp_path: Path) -> None:
+    from eicodec.outputs import atomic_output
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    with atomic_output(tmp_path / "atomic.txt", "w") as fh:
+        fh.write("x")
+    assert (tmp_path / "atomic.txt").stat().st_mode == plain.stat().st_mode

@@ -43,8 +43,7 @@ class UsageError(Exception):
 def _validate_one(path: str, opts: dict[str, Any]) -> dict[str, Any]:
     """Validate one file; returns the JSON-ready result (runs in worker processes too).
     Never raises for a bad file: the result always has the keys of :data:`RESULT_KEYS`."""
-    result: dict[str, Any] = dict.fromkeys(RESULT_KEYS)
-    result.update(file=path, findings=[], unassessed=[], counts={}, records={})
+    result = _empty_result(path)
     try:
         if opts.get("codes"):
             use_return_codes(opts["codes"])
@@ -53,9 +52,7 @@ def _validate_one(path: str, opts: dict[str, Any]) -> dict[str, Any]:
         report = validate(path, mode=opts["mode"], today=today, spec=spec,
                           encoding=opts.get("encoding"), progress=opts.get("progress"))
     except Exception as exc:  # noqa: BLE001 - every file gets its result
-        fail = failure(path, exc)
-        result.update(status=fail.status, error_type=fail.error_type, message=fail.message)
-        return result
+        return _failed(result, exc)
     result.update({
         "status": report.status.value, "message_type": report.spec.name,
         "mode": report.mode, "encoding": report.encoding,
@@ -69,9 +66,21 @@ def _validate_one(path: str, opts: dict[str, Any]) -> dict[str, Any]:
         try:
             result["retour"] = _write_retour(path, report, retour, opts)
         except Exception as exc:  # noqa: BLE001 - the answer could not be written: say so
-            fail = failure(path, exc)
-            result.update(status="failed", error_type=fail.error_type,
-                          message=f"return file not written: {fail.message}")
+            _failed(result, exc, "return file not written: ")
+            result["status"] = "failed"
+    return result
+
+
+def _empty_result(path: str) -> dict[str, Any]:
+    result: dict[str, Any] = dict.fromkeys(RESULT_KEYS)
+    result.update(file=path, findings=[], unassessed=[], counts={}, records={})
+    return result
+
+
+def _failed(result: dict[str, Any], exc: BaseException, prefix: str = "") -> dict[str, Any]:
+    """*result* marked unreadable or failed by *exc* (type and message, no traceback)."""
+    fail = failure(result["file"], exc)
+    result.update(status=fail.status, error_type=fail.error_type, message=prefix + fail.message)
     return result
 
 
@@ -164,10 +173,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 try:
                     results.append(fut.result())
                 except Exception as exc:  # noqa: BLE001 - e.g. a worker process was killed
-                    fail = failure(path, exc)
-                    results.append({**dict.fromkeys(RESULT_KEYS), "file": path, "findings": [], "unassessed": [],
-                                    "counts": {}, "records": {}, "status": fail.status, "error_type": fail.error_type,
-                                    "message": fail.message})
+                    results.append(_failed(_empty_result(path), exc))
                 _emit(results[-1], args.format)
     else:
         for path in files:

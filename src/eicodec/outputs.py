@@ -10,7 +10,8 @@ another, never a half-written file left behind.
 * :func:`atomic_output` writes through a temporary ``.<name>.<random>.part`` file in the
   target's folder, renamed over the target only when everything was written; on any
   error, on Ctrl-C (SIGINT) and on SIGTERM the temporary file is removed, so no partial
-  file (which may hold personal records) stays on disk.
+  file (which may hold personal records) stays on disk. While it is written only its
+  owner can read it; the finished file gets the mode a plain ``open()`` would give.
 
 Every refusal raises :class:`OutputConflict`; the CLI turns it into exit status 2.
 """
@@ -29,6 +30,15 @@ from typing import IO, Any
 
 #: The suffix of an AP305 written next to others in a folder.
 ANSWER_SUFFIX = ".ap305.asc"
+
+def _umask() -> int:
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+# The mode a plain open() would give a new file (mkstemp's files are private: 0600).
+_FILE_MODE = 0o666 & ~_umask()
 
 # Temporary files of this process not yet renamed; removed by the signal handler.
 _LIVE: set[str] = set()
@@ -129,6 +139,7 @@ def atomic_output(target: str | os.PathLike[str], mode: str = "wb", **open_kw: A
         with _signals_clean_up():
             with os.fdopen(fd, mode, **open_kw) as fh:
                 yield fh
+            os.chmod(tmp, _FILE_MODE)
             os.replace(tmp, path)
     finally:
         with _LOCK:
