@@ -265,3 +265,14 @@ def test_identical_records_are_found_across_byte_and_wide_batches(batch_lines: i
     report = eicodec.validate(data, today=TODAY, batch_lines=batch_lines)
     hits = [(f.line, f.code) for f in report.findings if f.rule == "file.identical_record"]
     assert hits == [(4, "0801")]
+
+
+def test_the_html_report_says_records_were_not_assessed() -> None:
+    """STB §6.4.1 in the HTML report: a note, never the unassessed findings as the answer."""
+    from eicodec.report_html import render
+    data = patch(patch(INSURER, 8, "9902", "000009"), 3, "0413", "777")
+    page = render(eicodec.validate(data, today=TODAY), eicodec.iter_records(data))
+    assert 'id="unassessed"' in page and "1 record-level finding(s)" in page
+    assert "0581" not in page
+    clean = render(eicodec.validate(INSURER, today=TODAY), eicodec.iter_records(INSURER))
+    assert 'id="unassessed"' not in clean

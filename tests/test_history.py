@@ -140,3 +140,15 @@ def test_bad_history_input_is_refused_clearly() -> None:
         ClaimHistory().add("R1", "D", "paid")
     with pytest.raises(TypeError):
         eicodec.validate(INSURER, today=TODAY, history=42)  # type: ignore[arg-type]
+
+
+def test_a_file_that_is_no_history_gives_a_clear_error(tmp_path: Path) -> None:
+    """Bad input gets eicodec's own error, never a sqlite3 traceback."""
+    path = tmp_path / "not.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(eicodec.EicodecError, match="claim history"):
+        eicodec.validate(INSURER, today=TODAY, history=path)
+    other = tmp_path / "other.sqlite"
+    sqlite3.connect(other).executescript("CREATE TABLE claim_lines (x TEXT); INSERT INTO claim_lines VALUES ('a');")
+    with pytest.raises(eicodec.EicodecError, match="claim history"):
+        eicodec.validate(INSURER, today=TODAY, history=other)

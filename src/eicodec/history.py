@@ -200,17 +200,29 @@ class ClaimHistory:
                          raw[f_date.slice], int(amount) if amount.isdigit() else 0, awarded,
                          copy_key(raw, blank), status, rejected_by, source))
             n += 1
+        try:
+            self._store(rows, replace_sent=ap305 is not None)
+        except sqlite3.Error as exc:
+            raise EicodecError(f"cannot write claim history {Path(self.path).name}: {exc}") from None
+        return n
+
+    def _store(self, rows: list[tuple[Any, ...]], replace_sent: bool) -> None:
         with self._db:
-            if ap305 is not None:  # the answer replaces the "sent" note of these lines
+            if replace_sent:  # the answer replaces the "sent" note of these lines
                 self._db.executemany("DELETE FROM claim_lines WHERE reference = ? AND status = 'sent' AND dc = ?",
                                      [(r[0], r[2]) for r in rows])
             self._db.executemany(f"INSERT INTO claim_lines ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * 10)})",
                                  rows)
-        return n
 
     # ------------------------------------------------------------------ reading
     def facts(self, references: Iterable[str]) -> dict[str, Facts]:
         """What the history says of each of *references* (those it knows)."""
+        try:
+            return self._facts(references)
+        except sqlite3.Error as exc:
+            raise EicodecError(f"cannot read claim history {Path(self.path).name}: {exc}") from None
+
+    def _facts(self, references: Iterable[str]) -> dict[str, Facts]:
         refs = sorted({r for r in references if r})
         rows: list[tuple[Any, ...]] = []
         credits: set[str] = set()

@@ -82,6 +82,11 @@ def render(report: Report, records: Iterable[Record], *, title: str = "eicodec r
     more = len(report.findings) - max_lines
     more_note = f"<p>… and {more} more findings.</p>" if more > 0 else ""
     counts = ", ".join(f"{t}: {n}" for t, n in sorted(report.counts.items()))
+    unassessed = ""
+    if report.unassessed:  # STB §6.4.1: kept apart from the answer
+        unassessed = (f'<h2>Not assessed</h2>\n<p id="unassessed">The file is rejected at file level, so no record '
+                      f"was assessed (STB §6.4.1): {len(report.unassessed)} record-level finding(s) are not part "
+                      "of the answer and not in the return file.</p>")
     verdict_counts = Counter(o.verdict.value for o in report.outcomes.values())
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -113,6 +118,7 @@ th {{ background: #f0f0f0; }}
 <table id="findings"><tr><th>Line</th><th>Record</th><th>Rubric</th><th>Code</th><th>Message</th><th>Level</th></tr>
 {"".join(finding_rows)}</table>
 {more_note}
+{unassessed}
 </body>
 </html>
 """
