@@ -152,3 +152,16 @@ def test_a_file_that_is_no_history_gives_a_clear_error(tmp_path: Path) -> None:
     sqlite3.connect(other).executescript("CREATE TABLE claim_lines (x TEXT); INSERT INTO claim_lines VALUES ('a');")
     with pytest.raises(eicodec.EicodecError, match="claim history"):
         eicodec.validate(INSURER, today=TODAY, history=other)
+
+
+def test_the_cli_takes_a_history_file(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from eicodec.cli import main
+    path = tmp_path / "claims.sqlite"
+    with ClaimHistory(path) as hist:
+        hist.record(EARLIER, answered(EARLIER), by="insurer")
+    claim = tmp_path / "credit.asc"
+    claim.write_bytes(credit_of("R2024-000102"))
+    assert main(["validate", str(claim), "--today", "2024-03-01", "--history", str(path)]) != 0
+    assert "8017" in capsys.readouterr().out
+    assert main(["validate", str(claim), "--today", "2024-03-01"]) == 0
+    assert main(["validate", str(claim), "--history", str(tmp_path / "missing.sqlite")]) == 2

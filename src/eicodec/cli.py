@@ -50,7 +50,8 @@ def _validate_one(path: str, opts: dict[str, Any]) -> dict[str, Any]:
         spec = load_spec(opts["spec"]) if opts.get("spec") else None
         today = dt.date.fromisoformat(opts["today"]) if opts.get("today") else None
         report = validate(path, mode=opts["mode"], today=today, spec=spec,
-                          encoding=opts.get("encoding"), progress=opts.get("progress"))
+                          encoding=opts.get("encoding"), progress=opts.get("progress"),
+                          history=opts.get("history"))
     except Exception as exc:  # noqa: BLE001 - every file gets its result
         return _failed(result, exc)
     result.update({
@@ -153,8 +154,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         raise UsageError(f"spec not found: {args.spec}")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    if args.history and not Path(args.history).is_file():
+        raise UsageError(f"claim history not found: {args.history}")
     base = {"mode": args.mode, "codes": args.codes, "spec": args.spec, "today": args.today,
-            "encoding": args.encoding, "insurer_reference": args.insurer_reference}
+            "encoding": args.encoding, "insurer_reference": args.insurer_reference, "history": args.history}
     show_progress = args.format == "text" and sys.stderr.isatty() and args.jobs == 1
 
     def opts_for(path: str) -> dict[str, Any]:
@@ -397,6 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--today", metavar="YYYY-MM-DD", help="date to check dates against (default: today)")
     p.add_argument("--insurer-reference", help="referentienummer zorgverzekeraar for return files")
     p.add_argument("--jobs", type=int, default=1, metavar="N", help="validate N files in parallel")
+    p.add_argument("--history", metavar="CLAIMS.sqlite",
+                   help="claim history (eicodec.history.ClaimHistory file): run the STB 5.4.8 rules on earlier files")
     _input_options(p)
     p.set_defaults(func=cmd_validate)
 
