@@ -179,11 +179,13 @@ def _byte_batches(binary: IO[bytes], encoding: str, bom: bool, width: int, size:
         if not data:
             return
         rows = len(data) // step
-        regular = (len(data) == rows * step and data.isascii() and data.count(b"\n") == rows
-                   and data.count(b"\r") == rows)
+        regular = len(data) == rows * step and data.isascii()
         if regular:
             m = np.frombuffer(data, np.uint8).reshape(rows, step)
-            regular = bool((m[:, width] == 13).all() and (m[:, width + 1] == 10).all())
+            # CR/LF at the end of every line and no control character (CR, LF, TAB, ...)
+            # before it; a stretch with one goes the reader's way
+            regular = bool((m[:, width] == 13).all() and (m[:, width + 1] == 10).all()
+                           and m[:, :width].min(initial=255) >= 32)
         if not regular:
             break
         yield Batch(first, None, None, width, m[:, :width])

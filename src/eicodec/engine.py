@@ -96,6 +96,8 @@ class _Run:
         # what a second pass has seen of the repeated keys
         self.seen: dict[Any, set[int]] = {}
         self.parent_seen: dict[int, tuple[int, set[int]]] = {}
+        self._rows_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._rows_batch: Batch | None = None
 
     def _foreign(self, rule: Rule) -> tuple[str, ...]:
         """Record types other than the rule's own that it reads (ancestors, header)."""
@@ -256,27 +258,39 @@ class _Run:
                     self.add(key, rule_id, line, t, f.rubric, message, code=code, level=level,
                              provisional=prov, value=text)
 
+    def _rows(self, batch: Batch, pl: Placement, body: np.ndarray, record: str) -> tuple[np.ndarray, np.ndarray]:
+        """(rows of *record* in their place with the record length, rows of *record* in the
+        file's body), once per batch and record type."""
+        found = self._rows_cache.get(record)
+        if found is None or self._rows_batch is not batch:
+            if self._rows_batch is not batch:
+                self._rows_cache = {}
+                self._rows_batch = batch
+            mine = batch.types == int(record)
+            placed = (pl.level > 0) & pl.chain_ok & batch.length_ok & mine
+            found = self._rows_cache[record] = (placed, np.flatnonzero(body & mine))
+        return found
+
     def _rule(self, i: int, rule: Rule, batch: Batch, pl: Placement, chars: np.ndarray, ext_ok: np.ndarray,
               ext_lines: np.ndarray, body: np.ndarray) -> None:
-        t = int(rule.record)  # type: ignore[arg-type]
-        mine = batch.types == t
-        placed = (pl.level > 0) & pl.chain_ok & batch.length_ok & mine
-        if rule.kind in ("unique", "credit_pairing"):
-            rows = np.flatnonzero(body & mine)  # keys of every record of the type, placed or not
-        else:
-            rows = np.flatnonzero(placed)
+        placed, in_body = self._rows(batch, pl, body, rule.record)  # type: ignore[arg-type]
+        across = rule.kind in ("unique", "credit_pairing")
+        # keys of every record of the type count across the file, placed or not
+        rows = in_body if across else np.flatnonzero(placed)
         if not len(rows):
             return
-        anc = {a: arr[rows] for a, arr in pl.anc.items()}
-        usable = np.ones(len(rows), bool) if rule.kind in ("unique", "credit_pairing") else placed[rows]
-        for a in self.needs[i]:
+        needs = self.needs[i]
+        anc = {a: pl.anc[a][rows] for a in needs if a in pl.anc}
+        usable = np.ones(len(rows), bool)
+        for a in needs:
             idx = anc.get(a)
             if idx is None:
                 return
             usable &= (idx >= 0) & ext_ok[np.maximum(idx, 0)]
-        if rule.kind not in ("unique", "credit_pairing"):
-            rows = rows[usable]
-            anc = {a: arr[usable] for a, arr in anc.items()}
+        if not across:
+            if not usable.all():
+                rows = rows[usable]
+                anc = {a: arr[usable] for a, arr in anc.items()}
             if not len(rows):
                 return
         view = View(self.spec, rule.record, chars, rows, anc, self.today)  # type: ignore[arg-type]

@@ -310,10 +310,16 @@ class Walker:
             cm = np.flatnonzero(is_comment)
             chars = batch.chars[a:b]
             mine = chars[cm, g.id_slice[g.comment]]
+            width = mine.shape[1]
             for code, sl in g.id_codes:
                 sel = t[last[cm]] == code
-                if sel.any() and (mine[sel] != chars[last[cm][sel], sl]).any():
+                if not sel.any():
+                    continue
+                theirs = chars[last[cm][sel], sl]
+                if theirs.shape[1] != width or (mine[sel] != theirs).any():
                     return 0, 0
+            if not np.isin(t[last[cm]], [c for c, _ in g.id_codes]).all():
+                return 0, 0  # a comment after a record without identificatie: the walk decides
         return a, b
 
     def _fast(self, batch: Batch, a: int, b: int, out: Placement, header_row: int) -> None:
