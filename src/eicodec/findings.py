@@ -209,6 +209,14 @@ class Findings(Sequence[Finding]):
             out._lines.frombytes(np.frombuffer(self._lines, np.int64)[order].tobytes())
         return out
 
+    def of_level(self, level: str) -> Findings:
+        """A copy holding only the findings of *level*, in order (still compact)."""
+        import numpy as np
+
+        keep = [i for i, c in enumerate(self._combos) if c[1] == level]
+        which = np.frombuffer(self._which, np.int32) if len(self._which) else np.zeros(0, np.int32)
+        return self.reordered(np.flatnonzero(np.isin(which, keep)))
+
     def _make(self, k: int) -> Finding:
         code, level, rtype, rubric, rule, message, prov = self._combos[self._which[k]]
         line = self._lines[k]
@@ -267,12 +275,14 @@ class Report:
     fingerprint: str
     header_raw: str
     bom: bool = False
-    unassessed: list[Finding] = attrs.field(factory=list)
+    unassessed: Sequence[Finding] = attrs.field(factory=list)
 
     def __attrs_post_init__(self) -> None:
         if self.status is Status.REJECTED_FILE:  # STB §6.4.1: no record is assessed
-            self.unassessed = [*self.unassessed, *(f for f in self.findings if f.level == "record")]
-            self.findings = [f for f in self.findings if f.level == "file"]
+            found = self.findings if isinstance(self.findings, Findings) else Findings(self.findings)
+            self.unassessed = Findings([*self.unassessed, *found.of_level("record")]) if self.unassessed \
+                else found.of_level("record")
+            self.findings = found.of_level("file")
             self.outcomes = Outcomes()
 
     @property
