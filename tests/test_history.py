@@ -102,12 +102,17 @@ def test_a_reference_is_not_reused_after_an_insurers_answer(history: ClaimHistor
                                                  ("8021", 7, "0445", "history.reference_reused")]
 
 
-def test_a_reference_may_be_reused_after_vecozo_rejected_it() -> None:
+@pytest.mark.parametrize("earlier", [EARLIER, patch(INSURER, 8, "9902", "000009")])
+def test_a_reference_may_be_reused_after_vecozo_rejected_it(earlier: bytes) -> None:
     """STB §5.4.8: reuse after a rejection by VECOZO is allowed (lines VECOZO returned with
-    8096 and the line it rejected alike)."""
+    8096, the line it rejected, and a file it rejected at file level alike); after the
+    same answers from an insurer it is not."""
     hist = ClaimHistory()
-    hist.record(EARLIER, answered(EARLIER, mode="vecozo"), by="vecozo")
+    hist.record(earlier, answered(earlier, mode="vecozo"), by="vecozo")
     assert history_findings(INSURER, hist) == []
+    hist = ClaimHistory()
+    hist.record(earlier, answered(earlier), by="insurer")
+    assert {c for c, *_ in history_findings(INSURER, hist)} == {"8021"}
 
 
 def test_sent_lines_count_until_their_answer_is_recorded() -> None:
