@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -45,6 +45,26 @@ class _Known:
 
     def any(self) -> bool:
         return any(len(v) for d in (self.ids, self.dups, self.credited) for v in d.values())
+
+
+def _numbers(fc: np.ndarray) -> np.ndarray:
+    """The int64 numbers that rows of digits *fc* spell."""
+    return (fc.astype(np.int64) - 48) @ (10 ** np.arange(fc.shape[1] - 1, -1, -1, dtype=np.int64))
+
+
+def id_repeats(spec: MessageSpec, batches: Iterable[Batch], types: set[str]) -> dict[str, np.ndarray]:
+    """Per record type of *types*: the identificaties (digits) that occur more than once
+    among the records of the record length (a pass of its own, run only when a type's
+    ids did not only increase)."""
+    slices = {t: spec.records[t].id_field.slice for t in types}  # type: ignore[union-attr]
+    parts: dict[str, list[np.ndarray]] = {t: [] for t in types}
+    for batch in batches:
+        for t, sl in slices.items():
+            fc = batch.chars[batch.rows(t), sl]
+            fc = fc[((fc >= 48) & (fc <= 57)).all(axis=1)]
+            if len(fc):
+                parts[t].append(_numbers(fc))
+    return {t: _repeated(p) for t, p in parts.items()}
 
 
 def _repeated(parts: list[np.ndarray]) -> np.ndarray:
@@ -89,7 +109,8 @@ class _Run:
         roles = rules.roles
         self.ok, self.not_assessed = roles.get("assessed_ok", ""), roles.get("not_assessed", "")
         # keys of a first pass
-        self.id_keys: dict[str, list[np.ndarray]] = {}
+        self.id_increasing: dict[str, bool] = {}  # record type -> its ids so far only increase
+        self.id_last: dict[str, int] = {}
         self.unique_keys: dict[int, list[np.ndarray]] = {}
         self.debit_keys: dict[int, list[np.ndarray]] = {}
         self.credit_keys: dict[int, list[np.ndarray]] = {}
@@ -208,10 +229,18 @@ class _Run:
                 continue
             fc = batch.chars[rows, sl]
             digits = ((fc >= 48) & (fc <= 57)).all(axis=1)
+            if self.known is None and not digits.all():
+                self.id_increasing[t] = False  # (the field check reports it; look closer)
             rows, fc = rows[digits], fc[digits]
-            keys = (fc.astype(np.int64) - 48) @ (10 ** np.arange(fc.shape[1] - 1, -1, -1, dtype=np.int64))
+            keys = _numbers(fc)
             if self.known is None:
-                self.id_keys.setdefault(t, []).append(keys)
+                # ids that only ever increase cannot repeat: nothing to keep (else a
+                # separate pass collects them, see id_repeats)
+                if self.id_increasing.get(t, True) and len(keys):
+                    last = self.id_last.get(t, -1)
+                    ok = keys[0] > last and bool((keys[1:] > keys[:-1]).all())
+                    self.id_increasing[t] = ok
+                    self.id_last[t] = int(keys[-1])
                 continue
             dups = self.known.ids.get(t)
             if dups is None or not len(dups):
@@ -445,8 +474,6 @@ class _Run:
     def known_repeats(self) -> _Known:
         """After a first pass: the keys that repeat (empty when nothing does)."""
         out = _Known()
-        for t, parts in self.id_keys.items():
-            out.ids[t] = _repeated(parts)
         for i, parts in self.unique_keys.items():
             out.dups[i] = _repeated(parts)
         for i, parts in self.debit_keys.items():
@@ -510,6 +537,10 @@ def validate(source: Source, *, mode: str = "insurer", today: dt.date | None = N
             run = _Run(found, ruleset, mode, show_values, day, None, past)
             _consume(run, stream, batch_lines, progress, opener)
         known = run.known_repeats()
+        unsure = {t for t, ok in run.id_increasing.items() if not ok}
+        if unsure:
+            with RecordStream(opener(), encoding=encoding, spec=found) as stream:
+                known.ids = id_repeats(found, iter_batches(stream, batch_lines, opener), unsure)
         if known.any():
             # Rare: something repeats. Check again knowing what, so that the affected
             # groups get their verdicts right.
