@@ -368,3 +368,27 @@ def test_help_texts_name_only_example_files_that_ship(capsys) -> None:  # type: 
     named = set(re.findall(r"examples/([\w.]+)", "\n".join(texts)))
     assert named and named <= set(example_names())
     assert all("eicodec example" in t for t in texts)
+
+
+def test_record_findings_of_a_file_rejected_at_file_level_are_apart_in_json(capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """STB §6.4.1: a file rejected at file level has no record assessed; its record findings
+    come under `unassessed` (JSON) or as `unassessed` lines (JSON Lines), and both follow
+    the shipped schemas."""
+    lines = Path(BAD).read_bytes().split(b"\r\n")[:-1]
+    trailer = lines[-1]
+    lines[-1] = trailer[:2] + b"%07d" % (int(trailer[2:9]) + 5) + trailer[9:]
+    both = tmp_path / "both.asc"
+    both.write_bytes(b"".join(line + b"\r\n" for line in lines))
+    code, out, _ = run(capsys, "validate", str(both), "--format", "json", *TODAY)
+    doc = json.loads(out)
+    _validator("report").validate(doc)
+    assert code == 1 and doc["status"] == "rejected_file"
+    assert {f["level"] for f in doc["findings"]} == {"file"}
+    assert doc["unassessed"] and {f["level"] for f in doc["unassessed"]} == {"record"}
+    assert doc["unassessed_count"] == len(doc["unassessed"])
+    code, out, _ = run(capsys, "validate", str(both), "--format", "jsonl", *TODAY)
+    rows = [json.loads(line) for line in out.splitlines()]
+    check = _validator("report-line")
+    for row in rows:
+        check.validate(row)
+    assert [r["kind"] for r in rows].count("unassessed") == len(doc["unassessed"])

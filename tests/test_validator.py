@@ -193,7 +193,7 @@ def test_every_file_level_finding_is_reported_not_only_the_first() -> None:
 
 @pytest.mark.parametrize(("line", "rubric", "text", "code"), [
     (2, "0208", "3", "0351"), (2, "0209", "2", "0317"), (2, "0210", " " * 25, "0312"),
-    (2, "0224", "5", "8030"), (2, "0207", "19561341", "8004"), (3, "0407", "9", "8031"),
+    (2, "0224", "5", "8030"), (2, "0207", "19561341", "8151"), (3, "0407", "9", "8031"),
     (3, "0413", "777", "0581"), (3, "0414", "0000000000000A", "0582"), (3, "0410", "20240132", "8007"),
     (3, "0436", "5", "8072"), (3, "0440", "X", "0631"), (3, "0445", " " * 20, "8021"),
     (5, "9803", "0000", "0754"), (5, "9804", " " * 140, "0755"), (3, "0417", "00000000A", "0638"),
@@ -207,7 +207,7 @@ def test_bsn_eleven_test_and_dummy() -> None:
     data = rewrite(INSURER, l2__bsn="111222334", l3__bsn="111222334", l4__bsn="111222334")
     check(data, code="0435", line=2, rubric="0203", status=Status.REJECTED_RECORDS, rule="record.bsn")
     data = rewrite(INSURER, l2__bsn="999999999", l3__bsn="999999999", l4__bsn="999999999")
-    check(data, code="0435", line=2, rubric="0205", status=Status.REJECTED_RECORDS, rule="record.bsn_dummy")
+    check(data, code="8101", line=2, rubric="0205", status=Status.REJECTED_RECORDS, rule="record.bsn_dummy")
     data = rewrite(INSURER, l2__bsn="999999999", l3__bsn="999999999", l4__bsn="999999999",
                    l2__insured_number="Z1", l3__insured_number="Z1", l4__insured_number="Z1")
     assert eicodec.validate(data, today=TODAY).status is Status.APPROVED
@@ -215,7 +215,7 @@ def test_bsn_eleven_test_and_dummy() -> None:
 
 @pytest.mark.parametrize(("attr", "value", "rubric", "code"), [
     ("bsn", "123456782", "0403", "0435"), ("uzovi", "3313", "0404", "0423"),
-    ("insured_number", "X9", "0405", "0300"), ("birth_date", dt.date(1971, 5, 31), "0408", "8004"),
+    ("birth_date", dt.date(1971, 5, 31), "0408", "8151"),  # (0405: tests/test_fidelity.py, STB §5.4.7)
 ])
 def test_claim_must_match_its_insured(attr: str, value: object, rubric: str, code: str) -> None:
     check(rewrite(INSURER, **{f"l3__{attr}": value}), code=code, line=3, rubric=rubric,
@@ -371,7 +371,9 @@ def test_corrupting_one_field_yields_a_finding_for_its_rubric(decl, field, data)
     lines[i] = (rec[:pos] + "X" + rec[pos + 1:]).encode()
     report = eicodec.validate(join(lines), today=dt.date(2024, 6, 1))
     assert report.status is not Status.APPROVED
-    assert any(f.rubric == field.rubric and f.line == i + 1 for f in report.findings)
+    # (a corrupt amount also breaks the trailer total: the file is rejected at file level and
+    # the record finding is kept apart, STB §6.4.1)
+    assert any(f.rubric == field.rubric and f.line == i + 1 for f in [*report.findings, *report.unassessed])
 
 
 def test_validate_many_in_parallel_equals_one_by_one(tmp_path: Path) -> None:
@@ -405,14 +407,16 @@ def test_a_line_not_in_the_files_utf8_is_a_finding_at_that_line() -> None:
 
 def test_comment_line_numbers_repeat() -> None:
     lines = lines_of(INSURER)
-    data = join([*lines[:5], lines[4], *lines[5:]])  # the 98 twice: same regelnummer
+    other_text = lines[4][:18] + b"Another text".ljust(len(lines[4]) - 18 - 20) + lines[4][-20:]
+    data = join([*lines[:5], other_text, *lines[5:]])  # a 2nd 98 with the same regelnummer
     data = rewrite(data)  # consistent trailer
     check(data, code="0754", line=6, rubric="9803", status=Status.REJECTED_RECORDS,
           rule="record.comment_line")
 
 
 def test_every_registered_rule_has_a_failing_example_here() -> None:
-    text = Path(__file__).read_text(encoding="utf-8")
+    text = "".join((Path(__file__).parent / name).read_text(encoding="utf-8")
+                   for name in ("test_validator.py", "test_fidelity.py", "test_history.py"))
     generic = {"file.header_field", "file.trailer_field", "record.field"}
     for rule_id in rules_for(SPEC).rules:
         assert f'"{rule_id}"' in text or rule_id in generic and f'rule="{rule_id}"' in text, rule_id

@@ -241,7 +241,7 @@ def _validate_one(path: str, opts: dict[str, Any]) -> _Result:
         try:
             report = validate(source, mode=opts["mode"], today=opts.get("today"), spec=spec,
                               encoding=opts.get("encoding"), show_values=bool(opts.get("show_values")),
-                              progress=progress.update if progress else None)
+                              progress=progress.update if progress else None, history=opts.get("history"))
         finally:
             if progress:
                 progress.close()
@@ -297,6 +297,9 @@ def _print_text(result: _Result, out: TextIO) -> None:
         more = len(report.findings) - TEXT_FINDINGS
         if more > 0:
             print(f"    ... and {more} more", file=out)
+    if report.unassessed:  # STB §6.4.1: not part of the answer
+        print(f"  not assessed (the file is rejected at file level): {len(report.unassessed)} record "
+              "finding(s), not in the answer", file=out)
     if result.retour:
         print(f"  return file: {result.retour}", file=out)
 
@@ -312,7 +315,7 @@ def _emit(result: _Result, fmt: str, show_values: bool, out: TextIO | None = Non
         doc = unreadable_to_dict(result.path, result.message, status=result.failed,
                                  error_type=result.error_type, show_values=show_values)
         if fmt == "jsonl":  # a summary line, as for a report (and no finding lines follow)
-            del doc["findings"]
+            del doc["findings"], doc["unassessed"]
             doc = {"kind": "unreadable", **doc}
         print(json.dumps(doc, ensure_ascii=False), file=out, flush=True)
         return
@@ -352,7 +355,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         targets = {f: str(t) for f, t in answers.items()}
     base = {"mode": args.mode, "codes": args.codes, "spec": args.spec, "today": args.today,
             "encoding": args.encoding, "insurer_reference": args.insurer_reference,
-            "show_values": args.show_values}
+            "show_values": args.show_values, "history": args.history}
     terminal = args.format == "text" and is_terminal(sys.stderr)
 
     def opts_for(path: str, *, local: bool) -> dict[str, Any]:
@@ -737,6 +740,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=_jobs, default=1, metavar="N", help="validate N files in parallel")
     p.add_argument("--show-values", action="store_true",
                    help="put offending values in messages (may be personal data; off by default)")
+    p.add_argument("--history", metavar="CLAIMS.sqlite", type=_existing_file("--history"),
+                   help="claim history (eicodec.history.ClaimHistory file): run the STB 5.4.8 rules on earlier files")
     _input_options(p)
     p.set_defaults(func=cmd_validate)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,7 @@ from .batches import BATCH_LINES, Batch, char_matrix, iter_batches, replayable
 from .codes import return_codes, use_return_codes
 from .findings import MODES, Findings, Mode, Outcomes, Report, Status, Verdict
 from .grammar import Grammar, Placement, Walker
+from .history import ClaimHistory, HistorySource
 from .kinds import CHECKS, FieldChecks, View, field_message, pairing_keys, unique_keys
 from .layouts import MessageSpec
 from .reader import RecordStream, Source
@@ -46,6 +47,26 @@ class _Known:
         return any(len(v) for d in (self.ids, self.dups, self.credited) for v in d.values())
 
 
+def _numbers(fc: np.ndarray) -> np.ndarray:
+    """The int64 numbers that rows of digits *fc* spell."""
+    return (fc.astype(np.int64) - 48) @ (10 ** np.arange(fc.shape[1] - 1, -1, -1, dtype=np.int64))
+
+
+def id_repeats(spec: MessageSpec, batches: Iterable[Batch], types: set[str]) -> dict[str, np.ndarray]:
+    """Per record type of *types*: the identificaties (digits) that occur more than once
+    among the records of the record length (a pass of its own, run only when a type's
+    ids did not only increase)."""
+    slices = {t: spec.records[t].id_field.slice for t in types}  # type: ignore[union-attr]
+    parts: dict[str, list[np.ndarray]] = {t: [] for t in types}
+    for batch in batches:
+        for t, sl in slices.items():
+            fc = batch.chars[batch.rows(t), sl]
+            fc = fc[((fc >= 48) & (fc <= 57)).all(axis=1)]
+            if len(fc):
+                parts[t].append(_numbers(fc))
+    return {t: _repeated(p) for t, p in parts.items()}
+
+
 def _repeated(parts: list[np.ndarray]) -> np.ndarray:
     """The keys that occur more than once in *parts* (emptied on the way: one copy at a time)."""
     if not parts:
@@ -63,7 +84,7 @@ class _Run:
     """One pass over the file: findings, outcomes, counts and totals."""
 
     def __init__(self, spec: MessageSpec, rules: RuleSet, mode: str, show_values: bool, today: dt.date,
-                 known: _Known | None) -> None:
+                 known: _Known | None, history: ClaimHistory | None = None) -> None:
         self.spec = spec
         self.rules = rules
         self.mode = mode
@@ -74,7 +95,9 @@ class _Run:
         self.walker = Walker(self.grammar)
         codes = frozenset(return_codes())
         self.field_checks = {t: FieldChecks(lay, codes) for t, lay in spec.records.items()}
-        self.checks = [(i, r) for i, r in enumerate(rules.checks) if mode in r.modes]
+        self.history = history  # rules of kind claim_history run only with one
+        self.checks = [(i, r) for i, r in enumerate(rules.checks)
+                       if mode in r.modes and (history is not None or r.kind != "claim_history")]
         self.needs = {i: self._foreign(r) for i, r in self.checks}
         self.found = Findings()
         self.keys = array("q")  # per finding: its line (or the largest number), phase, order
@@ -86,7 +109,8 @@ class _Run:
         roles = rules.roles
         self.ok, self.not_assessed = roles.get("assessed_ok", ""), roles.get("not_assessed", "")
         # keys of a first pass
-        self.id_keys: dict[str, list[np.ndarray]] = {}
+        self.id_increasing: dict[str, bool] = {}  # record type -> its ids so far only increase
+        self.id_last: dict[str, int] = {}
         self.unique_keys: dict[int, list[np.ndarray]] = {}
         self.debit_keys: dict[int, list[np.ndarray]] = {}
         self.credit_keys: dict[int, list[np.ndarray]] = {}
@@ -205,10 +229,18 @@ class _Run:
                 continue
             fc = batch.chars[rows, sl]
             digits = ((fc >= 48) & (fc <= 57)).all(axis=1)
+            if self.known is None and not digits.all():
+                self.id_increasing[t] = False  # (the field check reports it; look closer)
             rows, fc = rows[digits], fc[digits]
-            keys = (fc.astype(np.int64) - 48) @ (10 ** np.arange(fc.shape[1] - 1, -1, -1, dtype=np.int64))
+            keys = _numbers(fc)
             if self.known is None:
-                self.id_keys.setdefault(t, []).append(keys)
+                # ids that only ever increase cannot repeat: nothing to keep (else a
+                # separate pass collects them, see id_repeats)
+                if self.id_increasing.get(t, True) and len(keys):
+                    last = self.id_last.get(t, -1)
+                    ok = keys[0] > last and bool((keys[1:] > keys[:-1]).all())
+                    self.id_increasing[t] = ok
+                    self.id_last[t] = int(keys[-1])
                 continue
             dups = self.known.ids.get(t)
             if dups is None or not len(dups):
@@ -291,6 +323,7 @@ class _Run:
             if not len(rows):
                 return
         view = View(self.spec, rule.record, chars, rows, anc, self.today)  # type: ignore[arg-type]
+        view.history = self.history  # type: ignore[attr-defined]
         if rule.kind == "unique":
             self._unique(i, rule, view, usable & placed[rows], pl, batch)
             return
@@ -441,8 +474,6 @@ class _Run:
     def known_repeats(self) -> _Known:
         """After a first pass: the keys that repeat (empty when nothing does)."""
         out = _Known()
-        for t, parts in self.id_keys.items():
-            out.ids[t] = _repeated(parts)
         for i, parts in self.unique_keys.items():
             out.dups[i] = _repeated(parts)
         for i, parts in self.debit_keys.items():
@@ -470,7 +501,7 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
              codes: str | os.PathLike[str] | None = None, spec: MessageSpec | None = None,
              rules: str | os.PathLike[str] | None = None, encoding: str | None = None,
              show_values: bool = False, progress: Callable[[int], None] | None = None,
-             batch_lines: int = BATCH_LINES) -> Report:
+             batch_lines: int = BATCH_LINES, history: HistorySource | None = None) -> Report:
     """Check *source* against its spec and rules and return a :class:`Report`.
 
     ``mode``: ``"insurer"`` (an insurer's checks and return rules) or ``"vecozo"``
@@ -482,6 +513,9 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
     ``show_values=True`` puts offending values in messages (off by default: they may
     be personal data). ``progress`` is called now and then with the number of lines
     checked so far. ``batch_lines``: lines checked at a time (findings do not depend on it).
+    ``history``: earlier claim lines and their outcomes (:class:`~eicodec.history.ClaimHistory`,
+    its SQLite file's path, or a mapping): the rules of kind ``claim_history`` (STB §5.4.8)
+    run only with one.
 
     Raises :class:`~eicodec.errors.UnreadableInputError` for input that is no EI file.
     """
@@ -490,20 +524,27 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
     if codes is not None:
         use_return_codes(codes)
     day = today or dt.date.today()
+    past = ClaimHistory.of(history) if history is not None else None
     opener, to_close = replayable(source)
+    if past is not None and past is not history:
+        to_close.append(past)  # type: ignore[arg-type]  # opened here: closed here
     try:
         with RecordStream(opener(), encoding=encoding, spec=spec) as stream:
             found = stream.info.spec
             assert found is not None
             info = stream.info
             ruleset = _rules_of(found, rules)
-            run = _Run(found, ruleset, mode, show_values, day, None)
+            run = _Run(found, ruleset, mode, show_values, day, None, past)
             _consume(run, stream, batch_lines, progress, opener)
         known = run.known_repeats()
+        unsure = {t for t, ok in run.id_increasing.items() if not ok}
+        if unsure:
+            with RecordStream(opener(), encoding=encoding, spec=found) as stream:
+                known.ids = id_repeats(found, iter_batches(stream, batch_lines, opener), unsure)
         if known.any():
             # Rare: something repeats. Check again knowing what, so that the affected
             # groups get their verdicts right.
-            run = _Run(found, ruleset, mode, show_values, day, known)
+            run = _Run(found, ruleset, mode, show_values, day, known, past)
             with RecordStream(opener(), encoding=encoding, spec=found) as stream:
                 _consume(run, stream, batch_lines, progress, opener)
     finally:

@@ -210,6 +210,14 @@ class Findings(Sequence[Finding]):
             out._lines.frombytes(np.frombuffer(self._lines, np.int64)[order].tobytes())
         return out
 
+    def of_level(self, level: str) -> Findings:
+        """A copy holding only the findings of *level*, in order (still compact)."""
+        import numpy as np
+
+        keep = [i for i, c in enumerate(self._combos) if c[1] == level]
+        which = np.frombuffer(self._which, np.int32) if len(self._which) else np.zeros(0, np.int32)
+        return self.reordered(np.flatnonzero(np.isin(which, keep)))
+
     def _make(self, k: int) -> Finding:
         code, level, rtype, rubric, rule, message, prov = self._combos[self._which[k]]
         line = self._lines[k]
@@ -249,6 +257,13 @@ class Report:
     ``outcomes`` holds every record the return file carries because of a rejection
     (rejected records and the records that go back with them); a record not in it was
     approved and, in insurer mode, is not returned.
+
+    A file rejected at file level is not assessed record by record (STB §6.4.1: "Er
+    volgt geen verdere controle op recordniveau"): its ``findings`` are the file-level
+    ones (the answer: the AP305 voorlooprecord carries their codes), ``outcomes`` is
+    empty, every record's verdict is ``not_assessed``, and the record-level findings the
+    engine made anyway are kept apart in ``unassessed``, for the sender's information
+    only (no return code of theirs goes into the AP305).
     """
 
     spec: MessageSpec
@@ -261,6 +276,15 @@ class Report:
     fingerprint: str
     header_raw: str
     bom: bool = False
+    unassessed: Sequence[Finding] = attrs.field(factory=list)
+
+    def __attrs_post_init__(self) -> None:
+        if self.status is Status.REJECTED_FILE:  # STB §6.4.1: no record is assessed
+            found = self.findings if isinstance(self.findings, Findings) else Findings(self.findings)
+            self.unassessed = Findings([*self.unassessed, *found.of_level("record")]) if self.unassessed \
+                else found.of_level("record")
+            self.findings = found.of_level("file")
+            self.outcomes = Outcomes()
 
     @property
     def file_findings(self) -> list[Finding]:
@@ -271,7 +295,10 @@ class Report:
         return [f for f in self.findings if f.level == "record"]
 
     def verdict(self, line: int) -> Verdict:
-        """Verdict of the record on *line* (records not in ``outcomes`` were approved)."""
+        """Verdict of the record on *line* (records not in ``outcomes`` were approved;
+        in a file rejected at file level no record was assessed)."""
+        if self.status is Status.REJECTED_FILE:
+            return Verdict.NOT_ASSESSED
         return self.outcomes[line].verdict if line in self.outcomes else Verdict.APPROVED
 
     def codes(self, line: int) -> tuple[str, ...]:

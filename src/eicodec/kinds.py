@@ -396,8 +396,36 @@ def row_hash(fc: np.ndarray) -> np.ndarray:
     return (fc.astype(np.uint64) @ weights).view(np.int64) ^ np.int64(w)
 
 
+def _words_hash(a: np.ndarray) -> np.ndarray:
+    """64-bit hash of each row of *a* (uint8 or uint32), read as 64-bit words."""
+    per_word = 8 // a.itemsize
+    pad = -a.shape[1] % per_word
+    if pad:
+        a = np.concatenate([a, np.zeros((len(a), pad), a.dtype)], axis=1)
+    words = np.ascontiguousarray(a).view(np.uint64)
+    k = words.shape[1]
+    weights = _WEIGHTS[:k] if k <= len(_WEIGHTS) else np.resize(_WEIGHTS, k)
+    return (words * weights).sum(axis=1, dtype=np.uint64).view(np.int64)
+
+
+def whole_hash(chars: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """A 64-bit hash (as int64) of each of *rows* of *chars*, the whole record; the same
+    text hashes the same in a batch of bytes and in one of wider characters."""
+    sub = chars[rows]
+    if sub.dtype == np.uint8:
+        return _words_hash(sub)
+    narrow = (sub < 256).all(axis=1)
+    out = np.empty(len(sub), np.int64)
+    out[narrow] = _words_hash(sub[narrow].astype(np.uint8))
+    out[~narrow] = _words_hash(sub[~narrow].astype(np.uint32)) ^ np.int64(1)
+    return out
+
+
 def unique_keys(rule: Rule, view: View) -> tuple[np.ndarray, np.ndarray]:
-    """(hash of the joined rubrics, has a value) per row, for the kind ``unique``."""
+    """(hash of the joined rubrics, has a value) per row, for the kind ``unique``;
+    with ``whole = true``, of the whole record (identical records, every row counts)."""
+    if rule.params.get("whole"):
+        return whole_hash(view.all_chars, view.rows), np.ones(view.n, bool)
     parts = [view.field(r) for r in rule.rubrics]
     chars = np.concatenate([fc for _, fc in parts], axis=1) if len(parts) > 1 else parts[0][1]
     some = np.zeros(view.n, bool)

@@ -110,6 +110,7 @@ class RecordStream:
             self._text = text  # type: ignore[assignment]
         blocks = self._blocks()
         self._blocks_iter = self._per_line(blocks) if mixed else blocks
+        self.mixed = mixed  # lines decoded one by one (UTF-8, else cp1252): see _per_line
         self.info.spec = self._identify(spec)
         self._rest_of_first_block()
 

@@ -234,6 +234,11 @@ def render(report: Report, records: Iterable[Record], *, title: str = "eicodec r
         findings_html = '<p class=empty id="findings-empty">No findings: every record passed every check.</p>'
     counts = ", ".join(f"{t}: {n}" for t, n in sorted(report.counts.items()))
     checked = checked_on.isoformat() if checked_on else "today"
+    unassessed = ""
+    if report.unassessed:  # STB §6.4.1: kept apart from the answer
+        unassessed = (f'<h2>Not assessed</h2>\n<p id="unassessed">The file is rejected at file level, so no record '
+                      f"was assessed (STB §6.4.1): {len(report.unassessed)} record-level finding(s) are not part "
+                      "of the answer and not in the return file.</p>")
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -278,6 +283,7 @@ dt {{ font-weight: 600; }}
 {codes_html}
 <h2>Findings</h2>
 {findings_html}
+{unassessed}
 </body>
 </html>
 """

@@ -46,6 +46,7 @@ def _summary(report: Report, file: str | None, show_values: bool, retour: str | 
         "code_counts": dict(sorted(report.code_counts().items())),
         "findings_count": len(report.findings),
         "file_findings_count": sum(1 for f in report.findings if f.level == "file"),
+        "unassessed_count": len(report.unassessed),
         "retour": retour,
         "error_type": None,
         "message": None,
@@ -67,6 +68,7 @@ def report_to_dict(report: Report, *, file: str | None = None, show_values: bool
     """
     out = _summary(report, file, show_values, retour)
     out["findings"] = [finding_to_dict(f) for f in report.findings]
+    out["unassessed"] = [finding_to_dict(f) for f in report.unassessed]
     return out
 
 
@@ -77,6 +79,9 @@ def iter_report_json(report: Report, *, file: str | None = None, show_values: bo
     head = json.dumps(_summary(report, file, show_values, retour), ensure_ascii=False)
     yield head[:-1] + ', "findings": ['
     for i, f in enumerate(report.findings):
+        yield (", " if i else "") + json.dumps(finding_to_dict(f), ensure_ascii=False)
+    yield '], "unassessed": ['
+    for i, f in enumerate(report.unassessed):
         yield (", " if i else "") + json.dumps(finding_to_dict(f), ensure_ascii=False)
     yield "]}"
 
@@ -89,6 +94,8 @@ def iter_report_jsonl(report: Report, *, file: str | None = None, show_values: b
     yield json.dumps({"kind": "report", **head}, ensure_ascii=False)
     for f in report.findings:
         yield json.dumps({"kind": "finding", "file": file, **finding_to_dict(f)}, ensure_ascii=False)
+    for f in report.unassessed:  # STB §6.4.1: record findings of a file rejected at file level
+        yield json.dumps({"kind": "unassessed", "file": file, **finding_to_dict(f)}, ensure_ascii=False)
 
 
 def unreadable_to_dict(file: str | None, message: str, *, status: str = "unreadable",
@@ -99,8 +106,8 @@ def unreadable_to_dict(file: str | None, message: str, *, status: str = "unreada
     return {"format": FORMAT, "eicodec_version": _version(), "file": file, "status": status,
             "message_type": None, "mode": None, "encoding": None, "fingerprint": None,
             "show_values": show_values, "record_counts": {}, "code_counts": {}, "findings_count": 0,
-            "file_findings_count": 0, "retour": None, "error_type": error_type, "message": message,
-            "findings": []}
+            "file_findings_count": 0, "unassessed_count": 0, "retour": None, "error_type": error_type,
+            "message": message, "findings": [], "unassessed": []}
 
 
 def schema(name: str = "report") -> dict[str, Any]:

@@ -427,8 +427,12 @@ class ClaimOutcome:
     """What an AP305 says of one claim line of the AP304.
 
     ``status``: ``approved``, ``rejected``, ``not_assessed`` (returned unassessed because
-    its insured was rejected) or ``not_returned`` (insurer return without this line: it
-    was approved as declared). Amounts are signed cents.
+    its insured was rejected), ``rejected_with_file`` (assessed and fine, but returned
+    with 8096 because VECOZO rejected the whole file, STB §6.4.3: nothing is awarded, the
+    line may be sent again) or ``not_returned`` (insurer return without this line: it was
+    approved as declared). Amounts are signed cents. ``return_reference`` is the return
+    file's referentienummer zorgverzekeraar (0181): the insurer's reference, or VECOZO's
+    (STB §6.5: VECOZO uses that field to show the return is its own); "" when empty.
     """
 
     line: int
@@ -438,6 +442,7 @@ class ClaimOutcome:
     meanings: tuple[str, ...]
     declared: int
     awarded: int
+    return_reference: str = ""
 
 
 _NEUTRAL = frozenset({"0200", "8059", "8096"})
@@ -506,9 +511,12 @@ def outcome(ap304: Declaration | Source, ap305: Declaration | Source) -> list[Cl
         raise MismatchError(f"{len(bad)} record(s) of the return file are not copies of records of the "
                             f"declaration (first at line {bad[0]})", line=bad[0])
     table = return_codes()
+    roles = rules_for(decl.spec).roles
+    vecozo_ok = roles.get("vecozo_approved", "8096")
     hdr_codes = _codes(ret.header)
     has_details = bool(ret.groups)
-    approved_file = "8001" in hdr_codes
+    approved_file = roles.get("approved_file", "8001") in hdr_codes
+    return_reference = (_value(ret.header, "insurer_reference") or "").strip()
     ref_slice = decl.spec.field("04", "0445").slice
     out = []
     for rec in all_records:
@@ -522,13 +530,15 @@ def outcome(ap304: Declaration | Source, ap305: Declaration | Source) -> list[Cl
             r, comments = returned[line]
             codes = _codes(r)
             comment_codes = {c for cm in comments for c in _codes(cm)}
-            if set(codes) == {"8002"}:
+            if set(codes) == {roles.get("not_assessed", "8002")}:
                 status = "not_assessed"
             elif set(codes) - _NEUTRAL or comment_codes - _NEUTRAL:
                 status = "rejected"
+            elif vecozo_ok in codes:
+                status = "rejected_with_file"  # fine, but the whole file went back
             else:
                 status = "approved"
-            awarded = _value(r, "awarded_amount_signed") or 0
+            awarded = 0 if status == "rejected_with_file" else _value(r, "awarded_amount_signed") or 0
         elif not has_details and not approved_file and not set(hdr_codes) <= _NEUTRAL:
             status, codes, awarded = "rejected", hdr_codes, 0
         elif approved_file:
@@ -537,7 +547,7 @@ def outcome(ap304: Declaration | Source, ap305: Declaration | Source) -> list[Cl
             status, codes, awarded = "not_returned", (), declared
         out.append(ClaimOutcome(line=line, reference=ref, status=status, codes=codes,
                                 meanings=tuple(table.meaning(c) for c in codes),
-                                declared=declared, awarded=awarded))
+                                declared=declared, awarded=awarded, return_reference=return_reference))
     return out
 
 

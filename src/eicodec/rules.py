@@ -29,11 +29,15 @@ from .layouts import MessageSpec, data_dir, get_spec
 BUILTIN = ("grammar", "field", "trailer_count", "trailer_total", "record_id")
 #: Kinds a ``[[rule]]`` may name (see specs/README.md).
 KINDS = ("required", "filled_together", "value_in", "equal_to_ancestor", "equal_fields", "compare",
-         "elfproef", "iban", "unique", "credit_pairing", "record_absent", "empty", "any_filled", "pattern")
+         "elfproef", "iban", "unique", "credit_pairing", "record_absent", "empty", "any_filled", "pattern",
+         "claim_history")
 _OPS = ("<=", "<", ">=", ">", "==", "!=")
+#: what a ``claim_history`` rule checks (see eicodec.history)
+_HISTORY_TESTS = ("credit_known", "not_credited", "exact_copy", "full_credit", "same_date", "reference_new")
 _RULE_KEYS = {"id", "kind", "level", "code", "record", "rubrics", "modes", "provisional", "description",
               "message", "when", "report", "at", "values", "ancestor", "ancestor_rubric", "op", "other",
-              "signed", "exempt", "scope", "ref", "prev", "dc", "debit_message", "pattern"}
+              "signed", "exempt", "scope", "ref", "prev", "dc", "debit_message", "pattern", "whole", "test", "date",
+              "amount", "copy_exclude"}
 
 
 @attrs.frozen
@@ -163,7 +167,8 @@ def _parse_rule(raw: Mapping[str, Any], defaults: Mapping[str, Rule] | None, whe
                               _strs(c["not_equals"], "not_equals", where) if "not_equals" in c else None))
     params = {k: v for k, v in raw.items() if k in ("values", "ancestor", "ancestor_rubric", "op", "other",
                                                      "signed", "exempt", "scope", "ref", "prev", "dc",
-                                                     "debit_message", "pattern")}
+                                                     "debit_message", "pattern", "whole", "test", "date",
+                                                     "amount", "copy_exclude")}
     if kind == "pattern":
         try:
             re.compile(str(params.get("pattern", "")))
@@ -173,6 +178,10 @@ def _parse_rule(raw: Mapping[str, Any], defaults: Mapping[str, Rule] | None, whe
             raise SpecError(f"rule {rid}: kind pattern needs a pattern", spec=where)
     if kind == "compare" and params.get("op") not in _OPS:
         raise SpecError(f"rule {rid}: op must be one of {' '.join(_OPS)}", spec=where)
+    if kind == "claim_history" and params.get("test") not in _HISTORY_TESTS:
+        raise SpecError(f"rule {rid}: test must be one of {' '.join(_HISTORY_TESTS)}", spec=where)
+    if kind == "claim_history" and not {"ref", "prev", "dc", "date", "amount"} <= set(params):
+        raise SpecError(f"rule {rid}: a claim_history rule names ref, prev, dc, date and amount", spec=where)
     if kind == "unique" and params.get("scope", "file") not in ("file", "parent"):
         raise SpecError(f"rule {rid}: scope must be file or parent", spec=where)
     return Rule(
@@ -200,9 +209,10 @@ def _check_against(rule: Rule, spec: MessageSpec, where: str) -> None:
     if rule.record not in spec.records:
         raise bad(f"unknown record type {rule.record!r}")
     names = list(rule.rubrics) + [c.rubric for c in rule.when]
-    for key in ("ancestor_rubric", "ref", "prev", "dc"):
+    for key in ("ancestor_rubric", "ref", "prev", "dc", "date", "amount"):
         if key in rule.params:
             names.append(rule.params[key])
+    names += list(rule.params.get("copy_exclude", ()))
     other = rule.params.get("other")
     for o in (other if isinstance(other, list) else [other]) if other is not None else []:
         if isinstance(o, Mapping):
@@ -214,7 +224,8 @@ def _check_against(rule: Rule, spec: MessageSpec, where: str) -> None:
     for rub in names:
         if owner(spec, rub) is None:
             raise bad(f"unknown rubric {rub!r}")
-    if not rule.rubrics and rule.kind not in ("record_absent", "credit_pairing"):
+    if not rule.rubrics and rule.kind not in ("record_absent", "credit_pairing", "claim_history") and not (
+            rule.kind == "unique" and rule.params.get("whole")):
         raise bad("no rubrics")
     for t in (rule.at, rule.params.get("ancestor")):
         if t is not None and t not in spec.records:

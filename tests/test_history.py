@@ -1,0 +1,172 @@
+"""Claim history (STB §5.4.8, debet-/creditnota's): rules that compare a file's claim
+lines with earlier files' lines and their outcomes, off when no history is given."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import eicodec
+from eicodec.history import ClaimHistory
+from tests.test_validator import INSURER, TODAY, patch, rewrite
+
+RETURN_DATE = dt.date(2024, 2, 20)
+#: an earlier file: R2024-000101 (line 3) and -103 (line 7) approved, -102 (line 4) rejected
+EARLIER = patch(INSURER, 4, "0413", "777")
+
+
+def answered(data: bytes, mode: str = "insurer") -> bytes:
+    report = eicodec.validate(data, mode=mode, today=TODAY)
+    return eicodec.dumps(eicodec.build_retour(data, report, return_date=RETURN_DATE,
+                                              insurer_reference="VECOZO-1" if mode == "vecozo" else "ZV-1"))
+
+
+@pytest.fixture
+def history() -> ClaimHistory:
+    hist = ClaimHistory()
+    assert hist.record(EARLIER, answered(EARLIER), by="insurer", source="earlier.asc") == 3
+    return hist
+
+
+def later(**changes: object) -> bytes:
+    """INSURER with new references, changed as given (line 3 may become a credit)."""
+    base = {"l3__reference": "R2024-000201", "l4__reference": "R2024-000202", "l7__reference": "R2024-000203"}
+    return rewrite(INSURER, **{**base, **changes})
+
+
+def credit_of(ref: str, **changes: object) -> bytes:
+    """Line 3 credits *ref* (a copy of the earlier line 3, as STB §5.4.8 asks)."""
+    return later(l3__previous_reference=ref, l3__calculated_amount_dc="C", l3__declared_amount_dc="C", **changes)
+
+
+def history_findings(data: bytes, history: object) -> list[tuple[str, int | None, str | None, str]]:
+    report = eicodec.validate(data, today=TODAY, history=history)
+    return [(f.code, f.line, f.rubric, f.rule) for f in report.findings if f.rule.startswith("history.")]
+
+
+def test_an_exact_credit_of_an_approved_debit_passes(history: ClaimHistory) -> None:
+    """STB §5.4.8: a credit line for an earlier, not rejected debit, an exact copy of it."""
+    assert eicodec.validate(credit_of("R2024-000101"), today=TODAY, history=history).findings == []
+
+
+@pytest.mark.parametrize("ref", ["R2024-000102", "R2024-999999"])
+def test_a_credit_without_a_known_unrejected_debit_is_8017(history: ClaimHistory, ref: str) -> None:
+    """STB §5.4.8 "Op een afgewezen debetregel is geen creditering mogelijk"; COD954 8017
+    "Van deze creditering is geen debitering bekend" (AP304_controls.md, 0446)."""
+    assert history_findings(credit_of(ref), history) == [("8017", 3, "0446", "history.credit_without_debit")]
+
+
+def test_history_rules_are_off_without_a_history() -> None:
+    """Without a history no STB §5.4.8 rule that needs earlier files runs."""
+    report = eicodec.validate(credit_of("R2024-999999"), today=TODAY)
+    assert report.findings == [] and report.status is eicodec.Status.APPROVED
+
+
+def test_a_credit_must_be_an_exact_copy_for_the_whole_awarded_amount(history: ClaimHistory) -> None:
+    """STB §5.4.8: "Een creditregel is een exacte kopie van ... de oorspronkelijke debetregel"
+    and "Een gedeeltelijke creditering ... is dus niet mogelijk"."""
+    assert history_findings(credit_of("R2024-000101", l3__quantity=2), history) == [
+        ("0651", 3, "0446", "history.credit_copy")]
+    assert history_findings(credit_of("R2024-000101", l3__declared_amount=1000),
+                            history) == [("0651", 3, "0443", "history.full_credit")]
+
+
+def test_a_debit_is_credited_once(history: ClaimHistory) -> None:
+    """COD954 8084 "Debetregel is al eerder gecrediteerd" (AP304_controls.md, 0446)."""
+    first = credit_of("R2024-000101")
+    history.record(first, answered(first), by="insurer")
+    again = credit_of("R2024-000101", l3__reference="R2024-000301", l4__reference="R2024-000302",
+                      l7__reference="R2024-000303")
+    assert history_findings(again, history) == [("8084", 3, "0446", "history.credited_twice")]
+
+
+def test_a_second_debit_keeps_the_first_debits_date(history: ClaimHistory) -> None:
+    """STB §5.4.8: "In een 2e debetregel ... is de prestatie- of behandeldatum ... identiek
+    aan die in de 1e (oorspronkelijke) debetregel" (its exception makes the code provisional)."""
+    same = later(l3__previous_reference="R2024-000101")
+    assert history_findings(same, history) == []
+    other = later(l3__previous_reference="R2024-000101", l3__service_date=dt.date(2024, 1, 10))
+    found = eicodec.validate(other, today=TODAY, history=history).findings
+    assert [(f.code, f.rule, f.provisional) for f in found] == [("8007", "history.second_debit_date", True)]
+
+
+def test_a_reference_is_not_reused_after_an_insurers_answer(history: ClaimHistory) -> None:
+    """STB §5.4.8: "Een referentienummer mag hergebruikt worden in geval van een afwijzing
+    door VECOZO en niet in geval van een afwijzing door een zorgverzekeraar"; COD954 8021
+    "... is niet uniek (reeds aangeleverd)". -102 was rejected by the insurer, -103 approved."""
+    again = later(l4__reference="R2024-000102", l7__reference="R2024-000103")
+    assert history_findings(again, history) == [("8021", 4, "0445", "history.reference_reused"),
+                                                 ("8021", 7, "0445", "history.reference_reused")]
+
+
+@pytest.mark.parametrize("earlier", [EARLIER, patch(INSURER, 8, "9902", "000009")])
+def test_a_reference_may_be_reused_after_vecozo_rejected_it(earlier: bytes) -> None:
+    """STB §5.4.8: reuse after a rejection by VECOZO is allowed (lines VECOZO returned with
+    8096, the line it rejected, and a file it rejected at file level alike); after the
+    same answers from an insurer it is not."""
+    hist = ClaimHistory()
+    hist.record(earlier, answered(earlier, mode="vecozo"), by="vecozo")
+    assert history_findings(INSURER, hist) == []
+    hist = ClaimHistory()
+    hist.record(earlier, answered(earlier), by="insurer")
+    assert {c for c, *_ in history_findings(INSURER, hist)} == {"8021"}
+
+
+def test_sent_lines_count_until_their_answer_is_recorded() -> None:
+    hist = ClaimHistory()
+    assert hist.record_sent(INSURER) == 3
+    assert {c for c, *_ in history_findings(INSURER, hist)} == {"8021"}
+    hist.record(EARLIER, answered(EARLIER, mode="vecozo"), by="vecozo")  # the answer replaces "sent"
+    assert len(hist) == 3 and history_findings(INSURER, hist) == []
+
+
+def test_a_sqlite_file_and_a_mapping_work_as_history(tmp_path: Path) -> None:
+    """The documented schema: a SQLite file a caller keeps, or a mapping of rows."""
+    path = tmp_path / "claims.sqlite"
+    with ClaimHistory(path) as hist:
+        hist.record(EARLIER, answered(EARLIER), by="insurer")
+    rows = sqlite3.connect(path).execute(
+        "SELECT reference, dc, status, rejected_by, awarded FROM claim_lines ORDER BY reference").fetchall()
+    assert rows == [("R2024-000101", "D", "not_returned", "", 1250), ("R2024-000102", "D", "rejected", "insurer", 0),
+                    ("R2024-000103", "D", "not_returned", "", 3410)]
+    assert history_findings(credit_of("R2024-000102"), path) == [
+        ("8017", 3, "0446", "history.credit_without_debit")]
+    mapping = {"R2024-000101": {"dc": "D", "status": "approved", "awarded": 1250}}
+    assert history_findings(credit_of("R2024-000101"), mapping) == []
+    assert history_findings(credit_of("R2024-000102"), mapping) == [
+        ("8017", 3, "0446", "history.credit_without_debit")]
+
+
+def test_bad_history_input_is_refused_clearly() -> None:
+    with pytest.raises(ValueError, match="status"):
+        ClaimHistory().add("R1", "D", "paid")
+    with pytest.raises(TypeError):
+        eicodec.validate(INSURER, today=TODAY, history=42)  # type: ignore[arg-type]
+
+
+def test_a_file_that_is_no_history_gives_a_clear_error(tmp_path: Path) -> None:
+    """Bad input gets eicodec's own error, never a sqlite3 traceback."""
+    path = tmp_path / "not.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(eicodec.EicodecError, match="claim history"):
+        eicodec.validate(INSURER, today=TODAY, history=path)
+    other = tmp_path / "other.sqlite"
+    sqlite3.connect(other).executescript("CREATE TABLE claim_lines (x TEXT); INSERT INTO claim_lines VALUES ('a');")
+    with pytest.raises(eicodec.EicodecError, match="claim history"):
+        eicodec.validate(INSURER, today=TODAY, history=other)
+
+
+def test_the_cli_takes_a_history_file(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from eicodec.cli import main
+    path = tmp_path / "claims.sqlite"
+    with ClaimHistory(path) as hist:
+        hist.record(EARLIER, answered(EARLIER), by="insurer")
+    claim = tmp_path / "credit.asc"
+    claim.write_bytes(credit_of("R2024-000102"))
+    assert main(["validate", str(claim), "--today", "2024-03-01", "--history", str(path)]) != 0
+    assert "8017" in capsys.readouterr().out
+    assert main(["validate", str(claim), "--today", "2024-03-01"]) == 0
+    assert main(["validate", str(claim), "--history", str(tmp_path / "missing.sqlite")]) == 2
