@@ -66,6 +66,38 @@ def id_repeats(spec: MessageSpec, batches: Iterable[Batch], types: set[str]) -> 
     return {t: _repeated(p) for t, p in parts.items()}
 
 
+class _Keys:
+    """64-bit keys collected batch by batch in one growing array (no copy to join them)."""
+
+    def __init__(self) -> None:
+        self._buf = np.empty(1 << 12, np.int64)
+        self._n = 0
+
+    def add(self, keys: np.ndarray) -> None:
+        n = self._n + len(keys)
+        if n > len(self._buf):
+            grown = np.empty(max(n, 2 * len(self._buf)), np.int64)
+            grown[:self._n] = self._buf[:self._n]
+            self._buf = grown
+        self._buf[self._n:n] = keys
+        self._n = n
+
+    def view(self) -> np.ndarray:
+        return self._buf[:self._n]
+
+    def sorted(self) -> np.ndarray:
+        """The keys, sorted in place."""
+        keys = self.view()
+        keys.sort()
+        return keys
+
+    def repeated(self) -> np.ndarray:
+        """The keys that occur more than once."""
+        keys = self.sorted()
+        same = keys[1:] == keys[:-1]
+        return np.unique(keys[1:][same]) if same.any() else keys[:0].copy()
+
+
 def _repeated(parts: list[np.ndarray]) -> np.ndarray:
     """The keys that occur more than once in *parts* (emptied on the way: one copy at a time)."""
     if not parts:
@@ -108,9 +140,9 @@ class _Run:
         # keys of a first pass
         self.id_increasing: dict[str, bool] = {}  # record type -> its ids so far only increase
         self.id_last: dict[str, int] = {}
-        self.unique_keys: dict[int, list[np.ndarray]] = {}
-        self.debit_keys: dict[int, list[np.ndarray]] = {}
-        self.credit_keys: dict[int, list[np.ndarray]] = {}
+        self.unique_keys: dict[int, _Keys] = {}
+        self.debit_keys: dict[int, _Keys] = {}
+        self.credit_keys: dict[int, _Keys] = {}
         # what a second pass has seen of the repeated keys
         self.seen: dict[Any, set[int]] = {}
         self.parent_seen: dict[int, tuple[int, set[int]]] = {}
@@ -359,7 +391,7 @@ class _Run:
             self.parent_seen[i] = (last, seen)
             return
         if self.known is None:
-            self.unique_keys.setdefault(i, []).append(keys[some])
+            self.unique_keys.setdefault(i, _Keys()).add(keys[some])
             return
         dups = self.known.dups.get(i)
         if dups is None or not len(dups):
@@ -374,8 +406,8 @@ class _Run:
     def _pairing(self, i: int, rule: Rule, view: View, checked: np.ndarray, batch: Batch) -> None:
         ref, debit, prev, credit = pairing_keys(rule, view)
         if self.known is None:
-            self.debit_keys.setdefault(i, []).append(ref[debit])
-            self.credit_keys.setdefault(i, []).append(prev[credit])
+            self.debit_keys.setdefault(i, _Keys()).add(ref[debit])
+            self.credit_keys.setdefault(i, _Keys()).add(prev[credit])
             return
         credited = self.known.credited.get(i)
         if credited is None or not len(credited):
@@ -470,12 +502,15 @@ class _Run:
     def known_repeats(self) -> _Known:
         """After a first pass: the keys that repeat (empty when nothing does)."""
         out = _Known()
-        for i, parts in self.unique_keys.items():
-            out.dups[i] = _repeated(parts)
-        for i, parts in self.debit_keys.items():
-            credits = self.credit_keys.get(i, [])
-            if parts and credits:
-                out.credited[i] = np.intersect1d(np.concatenate(parts), np.concatenate(credits))
+        for i, keys in self.unique_keys.items():
+            out.dups[i] = keys.repeated()
+        for i, keys in self.debit_keys.items():
+            credits = self.credit_keys.get(i)
+            if credits is not None and len(credits.view()) and len(keys.view()):
+                prev = np.unique(credits.view())  # (few: credit lines)
+                debits = keys.sorted()
+                at = np.minimum(np.searchsorted(debits, prev), len(debits) - 1)
+                out.credited[i] = prev[debits[at] == prev]
         return out
 
     def findings(self) -> Findings:
