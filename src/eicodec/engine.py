@@ -31,6 +31,7 @@ from .reader import RecordStream, Source
 from .rules import Rule, RuleSet, load_rules, owner, rules_for
 
 _PROGRESS_EVERY = 20_000
+_TYPE_NAMES = [f"{t:02d}" for t in range(100)]
 _LAST = 1 << 62  # sorts findings without a line last
 
 
@@ -147,6 +148,7 @@ class _Run:
         self.seen: dict[Any, set[int]] = {}
         self.parent_seen: dict[int, tuple[int, set[int]]] = {}
         self._rows_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._worded: dict[tuple[str, int, int], tuple[str, str, bool]] = {}
         self._rows_batch: Batch | None = None
 
     def _foreign(self, rule: Rule) -> tuple[str, ...]:
@@ -240,12 +242,14 @@ class _Run:
         bad = [line for line in self.line_codes if lo <= line < hi]
         if not bad:
             return
+        tops_found = np.unique(tops[np.array(bad) - lo])
+        starts = np.searchsorted(tops, tops_found, "left").tolist()
+        ends = np.searchsorted(tops, tops_found, "right").tolist()
         lines = batch.lines[a:b].tolist()
-        types = batch.types
-        for top in sorted(set(tops[np.array(bad) - lo].tolist())):
-            i = int(np.searchsorted(tops, top, "left"))
-            j = int(np.searchsorted(tops, top, "right"))
-            self._verdicts([(lines[k], f"{types[a + k]:02d}", int(units[k])) for k in range(i, j)])
+        names = [_TYPE_NAMES[t] for t in batch.types[a:b].tolist()]
+        unit_lines = units.tolist()
+        for i, j in zip(starts, ends):
+            self._verdicts(list(zip(lines[i:j], names[i:j], unit_lines[i:j])))
 
     def _record_ids(self, batch: Batch, body: np.ndarray) -> None:
         """Identificatie detailrecord unique per record type (comments excepted)."""
@@ -296,12 +300,18 @@ class _Run:
                 continue
             problems = fc.problems(chars[rows])
             bad_rows, bad_fields = np.nonzero(problems)
-            for r, j in zip(bad_rows.tolist(), bad_fields.tolist()):
-                row = int(rows[r])
+            if not len(bad_rows):
+                continue
+            kinds = problems[bad_rows, bad_fields].tolist()
+            at = rows[bad_rows].tolist()
+            for row, j, problem in zip(at, bad_fields.tolist(), kinds):
                 f = fc.fields[j]
                 line = batch.first + row
-                message = field_message(f, int(problems[r, j]))
-                code, prov = self.rules.field_code(f.rubric, t)
+                worded = self._worded.get((t, j, problem))
+                if worded is None:
+                    worded = self._worded[(t, j, problem)] = (
+                        field_message(f, problem), *self.rules.field_code(f.rubric, t))
+                message, code, prov = worded
                 key = (2, f.start)
                 if f.kind == "reserve":
                     if runs_reserve:
