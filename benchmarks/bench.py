@@ -120,6 +120,11 @@ OPS = {
                            "rows = [[r.get(f.attr) for f in lay.fields] for r in eicodec.iter_records(PATH)"
                            " if r.record_type == '04']\nn = len(rows)"),
     "columns_04": ("valid", "import eicodec\nn = sum(len(b) for b in eicodec.iter_columns(PATH, '04'))"),
+    # claim lines (rows) to Parquet, insured joined on, streamed in row groups; pyarrow's
+    # import is a one-time cost (not timed, but in the peak memory); n = claim lines
+    "parquet_04": ("valid", "import os, pyarrow.parquet\nimport time as _t\n"
+                   "_t0, _c0 = _t.perf_counter(), _t.process_time()\n"
+                   "n = eicodec.to_parquet(PATH, PATH + '.parquet')\nos.remove(PATH + '.parquet')"),
     "validate_and_retour": ("rejected", "import eicodec, datetime, os\n"
                             "r = eicodec.validate(PATH, today=datetime.date(2024, 6, 1))\n"
                             "eicodec.write_retour(PATH, r, PATH + '.ap305', return_date=datetime.date(2024, 6, 2))\n"

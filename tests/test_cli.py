@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -17,6 +16,12 @@ from eicodec.cli import main
 from tests.conftest import EXAMPLES, ROOT
 
 TODAY = ["--today", "2024-03-01"]
+
+
+def eicodec_today():  # type: ignore[no-untyped-def]
+    import datetime as dt
+
+    return dt.date(2024, 3, 1)
 OK = str(EXAMPLES / "ap304_insurer.asc")
 BAD = str(EXAMPLES / "ap304_claim_rejected.asc")
 
@@ -55,7 +60,9 @@ def test_validate_json_is_one_object_per_file(capsys, tmp_path: Path) -> None:  
     assert [o["status"] for o in objs] == ["approved", "rejected_records", "unreadable"]
     finding = objs[1]["findings"][0]
     assert set(finding) >= {"code", "level", "line", "record_type", "rubric", "rule", "message"}
-    assert objs[1]["counts"] == {"0581": 1}
+    assert objs[1]["code_counts"] == {"0581": 1}  # findings per return code
+    assert objs[1]["record_counts"] == {"01": 1, "02": 2, "04": 3, "98": 1, "99": 1}  # Python: report.counts
+    assert objs[1] == eicodec.validate(BAD, today=eicodec_today()).to_dict(file=BAD)
     assert code == 3
 
 
@@ -90,7 +97,7 @@ def test_show_masks_personal_data_unless_asked(capsys) -> None:  # type: ignore[
 @pytest.mark.parametrize("fmt", ["json", "jsonl"])
 def test_convert_then_build_is_byte_identical(capsys, tmp_path: Path, path: Path, fmt: str) -> None:  # type: ignore[no-untyped-def]
     js = tmp_path / f"x.{fmt}"
-    assert run(capsys, "convert", str(path), "--to", fmt, "-o", str(js))[0] == 0
+    assert run(capsys, "convert", str(path), "--to", fmt, "-o", str(js), "--unmask")[0] == 0
     out = tmp_path / "x.asc"
     assert run(capsys, "build", str(js), "-o", str(out))[0] == 0
     assert out.read_bytes() == path.read_bytes()
@@ -102,7 +109,7 @@ def test_convert_json_schema_and_csv(capsys) -> None:  # type: ignore[no-untyped
     assert (doc["standard"], doc["version"]) == ("AP304", "8.0")
     claim = next(r for r in doc["records"] if r["record_type"] == "04")
     assert claim["fields"]["service_date"] == "2024-01-08" and claim["fields"]["declared_amount"] == 1250
-    _, out, _ = run(capsys, "convert", str(EXAMPLES / "ap304_full.asc"), "--to", "csv")
+    _, out, _ = run(capsys, "convert", str(EXAMPLES / "ap304_full.asc"), "--to", "csv", "--layout", "fields")
     assert out.splitlines()[0] == "line,record_type,rubric,name,attr,value"
     assert "123456782" not in out and "***" in out
 
@@ -111,20 +118,20 @@ def test_build_reports_bad_json_in_one_line(capsys, tmp_path: Path) -> None:  # 
     bad = tmp_path / "bad.json"
     bad.write_text('{"standard": "AP304", "records": [{"record_type": "04", "fields": {"bsn": "12x"}}]}')
     code, _, err = run(capsys, "build", str(bad), "-o", str(tmp_path / "o.asc"))
-    assert code == 1 and err.count("\n") == 1 and "0403" in err and "Traceback" not in err
+    assert code == 2 and err.count("\n") == 1 and "0403" in err and "Traceback" not in err
     bad.write_text("{not json")
     code, _, err = run(capsys, "build", str(bad), "-o", str(tmp_path / "o.asc"))
-    assert code == 1 and "not valid JSON" in err
+    assert code == 2 and "not valid JSON" in err and err.count("\n") == 1
 
 
 def test_explain(capsys) -> None:  # type: ignore[no-untyped-def]
     code, out, _ = run(capsys, "explain", "8021")
     assert code == 0 and "Referentienummer" in out and "record.reference_unique" in out
-    assert run(capsys, "explain", "9999")[0] == 1
+    assert run(capsys, "explain", "9999")[0] == 2  # a usage error: no such code
 
 
 def test_help_of_every_command_has_an_example(capsys) -> None:  # type: ignore[no-untyped-def]
-    for cmd in ("validate", "show", "convert", "build", "explain", "report", "info"):
+    for cmd in ("validate", "show", "convert", "build", "explain", "report", "info", "example"):
         code, out, _ = run(capsys, cmd, "--help")
         assert code == 0 and "example:" in out
 
@@ -184,52 +191,7 @@ def test_html_report_is_valid_self_contained_and_has_no_personal_data(capsys, tm
     assert "111222333" not in text and "Jansen" not in text
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# The browser check of the HTML report is in tests/test_report_html.py (three kinds of file).
 
 
-@pytest.mark.browser
-@pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine")
-def test_html_report_renders_in_headless_chromium(capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    page = make_report(capsys, tmp_path)
-    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}"]
-    dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120,
-                         check=False)
-    assert "Rejected at record level" in dom.stdout and "<rect" in dom.stdout
-    shot = tmp_path / "shot.png"
-    subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1000,900", page.as_uri()],
-                   capture_output=True, timeout=120, check=False)
-    data = shot.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000  # a real, non-empty picture
-
-
-def test_progress_line_only_when_stderr_is_a_terminal(tmp_path: Path) -> None:
-    import pty
-
-    lines = (EXAMPLES / "ap304_insurer.asc").read_bytes().split(b"\r\n")[:-1]
-    body = lines[1:-1] * 4000  # about 24,000 records (ids repeat: rejected, still read)
-    big = tmp_path / "big.asc"
-    big.write_bytes(b"\r\n".join([lines[0], *body, lines[-1]]) + b"\r\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
-    master, slave = pty.openpty()
-    res = subprocess.run([sys.executable, "-m", "eicodec", "validate", str(big), *TODAY], stdout=subprocess.PIPE,
-                         stderr=slave, env=env, timeout=120, check=False)
-    os.close(slave)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    os.close(master)
-    assert res.returncode == 1 and b"records checked" in seen
-    piped = subprocess.run([sys.executable, "-m", "eicodec", "validate", str(big), *TODAY], capture_output=True,
-                           env=env, timeout=120, check=False)
-    assert b"records checked" not in piped.stderr
-    js = subprocess.run([sys.executable, "-m", "eicodec", "validate", str(big), "--format", "json", *TODAY],
-                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=120, check=False)
-    assert b"records checked" not in js.stderr
+# Progress lines on a terminal (and never when piped or with JSON): tests/test_shell.py.

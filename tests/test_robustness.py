@@ -26,7 +26,10 @@ INSURER = (EXAMPLES / "ap304_insurer.asc").read_bytes()
 
 def universal_lines(data: bytes, encoding: str) -> int:
     """How many lines a reader splitting on CR/LF, LF and lone CR must report."""
-    text = data.decode(encoding)
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError:  # mixed UTF-8/cp1252 (read line by line): bytes split alike
+        text = data.decode("latin-1")
     if text.startswith("\ufeff"):
         text = text[1:]
     return len(io.StringIO(text, newline="").readlines())

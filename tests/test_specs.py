@@ -10,7 +10,7 @@ import pytest
 
 import eicodec
 from eicodec.layouts import data_dir
-from tests.conftest import DATA, EXAMPLES
+from tests.conftest import EXAMPLES
 
 
 def test_ap304_layouts_cover_every_position_of_360() -> None:
@@ -130,23 +130,25 @@ def test_corrected_ap305_spec_changes_parsing_without_code_changes(tmp_path: Pat
 
 def test_a_new_standard_is_a_new_spec_file() -> None:
     """GZ321 (310 long, 06/16/17 under 04) works with the same engine, as data only."""
-    spec = eicodec.load_spec(DATA / "GZ321v1.0.toml")
+    spec = eicodec.get_spec("GZ321", "1.0")
     assert spec.record_length == 310
     assert spec.children_of("04") == ("06", "16", "17")
-    decl = eicodec.Declaration.new(spec, f0105="P", f0114=dt.date(2024, 1, 1),
-                                   f0115=dt.date(2024, 1, 31), f0116="G1", f0117=dt.date(2024, 2, 1))
-    ins = decl.add(spec.new("02", f0203="123456782"))
-    claim = ins.add(spec.new("04", f0403="123456782"))
-    claim.add(spec.new("06", f0625_signed=-500))
-    claim.add(spec.new("06", f0625_signed=1500))
+    decl = eicodec.Declaration.new(spec, message_kind="P", period_start=dt.date(2024, 1, 1),
+                                   period_end=dt.date(2024, 1, 31), invoice_number="G1",
+                                   invoice_date=dt.date(2024, 2, 1))
+    ins = decl.add(spec.new("02", bsn="123456782"))
+    claim = ins.add(spec.new("04", bsn="123456782"))
+    claim.add(spec.new("06", declared_amount_signed=-500))
+    claim.add(spec.new("06", declared_amount_signed=1500))
     claim.add(spec.new("17"))
     data = eicodec.dumps(decl)
     lines = data.split(b"\r\n")
     assert all(len(line) == 310 for line in lines[:-1]) and lines[-1] == b""
     back = eicodec.read(data, spec=spec)
     assert not back.problems
-    assert [c.record.record_type for c in back.groups[0].r04s[0].children] == ["06", "06", "17"]
+    assert [c.record.record_type for c in back.insured[0].services[0].children] == ["06", "06", "17"]
     assert back.trailer is not None
-    assert back.trailer.f9910 == 1000 and back.trailer.f9911 == "D"
-    assert back.trailer.f9905 == 2 and back.trailer.f9909 == 5
+    assert back.trailer.total_amount == 1000 and back.trailer.total_amount_dc == "D"
+    assert back.trailer.tariff_count == 2 and back.trailer.detail_count == 5
+    assert back.trailer.get("9910") == 1000  # every field by rubric too
     assert eicodec.dumps(back) == data

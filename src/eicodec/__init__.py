@@ -10,29 +10,36 @@ from .errors import (
     DecodeError,
     EicodecError,
     EncodeError,
+    LookupFailure,
     MismatchError,
     SpecError,
+    UnknownFieldError,
+    UnknownRecordTypeError,
+    UnknownSpecError,
     UnreadableInputError,
 )
 from .layouts import FieldSpec, MessageSpec, RecordLayout, builtin_specs, get_spec, load_spec
 from .model import Declaration, Node, Problem, Record
 from .reader import iter_records, open_records, read
-from .writer import complete, dumps, write, write_records
+from .writer import MissingField, complete, dumps, missing_fields, write, write_records
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "DecodeError", "EicodecError", "EncodeError", "MismatchError", "SpecError",
-    "UnreadableInputError", "FieldSpec", "MessageSpec", "RecordLayout", "builtin_specs",
+    "UnreadableInputError", "LookupFailure", "UnknownSpecError", "UnknownRecordTypeError",
+    "UnknownFieldError", "FieldSpec", "MessageSpec", "RecordLayout", "builtin_specs",
     "get_spec", "load_spec", "Declaration", "Node", "Problem", "Record", "iter_records",
     "open_records", "read", "complete", "dumps", "write", "write_records", "__version__",
+    "MissingField", "missing_fields",
 ]
 
 from .codes import CodeTable, return_codes, use_return_codes  # noqa: E402
-from .validator import Finding, Outcome, Report, Status, Verdict, validate, validate_many  # noqa: E402
+from .validator import Finding, Mode, Outcome, Report, Status, Verdict, validate  # noqa: E402
+from .many import FileFailure, validate_many  # noqa: E402
 
-__all__ += ["CodeTable", "return_codes", "use_return_codes", "Finding", "Outcome", "Report",
-            "Status", "Verdict", "validate", "validate_many"]
+__all__ += ["CodeTable", "return_codes", "use_return_codes", "Finding", "Mode", "Outcome", "Report",
+            "Status", "Verdict", "validate", "validate_many", "FileFailure"]
 
 from .columns import ColumnBatch, columns, iter_columns  # noqa: E402
 
@@ -42,3 +49,11 @@ from .retour import Award, ClaimOutcome, build_retour, dumps_retour, iter_retour
 
 __all__ += ["Award", "ClaimOutcome", "build_retour", "dumps_retour", "iter_retour", "outcome",
             "write_retour"]
+
+from .anonymise import anonymise, anonymise_to  # noqa: E402
+
+__all__ += ["anonymise", "anonymise_to"]
+
+from .tables import to_arrow, to_parquet  # noqa: E402  (pyarrow itself loads on first use)
+
+__all__ += ["to_arrow", "to_parquet"]

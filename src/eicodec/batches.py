@@ -109,11 +109,14 @@ def iter_batches(stream: RecordStream, size: int = BATCH_LINES,
     bytes where it is regular -- ASCII, every line the record length and ended by CR/LF,
     the common case -- and turned into a character array without making a string per
     line; from the first irregular stretch on, lines are split as the reader splits them.
+    A file of mixed encodings is read through the reader from the start.
     """
     spec = stream.info.spec
     assert spec is not None
     width = spec.record_length
-    if reopen is not None and stream.info.encoding in ("utf-8", "cp1252", "ascii"):
+    # (a file that mixes UTF-8 lines with lines that are not is decoded line by line by the
+    # reader, which notes those lines: it goes the reader's way)
+    if reopen is not None and not stream.info.mixed and stream.info.encoding in ("utf-8", "cp1252", "ascii"):
         binary = _binary(reopen())
         if binary is not None:
             stream.close()

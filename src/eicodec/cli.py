@@ -1,166 +1,424 @@
-"""The ``eicodec`` command line: validate, show, convert, build, explain, report, info.
+"""The ``eicodec`` command line: validate, show, convert, build, anonymise, explain, report, info, example.
 
 Exit status (scripts rely on it): 0 every file approved (or the command succeeded),
 1 at least one file rejected, 2 usage error, 3 at least one file unreadable.
+``-`` stands for standard input wherever a file is read and for standard output
+wherever one is written.
 """
 
 from __future__ import annotations
 
 import argparse
+import codecs
 import concurrent.futures
 import datetime as dt
+import io
 import json
 import os
 import sys
+import tempfile
 import traceback
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any, NoReturn, TextIO
 
 from . import __version__
 from .codes import return_codes, use_return_codes
 from .convert import from_json, iter_csv, iter_jsonl, to_json
-from .errors import EicodecError, UnreadableInputError
-from .layouts import MessageSpec, load_spec
-from .reader import build_tree, open_records
+from .errors import EicodecError, LookupFailure, UnreadableInputError
+from .examples import example_names, read_example
+from .layouts import MessageSpec, get_spec, load_spec
+from .many import failure
+from .masking import MASK, Masker
+from .outputs import OutputConflict, answer_paths, atomic_output, check_not_input
+from .progress import Progress, is_terminal
+from .reader import Source, build_tree, open_records
+from .report_json import iter_report_json, iter_report_jsonl, unreadable_to_dict
 from .rules import rules_for
 from .validator import Report, Status, validate
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_UNREADABLE = 0, 1, 2, 3
 TEXT_FINDINGS = 10
+STDIO = "-"
 
 
 class UsageError(Exception):
-    """Bad arguments: exit status 2."""
+    """Bad arguments: exit status 2. The message names the option at fault."""
+
+
+# ---------------------------------------------------------------------- arguments
+
+def parse_day(text: str) -> dt.date:
+    """A calendar date for ``--today``: ISO (2024-03-01, 20240301) or, leniently through
+    dateutil, a written date with the year first or last (2024/3/1, 1-3-2024, 1 March
+    2024; day before month, as in the Netherlands). Year, month and day must all be there."""
+    text = text.strip()
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        pass
+    from dateutil import parser as dateparser  # type: ignore[import-untyped]
+
+    year_first = text[:4].isdigit()
+    try:
+        a = dateparser.parse(text, dayfirst=not year_first, yearfirst=year_first, default=dt.datetime(2000, 1, 1))
+        b = dateparser.parse(text, dayfirst=not year_first, yearfirst=year_first, default=dt.datetime(2001, 2, 2))
+    except (ValueError, OverflowError):
+        a = b = None
+    if a is None or a.date() != b.date():  # b differs where a part was missing and filled in
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (use YYYY-MM-DD)")
+    return a.date()
+
+
+def _encoding(text: str) -> str:
+    try:
+        return codecs.lookup(text).name
+    except LookupError:
+        raise argparse.ArgumentTypeError(f"unknown encoding {text!r} (e.g. utf-8, cp1252)") from None
+
+
+def _jobs(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return n
+
+
+def _existing_file(option: str) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        if not Path(text).is_file():
+            raise argparse.ArgumentTypeError(f"no such file: {text}")
+        return text
+    check.__name__ = option
+    return check
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors as one line naming the option (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("eicodec").strip()
+        raise UsageError(f"{command + ': ' if command else ''}{message} (see {self.prog} --help)")
+
+
+# ---------------------------------------------------------------------- input / output
+
+def _is_std(name: str | None) -> bool:
+    return name == STDIO
+
+
+def _stdin() -> IO[bytes]:
+    return sys.stdin.buffer
+
+
+def _replayable_stdin() -> IO[bytes]:
+    """Standard input copied to a temporary file (memory up to 16 MB, then disk), for
+    commands that read their input twice."""
+    spool = tempfile.SpooledTemporaryFile(max_size=16 << 20)  # noqa: SIM115 - closed by the caller
+    while chunk := _stdin().read(1 << 20):
+        spool.write(chunk)
+    spool.seek(0)
+    return spool  # type: ignore[return-value]
+
+
+def _label(name: str) -> str:
+    return "<stdin>" if _is_std(name) else name
+
+
+class _Tracked(io.RawIOBase):
+    """A binary file that reports how far into it reading has come (for progress)."""
+
+    def __init__(self, path: str, progress: Progress) -> None:
+        self._fh = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._progress = progress
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        n = self._fh.readinto(buf)
+        self._progress.update(self._fh.tell())
+        return n or 0
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        return self._fh.seek(pos, whence)
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+
+def _estimated_records(path: str) -> int | None:
+    """Records in a file, from its size and the length of its first line (EI records
+    all have one length); None for standard input or an odd file."""
+    if _is_std(path):
+        return None
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as fh:
+            first = fh.readline(4096)
+    except OSError:
+        return None
+    return size // len(first) if first.endswith(b"\n") else None
+
+
+def _write_text_output(target: str, chunks: Iterator[str] | Sequence[str]) -> None:
+    """Write text to *target* (``-``: stdout) with the line ends given."""
+    if _is_std(target):
+        for chunk in chunks:
+            sys.stdout.write(chunk)
+        sys.stdout.flush()
+        return
+    with atomic_output(target, "w", encoding="utf-8", newline="") as out:
+        for chunk in chunks:
+            out.write(chunk)
+
+
+def _write_bytes_output(target: str, data: bytes) -> None:
+    if _is_std(target):
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        with atomic_output(target) as fh:
+            fh.write(data)
+
+
+def _refuse_input_as_output(option: str, output: str | None, inputs: Sequence[str]) -> None:
+    """Usage error (exit 2) when an output path names an input file: it would be destroyed."""
+    if output and not _is_std(output):
+        try:
+            check_not_input(output, [i for i in inputs if not _is_std(i)])
+        except OutputConflict as exc:
+            raise UsageError(f"{option}: {exc}") from None
 
 
 # ---------------------------------------------------------------------- validate
 
-def _validate_one(path: str, opts: dict[str, Any]) -> dict[str, Any]:
-    """Validate one file; returns the JSON-ready result (runs in worker processes too)."""
-    if opts.get("codes"):
-        use_return_codes(opts["codes"])
-    spec = load_spec(opts["spec"]) if opts.get("spec") else None
-    today = dt.date.fromisoformat(opts["today"]) if opts.get("today") else None
-    try:
-        report = validate(path, mode=opts["mode"], today=today, spec=spec,
-                          encoding=opts.get("encoding"), progress=opts.get("progress"))
-    except UnreadableInputError as exc:
-        return {"file": path, "status": "unreadable", "message": str(exc), "findings": [], "counts": {}}
-    result: dict[str, Any] = {
-        "file": path, "status": report.status.value, "message_type": report.spec.name,
-        "mode": report.mode, "encoding": report.encoding,
-        "findings": [f.to_dict() for f in report.findings],
-        "counts": dict(sorted(report.code_counts().items())),
-        "records": report.counts,
-    }
+class _Result:
+    """One file's validation: its report, or (report None) why it has none: ``failed``
+    says ``unreadable`` or ``failed`` with the error's type and a one-line message."""
+
+    def __init__(self, path: str, report: Report | None, message: str = "", retour: str | None = None,
+                 failed: str = "unreadable", error_type: str = "UnreadableInputError") -> None:
+        self.path, self.report, self.message, self.retour = path, report, message, retour
+        self.failed, self.error_type = failed, error_type
+
+    @property
+    def status(self) -> str:
+        return self.failed if self.report is None else self.report.status.value
+
+    @classmethod
+    def of_error(cls, path: str, exc: BaseException, prefix: str = "") -> _Result:
+        """The result of a file whose validation (or answer) raised *exc* (no traceback)."""
+        fail = failure(path, exc)
+        status = "failed" if prefix else fail.status  # the file was read; its answer failed
+        return cls(path, None, prefix + fail.message, failed=status, error_type=fail.error_type)
+
+
+def _validate_one(path: str, opts: dict[str, Any]) -> _Result:
+    """Validate one file (runs in worker processes too; the result pickles). Never raises
+    for a bad file: an unreadable file or an error gives a result that says so."""
     retour = opts.get("retour_target")
-    if retour:
-        result["retour"] = _write_retour(path, report, retour, opts)
-    return result
+    source: Source = path
+    progress: Progress | None = opts.get("progress")
+    try:
+        if opts.get("codes"):
+            use_return_codes(opts["codes"])
+        spec = load_spec(opts["spec"]) if opts.get("spec") else None
+        if _is_std(path):  # read once, or spooled when the return file needs it again
+            source = _replayable_stdin() if retour else _stdin()
+        try:
+            report = validate(source, mode=opts["mode"], today=opts.get("today"), spec=spec,
+                              encoding=opts.get("encoding"), show_values=bool(opts.get("show_values")),
+                              progress=progress.update if progress else None)
+        finally:
+            if progress:
+                progress.close()
+    except Exception as exc:  # noqa: BLE001 - every file gets its result
+        _close_spool(source, path, retour)
+        return _Result.of_error(path, exc)
+    try:
+        written = None
+        if retour and not (report.mode == "vecozo" and report.status is Status.APPROVED):
+            if not isinstance(source, str):
+                source.seek(0)  # type: ignore[union-attr]
+            from .retour import write_retour
+
+            if _is_std(retour):
+                sys.stdout.flush()
+                write_retour(source, report, sys.stdout.buffer, insurer_reference=opts.get("insurer_reference"),
+                             return_date=opts.get("today"))
+                sys.stdout.buffer.flush()
+            else:
+                with atomic_output(retour) as fh:
+                    write_retour(source, report, fh, insurer_reference=opts.get("insurer_reference"),
+                                 return_date=opts.get("today"))
+            written = retour
+        return _Result(path, report, retour=written)
+    except Exception as exc:  # noqa: BLE001 - the answer could not be written: say so
+        return _Result.of_error(path, exc, prefix="return file not written: ")
+    finally:
+        _close_spool(source, path, retour)
 
 
-def _write_retour(path: str, report: Report, target: str, opts: dict[str, Any]) -> str | None:
-    from .retour import write_retour
-
-    if report.mode == "vecozo" and report.status is Status.APPROVED:
-        return None
-    write_retour(path, report, target, insurer_reference=opts.get("insurer_reference"),
-                 return_date=dt.date.fromisoformat(opts["today"]) if opts.get("today") else None)
-    return target
+def _close_spool(source: Any, path: str, retour: str | None) -> None:
+    if source is not path and retour and hasattr(source, "close"):  # the spool of standard input
+        source.close()
 
 
-def _print_text(result: dict[str, Any], out: TextIO) -> None:
+def _print_text(result: _Result, out: TextIO) -> None:
     table = return_codes()
-    status = result["status"]
-    print(f"{result['file']}: {status}", file=out)
-    if status == "unreadable":
-        print(f"  {result['message']}", file=out)
+    print(f"{_label(result.path)}: {result.status}", file=out)
+    report = result.report
+    if report is None:
+        print(f"  {result.message}", file=out)
         return
-    if result["counts"]:
+    code_counts = report.code_counts()
+    if code_counts:
         print("  return codes:", file=out)
-        for code, n in result["counts"].items():
+        for code, n in sorted(code_counts.items()):
             print(f"    {code} x{n}  {table.meaning(code)}", file=out)
         print("  first findings:", file=out)
-        for f in result["findings"][:TEXT_FINDINGS]:
-            where = f"line {f['line']}" if f["line"] else "file"
-            rubric = f" rubric {f['rubric']}" if f["rubric"] else ""
-            print(f"    {where}{rubric}: {f['code']} {f['message']}", file=out)
-        more = len(result["findings"]) - TEXT_FINDINGS
+        for f in report.findings[:TEXT_FINDINGS]:
+            where = f"line {f.line}" if f.line else "file"
+            rubric = f" rubric {f.rubric}" if f.rubric else ""
+            print(f"    {where}{rubric}: {f.code} {f.message}", file=out)
+        more = len(report.findings) - TEXT_FINDINGS
         if more > 0:
             print(f"    ... and {more} more", file=out)
-    if result.get("retour"):
-        print(f"  return file: {result['retour']}", file=out)
+    if result.retour:
+        print(f"  return file: {result.retour}", file=out)
 
 
-def _progress_printer(path: str) -> Callable[[int], None]:
-    def show(n: int) -> None:
-        sys.stderr.write(f"\r{path}: {n:,} records checked")
-        sys.stderr.flush()
-    return show
+def _emit(result: _Result, fmt: str, show_values: bool, out: TextIO | None = None) -> None:
+    """Print one file's result (to *out*; default stdout, stderr when stdout holds the return file)."""
+    out = out or sys.stdout
+    report = result.report
+    if fmt == "text":
+        _print_text(result, out)
+        return
+    if report is None:
+        doc = unreadable_to_dict(result.path, result.message, status=result.failed,
+                                 error_type=result.error_type, show_values=show_values)
+        if fmt == "jsonl":  # a summary line, as for a report (and no finding lines follow)
+            del doc["findings"]
+            doc = {"kind": "unreadable", **doc}
+        print(json.dumps(doc, ensure_ascii=False), file=out, flush=True)
+        return
+    if fmt == "json":
+        # report.to_dict(), streamed a finding at a time
+        for piece in iter_report_json(report, file=result.path, show_values=show_values, retour=result.retour):
+            out.write(piece)
+        out.write("\n")
+    else:
+        for line in iter_report_jsonl(report, file=result.path, show_values=show_values, retour=result.retour):
+            out.write(line + "\n")
+    out.flush()
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     files: list[str] = args.files
-    if args.retour and len(files) > 1:
-        Path(args.retour).mkdir(parents=True, exist_ok=True)
-    if args.codes and not Path(args.codes).is_file():
-        raise UsageError(f"code list not found: {args.codes}")
-    if args.spec and not Path(args.spec).is_file():
-        raise UsageError(f"spec not found: {args.spec}")
-    if args.jobs < 1:
-        raise UsageError("--jobs must be at least 1")
+    if files.count(STDIO) > 1:
+        raise UsageError("FILE: standard input (-) can be read only once")
+    if args.retour and _is_std(args.retour) and len(files) > 1:
+        raise UsageError("--retour: - (standard output) holds the return file of one input, not of several")
+    targets: dict[str, str] = {}
+    if args.retour and _is_std(args.retour):
+        targets = {files[0]: STDIO}
+    elif args.retour:
+        try:
+            if len(files) > 1 or Path(args.retour).is_dir():
+                named = [f for f in files if not _is_std(f)]
+                answers = dict(zip(named, answer_paths(named, args.retour)))
+                if STDIO in files:
+                    answers[STDIO] = Path(args.retour) / "stdin.ap305.asc"
+                    check_not_input(answers[STDIO], named, "return file")
+            else:
+                check_not_input(args.retour, [f for f in files if not _is_std(f)], "return file")
+                answers = {files[0]: Path(args.retour)}
+        except OutputConflict as exc:
+            raise UsageError(f"--retour: {exc}") from None
+        targets = {f: str(t) for f, t in answers.items()}
     base = {"mode": args.mode, "codes": args.codes, "spec": args.spec, "today": args.today,
-            "encoding": args.encoding, "insurer_reference": args.insurer_reference}
-    show_progress = args.format == "text" and sys.stderr.isatty() and args.jobs == 1
+            "encoding": args.encoding, "insurer_reference": args.insurer_reference,
+            "show_values": args.show_values}
+    terminal = args.format == "text" and is_terminal(sys.stderr)
 
-    def opts_for(path: str) -> dict[str, Any]:
+    def opts_for(path: str, *, local: bool) -> dict[str, Any]:
         opts = dict(base)
         if args.retour:
-            opts["retour_target"] = (str(Path(args.retour) / (Path(path).stem + ".ap305.asc"))
-                                     if len(files) > 1 else args.retour)
-        if show_progress:
-            opts["progress"] = _progress_printer(path)
+            opts["retour_target"] = targets[path]
+        if terminal and local:
+            opts["progress"] = Progress(_label(path), total=_estimated_records(path), enabled=True,
+                                       unit="records checked")
         return opts
 
-    results: list[dict[str, Any]] = []
-    if args.jobs > 1 and len(files) > 1:
-        with concurrent.futures.ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            futures = [pool.submit(_validate_one, path, opts_for(path)) for path in files]
-            for fut in futures:
-                results.append(fut.result())
-                _emit(results[-1], args.format)
+    statuses: set[str] = set()
+    parallel = args.jobs > 1 and len(files) > 1 and STDIO not in files
+    if parallel:
+        with Progress("validate", total=len(files), unit="files", enabled=terminal) as bar, \
+                concurrent.futures.ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            futures = [pool.submit(_validate_one, path, opts_for(path, local=False)) for path in files]
+            for n, (path, fut) in enumerate(zip(files, futures), 1):
+                try:
+                    result = fut.result()
+                except Exception as exc:  # noqa: BLE001 - e.g. a worker process was killed
+                    result = _Result.of_error(path, exc)
+                bar.close()
+                _emit(result, args.format, args.show_values)
+                statuses.add(result.status)
+                bar.update(n)
     else:
         for path in files:
-            results.append(_validate_one(path, opts_for(path)))
-            if show_progress:
-                sys.stderr.write("\r\033[K")
-            _emit(results[-1], args.format)
-    statuses = {r["status"] for r in results}
-    if "unreadable" in statuses:
+            result = _validate_one(path, opts_for(path, local=True))
+            _emit(result, args.format, args.show_values, sys.stderr if _is_std(args.retour) else None)
+            statuses.add(result.status)
+            del result  # a big report goes before the next file is read
+    if statuses & {"unreadable", "failed"}:
         return EXIT_UNREADABLE
     if statuses - {"approved"}:
         return EXIT_REJECTED
     return EXIT_OK
 
 
-def _emit(result: dict[str, Any], fmt: str) -> None:
-    if fmt == "json":
-        print(json.dumps(result, ensure_ascii=False), flush=True)
-    else:
-        _print_text(result, sys.stdout)
-
-
 # ---------------------------------------------------------------------- show
 
-MASK = "***"
+
+def _wanted_fields(spec: MessageSpec, record: str | None, fields: str | None) -> set[str] | None:
+    """The --fields asked for, each checked against the spec (usage error if unknown)."""
+    if not fields:
+        return None
+    wanted = {f.strip() for f in fields.split(",") if f.strip()}
+    types = [record] if record else list(spec.records)
+    for key in sorted(wanted):
+        if not any(key in spec.layout(t).by_rubric or key in spec.layout(t).by_attr for t in types):
+            where = f"record {record} of {spec.name}" if record else spec.name
+            raise UsageError(f"--fields: {where} has no field {key!r}")
+    return wanted
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    wanted = {f.strip() for f in args.fields.split(",")} if args.fields else None
     spec = load_spec(args.spec) if args.spec else None
-    with open_records(args.file, encoding=args.encoding, spec=spec) as stream:
+    source: Source = _stdin() if _is_std(args.file) else args.file
+    with open_records(source, encoding=args.encoding, spec=spec) as stream:
+        found = stream.info.spec
+        assert found is not None
+        if args.record and args.record not in found.records:
+            raise UsageError(f"--record: {found.name} has no record type {args.record!r} "
+                             f"(it has {', '.join(found.records)})")
+        wanted = _wanted_fields(found, args.record, args.fields)
+        masker = None if args.unmask else Masker(found)
         for rec in stream:
             if args.record and rec.record_type != args.record:
                 continue
@@ -169,6 +427,11 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(f"line {rec.line}  record {rec.record_type}  {name}")
             if lay is None or len(rec.raw) != lay.length:
                 print(f"  (record of {len(rec.raw)} characters cannot be shown field by field)")
+                continue
+            hide = masker.hidden(rec) if masker is not None else frozenset()
+            if hide is None:
+                print(f"  (masked: the text does not fit the layout of record {rec.record_type}; "
+                      "--unmask shows it)")
                 continue
             for f in lay.fields:
                 if wanted and f.rubric not in wanted and f.attr not in wanted:
@@ -180,7 +443,7 @@ def cmd_show(args: argparse.Namespace) -> int:
                     shown = "" if value is None else str(value)
                 except EicodecError:
                     shown = "(invalid)"
-                if f.personal and not args.unmask and shown not in ("", "(invalid)"):
+                if f.attr in hide and shown not in ("", "(invalid)"):
                     shown = MASK
                 print(f"  {f.rubric}  {f.name[:48]:<48}  {shown}")
     return EXIT_OK
@@ -189,58 +452,130 @@ def cmd_show(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------- convert / build
 
 def cmd_convert(args: argparse.Namespace) -> int:
+    _refuse_input_as_output("--output", args.output, [args.file, *([args.ap305] if args.ap305 else [])])
     spec = load_spec(args.spec) if args.spec else None
-    out: TextIO
-    close = False
-    if args.output and args.output != "-":
-        out = open(args.output, "w", encoding="utf-8", newline="")  # noqa: SIM115
-        close = True
-    else:
-        out = sys.stdout
+    mask = not args.unmask
+    table = args.to == "parquet" or args.to == "csv" and args.layout == "records"
+    if not table and (args.record or args.ap305):
+        raise UsageError("--record and --ap305 go with --to parquet or --to csv (records layout)")
+    if args.to == "parquet":
+        from .tables import to_parquet
+
+        if _is_std(args.output):
+            raise UsageError("--output: Parquet output needs a file: -o OUT.parquet")
+        source: Any = _replayable_stdin() if _is_std(args.file) else args.file
+        try:
+            with atomic_output(args.output) as fh:
+                to_parquet(source, fh, args.record, ap305=args.ap305, spec=spec,
+                           encoding=args.encoding, unmask=args.unmask)
+        except ImportError as exc:
+            raise UsageError(str(exc)) from None
+        finally:
+            if not isinstance(source, str):
+                source.close()
+        return EXIT_OK
+    terminal = is_terminal(sys.stderr) and not (_is_std(args.output) and is_terminal(sys.stdout))
+    bar = Progress(f"convert {_label(args.file)}", unit="bytes", enabled=terminal,
+                   total=None if _is_std(args.file) else os.path.getsize(args.file))
+    source = _stdin() if _is_std(args.file) else (_Tracked(args.file, bar) if terminal else args.file)
+    if table and _is_std(args.file):
+        source = _replayable_stdin()  # the table reader may read its input twice
     try:
         if args.to == "json":
-            json.dump(to_json(args.file, encoding=args.encoding, spec=spec), out, ensure_ascii=False, indent=1)
-            out.write("\n")
+            doc = to_json(source, encoding=args.encoding, spec=spec, mask=mask)
+            bar.close()
+            _write_text_output(args.output, [json.dumps(doc, ensure_ascii=False, indent=1), "\n"])
         elif args.to == "jsonl":
-            for line in iter_jsonl(args.file, encoding=args.encoding, spec=spec):
-                out.write(line + "\n")
+            _write_text_output(args.output, (line + "\n" for line in
+                                             iter_jsonl(source, encoding=args.encoding, spec=spec, mask=mask)))
+        elif args.layout == "fields":
+            _write_text_output(args.output, iter_csv(source, encoding=args.encoding, spec=spec, mask=mask))
         else:
-            for chunk in iter_csv(args.file, encoding=args.encoding, spec=spec, mask=not args.unmask):
-                out.write(chunk)
+            from .tables import iter_csv_rows
+
+            _write_text_output(args.output, iter_csv_rows(source, args.record, ap305=args.ap305, spec=spec,
+                                                          encoding=args.encoding, unmask=args.unmask))
     finally:
-        if close:
-            out.close()
+        bar.close()
+        if isinstance(source, _Tracked) or table and _is_std(args.file):
+            source.close()
     return EXIT_OK
+
+
+def _load_json(text: str, name: str) -> Any:
+    """A JSON document, or the parsed lines of a JSON Lines file (as a list)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        if exc.msg != "Extra data":
+            raise UsageError(f"FILE: {_label(name)} is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+    items = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            items.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"FILE: {_label(name)} is not valid JSON Lines: {exc.msg} (line {n})") from None
+    return items
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    text = Path(args.file).read_text(encoding="utf-8")
+    _refuse_input_as_output("--output", args.output, [args.file])
     try:
-        if args.file.endswith(".jsonl"):
-            doc: Any = [json.loads(line) for line in text.splitlines() if line.strip()]
-        else:
-            doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise EicodecError(f"{args.file} is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+        raw = _stdin().read() if _is_std(args.file) else Path(args.file).read_bytes()
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise UsageError(f"FILE: {_label(args.file)} is not UTF-8 text") from None
+    doc = _load_json(text, args.file)
+    if isinstance(doc, list):  # JSON Lines: the message keys, then one record per line
+        if not doc or not isinstance(doc[0], dict):
+            raise UsageError(f"FILE: {_label(args.file)} holds no JSON Lines from eicodec convert")
+        doc = {**doc[0], "records": doc[1:]}
+    if not isinstance(doc, dict) or not isinstance(doc.get("records"), list):
+        raise UsageError(f"FILE: {_label(args.file)} is not JSON from eicodec convert (no records list)")
     spec = load_spec(args.spec) if args.spec else None
-    data = from_json(doc, spec=spec, encoding=args.encoding)
-    if args.output == "-":
-        sys.stdout.buffer.write(data)
-    else:
-        Path(args.output).write_bytes(data)
+    terminal = is_terminal(sys.stderr) and not (_is_std(args.output) and is_terminal(sys.stdout))
+    with Progress(f"build {_label(args.file)}", total=len(doc["records"]), enabled=terminal,
+                      unit="records built") as bar:
+        doc = {**doc, "records": bar.iterate(doc["records"])}
+        try:
+            data = from_json(doc, spec=spec, encoding=args.encoding)
+        except EicodecError as exc:
+            raise UsageError(f"FILE: {_label(args.file)}: {exc}") from None
+    _write_bytes_output(args.output, data)
     return EXIT_OK
 
 
-# ---------------------------------------------------------------------- explain / report / info
+# ---------------------------------------------------------------------- anonymise
+
+def cmd_anonymise(args: argparse.Namespace) -> int:
+    from .anonymise import OverwriteRefused, anonymise_to
+
+    key = None
+    if args.key_file:
+        key = Path(args.key_file).read_bytes()
+        if not key:
+            raise UsageError("--key-file: the key file is empty")
+    spec = load_spec(args.spec) if args.spec else None
+    source: Any = _stdin() if _is_std(args.file) else args.file
+    target: Any = sys.stdout.buffer if _is_std(args.output) else args.output
+    try:
+        anonymise_to(source, target, key, spec=spec, encoding=args.encoding)
+    except OverwriteRefused as exc:
+        raise UsageError(f"--output: {exc}") from None
+    if target is sys.stdout.buffer:
+        sys.stdout.buffer.flush()
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- explain / report / info / example
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from .layouts import get_spec
-
     code = args.code
     table = return_codes()
     if code not in table:
-        print(f"{code}: not in the COD954 list in use ({table.source})", file=sys.stderr)
-        return EXIT_REJECTED
+        raise UsageError(f"CODE: {code} is not in the COD954 list in use ({table.source})")
     rc = table.codes[code]
     print(f"{code}  {rc.meaning}")
     if rc.explanation:
@@ -266,33 +601,51 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .reader import iter_records
     from .report_html import render
 
-    today = dt.date.fromisoformat(args.today) if args.today else None
+    _refuse_input_as_output("--html", args.html, [args.file])
+    source: Source = _replayable_stdin() if _is_std(args.file) else args.file
+    terminal = is_terminal(sys.stderr) and not (_is_std(args.html) and is_terminal(sys.stdout))
+    today = args.today or dt.date.today()
     try:
-        report = validate(args.file, mode=args.mode, today=today)
-    except UnreadableInputError as exc:
-        print(f"{args.file}: unreadable: {exc}", file=sys.stderr)
-        return EXIT_UNREADABLE
-    page = render(report, iter_records(args.file), title=f"eicodec: {Path(args.file).name}")
-    Path(args.html).write_text(page, encoding="utf-8")
-    print(f"{args.file}: {report.status.value}; report written to {args.html}")
+        with Progress(_label(args.file), total=_estimated_records(args.file), enabled=terminal,
+                      unit="records checked") as bar:
+            try:
+                report = validate(source, mode=args.mode, today=today, show_values=args.show_values,
+                                  progress=bar.update)
+            except UnreadableInputError as exc:
+                print(f"{_label(args.file)}: unreadable: {exc}", file=sys.stderr)
+                return EXIT_UNREADABLE
+            if not isinstance(source, str):
+                source.seek(0)  # type: ignore[union-attr]
+            page = render(report, iter_records(source), title=f"eicodec: {Path(_label(args.file)).name}",
+                          checked_on=today)
+    finally:
+        if not isinstance(source, str):
+            source.close()  # type: ignore[union-attr]
+    _write_text_output(args.html, [page])
+    where = "standard output" if _is_std(args.html) else args.html
+    print(f"{_label(args.file)}: {report.status.value}; report written to {where}", file=sys.stderr
+          if _is_std(args.html) else sys.stdout)
     return EXIT_OK if report.status is Status.APPROVED else EXIT_REJECTED
 
 
 def cmd_info(args: argparse.Namespace) -> int:
     status = EXIT_OK
+    if args.files.count(STDIO) > 1:
+        raise UsageError("FILE: standard input (-) can be read only once")
     for path in args.files:
         try:
             given = load_spec(args.spec) if args.spec else None
-            with open_records(path, encoding=args.encoding, spec=given) as stream:
+            source: Source = _stdin() if _is_std(path) else path
+            with open_records(source, encoding=args.encoding, spec=given) as stream:
                 spec: MessageSpec | None = stream.info.spec
                 assert spec is not None
                 decl = build_tree(stream, spec)
         except UnreadableInputError as exc:
-            print(f"{path}: unreadable: {exc}", file=sys.stderr)
+            print(f"{_label(path)}: unreadable: {exc}", file=sys.stderr)
             status = max(status, EXIT_UNREADABLE)
             continue
         counts = Counter(r.record_type for r in decl.iter_records())
-        print(f"{path}: {spec.name} ({spec.title}), encoding {stream.info.encoding}")
+        print(f"{_label(path)}: {spec.name} ({spec.title}), encoding {stream.info.encoding}")
         print("  records: " + ", ".join(f"{t}={counts.get(t, 0)}" for t in spec.records))
         for p in decl.problems:
             where = f"line {p.line}: " if p.line else ""
@@ -300,6 +653,36 @@ def cmd_info(args: argparse.Namespace) -> int:
         if decl.problems:
             status = max(status, EXIT_REJECTED)
     return status
+
+
+def cmd_example(args: argparse.Namespace) -> int:
+    names = example_names()
+    if args.list:
+        for name in names:
+            print(name)
+        return EXIT_OK
+    if args.name is not None:
+        wanted = args.name if args.name in names else f"{args.name}.asc"
+        if wanted not in names:
+            raise UsageError(f"NAME: no example {args.name!r} (there are {', '.join(names)})")
+        chosen = [wanted]
+    else:
+        chosen = names
+    if _is_std(args.output):
+        if len(chosen) != 1:
+            raise UsageError("--output: name one example to write it to standard output")
+        _write_bytes_output(STDIO, read_example(chosen[0]))
+        return EXIT_OK
+    folder = Path(args.output)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in chosen:
+        target = folder / name
+        data = read_example(name)
+        if target.exists() and target.read_bytes() != data and not args.force:
+            raise UsageError(f"--output: {target} exists and differs from the example (use --force)")
+        target.write_bytes(data)
+        print(target)
+    return EXIT_OK
 
 
 # ---------------------------------------------------------------------- parser
@@ -310,107 +693,154 @@ def _example(text: str) -> str:
 
 def _input_options(p: argparse.ArgumentParser) -> None:
     """--spec and --encoding: how to read the input."""
-    p.add_argument("--spec", metavar="SPEC", help="a corrected spec file to read the input with")
-    p.add_argument("--encoding", default=None, help="the input's encoding (default: UTF-8, else cp1252)")
+    p.add_argument("--spec", metavar="SPEC", type=_existing_file("--spec"),
+                   help="a corrected spec file to read the input with")
+    p.add_argument("--encoding", default=None, type=_encoding,
+                   help="the input's encoding (default: UTF-8, else cp1252)")
+
+
+GET_EXAMPLES = "(the example files: eicodec example -o examples)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(
-        prog="eicodec", formatter_class=fmt,
-        description="Read, write and validate Vektis EI pharmacy claim files (AP304/AP305 v8.0).",
+    common = _Parser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show a traceback on errors")
+    parser = _Parser(
+        prog="eicodec", formatter_class=fmt, parents=[common],
+        description="Read, write and validate Vektis EI pharmacy claim files (AP304/AP305 v8.0).\n"
+                    "FILE may be - for standard input; -o, --html and --retour may be - for standard output.",
         epilog="exit status: 0 approved, 1 rejected, 2 usage error, 3 unreadable input\n"
-               + _example("eicodec validate examples/ap304_insurer.asc"))
+               + _example("eicodec validate examples/ap304_insurer.asc") + f"\n{GET_EXAMPLES}")
     parser.add_argument("--version", action="version", version=f"eicodec {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
-    p = sub.add_parser("validate", help="check files; print findings; write return files",
-                       formatter_class=fmt, epilog=_example(
-                           "eicodec validate examples/ap304_claim_rejected.asc --retour retour.asc"))
-    p.add_argument("files", nargs="+", metavar="FILE")
+    def command(name: str, help_: str, example: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_, formatter_class=fmt, parents=[common],
+                              epilog=_example(example) + f"\n{GET_EXAMPLES}")
+
+    p = command("validate", "check files; print findings; write return files",
+                "eicodec validate examples/ap304_claim_rejected.asc --retour retour.asc")
+    p.add_argument("files", nargs="+", metavar="FILE", help="AP304/AP305 files; - for standard input")
     p.add_argument("--mode", choices=("insurer", "vecozo"), default="insurer")
-    p.add_argument("--retour", metavar="OUT", help="write the AP305 return file (a folder for several files)")
-    p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("--codes", metavar="COD954.csv", help="official COD954 list (CSV export) to use")
-    p.add_argument("--today", metavar="YYYY-MM-DD", help="date to check dates against (default: today)")
+    p.add_argument("--retour", metavar="OUT", help="write the AP305 return file (a folder for several files; "
+                   "-: standard output, the findings then go to standard error)")
+    p.add_argument("--format", choices=("text", "json", "jsonl"), default="text",
+                   help="json: one object per file (Report.to_dict()); jsonl: a summary line per file, "
+                        "then one line per finding")
+    p.add_argument("--codes", metavar="COD954.csv", type=_existing_file("--codes"),
+                   help="official COD954 list (CSV export) to use")
+    p.add_argument("--today", metavar="YYYY-MM-DD", type=parse_day,
+                   help="date to check dates against (default: today)")
     p.add_argument("--insurer-reference", help="referentienummer zorgverzekeraar for return files")
-    p.add_argument("--jobs", type=int, default=1, metavar="N", help="validate N files in parallel")
+    p.add_argument("--jobs", type=_jobs, default=1, metavar="N", help="validate N files in parallel")
+    p.add_argument("--show-values", action="store_true",
+                   help="put offending values in messages (may be personal data; off by default)")
     _input_options(p)
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("show", help="records as a readable table (personal data masked)",
-                       formatter_class=fmt, epilog=_example(
-                           "eicodec show examples/ap304_full.asc --record 04 --fields 0403,0410,0443"))
-    p.add_argument("file", metavar="FILE")
+    p = command("show", "records as a readable table (personal data masked)",
+                "eicodec show examples/ap304_full.asc --record 04 --fields 0403,0410,0443")
+    p.add_argument("file", metavar="FILE", help="- for standard input")
     p.add_argument("--record", metavar="TYPE", help="only records of this type, e.g. 04")
     p.add_argument("--fields", metavar="RUBRICS", help="comma-separated rubrics or names")
     p.add_argument("--unmask", action="store_true", help="show personal data (BSN, names, birth dates)")
     _input_options(p)
     p.set_defaults(func=cmd_show)
 
-    p = sub.add_parser("convert", help="AP304/AP305 to JSON, JSON Lines or CSV", formatter_class=fmt,
-                       epilog=_example("eicodec convert examples/ap304_full.asc --to json -o full.json"))
-    p.add_argument("file", metavar="FILE")
-    p.add_argument("--to", choices=("json", "jsonl", "csv"), required=True)
-    p.add_argument("-o", "--output", metavar="OUT", default="-")
-    p.add_argument("--unmask", action="store_true", help="CSV: do not mask personal data")
+    p = command("convert", "to JSON, JSON Lines, CSV or Parquet (CSV/Parquet: one row per record)",
+                "eicodec convert examples/ap304_full.asc --to parquet -o claims.parquet")
+    p.add_argument("file", metavar="FILE", help="- for standard input")
+    p.add_argument("--to", choices=("json", "jsonl", "csv", "parquet"), required=True)
+    p.add_argument("-o", "--output", metavar="OUT", default=STDIO, help="default: - (standard output)")
+    p.add_argument("--record", metavar="TYPE", help="CSV/Parquet: rows of this record type (default: claim lines)")
+    p.add_argument("--ap305", metavar="AP305", type=_existing_file("--ap305"),
+                   help="CSV/Parquet: join each claim line's outcome from this return file")
+    p.add_argument("--layout", choices=("records", "fields"), default="records",
+                   help="CSV: one row per record (default) or one row per field")
+    p.add_argument("--unmask", action="store_true",
+                   help="do not mask personal data (masked by default in CSV, Parquet, JSON and JSON Lines)")
     _input_options(p)
     p.set_defaults(func=cmd_convert)
 
-    p = sub.add_parser("build", help="JSON (from convert) back to an AP304/AP305 file", formatter_class=fmt,
-                       epilog=_example("eicodec build full.json -o full.asc"))
-    p.add_argument("file", metavar="FILE.json")
-    p.add_argument("-o", "--output", metavar="OUT", required=True)
+    p = command("build", "JSON or JSON Lines (from convert) back to an AP304/AP305 file",
+                "eicodec build full.json -o full.asc")
+    p.add_argument("file", metavar="FILE.json", help="- for standard input")
+    p.add_argument("-o", "--output", metavar="OUT", required=True, help="- for standard output")
     _input_options(p)
     p.set_defaults(func=cmd_build)
 
-    p = sub.add_parser("explain", help="what a COD954 return code means and which rules emit it",
-                       formatter_class=fmt, epilog=_example("eicodec explain 0435"))
+    p = command("anonymise", "a copy with fake personal data that validates the same",
+                "eicodec anonymise prod.asc -o test.asc --key-file team.key")
+    p.epilog = ("Every personal field (BSN, names, birth dates, address, IBAN, numbers,\n"
+                "free text) gets a fake derived from the key; everything else is copied\n"
+                "byte for byte. Without --key-file a random key is used, so two runs give\n"
+                "different fakes; with the same key file, runs (and an AP304 and its\n"
+                "AP305) get the same fakes. Keep the key file secret.\n" + (p.epilog or ""))
+    p.add_argument("file", metavar="IN", help="input file, or - for standard input")
+    p.add_argument("-o", "--output", metavar="OUT", required=True, help="output file, or - for standard output")
+    p.add_argument("--key-file", metavar="K", type=_existing_file("--key-file"),
+                   help="file whose bytes are the key (default: a random key)")
+    _input_options(p)
+    p.set_defaults(func=cmd_anonymise)
+
+    p = command("explain", "what a COD954 return code means and which rules emit it", "eicodec explain 0435")
     p.add_argument("code", metavar="CODE")
     p.set_defaults(func=cmd_explain)
 
-    p = sub.add_parser("report", help="a self-contained HTML report of a validation", formatter_class=fmt,
-                       epilog=_example("eicodec report examples/ap304_claim_rejected.asc --html report.html"))
-    p.add_argument("file", metavar="FILE")
-    p.add_argument("--html", metavar="OUT.html", required=True)
+    p = command("report", "a self-contained HTML report of a validation",
+                "eicodec report examples/ap304_claim_rejected.asc --html report.html")
+    p.add_argument("file", metavar="FILE", help="- for standard input")
+    p.add_argument("--html", metavar="OUT.html", required=True, help="- for standard output")
     p.add_argument("--mode", choices=("insurer", "vecozo"), default="insurer")
-    p.add_argument("--today", metavar="YYYY-MM-DD")
+    p.add_argument("--today", metavar="YYYY-MM-DD", type=parse_day)
+    p.add_argument("--show-values", action="store_true",
+                   help="put offending values in messages (may be personal data; off by default)")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("info", help="message type, encoding, record counts, structure problems",
-                       formatter_class=fmt, epilog=_example("eicodec info examples/ap304_full.asc"))
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p = command("info", "message type, encoding, record counts, structure problems",
+                "eicodec info examples/ap304_full.asc")
+    p.add_argument("files", nargs="+", metavar="FILE", help="- for standard input")
     _input_options(p)
     p.set_defaults(func=cmd_info)
+
+    p = command("example", "write the example files shipped with eicodec", "eicodec example -o examples")
+    p.add_argument("name", nargs="?", metavar="NAME", help="one example (default: all)")
+    p.add_argument("-o", "--output", metavar="DIR", default="examples",
+                   help="folder to write to (default: examples); - writes NAME to standard output")
+    p.add_argument("--list", action="store_true", help="only list the examples' names")
+    p.add_argument("--force", action="store_true", help="overwrite files that differ")
+    p.set_defaults(func=cmd_example)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return EXIT_OK if exc.code in (0, None) else EXIT_USAGE
-    try:
-        if getattr(args, "today", None):
-            dt.date.fromisoformat(args.today)
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:  # --help, --version
+            return EXIT_OK if exc.code in (0, None) else EXIT_USAGE
+        debug = bool(getattr(args, "debug", False))
         return int(args.func(args))
     except UsageError as exc:
-        print(f"eicodec: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except ValueError as exc:
-        if args.debug:
+        if debug:
             traceback.print_exc()
         print(f"eicodec: {exc}", file=sys.stderr)
-        return EXIT_USAGE if not isinstance(exc, EicodecError) else EXIT_REJECTED
+        return EXIT_USAGE
     except UnreadableInputError as exc:
-        if args.debug:
+        if debug:
             traceback.print_exc()
         print(f"eicodec: unreadable input: {exc}", file=sys.stderr)
         return EXIT_UNREADABLE
+    except LookupFailure as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"eicodec: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except EicodecError as exc:
-        if args.debug:
+        if debug:
             traceback.print_exc()
         print(f"eicodec: {exc}", file=sys.stderr)
         return EXIT_REJECTED
@@ -419,14 +849,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
     except OSError as exc:
-        if args.debug:
+        if debug:
             traceback.print_exc()
         print(f"eicodec: {exc.strerror}: {exc.filename}", file=sys.stderr)
         return EXIT_UNREADABLE
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - a bug of ours: one line, traceback on request
-        if args.debug:
+        if debug:
             traceback.print_exc()
         print(f"eicodec: internal error ({type(exc).__name__}); run with --debug and please report it",
               file=sys.stderr)

@@ -9,7 +9,10 @@ The JSON document (``to_json``) is::
 strings, numbers and amounts (eurocents, unsigned; the D/C indicator is its own field)
 as integers, dates as ``"YYYY-MM-DD"``, times as ``"HH:MM"``, empty optional fields as
 ``null``. A record whose text cannot be decoded field by field (a broken line) carries
-``"raw"`` instead of ``"fields"``. JSON Lines holds the same: a first line with the
+``"raw"`` instead of ``"fields"``. With ``mask=True`` (what the command line does unless
+``--unmask``) personal data is replaced by ``"***"`` as :mod:`eicodec.masking` decides: a
+line that does not fit its layout (or has none) shows ``"raw": "***"``; personal and
+non-blank reserve fields show ``"***"``. JSON Lines holds the same: a first line with the
 message keys, then one record per line. :func:`from_json` builds the file back (ids,
 comment numbers and the trailer are filled in when absent), so
 ``from_json(to_json(x)) == x`` byte for byte for every valid file.
@@ -26,6 +29,7 @@ from typing import Any
 
 from .errors import DecodeError, EicodecError, EncodeError
 from .layouts import MessageSpec, get_spec
+from .masking import MASK, Masker
 from .model import Record
 from .reader import RecordStream, Source, build_tree
 from .writer import dumps
@@ -39,16 +43,22 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def record_to_dict(rec: Record) -> dict[str, Any]:
-    """One record as a JSON-ready dict."""
+def record_to_dict(rec: Record, masker: Masker | None = None) -> dict[str, Any]:
+    """One record as a JSON-ready dict; with *masker*, personal data masked."""
     out: dict[str, Any] = {"line": rec.line, "record_type": rec.record_type}
-    if rec.layout is None or len(rec.raw) != rec.layout.length:
-        out["raw"] = rec.raw
+    hide = masker.hidden(rec) if masker is not None else frozenset()
+    if rec.layout is None or len(rec.raw) != rec.layout.length or hide is None:
+        out["raw"] = MASK if masker is not None else rec.raw
         return out
     try:
-        out["fields"] = {f.attr: _jsonable(rec.get(f.attr)) for f in rec.layout.fields}
+        fields = {f.attr: _jsonable(rec.get(f.attr)) for f in rec.layout.fields}
     except DecodeError:
-        out["raw"] = rec.raw
+        out["raw"] = MASK if masker is not None else rec.raw
+        return out
+    for attr in hide:
+        if fields.get(attr) not in (None, ""):
+            fields[attr] = MASK
+    out["fields"] = fields
     return out
 
 
@@ -58,28 +68,34 @@ def _records(source: Source, encoding: str | None, spec: MessageSpec | None) -> 
     return stream, stream.info.spec
 
 
-def to_json(source: Source, *, encoding: str | None = None, spec: MessageSpec | None = None) -> dict[str, Any]:
+def to_json(source: Source, *, encoding: str | None = None, spec: MessageSpec | None = None,
+            mask: bool = False) -> dict[str, Any]:
     """The whole file as one JSON-ready dict (see the module doc for the schema)."""
     stream, found = _records(source, encoding, spec)
+    masker = Masker(found) if mask else None
     with stream:
         return {"standard": found.standard, "version": found.version, "encoding": stream.info.encoding,
-                "records": [record_to_dict(r) for r in stream]}
+                "records": [record_to_dict(r, masker) for r in stream]}
 
 
-def iter_jsonl(source: Source, *, encoding: str | None = None, spec: MessageSpec | None = None) -> Iterator[str]:
+def iter_jsonl(source: Source, *, encoding: str | None = None, spec: MessageSpec | None = None,
+               mask: bool = False) -> Iterator[str]:
     """JSON Lines, streamed: the message keys first, then one record per line."""
     stream, found = _records(source, encoding, spec)
+    masker = Masker(found) if mask else None
     with stream:
         yield json.dumps({"standard": found.standard, "version": found.version,
                           "encoding": stream.info.encoding}, ensure_ascii=False)
         for rec in stream:
-            yield json.dumps(record_to_dict(rec), ensure_ascii=False)
+            yield json.dumps(record_to_dict(rec, masker), ensure_ascii=False)
 
 
 def iter_csv(source: Source, *, encoding: str | None = None, spec: MessageSpec | None = None,
              mask: bool = False) -> Iterator[str]:
-    """CSV rows (one per field: line, record type, rubric, name, attribute, value), streamed."""
-    stream, _found = _records(source, encoding, spec)
+    """CSV rows (one per field: line, record type, rubric, name, attribute, value), streamed.
+    With *mask*, personal data is masked (see :mod:`eicodec.masking`)."""
+    stream, found = _records(source, encoding, spec)
+    masker = Masker(found) if mask else None
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
 
@@ -93,16 +109,17 @@ def iter_csv(source: Source, *, encoding: str | None = None, spec: MessageSpec |
     yield flush()
     with stream:
         for rec in stream:
-            if rec.layout is None or len(rec.raw) != rec.layout.length:
-                writer.writerow([rec.line, rec.record_type, "", "", "raw", "***" if mask else rec.raw])
+            hide = masker.hidden(rec) if masker is not None else frozenset()
+            if rec.layout is None or len(rec.raw) != rec.layout.length or hide is None:
+                writer.writerow([rec.line, rec.record_type, "", "", "raw", MASK if masker is not None else rec.raw])
             else:
                 for f in rec.layout.fields:
                     try:
                         value = _jsonable(rec.get(f.attr))
                     except DecodeError:
                         value = rec.raw[f.slice]
-                    if mask and f.personal and value not in (None, ""):
-                        value = "***"
+                    if f.attr in hide and value not in (None, ""):
+                        value = MASK
                     writer.writerow([rec.line, rec.record_type, f.rubric, f.name, f.attr,
                                      "" if value is None else value])
             yield flush()

@@ -23,7 +23,7 @@ import numpy as np
 
 from .batches import BATCH_LINES, Batch, char_matrix, iter_batches, replayable
 from .codes import return_codes, use_return_codes
-from .findings import MODES, Findings, Outcomes, Report, Status, Verdict
+from .findings import MODES, Findings, Mode, Outcomes, Report, Status, Verdict
 from .grammar import Grammar, Placement, Walker
 from .kinds import CHECKS, FieldChecks, View, field_message, pairing_keys, unique_keys
 from .layouts import MessageSpec
@@ -538,7 +538,7 @@ def _rules_of(spec: MessageSpec, rules: str | os.PathLike[str] | None) -> RuleSe
     return rules_for(spec)
 
 
-def validate(source: Source, *, mode: str = "insurer", today: dt.date | None = None,
+def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = None,
              codes: str | os.PathLike[str] | None = None, spec: MessageSpec | None = None,
              rules: str | os.PathLike[str] | None = None, encoding: str | None = None,
              show_values: bool = False, progress: Callable[[int], None] | None = None,
@@ -585,6 +585,10 @@ def validate(source: Source, *, mode: str = "insurer", today: dt.date | None = N
     finally:
         for fh in to_close:
             fh.close()
+    if "file.encoding" in run.rules.rules and mode in run.rules.rules["file.encoding"].modes:
+        for line in info.fallback_lines:  # lines of a UTF-8 file that were not UTF-8 (see reader)
+            run.add((0, 0), "file.encoding", line, None, None,
+                    "line is not UTF-8 like the rest of the file; read as cp1252")
     findings = run.findings()
     levels = findings.levels()
     if "file" in levels:

@@ -78,3 +78,23 @@ class UnreadableInputError(EicodecError):
 class MismatchError(EicodecError):
     """Two documents that should belong together do not (an AP305 and its AP304, or a
     validation report and the declaration it is said to describe)."""
+
+
+class LookupFailure(EicodecError, KeyError):
+    """Something asked for by name does not exist. Also a :class:`KeyError`, so code
+    written as ``except KeyError`` keeps working; ``str()`` is the plain message."""
+
+    __str__ = Exception.__str__
+
+
+class UnknownSpecError(LookupFailure):
+    """No shipped spec for a standard/version (``get_spec("AP999")``)."""
+
+
+class UnknownRecordTypeError(LookupFailure):
+    """A message spec has no record type of that kenmerk (``spec.layout("77")``)."""
+
+
+class UnknownFieldError(LookupFailure, AttributeError):
+    """A record has no field of that rubric or name (``record["9999"]``). Also an
+    :class:`AttributeError`, as ``record.no_such_name`` always raised one."""

@@ -12,7 +12,7 @@ import enum
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -21,7 +21,8 @@ from .layouts import MessageSpec
 from .model import Record
 from .reader import fingerprint_bytes
 
-MODES = ("insurer", "vecozo")
+Mode = Literal["insurer", "vecozo"]  # how a file is judged: see validate()
+MODES: tuple[Mode, ...] = ("insurer", "vecozo")
 
 
 class Verdict(str, enum.Enum):
@@ -251,7 +252,7 @@ class Report:
     """
 
     spec: MessageSpec
-    mode: str
+    mode: Mode
     status: Status
     findings: Sequence[Finding]
     outcomes: Outcomes
@@ -279,6 +280,13 @@ class Report:
 
     def code_counts(self) -> Counter[str]:
         return Counter(f.code for f in self.findings)
+
+    def to_dict(self, *, file: str | None = None, show_values: bool = False) -> dict[str, Any]:
+        """The report as JSON-ready data: exactly what ``eicodec validate --format json``
+        prints (see :mod:`eicodec.report_json`; *file* names the input)."""
+        from .report_json import report_to_dict
+
+        return report_to_dict(self, file=file, show_values=show_values)
 
 
 def fingerprint_records(records: Iterable[Record], encoding: str = "utf-8", bom: bool = False) -> str:

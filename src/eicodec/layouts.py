@@ -21,7 +21,7 @@ from typing import Any
 import attrs
 
 from .codecs import AN_KINDS, KINDS, N_KINDS, Decoder, Encoder, empty_text, make_codec
-from .errors import SpecError
+from .errors import SpecError, UnknownFieldError, UnknownRecordTypeError, UnknownSpecError
 
 # Names a field may not take because the record object uses them itself.
 RESERVED_ATTRS = frozenset({
@@ -77,6 +77,17 @@ class FieldSpec:
         """Text of this field when it holds no value."""
         return empty_text(self.kind, self.length)
 
+    def is_missing(self, text: str) -> bool:
+        """Whether *text* leaves this mandatory field without a value: blank for AN, all
+        zeros for N ids, codes, dates and times (zero is a value for counts and amounts)."""
+        if self.mandatory != "Y" or self.kind == "reserve" or self.fixed is not None:
+            return False
+        if self.type == "N":
+            needs_value = self.kind in ("digits", "date", "time") or (
+                self.kind == "number" and not self.element.startswith("ANT"))
+            return needs_value and text.count("0") == len(text)
+        return text.strip(" ") == ""
+
 
 @attrs.frozen
 class RecordLayout:
@@ -112,7 +123,7 @@ class RecordLayout:
         """The field with rubric number *key* (``"0403"``) or attribute name (``"bsn"``)."""
         f = self.by_rubric.get(key) or self.by_attr.get(key)
         if f is None:
-            raise KeyError(f"record {self.type} has no field {key!r}")
+            raise UnknownFieldError(f"record {self.type} has no field {key!r}", record_type=self.type)
         return f
 
     @property
@@ -187,7 +198,8 @@ class MessageSpec:
         try:
             return self.records[record_type]
         except KeyError:
-            raise KeyError(f"{self.name} has no record type {record_type!r}") from None
+            raise UnknownRecordTypeError(f"{self.name} has no record type {record_type!r}",
+                                         record_type=str(record_type)) from None
 
     def field(self, record_type: str, key: str) -> FieldSpec:
         return self.layout(record_type).field(key)
@@ -456,7 +468,10 @@ def builtin_specs() -> tuple[MessageSpec, ...]:
         if p.name.endswith(".rules.toml"):
             continue
         with p.open("rb") as fh:
-            specs.append(parse_spec(tomllib.load(fh), p.name))
+            data = tomllib.load(fh)
+        if "message" not in data and "record" not in data:
+            continue  # a data file that is no message spec (e.g. anonymise.toml)
+        specs.append(parse_spec(data, p.name))
     return tuple(specs)
 
 
@@ -466,7 +481,7 @@ def get_spec(standard: str, version: str = "8.0") -> MessageSpec:
         if spec.standard == standard.upper() and spec.version == version:
             return spec
     known = ", ".join(s.name for s in builtin_specs())
-    raise KeyError(f"no spec for {standard} v{version} (shipped: {known})")
+    raise UnknownSpecError(f"no spec for {standard} v{version} (shipped: {known})")
 
 
 def spec_for_key(key: tuple[str, str, str], extra: tuple[MessageSpec, ...] = ()) -> MessageSpec | None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .errors import DecodeError, EncodeError
+from .errors import DecodeError, EncodeError, UnknownFieldError
 
 if TYPE_CHECKING:
     from .layouts import FieldSpec, MessageSpec, RecordLayout
@@ -94,8 +94,8 @@ class Record:
                               record_type=self.record_type)
         try:
             return self.layout.field(key)
-        except KeyError:
-            raise AttributeError(f"record {self.layout.type} has no field {key!r}") from None
+        except UnknownFieldError as exc:
+            raise UnknownFieldError(exc.message, line=self.line, record_type=self.layout.type) from None
 
     def raw_value(self, key: str) -> str:
         """The text of field *key* exactly as in the record (may be short on a short line)."""
@@ -164,10 +164,7 @@ class Record:
         self.set(dc.attr, "C" if cents < 0 else "D")
 
     def __getitem__(self, key: str) -> Any:
-        try:
-            return self.get(key)
-        except AttributeError:
-            raise KeyError(key) from None
+        return self.get(key)  # an unknown key raises UnknownFieldError, a KeyError
 
     def __setitem__(self, key: str, value: Any) -> None:
         self.set(key, value)

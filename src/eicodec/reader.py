@@ -8,8 +8,12 @@ raising, so the validator can report them. Only input that is not an EI file at 
 raises :class:`~eicodec.errors.UnreadableInputError`.
 
 Encoding: the standard fixes none (STB §5.3.7). Pass ``encoding=`` to choose; by default
-the bytes are read as UTF-8 when the whole file decodes as UTF-8, and as cp1252
-otherwise. Record lengths count characters, not bytes.
+the bytes are read as UTF-8 when the whole file decodes as UTF-8, and as cp1252 when
+it holds no UTF-8 sequence at all. A file that mixes both (a UTF-8 file with a stray
+cp1252 byte) is read line by line: a line that is valid UTF-8 reads as UTF-8, a line
+that is not reads as cp1252 (a byte cp1252 leaves undefined as its Latin-1 character),
+so every line keeps its length; ``ReadInfo.fallback_lines`` lists those lines and the
+validator gives each a finding. Record lengths count characters, not bytes.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import codecs
 import io
 import os
+import re
 import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
@@ -50,6 +55,11 @@ class ReadInfo:
     bom: bool = False
     spec: MessageSpec | None = None
     fingerprint: str = ""
+    #: Lines (1-based) that were not UTF-8 in a UTF-8 file and were read as cp1252;
+    #: complete once the records have been read.
+    fallback_lines: list[int] = attrs.field(factory=list)
+    #: The input is UTF-8 with lines that are not (read line by line, see the module docs).
+    mixed: bool = False
 
 
 def fingerprint_bytes(chunks: Iterable[bytes]) -> str:
@@ -84,18 +94,22 @@ class RecordStream:
 
     # ------------------------------------------------------------------ opening
     def _open(self, source: Source, encoding: str | None, spec: MessageSpec | None) -> None:
+        mixed = False
         if isinstance(source, str) and _looks_like_content(source):
             self.info = ReadInfo(encoding="str",
                                  fingerprint=fingerprint_bytes([source.encode("utf-8", "surrogatepass")]))
             self._text = io.StringIO(source, newline="")
         else:
             binary = self._binary(source)
-            enc, bom, fp = _detect_encoding(binary, encoding)
-            self.info = ReadInfo(encoding=enc, bom=bom, fingerprint=fp)
-            text = _Decoded(binary, "utf-8-sig" if bom else enc)
+            enc, bom, fp, mixed = _detect_encoding(binary, encoding)
+            self.info = ReadInfo(encoding=enc, bom=bom, fingerprint=fp, mixed=mixed)
+            if mixed and bom:
+                binary.read(len(codecs.BOM_UTF8))
+            text = _Decoded(binary, "latin-1" if mixed else "utf-8-sig" if bom else enc)
             self._close.insert(0, text)  # type: ignore[arg-type]
             self._text = text  # type: ignore[assignment]
-        self._blocks_iter = self._blocks()
+        blocks = self._blocks()
+        self._blocks_iter = self._per_line(blocks) if mixed else blocks
         self.info.spec = self._identify(spec)
         self._rest_of_first_block()
 
@@ -202,6 +216,26 @@ class RecordStream:
             return
         if rest:
             yield _unzip(_split_cr(rest, ""))
+
+    def _per_line(self, blocks: Iterator[tuple[list[str], list[str] | None]]
+                  ) -> Iterator[tuple[list[str], list[str] | None]]:
+        """A mixed file, read as Latin-1 (one character per byte): each line that is
+        valid UTF-8 becomes UTF-8 text, any other line cp1252 text (noted)."""
+        fallback = self.info.fallback_lines
+        lineno = 0
+        for texts, terms in blocks:
+            out = []
+            for text in texts:
+                lineno += 1
+                if not text.isascii():
+                    data = text.encode("latin-1")
+                    try:
+                        text = data.decode("utf-8")
+                    except UnicodeDecodeError:
+                        text = data.decode("cp1252", _LATIN1_FALLBACK)
+                        fallback.append(lineno)
+                out.append(text)
+            yield out, terms
 
     def _next_line(self) -> tuple[str, str] | None:
         while not self._buffer:
@@ -370,42 +404,80 @@ def _looks_like_content(text: str) -> bool:
     return "\n" in text or "\r" in text or len(text) >= 100 or text == ""
 
 
-def _detect_encoding(binary: IO[bytes], encoding: str | None) -> tuple[str, bool, str]:
-    """Check that the whole input decodes; return (encoding, utf-8 BOM present, fingerprint)."""
+# A byte cp1252 leaves undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D) reads as its Latin-1
+# character: a line read with the fallback keeps one character per byte.
+_LATIN1_FALLBACK = "eicodec.latin1"
+codecs.register_error(_LATIN1_FALLBACK, lambda exc: (
+    exc.object[exc.start:exc.end].decode("latin-1"), exc.end))  # type: ignore[attr-defined]
+
+# A multi-byte UTF-8 sequence (cp1252 text practically never holds one).
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+
+
+def _detect_encoding(binary: IO[bytes], encoding: str | None) -> tuple[str, bool, str, bool]:
+    """Check that the whole input decodes; return (encoding, utf-8 BOM present,
+    fingerprint, mixed). *mixed*: no encoding was given and the input is UTF-8 with
+    lines that are not (read line by line, see the module doc)."""
     start = binary.tell()
     head = binary.read(3)
     binary.seek(start)
     bom = head == codecs.BOM_UTF8
-    candidates = [encoding] if encoding else ["utf-8", "cp1252"]
-    failure: UnicodeDecodeError | None = None
-    offset = 0
-    for enc in candidates:
+    if encoding:
         try:
-            codecs.lookup(enc)
+            codecs.lookup(encoding)
         except LookupError:
-            raise UnreadableInputError(f"unknown encoding {enc!r}") from None
-        decoder = codecs.getincrementaldecoder(enc)(errors="strict")
-        offset = 0
-        binary.seek(start)
-        crc, adler = 0, 1
-        try:
-            while chunk := binary.read(_CHUNK):
-                decoder.decode(chunk)
-                offset += len(chunk)
-                crc = zlib.crc32(chunk, crc)
-                adler = zlib.adler32(chunk, adler)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError as exc:
-            failure = exc
-            offset += exc.start
-            continue
-        binary.seek(start)
-        norm = codecs.lookup(enc).name
-        return norm, bom and norm == "utf-8", f"{crc:08x}{adler:08x}-{offset}"
+            raise UnreadableInputError(f"unknown encoding {encoding!r}") from None
+        enc, fp, failure = _decodes(binary, start, encoding)
+        if failure is None:
+            return enc, bom and enc == "utf-8", fp, False
+        raise UnreadableInputError(f"bytes cannot be decoded as {encoding} (first bad byte at offset "
+                                   f"{failure[0]})", offset=failure[0]) from failure[1]
+    enc, fp, failure = _decodes(binary, start, "utf-8")
+    if failure is None:
+        return enc, bom, fp, False
+    # Not all UTF-8: cp1252 when the file holds no UTF-8 sequence, else mixed.
     binary.seek(start)
-    tried = " or ".join(candidates)
-    raise UnreadableInputError(f"bytes cannot be decoded as {tried} (first bad byte at offset {offset})",
-                               offset=offset) from failure
+    utf8_seen = False
+    tail = b""
+    crc, adler, size = 0, 1, 0
+    while chunk := binary.read(_CHUNK):
+        if not utf8_seen and _UTF8_SEQUENCE.search(tail + chunk):
+            utf8_seen = True
+        tail = chunk[-3:]
+        crc = zlib.crc32(chunk, crc)
+        adler = zlib.adler32(chunk, adler)
+        size += len(chunk)
+    binary.seek(start)
+    if utf8_seen:
+        return "utf-8", bom, f"{crc:08x}{adler:08x}-{size}", True
+    enc, fp, failure = _decodes(binary, start, "cp1252")
+    if failure is None:
+        return enc, False, fp, False
+    raise UnreadableInputError(f"bytes cannot be decoded as utf-8 or cp1252 (first bad byte at offset "
+                               f"{failure[0]})", offset=failure[0]) from failure[1]
+
+
+def _decodes(binary: IO[bytes], start: int, enc: str
+             ) -> tuple[str, str, tuple[int, UnicodeDecodeError] | None]:
+    """(normalised encoding name, fingerprint, None) when all of *binary* decodes as
+    *enc*; else (name, "", (offset of the first bad byte, error)). Rewinds *binary*."""
+    decoder = codecs.getincrementaldecoder(enc)(errors="strict")
+    norm = codecs.lookup(enc).name
+    offset = 0
+    binary.seek(start)
+    crc, adler = 0, 1
+    try:
+        while chunk := binary.read(_CHUNK):
+            decoder.decode(chunk)
+            offset += len(chunk)
+            crc = zlib.crc32(chunk, crc)
+            adler = zlib.adler32(chunk, adler)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        binary.seek(start)
+        return norm, "", (offset + exc.start, exc)
+    binary.seek(start)
+    return norm, f"{crc:08x}{adler:08x}-{offset}", None
 
 
 # ---------------------------------------------------------------------- public API

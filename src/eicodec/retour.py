@@ -109,6 +109,7 @@ class _Builder:
         self.vecozo_ok = roles.get("vecozo_approved", "8096")
         self.price = roles.get("price_correction", "8059")
         self.file_level = report.status is Status.REJECTED_FILE
+        self.overflow = False  # a trailer total does not fit its field (see :meth:`check_totals`)
         spec304 = report.spec
         self.ref_slice = spec304.field("04", "0445").slice
         total = spec304.totals[0].rubric if spec304.totals else None
@@ -167,9 +168,11 @@ class _Builder:
         hdr.set("software_version", None)
         hdr.set("insurer_reference", self.insurer_reference or None)
         hdr.set("return_date", self.return_date)
-        if rep.status is Status.REJECTED_FILE:
-            codes = sorted({f.code for f in rep.file_findings},
-                           key=lambda c: (self.rules.file_code_rank(c), c))
+        if self.file_level:
+            found = {f.code for f in rep.file_findings}
+            if self.overflow:
+                found.add(self.overflow_code)
+            codes = sorted(found, key=lambda c: (self.rules.file_code_rank(c), c))
         elif rep.status is Status.APPROVED and not corrections:
             codes = [roles.get("approved_file", "8001")]
         else:
@@ -276,11 +279,44 @@ class _Builder:
         self.set_codes(copy, codes)
         return copy
 
+    @property
+    def overflow_code(self) -> str:
+        """The file-level code of an answer whose totals cannot be written (rules data)."""
+        return self.rules.roles.get("total_does_not_fit", self.rules.roles.get("generic_file_rejection", "0001"))
+
+    def _fits(self, attr: str, cents: int) -> bool:
+        return abs(cents) < 10 ** self.spec.field(self.spec.trailer, attr).length
+
+    def submitted(self, totals: _Totals) -> int:
+        return totals.submitted if totals.submitted is not None else totals.declared
+
+    def awarded(self, totals: _Totals) -> int:
+        return 0 if self.file_level or self.mode == "vecozo" else totals.awarded
+
+    def may_overflow(self) -> bool:
+        """Whether the claim lines are many enough for a trailer total not to fit (then
+        the totals are gathered in a first pass, before the header is written)."""
+        n = self.report.counts.get("04", 0)
+        line_max = 10 ** self.report.spec.field("04", "0443").length - 1
+        room = min(10 ** self.spec.field(self.spec.trailer, a).length - 1
+                   for a in ("submitted_total", "awarded_total"))
+        return n * line_max > room
+
+    def check_totals(self, totals: _Totals) -> None:
+        """A total that cannot be written makes the answer a file-level rejection
+        (``total_does_not_fit`` in the rules' roles): the return file stays well-formed."""
+        if not (self._fits("submitted_total", self.submitted(totals))
+                and self._fits("awarded_total", self.awarded(totals))):
+            self.overflow = True
+            self.file_level = True
+            self.everything = False
+
     def trailer(self, counts: dict[str, int], totals: _Totals) -> Record:
         base = self.spec.new(self.spec.trailer)
-        base.set_signed("submitted_total", totals.submitted if totals.submitted is not None else totals.declared)
-        awarded = 0 if self.file_level or self.mode == "vecozo" else totals.awarded
-        base.set_signed("awarded_total", awarded)
+        submitted = self.submitted(totals)
+        base.set_signed("submitted_total", submitted if self._fits("submitted_total", submitted) else 0)
+        awarded = self.awarded(totals)
+        base.set_signed("awarded_total", awarded if self._fits("awarded_total", awarded) else 0)
         return trailer_from_counts(self.spec, counts, {}, base)
 
 
@@ -316,16 +352,21 @@ def iter_retour(source: Declaration | Source, report: Report, *, insurer_referen
     try:
         # The header must know whether any award corrects an amount: with awards, a first
         # pass gathers the totals; without, they are gathered while the body is written.
-        if b.awards:
+        if b.awards or b.may_overflow():
             records, _ = open_records()
             totals = b.scan(records)
+            b.check_totals(totals)
             records, fingerprint = open_records()
         else:
             totals = _Totals()
             plain, fingerprint = open_records()
             records = b.scan_through(plain, totals)
-        first = next(records, None)
-        if first is None or totals.header is None:
+        first: list[Record] = []  # up to the voorlooprecord (the reader skips empty lines before it)
+        for rec in records:
+            first.append(rec)
+            if totals.header is not None:
+                break
+        if totals.header is None:
             raise MismatchError("the declaration has no voorlooprecord")
         if report.status is Status.REJECTED_FILE:
             if totals.header.raw != report.header_raw:
@@ -335,7 +376,7 @@ def iter_retour(source: Declaration | Source, report: Report, *, insurer_referen
         header = b.header(totals.header, bool(totals.corrected))
         yield header
         counts: dict[str, int] = {}
-        for rec in b.body(itertools.chain([first], records), totals):
+        for rec in b.body(itertools.chain(first, records), totals):
             counts[rec.record_type] = counts.get(rec.record_type, 0) + 1
             yield rec
         yield b.trailer(counts, totals)
@@ -406,49 +447,61 @@ _HEADER_COPY_SKIP = frozenset({"0102", "0105", "0106", "0107"})
 def outcome(ap304: Declaration | Source, ap305: Declaration | Source) -> list[ClaimOutcome]:
     """Per claim line of *ap304*, what *ap305* says became of it.
 
-    Records are matched on kenmerk record + identificatie detailrecord and must be exact
-    copies; an AP305 of another invoice, or with records that are not in the AP304,
-    raises :class:`~eicodec.errors.MismatchError`.
+    Every line of *ap304* whose kenmerk record is ``04`` gets exactly one outcome, in file
+    order: also a claim line that is out of place (before its insured, after the
+    sluitrecord), short, too long or with fields that do not decode (its amounts then
+    count as 0). Records are matched on kenmerk record + identificatie detailrecord and
+    must be copies of the AP304's records (as :func:`build_retour` makes them); an AP305
+    of another invoice, or with records that are not in the AP304, raises
+    :class:`~eicodec.errors.MismatchError`.
     """
     decl = ap304 if isinstance(ap304, Declaration) else read(ap304)
     ret = ap305 if isinstance(ap305, Declaration) else read(ap305)
     if decl.spec.kind != "declaration" or ret.spec.kind != "return" or ret.spec.return_of != decl.spec.standard:
         raise MismatchError(f"{ret.spec.name} is not a return file for {decl.spec.name}")
+    n = decl.spec.record_length
     hlay = decl.header.layout
     assert hlay is not None
+    header_copy = _as_copied(decl.header.raw, n)
     for f in hlay.fields:
-        if f.rubric not in _HEADER_COPY_SKIP and ret.header.raw[f.slice] != decl.header.raw[f.slice]:
+        if f.rubric not in _HEADER_COPY_SKIP and ret.header.raw[f.slice] != header_copy[f.slice]:
             raise MismatchError(f"the return file belongs to another declaration (header rubric {f.rubric} differs)",
                                 rubric=f.rubric)
     comment_type = decl.spec.comment
     line_no = next(f.slice for f in decl.spec.layout(comment_type).fields
                    if f.kind == "number" and f.element != "NUM040")
+    id_slices = {t: lay.id_field.slice for t, lay in decl.spec.records.items() if lay.id_field is not None}
 
     def key(rec: Record) -> tuple[str, str, str]:
         """Kenmerk record + identificatie detailrecord (+ regelnummer for a comment)."""
-        idf = rec.layout.id_field if rec.layout is not None else None
-        ident = rec.raw[idf.slice] if idf is not None else ""
-        return rec.record_type, ident, rec.raw[line_no] if rec.record_type == comment_type else ""
+        t = rec.record_type
+        idf = id_slices.get(t)
+        ident = rec.raw[idf] if idf is not None else ""
+        return t, ident, rec.raw[line_no] if t == comment_type else ""
 
-    originals: dict[tuple[str, str, str], Record] = {}
-    for rec in decl.iter_records():
+    # Every record of the AP304 in file order, placed or not (a Declaration keeps the
+    # records that fit no place in ``unplaced``).
+    all_records = sorted([*decl.iter_records(), *decl.unplaced], key=lambda r: r.line or 0)
+    originals: dict[tuple[str, str, str], list[Record]] = {}
+    for rec in all_records:
         if rec.record_type not in (decl.spec.header, decl.spec.trailer):
-            originals[key(rec)] = rec
+            originals.setdefault(key(rec), []).append(rec)
     returned: dict[int, tuple[Record, list[Record]]] = {}
     bad: list[int] = []
     for node in ret.iter_nodes():
         for r in (node.record, *node.comments):
-            orig = originals.get(key(r))
-            if orig is None:
+            origs = originals.get(key(r))
+            if not origs:
                 if r.record_type == comment_type and not _codes(r):
                     continue  # a comment the insurer added
                 bad.append(r.line or 0)
-            elif orig.raw != r.raw[: len(orig.raw)]:
+            elif not any(r.raw[:n] == _as_copied(o.raw, n) for o in origs):
                 bad.append(r.line or 0)
         if node.record.record_type == "04":
-            orig = originals.get(key(node.record))
-            if orig is not None:
-                returned[orig.line or 0] = (node.record, node.comments)
+            for orig in originals.get(key(node.record), []):
+                if node.record.raw[:n] == _as_copied(orig.raw, n) and (orig.line or 0) not in returned:
+                    returned[orig.line or 0] = (node.record, node.comments)
+                    break
     if bad:
         raise MismatchError(f"{len(bad)} record(s) of the return file are not copies of records of the "
                             f"declaration (first at line {bad[0]})", line=bad[0])
@@ -456,14 +509,15 @@ def outcome(ap304: Declaration | Source, ap305: Declaration | Source) -> list[Cl
     hdr_codes = _codes(ret.header)
     has_details = bool(ret.groups)
     approved_file = "8001" in hdr_codes
+    ref_slice = decl.spec.field("04", "0445").slice
     out = []
-    for node in decl.iter_nodes():
-        rec = node.record
+    for rec in all_records:
         if rec.record_type != "04":
             continue
-        declared = rec.declared_amount_signed or 0
-        ref = (rec.reference or "").strip()
+        declared = _value(rec, "declared_amount_signed") or 0
+        ref = rec.raw[ref_slice].strip()
         line = rec.line or 0
+        codes: tuple[str, ...]
         if line in returned:
             r, comments = returned[line]
             codes = _codes(r)
@@ -474,7 +528,7 @@ def outcome(ap304: Declaration | Source, ap305: Declaration | Source) -> list[Cl
                 status = "rejected"
             else:
                 status = "approved"
-            awarded = r.awarded_amount_signed or 0
+            awarded = _value(r, "awarded_amount_signed") or 0
         elif not has_details and not approved_file and not set(hdr_codes) <= _NEUTRAL:
             status, codes, awarded = "rejected", hdr_codes, 0
         elif approved_file:
@@ -485,3 +539,8 @@ def outcome(ap304: Declaration | Source, ap305: Declaration | Source) -> list[Cl
                                 meanings=tuple(table.meaning(c) for c in codes),
                                 declared=declared, awarded=awarded))
     return out
+
+
+def _as_copied(raw: str, n: int) -> str:
+    """A record's text as a return file copies it: its first *n* characters, padded."""
+    return raw[:n].ljust(n)

@@ -11,7 +11,7 @@ exporter or importer::
     def test_my_import(decl):
         my_import(eicodec.dumps(decl))
 
-Requires the ``hypothesis`` package (``pip install eicodec[test]``).
+Requires the ``hypothesis`` package: ``pip install "eicodec[testing]"``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from hypothesis import strategies as st
+try:
+    from hypothesis import strategies as st
+except ImportError as exc:  # a plain install: say what to install, not just the missing module
+    raise ImportError(
+        "eicodec.testing needs the hypothesis package; install it with: pip install \"eicodec[testing]\"",
+        name=exc.name) from exc
 
 from .layouts import MessageSpec, get_spec
 from .model import Declaration, Record

@@ -7,39 +7,20 @@ The engine lives in :mod:`eicodec.engine` (with :mod:`eicodec.grammar`,
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from .batches import replayable as _replayable
+from .batches import replayable as _replayable  # noqa: F401 (kept for importers)
 from .engine import validate
-from .findings import MODES, Finding, Outcome, Outcomes, Report, Status, Verdict, fingerprint_records
+from .findings import MODES, Finding, Mode, Outcome, Outcomes, Report, Status, Verdict, fingerprint_records
 from .reader import Source
 
-__all__ = ["MODES", "Finding", "Outcome", "Outcomes", "Report", "Status", "Verdict", "fingerprint_records",
+__all__ = ["MODES", "Finding", "Mode", "Outcome", "Outcomes", "Report", "Status", "Verdict", "fingerprint_records",
            "validate", "validate_many"]
 
 
-def _validate_path(source: Any, kwargs: dict[str, Any]) -> Report:
-    return validate(source, **kwargs)
+def validate_many(sources: Iterable[Source], *, jobs: int | None = None, **kwargs: Any) -> Iterator[Any]:
+    """Moved to :func:`eicodec.many.validate_many` (still importable from here)."""
+    from .many import validate_many as many
 
-
-def validate_many(sources: Iterable[Source], *, jobs: int | None = None, **kwargs: Any) -> Iterator[Report]:
-    """Validate several files in parallel processes; yields their reports in order.
-
-    *sources* are paths or bytes; *kwargs* are those of :func:`validate`; ``jobs`` is
-    the number of processes (default: the number of CPUs). An unreadable file raises
-    :class:`~eicodec.errors.UnreadableInputError` when its turn comes.
-    """
-    import concurrent.futures
-
-    sources = list(sources)
-    jobs = jobs or os.cpu_count() or 1
-    if jobs == 1 or len(sources) < 2:
-        for src in sources:
-            yield validate(src, **kwargs)
-        return
-    with concurrent.futures.ProcessPoolExecutor(max_workers=min(jobs, len(sources))) as pool:
-        futures = [pool.submit(_validate_path, src, kwargs) for src in sources]
-        for fut in futures:
-            yield fut.result()
+    return many(sources, jobs=jobs, **kwargs)

@@ -6,7 +6,8 @@ identificatie detailrecord where the caller left it empty, gives comments the nu
 of the record they follow and a regelnummer, computes the trailer counts and totals,
 and ends every record, the last one included, with CR/LF. It never truncates: a record
 of the wrong length or a character the encoding cannot hold raises
-:class:`~eicodec.errors.EncodeError`.
+:class:`~eicodec.errors.EncodeError`. With ``check=True`` it also refuses a declaration
+whose mandatory fields are empty (:func:`missing_fields` lists them).
 """
 
 from __future__ import annotations
@@ -16,11 +17,53 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
+import attrs
+
 from .errors import DecodeError, EncodeError
 from .layouts import FieldSpec, MessageSpec
 from .model import Declaration, Node, Record
 
 CRLF = "\r\n"
+
+
+@attrs.frozen
+class MissingField:
+    """A mandatory field left empty: ``record`` is the record's position in the file
+    (1 = the voorlooprecord), as the written file will number its lines."""
+
+    record: int
+    record_type: str
+    rubric: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"line {self.record} rubric {self.rubric} ({self.name})"
+
+
+def missing_fields(decl: Declaration) -> list[MissingField]:
+    """The mandatory fields (mandatory flag Y in the spec) that *decl* leaves empty,
+    after numbering and the trailer are filled in (what the writer fills is not missing)."""
+    done = complete(decl)
+    out = []
+    for n, rec in enumerate(done.iter_records(), 1):
+        if rec.layout is None:
+            continue
+        for f in rec.layout.fields:
+            if f.is_missing(rec.raw[f.slice]):
+                out.append(MissingField(n, rec.layout.type, f.rubric, f.name))
+    return out
+
+
+def _check(decl: Declaration) -> None:
+    missing = missing_fields(decl)
+    if missing:
+        first = missing[0]
+        listed = "; ".join(str(m) for m in missing[:10])
+        more = f"; and {len(missing) - 10} more" if len(missing) > 10 else ""
+        err = EncodeError(f"{len(missing)} mandatory field(s) empty: {listed}{more}",
+                          line=first.record, record_type=first.record_type, rubric=first.rubric)
+        err.missing = missing  # type: ignore[attr-defined]
+        raise err
 
 
 def complete(decl: Declaration) -> Declaration:
@@ -156,8 +199,14 @@ def render_records(records: Iterable[Record], encoding: str = "utf-8") -> Iterat
                               rubric=f.rubric if f else None) from None
 
 
-def dumps(decl: Declaration, *, encoding: str | None = None) -> bytes:
-    """The file text of *decl* as bytes (default: the encoding it was read in, else UTF-8)."""
+def dumps(decl: Declaration, *, encoding: str | None = None, check: bool = False) -> bytes:
+    """The file text of *decl* as bytes (default: the encoding it was read in, else UTF-8).
+
+    ``check=True`` first refuses a declaration with empty mandatory fields: an
+    :class:`~eicodec.errors.EncodeError` naming line, record type and rubric of the first
+    and listing them all (``.missing``; no values from the declaration)."""
+    if check:
+        _check(decl)
     done = complete(decl)
     enc = _encoding(decl, encoding)
     records = list(done.iter_records())
@@ -172,8 +221,11 @@ def dumps(decl: Declaration, *, encoding: str | None = None) -> bytes:
 
 
 def write(decl: Declaration, target: str | os.PathLike[str] | IO[bytes], *,
-          encoding: str | None = None) -> None:
-    """Write *decl* to a path or binary file object, one record at a time."""
+          encoding: str | None = None, check: bool = False) -> None:
+    """Write *decl* to a path or binary file object, one record at a time
+    (``check=True``: refuse empty mandatory fields first, as :func:`dumps`)."""
+    if check:
+        _check(decl)
     done = complete(decl)
     write_records(done.iter_records(), target, encoding=_encoding(decl, encoding))
 

@@ -1,0 +1,119 @@
+"""Masking personal data by what a line really is, not by the kenmerk it claims.
+
+A line's kenmerk record (its first two characters) may be wrong: an insured record (02)
+whose kenmerk was changed to 99 still holds a BSN, a name and a postcode, now at the
+positions of the sluitrecord's reserve. So :class:`Masker` trusts a line's layout only
+when the line's text *fits* it (every field has the form of its kind: digits where
+digits go, a calendar date where a date goes, D/C where a D/C goes; text is anything):
+
+* a line of unknown type, of another length than its layout, or that does not fit its
+  layout is masked whole;
+* in a line that fits, personal fields (``personal = true`` in the spec) and every
+  non-blank reserve field are masked;
+* when the line fits another layout of the spec at least as tightly (as many or more
+  positions constrained to digits, dates, D/C or fixed text: a genuine claim line also
+  fits the loose comment layout, but an insured record relabelled 99 fits its own
+  layout more tightly than the sluitrecord's), every field that overlaps a personal
+  field of that other layout is masked as well.
+
+The masked text is :data:`MASK`. Nothing here knows a particular standard: field kinds,
+positions and the ``personal`` flag come from the spec.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from .layouts import FieldSpec, MessageSpec, RecordLayout
+from .model import Record
+
+# The forms a date or time field's text may take (what "fits the layout" means for them).
+# CCYYMMDD, a real calendar date in years 0001-9999 (what datetime.date accepts)
+_MONTH_DAY = ("(?:(?:0[13578]|1[02])(?:0[1-9]|[12][0-9]|3[01])"
+              "|(?:0[469]|11)(?:0[1-9]|[12][0-9]|30)"
+              "|02(?:0[1-9]|1[0-9]|2[0-8]))")
+_LEAP_YEAR = "(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)"
+CALENDAR_DATE = f"(?!0000)(?:[0-9]{{4}}{_MONTH_DAY}|{_LEAP_YEAR}0229)"
+#: the same, for a field where 00000000 is allowed as "empty"
+DATE_OR_ZEROS = f"(?:0{{8}}|{CALENDAR_DATE})"
+
+# HHMM, a time of day
+TIME_OF_DAY = "(?:[01][0-9]|2[0-3])[0-5][0-9]"
+
+MASK = "***"
+
+
+def _fit_part(f: FieldSpec, first: bool) -> str:
+    """A pattern matching the text of field *f* when it has the form of its kind."""
+    n = f.length
+    if first:
+        return f".{{{n}}}"  # the kenmerk record: the very thing that may lie
+    if f.fixed is not None:
+        return re.escape(f.fixed)
+    if f.kind in ("digits", "number", "amount"):
+        return f"[0-9]{{{n}}}"
+    if f.kind == "date" and n == 8:
+        return DATE_OR_ZEROS
+    if f.kind == "time" and n == 4:
+        return f"(?:0000|{TIME_OF_DAY})"
+    if f.kind == "dc":
+        return f"[DC ]{{{n}}}"
+    return f".{{{n}}}"  # text, reserve (and kinds whose form we do not know)
+
+
+def _overlaps(a: FieldSpec, b: FieldSpec) -> bool:
+    return a.start <= b.end and b.start <= a.end
+
+
+class Masker:
+    """Decides, per record, which fields a masked view may show (see the module doc)."""
+
+    def __init__(self, spec: MessageSpec) -> None:
+        self.spec = spec
+        self._fit: dict[str, re.Pattern[str]] = {}
+        for t, lay in spec.records.items():
+            parts = [_fit_part(f, i == 0) for i, f in enumerate(lay.fields)]
+            self._fit[t] = re.compile("".join(parts), re.DOTALL)
+        self._personal: dict[str, frozenset[str]] = {
+            t: frozenset(f.attr for f in lay.fields if f.personal) for t, lay in spec.records.items()}
+        # fields of layout T that overlap a personal field of layout L
+        self._overlap: dict[tuple[str, str], frozenset[str]] = {}
+        for t, lay in spec.records.items():
+            for u, other in spec.records.items():
+                if u != t:
+                    self._overlap[t, u] = frozenset(
+                        f.attr for f in lay.fields
+                        if any(p.personal and _overlaps(f, p) for p in other.fields))
+        self._tight: dict[str, int] = {
+            t: sum(f.length for f in lay.fields[1:] if _fit_part(f, False) != f".{{{f.length}}}")
+            for t, lay in spec.records.items()}
+        self._reserves: dict[str, tuple[FieldSpec, ...]] = {
+            t: tuple(f for f in lay.fields if f.kind == "reserve") for t, lay in spec.records.items()}
+
+    def fits(self, layout: RecordLayout, raw: str) -> bool:
+        """Whether *raw* has the length and the field forms of *layout*."""
+        return len(raw) == layout.length and self._fit[layout.type].fullmatch(raw) is not None
+
+    def hidden(self, rec: Record) -> frozenset[str] | None:
+        """The attributes of *rec* a masked view must hide; None: hide the whole record."""
+        lay = rec.layout
+        raw = rec.raw
+        if lay is None or not self.fits(lay, raw):
+            return None
+        t = lay.type
+        hide = set(self._personal[t])
+        hide.update(f.attr for f in self._reserves[t] if raw[f.slice].strip())
+        for u, other in self.spec.records.items():
+            if (u != t and self._tight[u] >= self._tight[t] and len(raw) == other.length
+                    and self._fit[u].fullmatch(raw) is not None):
+                hide |= self._overlap[t, u]
+        return frozenset(hide)
+
+    def fields(self, rec: Record) -> Iterator[tuple[FieldSpec, bool]]:
+        """Each field of *rec*'s layout with whether a masked view shows it (the record
+        must have a layout and fit it: see :meth:`hidden`)."""
+        hide = self.hidden(rec)
+        assert rec.layout is not None and hide is not None
+        for f in rec.layout.fields:
+            yield f, f.attr not in hide

@@ -1,0 +1,155 @@
+"""Where the command line writes, and how: never over an input, never one answer over
+another, never a half-written file left behind.
+
+* :func:`check_not_input` refuses an output path that is also an input (the same file
+  by ``os.path.samefile``, or the same resolved path when it does not exist yet).
+* :func:`answer_paths` names the AP305 of each input in a folder: ``<stem>.ap305.asc``;
+  when two different inputs share a file name, every answer mirrors its input's path
+  relative to the inputs' common folder (``a/x.asc`` -> ``OUT/a/x.ap305.asc``), so no
+  answer replaces another.
+* :func:`atomic_output` writes through a temporary ``.<name>.<random>.part`` file in the
+  target's folder, renamed over the target only when everything was written; on any
+  error, on Ctrl-C (SIGINT) and on SIGTERM the temporary file is removed, so no partial
+  file (which may hold personal records) stays on disk. While it is written only its
+  owner can read it; the finished file gets the mode a plain ``open()`` would give.
+
+Every refusal raises :class:`OutputConflict`; the CLI turns it into exit status 2.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+#: The suffix of an AP305 written next to others in a folder.
+ANSWER_SUFFIX = ".ap305.asc"
+
+def _umask() -> int:
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+# The mode a plain open() would give a new file (mkstemp's files are private: 0600).
+_FILE_MODE = 0o666 & ~_umask()
+
+# Temporary files of this process not yet renamed; removed by the signal handler.
+_LIVE: set[str] = set()
+_LOCK = threading.Lock()
+
+
+class OutputConflict(Exception):
+    """An output the command line refuses to write (exit status 2)."""
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether *a* and *b* name the same file (hard links and symlinks included)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()
+
+
+def check_not_input(target: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]],
+                    what: str = "output") -> None:
+    """Raise :class:`OutputConflict` when *target* is one of *inputs* ("-" is stdout)."""
+    if str(target) == "-":
+        return
+    for src in inputs:
+        if str(src) != "-" and same_file(target, src):
+            raise OutputConflict(f"{what} {target} is also an input file; refusing to overwrite it")
+
+
+def answer_paths(inputs: Sequence[str], folder: str | os.PathLike[str]) -> list[Path]:
+    """The AP305 path in *folder* for each input, distinct for distinct inputs.
+
+    Raises :class:`OutputConflict` when an answer would overwrite an input.
+    """
+    base = Path(folder)
+    flat = [base / (Path(p).name.rsplit(".", 1)[0] if "." in Path(p).name[1:] else Path(p).name)
+            for p in inputs]
+    flat = [p.with_name(p.name + ANSWER_SUFFIX) for p in flat]
+    resolved = [str(Path(p).resolve()) for p in inputs]
+    clash = any(flat[i] == flat[j] and resolved[i] != resolved[j]
+                for i in range(len(inputs)) for j in range(i))
+    targets = flat
+    if clash:
+        common = Path(os.path.commonpath([str(Path(r).parent) for r in resolved]))
+        targets = []
+        for r in resolved:
+            rel = Path(r).relative_to(common)
+            stem = rel.name.rsplit(".", 1)[0] if "." in rel.name[1:] else rel.name
+            targets.append(base / rel.parent / (stem + ANSWER_SUFFIX))
+    for t in targets:
+        check_not_input(t, inputs, "return file")
+    return targets
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    _remove_live()
+    raise KeyboardInterrupt if signum == signal.SIGINT else SystemExit(128 + signum)
+
+
+def _remove_live() -> None:
+    with _LOCK:
+        for tmp in list(_LIVE):
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            _LIVE.discard(tmp)
+
+
+@contextlib.contextmanager
+def _signals_clean_up() -> Iterator[None]:
+    """While writing: SIGTERM (and SIGINT) remove the temporary files, then end the run."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for s in old:
+            signal.signal(s, _on_signal)
+    except ValueError:  # not allowed here (embedded interpreter): the finally still cleans up
+        yield
+        return
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+@contextlib.contextmanager
+def atomic_output(target: str | os.PathLike[str], mode: str = "wb", **open_kw: Any) -> Iterator[IO[Any]]:
+    """Open a temporary file next to *target*; rename it to *target* when the block ends
+    without an error, remove it otherwise (also on SIGINT/SIGTERM). A *target* that exists
+    and is not a regular file (a device such as ``/dev/null``, a FIFO) is written directly:
+    renaming over it would replace the device."""
+    path = Path(target)
+    if path.exists() and not path.is_file():
+        with open(path, mode, **open_kw) as direct:
+            yield direct
+        return
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+    with _LOCK:
+        _LIVE.add(tmp)
+    try:
+        with _signals_clean_up():
+            with os.fdopen(fd, mode, **open_kw) as fh:
+                yield fh
+            os.chmod(tmp, _FILE_MODE)
+            os.replace(tmp, path)
+    finally:
+        with _LOCK:
+            _LIVE.discard(tmp)
+        with contextlib.suppress(OSError):
+            if os.path.exists(tmp):
+                os.unlink(tmp)

@@ -1,0 +1,110 @@
+"""A validation report as JSON: one document (``--format json``) or JSON Lines (``--format jsonl``).
+
+Both shapes are described by JSON Schemas shipped in the package
+(``eicodec/schema/report.schema.json`` and ``eicodec/schema/report-line.schema.json``;
+:func:`schema` loads them). Names are chosen so Python and JSON mean the same thing:
+
+- ``record_counts``: records per record type in the file (Python: ``report.counts``);
+- ``code_counts``: findings per COD954 return code (Python: ``report.code_counts()``).
+
+JSON Lines streams a big report without building it as one string: a first line with
+everything but the findings (``"kind": "report"``), then one line per finding
+(``"kind": "finding"``), so a consumer can start at once and memory stays flat.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .validator import Finding, Report
+
+FORMAT = "eicodec-report/1"  # bumped when a key changes meaning or goes away
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _summary(report: Report, file: str | None, show_values: bool, retour: str | None = None) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "eicodec_version": _version(),
+        "file": file,
+        "status": report.status.value,
+        "message_type": report.spec.name,
+        "mode": report.mode,
+        "encoding": report.encoding,
+        "fingerprint": report.fingerprint,
+        "show_values": show_values,
+        "record_counts": dict(sorted(report.counts.items())),
+        "code_counts": dict(sorted(report.code_counts().items())),
+        "findings_count": len(report.findings),
+        "file_findings_count": sum(1 for f in report.findings if f.level == "file"),
+        "retour": retour,
+        "error_type": None,
+        "message": None,
+    }
+
+
+def finding_to_dict(finding: Finding) -> dict[str, Any]:
+    """One finding: code, level, line, record_type, rubric, rule, message, meaning, provisional."""
+    return finding.to_dict()
+
+
+def report_to_dict(report: Report, *, file: str | None = None, show_values: bool = False,
+                   retour: str | None = None) -> dict[str, Any]:
+    """The whole report as one JSON-ready dict (what ``eicodec validate --format json`` prints).
+
+    *file* is the name the report is about (the CLI's argument; ``"-"`` for stdin);
+    *show_values* states whether the report was made with ``validate(show_values=True)``,
+    i.e. whether messages may hold values from the input (personal data).
+    """
+    out = _summary(report, file, show_values, retour)
+    out["findings"] = [finding_to_dict(f) for f in report.findings]
+    return out
+
+
+def iter_report_json(report: Report, *, file: str | None = None, show_values: bool = False,
+                     retour: str | None = None) -> Iterator[str]:
+    """``json.dumps(report_to_dict(...))`` in pieces, one finding at a time, so a big
+    report is never one string or one list of dicts."""
+    head = json.dumps(_summary(report, file, show_values, retour), ensure_ascii=False)
+    yield head[:-1] + ', "findings": ['
+    for i, f in enumerate(report.findings):
+        yield (", " if i else "") + json.dumps(finding_to_dict(f), ensure_ascii=False)
+    yield "]}"
+
+
+def iter_report_jsonl(report: Report, *, file: str | None = None, show_values: bool = False,
+                      retour: str | None = None) -> Iterator[str]:
+    """The report as JSON Lines (no newline at the end of each): a summary line, then
+    one line per finding. Each line is small; nothing holds the whole text."""
+    head = _summary(report, file, show_values, retour)
+    yield json.dumps({"kind": "report", **head}, ensure_ascii=False)
+    for f in report.findings:
+        yield json.dumps({"kind": "finding", "file": file, **finding_to_dict(f)}, ensure_ascii=False)
+
+
+def unreadable_to_dict(file: str | None, message: str, *, status: str = "unreadable",
+                       error_type: str = "UnreadableInputError", show_values: bool = False) -> dict[str, Any]:
+    """What the CLI prints for a file that got no report: not an EI file, missing, a folder
+    (*status* ``unreadable``), or an error while validating it (``failed``). The keys are
+    those of a report, null or empty where they do not apply."""
+    return {"format": FORMAT, "eicodec_version": _version(), "file": file, "status": status,
+            "message_type": None, "mode": None, "encoding": None, "fingerprint": None,
+            "show_values": show_values, "record_counts": {}, "code_counts": {}, "findings_count": 0,
+            "file_findings_count": 0, "retour": None, "error_type": error_type, "message": message,
+            "findings": []}
+
+
+def schema(name: str = "report") -> dict[str, Any]:
+    """A shipped JSON Schema: ``"report"`` (one document) or ``"report-line"`` (one JSON Lines line)."""
+    text = (importlib.resources.files("eicodec") / "schema" / f"{name}.schema.json").read_text(encoding="utf-8")
+    result: dict[str, Any] = json.loads(text)
+    return result

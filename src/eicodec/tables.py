@@ -1,0 +1,543 @@
+"""Claims as tables: one row per record, typed columns, for Arrow, Parquet and CSV.
+
+:func:`to_arrow` turns the records of one record type (by default the claim line type,
+see :func:`claim_type`) into a ``pyarrow.Table``:
+
+* ``line``: the record's line number in the file;
+* one column per field, named by its attribute (``service_date``, ``declared_amount``),
+  typed by its kind: dates ``date32``, times ``time32[ms]``, numbers and amounts
+  ``int64`` (amounts in eurocents, as in the file: unsigned), codes, D/C indicators and
+  text as strings. Every amount that has a D/C indicator also gets ``<attr>_signed``
+  (cents with the D/C applied: credit is negative); the unsigned amount and the D/C
+  column stay. Empty optional fields are null. The kenmerk record and reserve fields
+  are left out. Each field's Arrow metadata holds its ``rubric``, Dutch ``name``,
+  ``element``, ``record_type`` and whether it is ``personal``/``masked``;
+* for a record type that hangs under another in the spec's grammar (``parent``), the
+  fields of each ancestor, prefixed by the ancestor's English name from the spec
+  (an AP304 claim line gets ``insured_line``, ``insured_uzovi_number``, ...; a GZ321 06
+  gets its 04's fields as ``service_*`` and its 02's as ``insured_*``). A record that is outside
+  its parent (a file with structure problems) gets nulls there;
+* with ``ap305=`` (claim lines of an AP304 only): ``outcome_status``,
+  ``outcome_codes`` (list of COD954 codes) and ``outcome_awarded`` (signed cents), from
+  :func:`eicodec.outcome`.
+
+Personal data (fields with ``personal = true`` in the spec: BSN, names, birth dates,
+addresses, free text) is **masked unless** ``unmask=True``: a masked column keeps its
+place and type but holds only nulls (its metadata says ``masked``); its values are
+never decoded. A value that cannot be decoded (a broken field in a file that fails
+validation) is null as well, and a record of the wrong length is a row whose fields are
+all null (the engine does not decode it): validate a file before analysing it.
+
+The typed values come from the engine's batches (:func:`eicodec.iter_columns`); this
+module names, joins, masks and writes them.
+
+:func:`to_parquet` streams the same rows into a Parquet file, a row group at a time
+(memory flat in file size); :func:`iter_csv_rows` gives them as CSV. pyarrow is an
+optional dependency (``pip install eicodec[arrow]``); CSV needs only the core.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Callable, Iterator
+from typing import IO, TYPE_CHECKING, Any
+
+import attrs
+import numpy as np
+
+from .batches import BATCH_LINES, Batch, iter_batches, replayable
+from .columns import ColumnBatch, batch_columns
+from .errors import EicodecError, UnknownRecordTypeError
+from .layouts import FieldSpec, MessageSpec, RecordLayout
+from .reader import RecordStream, Source
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+#: Rows per Parquet row group.
+ROW_GROUP_ROWS = 65_536
+
+# --------------------------------------------------------------------------- the plan
+
+_ARROW_KIND = {"text": "string", "reserve": "string", "digits": "string", "dc": "string",
+               "number": "int64", "amount": "int64", "date": "date", "time": "time"}
+
+
+@attrs.frozen
+class TableColumn:
+    """One column of the table: its name, type (``string``, ``int64``, ``date``,
+    ``time``, ``codes``), where its values come from and its metadata."""
+
+    name: str
+    type: str
+    level: int  # 0 the record itself, 1 its parent, ...; -1 line number / outcome columns
+    key: str  # the batch column it is read from ("" for computed columns)
+    masked: bool
+    metadata: dict[str, str]
+
+
+def claim_type(spec: MessageSpec) -> str:
+    """The record type of the claim lines in *spec*, from its grammar: the first
+    repeatable record type (no ``max``) directly under a top-level record type (``04`` in
+    AP304, AP305 and GZ321). Falls back to the first repeatable detail type."""
+    tops = set(spec.top_types)
+    detail = [t for t in spec.detail_types if t != spec.comment]
+    for t in detail:
+        lay = spec.records[t]
+        if lay.parent in tops and lay.max is None:
+            return t
+    for t in detail:
+        if spec.records[t].max is None:
+            return t
+    if not detail:
+        raise EicodecError(f"{spec.name} has no detail record types")
+    return detail[0]
+
+
+def ancestors(spec: MessageSpec, record_type: str) -> list[RecordLayout]:
+    """The layouts *record_type* hangs under in the grammar, nearest first."""
+    chain: list[RecordLayout] = []
+    parent = spec.layout(record_type).parent
+    while parent:
+        lay = spec.layout(parent)
+        if lay in chain:
+            raise EicodecError(f"{spec.name}: record type {parent} is its own ancestor")
+        chain.append(lay)
+        parent = lay.parent
+    return chain
+
+
+def _table_fields(lay: RecordLayout) -> list[FieldSpec]:
+    """The fields that become columns: all but the kenmerk record and reserves."""
+    return [f for f in lay.fields[1:] if f.kind != "reserve"]
+
+
+def _field_meta(f: FieldSpec, masked: bool, **extra: str) -> dict[str, str]:
+    return {"rubric": f.rubric, "name": f.name, "element": f.element, "record_type": f.record_type,
+            "kind": f.kind, "personal": str(f.personal).lower(), "masked": str(masked).lower(), **extra}
+
+
+@attrs.frozen
+class TablePlan:
+    """What a table of one record type holds: the spec, the record type, its ancestors
+    (nearest first), whether the outcome is joined, and the columns in order."""
+
+    spec: MessageSpec
+    record_type: str
+    chain: tuple[RecordLayout, ...]
+    outcome: bool
+    unmask: bool
+    columns: tuple[TableColumn, ...]
+
+    def fields_to_read(self, level: int) -> list[str]:
+        """Attributes to decode for *level* (masked fields are never read)."""
+        out: list[str] = []
+        for c in self.columns:
+            if c.level == level and c.key and not c.masked and not c.key.endswith("_signed"):
+                out.append(c.key)
+        return out
+
+
+def plan_table(spec: MessageSpec, record_type: str | None = None, *, outcome: bool = False,
+               unmask: bool = False) -> TablePlan:
+    """The columns of the table of *record_type* (default: :func:`claim_type`)."""
+    rtype = record_type or claim_type(spec)
+    if rtype not in spec.records:
+        raise UnknownRecordTypeError(f"{spec.name} has no record type {rtype!r} "
+                           f"(it has {', '.join(spec.records)})", record_type=rtype)
+    if outcome and (spec.kind != "declaration" or rtype != claim_type(spec)):
+        raise EicodecError(f"the AP305 outcome is per claim line: pass a declaration and its claim record "
+                           f"type {claim_type(spec)!r}", record_type=rtype)
+    chain = tuple(ancestors(spec, rtype))
+    cols: list[TableColumn] = [TableColumn("line", "int64", -1, "", False,
+                                           {"description": "line number of the record in the file",
+                                            "record_type": rtype})]
+    for level, lay in enumerate((spec.layout(rtype), *chain)):
+        prefix = "" if level == 0 else f"{lay.english}_"
+        if level:
+            cols.append(TableColumn(f"{prefix}line", "int64", level, "", False,
+                                    {"description": f"line number of the {lay.english} record ({lay.type}) "
+                                                    "this record hangs under", "record_type": lay.type}))
+        for f in _table_fields(lay):
+            masked = f.personal and not unmask
+            cols.append(TableColumn(prefix + f.attr, _ARROW_KIND[f.kind], level, f.attr, masked,
+                                    _field_meta(f, masked)))
+            if f.sign:
+                dc = lay.by_rubric[f.sign]
+                smask = (f.personal or dc.personal) and not unmask
+                cols.append(TableColumn(f"{prefix}{f.attr}_signed", "int64", level, f"{f.attr}_signed", smask,
+                                        _field_meta(f, smask, signed_by=dc.rubric, signed_by_attr=dc.attr,
+                                                    description="cents, the D/C indicator applied "
+                                                                "(credit negative)")))
+    if outcome:
+        cols += [
+            TableColumn("outcome_status", "string", -1, "", False,
+                        {"description": "approved, rejected, not_assessed or not_returned (eicodec.outcome)"}),
+            TableColumn("outcome_codes", "codes", -1, "", False,
+                        {"description": "COD954 return codes of the claim line in the AP305"}),
+            TableColumn("outcome_awarded", "int64", -1, "", False,
+                        {"description": "awarded amount, signed cents"}),
+        ]
+    seen: set[str] = set()
+    for c in cols:
+        if c.name in seen:
+            raise EicodecError(f"{spec.name}: two columns would be named {c.name!r}", record_type=rtype)
+        seen.add(c.name)
+    return TablePlan(spec, rtype, chain, outcome, unmask, tuple(cols))
+
+
+# --------------------------------------------------------------------------- joining
+
+class _Ancestor:
+    """The records of one ancestor record type read so far: the last one of the earlier
+    batches and those of the current batch (all a child in this batch can hang under).
+    ``every`` holds the lines of all of them, ``lines``/``columns``/``valid`` the rows the
+    engine decoded (those of the record length)."""
+
+    def __init__(self, record_type: str) -> None:
+        self.code = int(record_type)
+        self.every = np.empty(0, dtype=np.int64)
+        self.lines = np.empty(0, dtype=np.int64)
+        self.columns: dict[str, np.ndarray] = {}
+        self.valid: dict[str, np.ndarray] = {}
+
+    def push(self, batch: Batch, b: ColumnBatch) -> None:
+        """Move on to the next *batch*, whose decoded rows of this type are *b*."""
+        self.every = np.concatenate([self.every[-1:], batch.lines[batch.types == self.code]])
+        if len(self.lines) == 0:
+            self.lines, self.columns, self.valid = b.lines, dict(b.columns), dict(b.valid)
+        elif len(b.lines):
+            self.lines = np.concatenate([self.lines[-1:], b.lines])
+            self.columns = {k: np.concatenate([v[-1:], b.columns[k]]) for k, v in self.columns.items()}
+            self.valid = {k: np.concatenate([v[-1:], b.valid[k]]) for k, v in self.valid.items()}
+
+    def locate(self, lines: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For *lines* (ascending): the line of the last record of this type before each
+        (-1: none), the index of its decoded row, and whether it has one."""
+        k = np.searchsorted(self.every, lines, "right") - 1
+        before = np.where(k >= 0, self.every[np.maximum(k, 0)] if len(self.every) else -1, -1)
+        j = np.minimum(np.searchsorted(self.lines, before), max(len(self.lines) - 1, 0))
+        decoded = (k >= 0) & (len(self.lines) > 0)
+        if len(self.lines):
+            decoded &= self.lines[j] == before
+        return before.astype(np.int64), j.astype(np.int64), decoded
+
+
+# A batch of the table: column name -> (values, null mask). Values are numpy arrays, or a
+# list for ``codes`` columns.
+Cells = dict[str, tuple[Any, np.ndarray]]
+
+_NULL_VALUE = {"string": "", "int64": 0, "date": np.datetime64("NaT", "D"), "time": np.timedelta64(0, "m")}
+
+
+def _null_column(typ: str, n: int) -> tuple[Any, np.ndarray]:
+    if typ == "codes":
+        return [None] * n, np.ones(n, dtype=bool)
+    dtype = {"string": str, "int64": np.int64, "date": "datetime64[D]", "time": "timedelta64[m]"}[typ]
+    return np.full(n, _NULL_VALUE[typ], dtype=dtype), np.ones(n, dtype=bool)
+
+
+def _outcome_by_line(source: Source, ap305: Source, spec: MessageSpec,
+                     encoding: str | None) -> dict[int, tuple[str, tuple[str, ...], int]]:
+    from .reader import read
+    from .retour import outcome
+
+    decl = read(source, spec=spec, encoding=encoding)
+    return {o.line: (o.status, o.codes, o.awarded) for o in outcome(decl, ap305)}
+
+
+def iter_cells(source: Source, record_type: str | None = None, *, ap305: Source | None = None,
+               spec: MessageSpec | None = None, encoding: str | None = None,
+               unmask: bool = False) -> tuple[TablePlan, Iterator[Cells]]:
+    """The plan of the table and its rows, one batch of the engine at a time (a few
+    thousand lines of the file), as numpy arrays: no pyarrow needed."""
+    opener, to_close = replayable(source)  # read more than once: a file object is spooled
+    stream: RecordStream | None = None
+    try:
+        stream = RecordStream(opener(), spec=spec, encoding=encoding)
+        found = stream.info.spec
+        assert found is not None
+        plan = plan_table(found, record_type, outcome=ap305 is not None, unmask=unmask)
+        outcomes = None
+        if ap305 is not None:
+            enc = None if stream.info.encoding == "str" else stream.info.encoding
+            stream.close()
+            outcomes = _outcome_by_line(opener(), ap305, found, enc)
+            stream = RecordStream(opener(), spec=found, encoding=encoding)
+    except BaseException:
+        if stream is not None:
+            stream.close()
+        _close(to_close)
+        raise
+    return plan, _cells(plan, stream, opener, outcomes, to_close)
+
+
+def _close(files: list[IO[bytes]]) -> None:
+    for fh in files:
+        fh.close()
+
+
+#: Lines per batch the engine reads (its default; tests make it small).
+_ENGINE_BATCH_LINES = BATCH_LINES
+#: The engine's typed columns of one record type in one batch (tests swap in a reference).
+_batch_columns = batch_columns
+
+
+def _cells(plan: TablePlan, stream: RecordStream, opener: Callable[[], Source],
+           outcomes: dict[int, tuple[str, tuple[str, ...], int]] | None, to_close: list[IO[bytes]]) -> Iterator[Cells]:
+    """Read the file once; per batch, the rows of the record type and of its ancestors."""
+    layouts = [plan.spec.layout(plan.record_type), *plan.chain]
+    wanted = [[lay.field(a) for a in plan.fields_to_read(level)] for level, lay in enumerate(layouts)]
+    followers = [_Ancestor(lay.type) for lay in plan.chain]
+
+    def per_batch() -> Iterator[Cells]:
+        for batch in iter_batches(stream, _ENGINE_BATCH_LINES, opener):
+            for anc, lay, fields in zip(followers, layouts[1:], wanted[1:]):
+                anc.push(batch, _batch_columns(batch, lay, fields))
+            own = _with_broken_rows(batch, layouts[0], _batch_columns(batch, layouts[0], wanted[0]))
+            if len(own.lines):
+                yield _batch_cells(plan, own, followers, outcomes)
+
+    try:
+        yield from per_batch()
+    finally:
+        stream.close()
+        _close(to_close)
+
+
+def _with_broken_rows(batch: Batch, lay: RecordLayout, cb: ColumnBatch) -> ColumnBatch:
+    """*cb* plus a row for each record of the type whose length is wrong (the engine does
+    not decode those): its line number, every field null. Nothing is silently left out."""
+    wrong = batch.lines[(batch.types == int(lay.type)) & ~batch.length_ok]
+    if len(wrong) == 0:
+        return cb
+    lines = np.sort(np.concatenate([cb.lines, wrong]))
+    at = np.searchsorted(lines, cb.lines)
+    columns: dict[str, np.ndarray] = {}
+    valid: dict[str, np.ndarray] = {}
+    for key, values in cb.columns.items():
+        columns[key] = np.zeros(len(lines), dtype=values.dtype)
+        columns[key][at] = values
+        valid[key] = np.zeros(len(lines), dtype=bool)
+        valid[key][at] = cb.valid[key]
+    return ColumnBatch(lines, columns, valid)
+
+
+def _present(c: TableColumn, columns: dict[str, np.ndarray], valid: dict[str, np.ndarray]) -> np.ndarray:
+    """Where column *c* has a value: valid, a string not empty, a signed amount only
+    with a valid D/C indicator (never a sign guessed)."""
+    ok = valid[c.key]
+    if c.type == "string":
+        ok = ok & (columns[c.key] != "")
+    dc = c.metadata.get("signed_by_attr")
+    if dc:
+        ok = ok & valid[dc]
+    return ok
+
+
+def _batch_cells(plan: TablePlan, batch: ColumnBatch, followers: list[_Ancestor],
+                 outcomes: dict[int, tuple[str, tuple[str, ...], int]] | None) -> Cells:
+    n = len(batch.lines)
+    # Ancestors: the last record of each ancestor type before the row; the row is placed
+    # when their lines strictly decrease up the chain (a newer ancestor closes the parent).
+    where: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    placed = np.ones(n, dtype=bool)
+    below = batch.lines
+    for anc in followers:
+        anc_lines, idx, decoded = anc.locate(batch.lines)
+        placed &= (anc_lines >= 0) & (anc_lines < below)
+        below = anc_lines
+        where.append((anc_lines, idx, decoded))
+    cells: Cells = {}
+    for c in plan.columns:
+        if c.level == -1 and c.name == "line":
+            cells[c.name] = (batch.lines, np.zeros(n, dtype=bool))
+        elif c.level == -1:
+            continue
+        elif c.masked:
+            cells[c.name] = _null_column(c.type, n)
+        elif c.level == 0:
+            cells[c.name] = (batch.columns[c.key], ~_present(c, batch.columns, batch.valid))
+        else:
+            anc = followers[c.level - 1]
+            anc_lines, idx, decoded = where[c.level - 1]
+            if not c.key:  # the ancestor's line number
+                cells[c.name] = (anc_lines, ~placed)
+            elif len(anc.lines) == 0:
+                cells[c.name] = _null_column(c.type, n)
+            else:
+                present = _present(c, anc.columns, anc.valid)[idx] & decoded & placed
+                cells[c.name] = (anc.columns[c.key][idx], ~present)
+    if outcomes is not None:
+        got = [outcomes.get(line) for line in batch.lines.tolist()]
+        missing = np.array([g is None for g in got], dtype=bool)
+        cells["outcome_status"] = (np.array([g[0] if g else "" for g in got], dtype=str), missing)
+        cells["outcome_codes"] = ([list(g[1]) if g else None for g in got], missing)
+        cells["outcome_awarded"] = (np.array([g[2] if g else 0 for g in got], dtype=np.int64), missing)
+    return cells
+
+
+# --------------------------------------------------------------------------- Arrow / Parquet
+
+def _pyarrow() -> Any:
+    try:
+        import pyarrow
+    except ImportError:
+        raise ImportError("Arrow and Parquet output need pyarrow: pip install eicodec[arrow]") from None
+    return pyarrow
+
+
+def arrow_schema(plan: TablePlan) -> pa.Schema:
+    """The Arrow schema of a table plan, with each field's metadata."""
+    pa = _pyarrow()
+    types = {"string": pa.string(), "int64": pa.int64(), "date": pa.date32(), "time": pa.time32("ms"),
+             "codes": pa.list_(pa.field("element", pa.string()))}  # (Parquet's name for list items)
+    fields = [pa.field(c.name, types[c.type], nullable=True, metadata=c.metadata) for c in plan.columns]
+    meta = {"eicodec.spec": plan.spec.name, "eicodec.record_type": plan.record_type,
+            "eicodec.masked": str(not plan.unmask).lower()}
+    return pa.schema(fields, metadata=meta)
+
+
+def _arrow_array(pa: Any, typ: Any, kind: str, values: Any, null: np.ndarray) -> Any:
+    if kind == "codes":
+        return pa.array(values, type=typ)
+    n = len(null)
+    if null.all():
+        return pa.nulls(n, typ)
+    if kind == "time":
+        values = values.astype("timedelta64[ms]").astype(np.int32)
+    if kind != "string":
+        return pa.array(values, type=typ, mask=null)
+    bitmap = pa.py_buffer(np.packbits(~null, bitorder="little")) if null.any() else None
+    ascii_buffers = _ascii_buffers(values)
+    if ascii_buffers is None:  # not ASCII, or a NUL inside a value: through Python str objects
+        # (pyarrow's own conversion of a numpy str array cuts a value at a NUL)
+        buffers = pa.array(values.tolist(), type=typ).buffers()[1:]
+    else:
+        buffers = [pa.py_buffer(b) for b in ascii_buffers]
+    return pa.Array.from_buffers(typ, n, [bitmap, *buffers], null_count=int(null.sum()))
+
+
+def _ascii_buffers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Arrow string buffers (int32 offsets, UTF-8 bytes) of a numpy ``str`` array whose
+    characters are all ASCII, made with array operations; None otherwise."""
+    width = values.dtype.itemsize // 4
+    if values.dtype.kind != "U" or width == 0:
+        return None
+    codes = np.ascontiguousarray(values).view(np.uint32).reshape(len(values), width)
+    filled = codes != 0
+    lengths = filled.sum(axis=1, dtype=np.int32)
+    data = codes[filled]
+    if (len(data) and data.max() >= 128) or not np.array_equal(lengths, np.strings.str_len(values)):
+        return None  # (the second: a NUL inside a value)
+    offsets = np.zeros(len(values) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    return offsets, data.astype(np.uint8)
+
+
+def _record_batch(pa: Any, schema: Any, plan: TablePlan, cells: Cells) -> Any:
+    arrays = [_arrow_array(pa, schema.field(i).type, c.type, *cells[c.name]) for i, c in enumerate(plan.columns)]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def iter_arrow_batches(source: Source, record_type: str | None = None, *, ap305: Source | None = None,
+                       spec: MessageSpec | None = None, encoding: str | None = None,
+                       unmask: bool = False) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """The schema and the ``pyarrow.RecordBatch`` es of :func:`to_arrow`, streamed (one
+    per batch of the engine: the rows among a few thousand lines of the file)."""
+    pa = _pyarrow()
+    plan, cells = iter_cells(source, record_type, ap305=ap305, spec=spec, encoding=encoding, unmask=unmask)
+    schema = arrow_schema(plan)
+    return schema, (_record_batch(pa, schema, plan, c) for c in cells)
+
+
+def to_arrow(source: Source, record_type: str | None = None, *, ap305: Source | None = None,
+             spec: MessageSpec | None = None, encoding: str | None = None, unmask: bool = False) -> pa.Table:
+    """One row per *record_type* record of *source* (default: the claim lines, see
+    :func:`claim_type`) as a ``pyarrow.Table``; see the module doc for the columns.
+
+    *ap305*: the return file of an AP304, to join each claim line's outcome on.
+    Personal data is masked (null) unless *unmask*.
+    """
+    pa = _pyarrow()
+    schema, batches = iter_arrow_batches(source, record_type, ap305=ap305, spec=spec,
+                                         encoding=encoding, unmask=unmask)
+    return pa.Table.from_batches(list(batches), schema=schema)
+
+
+def to_parquet(source: Source, target: str | os.PathLike[str] | IO[bytes], record_type: str | None = None, *,
+               ap305: Source | None = None, spec: MessageSpec | None = None, encoding: str | None = None,
+               unmask: bool = False, row_group_rows: int = ROW_GROUP_ROWS, **parquet_options: Any) -> int:
+    """Write the rows of :func:`to_arrow` to a Parquet file in row groups of
+    *row_group_rows* rows (the last one smaller), streaming: memory holds one row group
+    (with *ap305*, the outcome join reads both files whole, as :func:`eicodec.outcome`
+    does). *parquet_options* go to ``pyarrow.parquet.ParquetWriter`` (e.g.
+    ``compression="zstd"``: half the size of the default snappy). Returns the number of
+    rows."""
+    pa = _pyarrow()
+    import pyarrow.parquet as pq
+
+    if row_group_rows < 1:
+        raise ValueError("row_group_rows must be at least 1")
+    schema, batches = iter_arrow_batches(source, record_type, ap305=ap305, spec=spec, encoding=encoding,
+                                         unmask=unmask)
+    rows = 0
+    pending: list[Any] = []
+    have = 0
+    with pq.ParquetWriter(target, schema, **parquet_options) as writer:
+        for b in batches:
+            pending.append(b)
+            have += b.num_rows
+            if have >= row_group_rows:
+                table = pa.Table.from_batches(pending, schema=schema)
+                full = have - have % row_group_rows
+                writer.write_table(table.slice(0, full), row_group_size=row_group_rows)
+                rest = table.slice(full)
+                pending, have = rest.to_batches(), rest.num_rows
+                rows += full
+        if have:
+            writer.write_table(pa.Table.from_batches(pending, schema=schema), row_group_size=row_group_rows)
+            rows += have
+    return rows
+
+
+# --------------------------------------------------------------------------- CSV
+
+def _csv_text(kind: str, values: Any, null: np.ndarray) -> list[str]:
+    if kind == "codes":
+        return ["" if v is None else " ".join(v) for v in values]
+    if kind == "date":
+        text = np.datetime_as_string(values, unit="D")
+    elif kind == "time":
+        minutes = values.astype(np.int64)
+        text = np.array([f"{m // 60:02d}:{m % 60:02d}" for m in minutes.tolist()], dtype=str)
+    else:
+        text = values.astype(str)
+    return np.where(null, "", text).tolist()
+
+
+def iter_csv_rows(source: Source, record_type: str | None = None, *, ap305: Source | None = None,
+                  spec: MessageSpec | None = None, encoding: str | None = None,
+                  unmask: bool = False) -> Iterator[str]:
+    """CSV text, one row per *record_type* record with the columns of :func:`to_arrow`
+    (dates ``YYYY-MM-DD``, times ``HH:MM``, codes space-separated, null and masked
+    values empty), streamed a batch at a time."""
+    plan, cells = iter_cells(source, record_type, ap305=ap305, spec=spec, encoding=encoding, unmask=unmask)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([c.name for c in plan.columns])
+    yield buf.getvalue()
+    for batch in cells:
+        buf.seek(0)
+        buf.truncate()
+        cols = [_csv_text(c.type, *batch[c.name]) for c in plan.columns]
+        writer.writerows(zip(*cols))
+        yield buf.getvalue()
+
+
+__all__ = ["ROW_GROUP_ROWS", "TableColumn", "TablePlan", "ancestors", "arrow_schema", "claim_type",
+           "iter_arrow_batches", "iter_cells", "iter_csv_rows", "plan_table",
+           "to_arrow", "to_parquet"]
+

@@ -1,0 +1,175 @@
+"""Issue 12 case 4: the command line never destroys data.
+
+It refuses an output that is also an input (exit 2), keeps one answer per input when
+inputs share a file name, and leaves no temporary file behind on an error or a signal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import eicodec
+from eicodec.cli import main
+from tests.conftest import EXAMPLES, ROOT
+
+TODAY = ["--today", "2024-03-01"]
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:  # type: ignore[no-untyped-def]
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture
+def decl(tmp_path: Path) -> Path:
+    path = tmp_path / "x.asc"
+    shutil.copy(EXAMPLES / "ap304_claim_rejected.asc", path)
+    return path
+
+
+def parts(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.name.endswith(".part")]
+
+
+@pytest.mark.parametrize("argv", [
+    ["validate", "{x}", "--retour", "{x}"],
+    ["validate", "{x}", "--retour", "{same}"],
+    ["convert", "{x}", "--to", "json", "-o", "{x}"],
+    ["convert", "{x}", "--to", "csv", "-o", "{link}"],
+    ["report", "{x}", "--html", "{x}"],
+])
+def test_an_output_that_is_an_input_is_refused_and_the_input_kept(capsys, decl: Path, argv: list[str]) -> None:  # type: ignore[no-untyped-def]
+    before = decl.read_bytes()
+    link = decl.parent / "link.asc"
+    os.symlink(decl, link)
+    args = [a.format(x=decl, same=decl.parent / "." / "x.asc", link=link) for a in argv]
+    code, _, err = run(capsys, *args, *(TODAY if args[0] != "convert" else []))
+    assert code == 2 and "input" in err
+    assert decl.read_bytes() == before
+    assert parts(decl.parent) == []
+
+
+def test_a_return_file_in_a_folder_that_would_overwrite_an_input_is_refused(capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copy(EXAMPLES / "ap304_claim_rejected.asc", out / "x.ap305.asc")
+    before = (out / "x.ap305.asc").read_bytes()
+    src = tmp_path / "x.asc"
+    shutil.copy(EXAMPLES / "ap304_insurer.asc", src)
+    code, _, _ = run(capsys, "validate", str(src), str(out / "x.ap305.asc"), "--retour", str(out), *TODAY)
+    assert code == 2 and (out / "x.ap305.asc").read_bytes() == before
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_inputs_with_the_same_name_get_distinct_answers(capsys, tmp_path: Path, jobs: str) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    shutil.copy(EXAMPLES / "ap304_claim_rejected.asc", tmp_path / "a" / "x.asc")
+    shutil.copy(EXAMPLES / "ap304_full.asc", tmp_path / "b" / "x.asc")
+    out = tmp_path / "out"
+    code, stdout, _ = run(capsys, "validate", str(tmp_path / "a" / "x.asc"), str(tmp_path / "b" / "x.asc"),
+                          "--retour", str(out), "--jobs", jobs, "--format", "json", *TODAY)
+    results = [json.loads(line) for line in stdout.splitlines()]
+    assert code in (0, 1) and [r["status"] for r in results] != []
+    answers = [r["retour"] for r in results if r["retour"]]
+    assert len(set(answers)) == len(answers) == 2
+    for r in results:  # each answer belongs to its own input
+        report = eicodec.validate(r["file"], today=__import__("datetime").date(2024, 3, 1))
+        eicodec.outcome(r["file"], Path(r["retour"]).read_bytes())
+        assert report.status.value == r["status"]
+    assert parts(out) == []
+
+
+def test_answer_paths_mirror_only_when_names_clash(tmp_path: Path) -> None:
+    from eicodec.outputs import OutputConflict, answer_paths
+
+    assert answer_paths(["p/x.asc", "q/y.asc"], tmp_path) == [tmp_path / "x.ap305.asc", tmp_path / "y.ap305.asc"]
+    a, b = answer_paths([str(tmp_path / "in/a/x.asc"), str(tmp_path / "in/b/x.asc")], tmp_path / "out")
+    assert a == tmp_path / "out" / "a" / "x.ap305.asc" and b == tmp_path / "out" / "b" / "x.ap305.asc"
+    with pytest.raises(OutputConflict):
+        answer_paths([str(tmp_path / "in" / "x.asc"), str(tmp_path / "x.ap305.asc")], tmp_path)
+
+
+def test_json_objects_have_the_same_keys_for_every_file(capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    junk = tmp_path / "junk.asc"
+    junk.write_bytes(b"hello\r\n")
+    code, out, _ = run(capsys, "validate", str(EXAMPLES / "ap304_insurer.asc"), str(tmp_path / "missing.asc"),
+                       str(junk), str(tmp_path), str(EXAMPLES / "ap304_claim_rejected.asc"),
+                       "--format", "json", *TODAY)
+    objs = [json.loads(line) for line in out.splitlines()]
+    assert code == 3
+    assert [o["status"] for o in objs] == ["approved", "unreadable", "unreadable", "unreadable", "rejected_records"]
+    assert len({tuple(sorted(o)) for o in objs}) == 1
+    assert objs[1]["error_type"] == "UnreadableInputError" and objs[1]["message"]
+
+
+def test_a_failed_write_leaves_no_temporary_file(capsys, monkeypatch, decl: Path) -> None:  # type: ignore[no-untyped-def]
+    import eicodec.retour
+
+    real = eicodec.retour.write_retour
+
+    def half(source, report, target, **kw):  # type: ignore[no-untyped-def]
+        target.write(b"01" + b"9" * 400)  # a partial answer, then the disk fills up
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(eicodec.retour, "write_retour", half)
+    out = decl.parent / "out"
+    code, stdout, _ = run(capsys, "validate", str(decl), "--retour", str(out / "x.ap305.asc"),
+                          "--format", "json", *TODAY)
+    monkeypatch.setattr(eicodec.retour, "write_retour", real)
+    assert code == 3 and json.loads(stdout)["status"] == "failed"
+    assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_removes_the_temporary_file(tmp_path: Path, sig: int) -> None:
+    target = tmp_path / "answer.asc"
+    code = ("import sys, time\n"
+            "from eicodec.outputs import atomic_output\n"
+            f"with atomic_output({str(target)!r}) as fh:\n"
+            "    fh.write(b'personal records' * 1000); fh.flush()\n"
+            "    print('writing', flush=True)\n"
+            "    time.sleep(30)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=ROOT)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"writing\n"
+    assert len(parts(tmp_path)) == 1
+    proc.send_signal(sig)
+    proc.wait(timeout=20)
+    assert proc.returncode != 0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_output_replaces_the_target_only_when_done(tmp_path: Path) -> None:
+    from eicodec.outputs import atomic_output
+
+    target = tmp_path / "t.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_output(target, "w") as fh:
+        fh.write("new")
+        raise RuntimeError
+    assert target.read_text() == "old" and parts(tmp_path) == []
+    with atomic_output(target, "w") as fh:
+        fh.write("new")
+    assert target.read_text() == "new"
+
+
+def test_a_finished_output_gets_the_usual_file_mode(tmp_path: Path) -> None:
+    from eicodec.outputs import atomic_output
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    with atomic_output(tmp_path / "atomic.txt", "w") as fh:
+        fh.write("x")
+    assert (tmp_path / "atomic.txt").stat().st_mode == plain.stat().st_mode

@@ -1,0 +1,197 @@
+"""The HTML report an analyst acts on: approved, record-level and file-level rejected
+files, checked as markup and in a real headless Chromium (DOM and screenshots)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+import eicodec
+from eicodec.cli import main
+from eicodec.report_html import euro, render
+from tests.conftest import EXAMPLES
+from tests.test_shell import file_rejected
+
+TODAY = dt.date(2024, 3, 1)
+OK = EXAMPLES / "ap304_insurer.asc"
+BAD = EXAMPLES / "ap304_claim_rejected.asc"
+
+
+class _Page(HTMLParser):
+    """Well-formedness, external URLs, and the text of elements with an id."""
+
+    VOID = {"meta", "br", "img", "input", "link", "hr"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[tuple[str, str | None]] = []
+        self.errors: list[str] = []
+        self.urls: list[str] = []
+        self.text_by_id: dict[str, str] = {}
+        self._open_ids: list[str] = []
+        self.rows: list[list[str]] = []  # rows of the findings table
+        self._row: list[str] | None = None
+        self._cell: list[str] | None = None
+        self._in_findings = False
+
+    def handle_starttag(self, tag, attrs):  # type: ignore[no-untyped-def]
+        attrs = dict(attrs)
+        for name in ("src", "href"):
+            if attrs.get(name):
+                self.urls.append(attrs[name])
+        if tag == "table" and attrs.get("id") == "findings":
+            self._in_findings = True
+        if self._in_findings and tag == "tr":
+            self._row = []
+        if self._row is not None and tag == "td":
+            self._cell = []
+        if tag in self.VOID:
+            return
+        self.stack.append((tag, attrs.get("id")))
+        if attrs.get("id"):
+            self._open_ids.append(attrs["id"])
+            self.text_by_id[attrs["id"]] = ""
+
+    def handle_endtag(self, tag):  # type: ignore[no-untyped-def]
+        if tag in self.VOID:
+            return
+        if not self.stack or self.stack[-1][0] != tag:
+            self.errors.append(f"unexpected </{tag}>")
+            return
+        _, ident = self.stack.pop()
+        if ident:
+            self._open_ids.remove(ident)
+        if tag == "td" and self._cell is not None and self._row is not None:
+            self._row.append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        if tag == "tr" and self._row is not None:
+            if self._row:
+                self.rows.append(self._row)
+            self._row = None
+        if tag == "table":
+            self._in_findings = False
+
+    def handle_data(self, data):  # type: ignore[no-untyped-def]
+        for ident in self._open_ids:
+            self.text_by_id[ident] += data
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def page_of(path: Path, mode: str = "insurer") -> tuple[str, _Page]:
+    report = eicodec.validate(path, today=TODAY, mode=mode)
+    text = render(report, eicodec.iter_records(path), title=f"eicodec: {path.name}", checked_on=TODAY)
+    page = _Page()
+    page.feed(text)
+    assert page.errors == [] and page.stack == [] and page.urls == []  # well-formed, offline
+    return text, page
+
+
+def test_dutch_money_format() -> None:
+    assert euro(4660) == "€ 46,60"
+    assert euro(5) == "€ 0,05"
+    assert euro(123456789) == "€ 1.234.567,89"
+    assert euro(-1250) == "€ -12,50"
+    assert euro(0) == "€ 0,00"
+
+
+def test_every_page_says_when_how_and_by_what_it_was_checked() -> None:
+    for path in (OK, BAD):
+        text, page = page_of(path)
+        assert page.text_by_id["checked-on"].startswith("2024-03-01")
+        assert page.text_by_id["mode"].startswith("insurer")
+        assert page.text_by_id["version"] == f"eicodec {eicodec.__version__}"
+    _, page = page_of(BAD, mode="vecozo")
+    assert page.text_by_id["mode"].startswith("VECOZO")
+
+
+def test_approved_file_has_empty_states_not_empty_tables() -> None:
+    text, page = page_of(OK)
+    assert page.text_by_id["verdict"] == "Approved"
+    assert "findings-empty" in page.text_by_id and "codes-empty" in page.text_by_id
+    assert 'id="findings"' not in text and 'id="codes"' not in text
+    assert "No records are returned" in page.text_by_id["returned"]
+    assert "€ 46,60" in page.text_by_id["totals"] or "€" in page.text_by_id["totals"]
+    assert not re.search(r"€ -?\d+\.\d\d\b", text)  # never a decimal point in money
+
+
+def test_record_level_rejection_names_the_claim_the_pharmacy_must_find() -> None:
+    text, page = page_of(BAD)
+    assert page.text_by_id["verdict"] == "Rejected at record level"
+    assert len(page.rows) == 1
+    line, record, insured, reference, rubric, code, meaning, message, level = page.rows[0]
+    assert (line, record, insured, reference, code, level) == ("4", "04", "2", "R2024-000102", "0581", "record")
+    assert rubric.startswith("0413") and "PRESTATIECODELIJST" in rubric
+    assert meaning == eicodec.return_codes().meaning("0581") and meaning  # the Dutch meaning
+    assert "Claim reference (0445)" in text
+    legend = page.text_by_id["legend"]
+    assert "verzekerdenrecord (02)" in legend and "referentienummer dit prestatierecord (0445)" in legend
+    returned = page.text_by_id["returned"]
+    assert "1 rejected" in returned and "2 co-returned" in returned  # its insured and its comment
+    assert "Co-returned" in text and "needs no action" in text  # the term is explained
+    totals = page.text_by_id["totals"]
+    assert "€ 9,95" in totals  # the rejected line's 995 cents, declared and not awarded
+    assert "111222333" not in text and "Jansen" not in text  # no personal data
+
+
+def test_file_level_rejection_never_says_zero_rejected(tmp_path: Path) -> None:
+    text, page = page_of(file_rejected(tmp_path))
+    assert page.text_by_id["verdict"] == "Rejected at file level"
+    assert "0 rejected" not in text
+    assert "whole file" in page.text_by_id["returned"] and "whole file" in page.text_by_id["verdict-text"]
+    assert page.rows and all(row[-1] == "file" for row in page.rows[:1])
+    assert page.rows[0][0] == "8"  # the trailer's line: file-level findings come first
+    totals = "".join(page.text_by_id["totals"].split())
+    assert "rejected3€56,55€0,00" in totals  # every claim line counted as rejected, nothing awarded
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine")
+def test_three_reports_in_headless_chromium(capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """DOM as the browser built it, and a screenshot of each (kept in $EICODEC_SCREENSHOTS if set)."""
+    cases = {"approved": (OK, 0, "Approved"), "record-level": (BAD, 1, "Rejected at record level"),
+             "file-level": (file_rejected(tmp_path), 1, "Rejected at file level")}
+    keep = os.environ.get("EICODEC_SCREENSHOTS")
+    for name, (source, want, label) in cases.items():
+        page = tmp_path / f"{name}.html"
+        assert main(["report", str(source), "--html", str(page), "--today", "2024-03-01"]) == want
+        capsys.readouterr()
+        flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--hide-scrollbars", f"--user-data-dir={tmp_path / 'profile'}"]
+        dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True,
+                             timeout=120, check=False).stdout
+        assert f'id="verdict">{label}<' in dom and "<rect" in dom and 'id="checked-on"' in dom
+        if name == "approved":
+            assert 'id="findings-empty"' in dom and 'id="findings"' not in dom
+        if name == "record-level":
+            assert "R2024-000102" in dom and "co-returned" in dom
+        if name == "file-level":
+            assert "0 rejected" not in dom
+        shot = tmp_path / f"{name}.png"
+        subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1200,1400", page.as_uri()],
+                       capture_output=True, timeout=120, check=False)
+        data = shot.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000  # a real, non-empty picture
+        if keep:
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            shutil.copy(shot, Path(keep) / shot.name)
+
+
+def test_values_appear_on_the_page_only_when_asked(capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    page = tmp_path / "r.html"
+    assert main(["report", str(BAD), "--html", str(page), "--today", "2024-03-01"]) == 1
+    assert "777" not in page.read_text(encoding="utf-8")
+    assert main(["report", str(BAD), "--html", str(page), "--today", "2024-03-01", "--show-values"]) == 1
+    assert "(value &#x27;777&#x27;)" in page.read_text(encoding="utf-8")
+    capsys.readouterr()
