@@ -119,3 +119,28 @@ def test_positions_are_characters() -> None:
     rec = next(r for r in eicodec.iter_records(join(lines)) if r.line == i + 1)
     assert cols["birth_date"][k] == np.datetime64(rec.birth_date)
     assert cols["gender"][k] == rec.gender
+
+
+@pytest.mark.parametrize("name", ["ap304_full.asc", "ap305_claim_rejected.asc"])
+def test_text_as_bytes_is_the_utf8_of_text_as_str(name: str) -> None:
+    data = (EXAMPLES / name).read_bytes()
+    lines = lines_of(data)
+    i = next(k for k, ln in enumerate(lines) if ln.startswith(b"02"))
+    text = lines[i].decode()
+    f = eicodec.get_spec("AP304").field("02", "0210")
+    accented = join([*lines[:i], (text[:f.start - 1] + "Öçë".ljust(f.length) + text[f.end:]).encode(),
+                     *lines[i + 1:]])
+    for payload in (data, accented):
+        for t in ("02", "04"):
+            as_str = eicodec.columns(payload, t)
+            as_bytes = eicodec.columns(payload, t, text="bytes")
+            assert as_str.keys() == as_bytes.keys()
+            for key, col in as_str.items():
+                if col.dtype.kind == "U":
+                    assert as_bytes[key].dtype.kind == "S"
+                    assert [b.decode("utf-8") for b in as_bytes[key].tolist()] == col.tolist(), key
+                else:
+                    assert (np.asarray(as_bytes[key] == col) | (np.isnat(col) if col.dtype.kind in "mM"
+                                                                 else False)).all(), key
+    with pytest.raises(ValueError):
+        eicodec.columns(data, "04", text="latin-1")

@@ -32,6 +32,7 @@ from .reader import RecordStream, Source
 from .rules import Rule, RuleSet, load_rules, owner, rules_for
 
 _PROGRESS_EVERY = 20_000
+_TYPE_NAMES = [f"{t:02d}" for t in range(100)]
 _LAST = 1 << 62  # sorts findings without a line last
 
 
@@ -65,6 +66,38 @@ def id_repeats(spec: MessageSpec, batches: Iterable[Batch], types: set[str]) -> 
             if len(fc):
                 parts[t].append(_numbers(fc))
     return {t: _repeated(p) for t, p in parts.items()}
+
+
+class _Keys:
+    """64-bit keys collected batch by batch in one growing array (no copy to join them)."""
+
+    def __init__(self) -> None:
+        self._buf = np.empty(1 << 12, np.int64)
+        self._n = 0
+
+    def add(self, keys: np.ndarray) -> None:
+        n = self._n + len(keys)
+        if n > len(self._buf):
+            grown = np.empty(max(n, 2 * len(self._buf)), np.int64)
+            grown[:self._n] = self._buf[:self._n]
+            self._buf = grown
+        self._buf[self._n:n] = keys
+        self._n = n
+
+    def view(self) -> np.ndarray:
+        return self._buf[:self._n]
+
+    def sorted(self) -> np.ndarray:
+        """The keys, sorted in place."""
+        keys = self.view()
+        keys.sort()
+        return keys
+
+    def repeated(self) -> np.ndarray:
+        """The keys that occur more than once."""
+        keys = self.sorted()
+        same = keys[1:] == keys[:-1]
+        return np.unique(keys[1:][same]) if same.any() else keys[:0].copy()
 
 
 def _repeated(parts: list[np.ndarray]) -> np.ndarray:
@@ -111,13 +144,14 @@ class _Run:
         # keys of a first pass
         self.id_increasing: dict[str, bool] = {}  # record type -> its ids so far only increase
         self.id_last: dict[str, int] = {}
-        self.unique_keys: dict[int, list[np.ndarray]] = {}
-        self.debit_keys: dict[int, list[np.ndarray]] = {}
-        self.credit_keys: dict[int, list[np.ndarray]] = {}
+        self.unique_keys: dict[int, _Keys] = {}
+        self.debit_keys: dict[int, _Keys] = {}
+        self.credit_keys: dict[int, _Keys] = {}
         # what a second pass has seen of the repeated keys
         self.seen: dict[Any, set[int]] = {}
         self.parent_seen: dict[int, tuple[int, set[int]]] = {}
         self._rows_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._worded: dict[tuple[str, int, int], tuple[str, str, bool]] = {}
         self._rows_batch: Batch | None = None
 
     def _foreign(self, rule: Rule) -> tuple[str, ...]:
@@ -211,12 +245,14 @@ class _Run:
         bad = [line for line in self.line_codes if lo <= line < hi]
         if not bad:
             return
+        tops_found = np.unique(tops[np.array(bad) - lo])
+        starts = np.searchsorted(tops, tops_found, "left").tolist()
+        ends = np.searchsorted(tops, tops_found, "right").tolist()
         lines = batch.lines[a:b].tolist()
-        types = batch.types
-        for top in sorted(set(tops[np.array(bad) - lo].tolist())):
-            i = int(np.searchsorted(tops, top, "left"))
-            j = int(np.searchsorted(tops, top, "right"))
-            self._verdicts([(lines[k], f"{types[a + k]:02d}", int(units[k])) for k in range(i, j)])
+        names = [_TYPE_NAMES[t] for t in batch.types[a:b].tolist()]
+        unit_lines = units.tolist()
+        for i, j in zip(starts, ends):
+            self._verdicts(list(zip(lines[i:j], names[i:j], unit_lines[i:j])))
 
     def _record_ids(self, batch: Batch, body: np.ndarray) -> None:
         """Identificatie detailrecord unique per record type (comments excepted)."""
@@ -267,12 +303,18 @@ class _Run:
                 continue
             problems = fc.problems(chars[rows])
             bad_rows, bad_fields = np.nonzero(problems)
-            for r, j in zip(bad_rows.tolist(), bad_fields.tolist()):
-                row = int(rows[r])
+            if not len(bad_rows):
+                continue
+            kinds = problems[bad_rows, bad_fields].tolist()
+            at = rows[bad_rows].tolist()
+            for row, j, problem in zip(at, bad_fields.tolist(), kinds):
                 f = fc.fields[j]
                 line = batch.first + row
-                message = field_message(f, int(problems[r, j]))
-                code, prov = self.rules.field_code(f.rubric, t)
+                worded = self._worded.get((t, j, problem))
+                if worded is None:
+                    worded = self._worded[(t, j, problem)] = (
+                        field_message(f, problem), *self.rules.field_code(f.rubric, t))
+                message, code, prov = worded
                 key = (2, f.start)
                 if f.kind == "reserve":
                     if runs_reserve:
@@ -363,7 +405,7 @@ class _Run:
             self.parent_seen[i] = (last, seen)
             return
         if self.known is None:
-            self.unique_keys.setdefault(i, []).append(keys[some])
+            self.unique_keys.setdefault(i, _Keys()).add(keys[some])
             return
         dups = self.known.dups.get(i)
         if dups is None or not len(dups):
@@ -378,8 +420,8 @@ class _Run:
     def _pairing(self, i: int, rule: Rule, view: View, checked: np.ndarray, batch: Batch) -> None:
         ref, debit, prev, credit = pairing_keys(rule, view)
         if self.known is None:
-            self.debit_keys.setdefault(i, []).append(ref[debit])
-            self.credit_keys.setdefault(i, []).append(prev[credit])
+            self.debit_keys.setdefault(i, _Keys()).add(ref[debit])
+            self.credit_keys.setdefault(i, _Keys()).add(prev[credit])
             return
         credited = self.known.credited.get(i)
         if credited is None or not len(credited):
@@ -474,12 +516,15 @@ class _Run:
     def known_repeats(self) -> _Known:
         """After a first pass: the keys that repeat (empty when nothing does)."""
         out = _Known()
-        for i, parts in self.unique_keys.items():
-            out.dups[i] = _repeated(parts)
-        for i, parts in self.debit_keys.items():
-            credits = self.credit_keys.get(i, [])
-            if parts and credits:
-                out.credited[i] = np.intersect1d(np.concatenate(parts), np.concatenate(credits))
+        for i, keys in self.unique_keys.items():
+            out.dups[i] = keys.repeated()
+        for i, keys in self.debit_keys.items():
+            credits = self.credit_keys.get(i)
+            if credits is not None and len(credits.view()) and len(keys.view()):
+                prev = np.unique(credits.view())  # (few: credit lines)
+                debits = keys.sorted()
+                at = np.minimum(np.searchsorted(debits, prev), len(debits) - 1)
+                out.credited[i] = prev[debits[at] == prev]
         return out
 
     def findings(self) -> Findings:
