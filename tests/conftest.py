@@ -6,7 +6,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture
