@@ -72,14 +72,13 @@ def _fields(lay: RecordLayout, fields: Iterable[str] | None) -> list[FieldSpec]:
 
 
 class _Block:
-    """The records of one type in a batch, arranged for reading fields fast: ``cols`` is
-    column-major (each field's characters a block of whole rows) and ``wide`` holds
-    the characters as code points, so a text field is a fixed-width str view."""
+    """The records of one type in a batch, arranged for reading fields fast: ``chars`` is
+    row-major (a text field is one cast of its slice to a fixed-width str array) and
+    ``cols`` column-major (each field's characters a block of whole rows, for numbers)."""
 
     def __init__(self, chars: np.ndarray, as_bytes: bool = False) -> None:
         self.chars = chars
         self.cols = np.ascontiguousarray(chars.T)
-        self.digit = (self.cols - np.asarray(48, self.cols.dtype)) < 10
         self._wide: np.ndarray | None = None
         self.as_bytes = as_bytes
 
@@ -89,19 +88,31 @@ class _Block:
 
     @property
     def wide(self) -> np.ndarray:
+        """The characters as code points (one cast of the whole block)."""
         if self._wide is None:
-            self._wide = self.chars.astype(np.uint32)
+            self._wide = self.chars if self.chars.dtype == np.uint32 else self.chars.astype(np.uint32)
         return self._wide
 
     def text(self, f: FieldSpec) -> np.ndarray:
-        n = len(self.chars)
+        """The characters of *f*, trailing spaces kept, as a fixed-width str (or bytes)
+        array: a strided view into the block (no copy, no str per value)."""
         if self.as_bytes and self.chars.dtype == np.uint8:  # ASCII: the bytes as they are
-            return np.ascontiguousarray(self.chars[:, f.start - 1:f.end]).view(f"S{f.length}").reshape(n)
-        text = np.ascontiguousarray(self.wide[:, f.start - 1:f.end]).view(f"<U{f.length}").reshape(n)
+            return self.chars[:, f.start - 1:f.end].view(f"S{f.length}")[:, 0]
+        text = self.wide[:, f.start - 1:f.end].view(f"<U{f.length}")[:, 0]
         return np.strings.encode(text, "utf-8") if self.as_bytes else text
 
+    def stripped(self, f: FieldSpec) -> np.ndarray:
+        """:meth:`text` without trailing spaces; the common cases (no value ends in a space,
+        every value blank) without a string operation."""
+        last = self.cols[f.end - 1]
+        if not (last == 32).any():
+            return self.text(f)
+        if (self.cols[f.start - 1:f.end] == 32).all():
+            return np.zeros(len(self.chars), dtype=f"S{f.length}" if self.as_bytes else f"<U{f.length}")
+        return np.strings.rstrip(self.text(f), self.lit(" "))
+
     def digits(self, f: FieldSpec) -> np.ndarray:
-        return self.digit[f.start - 1:f.end].all(axis=0)
+        return ((self.cols[f.start - 1:f.end] - np.asarray(48, self.cols.dtype)) < 10).all(axis=0)
 
     def zeros(self, f: FieldSpec) -> np.ndarray:
         return (self.cols[f.start - 1:f.end] == 48).all(axis=0)
@@ -137,9 +148,10 @@ def _column(f: FieldSpec, block: _Block) -> tuple[np.ndarray, np.ndarray]:
             return out, ok
         ok = digits & ~empty
         if kind == "digits":
-            return np.where(ok, block.text(f), block.lit("")), ok
+            text = block.text(f)
+            return (text if ok.all() else np.where(ok, text, block.lit(""))), ok
         return np.where(ok, block.number(f), 0), ok
-    text = np.strings.rstrip(block.text(f), block.lit(" "))
+    text = block.stripped(f)
     if kind == "dc":
         return text, (text == block.lit("D")) | (text == block.lit("C"))
     return text, text != block.lit("")
