@@ -281,8 +281,12 @@ def _close(files: list[IO[bytes]]) -> None:
 
 #: Lines per batch the engine reads (its default; tests make it small).
 _ENGINE_BATCH_LINES = BATCH_LINES
-#: The engine's typed columns of one record type in one batch (tests swap in a reference).
-_batch_columns = batch_columns
+
+
+def _batch_columns(batch: Batch, lay: RecordLayout, fields: list[FieldSpec]) -> ColumnBatch:
+    """The engine's typed columns of one record type in one batch, codes and text as
+    UTF-8 bytes (handed to Arrow as they are; tests swap in a reference giving str)."""
+    return batch_columns(batch, lay, fields, text="bytes")
 
 
 def _cells(plan: TablePlan, stream: RecordStream, opener: Callable[[], Source],
@@ -330,11 +334,31 @@ def _present(c: TableColumn, columns: dict[str, np.ndarray], valid: dict[str, np
     with a valid D/C indicator (never a sign guessed)."""
     ok = valid[c.key]
     if c.type == "string":
-        ok = ok & (columns[c.key] != "")
+        values = columns[c.key]
+        ok = ok & (_not_empty(values) if values.dtype.kind == "S" else (values != ""))
     dc = c.metadata.get("signed_by_attr")
     if dc:
         ok = ok & valid[dc]
     return ok
+
+
+def _byte_matrix(values: np.ndarray) -> np.ndarray:
+    """The ``(n, itemsize)`` bytes of a 1-d numpy ``bytes`` array (a view, strided or not)."""
+    if values.dtype.itemsize == 0:
+        return np.zeros((len(values), 0), dtype=np.uint8)
+    return values[:, None].view(np.uint8)
+
+
+def _not_empty(values: np.ndarray) -> np.ndarray:
+    """``values != b""`` of a numpy ``bytes`` array, looking at the first byte of most."""
+    chars = _byte_matrix(values)
+    if chars.shape[1] == 0:
+        return np.zeros(len(values), dtype=bool)
+    out = chars[:, 0] != 0
+    maybe = np.flatnonzero(~out)
+    if len(maybe):
+        out[maybe] = chars[maybe].any(axis=1)
+    return out
 
 
 def _batch_cells(plan: TablePlan, batch: ColumnBatch, followers: list[_Ancestor],
@@ -411,13 +435,31 @@ def _arrow_array(pa: Any, typ: Any, kind: str, values: Any, null: np.ndarray) ->
     if kind != "string":
         return pa.array(values, type=typ, mask=null)
     bitmap = pa.py_buffer(np.packbits(~null, bitorder="little")) if null.any() else None
-    ascii_buffers = _ascii_buffers(values)
+    ascii_buffers = _utf8_buffers(values) if values.dtype.kind == "S" else _ascii_buffers(values)
     if ascii_buffers is None:  # not ASCII, or a NUL inside a value: through Python str objects
         # (pyarrow's own conversion of a numpy str array cuts a value at a NUL)
         buffers = pa.array(values.tolist(), type=typ).buffers()[1:]
     else:
         buffers = [pa.py_buffer(b) for b in ascii_buffers]
     return pa.Array.from_buffers(typ, n, [bitmap, *buffers], null_count=int(null.sum()))
+
+
+def _utf8_buffers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Arrow string buffers (int32 offsets, bytes) of a numpy ``bytes`` array of UTF-8
+    text, made with array operations; None when a value holds a NUL."""
+    n, width = len(values), values.dtype.itemsize
+    if width == 0:
+        return np.zeros(n + 1, dtype=np.int32), np.zeros(0, dtype=np.uint8)
+    chars = _byte_matrix(values)
+    filled = chars != 0
+    if filled.all():  # every value the full width: the bytes as they are
+        return np.arange(0, (n + 1) * width, width, dtype=np.int32), np.ascontiguousarray(chars).reshape(-1)
+    if (filled[:, 1:] > filled[:, :-1]).any():
+        return None  # a NUL before the end of a value
+    lengths = filled.sum(axis=1, dtype=np.int32)
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    return offsets, chars[filled]
 
 
 def _ascii_buffers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -514,7 +556,7 @@ def _csv_text(kind: str, values: Any, null: np.ndarray) -> list[str]:
         minutes = values.astype(np.int64)
         text = np.array([f"{m // 60:02d}:{m % 60:02d}" for m in minutes.tolist()], dtype=str)
     else:
-        text = values.astype(str)
+        text = np.strings.decode(values, "utf-8") if values.dtype.kind == "S" else values.astype(str)
     return np.where(null, "", text).tolist()
 
 
