@@ -101,63 +101,111 @@ class _Block:
         text = self.wide[:, f.start - 1:f.end].view(f"<U{f.length}")[:, 0]
         return np.strings.encode(text, "utf-8") if self.as_bytes else text
 
-    def stripped(self, f: FieldSpec) -> np.ndarray:
-        """:meth:`text` without trailing spaces; the common cases (no value ends in a space,
-        every value blank) without a string operation."""
-        last = self.cols[f.end - 1]
-        if not (last == 32).any():
-            return self.text(f)
-        if (self.cols[f.start - 1:f.end] == 32).all():
-            return np.zeros(len(self.chars), dtype=f"S{f.length}" if self.as_bytes else f"<U{f.length}")
-        return np.strings.rstrip(self.text(f), self.lit(" "))
+    def stripped(self, f: FieldSpec) -> tuple[np.ndarray, np.ndarray]:
+        """(:meth:`text` without trailing spaces, not empty); the common cases (no value
+        ends in a space, every value blank) without a string operation."""
+        x = self.cols[f.start - 1:f.end]
+        filled = ((x != 32) & (x != 0)).any(axis=0)  # not only spaces (and NULs, as numpy ends strings)
+        if not filled.any():
+            return np.zeros(len(self.chars), dtype=f"S{f.length}" if self.as_bytes else f"<U{f.length}"), filled
+        if not (x[-1] == 32).any():
+            return self.text(f), filled
+        return np.strings.rstrip(self.text(f), self.lit(" ")), filled
 
-    def digits(self, f: FieldSpec) -> np.ndarray:
-        return ((self.cols[f.start - 1:f.end] - np.asarray(48, self.cols.dtype)) < 10).all(axis=0)
 
-    def zeros(self, f: FieldSpec) -> np.ndarray:
-        return (self.cols[f.start - 1:f.end] == 48).all(axis=0)
+class _Group:
+    """Fields of one length whose characters must be digits (numbers, amounts, times,
+    dates, digit codes), checked together: ``positions`` is ``(k, length)`` 0-based."""
 
-    def number(self, f: FieldSpec) -> np.ndarray:
-        d = self.cols[f.start - 1:f.end].astype(np.int64)
-        d -= 48
-        return 10 ** np.arange(f.length - 1, -1, -1, dtype=np.int64) @ d
+    def __init__(self, fields: list[FieldSpec]) -> None:
+        self.fields = fields
+        self.length = fields[0].length
+        self.positions = np.array([np.arange(f.start - 1, f.end) for f in fields], dtype=np.intp)
+        self.optional = np.array([f.optional for f in fields], dtype=bool)
+        self.valued = [i for i, f in enumerate(fields) if f.kind in ("number", "amount", "time")]
+        self.weights = 10 ** np.arange(self.length - 1, -1, -1, dtype=np.int64)
+        self.offset = np.int64(48) * self.weights.sum()
+
+    def read(self, block: _Block) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(digits and not empty, all zeros, number) per field: ``(k, n)`` arrays; the
+        number (meaningless where not digits) only for the fields in ``valued``."""
+        x = block.cols[self.positions]  # (k, length, n)
+        ok = ((x - np.asarray(48, x.dtype)) < 10).all(axis=1)
+        zeros = (x == 48).all(axis=1) if self.optional.any() else np.zeros(ok.shape, bool)
+        ok &= ~(zeros & self.optional[:, None])
+        value = None
+        if self.valued:
+            v = x if len(self.valued) == len(self.fields) else x[self.valued]
+            value = np.matmul(self.weights, v.astype(np.int64)) - self.offset
+        return ok, zeros, value
+
+
+_DIGIT_KINDS = ("number", "amount", "digits", "date", "time")
+
+
+def _groups(fields: list[FieldSpec]) -> list[_Group]:
+    by_length: dict[int, list[FieldSpec]] = {}
+    for f in fields:
+        if f.kind in _DIGIT_KINDS:
+            by_length.setdefault(f.length, []).append(f)
+    return [_Group(fs) for fs in by_length.values()]
+
+
+def _digit_column(f: FieldSpec, block: _Block, ok: np.ndarray, zeros: np.ndarray,
+                  value: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(values, valid) of digit field *f*: *ok* (digits, not an empty optional), *zeros*
+    (all zeros) and *value* (the number the digits spell) from its :class:`_Group`."""
+    kind = f.kind
+    if kind == "date":
+        d = block.cols[f.start - 1:f.end].astype(np.int32) - 48
+        y = d[0] * 1000 + d[1] * 100 + d[2] * 10 + d[3]
+        m = d[4] * 10 + d[5]
+        day = d[6] * 10 + d[7]
+        good_m = (m >= 1) & (m <= 12)
+        dim = _DAYS[np.where(good_m, m, 0)] + ((m == 2) & (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0)))
+        ok = ok & (y >= 1) & good_m & (day >= 1) & (day <= dim)
+        return to_datetime64(y, m, day, ok), ok
+    if kind == "time":
+        assert value is not None
+        hh, mm = value // 100, value % 100
+        ok = ok & (hh < 24) & (mm < 60)
+        out = np.where(ok, hh * 60 + mm, 0).astype("timedelta64[m]")
+        out[~ok] = np.timedelta64("NaT")
+        return out, ok
+    if kind == "digits":
+        text = block.text(f)
+        return (text if ok.all() else np.where(ok, text, block.lit(""))), ok
+    assert value is not None
+    return (value if ok.all() else np.where(ok, value, 0)), ok
 
 
 def _column(f: FieldSpec, block: _Block) -> tuple[np.ndarray, np.ndarray]:
     """(values, valid) of field *f* in *block* (rows of its record type)."""
-    kind = f.kind
-    n = len(block.chars)
-    if kind in ("number", "amount", "digits", "date", "time"):
-        digits = block.digits(f)
-        empty = block.zeros(f) if f.optional else np.zeros(n, bool)
-        if kind == "date":
-            d = block.cols[f.start - 1:f.end].astype(np.int32) - 48
-            y = d[0] * 1000 + d[1] * 100 + d[2] * 10 + d[3]
-            m = d[4] * 10 + d[5]
-            day = d[6] * 10 + d[7]
-            good_m = (m >= 1) & (m <= 12)
-            dim = _DAYS[np.where(good_m, m, 0)] + ((m == 2) & (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0)))
-            ok = digits & (y >= 1) & good_m & (day >= 1) & (day <= dim) & ~empty
-            return to_datetime64(y, m, day, ok), ok
-        if kind == "time":
-            value = block.number(f)
-            hh, mm = value // 100, value % 100
-            ok = digits & (hh < 24) & (mm < 60) & ~empty
-            out = np.where(ok, hh * 60 + mm, 0).astype("timedelta64[m]")
-            out[~ok] = np.timedelta64("NaT")
-            return out, ok
-        ok = digits & ~empty
-        if kind == "digits":
-            text = block.text(f)
-            return (text if ok.all() else np.where(ok, text, block.lit(""))), ok
-        return np.where(ok, block.number(f), 0), ok
-    text = block.stripped(f)
-    if kind == "dc":
+    if f.kind in _DIGIT_KINDS:
+        g = _Group([f])
+        ok, zeros, value = g.read(block)
+        return _digit_column(f, block, ok[0], zeros[0], None if value is None else value[0])
+    text, filled = block.stripped(f)
+    if f.kind == "dc":
         return text, (text == block.lit("D")) | (text == block.lit("C"))
-    return text, text != block.lit("")
+    return text, filled
 
 
 _DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int32)
+
+
+_GROUPS: dict[tuple[int, tuple[FieldSpec, ...]], list[_Group]] = {}
+
+
+def _groups_of(lay: RecordLayout, fields: list[FieldSpec]) -> list[_Group]:
+    """The digit groups of *fields* (kept per layout and field list: made once)."""
+    key = (id(lay), tuple(fields))
+    got = _GROUPS.get(key)
+    if got is None:
+        if len(_GROUPS) > 256:
+            _GROUPS.clear()
+        got = _GROUPS[key] = _groups(fields)
+    return got
 
 
 def batch_columns(batch: Batch, lay: RecordLayout, fields: list[FieldSpec], *, text: str = "str") -> ColumnBatch:
@@ -167,10 +215,17 @@ def batch_columns(batch: Batch, lay: RecordLayout, fields: list[FieldSpec], *, t
         raise ValueError(f"text must be 'str' or 'bytes', not {text!r}")
     rows = batch.rows(lay.type)
     block = _Block(batch.chars[rows], text == "bytes")
+    read: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if len(rows):
+        for g in _groups_of(lay, fields):
+            ok, zeros, value = g.read(block)
+            for i, f in enumerate(g.fields):
+                v = None if value is None or i not in g.valued else value[g.valued.index(i)]
+                read[f.attr] = _digit_column(f, block, ok[i], zeros[i], v)
     cols: dict[str, np.ndarray] = {}
     valid: dict[str, np.ndarray] = {}
     for f in fields:
-        cols[f.attr], valid[f.attr] = _column(f, block)
+        cols[f.attr], valid[f.attr] = read[f.attr] if f.attr in read else _column(f, block)
     for name, (amount, dc) in lay.signed.items():
         if amount in fields:
             value = cols[amount.attr]
