@@ -105,7 +105,10 @@ class _Block:
         """(:meth:`text` without trailing spaces, not empty); the common cases (no value
         ends in a space, every value blank) without a string operation."""
         x = self.cols[f.start - 1:f.end]
-        filled = ((x != 32) & (x != 0)).any(axis=0)  # not only spaces (and NULs, as numpy ends strings)
+        if (x == 0).any():  # a NUL: numpy ends a string at its trailing NULs; compare the text
+            text = np.strings.rstrip(self.text(f), self.lit(" "))
+            return text, text != self.lit("")
+        filled = (x != 32).any(axis=0)
         if not filled.any():
             return np.zeros(len(self.chars), dtype=f"S{f.length}" if self.as_bytes else f"<U{f.length}"), filled
         if not (x[-1] == 32).any():

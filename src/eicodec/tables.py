@@ -335,7 +335,7 @@ def _present(c: TableColumn, columns: dict[str, np.ndarray], valid: dict[str, np
     ok = valid[c.key]
     if c.type == "string":
         values = columns[c.key]
-        ok = ok & (_not_empty(values) if values.dtype.kind == "S" else (values != ""))
+        ok = _not_empty(values, ok) if values.dtype.kind == "S" else ok & (values != "")
     dc = c.metadata.get("signed_by_attr")
     if dc:
         ok = ok & valid[dc]
@@ -349,13 +349,14 @@ def _byte_matrix(values: np.ndarray) -> np.ndarray:
     return values[:, None].view(np.uint8)
 
 
-def _not_empty(values: np.ndarray) -> np.ndarray:
-    """``values != b""`` of a numpy ``bytes`` array, looking at the first byte of most."""
+def _not_empty(values: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """``where & (values != b"")`` of a numpy ``bytes`` array: the first byte decides,
+    the whole value only where that is a NUL."""
     chars = _byte_matrix(values)
     if chars.shape[1] == 0:
         return np.zeros(len(values), dtype=bool)
-    out = chars[:, 0] != 0
-    maybe = np.flatnonzero(~out)
+    out = where & (chars[:, 0] != 0)
+    maybe = np.flatnonzero(where & ~out)
     if len(maybe):
         out[maybe] = chars[maybe].any(axis=1)
     return out
@@ -444,22 +445,20 @@ def _arrow_array(pa: Any, typ: Any, kind: str, values: Any, null: np.ndarray) ->
     return pa.Array.from_buffers(typ, n, [bitmap, *buffers], null_count=int(null.sum()))
 
 
-def _utf8_buffers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+def _utf8_buffers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Arrow string buffers (int32 offsets, bytes) of a numpy ``bytes`` array of UTF-8
-    text, made with array operations; None when a value holds a NUL."""
+    text (each value its bytes up to its trailing NULs, as numpy reads it), made with
+    array operations."""
     n, width = len(values), values.dtype.itemsize
     if width == 0:
         return np.zeros(n + 1, dtype=np.int32), np.zeros(0, dtype=np.uint8)
     chars = _byte_matrix(values)
-    filled = chars != 0
-    if filled.all():  # every value the full width: the bytes as they are
+    lengths = np.strings.str_len(values).astype(np.int32)
+    if (lengths == width).all():  # every value the full width: the bytes as they are
         return np.arange(0, (n + 1) * width, width, dtype=np.int32), np.ascontiguousarray(chars).reshape(-1)
-    if (filled[:, 1:] > filled[:, :-1]).any():
-        return None  # a NUL before the end of a value
-    lengths = filled.sum(axis=1, dtype=np.int32)
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(lengths, out=offsets[1:])
-    return offsets, chars[filled]
+    return offsets, chars[np.arange(width) < lengths[:, None]]
 
 
 def _ascii_buffers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
