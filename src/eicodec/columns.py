@@ -182,12 +182,8 @@ def _digit_column(f: FieldSpec, block: _Block, ok: np.ndarray, zeros: np.ndarray
     return (value if ok.all() else np.where(ok, value, 0)), ok
 
 
-def _column(f: FieldSpec, block: _Block) -> tuple[np.ndarray, np.ndarray]:
-    """(values, valid) of field *f* in *block* (rows of its record type)."""
-    if f.kind in _DIGIT_KINDS:
-        g = _Group([f])
-        ok, zeros, value = g.read(block)
-        return _digit_column(f, block, ok[0], zeros[0], None if value is None else value[0])
+def _text_column(f: FieldSpec, block: _Block) -> tuple[np.ndarray, np.ndarray]:
+    """(values, valid) of text, D/C or reserve field *f* in *block*."""
     text, filled = block.stripped(f)
     if f.kind == "dc":
         return text, (text == block.lit("D")) | (text == block.lit("C"))
@@ -219,16 +215,15 @@ def batch_columns(batch: Batch, lay: RecordLayout, fields: list[FieldSpec], *, t
     rows = batch.rows(lay.type)
     block = _Block(batch.chars[rows], text == "bytes")
     read: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    if len(rows):
-        for g in _groups_of(lay, fields):
-            ok, zeros, value = g.read(block)
-            for i, f in enumerate(g.fields):
-                v = None if value is None or i not in g.valued else value[g.valued.index(i)]
-                read[f.attr] = _digit_column(f, block, ok[i], zeros[i], v)
+    for g in _groups_of(lay, fields):  # digit fields, a group of one length at a time
+        ok, zeros, value = g.read(block)
+        for i, f in enumerate(g.fields):
+            v = None if value is None or i not in g.valued else value[g.valued.index(i)]
+            read[f.attr] = _digit_column(f, block, ok[i], zeros[i], v)
     cols: dict[str, np.ndarray] = {}
     valid: dict[str, np.ndarray] = {}
     for f in fields:
-        cols[f.attr], valid[f.attr] = read[f.attr] if f.attr in read else _column(f, block)
+        cols[f.attr], valid[f.attr] = read[f.attr] if f.attr in read else _text_column(f, block)
     for name, (amount, dc) in lay.signed.items():
         if amount in fields:
             value = cols[amount.attr]
