@@ -193,12 +193,12 @@ def _text_column(f: FieldSpec, block: _Block) -> tuple[np.ndarray, np.ndarray]:
 _DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int32)
 
 
-_GROUPS: dict[tuple[int, tuple[FieldSpec, ...]], list[_Group]] = {}
+_GROUPS: dict[tuple[FieldSpec, ...], list[_Group]] = {}
 
 
-def _groups_of(lay: RecordLayout, fields: list[FieldSpec]) -> list[_Group]:
-    """The digit groups of *fields* (kept per layout and field list: made once)."""
-    key = (id(lay), tuple(fields))
+def _groups_of(fields: list[FieldSpec]) -> list[_Group]:
+    """The digit groups of *fields* (kept per field list: made once)."""
+    key = tuple(fields)
     got = _GROUPS.get(key)
     if got is None:
         if len(_GROUPS) > 256:
@@ -215,7 +215,7 @@ def batch_columns(batch: Batch, lay: RecordLayout, fields: list[FieldSpec], *, t
     rows = batch.rows(lay.type)
     block = _Block(batch.chars[rows], text == "bytes")
     read: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for g in _groups_of(lay, fields):  # digit fields, a group of one length at a time
+    for g in _groups_of(fields):  # digit fields, a group of one length at a time
         ok, zeros, value = g.read(block)
         for i, f in enumerate(g.fields):
             v = None if value is None or i not in g.valued else value[g.valued.index(i)]
