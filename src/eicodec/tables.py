@@ -436,12 +436,13 @@ def _arrow_array(pa: Any, typ: Any, kind: str, values: Any, null: np.ndarray) ->
     if kind != "string":
         return pa.array(values, type=typ, mask=null)
     bitmap = pa.py_buffer(np.packbits(~null, bitorder="little")) if null.any() else None
-    ascii_buffers = _utf8_buffers(values) if values.dtype.kind == "S" else _ascii_buffers(values)
-    if ascii_buffers is None:  # not ASCII, or a NUL inside a value: through Python str objects
+    # bytes (the engine's): UTF-8 as it is; str (a reference's): by array operations when ASCII
+    made = _utf8_buffers(values) if values.dtype.kind == "S" else _ascii_buffers(values)
+    if made is None:  # str, not ASCII, or a NUL inside a value: through Python str objects
         # (pyarrow's own conversion of a numpy str array cuts a value at a NUL)
         buffers = pa.array(values.tolist(), type=typ).buffers()[1:]
     else:
-        buffers = [pa.py_buffer(b) for b in ascii_buffers]
+        buffers = [pa.py_buffer(b) for b in made]
     return pa.Array.from_buffers(typ, n, [bitmap, *buffers], null_count=int(null.sum()))
 
 
