@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -173,6 +175,22 @@ def test_builder_refuses_a_report_of_another_declaration() -> None:
     ok = eicodec.validate(INSURER, mode="vecozo", today=TODAY)
     with pytest.raises(eicodec.EicodecError, match="VECOZO sends no return file"):
         eicodec.build_retour(INSURER, ok)
+
+
+def test_a_report_of_another_declaration_leaves_no_return_file(tmp_path: Path) -> None:
+    # whether the report is about the input is known at the end of the one pass over it
+    report = eicodec.validate(patch(INSURER, 4, "0413", "777"), today=TODAY)
+    source = tmp_path / "in.asc"
+    source.write_bytes(INSURER)
+    target = tmp_path / "out.ap305"
+    with pytest.raises(eicodec.MismatchError, match="records differ"):
+        eicodec.write_retour(source, report, target, return_date=RETURN_DATE)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.asc"]
+    sink = io.BytesIO()
+    sink.write(b"kept")
+    with pytest.raises(eicodec.MismatchError):
+        eicodec.write_retour(INSURER, report, sink, return_date=RETURN_DATE)
+    assert sink.getvalue() == b"kept"
 
 
 def test_build_from_a_declaration_object_equals_build_from_bytes() -> None:

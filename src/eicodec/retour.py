@@ -32,7 +32,7 @@ import attrs
 from .codes import return_codes
 from .errors import EicodecError, MismatchError
 from .layouts import MessageSpec, get_spec
-from .model import Declaration, Record
+from .model import Declaration, Record, record_class
 from .reader import RecordStream, Source, build_tree, read
 from .rules import RuleSet, rules_for
 from .validator import Report, Status, Verdict, _replayable, fingerprint_records
@@ -154,6 +154,104 @@ class _Builder:
                 yield rec
 
         return counted(tap(records))
+
+    def walk(self, lines: Iterable[tuple[str, str]], tot: _Totals, body: bool = True) -> Iterator[Record]:
+        """The return body from raw lines ``(text, line end)`` while adding them to *tot*.
+
+        The same records as :meth:`body` over :meth:`scan_through`, without a
+        :class:`Record` per line: records are made only for the header and trailer, for
+        claim lines whose amount is not plain digits with D or C, and for the top-level
+        groups that may return something (a line with an outcome, a corrected claim, a
+        line with added comments, or every group in VECOZO's "everything" answer).
+        ``body=False``: the totals only."""
+        spec = self.report.spec
+        layouts = spec.records
+        classes = {t: record_class(lay) for t, lay in layouts.items()}
+        lengths = {t: lay.length for t, lay in layouts.items()}
+        lay04 = layouts.get("04")
+        if lay04 is not None:
+            amount, dc = lay04.signed["declared_amount_signed"]
+            a0, a1, dcpos = amount.start - 1, amount.end, dc.start - 1
+        outcomes = self.report.outcomes
+        pending = iter(outcomes)  # lines with an outcome, ascending
+        next_out = next(pending, 0)
+        file_rejected = self.report.status is Status.REJECTED_FILE
+        approved, rejected_file = Verdict.APPROVED, self.file_level
+        awards, comments, corrected = self.awards, self.comments, tot.corrected
+        everything = self.everything
+        ref_slice = self.ref_slice
+        # the group being read: (line, text, end, type) of its units and their comments
+        group: list[tuple[int, str, str, str, list[tuple[int, str, str]]]] = []
+        last: list[tuple[int, str, str]] | None = None
+        keep = everything  # whether the group may return something
+        lineno = 0
+
+        def make(line: int, raw: str, term: str) -> Record:
+            cls = classes.get(raw[:2])
+            return cls(layouts[raw[:2]], raw, line, term) if cls is not None else Record(None, raw, line, term)
+
+        def flush() -> Iterator[Record]:
+            units = []
+            for line, raw, term, _t, cms in group:
+                unit = _Unit(make(line, raw, term))
+                unit.comments = [make(*cm) for cm in cms]
+                units.append(unit)
+            return self.flush(units, tot)
+
+        for raw, term in lines:
+            lineno += 1
+            t = raw[:2]
+            length = lengths.get(t)
+            out = False
+            if lineno == next_out:
+                out = True
+                next_out = next(pending, 0)
+            if t == "04" and length == len(raw):
+                text = raw[a0:a1]
+                sign = raw[dcpos]
+                if text.isascii() and text.isdigit() and (sign == "D" or sign == "C"):
+                    declared = -int(text) if sign == "C" else int(text)
+                else:
+                    declared = _value(make(lineno, raw, term), "declared_amount_signed") or 0
+                tot.declared += declared
+                if not file_rejected and (not out or outcomes[lineno].verdict is approved):
+                    if awards:
+                        ref = raw[ref_slice].rstrip(" ")
+                        award = awards.get(ref)
+                        tot.awarded += declared if award is None else award.amount
+                        if award is not None and (award.amount != declared or award.codes):
+                            corrected.add(ref)
+                    else:
+                        tot.awarded += declared
+            elif t == "01":
+                if tot.header is None:
+                    tot.header = make(lineno, raw, term)
+                continue
+            elif t == "99":
+                if self.total_attr and length == len(raw):
+                    tot.submitted = _value(make(lineno, raw, term), self.total_attr)
+                continue
+            if rejected_file or length is None or not body:
+                continue
+            if t == "98":
+                if last is not None:
+                    last.append((lineno, raw, term))
+                    keep = keep or out
+                continue
+            if t == "02":
+                if group and keep:
+                    yield from flush()
+                group = []
+                keep = everything
+            last = []
+            group.append((lineno, raw, term, t, last))
+            if out:
+                keep = True
+            elif comments or corrected:
+                ref = raw[ref_slice].rstrip(" ") if t == "04" else ""
+                keep = keep or ref in corrected or bool(comments.get(lineno)) or bool(ref and comments.get(ref))
+        if group and keep:
+            yield from flush()
 
     def ref(self, rec: Record) -> str:
         """The claim's referentienummer (0445); "" for other records."""
@@ -344,14 +442,58 @@ def iter_retour(source: Declaration | Source, report: Report, *, insurer_referen
                 return_date: dt.date | None = None, awards: Mapping[str, Award | int] | None = None,
                 comments: Mapping[Any, Sequence[str]] | None = None, mode: str | None = None,
                 spec: MessageSpec | None = None) -> Iterator[Record]:
-    """The AP305 records, header first and trailer last, streamed (see :func:`build_retour`)."""
+    """The AP305 records, header first and trailer last, streamed (see :func:`build_retour`).
+
+    The input is read once (twice with ``awards``). Whether the report is about it is
+    known only at the end: :class:`~eicodec.errors.MismatchError` then comes after the
+    records before the trailer (:func:`write_retour` leaves no output then)."""
     spec305 = spec or get_spec("AP305", report.spec.version)
     b = _Builder(report, spec305, mode or report.mode, insurer_reference,
                  return_date or dt.date.today(), awards or {}, comments or {})
-    open_records, close = _opener(source, report)
+    if isinstance(source, Declaration):
+        yield from _from_records(b, source, report)
+        return
+    make, to_close = _replayable(source)
     try:
         # The header must know whether any award corrects an amount: with awards, a first
         # pass gathers the totals; without, they are gathered while the body is written.
+        totals = _Totals()
+        if b.awards or b.may_overflow():
+            with RecordStream(make(), spec=report.spec) as stream:
+                for _ in b.walk(stream.raw_lines(), totals, body=False):
+                    pass
+            b.check_totals(totals)
+        with RecordStream(make(), spec=report.spec) as stream:
+            lines = stream.raw_lines()
+            first: list[tuple[str, str]] = []  # up to the voorlooprecord (empty lines may come before it)
+            for raw, term in lines:
+                first.append((raw, term))
+                if raw[:2] == "01":
+                    break
+            again = _Totals(corrected=set(totals.corrected))
+            body = b.walk(itertools.chain(first, lines), again)
+            head = next(body, None)  # (reads up to the first returned record)
+            if again.header is None:
+                raise MismatchError("the declaration has no voorlooprecord")
+            if report.status is Status.REJECTED_FILE and again.header.raw != report.header_raw:
+                raise MismatchError("the report is not about this declaration (its header differs)")
+            yield b.header(again.header, bool(again.corrected))
+            counts: dict[str, int] = {}
+            for rec in itertools.chain([head] if head is not None else [], body):
+                counts[rec.record_type] = counts.get(rec.record_type, 0) + 1
+                yield rec
+            if report.status is not Status.REJECTED_FILE and stream.info.fingerprint != report.fingerprint:
+                raise MismatchError("the report is not about this declaration (its records differ)")
+        yield b.trailer(counts, again)
+    finally:
+        for fh in to_close:
+            fh.close()
+
+
+def _from_records(b: _Builder, source: Declaration, report: Report) -> Iterator[Record]:
+    """:func:`iter_retour` of a :class:`Declaration` (its records are already made)."""
+    open_records, close = _opener(source, report)
+    try:
         if b.awards or b.may_overflow():
             records, _ = open_records()
             totals = b.scan(records)
@@ -406,8 +548,32 @@ def build_retour(source: Declaration | Source, report: Report, *, insurer_refere
 
 def write_retour(source: Declaration | Source, report: Report, target: str | os.PathLike[str] | IO[bytes],
                  *, encoding: str | None = None, **kw: Any) -> None:
-    """Build the AP305 and stream it to *target* (path or binary file)."""
-    write_records(iter_retour(source, report, **kw), target, encoding=encoding or _enc(report))
+    """Build the AP305 and stream it to *target* (path or binary file).
+
+    On an error (such as :class:`~eicodec.errors.MismatchError`, known only at the end)
+    nothing stays behind: a path is written through a temporary file, and what was
+    written to a seekable file object is cut off again."""
+    records = iter_retour(source, report, **kw)
+    enc = encoding or _enc(report)
+    if isinstance(target, (str, os.PathLike)):
+        write_records(records, target, encoding=enc)
+        return
+    start = _position(target)
+    try:
+        write_records(records, target, encoding=enc)
+    except BaseException:
+        if start is not None:
+            target.seek(start)
+            target.truncate()
+        raise
+
+
+def _position(fh: IO[bytes]) -> int | None:
+    """Where a seekable, truncatable *fh* stands; None for a stream."""
+    try:
+        return fh.tell() if fh.seekable() and hasattr(fh, "truncate") else None
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def dumps_retour(source: Declaration | Source, report: Report, *, encoding: str | None = None,
