@@ -675,12 +675,12 @@ def iter_retour(source: Declaration | Source, report: Report, *, insurer_referen
         # pass gathers the totals; without, they are gathered while the body is written.
         totals = _Totals()
         if b.awards or b.may_overflow():
-            with RecordStream(make(), spec=report.spec) as stream:
+            with RecordStream(make(), spec=report.spec, defer_check=b.batch_walk_ok()) as stream:
                 for _ in b.walk_batches(iter_batches(stream, reopen=make), totals, body=False) \
                         if b.batch_walk_ok() else b.walk(stream.blocks(), totals, body=False):
                     pass
             b.check_totals(totals)
-        with RecordStream(make(), spec=report.spec) as stream:
+        with RecordStream(make(), spec=report.spec, defer_check=b.batch_walk_ok()) as stream:
             again = _Totals(corrected=set(totals.corrected))
             body = (b.walk_batches(iter_batches(stream, reopen=make), again) if b.batch_walk_ok()
                     else b.walk(stream.blocks(), again))
