@@ -189,3 +189,36 @@ def test_whole_groups_are_placed_at_once(monkeypatch: pytest.MonkeyPatch) -> Non
     report = alike(join(lines))
     assert report is not None and report.status is not eicodec.Status.APPROVED
     assert all(not (a <= tops[1] + 1 < b) for a, b in seen)
+
+
+def _big(n_copies: int) -> list[bytes]:
+    """FULL's lines with its detail records repeated (over a megabyte, no trailer check)."""
+    lines = lines_of(EXAMPLES.joinpath("ap304_full.asc").read_bytes())
+    return [lines[0], *(lines[1:-1] * n_copies), lines[-1]]
+
+
+@pytest.mark.parametrize("late", ["cp1252", "mixed", "undecodable", "none"])
+def test_encoding_and_fingerprint_of_a_byte_beyond_the_first_megabyte(late: str) -> None:
+    # validate reads a file that starts ASCII without a pass of its own over the bytes:
+    # what it says of the encoding and the fingerprint is still that of all the bytes
+    lines = _big(900)
+    comments = [i for i, ln in enumerate(lines) if ln.startswith(b"98")]
+    far = [i for i in comments if i > 5000]  # (in the second batch of lines read)
+    assert sum(len(x) + 2 for x in lines[:far[0]]) > 1 << 20, "beyond the part the reader looks at first"
+    if late in ("cp1252", "mixed", "undecodable"):
+        lines[far[1]] = lines[far[1]][:-1] + (b"\x81" if late == "undecodable" else b"\xe9")
+    if late == "mixed":
+        lines[far[0]] = lines[far[0]][:-2] + "é".encode()
+    data = join(lines)
+    if late == "undecodable":
+        with pytest.raises(eicodec.UnreadableInputError, match="utf-8 or cp1252"):
+            eicodec.validate(data, today=dt.date(2024, 6, 1))
+        return
+    report = eicodec.validate(data, today=dt.date(2024, 6, 1))
+    stream = eicodec.open_records(data)
+    list(stream)
+    assert (report.encoding, report.bom, report.fingerprint) == (
+        stream.info.encoding, stream.info.bom, eicodec.reader.fingerprint_bytes([data]))
+    assert report.encoding == ("cp1252" if late == "cp1252" else "utf-8")
+    encoding_findings = [f.line for f in report.findings if f.rule == "file.encoding"]
+    assert encoding_findings == ([far[1] + 1] if late == "mixed" else [])

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -173,6 +175,56 @@ def test_builder_refuses_a_report_of_another_declaration() -> None:
     ok = eicodec.validate(INSURER, mode="vecozo", today=TODAY)
     with pytest.raises(eicodec.EicodecError, match="VECOZO sends no return file"):
         eicodec.build_retour(INSURER, ok)
+
+
+def test_a_report_of_another_declaration_leaves_no_return_file(tmp_path: Path) -> None:
+    # whether the report is about the input is known at the end of the one pass over it
+    report = eicodec.validate(patch(INSURER, 4, "0413", "777"), today=TODAY)
+    source = tmp_path / "in.asc"
+    source.write_bytes(INSURER)
+    target = tmp_path / "out.ap305"
+    with pytest.raises(eicodec.MismatchError, match="records differ"):
+        eicodec.write_retour(source, report, target, return_date=RETURN_DATE)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.asc"]
+    sink = io.BytesIO()
+    sink.write(b"kept")
+    with pytest.raises(eicodec.MismatchError):
+        eicodec.write_retour(INSURER, report, sink, return_date=RETURN_DATE)
+    assert sink.getvalue() == b"kept"
+
+
+def _many_groups(copies: int, rejected: set[int]) -> bytes:
+    """INSURER with its detail records repeated *copies* times (identificatie renumbered,
+    trailer recomputed); claim lines on the lines in *rejected* get prestatiecodelijst 777."""
+    recs = list(eicodec.iter_records(INSURER))
+    out = [recs[0]]
+    rid = 0
+    for _ in range(copies):
+        for rec in recs[1:-1]:
+            rec = rec.copy()
+            if rec.record_type != "98":
+                rid += 1
+            rec.record_id = rid
+            if rec.record_type == "04":
+                rec.reference = f"R{rid:015d}"
+                if len(out) + 1 in rejected:
+                    rec.service_code_list_1 = "777"
+            out.append(rec)
+    out.append(eicodec.writer.compute_trailer(eicodec.get_spec("AP304"), iter(out)))
+    return b"".join((r.raw + "\r\n").encode() for r in out)
+
+
+@pytest.mark.parametrize("mode", ["insurer", "vecozo"])
+def test_groups_across_reading_batches_are_returned_like_from_records(mode: str) -> None:
+    # the input is read a few thousand lines at a time: groups that span two batches, and
+    # rejected lines right at a batch's edges, come back as from the Declaration's records
+    data = _many_groups(1400, {3, 4094, 4096, 4097, 4099, 8191, 8192, 8194, 8195, 8196})
+    report = eicodec.validate(data, mode=mode, today=TODAY)
+    assert report.status is Status.REJECTED_RECORDS
+    for kw in ({}, {"awards": {"R000000000004095": 1}} if mode == "insurer" else {}):
+        streamed = eicodec.dumps_retour(data, report, return_date=RETURN_DATE, **kw)
+        assert streamed == eicodec.dumps_retour(eicodec.read(data), report, return_date=RETURN_DATE, **kw)
+    assert eicodec.read(streamed).trailer is not None
 
 
 def test_build_from_a_declaration_object_equals_build_from_bytes() -> None:

@@ -14,12 +14,13 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import zlib
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 import numpy as np
 
-from .reader import RecordStream, Source
+from .reader import ReadInfo, RecordStream, Source
 
 #: Lines per batch (a batch of AP304 records is then about 1.5 MB of characters).
 BATCH_LINES = 4096
@@ -121,10 +122,12 @@ def iter_batches(stream: RecordStream, size: int = BATCH_LINES,
         if binary is not None:
             stream.close()
             try:
-                yield from _byte_batches(binary, stream.info.encoding, stream.info.bom, width, size)
+                yield from _byte_batches(binary, stream.info, width, size, reopen)
             finally:
                 binary.close()
             return
+    if not stream.info.settled:
+        raise ValueError("a stream opened with defer_check=True is read by iter_batches with reopen")
     yield from _text_batches(stream.blocks(), width, size, 1)
 
 
@@ -168,17 +171,27 @@ class _Borrowed(io.RawIOBase):
         return self._fh.tell()
 
 
-def _byte_batches(binary: IO[bytes], encoding: str, bom: bool, width: int, size: int) -> Iterator[Batch]:
-    from .reader import blocks_from
+def _byte_batches(binary: IO[bytes], info: ReadInfo, width: int, size: int,
+                  reopen: Callable[[], Source]) -> Iterator[Batch]:
+    """Batches straight from the bytes while they are regular, then the reader's way.
+    With *info* not yet settled (see ``RecordStream(defer_check=True)``) the fingerprint
+    is taken from the bytes read here, or the whole input is checked as the reader does
+    at the first stretch that is not regular."""
+    from .reader import _detect_encoding, blocks_from, per_line
 
-    start = binary.tell() + (3 if bom else 0)
+    settled = info.settled
+    start = binary.tell() + (3 if info.bom else 0)
     binary.seek(start)
     step = width + 2
     first = 1
     offset = start
+    crc, adler, count = 0, 1, 0
     while True:
         data = binary.read(size * step)
         if not data:
+            if not settled:
+                info.fingerprint = f"{crc:08x}{adler:08x}-{count}"
+                info.settled = True
             return
         rows = len(data) // step
         regular = len(data) == rows * step and data.isascii()
@@ -190,11 +203,29 @@ def _byte_batches(binary: IO[bytes], encoding: str, bom: bool, width: int, size:
                            and m[:, :width].min(initial=255) >= 32)
         if not regular:
             break
+        if not settled:
+            crc = zlib.crc32(data, crc)
+            adler = zlib.adler32(data, adler)
+            count += len(data)
         yield Batch(first, None, None, width, m[:, :width])
         first += rows
         offset += len(data)
+    if not settled:
+        # Not plain ASCII lines all through: check the whole input as the reader does
+        # (what was read so far was ASCII, which every encoding it chooses reads alike).
+        whole = _binary(reopen())
+        assert whole is not None
+        try:
+            info.encoding, info.bom, info.fingerprint, info.mixed = _detect_encoding(whole, None)
+        finally:
+            whole.close()
+        info.settled = True
     binary.seek(offset)  # a line start: the reader takes over from here
-    yield from _text_batches(blocks_from(binary, encoding), width, size, first)
+    if info.mixed:
+        blocks = per_line(blocks_from(binary, "latin-1"), info.fallback_lines, first - 1)
+    else:
+        blocks = blocks_from(binary, info.encoding)
+    yield from _text_batches(blocks, width, size, first)
 
 
 def _text_batches(blocks: Iterator[tuple[list[str], list[str] | None]], width: int, size: int,

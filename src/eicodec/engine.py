@@ -574,7 +574,7 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
     if past is not None and past is not history:
         to_close.append(past)  # type: ignore[arg-type]  # opened here: closed here
     try:
-        with RecordStream(opener(), encoding=encoding, spec=spec) as stream:
+        with RecordStream(opener(), encoding=encoding, spec=spec, defer_check=True) as stream:
             found = stream.info.spec
             assert found is not None
             info = stream.info
@@ -584,13 +584,13 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
         known = run.known_repeats()
         unsure = {t for t, ok in run.id_increasing.items() if not ok}
         if unsure:
-            with RecordStream(opener(), encoding=encoding, spec=found) as stream:
+            with RecordStream(opener(), encoding=encoding, spec=found, defer_check=True) as stream:
                 known.ids = id_repeats(found, iter_batches(stream, batch_lines, opener), unsure)
         if known.any():
             # Rare: something repeats. Check again knowing what, so that the affected
             # groups get their verdicts right.
             run = _Run(found, ruleset, mode, show_values, day, known, past)
-            with RecordStream(opener(), encoding=encoding, spec=found) as stream:
+            with RecordStream(opener(), encoding=encoding, spec=found, defer_check=True) as stream:
                 _consume(run, stream, batch_lines, progress, opener)
     finally:
         for fh in to_close:

@@ -60,6 +60,9 @@ class ReadInfo:
     fallback_lines: list[int] = attrs.field(factory=list)
     #: The input is UTF-8 with lines that are not (read line by line, see the module docs).
     mixed: bool = False
+    #: False while encoding and fingerprint are provisional: the stream was opened with
+    #: ``defer_check=True`` and the bytes have not all been read yet (see :class:`RecordStream`).
+    settled: bool = True
 
 
 def fingerprint_bytes(chunks: Iterable[bytes]) -> str:
@@ -77,23 +80,29 @@ class RecordStream:
 
     Iterate it once; use it as a context manager (or call :meth:`close`) to release
     the file when you stop early.
+
+    ``defer_check=True`` (for :func:`~eicodec.batches.iter_batches` with ``reopen``,
+    which reads the bytes itself): when no encoding is given and the first megabyte is
+    ASCII, the input is not read through first; ``info`` says UTF-8 and ``settled`` is
+    False until the batches have read all bytes (they then fill in the fingerprint, or
+    check the whole input as usual at its first stretch that is not plain ASCII lines).
     """
 
     def __init__(self, source: Source, *, encoding: str | None = None,
-                 spec: MessageSpec | None = None) -> None:
+                 spec: MessageSpec | None = None, defer_check: bool = False) -> None:
         self._close: list[IO[Any]] = []
         self._text: IO[str] | None = None
         self._pending: list[tuple[str, str]] = []
         self._buffer: list[tuple[str, str]] = []  # lines of the block being looked at, reversed
         self._blocks_iter: Iterator[tuple[list[str], list[str] | None]] = iter(())
         try:
-            self._open(source, encoding, spec)
+            self._open(source, encoding, spec, defer_check)
         except BaseException:
             self.close()
             raise
 
     # ------------------------------------------------------------------ opening
-    def _open(self, source: Source, encoding: str | None, spec: MessageSpec | None) -> None:
+    def _open(self, source: Source, encoding: str | None, spec: MessageSpec | None, defer_check: bool) -> None:
         mixed = False
         if isinstance(source, str) and _looks_like_content(source):
             self.info = ReadInfo(encoding="str",
@@ -101,8 +110,14 @@ class RecordStream:
             self._text = io.StringIO(source, newline="")
         else:
             binary = self._binary(source)
-            enc, bom, fp, mixed = _detect_encoding(binary, encoding)
-            self.info = ReadInfo(encoding=enc, bom=bom, fingerprint=fp, mixed=mixed)
+            if defer_check and encoding is None and _ascii_head(binary):
+                # (ASCII so far: UTF-8, no BOM, one line per CR/LF -- the rest is checked
+                # by whoever reads the bytes, see iter_batches)
+                enc, bom, fp, mixed = "utf-8", False, "", False
+                self.info = ReadInfo(encoding=enc, settled=False)
+            else:
+                enc, bom, fp, mixed = _detect_encoding(binary, encoding)
+                self.info = ReadInfo(encoding=enc, bom=bom, fingerprint=fp, mixed=mixed)
             if mixed and bom:
                 binary.read(len(codecs.BOM_UTF8))
             text = _Decoded(binary, "latin-1" if mixed else "utf-8-sig" if bom else enc)
@@ -222,21 +237,7 @@ class RecordStream:
                   ) -> Iterator[tuple[list[str], list[str] | None]]:
         """A mixed file, read as Latin-1 (one character per byte): each line that is
         valid UTF-8 becomes UTF-8 text, any other line cp1252 text (noted)."""
-        fallback = self.info.fallback_lines
-        lineno = 0
-        for texts, terms in blocks:
-            out = []
-            for text in texts:
-                lineno += 1
-                if not text.isascii():
-                    data = text.encode("latin-1")
-                    try:
-                        text = data.decode("utf-8")
-                    except UnicodeDecodeError:
-                        text = data.decode("cp1252", _LATIN1_FALLBACK)
-                        fallback.append(lineno)
-                out.append(text)
-            yield out, terms
+        return per_line(blocks, self.info.fallback_lines, 0)
 
     def _next_line(self) -> tuple[str, str] | None:
         while not self._buffer:
@@ -351,6 +352,25 @@ class _NoClose(io.RawIOBase):
         return self._fh.tell()
 
 
+def per_line(blocks: Iterator[tuple[list[str], list[str] | None]], fallback: list[int], lineno: int
+             ) -> Iterator[tuple[list[str], list[str] | None]]:
+    """Blocks of a mixed file read as Latin-1, each line as UTF-8 if it is, else as cp1252
+    (its number, counted on from *lineno*, noted in *fallback*)."""
+    for texts, terms in blocks:
+        out = []
+        for text in texts:
+            lineno += 1
+            if not text.isascii():
+                data = text.encode("latin-1")
+                try:
+                    text = data.decode("utf-8")
+                except UnicodeDecodeError:
+                    text = data.decode("cp1252", _LATIN1_FALLBACK)
+                    fallback.append(lineno)
+            out.append(text)
+        yield out, terms
+
+
 def _split_lines(body: str) -> Iterator[tuple[str, str]]:
     """Lines of *body* (which ends with LF), split like universal newlines."""
     parts = body.split("\n")
@@ -413,6 +433,14 @@ codecs.register_error(_LATIN1_FALLBACK, lambda exc: (
 
 # A multi-byte UTF-8 sequence (cp1252 text practically never holds one).
 _UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+
+
+def _ascii_head(binary: IO[bytes]) -> bool:
+    """Whether the first megabyte of *binary* is ASCII (rewinds it)."""
+    start = binary.tell()
+    head = binary.read(_CHUNK)
+    binary.seek(start)
+    return bool(head) and head.isascii()
 
 
 def _detect_encoding(binary: IO[bytes], encoding: str | None) -> tuple[str, bool, str, bool]:

@@ -28,11 +28,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import IO, Any
 
 import attrs
+import numpy as np
 
 from .codes import return_codes
 from .errors import EicodecError, MismatchError
 from .layouts import MessageSpec, get_spec
-from .model import Declaration, Record
+from .batches import Batch, all_digits, digits_value, iter_batches
+from .model import Declaration, Record, record_class
 from .reader import RecordStream, Source, build_tree, read
 from .rules import RuleSet, rules_for
 from .validator import Report, Status, Verdict, _replayable, fingerprint_records
@@ -115,6 +117,18 @@ class _Builder:
         total = spec304.totals[0].rubric if spec304.totals else None
         self.total_attr = f"{spec304.field(spec304.trailer, total).attr}_signed" if total else None
         self.everything = mode == "vecozo" and report.status is Status.REJECTED_RECORDS
+        lay04 = spec304.records.get("04")
+        signed = lay04.signed.get("declared_amount_signed") if lay04 is not None else None
+        self.len04 = lay04.length if lay04 is not None and signed is not None else -1
+        self.a0, self.a1, self.dcpos = ((signed[0].start - 1, signed[0].end, signed[1].start - 1)
+                                        if signed is not None else (0, 0, 0))
+        self._encoded: dict[tuple[int, Any], str] = {}  # (id of a field, None or text) -> its encoding
+        self._tails: dict[tuple[Any, ...], str] = {}  # (type, codes, amounts) -> the return fields' text
+        set_here = {"insurer_calculated_amount", "awarded_amount", "awarded_amount_dc", "awarded_vat_amount",
+                    "return_code_1", "return_code_2", "return_code_3"}
+        #: whether every field a returned record gets lies after the copied AP304 text
+        self.tail_only = all(f.start > spec304.record_length for lay in spec305.records.values()
+                             for f in lay.fields if f.attr in set_here)
 
     # ------------------------------------------------------------ pass A
     def scan(self, records: Iterable[Record]) -> _Totals:
@@ -154,6 +168,237 @@ class _Builder:
                 yield rec
 
         return counted(tap(records))
+
+    def walk(self, blocks: Iterable[tuple[list[str], list[str] | None]], tot: _Totals,
+             body: bool = True) -> Iterator[Record]:
+        """The return body from the input's lines while adding them to *tot*; *blocks* as
+        :meth:`RecordStream.blocks` gives them.
+
+        The same records as :meth:`body` over :meth:`scan_through`, without a
+        :class:`Record` per line: records are made only for the header and trailer, for
+        claim lines whose amount is not plain digits with D or C, and for the top-level
+        groups that may return something (a line with an outcome; every group when there
+        are corrections or added comments, or in VECOZO's "everything" answer).
+        ``body=False``: the totals only."""
+        spec = self.report.spec
+        layouts = spec.records
+        classes = {t: record_class(lay) for t, lay in layouts.items()}
+        lengths = {t: lay.length for t, lay in layouts.items()}
+        outcomes = self.report.outcomes
+        pending = iter(outcomes)  # lines with an outcome, ascending
+        next_out = next(pending, 0)
+        file_rejected = self.report.status is Status.REJECTED_FILE
+        approved, rejected_file = Verdict.APPROVED, self.file_level
+        awards, comments, corrected = self.awards, self.comments, tot.corrected
+        everything = self.everything
+        ref_slice = self.ref_slice
+        a0, a1, dcpos, len04 = self.a0, self.a1, self.dcpos, self.len04
+        # the top-level group being read: (line, text, end) of its records
+        group: list[tuple[int, str, str]] = []
+        flush_all = everything or bool(comments) or bool(corrected)
+        outs: set[int] = set()  # its lines with an outcome
+        lineno = 0
+
+        def make(line: int, raw: str, term: str) -> Record:
+            cls = classes.get(raw[:2])
+            return cls(layouts[raw[:2]], raw, line, term) if cls is not None else Record(None, raw, line, term)
+
+        def flush() -> Iterator[Record]:
+            units: list[_Unit] = []
+            for line, raw, term in group:
+                rec = make(line, raw, term)
+                if raw[:2] == "98":
+                    if units:  # (a comment before any unit follows no detail record)
+                        units[-1].comments.append(rec)
+                else:
+                    units.append(_Unit(rec))
+            return self.flush(units, tot, outs)
+
+        crlf = itertools.repeat("\r\n")
+        for texts, terms in blocks:
+            for raw, term in zip(texts, terms or crlf):
+                lineno += 1
+                t = raw[:2]
+                length = lengths.get(t)
+                out = lineno == next_out
+                if out:
+                    next_out = next(pending, 0)
+                if t == "04" and length == len(raw):
+                    text = raw[a0:a1]
+                    sign = raw[dcpos]
+                    if len04 > 0 and text.isascii() and text.isdigit() and (sign == "D" or sign == "C"):
+                        declared = -int(text) if sign == "C" else int(text)
+                    else:
+                        declared = _value(make(lineno, raw, term), "declared_amount_signed") or 0
+                    tot.declared += declared
+                    if not file_rejected and (not out or outcomes[lineno].verdict is approved):
+                        if awards:
+                            ref = raw[ref_slice].rstrip(" ")
+                            award = awards.get(ref)
+                            tot.awarded += declared if award is None else award.amount
+                            if award is not None and (award.amount != declared or award.codes):
+                                corrected.add(ref)
+                        else:
+                            tot.awarded += declared
+                elif t == "01":
+                    if tot.header is None:
+                        tot.header = make(lineno, raw, term)
+                    continue
+                elif t == "99":
+                    if self.total_attr and length == len(raw):
+                        tot.submitted = _value(make(lineno, raw, term), self.total_attr)
+                    continue
+                if rejected_file or length is None or not body:
+                    continue
+                if t == "02":
+                    if group and (outs or flush_all):
+                        yield from flush()
+                    group = []
+                    outs = set()
+                group.append((lineno, raw, term))
+                if out:
+                    outs.add(lineno)
+        if group and (outs or flush_all):
+            yield from flush()
+
+    def batch_walk_ok(self) -> bool:
+        """Whether :meth:`walk_batches` can read this spec: two-digit kenmerk records, one
+        record length."""
+        spec = self.report.spec
+        return self.len04 == spec.record_length and all(
+            t.isascii() and t.isdigit() and len(t) == 2 and lay.length == spec.record_length
+            for t, lay in spec.records.items())
+
+    def walk_batches(self, batches: Iterable[Batch], tot: _Totals, body: bool = True) -> Iterator[Record]:
+        """:meth:`walk` over the engine's batches (:func:`~eicodec.batches.iter_batches`):
+        the totals by array operations, Python only for the lines of the groups that
+        return something (and for claim lines whose amount is not plain)."""
+        spec = self.report.spec
+        layouts = spec.records
+        classes = {t: record_class(lay) for t, lay in layouts.items()}
+        known = np.array(sorted(int(t) for t in layouts), np.int16)
+        head_t, tail_t, top_t, t04 = int(spec.header), int(spec.trailer), 2, 4
+        outcomes = self.report.outcomes
+        out_lines = np.fromiter(outcomes, np.int64, len(outcomes))  # ascending
+        file_rejected = self.report.status is Status.REJECTED_FILE
+        approved, nothing_back = Verdict.APPROVED, self.file_level
+        awards, corrected = self.awards, tot.corrected
+        flush_all = self.everything or bool(self.comments) or bool(corrected)
+        a0, a1, dcpos = self.a0, self.a1, self.dcpos
+        group: list[tuple[int, str, str]] = []  # the open top-level group: (line, text, end)
+        outs: set[int] = set()  # its lines with an outcome
+        d_code, c_code = ord("D"), ord("C")
+
+        def make(line: int, raw: str, term: str) -> Record:
+            cls = classes.get(raw[:2])
+            return cls(layouts[raw[:2]], raw, line, term) if cls is not None else Record(None, raw, line, term)
+
+        def flush(members: list[tuple[int, str, str]], lines_out: set[int]) -> Iterator[Record]:
+            units: list[_Unit] = []
+            for line, raw, term in members:
+                rec = make(line, raw, term)
+                if raw[:2] == "98":
+                    if units:  # (a comment before any unit follows no detail record)
+                        units[-1].comments.append(rec)
+                else:
+                    units.append(_Unit(rec))
+            return self.flush(units, tot, lines_out)
+
+        for batch in batches:
+            n = len(batch)
+            first = batch.first
+            types, whole = batch.types, batch.length_ok
+            terms = batch.terms
+            lo, hi = np.searchsorted(out_lines, [first, first + n])
+            out_rows = out_lines[lo:hi] - first
+            out_mask = np.zeros(n, bool)
+            out_mask[out_rows] = True
+            if tot.header is None:
+                at = np.flatnonzero(types == head_t)
+                if len(at):
+                    i = int(at[0])
+                    tot.header = make(first + i, batch.text(i), terms[i] if terms else "\r\n")
+            at = np.flatnonzero((types == tail_t) & whole)
+            if len(at) and self.total_attr:
+                i = int(at[-1])
+                tot.submitted = _value(make(first + i, batch.text(i), terms[i] if terms else "\r\n"),
+                                       self.total_attr)
+            rows = np.flatnonzero((types == t04) & whole)
+            if len(rows):
+                chars = batch.chars[rows]
+                f = chars[:, a0:a1]
+                sign = chars[:, dcpos]
+                plain = all_digits(f) & ((sign == d_code) | (sign == c_code))
+                value = np.where(sign == c_code, -1, 1) * digits_value(f)
+                value[~plain] = 0
+                for k in np.flatnonzero(~plain):
+                    i = int(rows[k])
+                    value[k] = _value(make(first + i, batch.text(i), terms[i] if terms else "\r\n"),
+                                      "declared_amount_signed") or 0
+                tot.declared += int(value.sum())
+                if not file_rejected:
+                    ok = np.ones(len(rows), bool)
+                    for k in np.flatnonzero(out_mask[rows]):
+                        ok[k] = outcomes[first + int(rows[k])].verdict is approved
+                    if awards:
+                        for k in np.flatnonzero(ok):
+                            i = int(rows[k])
+                            declared = int(value[k])
+                            ref = batch.text(i)[self.ref_slice].rstrip(" ")
+                            award = awards.get(ref)
+                            tot.awarded += declared if award is None else award.amount
+                            if award is not None and (award.amount != declared or award.codes):
+                                corrected.add(ref)
+                    else:
+                        tot.awarded += int(value[ok].sum())
+            if not body or nothing_back:
+                continue
+            # the detail records (known types but header and trailer), split into groups at
+            # each top-level record; group 0 continues the one open from the batch before
+            part = np.flatnonzero(np.isin(types, known) & (types != head_t) & (types != tail_t))
+            if not len(part):
+                continue
+            gid = np.cumsum(types[part] == top_t)
+            is_out = out_mask[part]
+            last = int(gid[-1])
+            wanted = set(range(1, last + 1)) if flush_all else {int(g) for g in np.unique(gid[is_out])}
+            wanted.add(last)  # (the group left open is kept as text: it may go on)
+            wanted.discard(0)  # (group 0, the one open before, comes first in any case)
+
+            def member(i: int) -> tuple[int, str, str]:
+                return first + i, batch.text(i), terms[i] if terms else "\r\n"
+
+            starts = np.searchsorted(gid, np.arange(0, last + 2))
+            for g in [0, *sorted(wanted)]:
+                idx = part[starts[g]:starts[g + 1]]
+                if g == 0:
+                    group.extend(member(int(i)) for i in idx)
+                    outs.update(first + int(i) for i in idx[out_mask[idx]])
+                    if last == 0:
+                        break
+                    if group and (outs or flush_all):
+                        yield from flush(group, outs)
+                    group, outs = [], set()
+                    continue
+                members = [member(int(i)) for i in idx]
+                lines_out = {first + int(i) for i in idx[out_mask[idx]]}
+                if g == last:
+                    group, outs = members, lines_out
+                else:
+                    yield from flush(members, lines_out)
+        if group and (outs or flush_all):
+            yield from flush(group, outs)
+
+    def declared(self, raw: str) -> int | None:
+        """The signed declared amount of a whole claim line's text when its digits and D/C
+        are plain (as ``declared_amount_signed`` decodes them); else None."""
+        if self.len04 < 0:
+            return None
+        text = raw[self.a0:self.a1]
+        sign = raw[self.dcpos]
+        if text.isascii() and text.isdigit() and (sign == "D" or sign == "C"):
+            return -int(text) if sign == "C" else int(text)
+        return None
 
     def ref(self, rec: Record) -> str:
         """The claim's referentienummer (0445); "" for other records."""
@@ -214,14 +459,16 @@ class _Builder:
             group.append(last)
         yield from self.flush(group, totals)
 
-    def flush(self, group: list[_Unit], totals: _Totals) -> Iterator[Record]:
+    def flush(self, group: list[_Unit], totals: _Totals, outs: set[int] | None = None) -> Iterator[Record]:
+        """The returned records of one top-level group; *outs*: its lines that have an
+        outcome (default: looked up in the report)."""
         if not group:
             return
-        rep = self.report
+        has = outs.__contains__ if outs is not None else self.report.outcomes.__contains__
 
         def wanted(u: _Unit) -> bool:
             lines = [u.rec.line, *(c.line for c in u.comments)]
-            return (self.everything or any(ln in rep.outcomes for ln in lines)
+            return (self.everything or any(has(ln) for ln in lines)
                     or self.ref(u.rec) in totals.corrected or self._added(u) != [])
 
         returned = [wanted(u) for u in group]
@@ -232,10 +479,10 @@ class _Builder:
         for u, ret in zip(group, returned):
             if not ret:
                 continue
-            yield self.returned(u.rec, totals)
+            yield self.returned(u.rec, totals, has)
             n = 0
             for cm in u.comments:
-                yield self.returned(cm, totals)
+                yield self.returned(cm, totals, has)
                 n = max(n, _value(cm, "line_number") or 0)
             for text in self._added(u):
                 n += 1
@@ -252,32 +499,99 @@ class _Builder:
             out += [text[i:i + 140] for i in range(0, len(text), 140)] or [""]
         return out
 
-    def returned(self, rec: Record, totals: _Totals) -> Record:
+    def returned(self, rec: Record, totals: _Totals, has: Callable[[int], bool] | None = None) -> Record:
         rep = self.report
         copy = self.copy(rec)
         line = rec.line or 0
-        if line in rep.outcomes:
-            codes = list(rep.outcomes[line].codes)
+        outcome = rep.outcomes.get(line) if has is None or has(line) else None
+        if outcome is not None:
+            codes = list(outcome.codes)
         elif self.everything:
             codes = [self.vecozo_ok]
         else:
             codes = [self.ok]
+        values: list[tuple[str, Any]] = []
         if rec.record_type == "04":
-            verdict = rep.verdict(line)
+            verdict = Verdict.NOT_ASSESSED if rep.status is Status.REJECTED_FILE else (
+                outcome.verdict if outcome is not None else Verdict.APPROVED)
             ref = self.ref(rec)
-            declared = _value(rec, "declared_amount_signed") or 0
-            award = self.awards.get(ref, Award(declared))
+            award = self.awards.get(ref)
+            if award is None:
+                award = Award(self.declared(rec.raw) if len(rec.raw) == self.len04 else
+                              _value(rec, "declared_amount_signed") or 0)
             if verdict is Verdict.APPROVED and self.mode == "insurer":
                 if ref in totals.corrected:
                     codes = [c for c in codes if c != self.ok] + (list(award.codes) or [self.price])
                 amount, vat = award.amount, award.vat
             else:
                 amount, vat = 0, None
-            copy.set("insurer_calculated_amount", None)
-            copy.set_signed("awarded_amount", amount)
-            copy.set("awarded_vat_amount", vat)
-        self.set_codes(copy, codes)
+            values = [("insurer_calculated_amount", None), ("awarded_amount_signed", amount),
+                      ("awarded_vat_amount", vat)]
+        kept = tuple(dict.fromkeys(codes))[:3]
+        values += [(f"return_code_{i}", code) for i, code in enumerate(kept, 1)]
+        amounts = values[:3] if rec.record_type == "04" else ()
+        if not self.tail_only or any(v is not None and type(v) is not int for _, v in amounts):
+            self.fill(copy, values)
+            return copy
+        # every field set lies after the copied text: the same values give the same tail
+        n = rep.spec.record_length
+        key = (rec.record_type, kept, *(v for _, v in values[:3]))
+        tail = self._tails.get(key)
+        if tail is None:
+            if len(self._tails) >= 4096:
+                self._tails.clear()
+            blank = Record(copy.layout, copy.raw, copy.line)
+            self.fill(blank, values)
+            tail = self._tails[key] = blank.raw[n:]
+        copy.raw = copy.raw[:n] + tail
         return copy
+
+    def fill(self, rec: Record, values: Sequence[tuple[str, Any]]) -> None:
+        """``rec.set(key, value)`` for each pair, in one go (the same text: the fields'
+        own encoders; an error is raised by :meth:`Record.set` itself)."""
+        lay = rec.layout
+        assert lay is not None
+        cache = self._encoded
+        edits: list[tuple[int, int, str]] = []
+        try:
+            for key, value in values:
+                signed = lay.signed.get(key)
+                if signed is not None:
+                    amount, dc = signed
+                    if value is None:
+                        pairs = [(amount, None), (dc, "D")]
+                    elif isinstance(value, bool) or not isinstance(value, int):
+                        raise TypeError
+                    else:
+                        pairs = [(amount, abs(value)), (dc, "C" if value < 0 else "D")]
+                else:
+                    pairs = [(lay.field(key), value)]
+                for f, v in pairs:
+                    if f.fixed is not None and v != f.fixed:
+                        raise ValueError
+                    hit = (id(f), v) if v is None or type(v) is str else None
+                    text = cache.get(hit) if hit is not None else None
+                    if text is None:
+                        text = f.encode(v)
+                        if hit is not None:
+                            cache[hit] = text
+                    edits.append((f.start - 1, f.end, text))
+        except Exception:  # noqa: BLE001 - Record.set says what is wrong, the same way
+            for key, value in values:
+                rec.set(key, value)
+            return
+        raw = rec.raw
+        if edits and len(raw) < max(e for _, e, _ in edits):
+            for key, value in values:
+                rec.set(key, value)
+            return
+        edits.sort()
+        pieces, at = [], 0
+        for start, end, text in edits:
+            pieces += (raw[at:start], text)
+            at = end
+        pieces.append(raw[at:])
+        rec.raw = "".join(pieces)
 
     @property
     def overflow_code(self) -> str:
@@ -344,14 +658,54 @@ def iter_retour(source: Declaration | Source, report: Report, *, insurer_referen
                 return_date: dt.date | None = None, awards: Mapping[str, Award | int] | None = None,
                 comments: Mapping[Any, Sequence[str]] | None = None, mode: str | None = None,
                 spec: MessageSpec | None = None) -> Iterator[Record]:
-    """The AP305 records, header first and trailer last, streamed (see :func:`build_retour`)."""
+    """The AP305 records, header first and trailer last, streamed (see :func:`build_retour`).
+
+    The input is read once (twice with ``awards``). Whether the report is about it is
+    known only at the end: :class:`~eicodec.errors.MismatchError` then comes after the
+    records before the trailer (:func:`write_retour` leaves no output then)."""
     spec305 = spec or get_spec("AP305", report.spec.version)
     b = _Builder(report, spec305, mode or report.mode, insurer_reference,
                  return_date or dt.date.today(), awards or {}, comments or {})
-    open_records, close = _opener(source, report)
+    if isinstance(source, Declaration):
+        yield from _from_records(b, source, report)
+        return
+    make, to_close = _replayable(source)
     try:
         # The header must know whether any award corrects an amount: with awards, a first
         # pass gathers the totals; without, they are gathered while the body is written.
+        totals = _Totals()
+        if b.awards or b.may_overflow():
+            with RecordStream(make(), spec=report.spec, defer_check=b.batch_walk_ok()) as stream:
+                for _ in b.walk_batches(iter_batches(stream, reopen=make), totals, body=False) \
+                        if b.batch_walk_ok() else b.walk(stream.blocks(), totals, body=False):
+                    pass
+            b.check_totals(totals)
+        with RecordStream(make(), spec=report.spec, defer_check=b.batch_walk_ok()) as stream:
+            again = _Totals(corrected=set(totals.corrected))
+            body = (b.walk_batches(iter_batches(stream, reopen=make), again) if b.batch_walk_ok()
+                    else b.walk(stream.blocks(), again))
+            head = next(body, None)  # (reads up to the first returned record)
+            if again.header is None:
+                raise MismatchError("the declaration has no voorlooprecord")
+            if report.status is Status.REJECTED_FILE and again.header.raw != report.header_raw:
+                raise MismatchError("the report is not about this declaration (its header differs)")
+            yield b.header(again.header, bool(again.corrected))
+            counts: dict[str, int] = {}
+            for rec in itertools.chain([head] if head is not None else [], body):
+                counts[rec.record_type] = counts.get(rec.record_type, 0) + 1
+                yield rec
+            if report.status is not Status.REJECTED_FILE and stream.info.fingerprint != report.fingerprint:
+                raise MismatchError("the report is not about this declaration (its records differ)")
+        yield b.trailer(counts, again)
+    finally:
+        for fh in to_close:
+            fh.close()
+
+
+def _from_records(b: _Builder, source: Declaration, report: Report) -> Iterator[Record]:
+    """:func:`iter_retour` of a :class:`Declaration` (its records are already made)."""
+    open_records, close = _opener(source, report)
+    try:
         if b.awards or b.may_overflow():
             records, _ = open_records()
             totals = b.scan(records)
@@ -406,8 +760,32 @@ def build_retour(source: Declaration | Source, report: Report, *, insurer_refere
 
 def write_retour(source: Declaration | Source, report: Report, target: str | os.PathLike[str] | IO[bytes],
                  *, encoding: str | None = None, **kw: Any) -> None:
-    """Build the AP305 and stream it to *target* (path or binary file)."""
-    write_records(iter_retour(source, report, **kw), target, encoding=encoding or _enc(report))
+    """Build the AP305 and stream it to *target* (path or binary file).
+
+    On an error (such as :class:`~eicodec.errors.MismatchError`, known only at the end)
+    nothing stays behind: a path is written through a temporary file, and what was
+    written to a seekable file object is cut off again."""
+    records = iter_retour(source, report, **kw)
+    enc = encoding or _enc(report)
+    if isinstance(target, (str, os.PathLike)):
+        write_records(records, target, encoding=enc)
+        return
+    start = _position(target)
+    try:
+        write_records(records, target, encoding=enc)
+    except BaseException:
+        if start is not None:
+            target.seek(start)
+            target.truncate()
+        raise
+
+
+def _position(fh: IO[bytes]) -> int | None:
+    """Where a seekable, truncatable *fh* stands; None for a stream."""
+    try:
+        return fh.tell() if fh.seekable() and hasattr(fh, "truncate") else None
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def dumps_retour(source: Declaration | Source, report: Report, *, encoding: str | None = None,
