@@ -222,3 +222,26 @@ def test_encoding_and_fingerprint_of_a_byte_beyond_the_first_megabyte(late: str)
     assert report.encoding == ("cp1252" if late == "cp1252" else "utf-8")
     encoding_findings = [f.line for f in report.findings if f.rule == "file.encoding"]
     assert encoding_findings == ([far[1] + 1] if late == "mixed" else [])
+
+
+@pytest.mark.parametrize("late", ["cp1252", "mixed", "undecodable"])
+def test_typed_columns_of_a_file_with_a_late_non_ascii_byte(late: str) -> None:
+    # columns and tables read without a first pass too: a late byte of another encoding
+    # gives the same text as the reader gives it, an undecodable one the same error
+    lines = _big(900)
+    comments = [i for i, ln in enumerate(lines) if ln.startswith(b"98")]
+    far = [i for i in comments if i > 5000]
+    lines[far[1]] = lines[far[1]][:-1] + (b"\x81" if late == "undecodable" else b"\xe9")
+    if late == "mixed":  # (a UTF-8 "é" in one line, a cp1252 one in another)
+        lines[far[0]] = lines[far[0]][:-1] + "é".encode()
+    data = join(lines)
+    if late == "undecodable":
+        with pytest.raises(eicodec.UnreadableInputError):
+            eicodec.columns(data, "98")
+        return
+    got = eicodec.columns(data, "98")
+    want = [rec.raw for rec in eicodec.iter_records(data) if rec.record_type == "98"]
+    text = next(f.attr for f in eicodec.get_spec("AP304").layout("98").fields if f.kind == "text"
+                and f.mandatory == "Y" and f.element != "NUM040")
+    assert list(got[text]) == [eicodec.get_spec("AP304").layout("98").field(text).decode(
+        raw[eicodec.get_spec("AP304").layout("98").field(text).slice]) or "" for raw in want]

@@ -246,7 +246,8 @@ def iter_columns(source: Source, record_type: str, *, spec: MessageSpec | None =
     """
     opener, to_close = replayable(source)
     try:
-        with RecordStream(opener(), encoding=encoding, spec=spec) as stream:
+        # (no separate encoding pass where the file starts ASCII: the batches check as they read)
+        with RecordStream(opener(), encoding=encoding, spec=spec, defer_check=True) as stream:
             found = stream.info.spec
             assert found is not None
             lay = _layout(found, record_type)

@@ -256,7 +256,8 @@ def iter_cells(source: Source, record_type: str | None = None, *, ap305: Source 
     opener, to_close = replayable(source)  # read more than once: a file object is spooled
     stream: RecordStream | None = None
     try:
-        stream = RecordStream(opener(), spec=spec, encoding=encoding)
+        # (with an AP305 the encoding must be known before the records are read)
+        stream = RecordStream(opener(), spec=spec, encoding=encoding, defer_check=ap305 is None)
         found = stream.info.spec
         assert found is not None
         plan = plan_table(found, record_type, outcome=ap305 is not None, unmask=unmask)
@@ -265,7 +266,7 @@ def iter_cells(source: Source, record_type: str | None = None, *, ap305: Source 
             enc = None if stream.info.encoding == "str" else stream.info.encoding
             stream.close()
             outcomes = _outcome_by_line(opener(), ap305, found, enc)
-            stream = RecordStream(opener(), spec=found, encoding=encoding)
+            stream = RecordStream(opener(), spec=found, encoding=encoding, defer_check=True)
     except BaseException:
         if stream is not None:
             stream.close()
