@@ -16,11 +16,11 @@ import os
 import tempfile
 import zlib
 from collections.abc import Callable, Iterator
-from typing import IO, Any
+from typing import IO
 
 import numpy as np
 
-from .reader import ReadInfo, RecordStream, Source
+from .reader import NoClose, ReadInfo, RecordStream, Source
 
 #: Lines per batch (a batch of AP304 records is then about 1.5 MB of characters).
 BATCH_LINES = 4096
@@ -140,35 +140,8 @@ def _binary(source: Source) -> IO[bytes] | None:
     if isinstance(source, (str, os.PathLike)):
         return open(source, "rb")  # noqa: SIM115 - closed by the caller
     if hasattr(source, "read") and hasattr(source, "seek"):
-        return _Borrowed(source)  # type: ignore[arg-type]
+        return NoClose(source)  # type: ignore[arg-type]  (a caller's file: read, never closed)
     return None
-
-
-class _Borrowed(io.RawIOBase):
-    """A caller's file object, read but not closed."""
-
-    def __init__(self, fh: IO[bytes]) -> None:
-        self._fh = fh
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buf: Any) -> int:
-        data = self._fh.read(len(buf))
-        buf[:len(data)] = data
-        return len(data)
-
-    def read(self, size: int = -1) -> bytes:
-        return self._fh.read(size)
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, pos: int, whence: int = 0) -> int:
-        return self._fh.seek(pos, whence)
-
-    def tell(self) -> int:
-        return self._fh.tell()
 
 
 def _byte_batches(binary: IO[bytes], info: ReadInfo, width: int, size: int,

@@ -143,7 +143,7 @@ class RecordStream:
             if isinstance(source, io.TextIOBase):
                 raise TypeError("pass a binary file object (open(path, 'rb')), not a text one")
             if _seekable(source):
-                return _NoClose(source)  # type: ignore[return-value]
+                return NoClose(source)  # type: ignore[return-value]
             spool = tempfile.SpooledTemporaryFile(max_size=8 * _CHUNK)  # noqa: SIM115
             while chunk := source.read(_CHUNK):
                 spool.write(chunk)
@@ -327,8 +327,9 @@ class _Decoded:
         self._binary.close()
 
 
-class _NoClose(io.RawIOBase):
-    """Wrap a caller's file object so that closing our text layer leaves it open."""
+class NoClose(io.RawIOBase):
+    """A caller's binary file object, read (and sought) but never closed: closing the
+    layers eicodec puts on top of it leaves it open."""
 
     def __init__(self, fh: IO[bytes]) -> None:
         self._fh = fh
@@ -341,6 +342,9 @@ class _NoClose(io.RawIOBase):
         n = len(data)
         buf[:n] = data
         return n
+
+    def read(self, size: int = -1) -> bytes:
+        return self._fh.read(size)
 
     def seekable(self) -> bool:
         return True
@@ -650,5 +654,5 @@ def blocks_from(binary: IO[bytes], encoding: str) -> Iterator[tuple[list[str], l
     stream._pending = []
     stream._buffer = []
     stream.info = ReadInfo(encoding=encoding)
-    stream._text = _Decoded(_NoClose(binary), encoding)  # type: ignore[assignment]
+    stream._text = _Decoded(NoClose(binary), encoding)  # type: ignore[assignment]
     return stream._blocks()

@@ -34,10 +34,11 @@ from .codes import return_codes
 from .errors import EicodecError, MismatchError
 from .layouts import MessageSpec, get_spec
 from .batches import Batch, all_digits, digits_value, iter_batches
+from .batches import replayable as _replayable
 from .model import Declaration, Record, record_class
 from .reader import RecordStream, Source, build_tree, read
 from .rules import RuleSet, rules_for
-from .validator import Report, Status, Verdict, _replayable, fingerprint_records
+from .validator import Report, Status, Verdict, fingerprint_records
 from .writer import render_records, trailer_from_counts, write_records
 
 

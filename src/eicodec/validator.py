@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from .batches import replayable as _replayable  # noqa: F401 (kept for importers)
 from .engine import validate
 from .findings import MODES, Finding, Mode, Outcome, Outcomes, Report, Status, Verdict, fingerprint_records
 from .reader import Source
