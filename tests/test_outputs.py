@@ -173,3 +173,29 @@ def test_a_finished_output_gets_the_usual_file_mode(tmp_path: Path) -> None:
     with atomic_output(tmp_path / "atomic.txt", "w") as fh:
         fh.write("x")
     assert (tmp_path / "atomic.txt").stat().st_mode == plain.stat().st_mode
+
+
+def test_writing_to_a_fifo_keeps_it_a_fifo(tmp_path: Path) -> None:
+    """A device or pipe given as a path (``/dev/null``, a FIFO) is written into, never
+    replaced by a renamed temporary file: the library writer, the CLI and the anonymiser."""
+    import stat
+    import threading
+
+    import eicodec
+
+    data = (EXAMPLES / "ap304_full.asc").read_bytes()
+    decl = eicodec.read(data)
+    for write in (lambda p: eicodec.write(decl, p),
+                  lambda p: main(["validate", str(EXAMPLES / "ap304_claim_rejected.asc"), "--retour", str(p),
+                                  "--today", "2024-03-01"]),
+                  lambda p: eicodec.anonymise_to(EXAMPLES / "ap304_full.asc", p, b"k")):
+        fifo = tmp_path / "pipe"
+        os.mkfifo(fifo)
+        got: list[bytes] = []
+        reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+        reader.start()
+        write(fifo)
+        reader.join(timeout=30)
+        assert got and got[0].endswith(b"\r\n") and stat.S_ISFIFO(os.stat(fifo).st_mode)
+        assert not list(tmp_path.glob(".*.part"))
+        fifo.unlink()

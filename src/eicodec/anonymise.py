@@ -62,6 +62,7 @@ from schwifty.exceptions import SchwiftyException
 from .errors import EicodecError, SpecError
 from .layouts import FieldSpec, MessageSpec, data_dir
 from .reader import MAX_LINE, Source, open_records
+from .outputs import atomic_output
 
 __all__ = ["AnonymiseError", "OverwriteRefused", "anonymise", "anonymise_to", "load_fakes"]
 
@@ -661,22 +662,12 @@ def anonymise_to(source: Source, target: str | os.PathLike[str] | IO[bytes], key
     if _same_file(source, target):
         raise OverwriteRefused("the output is the input file; refusing to write over it")
     count = 0
-    if isinstance(target, (str, os.PathLike)) and Path(target).exists() and not Path(target).is_file():
-        with open(target, "wb") as out:  # a device or pipe (e.g. /dev/null): write into it
-            return anonymise_to(source, out, key, spec=spec, encoding=encoding, fakes=fakes)
     lines = anonymise(source, key, spec=spec, encoding=encoding, fakes=fakes)
     if isinstance(target, (str, os.PathLike)):
-        dest = Path(target)
-        tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
-        try:
-            with open(tmp, "wb") as out:
-                for data in lines:
-                    out.write(data)
-                    count += 1
-            os.replace(tmp, dest)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        with atomic_output(target) as out:  # (a device or pipe, e.g. /dev/null, is written directly)
+            for data in lines:
+                out.write(data)
+                count += 1
         return count
     if isinstance(target, io.TextIOBase):
         raise TypeError("pass a binary file object (open(path, 'wb')), not a text one")

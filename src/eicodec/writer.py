@@ -22,6 +22,7 @@ import attrs
 from .errors import DecodeError, EncodeError
 from .layouts import FieldSpec, MessageSpec
 from .model import Declaration, Node, Record
+from .outputs import atomic_output
 
 CRLF = "\r\n"
 
@@ -232,18 +233,13 @@ def write(decl: Declaration, target: str | os.PathLike[str] | IO[bytes], *,
 
 def write_records(records: Iterable[Record], target: str | os.PathLike[str] | IO[bytes], *,
                   encoding: str = "utf-8") -> None:
-    """Stream already complete *records* (header to trailer) to *target*."""
+    """Stream already complete *records* (header to trailer) to *target*: a path is
+    written through a temporary file renamed into place when complete (a device or pipe
+    is written directly, see :func:`eicodec.outputs.atomic_output`)."""
     if isinstance(target, (str, os.PathLike)):
-        path = Path(target)
-        tmp = path.with_name(path.name + ".part")
-        try:
-            with tmp.open("wb") as fh:
-                for chunk in render_records(records, encoding):
-                    fh.write(chunk)
-            tmp.replace(path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        with atomic_output(target) as fh:
+            for chunk in render_records(records, encoding):
+                fh.write(chunk)
         return
     for chunk in render_records(records, encoding):
         target.write(chunk)
