@@ -205,15 +205,7 @@ class _Builder:
             return cls(layouts[raw[:2]], raw, line, term) if cls is not None else Record(None, raw, line, term)
 
         def flush() -> Iterator[Record]:
-            units: list[_Unit] = []
-            for line, raw, term in group:
-                rec = make(line, raw, term)
-                if raw[:2] == "98":
-                    if units:  # (a comment before any unit follows no detail record)
-                        units[-1].comments.append(rec)
-                else:
-                    units.append(_Unit(rec))
-            return self.flush(units, tot, outs)
+            return self.flush(self._units(group, make), tot, outs)
 
         crlf = itertools.repeat("\r\n")
         for texts, terms in blocks:
@@ -295,15 +287,7 @@ class _Builder:
             return cls(layouts[raw[:2]], raw, line, term) if cls is not None else Record(None, raw, line, term)
 
         def flush(members: list[tuple[int, str, str]], lines_out: set[int]) -> Iterator[Record]:
-            units: list[_Unit] = []
-            for line, raw, term in members:
-                rec = make(line, raw, term)
-                if raw[:2] == "98":
-                    if units:  # (a comment before any unit follows no detail record)
-                        units[-1].comments.append(rec)
-                else:
-                    units.append(_Unit(rec))
-            return self.flush(units, tot, lines_out)
+            return self.flush(self._units(members, make), tot, lines_out)
 
         for batch in batches:
             n = len(batch)
@@ -459,6 +443,20 @@ class _Builder:
             last = _Unit(rec)
             group.append(last)
         yield from self.flush(group, totals)
+
+    def _units(self, members: list[tuple[int, str, str]],
+               make: Callable[[int, str, str], Record]) -> list[_Unit]:
+        """The records of a group, (line, text, end) each, as units with their comments."""
+        comment = self.report.spec.comment
+        units: list[_Unit] = []
+        for line, raw, term in members:
+            rec = make(line, raw, term)
+            if raw[:2] == comment:
+                if units:  # (a comment before any unit follows no detail record)
+                    units[-1].comments.append(rec)
+            else:
+                units.append(_Unit(rec))
+        return units
 
     def flush(self, group: list[_Unit], totals: _Totals, outs: set[int] | None = None) -> Iterator[Record]:
         """The returned records of one top-level group; *outs*: its lines that have an
