@@ -85,6 +85,156 @@ class FieldChecks:
                 continue  # free optional text: nothing can be wrong with it (lines hold no CR/LF)
             self.fields.append(f)
             self._plans.append((f, listed, rc))
+        self._plan_fine()
+
+    def _plan_fine(self) -> None:
+        """Plan the batch-wide "every field fine" pass from the same field data as the
+        detailed checks: per position a range of allowed characters (N: digits; reserve:
+        space; fixed N or mandatory fixed AN: that character), per field whether it may
+        be all zeros/spaces, dates and times grouped, numeric code lists as integers;
+        any other field is judged by its detailed check."""
+        lo: list[int] = []
+        hi: list[int] = []
+        pos: list[int] = []
+        filled_pos: list[int] = []   # positions of fields that must not be all blank ...
+        filled_blank: list[int] = []  # ... and the blank character there (N: "0", AN: " ")
+        filled_starts: list[int] = []
+        dates: list[tuple[int, bool]] = []   # (start, may be all zeros)
+        times: list[tuple[int, int, int, bool]] = []  # (plan, start, end, may be all zeros)
+        numeric_lists: list[tuple[int, int, int, np.ndarray]] = []
+        rest: list[int] = []  # plan indices checked in detail for every row
+
+        def span(s: int, e: int, low: int, high: int) -> None:
+            pos.extend(range(s, e))
+            lo.extend([low] * (e - s))
+            hi.extend([high] * (e - s))
+
+        def must_fill(s: int, e: int, blank: int) -> None:
+            filled_starts.append(len(filled_pos))
+            filled_pos.extend(range(s, e))
+            filled_blank.extend([blank] * (e - s))
+
+        for j, (f, listed, rc) in enumerate(self._plans):
+            s, e = f.start - 1, f.end
+            fixed = _fixed_codes(f.fixed) if f.fixed is not None else None
+            if fixed is not None and (len(fixed) != e - s or int(fixed.max(initial=0)) > 255 or (
+                    f.type == "N" and f.kind != "reserve" and not (f.fixed.isascii() and f.fixed.isdigit()))):
+                rest.append(j)
+                continue
+            if f.kind == "reserve":
+                span(s, e, _SPACE, _SPACE)
+                continue
+            if f.type == "N":
+                if fixed is not None:
+                    pos.extend(range(s, e))
+                    lo.extend(fixed.tolist())
+                    hi.extend(fixed.tolist())
+                else:
+                    span(s, e, _ZERO, _ZERO + 9)
+                zim = _zero_is_missing(f)
+                if zim:
+                    must_fill(s, e, _ZERO)
+                if f.kind == "date":
+                    if e - s != 8:
+                        rest.append(j)
+                    else:
+                        dates.append((s, not zim))
+                elif f.kind == "time":
+                    times.append((j, s, e, not zim))
+                elif listed is not None or rc is not None:
+                    values = (listed if listed is not None else rc).tolist()
+                    if e - s > 18:
+                        rest.append(j)
+                    else:
+                        ints = [int(v) for v in values if v.isascii() and v.isdigit() and len(v) == e - s]
+                        numeric_lists.append((j, s, e, np.array(sorted(set(ints)), np.int64)))
+                continue
+            if f.mandatory == "Y" and f.kind != "dc" and listed is None and rc is None:
+                must_fill(s, e, _SPACE)
+                if fixed is not None:
+                    pos.extend(range(s, e))
+                    lo.extend(fixed.tolist())
+                    hi.extend(fixed.tolist())
+                continue
+            rest.append(j)
+        order = np.argsort(np.array(pos, np.int64), kind="stable")
+        self._pos = np.array(pos, np.intp)[order]
+        owner_of = {p: j for j, (f, _, _) in enumerate(self._plans) for p in range(f.start - 1, f.end)}
+        self._pos_plan = np.array([owner_of[p] for p in self._pos.tolist()], np.intp)
+        self._lo = np.array(lo, np.int64)[order]
+        self._span = (np.array(hi, np.int64) - np.array(lo, np.int64))[order]
+        self._filled_pos = np.array(filled_pos, np.intp)
+        self._filled_blank = np.array(filled_blank, np.int64)
+        self._filled_spans = list(zip(filled_starts, [*filled_starts[1:], len(filled_pos)]))
+        self._filled_plans = [owner_of[filled_pos[a]] for a in filled_starts]
+        self._date_plans = [owner_of[s] for s, _ in dates]
+        self._dates = (np.array([s + k for s, _ in dates for k in range(8)], np.intp),
+                       np.array([z for _, z in dates], bool))
+        self._times = times
+        self._numeric_lists = numeric_lists
+        self._rest = rest
+
+    def fine(self, chars: np.ndarray, cols: np.ndarray | None = None) -> np.ndarray:
+        """Per row of *chars*: every field passes its checks (the detailed checks would
+        find nothing). Exact, not a guess: a row this rejects is checked in detail."""
+        return self._fine(chars, cols)[0]
+
+    def _fine(self, chars: np.ndarray, cols: np.ndarray | None = None,
+              ) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
+        """:meth:`fine`, and per field checked apart from the positions: (plan index,
+        that field fine per row)."""
+        n = len(chars)
+        parts: list[tuple[int, np.ndarray]] = []
+        if cols is None:
+            cols = np.ascontiguousarray(chars.T)
+        dt = cols.dtype
+        ok = np.ones(n, bool)
+        if len(self._pos):
+            sub = cols[self._pos]
+            np.logical_and.reduce((sub - self._lo.astype(dt)[:, None]) <= self._span.astype(dt)[:, None],
+                                  axis=0, out=ok)
+        if len(self._filled_pos):
+            some = cols[self._filled_pos] != self._filled_blank.astype(dt)[:, None]
+            for j, (a, b) in zip(self._filled_plans, self._filled_spans):  # (reduceat is slower)
+                good = np.logical_or.reduce(some[a:b], axis=0)
+                ok &= good
+                parts.append((j, good))
+        date_pos, may_be_zero = self._dates
+        if len(date_pos):
+            d = (cols[date_pos].astype(np.int32) - _ZERO).reshape(-1, 8, n)
+            y = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
+            m = d[:, 4] * 10 + d[:, 5]
+            day = d[:, 6] * 10 + d[:, 7]
+            good_m = (m >= 1) & (m <= 12)
+            dim = _DAYS32[np.where(good_m, m, 0)]
+            dim += (m == 2) & (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
+            good = (y >= 1) & good_m & (day >= 1) & (day <= dim)
+            good |= may_be_zero[:, None] & (y == 0) & (m == 0) & (day == 0)
+            ok &= good.all(axis=0)
+            parts.extend(zip(self._date_plans, good))
+        for j, s, e, may_be_zero in self._times:
+            v = _col_value(cols, s, e)
+            good = (v // 100 < 24) & (v % 100 < 60)
+            if not may_be_zero:
+                good &= v != 0
+            ok &= good
+            parts.append((j, good))
+        for j, s, e, ints in self._numeric_lists:
+            v = _col_value(cols, s, e)
+            good = (v == 0) | np.isin(v, ints)
+            ok &= good
+            parts.append((j, good))
+        for j in self._rest:
+            f, listed, rc = self._plans[j]
+            s, e = f.start - 1, f.end
+            fc = chars[:, s:e]
+            block = cols[s:e]
+            digits = ((block - np.asarray(_ZERO, dt)) < 10).all(axis=0)
+            good = self._one(f, fc, listed, rc, n, digits, (block == _ZERO).all(axis=0),
+                             (block == _SPACE).all(axis=0)) == 0
+            ok &= good
+            parts.append((j, good))
+        return ok, parts
 
 
     def problems(self, chars: np.ndarray) -> np.ndarray:
@@ -100,10 +250,34 @@ class FieldChecks:
         # column-major, so that each field's characters are a block of whole rows and a
         # reduction over them runs across all records at once
         cols = np.ascontiguousarray(chars.T)
+        ok, parts = self._fine(chars, cols)
+        bad = np.flatnonzero(~ok)
+        if not len(bad):
+            return out
+        # only the fields that are not fine in some of those rows are checked in detail
+        suspects = set()
+        if len(self._pos):
+            sub = cols[self._pos][:, bad]
+            dt = cols.dtype
+            off = ((sub - self._lo.astype(dt)[:, None]) > self._span.astype(dt)[:, None]).any(axis=1)
+            suspects.update(self._pos_plan[off].tolist())
+        suspects.update(j for j, good in parts if not good[bad].all())
+        out[bad] = self.detailed(chars[bad], sorted(suspects))
+        return out
+
+    def detailed(self, chars: np.ndarray, only: list[int] | None = None) -> np.ndarray:
+        """``(rows, len(self.fields))`` problem codes (0: fine), field by field (the
+        fields *only*, by index; the rest 0)."""
+        n = len(chars)
+        out = np.zeros((n, len(self._plans)), np.int8)
+        if not n or not self._plans:
+            return out
+        cols = np.ascontiguousarray(chars.T)
         digit = (cols - np.asarray(_ZERO, cols.dtype)) < 10
         zero = cols == _ZERO
         space = cols == _SPACE
-        for j, (f, listed, rc) in enumerate(self._plans):
+        for j in range(len(self._plans)) if only is None else only:
+            f, listed, rc = self._plans[j]
             s, e = f.start - 1, f.end
             fc = chars[:, s:e]
             out[:, j] = self._one(f, fc, listed, rc, n, digit[s:e].all(axis=0), zero[s:e].all(axis=0),
@@ -158,6 +332,20 @@ class FieldChecks:
                 put(NOT_RETURN_CODE, ~np.isin(keys_of(fc), listed_for(rc, fc)))
         p[p < 0] = 0
         return p
+
+
+_DAYS32 = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int32)
+
+
+def _col_value(cols: np.ndarray, s: int, e: int) -> np.ndarray:
+    """The int64 number that the digits of column-major field rows ``cols[s:e]`` spell
+    (meaningless where not all digits)."""
+    v = cols[s].astype(np.int64) - _ZERO
+    for k in range(s + 1, e):
+        v *= 10
+        v += cols[k]
+        v -= _ZERO
+    return v
 
 
 def keys_of(fc: np.ndarray) -> np.ndarray:
