@@ -56,10 +56,9 @@ from pathlib import Path
 from typing import IO, Any
 
 import attrs
-from schwifty import IBAN
-from schwifty.exceptions import SchwiftyException
 
 from .errors import EicodecError, SpecError
+from .kinds import iban_ok
 from .layouts import FieldSpec, MessageSpec, data_dir
 from .reader import MAX_LINE, Source, open_records
 from .outputs import atomic_output
@@ -248,14 +247,6 @@ def _real_date(text: str) -> dt.date | None:
 
 def _bsn_ok(bsn: str) -> bool:
     return sum(int(d) * w for d, w in zip(bsn, (9, 8, 7, 6, 5, 4, 3, 2, -1))) % 11 == 0
-
-
-def _iban_ok(text: str) -> bool:
-    try:
-        IBAN(text)
-    except (SchwiftyException, ValueError):
-        return False
-    return True
 
 
 def _look(f: FieldSpec, text: str) -> tuple[Any, ...]:
@@ -529,7 +520,7 @@ class Anonymiser:
     def _iban(self, cls: FakeClass, value: str) -> str | None:
         """A valid IBAN for a valid one (same country and length); None otherwise."""
         stripped = value.strip(" ")
-        if not _IBAN_FORM.fullmatch(stripped) or not _iban_ok(stripped):
+        if not _IBAN_FORM.fullmatch(stripped) or not iban_ok(stripped):
             return None
         lead = value.index(stripped[0])
         country, bban = stripped[:2], stripped[4:]
@@ -543,7 +534,7 @@ class Anonymiser:
         def whole(b: str) -> str:
             return country + _check_digits(country, b) + b
 
-        new = self._permuted(chars, slots, f"iban|{country}", lambda b: _iban_ok(whole(b)))
+        new = self._permuted(chars, slots, f"iban|{country}", lambda b: iban_ok(whole(b)))
         fake = whole(new)
         return (" " * lead + fake).ljust(len(value))
 

@@ -12,7 +12,6 @@ import argparse
 import codecs
 import concurrent.futures
 import datetime as dt
-import io
 import json
 import os
 import sys
@@ -33,7 +32,7 @@ from .many import failure
 from .masking import MASK, Masker
 from .outputs import OutputConflict, answer_paths, atomic_output, check_not_input
 from .progress import Progress, is_terminal
-from .reader import Source, build_tree, open_records
+from .reader import NoClose, Source, build_tree, open_records
 from .report_json import iter_report_json, iter_report_jsonl, unreadable_to_dict
 from .rules import rules_for
 from .validator import Report, Status, validate
@@ -129,29 +128,22 @@ def _label(name: str) -> str:
     return "<stdin>" if _is_std(name) else name
 
 
-class _Tracked(io.RawIOBase):
+class _Tracked(NoClose):
     """A binary file that reports how far into it reading has come (for progress)."""
 
     def __init__(self, path: str, progress: Progress) -> None:
-        self._fh = open(path, "rb")  # noqa: SIM115 - closed by close()
+        super().__init__(open(path, "rb"))  # noqa: SIM115 - closed by close()
         self._progress = progress
 
-    def readable(self) -> bool:
-        return True
-
     def readinto(self, buf: Any) -> int:
-        n = self._fh.readinto(buf)
+        n = super().readinto(buf)
         self._progress.update(self._fh.tell())
-        return n or 0
+        return n
 
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, pos: int, whence: int = 0) -> int:
-        return self._fh.seek(pos, whence)
-
-    def tell(self) -> int:
-        return self._fh.tell()
+    def read(self, size: int = -1) -> bytes:
+        data = super().read(size)
+        self._progress.update(self._fh.tell())
+        return data
 
     def close(self) -> None:
         self._fh.close()
