@@ -213,6 +213,7 @@ class _Run:
             ext_lines = np.concatenate([ext_lines, np.array(pl.context_lines, np.int64)])
         types = batch.types
         body = pl.body & batch.length_ok
+        self._blocks: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # record type -> (rows, column-major chars)
         self._record_ids(batch, body)
         self._fields(batch, pl, chars)
         for i, rule in self.checks:
@@ -301,7 +302,11 @@ class _Run:
             rows = np.flatnonzero(checked & (batch.types == int(t)))
             if not len(rows):
                 continue
-            problems = fc.problems(chars[rows])
+            sub = chars[rows]
+            # column-major, shared with the rules of the type (see _rule)
+            cols = np.ascontiguousarray(sub.T)
+            self._blocks[t] = (rows, cols)
+            problems = fc.problems(sub, cols)
             bad_rows, bad_fields = np.nonzero(problems)
             if not len(bad_rows):
                 continue
@@ -339,15 +344,32 @@ class _Run:
                 self._rows_batch = batch
             mine = batch.types == int(record)
             placed = (pl.level > 0) & pl.chain_ok & batch.length_ok & mine
-            found = self._rows_cache[record] = (placed, np.flatnonzero(body & mine))
+            in_body = np.flatnonzero(body & mine)
+            block = self._blocks.get(record)
+            if block is not None and len(block[0]) == len(in_body) and np.array_equal(block[0], in_body):
+                in_body = block[0]  # (the same rows: the rules of the type share the field checks' copy)
+            found = self._rows_cache[record] = (placed, in_body)
         return found
+
+    def _placed_rows(self, record: str, placed: np.ndarray) -> np.ndarray:
+        """The rows of *placed*, once per batch and record type: the very array the field
+        checks used when it holds the same rows (so that rules share their column-major copy)."""
+        key = ("placed", record)
+        found = self._rows_cache.get(key)  # (emptied per batch by _rows)
+        if found is None:
+            found = np.flatnonzero(placed)
+            block = self._blocks.get(record)
+            if block is not None and len(block[0]) == len(found) and np.array_equal(block[0], found):
+                found = block[0]
+            self._rows_cache[key] = found  # type: ignore[assignment]
+        return found  # type: ignore[return-value]
 
     def _rule(self, i: int, rule: Rule, batch: Batch, pl: Placement, chars: np.ndarray, ext_ok: np.ndarray,
               ext_lines: np.ndarray, body: np.ndarray) -> None:
         placed, in_body = self._rows(batch, pl, body, rule.record)  # type: ignore[arg-type]
         across = rule.kind in ("unique", "credit_pairing")
         # keys of every record of the type count across the file, placed or not
-        rows = in_body if across else np.flatnonzero(placed)
+        rows = in_body if across else self._placed_rows(rule.record, placed)  # type: ignore[arg-type]
         if not len(rows):
             return
         needs = self.needs[i]
@@ -364,7 +386,9 @@ class _Run:
                 anc = {a: arr[usable] for a, arr in anc.items()}
             if not len(rows):
                 return
-        view = View(self.spec, rule.record, chars, rows, anc, self.today)  # type: ignore[arg-type]
+        block = self._blocks.get(rule.record)  # type: ignore[arg-type]
+        cols = block[1] if block is not None and block[0] is rows else None
+        view = View(self.spec, rule.record, chars, rows, anc, self.today, cols)  # type: ignore[arg-type]
         view.history = self.history  # type: ignore[attr-defined]
         if rule.kind == "unique":
             self._unique(i, rule, view, usable & placed[rows], pl, batch)

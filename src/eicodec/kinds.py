@@ -237,7 +237,7 @@ class FieldChecks:
         return ok, parts
 
 
-    def problems(self, chars: np.ndarray) -> np.ndarray:
+    def problems(self, chars: np.ndarray, cols: np.ndarray | None = None) -> np.ndarray:
         """``(rows, len(self.fields))`` problem codes (0: fine) of records *chars*.
 
         Whether each field is all digits, all zeros or all spaces is found for every
@@ -248,8 +248,9 @@ class FieldChecks:
         if not n or not self._plans:
             return out
         # column-major, so that each field's characters are a block of whole rows and a
-        # reduction over them runs across all records at once
-        cols = np.ascontiguousarray(chars.T)
+        # reduction over them runs across all records at once (*cols*: given by the caller)
+        if cols is None:
+            cols = np.ascontiguousarray(chars.T)
         ok, parts = self._fine(chars, cols)
         bad = np.flatnonzero(~ok)
         if not len(bad):
@@ -378,7 +379,7 @@ class View:
     """
 
     def __init__(self, spec: MessageSpec, record: str, chars: np.ndarray, rows: np.ndarray,
-                 anc: Mapping[str, np.ndarray], today: int) -> None:
+                 anc: Mapping[str, np.ndarray], today: int, cols: np.ndarray | None = None) -> None:
         self.spec = spec
         self.record = record
         self.all_chars = chars
@@ -386,6 +387,8 @@ class View:
         self.anc = anc
         self.today = today
         self.n = len(rows)
+        #: ``chars[rows]`` column-major (``(record_length, n)``), when the caller has it
+        self.cols = cols
 
     def source(self, rubric: str, record: str | None = None) -> str:
         """The record type *rubric* is read from (the rule's own, an ancestor or the header)."""
@@ -398,8 +401,12 @@ class View:
         """The field *rubric* and its ``(n, length)`` characters for every checked row."""
         t = self.source(rubric, record)
         f = self.spec.records[t].by_rubric[rubric]
+        if t == self.record and self.cols is not None:
+            return f, self.cols[f.start - 1:f.end].T
         idx = self.rows if t == self.record else self.anc[t]
-        return f, self.all_chars[idx, f.start - 1:f.end]
+        # column-major (n, length): reductions over a field's characters (all digits,
+        # all blank, differs) then run across all rows at once, not row by row
+        return f, np.ascontiguousarray(self.all_chars[idx, f.start - 1:f.end].T).T
 
 
 def filled(f: FieldSpec, fc: np.ndarray) -> np.ndarray:
