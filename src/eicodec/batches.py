@@ -150,7 +150,7 @@ def _byte_batches(binary: IO[bytes], info: ReadInfo, width: int, size: int,
     With *info* not yet settled (see ``RecordStream(defer_check=True)``) the fingerprint
     is taken from the bytes read here, or the whole input is checked as the reader does
     at the first stretch that is not regular."""
-    from .reader import _detect_encoding, blocks_from, per_line
+    from .reader import _detect_encoding, blocks_from, fingerprint_of, per_line
 
     settled = info.settled
     start = binary.tell() + (3 if info.bom else 0)
@@ -158,12 +158,12 @@ def _byte_batches(binary: IO[bytes], info: ReadInfo, width: int, size: int,
     step = width + 2
     first = 1
     offset = start
-    crc, adler, count = 0, 1, 0
+    crc, count = 0, 0
     while True:
         data = binary.read(size * step)
         if not data:
             if not settled:
-                info.fingerprint = f"{crc:08x}{adler:08x}-{count}"
+                info.fingerprint = fingerprint_of(crc, count)
                 info.settled = True
             return
         rows = len(data) // step
@@ -177,8 +177,7 @@ def _byte_batches(binary: IO[bytes], info: ReadInfo, width: int, size: int,
         if not regular:
             break
         if not settled:
-            crc = zlib.crc32(data, crc)
-            adler = zlib.adler32(data, adler)
+            crc = zlib.crc32(data, crc)  # (one checksum: see reader.fingerprint_of)
             count += len(data)
         yield Batch(first, None, None, width, m[:, :width])
         first += rows

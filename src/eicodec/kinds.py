@@ -221,7 +221,7 @@ class FieldChecks:
             parts.append((j, good))
         for j, s, e, ints in self._numeric_lists:
             v = _col_value(cols, s, e)
-            good = (v == 0) | np.isin(v, ints)
+            good = (v == 0) | member(v, ints)
             ok &= good
             parts.append((j, good))
         for j in self._rest:
@@ -416,9 +416,43 @@ def filled(f: FieldSpec, fc: np.ndarray) -> np.ndarray:
     return ~all_of(fc, _SPACE)
 
 
+#: Lists of at most this many values are matched value by value (cheaper than a sort).
+_FEW = 8
+
+
+def member(v: np.ndarray, ints: np.ndarray) -> np.ndarray:
+    """Per element of int64 *v*: it is one of the sorted int64 *ints* (``np.isin``, cheaper
+    for the small lists of codes)."""
+    if len(ints) <= _FEW:
+        out = np.zeros(len(v), bool)
+        for x in ints.tolist():
+            out |= v == x
+        return out
+    at = np.searchsorted(ints, v)
+    np.minimum(at, len(ints) - 1, out=at)
+    return ints[at] == v
+
+
+@functools.lru_cache(maxsize=1024)
+def _value_codes(width: int, numeric: bool, values: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The character codes of *values* as they stand in the field (see :func:`_padded`):
+    (those that are ASCII, as uint8; all, as uint32); None for a list matched by ``np.isin``."""
+    padded = _padded(values, width, numeric).tolist()
+    if len(padded) > _FEW or any(len(v) != width or "\x00" in v or "\x7f" in v for v in padded):
+        return None
+    wide = np.array([[ord(c) for c in v] for v in padded], np.uint32).reshape(len(padded), width)
+    return wide[(wide < 128).all(axis=1)].astype(np.uint8), wide
+
+
 def value_in(f: FieldSpec, fc: np.ndarray, values: Iterable[str]) -> np.ndarray:
     """Per row: the field's value (AN: without trailing spaces) is one of *values*."""
-    return np.isin(keys_of(fc), listed_for(_padded(values, f.length, f.type == "N"), fc))
+    codes = _value_codes(f.length, f.type == "N", tuple(values))
+    if codes is None:
+        return np.isin(keys_of(fc), listed_for(_padded(values, f.length, f.type == "N"), fc))
+    out = np.zeros(len(fc), bool)
+    for row in codes[0] if fc.dtype == np.uint8 else codes[1]:
+        out |= (fc == row).all(axis=1)
+    return out
 
 
 def condition(view: View, c: Condition) -> np.ndarray:

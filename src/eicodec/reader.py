@@ -47,8 +47,8 @@ _TEXT_CHUNK = 1 << 16
 class ReadInfo:
     """What the reader learned about the input besides its records.
 
-    ``fingerprint`` identifies the input's exact bytes (CRC-32 and Adler-32 of the
-    bytes, and their count); it pairs a validation report with its file.
+    ``fingerprint`` identifies the input's exact bytes (their CRC-32 and their count,
+    see :func:`fingerprint_of`); it pairs a validation report with its file.
     """
 
     encoding: str
@@ -65,14 +65,21 @@ class ReadInfo:
     settled: bool = True
 
 
+def fingerprint_of(crc: int, size: int) -> str:
+    """The fingerprint of bytes with CRC-32 *crc* (``zlib.crc32``) and length *size*.
+
+    One checksum pass over the bytes: it tells a report's file from another file, by
+    accident changed or swapped (it is no cryptographic digest, and never was)."""
+    return f"{crc:08x}-{size}"
+
+
 def fingerprint_bytes(chunks: Iterable[bytes]) -> str:
     """The fingerprint of the bytes in *chunks* (see :class:`ReadInfo`)."""
-    crc, adler, size = 0, 1, 0
+    crc, size = 0, 0
     for chunk in chunks:
         crc = zlib.crc32(chunk, crc)
-        adler = zlib.adler32(chunk, adler)
         size += len(chunk)
-    return f"{crc:08x}{adler:08x}-{size}"
+    return fingerprint_of(crc, size)
 
 
 class RecordStream:
@@ -472,17 +479,16 @@ def _detect_encoding(binary: IO[bytes], encoding: str | None) -> tuple[str, bool
     binary.seek(start)
     utf8_seen = False
     tail = b""
-    crc, adler, size = 0, 1, 0
+    crc, size = 0, 0
     while chunk := binary.read(_CHUNK):
         if not utf8_seen and _UTF8_SEQUENCE.search(tail + chunk):
             utf8_seen = True
         tail = chunk[-3:]
         crc = zlib.crc32(chunk, crc)
-        adler = zlib.adler32(chunk, adler)
         size += len(chunk)
     binary.seek(start)
     if utf8_seen:
-        return "utf-8", bom, f"{crc:08x}{adler:08x}-{size}", True
+        return "utf-8", bom, fingerprint_of(crc, size), True
     enc, fp, failure = _decodes(binary, start, "cp1252")
     if failure is None:
         return enc, False, fp, False
@@ -498,19 +504,18 @@ def _decodes(binary: IO[bytes], start: int, enc: str
     norm = codecs.lookup(enc).name
     offset = 0
     binary.seek(start)
-    crc, adler = 0, 1
+    crc = 0
     try:
         while chunk := binary.read(_CHUNK):
             decoder.decode(chunk)
             offset += len(chunk)
             crc = zlib.crc32(chunk, crc)
-            adler = zlib.adler32(chunk, adler)
         decoder.decode(b"", final=True)
     except UnicodeDecodeError as exc:
         binary.seek(start)
         return norm, "", (offset + exc.start, exc)
     binary.seek(start)
-    return norm, f"{crc:08x}{adler:08x}-{offset}", None
+    return norm, fingerprint_of(crc, offset), None
 
 
 # ---------------------------------------------------------------------- public API

@@ -1,0 +1,58 @@
+"""The rule kinds' cheaper helpers answer exactly as the plain numpy forms they replace:
+code-list membership of numbers (``member`` vs ``np.isin``), of field texts (``value_in``
+vs ``np.isin`` on fixed-width strings), and fields read column-major (as the engine hands
+them to the rules) vs row-major."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import eicodec
+from eicodec.kinds import _padded, filled, keys_of, listed_for, member, value_in
+
+SETTINGS = settings(max_examples=150, suppress_health_check=list(HealthCheck), deadline=None)
+# characters of fields and of code-list values: digits, spaces, letters, NUL and DEL
+# (the fixed-width string keys' edge cases) and non-ASCII letters (wide batches)
+CHARS = st.sampled_from(list("0129 ADC\x00\x7fëŁ"))
+
+
+@SETTINGS
+@given(st.lists(st.integers(-3, 40), max_size=60), st.lists(st.integers(-3, 40), max_size=20, unique=True))
+def test_member_is_isin(values: list[int], listed: list[int]) -> None:
+    v = np.array(values, np.int64)
+    ints = np.array(sorted(listed), np.int64)
+    assert (member(v, ints) == np.isin(v, ints)).all()
+
+
+def _reference(f: object, fc: np.ndarray, values: list[str]) -> np.ndarray:
+    return np.isin(keys_of(fc), listed_for(_padded(values, f.length, f.type == "N"), fc))  # type: ignore[attr-defined]
+
+
+@SETTINGS
+@given(st.data(), st.sampled_from(["0413", "0105", "0440", "0203"]), st.booleans(), st.booleans())
+def test_value_in_is_isin_of_fixed_width_strings(data: st.DataObject, rubric: str, wide: bool,
+                                                 column_major: bool) -> None:
+    spec = eicodec.get_spec("AP304")
+    f = next(lay.by_rubric[rubric] for lay in spec.records.values() if rubric in lay.by_rubric)
+    w = f.length
+    text = st.text(CHARS, min_size=0, max_size=w + 1)
+    values = data.draw(st.lists(text, max_size=12))
+    rows = data.draw(st.lists(st.one_of(st.sampled_from([v.ljust(w)[:w] for v in values] or [" " * w]),
+                                        st.text(CHARS, min_size=w, max_size=w)), min_size=1, max_size=30))
+    if not wide:
+        rows = [r.encode("ascii", "replace").decode("ascii") for r in rows]
+    fc = np.array([[ord(c) for c in r] for r in rows], np.uint32 if wide else np.uint8)
+    if column_major:
+        fc = np.ascontiguousarray(fc.T).T
+    assert (value_in(f, fc, values) == _reference(f, fc, values)).all()
+
+
+@SETTINGS
+@given(st.lists(st.text(st.sampled_from("0 9A"), min_size=6, max_size=6), min_size=1, max_size=20), st.booleans())
+def test_filled_reads_column_major_fields_alike(rows: list[str], numeric: bool) -> None:
+    spec = eicodec.get_spec("AP304")
+    f = next(x for x in spec.records["04"].fields if (x.type == "N") == numeric and x.length > 1)
+    fc = np.array([[ord(c) for c in r[:f.length].ljust(f.length)] for r in rows], np.uint8)
+    assert (filled(f, fc) == filled(f, np.ascontiguousarray(fc.T).T)).all()
