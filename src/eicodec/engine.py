@@ -213,8 +213,10 @@ class _Run:
             ext_lines = np.concatenate([ext_lines, np.array(pl.context_lines, np.int64)])
         types = batch.types
         body = pl.body & batch.length_ok
-        self._blocks: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # record type -> (rows, column-major chars)
-        self._record_ids(batch, body)
+        # record type -> its rows that are field-checked, their characters row- and
+        # column-major, and values the rules worked out for them (see _block)
+        self._blocks: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, dict[object, object]] | None] = {}
+        self._record_ids(batch, pl, body, chars)
         self._fields(batch, pl, chars)
         for i, rule in self.checks:
             self._rule(i, rule, batch, pl, chars, ext_ok, ext_lines, body)
@@ -255,7 +257,7 @@ class _Run:
         for i, j in zip(starts, ends):
             self._verdicts(list(zip(lines[i:j], names[i:j], unit_lines[i:j])))
 
-    def _record_ids(self, batch: Batch, body: np.ndarray) -> None:
+    def _record_ids(self, batch: Batch, pl: Placement, body: np.ndarray, chars: np.ndarray) -> None:
         """Identificatie detailrecord unique per record type (comments excepted)."""
         g = self.grammar
         for t, sl in g.id_slice.items():
@@ -264,7 +266,11 @@ class _Run:
             rows = np.flatnonzero(body & (batch.types == int(t)))
             if not len(rows):
                 continue
-            fc = batch.chars[rows, sl]
+            block = self._block(batch, pl, chars, t)
+            if block is not None and len(block[0]) == len(rows) and np.array_equal(block[0], rows):
+                fc = block[2][sl].T  # (column-major: see _block)
+            else:
+                fc = batch.chars[rows, sl]
             digits = ((fc >= 48) & (fc <= 57)).all(axis=1)
             if self.known is None and not digits.all():
                 self.id_increasing[t] = False  # (the field check reports it; look closer)
@@ -292,20 +298,39 @@ class _Run:
                              f"{idf.name} ({idf.rubric}) is not unique for record type {t}")
                 seen.add(k)
 
+    def _block(self, batch: Batch, pl: Placement, chars: np.ndarray, t: str,
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[object, object]] | None:
+        """(rows of type *t* that the field checks check, ``chars[rows]``, the same
+        column-major, a memo), once per batch: the field checks, record ids and every rule
+        of the type read them (column-major, a reduction over a field's characters runs
+        across all rows at once); None when the batch has no such rows."""
+        if t in self._blocks:
+            return self._blocks[t]
+        rows = np.flatnonzero((pl.level > 0) & batch.length_ok & (batch.types == int(t)))
+        block = None
+        if len(rows):
+            sub = chars[rows]
+            block = (rows, sub, np.ascontiguousarray(sub.T), {})
+        self._blocks[t] = block
+        return block
+
+    def _same_rows(self, t: str, rows: np.ndarray) -> np.ndarray:
+        """*rows* of type *t*, or the block's equal array (see :meth:`_block`)."""
+        block = self._blocks.get(t)
+        if block is not None and len(block[0]) == len(rows) and np.array_equal(block[0], rows):
+            return block[0]
+        return rows
+
     def _fields(self, batch: Batch, pl: Placement, chars: np.ndarray) -> None:
         spec = self.spec
-        checked = (pl.level > 0) & batch.length_ok
         runs_reserve = self.mode in self.rules.rules["file.reserve"].modes
         for t, fc in self.field_checks.items():
             if not fc.fields:
                 continue
-            rows = np.flatnonzero(checked & (batch.types == int(t)))
-            if not len(rows):
+            block = self._block(batch, pl, chars, t)
+            if block is None:
                 continue
-            sub = chars[rows]
-            # column-major, shared with the rules of the type (see _rule)
-            cols = np.ascontiguousarray(sub.T)
-            self._blocks[t] = (rows, cols)
+            rows, sub, cols, _ = block
             problems = fc.problems(sub, cols)
             bad_rows, bad_fields = np.nonzero(problems)
             if not len(bad_rows):
@@ -344,10 +369,7 @@ class _Run:
                 self._rows_batch = batch
             mine = batch.types == int(record)
             placed = (pl.level > 0) & pl.chain_ok & batch.length_ok & mine
-            in_body = np.flatnonzero(body & mine)
-            block = self._blocks.get(record)
-            if block is not None and len(block[0]) == len(in_body) and np.array_equal(block[0], in_body):
-                in_body = block[0]  # (the same rows: the rules of the type share the field checks' copy)
+            in_body = self._same_rows(record, np.flatnonzero(body & mine))
             found = self._rows_cache[record] = (placed, in_body)
         return found
 
@@ -357,10 +379,7 @@ class _Run:
         key = ("placed", record)
         found = self._rows_cache.get(key)  # (emptied per batch by _rows)
         if found is None:
-            found = np.flatnonzero(placed)
-            block = self._blocks.get(record)
-            if block is not None and len(block[0]) == len(found) and np.array_equal(block[0], found):
-                found = block[0]
+            found = self._same_rows(record, np.flatnonzero(placed))
             self._rows_cache[key] = found  # type: ignore[assignment]
         return found  # type: ignore[return-value]
 
@@ -387,8 +406,11 @@ class _Run:
             if not len(rows):
                 return
         block = self._blocks.get(rule.record)  # type: ignore[arg-type]
-        cols = block[1] if block is not None and block[0] is rows else None
-        view = View(self.spec, rule.record, chars, rows, anc, self.today, cols)  # type: ignore[arg-type]
+        if block is not None and block[0] is rows:
+            view = View(self.spec, rule.record, chars, rows, anc, self.today,  # type: ignore[arg-type]
+                        block[2], block[1], block[3])
+        else:
+            view = View(self.spec, rule.record, chars, rows, anc, self.today)  # type: ignore[arg-type]
         view.history = self.history  # type: ignore[attr-defined]
         if rule.kind == "unique":
             self._unique(i, rule, view, usable & placed[rows], pl, batch)

@@ -379,7 +379,8 @@ class View:
     """
 
     def __init__(self, spec: MessageSpec, record: str, chars: np.ndarray, rows: np.ndarray,
-                 anc: Mapping[str, np.ndarray], today: int, cols: np.ndarray | None = None) -> None:
+                 anc: Mapping[str, np.ndarray], today: int, cols: np.ndarray | None = None,
+                 sub: np.ndarray | None = None, memo: dict[object, object] | None = None) -> None:
         self.spec = spec
         self.record = record
         self.all_chars = chars
@@ -387,8 +388,11 @@ class View:
         self.anc = anc
         self.today = today
         self.n = len(rows)
-        #: ``chars[rows]`` column-major (``(record_length, n)``), when the caller has it
+        #: ``chars[rows]`` column-major (``(record_length, n)``) and as it is, when the caller has them
         self.cols = cols
+        self.sub = sub
+        #: values worked out once for these rows (shared by the views of the same rows)
+        self.memo: dict[object, object] = {} if memo is None else memo
 
     def source(self, rubric: str, record: str | None = None) -> str:
         """The record type *rubric* is read from (the rule's own, an ancestor or the header)."""
@@ -407,6 +411,18 @@ class View:
         # column-major (n, length): reductions over a field's characters (all digits,
         # all blank, differs) then run across all rows at once, not row by row
         return f, np.ascontiguousarray(self.all_chars[idx, f.start - 1:f.end].T).T
+
+
+    def typed(self, rubric: str, record: str | None = None, signed: bool = False,
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`typed` of field *rubric* (of *record*, or the type that holds it), worked
+        out once for these rows (callers do not change the arrays)."""
+        key = ("typed", rubric, record, signed)
+        found = self.memo.get(key)
+        if found is None:
+            f, fc = self.field(rubric, record)
+            found = self.memo[key] = typed(f, fc, signed, self, None if record is None else self.source(rubric, record))
+        return found  # type: ignore[return-value]
 
 
 def filled(f: FieldSpec, fc: np.ndarray) -> np.ndarray:
@@ -537,9 +553,8 @@ def k_equal_fields(rule: Rule, view: View) -> np.ndarray:
 
 
 def k_compare(rule: Rule, view: View) -> np.ndarray:
-    f, fc = view.field(rule.rubrics[0])
     signed = bool(rule.params.get("signed", False))
-    left, has_left = typed(f, fc, signed, view)
+    left, has_left = view.typed(rule.rubrics[0], None, signed)
     op = _COMPARE[rule.params["op"]]
     others = rule.params["other"]
     fails = np.zeros(view.n, bool)
@@ -547,8 +562,7 @@ def k_compare(rule: Rule, view: View) -> np.ndarray:
         if other == "today":
             right, has_right = np.full(view.n, view.today, np.int64), np.ones(view.n, bool)
         else:
-            g, gc = view.field(other["rubric"], other.get("record"))
-            right, has_right = typed(g, gc, signed, view, view.source(other["rubric"], other.get("record")))
+            right, has_right = view.typed(other["rubric"], other.get("record"), signed)
         fails |= has_left & has_right & ~op(left, right)
     return when(rule, view) & fails
 
@@ -634,13 +648,15 @@ def _words_hash(a: np.ndarray) -> np.ndarray:
     words = np.ascontiguousarray(a).view(np.uint64)
     k = words.shape[1]
     weights = _WEIGHTS[:k] if k <= len(_WEIGHTS) else np.resize(_WEIGHTS, k)
-    return (words * weights).sum(axis=1, dtype=np.uint64).view(np.int64)
+    return (words @ weights).view(np.int64)  # (the sum of products, wrapping as uint64)
 
 
-def whole_hash(chars: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def whole_hash(chars: np.ndarray, rows: np.ndarray, sub: np.ndarray | None = None) -> np.ndarray:
     """A 64-bit hash (as int64) of each of *rows* of *chars*, the whole record; the same
-    text hashes the same in a batch of bytes and in one of wider characters."""
-    sub = chars[rows]
+    text hashes the same in a batch of bytes and in one of wider characters. (*sub*:
+    ``chars[rows]`` when the caller has it.)"""
+    if sub is None:
+        sub = chars[rows]
     if sub.dtype == np.uint8:
         return _words_hash(sub)
     narrow = (sub < 256).all(axis=1)
@@ -654,7 +670,7 @@ def unique_keys(rule: Rule, view: View) -> tuple[np.ndarray, np.ndarray]:
     """(hash of the joined rubrics, has a value) per row, for the kind ``unique``;
     with ``whole = true``, of the whole record (identical records, every row counts)."""
     if rule.params.get("whole"):
-        return whole_hash(view.all_chars, view.rows), np.ones(view.n, bool)
+        return whole_hash(view.all_chars, view.rows, view.sub), np.ones(view.n, bool)
     parts = [view.field(r) for r in rule.rubrics]
     chars = np.concatenate([fc for _, fc in parts], axis=1) if len(parts) > 1 else parts[0][1]
     some = np.zeros(view.n, bool)
