@@ -56,3 +56,26 @@ def test_filled_reads_column_major_fields_alike(rows: list[str], numeric: bool) 
     f = next(x for x in spec.records["04"].fields if (x.type == "N") == numeric and x.length > 1)
     fc = np.array([[ord(c) for c in r[:f.length].ljust(f.length)] for r in rows], np.uint8)
     assert (filled(f, fc) == filled(f, np.ascontiguousarray(fc.T).T)).all()
+
+
+@SETTINGS
+@given(st.lists(st.text(st.sampled_from("0123456789 A\x00"), min_size=1, max_size=1), min_size=1, max_size=24),
+       st.integers(1, 12), st.booleans(), st.booleans())
+def test_digits_value_and_weighted_sum_are_the_int64_dot_product(chars: list[str], rows: int, wide: bool,
+                                                                 column_major: bool) -> None:
+    from eicodec.batches import date_parts, digits_value, weighted_sum
+
+    w = len(chars)
+    f = np.array([[ord(c) for c in chars[k:] + chars[:k]] for k in range(rows)], np.uint32 if wide else np.uint8)
+    if column_major:
+        f = np.ascontiguousarray(f.T).T
+    d = f.astype(np.int64) - 48
+    with np.errstate(over="ignore"):
+        powers = 10 ** np.arange(w - 1, -1, -1, dtype=np.int64)
+        assert (digits_value(f) == d @ powers).all()
+        weights = [*range(w, 1, -1), -1]
+        assert (weighted_sum(f, weights) == d @ np.array(weights, np.int64)).all()
+    if w >= 8:
+        y, m, day, ok = date_parts(f[:, :8])
+        assert (y == d[:, :4] @ np.array([1000, 100, 10, 1])).all()
+        assert (m == d[:, 4:6] @ np.array([10, 1])).all() and (day == d[:, 6:8] @ np.array([10, 1])).all()

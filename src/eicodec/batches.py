@@ -268,11 +268,25 @@ def all_of(f: np.ndarray, code: int) -> np.ndarray:
     return (f == code).all(axis=1)
 
 
+def weighted_sum(f: np.ndarray, weights: list[int]) -> np.ndarray:
+    """Per row of *f*: the sum of ``(f[:, k] - ord("0")) * weights[k]`` as int64 (wrapping
+    as int64 does). Column by column: no ``(n, width)`` int64 array on the way, and each
+    column is contiguous when *f* is column-major (as the engine's field views are)."""
+    n, w = f.shape
+    if not w:
+        return np.zeros(n, np.int64)
+    v = f[:, 0].astype(np.int64)
+    v *= weights[0]
+    for k in range(1, w):
+        v += f[:, k] * np.int64(weights[k])
+    v -= np.int64((_ZERO * sum(weights[:w]) + (1 << 63)) % (1 << 64) - (1 << 63))
+    return v
+
+
 def digits_value(f: np.ndarray) -> np.ndarray:
     """The int64 number that the digits of *f* spell (meaningless where not all digits)."""
-    d = f.astype(np.int64) - _ZERO
-    w = 10 ** np.arange(f.shape[1] - 1, -1, -1, dtype=np.int64)
-    return d @ w
+    # (the powers as int64 gives them: beyond 18 digits they wrap, as the numbers do)
+    return weighted_sum(f, (10 ** np.arange(f.shape[1] - 1, -1, -1, dtype=np.int64)).tolist())
 
 
 _DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int64)
@@ -281,10 +295,9 @@ _DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int64)
 def date_parts(f: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(year, month, day, is a calendar date) of CCYYMMDD fields *f*."""
     ok = all_digits(f)
-    d = f.astype(np.int64) - _ZERO
-    y = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
-    m = d[:, 4] * 10 + d[:, 5]
-    day = d[:, 6] * 10 + d[:, 7]
+    y = weighted_sum(f[:, 0:4], [1000, 100, 10, 1])
+    m = weighted_sum(f[:, 4:6], [10, 1])
+    day = weighted_sum(f[:, 6:8], [10, 1])
     good_m = (m >= 1) & (m <= 12)
     dim = _DAYS[np.where(good_m, m, 0)]
     leap = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .batches import BATCH_LINES, Batch, char_matrix, iter_batches, replayable
+from .batches import BATCH_LINES, Batch, char_matrix, digits_value, iter_batches, replayable
 from .codes import return_codes, use_return_codes
 from .findings import MODES, Findings, Mode, Outcomes, Report, Status, Verdict
 from .grammar import Grammar, Placement, Walker
@@ -50,7 +50,7 @@ class _Known:
 
 def _numbers(fc: np.ndarray) -> np.ndarray:
     """The int64 numbers that rows of digits *fc* spell."""
-    return (fc.astype(np.int64) - 48) @ (10 ** np.arange(fc.shape[1] - 1, -1, -1, dtype=np.int64))
+    return digits_value(fc)
 
 
 def id_repeats(spec: MessageSpec, batches: Iterable[Batch], types: set[str]) -> dict[str, np.ndarray]:

@@ -17,7 +17,7 @@ kinds' business (:mod:`eicodec.kinds`).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -92,6 +92,14 @@ class _Node:
         self.ok = ok  # it and its ancestors have the record length
 
 
+def _one_of(t: np.ndarray, codes: list[int]) -> np.ndarray:
+    """Per element of *t*: it is one of the (few) *codes* (``np.isin``, cheaper for few)."""
+    out = np.zeros(t.shape, bool)
+    for c in codes:
+        out |= t == c
+    return out
+
+
 class Placement:
     """Where the lines of one batch hang (arrays of the batch's length unless told)."""
 
@@ -159,9 +167,15 @@ class Walker:
 
         seg_a, seg_b = self._segment(batch)
         skip_to = -1
-        for i in range(n):
-            if i < skip_to:
-                continue
+
+        def rows() -> Iterator[int]:
+            """0..n-1, jumping over the rows placed at once"""
+            i = 0
+            while i < n:
+                yield i
+                i = max(i + 1, skip_to)
+
+        for i in rows():
             if i == seg_a and seg_b > seg_a and self.header is not None and self.trailer_line is None:
                 # the groups up to seg_b are well formed: placed at once
                 self._close_to(0, events)
@@ -288,7 +302,7 @@ class Walker:
         if self.trailer_line is not None or len(batch) < 3:
             return 0, 0
         types = batch.types
-        tops = np.flatnonzero(np.isin(types, g.top_codes))
+        tops = np.flatnonzero(_one_of(types, g.top_codes))
         if len(tops) < 2:
             return 0, 0
         a, b = int(tops[0]), int(tops[-1])
@@ -318,7 +332,7 @@ class Walker:
                 theirs = chars[last[cm][sel], sl]
                 if theirs.shape[1] != width or (mine[sel] != theirs).any():
                     return 0, 0
-            if not np.isin(t[last[cm]], [c for c, _ in g.id_codes]).all():
+            if not _one_of(t[last[cm]], [c for c, _ in g.id_codes]).all():
                 return 0, 0  # a comment after a record without identificatie: the walk decides
         return a, b
 
@@ -341,7 +355,7 @@ class Walker:
             """Per row: the row of the open record of type *x* (-1: none); a record of
             type *x* is its own."""
             pos = np.maximum.accumulate(np.where(t == int(x), idx, -1))
-            shut = np.maximum.accumulate(np.where(np.isin(t, g.closers[x]), idx, -1))
+            shut = np.maximum.accumulate(np.where(_one_of(t, g.closers[x]), idx, -1))
             return np.where(pos > shut, pos, -1)
 
         opened: dict[str, np.ndarray] = {}
@@ -368,7 +382,7 @@ class Walker:
                 pos = open_rows(u)
             unit = np.where((pos >= 0) & (pos < unit), pos, unit)
         unit_lines = np.where(unit < m, lines[np.minimum(unit, m - 1)], 0)
-        top = np.maximum.accumulate(np.where(np.isin(t, g.top_codes), idx, -1))
+        top = np.maximum.accumulate(np.where(_one_of(t, g.top_codes), idx, -1))
         out.fast = (a, b, lines[top], unit_lines)
 
     def _close_to(self, depth: int, events: list[Event]) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
 
-from .batches import all_digits, all_of, date_ordinal, digits_value, text_of
+from .batches import all_digits, all_of, date_ordinal, digits_value, text_of, weighted_sum
 from .codes import codelist
 from .errors import SpecError
 from .layouts import FieldSpec, MessageSpec, RecordLayout
@@ -570,8 +570,7 @@ def k_compare(rule: Rule, view: View) -> np.ndarray:
 def k_elfproef(rule: Rule, view: View) -> np.ndarray:
     f, fc = view.field(rule.rubrics[0])
     n = f.length
-    weights = np.array([*range(n, 1, -1), -1], np.int64)
-    total = (fc.astype(np.int64) - _ZERO) @ weights
+    total = weighted_sum(fc, [*range(n, 1, -1), -1])
     exempt = rule.params.get("exempt", ())
     bad = all_digits(fc) & (total % 11 != 0)
     if exempt:
