@@ -79,3 +79,16 @@ def test_digits_value_and_weighted_sum_are_the_int64_dot_product(chars: list[str
         y, m, day, ok = date_parts(f[:, :8])
         assert (y == d[:, :4] @ np.array([1000, 100, 10, 1])).all()
         assert (m == d[:, 4:6] @ np.array([10, 1])).all() and (day == d[:, 6:8] @ np.array([10, 1])).all()
+
+
+@SETTINGS
+@given(st.lists(st.text(st.sampled_from("AB C\x00\x7fë"), min_size=2, max_size=2), max_size=40),
+       st.lists(st.text(st.sampled_from("AB C\x7fë"), min_size=1, max_size=2), max_size=20), st.booleans())
+def test_is_listed_is_isin(rows: list[str], values: list[str], wide: bool) -> None:
+    from eicodec.kinds import is_listed
+
+    if not wide:
+        rows = [r.encode("ascii", "replace").decode("ascii") for r in rows]
+    fc = np.array([[ord(c) for c in r] for r in rows], np.uint32 if wide else np.uint8).reshape(len(rows), 2)
+    listed = listed_for(_padded(values, 2, False), fc)
+    assert (is_listed(keys_of(fc), np.sort(listed)) == np.isin(keys_of(fc), listed)).all()

@@ -71,6 +71,7 @@ class FieldChecks:
         self.layout = lay
         self.fields: list[FieldSpec] = []
         self._plans: list[tuple[FieldSpec, np.ndarray | None, np.ndarray | None]] = []
+        self._keyed_cache: dict[tuple[int, int], tuple[FieldSpec, np.ndarray | None, np.ndarray | None]] = {}
         for f in lay.fields:
             allowed: frozenset[str] | None = None
             if f.codelist and f.codelist not in RETURN_CODE_LISTS:
@@ -147,7 +148,13 @@ class FieldChecks:
                         rest.append(j)
                     else:
                         ints = [int(v) for v in values if v.isascii() and v.isdigit() and len(v) == e - s]
-                        numeric_lists.append((j, s, e, np.array(sorted(set(ints)), np.int64)))
+                        listed_ints = np.array(sorted(set(ints)), np.int64)
+                        if e - s <= 4 and len(listed_ints) > _FEW:  # fine per value: 0 or listed
+                            table = np.zeros(10 ** (e - s), bool)
+                            table[0] = True
+                            table[listed_ints] = True
+                            listed_ints = table
+                        numeric_lists.append((j, s, e, listed_ints))
                 continue
             if f.mandatory == "Y" and f.kind != "dc" and listed is None and rc is None:
                 must_fill(s, e, _SPACE)
@@ -221,14 +228,18 @@ class FieldChecks:
             parts.append((j, good))
         for j, s, e, ints in self._numeric_lists:
             v = _col_value(cols, s, e)
-            good = (v == 0) | member(v, ints)
+            if ints.dtype == bool:  # a table by value (where the field is not all digits,
+                # the positions already fail the row and name the field: any answer does)
+                good = np.take(ints, v, mode="clip")
+            else:
+                good = (v == 0) | member(v, ints)
             ok &= good
             parts.append((j, good))
         for j in self._rest:
-            f, listed, rc = self._plans[j]
+            f, listed, rc = self._keyed(j, chars.dtype)
             s, e = f.start - 1, f.end
-            fc = chars[:, s:e]
             block = cols[s:e]
+            fc = block.T
             digits = ((block - np.asarray(_ZERO, dt)) < 10).all(axis=0)
             good = self._one(f, fc, listed, rc, n, digits, (block == _ZERO).all(axis=0),
                              (block == _SPACE).all(axis=0)) == 0
@@ -278,12 +289,24 @@ class FieldChecks:
         zero = cols == _ZERO
         space = cols == _SPACE
         for j in range(len(self._plans)) if only is None else only:
-            f, listed, rc = self._plans[j]
+            f, listed, rc = self._keyed(j, chars.dtype)
             s, e = f.start - 1, f.end
             fc = chars[:, s:e]
             out[:, j] = self._one(f, fc, listed, rc, n, digit[s:e].all(axis=0), zero[s:e].all(axis=0),
                                   space[s:e].all(axis=0))
         return out
+
+    def _keyed(self, j: int, dtype: np.dtype) -> tuple[FieldSpec, np.ndarray | None, np.ndarray | None]:
+        """Plan *j* with its code lists in the form :func:`keys_of` gives for characters
+        of *dtype*, sorted (made once per plan and dtype)."""
+        key = (j, dtype.itemsize)
+        found = self._keyed_cache.get(key)
+        if found is None:
+            f, listed, rc = self._plans[j]
+            probe = np.zeros((0, f.length), dtype)
+            found = self._keyed_cache[key] = (
+                f, *(None if v is None else np.sort(listed_for(v, probe)) for v in (listed, rc)))
+        return found  # type: ignore[return-value]
 
     @staticmethod
     def _one(f: FieldSpec, fc: np.ndarray, listed: np.ndarray | None, rc: np.ndarray | None, n: int,
@@ -311,9 +334,9 @@ class FieldChecks:
                 v = digits_value(fc)
                 put(NOT_TIME, ~((v // 100 < 24) & (v % 100 < 60)))
             elif listed is not None:
-                put(NOT_LISTED, ~np.isin(keys_of(fc), listed_for(listed, fc)))
+                put(NOT_LISTED, ~is_listed(keys_of(fc), listed_for(listed, fc)))
             elif rc is not None:
-                put(NOT_RETURN_CODE, ~np.isin(keys_of(fc), listed_for(rc, fc)))
+                put(NOT_RETURN_CODE, ~is_listed(keys_of(fc), listed_for(rc, fc)))
             p[p < 0] = 0
             return p
         # (lines hold no CR or LF: the reader splits on them, so no text field can)
@@ -328,9 +351,9 @@ class FieldChecks:
             if f.fixed is not None:
                 put(NOT_FIXED, (fc != _fixed_codes(f.fixed)).any(axis=1))
             if listed is not None:
-                put(NOT_LISTED, ~np.isin(keys_of(fc), listed_for(listed, fc)))
+                put(NOT_LISTED, ~is_listed(keys_of(fc), listed_for(listed, fc)))
             if rc is not None:
-                put(NOT_RETURN_CODE, ~np.isin(keys_of(fc), listed_for(rc, fc)))
+                put(NOT_RETURN_CODE, ~is_listed(keys_of(fc), listed_for(rc, fc)))
         p[p < 0] = 0
         return p
 
@@ -362,10 +385,24 @@ def keys_of(fc: np.ndarray) -> np.ndarray:
 
 
 def listed_for(values: np.ndarray, fc: np.ndarray) -> np.ndarray:
-    """*values* (a str array) in the form :func:`keys_of` gives for *fc*."""
-    if fc.dtype == np.uint8:
+    """*values* (a str array) in the form :func:`keys_of` gives for *fc* (given in that
+    form already: as they are)."""
+    if fc.dtype == np.uint8 and values.dtype.kind != "S":
         return np.array([v.encode("ascii") for v in values.tolist() if v.isascii()], dtype=f"S{fc.shape[1]}")
     return values
+
+
+def is_listed(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``np.isin(keys, values)`` for fixed-width string *keys* and *values* (both in the
+    form of :func:`keys_of`), *values* sorted: no sort per call."""
+    if len(values) <= _FEW:
+        out = np.zeros(len(keys), bool)
+        for v in values:
+            out |= keys == v
+        return out
+    at = np.searchsorted(values, keys)
+    np.minimum(at, len(values) - 1, out=at)
+    return values[at] == keys
 
 
 # ------------------------------------------------------------------ the rows a rule reads
