@@ -383,6 +383,20 @@ class _Run:
             self._rows_cache[key] = found  # type: ignore[assignment]
         return found  # type: ignore[return-value]
 
+    def _ancestors(self, pl: Placement, ext_ok: np.ndarray, rows: np.ndarray, a: str,
+                   ) -> tuple[np.ndarray, np.ndarray, bool] | None:
+        """(row of the ancestor (or header) of type *a* per row of *rows*, it is there with
+        the record length, whether it is for every row); once per batch, rows and type."""
+        key = ("anc", id(rows), a)  # (rows live in the per-batch cache as long as this)
+        found = self._rows_cache.get(key)
+        if found is None:
+            if a not in pl.anc:
+                return None
+            idx = pl.anc[a][rows]
+            ok = (idx >= 0) & ext_ok[np.maximum(idx, 0)]
+            found = self._rows_cache[key] = (idx, ok, bool(ok.all()))  # type: ignore[assignment]
+        return found  # type: ignore[return-value]
+
     def _rule(self, i: int, rule: Rule, batch: Batch, pl: Placement, chars: np.ndarray, ext_ok: np.ndarray,
               ext_lines: np.ndarray, body: np.ndarray) -> None:
         placed, in_body = self._rows(batch, pl, body, rule.record)  # type: ignore[arg-type]
@@ -392,19 +406,23 @@ class _Run:
         if not len(rows):
             return
         needs = self.needs[i]
-        anc = {a: pl.anc[a][rows] for a in needs if a in pl.anc}
-        usable = np.ones(len(rows), bool)
+        anc: dict[str, np.ndarray] = {}
+        usable: np.ndarray | None = None  # (None: every row)
         for a in needs:
-            idx = anc.get(a)
-            if idx is None:
+            found = self._ancestors(pl, ext_ok, rows, a)
+            if found is None:
                 return
-            usable &= (idx >= 0) & ext_ok[np.maximum(idx, 0)]
+            anc[a], ok, all_ok = found
+            if not all_ok:
+                usable = ok if usable is None else usable & ok
         if not across:
-            if not usable.all():
+            if usable is not None:
                 rows = rows[usable]
                 anc = {a: arr[usable] for a, arr in anc.items()}
             if not len(rows):
                 return
+        if usable is None:
+            usable = np.ones(len(rows), bool)
         block = self._blocks.get(rule.record)  # type: ignore[arg-type]
         if block is not None and block[0] is rows:
             view = View(self.spec, rule.record, chars, rows, anc, self.today,  # type: ignore[arg-type]
