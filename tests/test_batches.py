@@ -5,6 +5,8 @@ and repeated keys across batch boundaries). Not timed; speed lives in benchmarks
 from __future__ import annotations
 
 import datetime as dt
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,7 +14,7 @@ from hypothesis import strategies as st
 
 import eicodec
 from eicodec.testing import declarations
-from tests.conftest import EXAMPLES, join, lines_of
+from tests.conftest import EXAMPLES, ROOT, join, lines_of
 
 TODAY = dt.date(2024, 6, 1)
 NOISE = st.sampled_from(list("0123456789 ADCXZ-ë\t") + ["00", "99", "  "])
@@ -245,3 +247,36 @@ def test_typed_columns_of_a_file_with_a_late_non_ascii_byte(late: str) -> None:
                 and f.mandatory == "Y" and f.element != "NUM040")
     assert list(got[text]) == [eicodec.get_spec("AP304").layout("98").field(text).decode(
         raw[eicodec.get_spec("AP304").layout("98").field(text).slice]) or "" for raw in want]
+
+
+@pytest.mark.parametrize("mode", ["insurer", "vecozo"])
+def test_verdicts_of_groups_placed_at_once_are_those_of_the_walk(mode: str, tmp_path: Path) -> None:
+    # many groups in one batch (placed at once, verdicts for all of them together) against
+    # one line at a time (group by group): rejected claim lines, a rejected insured record
+    # (its claim lines not assessed by an insurer), clean groups
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from bench import generate
+    finally:
+        sys.path.pop(0)
+    generate(tmp_path / "f.asc", 80)
+    lines = lines_of((tmp_path / "f.asc").read_bytes())
+    claims = [i for i, ln in enumerate(lines) if ln.startswith(b"04")]
+    insured = [i for i, ln in enumerate(lines) if ln.startswith(b"02")]
+    for i in (claims[1], claims[7], claims[8]):
+        lines[i] = lines[i][:91] + b"777" + lines[i][94:]  # unknown prestatiecodelijst (0413)
+    lines[insured[5]] = lines[insured[5]][:53] + b"X" + lines[insured[5]][54:]  # geboortedatum (0207) not numeric
+    # a comment on an insured record whose regelnummer (9803) is not numeric: the top
+    # part is rejected by a record of it other than the top record (one comment less
+    # elsewhere, so that the counts hold)
+    comment = next(ln for ln in lines if ln.startswith(b"98"))
+    del lines[max(i for i, ln in enumerate(lines) if ln.startswith(b"98"))]
+    at = insured[9]
+    lines.insert(at + 1, b"98" + lines[at][2:14] + b"00X1" + comment[18:])
+    report = alike(join(lines), mode)
+    assert report is not None
+    verdicts = {o.verdict for o in report.outcomes.values()}
+    if mode == "insurer":
+        assert verdicts == {eicodec.Verdict.REJECTED, eicodec.Verdict.APPROVED, eicodec.Verdict.NOT_ASSESSED}
+    else:
+        assert eicodec.Verdict.REJECTED in verdicts

@@ -245,17 +245,66 @@ class _Run:
         """Verdicts of the groups the walker placed at once (rows a..b of *batch*): only
         those with a record-level finding need any."""
         lo, hi = batch.first + a, batch.first + b
-        bad = [line for line in self.line_codes if lo <= line < hi]
+        line_codes = self.line_codes
+        bad = sorted(line for line in line_codes if lo <= line < hi)
         if not bad:
             return
-        tops_found = np.unique(tops[np.array(bad) - lo])
-        starts = np.searchsorted(tops, tops_found, "left").tolist()
-        ends = np.searchsorted(tops, tops_found, "right").tolist()
-        lines = batch.lines[a:b].tolist()
-        names = [_TYPE_NAMES[t] for t in batch.types[a:b].tolist()]
-        unit_lines = units.tolist()
-        for i, j in zip(starts, ends):
-            self._verdicts(list(zip(lines[i:j], names[i:j], unit_lines[i:j])))
+        # The rules of _verdicts, for all groups at once. The rows of the groups with a
+        # record-level finding (every group starts with its top record: tops is its line):
+        bad_at = np.array(bad, np.int64) - lo
+        tops_found = np.unique(tops[bad_at])
+        at = np.minimum(np.searchsorted(tops_found, tops), len(tops_found) - 1)
+        rows = np.flatnonzero(tops_found[at] == tops)
+        lines, unit, top = batch.lines[a:b][rows], units[rows], tops[rows]
+        # their own codes (as _verdicts orders them), numbered
+        own_id = np.full(len(rows), -1, np.int64)
+        tuples: dict[tuple[str, ...], int] = {}
+        ids = []
+        for line in bad:
+            found = line_codes.pop(line)
+            if len(found) > 1:
+                found.sort()
+                codes = tuple(dict.fromkeys(c for _, c in found))[:3]
+            else:
+                codes = (found[0][1],)
+            ids.append(tuples.setdefault(codes, len(tuples)))
+        own_id[np.searchsorted(lines, bad)] = ids
+        own = own_id >= 0
+        is_top = unit == 0
+        top_bad = np.zeros(len(tops_found), bool)
+        top_bad[np.searchsorted(tops_found, top[own & is_top])] = True
+        top_bad = top_bad[np.searchsorted(tops_found, top)]
+        bad_units = np.unique(unit[own & ~is_top])
+        unit_bad = ~is_top & (bad_units[np.minimum(np.searchsorted(bad_units, unit), len(bad_units) - 1)] == unit
+                              if len(bad_units) else np.zeros(len(rows), bool))
+        vecozo = self.mode == "vecozo"
+        ok_id, na_id = len(tuples), len(tuples) + 1  # the codes of assessed-ok / not assessed
+        rejected, approved, not_assessed = 0, 1, 2
+        verdict = np.full(len(rows), approved, np.int64)
+        codes_id = np.where(own, own_id, ok_id)
+        # top part of a group whose top part has a finding: rejected if own codes or the top record
+        head = top_bad & is_top
+        verdict[head & (own | (lines == top))] = rejected
+        put = head.copy()
+        if not vecozo:
+            under = top_bad & ~is_top  # (insurer) the units of a rejected top part
+            verdict[under], codes_id[under] = not_assessed, na_id
+            put |= under
+            put |= ~top_bad & is_top  # co-returned with rejected units: approved
+        units_put = unit_bad & (~top_bad if not vecozo else True)
+        verdict[units_put & (own | (lines == unit))] = rejected
+        put |= units_put
+        names = {c: v for v, c in tuples.items()}
+        names[ok_id], names[na_id] = (self.ok,), (self.not_assessed,)
+        verdicts = (Verdict.REJECTED, Verdict.APPROVED, Verdict.NOT_ASSESSED)
+        types = batch.types[a:b][rows][put].astype(np.int64)
+        keys, which = np.unique((types * 3 + verdict[put]) * (len(tuples) + 2) + codes_id[put], return_inverse=True)
+        combos = []
+        for key in keys.tolist():
+            rest, c = divmod(key, len(tuples) + 2)
+            t, v = divmod(rest, 3)
+            combos.append((_TYPE_NAMES[t], verdicts[v], names[c]))
+        self.outcomes.put_many(lines[put].tolist(), combos, which.reshape(-1).tolist())
 
     def _record_ids(self, batch: Batch, pl: Placement, body: np.ndarray, chars: np.ndarray) -> None:
         """Identificatie detailrecord unique per record type (comments excepted)."""

@@ -122,6 +122,27 @@ class Outcomes(Mapping[int, Outcome]):
             lines.insert(k, line)
             self._which.insert(k, i)
 
+    def put_many(self, lines: list[int], combos: list[tuple[str, Verdict, tuple[str, ...]]],
+                 which: list[int]) -> None:
+        """:meth:`put` of each of *lines* (increasing) with ``combos[which[k]]``: appended
+        at once when they all follow the lines so far."""
+        if not lines:
+            return
+        if self._lines and lines[0] <= self._lines[-1]:
+            for line, k in zip(lines, which):
+                self.put(line, *combos[k])
+            return
+        ids = []
+        for t, verdict, codes in combos:
+            key = (t, verdict._value_, codes)
+            i = self._index.get(key)
+            if i is None:
+                i = self._index[key] = len(self._combos)
+                self._combos.append((t, verdict, codes))
+            ids.append(i)
+        self._lines.extend(lines)
+        self._which.extend([ids[k] for k in which])
+
     def _find(self, line: object) -> int:
         if not isinstance(line, int):
             return -1
