@@ -152,6 +152,7 @@ class _Run:
         self.parent_seen: dict[int, tuple[int, set[int]]] = {}
         self._rows_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._worded: dict[tuple[str, int, int], tuple[str, str, bool]] = {}
+        self._made: dict[tuple[str, int, int, str], tuple[int, str]] = {}
         self._rows_batch: Batch | None = None
 
     def _foreign(self, rule: Rule) -> tuple[str, ...]:
@@ -191,6 +192,10 @@ class _Run:
         level = level or rule.level
         combo = self.found.combo(code, level, record_type, rubric, rule_id, message,
                                  rule.provisional if provisional is None else provisional)
+        self._put(combo, key, line, code, level)
+
+    def _put(self, combo: int, key: tuple[Any, ...], line: int | None, code: str, level: str) -> None:
+        """The finding *combo* (see :meth:`add`) at *line*."""
         self.found.add(combo, line)
         self.seq += 1
         self.keys.extend((_LAST if line is None else line, key[0] << 32 | key[1]))
@@ -404,9 +409,19 @@ class _Run:
                     level = "record" if pl.level[row] == 1 else "file"
                     rule_id = "record.field" if level == "record" else (
                         "file.header_field" if t == spec.header else "file.trailer_field")
-                    text = batch.text(row)[f.start - 1:f.end]
-                    self.add(key, rule_id, line, t, f.rubric, message, code=code, level=level,
-                             provisional=prov, value=text)
+                    if self.show_values:
+                        text = batch.text(row)[f.start - 1:f.end]
+                        self.add(key, rule_id, line, t, f.rubric, message, code=code, level=level,
+                                 provisional=prov, value=text)
+                        continue
+                    # (the same finding but for its line, as add makes it: made once)
+                    made = self._made.get((t, j, problem, level))
+                    if made is None:
+                        rule = self.rules.rules[rule_id]
+                        made = self._made[(t, j, problem, level)] = (self.found.combo(
+                            code or rule.code, level, t, f.rubric, rule_id, message,
+                            rule.provisional if prov is None else prov), code or rule.code)
+                    self._put(made[0], key, line, made[1], level)
 
     def _rows(self, batch: Batch, pl: Placement, body: np.ndarray, record: str) -> tuple[np.ndarray, np.ndarray]:
         """(rows of *record* in their place with the record length, rows of *record* in the
