@@ -385,12 +385,12 @@ class _Run:
             if block is None:
                 continue
             rows, sub, cols, _ = block
-            problems = fc.problems(sub, cols)
-            bad_rows, bad_fields = np.nonzero(problems)
-            if not len(bad_rows):
+            bad, problems = fc.failing(sub, cols)
+            if not len(bad):
                 continue
+            bad_rows, bad_fields = np.nonzero(problems)
             kinds = problems[bad_rows, bad_fields].tolist()
-            at = rows[bad_rows].tolist()
+            at = rows[bad[bad_rows]].tolist()
             for row, j, problem in zip(at, bad_fields.tolist(), kinds):
                 f = fc.fields[j]
                 line = batch.first + row
@@ -500,9 +500,10 @@ class _Run:
         if rule.kind == "credit_pairing":
             self._pairing(i, rule, view, usable & placed[rows], batch)
             return
-        failing = np.flatnonzero(CHECKS[rule.kind](rule, view))
-        if not len(failing):
+        fails = CHECKS[rule.kind](rule, view)
+        if not fails.any():
             return
+        failing = np.flatnonzero(fails)
         rubric = rule.reported_rubric
         value_f = view.field(rule.rubrics[0]) if rule.kind == "iban" and self.show_values else None
         for k in failing.tolist():

@@ -254,18 +254,24 @@ class FieldChecks:
         Whether each field is all digits, all zeros or all spaces is found for every
         field at once (one pass over the characters, reduced per field); the rest works
         on one value per row and field."""
+        out = np.zeros((len(chars), len(self._plans)), np.int8)
+        bad, codes = self.failing(chars, cols)
+        out[bad] = codes
+        return out
+
+    def failing(self, chars: np.ndarray, cols: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(the rows of *chars* with a problem, in order; their rows of :meth:`problems`)."""
         n = len(chars)
-        out = np.zeros((n, len(self._plans)), np.int8)
         if not n or not self._plans:
-            return out
+            return np.zeros(0, np.intp), np.zeros((0, len(self._plans)), np.int8)
         # column-major, so that each field's characters are a block of whole rows and a
         # reduction over them runs across all records at once (*cols*: given by the caller)
         if cols is None:
             cols = np.ascontiguousarray(chars.T)
         ok, parts = self._fine(chars, cols)
+        if ok.all():
+            return np.zeros(0, np.intp), np.zeros((0, len(self._plans)), np.int8)
         bad = np.flatnonzero(~ok)
-        if not len(bad):
-            return out
         # only the fields that are not fine in some of those rows are checked in detail
         suspects = set()
         if len(self._pos):
@@ -274,8 +280,7 @@ class FieldChecks:
             off = ((sub - self._lo.astype(dt)[:, None]) > self._span.astype(dt)[:, None]).any(axis=1)
             suspects.update(self._pos_plan[off].tolist())
         suspects.update(j for j, good in parts if not good[bad].all())
-        out[bad] = self.detailed(chars[bad], sorted(suspects))
-        return out
+        return bad, self.detailed(chars[bad], sorted(suspects))
 
     def detailed(self, chars: np.ndarray, only: list[int] | None = None) -> np.ndarray:
         """``(rows, len(self.fields))`` problem codes (0: fine), field by field (the
@@ -457,8 +462,18 @@ class View:
         key = ("typed", rubric, record, signed)
         found = self.memo.get(key)
         if found is None:
-            f, fc = self.field(rubric, record)
-            found = self.memo[key] = typed(f, fc, signed, self, None if record is None else self.source(rubric, record))
+            t = self.source(rubric, record)
+            idx = self.anc.get(t) if t != self.record else None
+            if idx is not None and self.n > 1 and idx[0] == idx[-1] and bool((idx == idx[0]).all()):
+                # one record for every row (the header): its value, worked out once
+                one = View(self.spec, self.record, self.all_chars, self.rows[:1],
+                           {a: v[:1] for a, v in self.anc.items()}, self.today)
+                value, ok = one.typed(rubric, record, signed)
+                found = (np.broadcast_to(value, self.n), np.broadcast_to(ok, self.n))
+            else:
+                f, fc = self.field(rubric, record)
+                found = typed(f, fc, signed, self, None if record is None else t)
+            self.memo[key] = found
         return found  # type: ignore[return-value]
 
 
