@@ -280,3 +280,34 @@ def test_verdicts_of_groups_placed_at_once_are_those_of_the_walk(mode: str, tmp_
         assert verdicts == {eicodec.Verdict.REJECTED, eicodec.Verdict.APPROVED, eicodec.Verdict.NOT_ASSESSED}
     else:
         assert eicodec.Verdict.REJECTED in verdicts
+
+
+def test_unique_under_a_parent_across_batches(tmp_path: Path) -> None:
+    # regelnummers (9803) of the comments on one record: a repeat is found once per
+    # repeat, the same number under another record is no repeat, however the lines fall
+    # into batches (the keys seen under the last parent carry over)
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from bench import generate
+    finally:
+        sys.path.pop(0)
+    generate(tmp_path / "f.asc", 60)
+    lines = lines_of((tmp_path / "f.asc").read_bytes())
+    commented = [i for i, ln in enumerate(lines) if ln.startswith(b"98")][:2]
+    added = 0
+    for at, numbers in zip(sorted(commented, reverse=True), ([b"0002", b"0001", b"0003", b"0002"], [b"0002"])):
+        lines[at + 1:at + 1] = [lines[at][:14] + n + b"ABCD"[k:k + 1] + lines[at][19:]  # (no identical copies)
+                                for k, n in enumerate(numbers)]
+        added += len(numbers)
+    trailer = lines[-1]
+    for start, length in ((21, 6), (27, 7)):  # comment count (9905) and detail count (9906)
+        value = int(trailer[start - 1:start - 1 + length]) + added
+        trailer = trailer[:start - 1] + str(value).zfill(length).encode() + trailer[start - 1 + length:]
+    lines[-1] = trailer
+    report = alike(join(lines))
+    assert report is not None
+    repeats = [f.line for f in report.findings if f.rubric == "9803"]
+    # under the later comment (line later + 2 once one line went in before it): 0002,
+    # 0001 (a repeat of the comment's own 0001), 0003, 0002 (a repeat)
+    later = max(commented)
+    assert repeats == [later + 4, later + 6]

@@ -522,16 +522,32 @@ class _Run:
         rows = view.rows
         rubric = rule.reported_rubric
         if rule.params.get("scope", "file") == "parent":
+            # unique within each run of rows under the same parent (the run of the last
+            # batch's last parent carried over as the keys seen in it)
+            sel = np.flatnonzero(some)
+            if not len(sel):
+                return
             last, seen = self.parent_seen.get(i, (0, set()))
-            for k in np.flatnonzero(some).tolist():
-                parent = int(pl.parent_line[rows[k]])
-                if parent != last:
-                    last, seen = parent, set()
-                key = int(keys[k])
-                if key in seen and checked[k]:
-                    self.add((3, i), rule.id, batch.first + int(rows[k]), rule.record, rubric, rule.message, rule=rule)
-                seen.add(key)
-            self.parent_seen[i] = (last, seen)
+            parent, mine = pl.parent_line[rows[sel]], keys[sel]
+            new = np.empty(len(sel), bool)
+            new[0] = parent[0] != last
+            new[1:] = parent[1:] != parent[:-1]
+            run = np.cumsum(new)
+            carried = np.fromiter(seen, np.int64, len(seen)) if not new[0] else np.zeros(0, np.int64)
+            all_run = np.concatenate([np.zeros(len(carried), run.dtype), run])
+            all_key = np.concatenate([carried, mine])
+            at = np.concatenate([np.full(len(carried), -1, np.int64), np.arange(len(sel))])
+            order = np.lexsort((at, all_key, all_run))
+            r, k = all_run[order], all_key[order]
+            again = np.sort(at[order][1:][(r[1:] == r[:-1]) & (k[1:] == k[:-1])])
+            for j in again[checked[sel[again]]].tolist():
+                self.add((3, i), rule.id, batch.first + int(rows[sel[j]]), rule.record, rubric, rule.message,
+                         rule=rule)
+            tail = run == run[-1]
+            kept = set(mine[tail].tolist())
+            if run[-1] == 0:
+                kept |= seen
+            self.parent_seen[i] = (int(parent[-1]), kept)
             return
         if self.known is None:
             self.unique_keys.setdefault(i, _Keys()).add(keys[some])
