@@ -226,11 +226,12 @@ class _Run:
         for i, rule in self.checks:
             self._rule(i, rule, batch, pl, chars, ext_ok, ext_lines, body)
         for t, sl, sign in self.totals:
-            rows = np.flatnonzero(body & (types == t))
+            rows = self._same_rows(_TYPE_NAMES[t], np.flatnonzero(body & (types == t)))
             if len(rows):
-                fc = chars[rows, sl]
+                block = self._blocks.get(_TYPE_NAMES[t])
+                fc = block[2][sl].T if block is not None and block[0] is rows else chars[rows, sl]
                 ok = ((fc >= 48) & (fc <= 57)).all(axis=1)
-                value = (fc.astype(np.int64) - 48) @ (10 ** np.arange(fc.shape[1] - 1, -1, -1, dtype=np.int64))
+                value = digits_value(fc)
                 neg = chars[rows, sign] == ord("C")
                 self.total += int(np.where(ok, np.where(neg, -value, value), 0).sum())
         for group in pl.closed:

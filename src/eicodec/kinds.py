@@ -449,10 +449,14 @@ class View:
         f = self.spec.records[t].by_rubric[rubric]
         if t == self.record and self.cols is not None:
             return f, self.cols[f.start - 1:f.end].T
-        idx = self.rows if t == self.record else self.anc[t]
-        # column-major (n, length): reductions over a field's characters (all digits,
-        # all blank, differs) then run across all rows at once, not row by row
-        return f, np.ascontiguousarray(self.all_chars[idx, f.start - 1:f.end].T).T
+        key = ("field", t, rubric)
+        found = self.memo.get(key)
+        if found is None:
+            idx = self.rows if t == self.record else self.anc[t]
+            # column-major (n, length): reductions over a field's characters (all digits,
+            # all blank, differs) then run across all rows at once, not row by row
+            found = self.memo[key] = np.ascontiguousarray(self.all_chars[idx, f.start - 1:f.end].T).T
+        return f, found  # type: ignore[return-value]
 
 
     def typed(self, rubric: str, record: str | None = None, signed: bool = False,
@@ -536,11 +540,18 @@ def condition(view: View, c: Condition) -> np.ndarray:
 
 
 def when(rule: Rule, view: View) -> np.ndarray:
-    """Per row: every condition of the rule holds."""
-    ok = np.ones(view.n, bool)
-    for c in rule.when:
-        ok &= condition(view, c)
-    return ok
+    """Per row: every condition of the rule holds (each condition worked out once for
+    the rows of the view; callers do not change the array)."""
+    if not rule.when:
+        return np.ones(view.n, bool)
+    key = ("when", rule.when)
+    found = view.memo.get(key)
+    if found is None:
+        ok = np.ones(view.n, bool)
+        for c in rule.when:
+            ok &= condition(view, c)
+        found = view.memo[key] = ok
+    return found  # type: ignore[return-value]
 
 
 def typed(f: FieldSpec, fc: np.ndarray, signed: bool = False, view: View | None = None,
@@ -649,7 +660,7 @@ def k_iban(rule: Rule, view: View) -> np.ndarray:
 
 
 def k_record_absent(rule: Rule, view: View) -> np.ndarray:
-    return when(rule, view)
+    return when(rule, view).copy()
 
 
 def k_empty(rule: Rule, view: View) -> np.ndarray:
