@@ -52,7 +52,8 @@ class Grammar:
         self.context_types = tuple(t for t in spec.records if self.children[t]) + (self.header,)
         self.depth = {t: len(self.ancestors[t]) for t in spec.detail_types if t != self.comment}
         self.top_types = spec.top_types
-        self.pattern = re.compile(self._groups_source().encode("ascii"))
+        # over the record types of a stretch of lines, one byte each (its number)
+        self.pattern = re.compile(self._groups_source().encode("latin-1"))
         self.top_codes = [int(x) for x in self.top_types]
         self.comment_code = int(self.comment)
         self.id_codes = [(int(x), sl) for x, sl in self.id_slice.items() if x != self.comment]
@@ -62,8 +63,8 @@ class Grammar:
 
     def _source(self, t: str) -> str:
         """A pattern for record *t* with its comments and everything under it, written as
-        the sequence of 2-character record types."""
-        out = f"{re.escape(t)}(?:{re.escape(self.comment)})*"
+        the sequence of record types, each the byte of its number ("04": 4)."""
+        out = f"{re.escape(chr(int(t)))}(?:{re.escape(chr(int(self.comment)))})*"
         for c in self.children[t]:
             lay = self.spec.records[c]
             out += f"(?:{self._source(c)}){{{lay.min},{'' if lay.max is None else lay.max}}}"
@@ -308,12 +309,9 @@ class Walker:
         a, b = int(tops[0]), int(tops[-1])
         if not batch.length_ok[a:b].all() or batch.terms is not None and any(e != "\r\n" for e in batch.terms[a:b]):
             return 0, 0
-        kinds = batch.chars[a:b, :2]
-        if kinds.dtype != np.uint8:
-            if not (kinds < 128).all():
-                return 0, 0
-            kinds = kinds.astype(np.uint8)
-        if g.pattern.fullmatch(kinds.tobytes()) is None:
+        # (types: the number of the first two characters when both are digits, else -1,
+        # which is byte 255 here and in no pattern)
+        if g.pattern.fullmatch(types[a:b].astype(np.uint8).tobytes()) is None:
             return 0, 0
         # comments carry the identificatie of the record they follow
         t = types[a:b]
