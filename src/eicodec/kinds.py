@@ -156,6 +156,10 @@ class FieldChecks:
                             listed_ints = table
                         numeric_lists.append((j, s, e, listed_ints))
                 continue
+            if f.kind == "dc" and f.mandatory == "Y" and e - s == 1 and fixed is None:
+                # (a mandatory D/C indicator is checked for D or C only; they are neighbours)
+                span(s, e, ord("C"), ord("D"))
+                continue
             if f.mandatory == "Y" and f.kind != "dc" and listed is None and rc is None:
                 must_fill(s, e, _SPACE)
                 if fixed is not None:
