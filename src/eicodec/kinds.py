@@ -201,9 +201,9 @@ class FieldChecks:
         dt = cols.dtype
         ok = np.ones(n, bool)
         if len(self._pos):
-            sub = cols[self._pos]
-            np.logical_and.reduce((sub - self._lo.astype(dt)[:, None]) <= self._span.astype(dt)[:, None],
-                                  axis=0, out=ok)
+            sub = cols[self._pos]  # (a copy: worked on in place)
+            np.subtract(sub, self._lo.astype(dt)[:, None], out=sub)
+            np.logical_and.reduce(sub <= self._span.astype(dt)[:, None], axis=0, out=ok)
         if len(self._filled_pos):
             some = cols[self._filled_pos] != self._filled_blank.astype(dt)[:, None]
             for j, (a, b) in zip(self._filled_plans, self._filled_spans):  # (reduceat is slower)
