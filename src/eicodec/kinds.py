@@ -546,8 +546,6 @@ def condition(view: View, c: Condition) -> np.ndarray:
 def when(rule: Rule, view: View) -> np.ndarray:
     """Per row: every condition of the rule holds (each condition worked out once for
     the rows of the view; callers do not change the array)."""
-    if not rule.when:
-        return np.ones(view.n, bool)
     key = ("when", rule.when)
     found = view.memo.get(key)
     if found is None:
@@ -627,7 +625,7 @@ def k_compare(rule: Rule, view: View) -> np.ndarray:
     fails = np.zeros(view.n, bool)
     for other in others if isinstance(others, list) else [others]:
         if other == "today":
-            right, has_right = np.full(view.n, view.today, np.int64), np.ones(view.n, bool)
+            right, has_right = np.int64(view.today), np.True_
         else:
             right, has_right = view.typed(other["rubric"], other.get("record"), signed)
         fails |= has_left & has_right & ~op(left, right)
