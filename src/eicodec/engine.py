@@ -26,7 +26,7 @@ from .codes import return_codes, use_return_codes
 from .findings import MODES, Findings, Mode, Outcomes, Report, Status, Verdict
 from .grammar import Grammar, Placement, Walker
 from .history import ClaimHistory, HistorySource
-from .kinds import CHECKS, FieldChecks, View, field_message, pairing_keys, unique_keys
+from .kinds import CHECKS, FieldChecks, View, field_message, keys_of, pairing_keys, unique_keys
 from .layouts import MessageSpec
 from .reader import RecordStream, Source
 from .rules import Rule, RuleSet, load_rules, owner, rules_for
@@ -329,17 +329,20 @@ class _Run:
             digits = ((fc >= 48) & (fc <= 57)).all(axis=1)
             if self.known is None and not digits.all():
                 self.id_increasing[t] = False  # (the field check reports it; look closer)
-            rows, fc = rows[digits], fc[digits]
-            keys = _numbers(fc)
+            if not digits.all():
+                rows, fc = rows[digits], fc[digits]
             if self.known is None:
                 # ids that only ever increase cannot repeat: nothing to keep (else a
-                # separate pass collects them, see id_repeats)
-                if self.id_increasing.get(t, True) and len(keys):
+                # separate pass collects them, see id_repeats); digits of one length
+                # compare as their numbers do
+                if self.id_increasing.get(t, True) and len(fc):
+                    texts = keys_of(fc)
                     last = self.id_last.get(t, -1)
-                    ok = keys[0] > last and bool((keys[1:] > keys[:-1]).all())
+                    ok = int(texts[0]) > last and bool((texts[1:] > texts[:-1]).all())
                     self.id_increasing[t] = ok
-                    self.id_last[t] = int(keys[-1])
+                    self.id_last[t] = int(texts[-1])
                 continue
+            keys = _numbers(fc)
             dups = self.known.ids.get(t)
             if dups is None or not len(dups):
                 continue
