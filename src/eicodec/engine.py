@@ -152,7 +152,7 @@ class _Run:
         self.parent_seen: dict[int, tuple[int, set[int]]] = {}
         self._rows_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._worded: dict[tuple[str, int, int], tuple[str, str, bool]] = {}
-        self._made: dict[tuple[str, int, int, str], tuple[int, str]] = {}
+        self._made: dict[tuple[str, int, int, int], tuple[int, str, int, int]] = {}
         self._rows_batch: Batch | None = None
 
     def _foreign(self, rule: Rule) -> tuple[str, ...]:
@@ -221,12 +221,14 @@ class _Run:
         # record type -> its rows that are field-checked, their characters row- and
         # column-major, and values the rules worked out for them (see _block)
         self._blocks: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, dict[object, object]] | None] = {}
+        self._masks: dict[str, np.ndarray] = {}  # record type -> its lines, and its lines in the body
+        self._checked: np.ndarray | None = None
         self._record_ids(batch, pl, body, chars)
         self._fields(batch, pl, chars)
         for i, rule in self.checks:
             self._rule(i, rule, batch, pl, chars, ext_ok, ext_lines, body)
         for t, sl, sign in self.totals:
-            rows = self._same_rows(_TYPE_NAMES[t], np.flatnonzero(body & (types == t)))
+            rows = self._body_rows(batch, body, _TYPE_NAMES[t])
             if len(rows):
                 block = self._blocks.get(_TYPE_NAMES[t])
                 fc = block[2][sl].T if block is not None and block[0] is rows else chars[rows, sl]
@@ -318,11 +320,11 @@ class _Run:
         for t, sl in g.id_slice.items():
             if t == self.spec.comment:
                 continue
-            rows = np.flatnonzero(body & (batch.types == int(t)))
+            block = self._block(batch, pl, chars, t)  # (first: the rows below are then its array if the same)
+            rows = self._body_rows(batch, body, t)
             if not len(rows):
                 continue
-            block = self._block(batch, pl, chars, t)
-            if block is not None and len(block[0]) == len(rows) and np.array_equal(block[0], rows):
+            if block is not None and block[0] is rows:
                 fc = block[2][sl].T  # (column-major: see _block)
             else:
                 fc = batch.chars[rows, sl]
@@ -364,13 +366,31 @@ class _Run:
         across all rows at once); None when the batch has no such rows."""
         if t in self._blocks:
             return self._blocks[t]
-        rows = np.flatnonzero((pl.level > 0) & batch.length_ok & (batch.types == int(t)))
+        if self._checked is None:
+            self._checked = (pl.level > 0) & batch.length_ok
+        rows = np.flatnonzero(self._checked & self._mine(batch, t))
         block = None
         if len(rows):
             sub = chars[rows]
             block = (rows, sub, column_major(sub), {})
         self._blocks[t] = block
         return block
+
+    def _mine(self, batch: Batch, t: str) -> np.ndarray:
+        """Per line of *batch*: it is of record type *t* (once per batch)."""
+        found = self._masks.get(t)
+        if found is None:
+            found = self._masks[t] = batch.types == int(t)
+        return found
+
+    def _body_rows(self, batch: Batch, body: np.ndarray, t: str) -> np.ndarray:
+        """The rows of type *t* in the file's body with the record length (once per batch;
+        the block's array when the same rows, see :meth:`_same_rows`)."""
+        key = "body " + t
+        found = self._masks.get(key)
+        if found is None:
+            found = self._masks[key] = self._same_rows(t, np.flatnonzero(body & self._mine(batch, t)))
+        return found
 
     def _same_rows(self, t: str, rows: np.ndarray) -> np.ndarray:
         """*rows* of type *t*, or the block's equal array (see :meth:`_block`)."""
@@ -394,10 +414,23 @@ class _Run:
                 continue
             bad_rows, bad_fields = np.nonzero(problems)
             kinds = problems[bad_rows, bad_fields].tolist()
-            at = rows[bad[bad_rows]].tolist()
-            for row, j, problem in zip(at, bad_fields.tolist(), kinds):
+            at_rows = rows[bad[bad_rows]]
+            at = at_rows.tolist()
+            levels = pl.level[at_rows].tolist()
+            first = batch.first
+            made_of, found_add, keys_extend, line_codes = self._made, self.found.add, self.keys.extend, self.line_codes
+            for row, j, problem, lvl in zip(at, bad_fields.tolist(), kinds, levels):
+                line = first + row
+                if not self.show_values:
+                    made = made_of.get((t, j, problem, lvl))
+                    if made is not None:  # (a record or header/trailer field, worded before: see below)
+                        found_add(made[0], line)
+                        self.seq += 1
+                        keys_extend((line, made[2]))
+                        if lvl == 1:
+                            line_codes.setdefault(line, []).append(((2, made[3], self.seq), made[1]))
+                        continue
                 f = fc.fields[j]
-                line = batch.first + row
                 worded = self._worded.get((t, j, problem))
                 if worded is None:
                     worded = self._worded[(t, j, problem)] = (
@@ -410,7 +443,7 @@ class _Run:
                 elif f.element == "NUM040":
                     self.add(key, "file.record_id", line, t, f.rubric, message, code=code)
                 else:
-                    level = "record" if pl.level[row] == 1 else "file"
+                    level = "record" if lvl == 1 else "file"
                     rule_id = "record.field" if level == "record" else (
                         "file.header_field" if t == spec.header else "file.trailer_field")
                     if self.show_values:
@@ -418,13 +451,12 @@ class _Run:
                         self.add(key, rule_id, line, t, f.rubric, message, code=code, level=level,
                                  provisional=prov, value=text)
                         continue
-                    # (the same finding but for its line, as add makes it: made once)
-                    made = self._made.get((t, j, problem, level))
-                    if made is None:
-                        rule = self.rules.rules[rule_id]
-                        made = self._made[(t, j, problem, level)] = (self.found.combo(
-                            code or rule.code, level, t, f.rubric, rule_id, message,
-                            rule.provisional if prov is None else prov), code or rule.code)
+                    # (the same finding but for its line, as add makes it: made once, then
+                    # put by the loop's first branch)
+                    rule = self.rules.rules[rule_id]
+                    made = made_of[(t, j, problem, lvl)] = (self.found.combo(
+                        code or rule.code, level, t, f.rubric, rule_id, message,
+                        rule.provisional if prov is None else prov), code or rule.code, 2 << 32 | f.start, f.start)
                     self._put(made[0], key, line, made[1], level)
 
     def _rows(self, batch: Batch, pl: Placement, body: np.ndarray, record: str) -> tuple[np.ndarray, np.ndarray]:
@@ -435,9 +467,9 @@ class _Run:
             if self._rows_batch is not batch:
                 self._rows_cache = {}
                 self._rows_batch = batch
-            mine = batch.types == int(record)
+            mine = self._mine(batch, record)
             placed = (pl.level > 0) & pl.chain_ok & batch.length_ok & mine
-            in_body = self._same_rows(record, np.flatnonzero(body & mine))
+            in_body = self._body_rows(batch, body, record)
             found = self._rows_cache[record] = (placed, in_body)
         return found
 
