@@ -78,7 +78,7 @@ class _Keys:
     def add(self, keys: np.ndarray) -> None:
         n = self._n + len(keys)
         if n > len(self._buf):
-            grown = np.empty(max(n, 2 * len(self._buf)), np.int64)
+            grown = np.empty(max(n, len(self._buf) + len(self._buf) // 2), np.int64)  # (x1.5: peak memory)
             grown[:self._n] = self._buf[:self._n]
             self._buf = grown
         self._buf[self._n:n] = keys
@@ -133,7 +133,7 @@ class _Run:
                        if mode in r.modes and (history is not None or r.kind != "claim_history")]
         self.needs = {i: self._foreign(r) for i, r in self.checks}
         self.found = Findings()
-        self.keys = array("q")  # per finding: its line (or the largest number), phase, order
+        self.keys = array("q")  # per finding: phase << 32 | order (its line is in self.found)
         self.line_codes: dict[int, list[tuple[tuple[Any, ...], str]]] = {}
         self.outcomes = Outcomes()
         self.total = 0
@@ -198,7 +198,7 @@ class _Run:
         """The finding *combo* (see :meth:`add`) at *line*."""
         self.found.add(combo, line)
         self.seq += 1
-        self.keys.extend((_LAST if line is None else line, key[0] << 32 | key[1]))
+        self.keys.append(key[0] << 32 | key[1])
         if level == "record" and line is not None:
             self.line_codes.setdefault(line, []).append(((*key, self.seq), code))
 
@@ -240,6 +240,8 @@ class _Run:
             self._verdicts(group)
         if pl.fast is not None:
             self._fast_verdicts(batch, *pl.fast)
+        # what was made for this batch goes before the next is read (peak memory)
+        self._blocks, self._masks, self._rows_cache, self._rows_batch = {}, {}, {}, None
 
     def _structural(self, event: tuple[int | None, str, str, str | None, str | None]) -> None:
         """A finding of the walker; with ``name_kenmerk`` in the rules, one about a whole
@@ -418,7 +420,7 @@ class _Run:
             at = at_rows.tolist()
             levels = pl.level[at_rows].tolist()
             first = batch.first
-            made_of, found_add, keys_extend, line_codes = self._made, self.found.add, self.keys.extend, self.line_codes
+            made_of, found_add, keys_append, line_codes = self._made, self.found.add, self.keys.append, self.line_codes
             for row, j, problem, lvl in zip(at, bad_fields.tolist(), kinds, levels):
                 line = first + row
                 if not self.show_values:
@@ -426,7 +428,7 @@ class _Run:
                     if made is not None:  # (a record or header/trailer field, worded before: see below)
                         found_add(made[0], line)
                         self.seq += 1
-                        keys_extend((line, made[2]))
+                        keys_append(made[2])
                         if lvl == 1:
                             line_codes.setdefault(line, []).append(((2, made[3], self.seq), made[1]))
                         continue
@@ -711,8 +713,11 @@ class _Run:
     def findings(self) -> Findings:
         """The findings in order: by line, then structure, identificatie, fields, rules
         (in the order of the rules file), trailer; in the order made within those."""
-        keys = np.frombuffer(self.keys, np.int64).reshape(-1, 2) if len(self.keys) else np.zeros((0, 2), np.int64)
-        order = np.lexsort((keys[:, 1], keys[:, 0]))  # (a stable sort: made order within equal keys)
+        keys = np.frombuffer(self.keys, np.int64) if len(self.keys) else np.zeros(0, np.int64)
+        lines = self.found.line_numbers()
+        lines = np.where(lines < 0, _LAST, lines)  # (no line: last)
+        order = np.lexsort((keys, lines))  # (a stable sort: made order within equal keys)
+        del keys, lines  # (the view holds the array: let it go before the copy below)
         self.keys = array("q")
         return self.found.reordered(order)
 

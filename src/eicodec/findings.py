@@ -99,7 +99,7 @@ class Outcomes(Mapping[int, Outcome]):
 
     def __init__(self) -> None:
         self._lines = array("q")
-        self._which = array("l")
+        self._which = array("i")  # (an index into the few combinations)
         self._combos: list[tuple[str, Verdict, tuple[str, ...]]] = []
         self._index: dict[tuple[str, str, tuple[str, ...]], int] = {}
         self._cursor = 0
@@ -215,6 +215,12 @@ class Findings(Sequence[Finding]):
         self._which.append(combo)
         self._lines.append(-1 if line is None else line)
 
+    def line_numbers(self) -> Any:
+        """The findings' lines as an int64 numpy array (-1: no line), a view: not to change."""
+        import numpy as np
+
+        return np.frombuffer(self._lines, np.int64) if len(self._lines) else np.zeros(0, np.int64)
+
     def levels(self) -> set[str]:
         """The levels of the findings held."""
         used = set(self._which)
@@ -226,9 +232,9 @@ class Findings(Sequence[Finding]):
 
         out = Findings()
         out._combos, out._index = self._combos, self._index
-        if len(self._which):
-            out._which.frombytes(np.frombuffer(self._which, np.int32)[order].tobytes())
-            out._lines.frombytes(np.frombuffer(self._lines, np.int64)[order].tobytes())
+        if len(self._which):  # (from the arrays' own buffers: no bytes copy on the way)
+            out._which.frombytes(memoryview(np.frombuffer(self._which, np.int32)[order]).cast("B"))
+            out._lines.frombytes(memoryview(np.frombuffer(self._lines, np.int64)[order]).cast("B"))
         return out
 
     def of_level(self, level: str) -> Findings:
