@@ -717,9 +717,9 @@ class _Run:
         lines = self.found.line_numbers()
         lines = np.where(lines < 0, _LAST, lines)  # (no line: last)
         order = np.lexsort((keys, lines))  # (a stable sort: made order within equal keys)
-        del keys, lines  # (the view holds the array: let it go before the copy below)
+        del keys, lines  # (the view holds the array: let it go)
         self.keys = array("q")
-        return self.found.reordered(order)
+        return self.found.reorder(order)  # (in place: the run is done with them)
 
 
 def _rules_of(spec: MessageSpec, rules: str | os.PathLike[str] | None) -> RuleSet:

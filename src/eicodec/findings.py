@@ -226,6 +226,19 @@ class Findings(Sequence[Finding]):
         used = set(self._which)
         return {self._combos[i][1] for i in used}
 
+    def reorder(self, order: Any) -> Findings:
+        """Put the findings in *order* (a permutation, as a numpy array of indices), in
+        place (no second copy of a big store); returns this store."""
+        import numpy as np
+
+        if len(self._which):
+            which = np.frombuffer(self._which, np.int32)
+            which[:] = which[order]
+            lines = np.frombuffer(self._lines, np.int64)
+            lines[:] = lines[order]
+            del which, lines  # (views block resizing the arrays)
+        return self
+
     def reordered(self, order: Any) -> Findings:
         """A copy with the findings in *order* (a numpy array of indices into this one)."""
         import numpy as np
