@@ -76,6 +76,19 @@ class Rule:
 
 
 @attrs.frozen
+class Answer:
+    """The ``[answer]`` table: which fields of a declaration a return file (STB §6.7)
+    and :func:`eicodec.outcome` work with. ``claim_reference``: the rubric that names a
+    claim line (its record type is the claim line's); ``claim_amount``: the claim line's
+    declared amount (a field with its own D/C); ``header_rewritten``: header rubrics the
+    return file does not copy as they were."""
+
+    claim_reference: str
+    claim_amount: str
+    header_rewritten: tuple[str, ...] = ()
+
+
+@attrs.frozen
 class RuleSet:
     """The rules and code choices for one message version."""
 
@@ -89,6 +102,8 @@ class RuleSet:
     source: str = ""
     #: structural findings name the kenmerk rubric (xx01) of the record they are about
     name_kenmerk: bool = False
+    #: what a return file needs of the declaration (``[answer]``, see :class:`Answer`)
+    answer: Answer | None = None
 
     def rule(self, rule_id: str) -> Rule:
         return self.rules[rule_id]
@@ -269,9 +284,35 @@ def parse_rules(data: Mapping[str, Any], source: str, spec: MessageSpec | None =
     kenmerk = data.get("name_kenmerk", base.name_kenmerk if base is not None else False)
     if not isinstance(kenmerk, bool):
         raise SpecError("name_kenmerk must be true or false", spec=source)
+    answer = _parse_answer(data["answer"], source, spec) if "answer" in data else (
+        base.answer if base is not None else None)
     return RuleSet(rules=rules, field_codes=merged("field_codes"), provisional_rubrics=prov,
                    fallback_codes=merged("fallback_codes"), roles=merged("roles"), file_code_order=order,
-                   checks=tuple(checks), source=source, name_kenmerk=kenmerk)
+                   checks=tuple(checks), source=source, name_kenmerk=kenmerk, answer=answer)
+
+
+def _parse_answer(raw: Any, source: str, spec: MessageSpec | None) -> Answer:
+    """The ``[answer]`` table, checked against *spec* when given."""
+    keys = {"claim_reference", "claim_amount", "header_rewritten"}
+    if not isinstance(raw, Mapping) or set(raw) - keys or not {"claim_reference", "claim_amount"} <= set(raw):
+        raise SpecError(f"[answer] needs claim_reference and claim_amount (keys: {', '.join(sorted(keys))})",
+                        spec=source)
+    ref, amount = raw["claim_reference"], raw["claim_amount"]
+    rewritten = _strs(raw.get("header_rewritten", []), "[answer] header_rewritten", source)
+    if not isinstance(ref, str) or not isinstance(amount, str):
+        raise SpecError("[answer] claim_reference and claim_amount are rubrics (strings)", spec=source)
+    if spec is not None:
+        claim = owner(spec, ref)
+        if claim is None or claim not in spec.unit_types:
+            raise SpecError(f"[answer] claim_reference {ref!r} is not a rubric of a claim record "
+                            f"({', '.join(spec.unit_types)})", spec=source)
+        if owner(spec, amount) != claim or not any(a.rubric == amount for a, _ in spec.records[claim].signed.values()):
+            raise SpecError(f"[answer] claim_amount {amount!r} is not an amount with D/C of record {claim}",
+                            spec=source)
+        for rub in rewritten:
+            if owner(spec, rub) != spec.header:
+                raise SpecError(f"[answer] header_rewritten: {rub!r} is not a rubric of the header", spec=source)
+    return Answer(ref, amount, rewritten)
 
 
 @functools.cache
