@@ -359,3 +359,33 @@ def test_a_declaration_without_a_shipped_return_message_gets_a_clear_error() -> 
     report = eicodec.validate(gz, today=TODAY)
     with pytest.raises(eicodec.EicodecError, match="no return message for GZ321"):
         eicodec.dumps_retour(gz, report)
+
+
+# ------------------------------------------------------------------ outcome, streamed
+
+def test_outcome_streams_the_declaration(tmp_path: Path) -> None:
+    """iter_outcomes keeps of the AP304 one record at a time: its peak memory does not grow
+    with the declaration (the AP305 of an insurer holds only the rejected lines)."""
+    import tracemalloc
+
+    peaks = []
+    for copies in (1500, 6000):  # (above the reader's read-ahead of about a megabyte)
+        path = tmp_path / f"d{copies}.asc"
+        path.write_bytes(_many_groups(copies, {4}))
+        report = eicodec.validate(path, today=TODAY)
+        ap305 = eicodec.dumps_retour(path, report, return_date=RETURN_DATE)
+        tracemalloc.start()
+        n = sum(1 for o in eicodec.iter_outcomes(path, ap305) if o.status)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        assert n == report.counts["04"]
+    assert peaks[1] < 1.3 * peaks[0], peaks  # four times the records, about the same memory
+
+
+def test_outcome_finds_returned_lines_in_another_order() -> None:
+    """A return file whose detail records come in another order than the declaration's
+    (copies all the same) still accounts for every returned claim line."""
+    data, _ = scenario("claim_rejected")
+    lines = lines_of(build("claim_rejected"))
+    shuffled = join([lines[0], *reversed(lines[1:-1]), lines[-1]])
+    assert eicodec.outcome(data, shuffled) == eicodec.outcome(data, build("claim_rejected"))

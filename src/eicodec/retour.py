@@ -22,6 +22,7 @@ Both passes stream: memory grows with the largest insured group, not with the fi
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -839,108 +840,197 @@ class ClaimOutcome:
 def outcome(ap304: Declaration | Source, ap305: Declaration | Source) -> list[ClaimOutcome]:
     """Per claim line of *ap304*, what *ap305* says became of it.
 
-    Every line of *ap304* whose kenmerk record is ``04`` gets exactly one outcome, in file
-    order: also a claim line that is out of place (before its insured, after the
-    sluitrecord), short, too long or with fields that do not decode (its amounts then
-    count as 0). Records are matched on kenmerk record + identificatie detailrecord and
-    must be copies of the AP304's records (as :func:`build_retour` makes them); an AP305
-    of another invoice, or with records that are not in the AP304, raises
-    :class:`~eicodec.errors.MismatchError`.
+    Every line of *ap304* whose record is a claim line (``04``; ``[answer]`` in the rules)
+    gets exactly one outcome, in file order: also a claim line that is out of place
+    (before its insured, after the sluitrecord), short, too long or with fields that do
+    not decode (its amounts then count as 0). Records are matched on kenmerk record +
+    identificatie detailrecord and must be copies of the AP304's records (as
+    :func:`build_retour` makes them); an AP305 of another invoice, or with records that
+    are not in the AP304, raises :class:`~eicodec.errors.MismatchError`.
     """
-    decl = ap304 if isinstance(ap304, Declaration) else read(ap304)
-    ret = ap305 if isinstance(ap305, Declaration) else read(ap305)
-    if decl.spec.kind != "declaration" or ret.spec.kind != "return" or ret.spec.return_of != decl.spec.standard:
-        raise MismatchError(f"{ret.spec.name} is not a return file for {decl.spec.name}")
-    n = decl.spec.record_length
-    hlay = decl.header.layout
-    assert hlay is not None
-    answer = _answer(decl.spec)
-    claim_t, amount_attr = _claim_type(decl.spec, answer), _amount_attr(decl.spec, answer)
-    header_copy = _as_copied(decl.header.raw, n)
-    for f in hlay.fields:
-        if f.rubric not in answer.header_rewritten and ret.header.raw[f.slice] != header_copy[f.slice]:
-            raise MismatchError(f"the return file belongs to another declaration (header rubric {f.rubric} differs)",
-                                rubric=f.rubric)
-    comment_type = decl.spec.comment
-    line_no = next(f.slice for f in decl.spec.layout(comment_type).fields
+    return list(iter_outcomes(ap304, ap305))
+
+
+@attrs.define
+class _Returned:
+    """What :func:`iter_outcomes` keeps of one detail record of the return file."""
+
+    line: int
+    digest: bytes  # of its copied AP304 text
+    codes: tuple[str, ...]
+    awarded: int
+    comment: bool
+    comment_codes: set[str] = attrs.field(factory=set)
+    key_seen: bool = False  # the AP304 has a record of the same key
+    copy_ok: bool = False  # ... and of this text
+    used: bool = False  # matched to a claim line already
+
+
+def _records_of(source: Declaration | Source) -> tuple[MessageSpec, Iterator[Record], Callable[[], None]]:
+    """(spec, every record in file order -- placed or not --, closer)."""
+    if isinstance(source, Declaration):
+        recs = sorted([*source.iter_records(), *source.unplaced], key=lambda r: r.line or 0)
+        return source.spec, iter(recs), (lambda: None)
+    stream = RecordStream(source)
+    assert stream.info.spec is not None
+    return stream.info.spec, iter(stream), stream.close
+
+
+def iter_outcomes(ap304: Declaration | Source, ap305: Declaration | Source) -> Iterator[ClaimOutcome]:
+    """:func:`outcome`, streamed: the AP304 is read once, record by record; of the AP305
+    only a digest, the codes and the awarded amount of each detail record are kept
+    (an insurer's return holds the rejected lines only: memory stays small). A
+    :class:`~eicodec.errors.MismatchError` about the return's records comes at the end,
+    after the outcomes (the header is compared before the first)."""
+    spec, records, close = _records_of(ap304)
+    try:
+        spec305, records305, close305 = _records_of(ap305)
+        try:
+            if spec.kind != "declaration" or spec305.kind != "return" or spec305.return_of != spec.standard:
+                raise MismatchError(f"{spec305.name} is not a return file for {spec.name}")
+            header305, returned, by_key = _index_return(spec, spec305, records305)
+        finally:
+            close305()
+        yield from _join(spec, records, header305, returned, by_key)
+    finally:
+        close()
+
+
+def _key_maker(spec: MessageSpec) -> Callable[[Record], tuple[str, str, str]]:
+    """Kenmerk record + identificatie detailrecord (+ regelnummer for a comment)."""
+    comment_type = spec.comment
+    line_no = next(f.slice for f in spec.layout(comment_type).fields
                    if f.kind == "number" and f.element != "NUM040")
-    id_slices = {t: lay.id_field.slice for t, lay in decl.spec.records.items() if lay.id_field is not None}
+    id_slices = {t: lay.id_field.slice for t, lay in spec.records.items() if lay.id_field is not None}
 
     def key(rec: Record) -> tuple[str, str, str]:
-        """Kenmerk record + identificatie detailrecord (+ regelnummer for a comment)."""
         t = rec.record_type
         idf = id_slices.get(t)
         ident = rec.raw[idf] if idf is not None else ""
         return t, ident, rec.raw[line_no] if t == comment_type else ""
+    return key
 
-    # Every record of the AP304 in file order, placed or not (a Declaration keeps the
-    # records that fit no place in ``unplaced``).
-    all_records = sorted([*decl.iter_records(), *decl.unplaced], key=lambda r: r.line or 0)
-    originals: dict[tuple[str, str, str], list[Record]] = {}
-    for rec in all_records:
-        if rec.record_type not in (decl.spec.header, decl.spec.trailer):
-            originals.setdefault(key(rec), []).append(rec)
-    returned: dict[int, tuple[Record, list[Record]]] = {}
-    bad: list[int] = []
-    for node in ret.iter_nodes():
-        for r in (node.record, *node.comments):
-            origs = originals.get(key(r))
-            if not origs:
-                if r.record_type == comment_type and not _codes(r):
-                    continue  # a comment the insurer added
-                bad.append(r.line or 0)
-            elif not any(r.raw[:n] == _as_copied(o.raw, n) for o in origs):
-                bad.append(r.line or 0)
-        if node.record.record_type == claim_t:
-            for orig in originals.get(key(node.record), []):
-                if node.record.raw[:n] == _as_copied(orig.raw, n) and (orig.line or 0) not in returned:
-                    returned[orig.line or 0] = (node.record, node.comments)
-                    break
-    if bad:
-        raise MismatchError(f"{len(bad)} record(s) of the return file are not copies of records of the "
-                            f"declaration (first at line {bad[0]})", line=bad[0])
+
+def _digest(raw: str, n: int) -> bytes:
+    return hashlib.blake2b(_as_copied(raw, n).encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def _index_return(spec304: MessageSpec, spec305: MessageSpec, records: Iterator[Record]) -> tuple[
+        Record | None, list[_Returned], dict[tuple[str, str, str], list[_Returned]]]:
+    """The return file's header, its detail records and, per key, those of that key."""
+    n = spec304.record_length
+    key = _key_maker(spec304)
+    placed = set(spec305.records) - {spec305.header, spec305.trailer}
+    header: Record | None = None
+    returned: list[_Returned] = []
+    by_key: dict[tuple[str, str, str], list[_Returned]] = {}
+    last: _Returned | None = None
+    for rec in records:
+        t = rec.record_type
+        if t == spec305.header:
+            header = header or rec
+            continue
+        if t not in placed or rec.layout is None:
+            continue
+        comment = t == spec305.comment
+        entry = _Returned(rec.line or 0, _digest(rec.raw, n), _codes(rec),
+                          0 if comment else _value(rec, "awarded_amount_signed") or 0, comment)
+        returned.append(entry)
+        by_key.setdefault(key(rec), []).append(entry)
+        if comment:
+            if last is not None:
+                last.comment_codes.update(entry.codes)
+        else:
+            last = entry
+    return header, returned, by_key
+
+
+def _join(spec: MessageSpec, records: Iterator[Record], header305: Record | None,
+          returned: list[_Returned], by_key: dict[tuple[str, str, str], list[_Returned]]) -> Iterator[ClaimOutcome]:
+    """The outcomes of the claim lines of *records* (the AP304, in file order)."""
+    has_details = bool(returned)
+    if header305 is None:
+        raise MismatchError("the return file has no voorlooprecord")
+    answer = _answer(spec)
+    claim_t, amount_attr = _claim_type(spec, answer), _amount_attr(spec, answer)
+    n = spec.record_length
+    key = _key_maker(spec)
+    ref_slice = spec.field(claim_t, answer.claim_reference).slice
     table = return_codes()
-    roles = rules_for(decl.spec).roles
+    roles = rules_for(spec).roles
     vecozo_ok = roles["vecozo_approved"]
     # codes that say nothing against a line: assessed and fine, price corrected, fine but
     # returned with a rejected file
     neutral = {roles["assessed_ok"], roles["price_correction"], vecozo_ok}
-    hdr_codes = _codes(ret.header)
-    has_details = bool(ret.groups)
+    hdr_codes = _codes(header305)
     approved_file = roles["approved_file"] in hdr_codes
-    return_reference = (_value(ret.header, "insurer_reference") or "").strip()
-    ref_slice = decl.spec.field(claim_t, answer.claim_reference).slice
-    out = []
-    for rec in all_records:
-        if rec.record_type != claim_t:
+    return_reference = (_value(header305, "insurer_reference") or "").strip()
+    header_done = False
+    for rec in records:
+        t = rec.record_type
+        if t == spec.header:
+            if not header_done:
+                header_done = True
+                _compare_headers(rec, header305, answer, n)
+            continue
+        if t == spec.trailer:
+            continue
+        entries = by_key.get(key(rec))
+        match: _Returned | None = None
+        if entries:
+            digest = _digest(rec.raw, n)
+            for e in entries:
+                e.key_seen = True
+                if e.digest == digest:
+                    e.copy_ok = True
+                    if match is None and not e.used and t == claim_t:
+                        match = e
+            if match is not None:
+                match.used = True
+        if t != claim_t:
             continue
         declared = _value(rec, amount_attr) or 0
         ref = rec.raw[ref_slice].strip()
-        line = rec.line or 0
         codes: tuple[str, ...]
-        if line in returned:
-            r, comments = returned[line]
-            codes = _codes(r)
-            comment_codes = {c for cm in comments for c in _codes(cm)}
+        if match is not None:
+            codes = match.codes
             if set(codes) == {roles["not_assessed"]}:
                 status = "not_assessed"
-            elif set(codes) - neutral or comment_codes - neutral:
+            elif set(codes) - neutral or match.comment_codes - neutral:
                 status = "rejected"
             elif vecozo_ok in codes:
                 status = "rejected_with_file"  # fine, but the whole file went back
             else:
                 status = "approved"
-            awarded = 0 if status == "rejected_with_file" else _value(r, "awarded_amount_signed") or 0
+            awarded = 0 if status == "rejected_with_file" else match.awarded
         elif not has_details and not approved_file and not set(hdr_codes) <= neutral:
             status, codes, awarded = "rejected", hdr_codes, 0
         elif approved_file:
             status, codes, awarded = "approved", (), declared
         else:
             status, codes, awarded = "not_returned", (), declared
-        out.append(ClaimOutcome(line=line, reference=ref, status=status, codes=codes,
-                                meanings=tuple(table.meaning(c) for c in codes),
-                                declared=declared, awarded=awarded, return_reference=return_reference))
-    return out
+        yield ClaimOutcome(line=rec.line or 0, reference=ref, status=status, codes=codes,
+                           meanings=tuple(table.meaning(c) for c in codes),
+                           declared=declared, awarded=awarded, return_reference=return_reference)
+    if not header_done:
+        raise MismatchError("the declaration has no voorlooprecord")
+    # (a comment the insurer added has no codes and no record of its key in the AP304)
+    bad = [e.line for e in returned
+           if not e.copy_ok and not (e.comment and not e.codes and not e.key_seen)]
+    if bad:
+        raise MismatchError(f"{len(bad)} record(s) of the return file are not copies of records of the "
+                            f"declaration (first at line {bad[0]})", line=bad[0])
+
+
+def _compare_headers(header304: Record, header305: Record, answer: Answer, n: int) -> None:
+    """The return file's header copies the declaration's, but for the rubrics it rewrites."""
+    hlay = header304.layout
+    assert hlay is not None
+    copy = _as_copied(header304.raw, n)
+    for f in hlay.fields:
+        if f.rubric not in answer.header_rewritten and header305.raw[f.slice] != copy[f.slice]:
+            raise MismatchError(f"the return file belongs to another declaration (header rubric {f.rubric} differs)",
+                                rubric=f.rubric)
 
 
 def _as_copied(raw: str, n: int) -> str:
