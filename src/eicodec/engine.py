@@ -30,6 +30,7 @@ from .kinds import CHECKS, FieldChecks, View, field_message, pairing_keys, uniqu
 from .layouts import MessageSpec
 from .reader import RecordStream, Source
 from .rules import Rule, RuleSet, load_rules, owner, rules_for
+from .subtree import SubtreeConditions
 
 _PROGRESS_EVERY = 20_000
 _TYPE_NAMES = [f"{t:02d}" for t in range(100)]
@@ -132,6 +133,7 @@ class _Run:
         self.checks = [(i, r) for i, r in enumerate(rules.checks)
                        if mode in r.modes and (history is not None or r.kind != "claim_history")]
         self.needs = {i: self._foreign(r) for i, r in self.checks}
+        self.subtree = SubtreeConditions(spec, self.checks)  # rules with conditions on records under theirs
         self.found = Findings()
         self.keys = array("q")  # per finding: its line (or the largest number), phase, order
         self.line_codes: dict[int, list[tuple[tuple[Any, ...], str]]] = {}
@@ -156,9 +158,9 @@ class _Run:
 
     def _foreign(self, rule: Rule) -> tuple[str, ...]:
         """Record types other than the rule's own that it reads (ancestors, header)."""
-        names = [*rule.rubrics, *(c.rubric for c in rule.when), *(
+        names = [*rule.rubrics, *(c.rubric for c in rule.when if c.rubric and c.under is None), *(
             rule.params[k] for k in ("ref", "prev", "dc") if k in rule.params)]
-        types = {c.record for c in rule.when if c.record}
+        types = {c.record for c in rule.when if c.record and c.under is None}
         types |= {owner(self.spec, r) for r in names}
         other = rule.params.get("other")
         for o in (other if isinstance(other, list) else [other]) if other is not None else []:
@@ -217,6 +219,8 @@ class _Run:
         self._fields(batch, pl, chars)
         for i, rule in self.checks:
             self._rule(i, rule, batch, pl, chars, ext_ok, ext_lines, body)
+        if self.subtree:
+            self._subtree(batch, pl, chars, ext_lines, body)
         for t, sl, sign in self.totals:
             rows = np.flatnonzero(body & (types == t))
             if len(rows):
@@ -377,6 +381,11 @@ class _Run:
             return
         rubric = rule.reported_rubric
         value_f = view.field(rule.rubrics[0]) if rule.kind == "iban" and self.show_values else None
+        if i in self.subtree.rules:  # decided when the record and what hangs under it are read
+            values = ["".join(map(chr, value_f[1][k])).strip() for k in failing.tolist()] if value_f else None
+            self.subtree.defer(i, batch.first + rows[failing],
+                               ext_lines[anc[rule.at][failing]] if rule.at else batch.first + rows[failing], values)
+            return
         for k in failing.tolist():
             if rule.at:
                 at = int(anc[rule.at][k])
@@ -436,6 +445,20 @@ class _Run:
                 self.add((3, i), rule.id, line, rule.record, rule.params["ref"],
                          str(rule.params.get("debit_message", rule.message)), rule=rule)
 
+    def _subtree(self, batch: Batch, pl: Placement, chars: np.ndarray, ext_lines: np.ndarray,
+                 body: np.ndarray) -> None:
+        """Conditions on the records under a record: what this batch shows, and the
+        findings of the records it closed (before their groups get verdicts)."""
+        self.subtree.observe(chars, ext_lines, batch.types, pl.level,
+                             lambda t: self._rows(batch, pl, body, t)[0], pl.anc, self.today)
+        self._settle({n.type: n.line for n in self.walker.stack})
+
+    def _settle(self, open_lines: dict[str, int] | None) -> None:
+        for i, line, value in self.subtree.settle(open_lines):
+            rule = self.subtree.rules[i]
+            self.add((3, i), rule.id, line, rule.at or rule.record, rule.reported_rubric, rule.message,
+                     value=value, rule=rule)
+
     # ------------------------------------------------------------------ verdicts
     def _verdicts(self, group: list[tuple[int, str, int]]) -> None:
         """Verdicts of one closed top-level group (STB §6.4.3): its top part (the top record
@@ -481,6 +504,8 @@ class _Run:
     # ------------------------------------------------------------------ the end
     def finish(self) -> None:
         spec = self.spec
+        if self.subtree:
+            self._settle(None)
         for group in self.walker.finish(self._structural):
             self._verdicts(group)
         w = self.walker
