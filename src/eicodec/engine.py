@@ -199,6 +199,15 @@ class _Run:
         if level == "record" and line is not None:
             self.line_codes.setdefault(line, []).append(((*key, self.seq), code))
 
+    def missing_header(self) -> None:
+        """The file has no voorlooprecord (the caller named its spec): a file-level finding
+        at line 1 that names the header's kenmerk rubric; the rest of the file is walked
+        as if an unreadable header stood before it (rules that read the header skip)."""
+        header = self.spec.header
+        self.walker.assume_header()
+        self.add((0, 0), "file.missing_header", 1, header, self.spec.records[header].fields[0].rubric,
+                 "the file has no voorlooprecord")
+
     # ------------------------------------------------------------------ per batch
     def feed(self, batch: Batch) -> None:
         pl = self.walker.walk(batch)
@@ -599,23 +608,31 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
     if past is not None and past is not history:
         to_close.append(past)  # type: ignore[arg-type]  # opened here: closed here
     try:
-        with RecordStream(opener(), encoding=encoding, spec=spec, defer_check=True) as stream:
+        with RecordStream(opener(), encoding=encoding, spec=spec, defer_check=True,
+                          headerless=spec is not None) as stream:
             found = stream.info.spec
             assert found is not None
             info = stream.info
+            headerless = info.header_missing
             ruleset = _rules_of(found, rules)
             run = _Run(found, ruleset, mode, show_values, day, None, past)
+            if headerless:
+                run.missing_header()
             _consume(run, stream, batch_lines, progress, opener)
         known = run.known_repeats()
         unsure = {t for t, ok in run.id_increasing.items() if not ok}
         if unsure:
-            with RecordStream(opener(), encoding=encoding, spec=found, defer_check=True) as stream:
+            with RecordStream(opener(), encoding=encoding, spec=found, defer_check=True,
+                              headerless=headerless) as stream:
                 known.ids = id_repeats(found, iter_batches(stream, batch_lines, opener), unsure)
         if known.any():
             # Rare: something repeats. Check again knowing what, so that the affected
             # groups get their verdicts right.
             run = _Run(found, ruleset, mode, show_values, day, known, past)
-            with RecordStream(opener(), encoding=encoding, spec=found, defer_check=True) as stream:
+            if headerless:
+                run.missing_header()
+            with RecordStream(opener(), encoding=encoding, spec=found, defer_check=True,
+                              headerless=headerless) as stream:
                 _consume(run, stream, batch_lines, progress, opener)
     finally:
         for fh in to_close:

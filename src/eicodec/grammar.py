@@ -126,6 +126,12 @@ class Walker:
         self._closed: list[list[tuple[int, str, int]]] = []
         self.batch_no = 0
 
+    def assume_header(self) -> None:
+        """The file has no voorlooprecord (its spec was named, see the reader): walk it as
+        if one that cannot be read stood before line 1 -- the records get their places,
+        and what reads the header skips them (it does not have the record length)."""
+        self.header = _Node(self.g.header, 0, "", -1, 0, 0, False)
+
     # ------------------------------------------------------------------ per batch
     def walk(self, batch: Batch) -> Placement:
         g = self.g
