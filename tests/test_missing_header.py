@@ -65,7 +65,7 @@ def test_any_spec_names_its_own_header_rubric_and_keeps_record_findings_apart(ap
     assert _where(report.findings) == [("file.missing_header", 1, "01", "0101", "0001", "file")]
     # the record-level defect of the example is found, and kept apart (STB §6.4.1)
     with_header = eicodec.validate(EXAMPLES / "ap304_claim_rejected.asc")
-    shifted = [(f.rule, f.line - 1, f.rubric, f.code) for f in with_header.findings]
+    shifted = [(f.rule, (f.line or 0) - 1, f.rubric, f.code) for f in with_header.findings]
     assert shifted and [(f.rule, f.line, f.rubric, f.code) for f in report.unassessed] == shifted
 
 
@@ -80,6 +80,21 @@ def test_structure_is_still_checked(tmp_path: Path) -> None:
     got = _where(report.findings)
     assert got[0] == ("file.missing_header", 1, "01", "0101", "0001", "file")
     assert ("file.order", 1, "04", "0401", "8026", "file") in got
+
+
+def test_a_voorlooprecord_after_the_first_record(tmp_path: Path) -> None:
+    """A stray record before the voorlooprecord: the file does not start with one (line
+    1), and the one that comes is out of place (line 2)."""
+    lines = (EXAMPLES / "gz321_valid.asc").read_bytes().split(b"\r\n")
+    path = tmp_path / "stray_first.asc"
+    path.write_bytes(b"\r\n".join([lines[2], *lines]))  # a copy of the 98 comment first
+    with pytest.raises(UnreadableInputError):
+        eicodec.validate(path)
+    report = eicodec.validate(path, spec=GZ321)
+    got = [(f.rule, f.line, f.rubric, f.message) for f in report.findings]
+    assert got[:2] == [("file.missing_header", 1, "0101", "the file does not start with a voorlooprecord"),
+                       ("file.order", 1, "9801", "commentaarrecord that follows no detail record")]
+    assert ("file.order", 2, "0101", "voorlooprecord that is not the first record") in got
 
 
 def test_rules_that_read_the_header_skip_its_records(tmp_path: Path) -> None:
@@ -138,7 +153,7 @@ def test_cli_validate_with_and_without_spec(ap304_file: Path, capsys: pytest.Cap
     assert "unreadable" in capsys.readouterr().out
     assert main(["validate", "--spec", spec, str(ap304_file)]) == EXIT_REJECTED
     out = capsys.readouterr().out
-    assert "rejected_file" in out and "line 1 rubric 0101: 0001 the file has no voorlooprecord" in out
+    assert "rejected_file" in out and "line 1 rubric 0101: 0001 the file does not start with a voorlooprecord" in out
     assert main(["validate", "--spec", spec, "--format", "json", str(ap304_file)]) == EXIT_REJECTED
     doc = json.loads(capsys.readouterr().out)
     assert doc["status"] == "rejected_file" and doc["message_type"] == "AP304 v8.0"
@@ -170,5 +185,5 @@ def test_cli_html_report(ap304_file: Path, tmp_path: Path, capsys: pytest.Captur
     spec = str(data_dir() / "AP304v8.0.toml")
     assert main(["report", str(ap304_file), "--spec", spec, "--html", str(page)]) == EXIT_REJECTED
     html = page.read_text(encoding="utf-8")
-    assert "the file has no voorlooprecord" in html and "0101" in html
+    assert "the file does not start with a voorlooprecord" in html and "0101" in html
     capsys.readouterr()

@@ -200,13 +200,14 @@ class _Run:
             self.line_codes.setdefault(line, []).append(((*key, self.seq), code))
 
     def missing_header(self) -> None:
-        """The file has no voorlooprecord (the caller named its spec): a file-level finding
-        at line 1 that names the header's kenmerk rubric; the rest of the file is walked
-        as if an unreadable header stood before it (rules that read the header skip)."""
+        """The file does not start with a voorlooprecord (the caller named its spec): a
+        file-level finding at line 1 that names the header's kenmerk rubric; the rest of
+        the file is walked as if an unreadable header stood before it (rules that read the
+        header skip)."""
         header = self.spec.header
         self.walker.assume_header()
         self.add((0, 0), "file.missing_header", 1, header, self.spec.records[header].fields[0].rubric,
-                 "the file has no voorlooprecord")
+                 "the file does not start with a voorlooprecord")
 
     # ------------------------------------------------------------------ per batch
     def feed(self, batch: Batch) -> None:
@@ -391,7 +392,8 @@ class _Run:
         rubric = rule.reported_rubric
         value_f = view.field(rule.rubrics[0]) if rule.kind == "iban" and self.show_values else None
         if i in self.subtree.rules:  # decided when the record and what hangs under it are read
-            values = ["".join(map(chr, value_f[1][k])).strip() for k in failing.tolist()] if value_f else None
+            values: list[str | None] | None = (
+                ["".join(map(chr, value_f[1][k])).strip() for k in failing.tolist()] if value_f else None)
             self.subtree.defer(i, batch.first + rows[failing],
                                ext_lines[anc[rule.at][failing]] if rule.at else batch.first + rows[failing], values)
             return

@@ -63,8 +63,8 @@ class ReadInfo:
     #: False while encoding and fingerprint are provisional: the stream was opened with
     #: ``defer_check=True`` and the bytes have not all been read yet (see :class:`RecordStream`).
     settled: bool = True
-    #: The file has no voorlooprecord: its first record is another record of the spec the
-    #: caller named (only with ``headerless=True``, see :class:`RecordStream`).
+    #: The file does not start with a voorlooprecord: its first record is another record
+    #: of the spec the caller named (only with ``headerless=True``, see :class:`RecordStream`).
     header_missing: bool = False
 
 

@@ -104,8 +104,8 @@ class SubtreeConditions:
             for k in np.flatnonzero(ok).tolist():
                 out.append((i, int(lines[k]), values[k] if values is not None else None))
             wait = np.flatnonzero(~done)
-            self._pending[i] = [(owners[wait], lines[wait],
-                                 [values[k] for k in wait.tolist()] if values is not None else None)] if len(wait) else []
+            kept = [values[k] for k in wait.tolist()] if values is not None else None
+            self._pending[i] = [(owners[wait], lines[wait], kept)] if len(wait) else []
         for store in (self._hits, self._unsure):
             for key, arr in store.items():
                 still = open_lines.get(self.rules[key[0]].record or "", -1) if open_lines is not None else -1
