@@ -293,3 +293,18 @@ def test_activity_time_unit_outside_a_dbc_is_00_even_with_care_activities(tmp_pa
     report = eicodec.validate(path, spec=SPEC)
     found = {(f.rule, f.rubric, f.record_type) for f in [*report.findings, *report.unassessed]}
     assert found == {("record.activity_unit_none_outside_dbc", "0432", "04")}, found
+
+
+def test_fixture_findings_do_not_depend_on_the_batch_size() -> None:
+    """Rules with conditions on the records under a 04 wait until the 04 is closed: a
+    batch of 1 or 3 lines (a 04's 06s in later batches) finds what one batch finds."""
+    def seen(report: eicodec.Report) -> tuple[object, ...]:
+        return (report.status, [(f.rule, f.line, f.rubric, f.code) for f in report.findings],
+                [(f.rule, f.line) for f in report.unassessed],
+                [(line, o.verdict, o.codes) for line, o in report.outcomes.items()])
+
+    for name in MANIFEST:
+        path = FIXTURES / f"{name}.asc"
+        whole = seen(eicodec.validate(path, spec=SPEC))
+        for n in (1, 3):
+            assert seen(eicodec.validate(path, spec=SPEC, batch_lines=n)) == whole, (name, n)

@@ -599,6 +599,9 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
     run only with one.
 
     Raises :class:`~eicodec.errors.UnreadableInputError` for input that is no EI file.
+    A file that does not start with a voorlooprecord is one, unless ``spec`` is given and
+    its first record is another record of that spec: then the file is rejected at file
+    level (``file.missing_header``, line 1) and the rest is checked as usual.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
