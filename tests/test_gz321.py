@@ -308,3 +308,19 @@ def test_fixture_findings_do_not_depend_on_the_batch_size() -> None:
         whole = seen(eicodec.validate(path, spec=SPEC))
         for n in (1, 3):
             assert seen(eicodec.validate(path, spec=SPEC, batch_lines=n)) == whole, (name, n)
+
+
+def test_cli_names_the_spec_of_a_file_without_voorlooprecord(capsys: pytest.CaptureFixture[str]) -> None:
+    """TB_N2_0101_01 (no 01): unreadable unless the spec is named; then rejected at 0101, line 1."""
+    import json
+
+    from eicodec.cli import main
+    from eicodec.layouts import data_dir
+
+    path = str(FIXTURES / "TB_N2_0101_01.asc")
+    assert main(["validate", path]) == 3
+    capsys.readouterr()
+    assert main(["validate", "--spec", str(data_dir() / "GZ321v1.0.toml"), "--format", "json", path]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["message_type"] == "GZ321 v1.0" and out["status"] == "rejected_file"
+    assert [(f["rubric"], f["line"], f["rule"]) for f in out["findings"]] == [("0101", 1, "file.missing_header")]

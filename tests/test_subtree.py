@@ -50,9 +50,10 @@ def test_any_and_none_at_any_depth_whatever_the_batch_size(tmp_path: Path) -> No
         _rule("t.with_time", "04", '{ under = "any", record = "17" }'),
         _rule("t.no_ovp_fee", "04", '{ under = "none", record = "06", rubric = "0610", equals = ["04"] }'),
         _rule("t.both", "04", '{ rubric = "0408", equals = ["050"] }, { under = "any", record = "17" }'),
+        _rule("t.at_insured", "04", '{ under = "any", record = "16" }', extra='at = "02"\n'),
     )
     want = {"t.basis_insured": [18], "t.no_activity": [12, 16, 19, 23], "t.with_time": [4, 19],
-            "t.no_ovp_fee": [4, 16, 19, 23], "t.both": [4]}
+            "t.no_ovp_fee": [4, 16, 19, 23], "t.both": [4], "t.at_insured": [2]}
     first = None
     for n in BATCHES:
         report = _run(VALID, rules, n)
