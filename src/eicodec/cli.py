@@ -32,7 +32,7 @@ from .many import failure
 from .masking import MASK, Masker
 from .outputs import OutputConflict, answer_paths, atomic_output, check_not_input
 from .progress import Progress, is_terminal
-from .reader import NoClose, Source, build_tree, open_records
+from .reader import NoClose, RecordStream, Source, build_tree, open_records
 from .report_json import iter_report_json, iter_report_jsonl, unreadable_to_dict
 from .rules import rules_for
 from .validator import Report, Status, validate
@@ -593,26 +593,28 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .reader import iter_records
     from .report_html import render
 
     _refuse_input_as_output("--html", args.html, [args.file])
     source: Source = _replayable_stdin() if _is_std(args.file) else args.file
     terminal = is_terminal(sys.stderr) and not (_is_std(args.html) and is_terminal(sys.stdout))
     today = args.today or dt.date.today()
+    spec = load_spec(args.spec) if args.spec else None
     try:
         with Progress(_label(args.file), total=_estimated_records(args.file), enabled=terminal,
                       unit="records checked") as bar:
             try:
                 report = validate(source, mode=args.mode, today=today, show_values=args.show_values,
-                                  progress=bar.update)
+                                  progress=bar.update, spec=spec, encoding=args.encoding)
             except UnreadableInputError as exc:
                 print(f"{_label(args.file)}: unreadable: {exc}", file=sys.stderr)
                 return EXIT_UNREADABLE
             if not isinstance(source, str):
                 source.seek(0)  # type: ignore[union-attr]
-            page = render(report, iter_records(source), title=f"eicodec: {Path(_label(args.file)).name}",
-                          checked_on=today)
+            # (a file without voorlooprecord was validated with its spec named: read it so too)
+            records = iter(RecordStream(source, encoding=args.encoding, spec=report.spec,
+                                        headerless=not report.header_raw))
+            page = render(report, records, title=f"eicodec: {Path(_label(args.file)).name}", checked_on=today)
     finally:
         if not isinstance(source, str):
             source.close()  # type: ignore[union-attr]
@@ -794,6 +796,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--today", metavar="YYYY-MM-DD", type=parse_day)
     p.add_argument("--show-values", action="store_true",
                    help="put offending values in messages (may be personal data; off by default)")
+    _input_options(p)
     p.set_defaults(func=cmd_report)
 
     p = command("info", "message type, encoding, record counts, structure problems",

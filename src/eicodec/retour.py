@@ -89,6 +89,11 @@ class _Builder:
                  awards: Mapping[str, Award | int], comments: Mapping[Any, Sequence[str]]) -> None:
         if report.spec.kind != "declaration":
             raise EicodecError("a return file answers a declaration, not a return file")
+        if not report.header_raw:  # (validated with its spec named: see validate)
+            header = report.spec.header
+            raise EicodecError("no return file can be made: the declaration has no voorlooprecord, and the "
+                               "return file's voorlooprecord copies it", line=1, record_type=header,
+                               rubric=report.spec.records[header].fields[0].rubric)
         if mode not in ("insurer", "vecozo"):
             raise ValueError(f"mode must be 'insurer' or 'vecozo', not {mode!r}")
         if mode == "vecozo" and report.status is Status.APPROVED:
