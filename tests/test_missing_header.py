@@ -173,6 +173,7 @@ def test_cli_retour_gives_a_message_and_writes_nothing(ap304_file: Path, tmp_pat
         assert res.returncode == EXIT_UNREADABLE, res
         said = (res.stdout + res.stderr).decode()
         assert "no return file can be made" in said and "Traceback" not in said
+        assert "rejected_file" in said and "0101" in said  # the report is shown all the same
         if out == "-":
             assert res.stdout == b""  # (the report goes to standard error): no AP305 record at all
     assert not target.exists() and list(tmp_path.iterdir()) == [ap304_file]
