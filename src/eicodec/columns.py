@@ -252,7 +252,7 @@ def iter_columns(source: Source, record_type: str, *, spec: MessageSpec | None =
             assert found is not None
             lay = _layout(found, record_type)
             wanted = _fields(lay, fields)
-            for batch in iter_batches(stream, batch_lines, opener):
+            for batch in iter_batches(stream, batch_lines, opener, fingerprint=False):
                 yield batch_columns(batch, lay, wanted, text=text)
     finally:
         for fh in to_close:

@@ -298,7 +298,7 @@ def _cells(plan: TablePlan, stream: RecordStream, opener: Callable[[], Source],
     followers = [_Ancestor(lay.type) for lay in plan.chain]
 
     def per_batch() -> Iterator[Cells]:
-        for batch in iter_batches(stream, _ENGINE_BATCH_LINES, opener):
+        for batch in iter_batches(stream, _ENGINE_BATCH_LINES, opener, fingerprint=False):
             for anc, lay, fields in zip(followers, layouts[1:], wanted[1:]):
                 anc.push(batch, _batch_columns(batch, lay, fields))
             own = _with_broken_rows(batch, layouts[0], _batch_columns(batch, layouts[0], wanted[0]))
