@@ -20,6 +20,7 @@ Records of the wrong length are left out (the validator reports them).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 
 import attrs
@@ -74,11 +75,13 @@ def _fields(lay: RecordLayout, fields: Iterable[str] | None) -> list[FieldSpec]:
 class _Block:
     """The records of one type in a batch, arranged for reading fields fast: ``chars`` is
     row-major (a text field is one cast of its slice to a fixed-width str array) and
-    ``cols`` column-major (each field's characters a block of whole rows, for numbers)."""
+    ``cols`` column-major (each field's characters a block of whole rows, for numbers).
+    *chars* must be the block's own copy (a gather of the batch's rows): text columns are
+    views into it (or into its cast to code points), and :meth:`blank` writes NULs there."""
 
     def __init__(self, chars: np.ndarray, as_bytes: bool = False) -> None:
         self.chars = chars
-        self.cols = np.ascontiguousarray(chars.T)
+        self.cols = _transposed(chars)
         self._wide: np.ndarray | None = None
         self.as_bytes = as_bytes
 
@@ -93,13 +96,23 @@ class _Block:
             self._wide = self.chars if self.chars.dtype == np.uint32 else self.chars.astype(np.uint32)
         return self._wide
 
+    def _viewed(self, f: FieldSpec) -> np.ndarray:
+        """The ``(n, length)`` characters that :meth:`text` of *f* views."""
+        if self.as_bytes and self.chars.dtype == np.uint8:
+            return self.chars[:, f.start - 1:f.end]
+        return self.wide[:, f.start - 1:f.end]
+
     def text(self, f: FieldSpec) -> np.ndarray:
         """The characters of *f*, trailing spaces kept, as a fixed-width str (or bytes)
         array: a strided view into the block (no copy, no str per value)."""
-        if self.as_bytes and self.chars.dtype == np.uint8:  # ASCII: the bytes as they are
-            return self.chars[:, f.start - 1:f.end].view(f"S{f.length}")[:, 0]
-        text = self.wide[:, f.start - 1:f.end].view(f"<U{f.length}")[:, 0]
-        return np.strings.encode(text, "utf-8") if self.as_bytes else text
+        text = self._viewed(f).view(f"S{f.length}" if self.as_bytes and self.chars.dtype == np.uint8
+                                    else f"<U{f.length}")[:, 0]
+        return np.strings.encode(text, "utf-8") if self.as_bytes and text.dtype.kind == "U" else text
+
+    def blank(self, f: FieldSpec, rows: np.ndarray) -> None:
+        """Make the characters of *f* NUL in *rows* (bool per row): a numpy string ends at
+        its trailing NULs, so :meth:`text` then reads those rows as empty."""
+        self._viewed(f)[np.flatnonzero(rows)] = 0
 
     def stripped(self, f: FieldSpec) -> tuple[np.ndarray, np.ndarray]:
         """(:meth:`text` without trailing spaces, not empty); the common cases (no value
@@ -113,7 +126,34 @@ class _Block:
             return np.zeros(len(self.chars), dtype=f"S{f.length}" if self.as_bytes else f"<U{f.length}"), filled
         if not (x[-1] == 32).any():
             return self.text(f), filled
-        return np.strings.rstrip(self.text(f), self.lit(" ")), filled
+        # trailing spaces: each value's length (its last character that is not a space),
+        # the characters after it made NUL in a copy -- numpy's rstrip, without a string op
+        chars = self._viewed(f)
+        weights = np.arange(1, f.length + 1, dtype=np.uint8 if f.length < 256 else np.uint16)
+        length = ((x != 32) * weights[:, None]).max(axis=0)
+        kept = np.bitwise_and(chars, _keep_mask(f.length, chars.dtype)[length])
+        text = kept.view(f"S{f.length}" if chars.dtype == np.uint8 else f"<U{f.length}")[:, 0]
+        return (np.strings.encode(text, "utf-8") if self.as_bytes and text.dtype.kind == "U" else text), filled
+
+
+@functools.cache
+def _keep_mask(length: int, dtype: np.dtype) -> np.ndarray:
+    """``(length + 1, length)``: row *k* keeps (all bits set) the first *k* characters."""
+    keep = np.arange(length)[None, :] < np.arange(length + 1)[:, None]
+    return np.where(keep, np.iinfo(dtype).max, 0).astype(dtype)
+
+
+def _transposed(chars: np.ndarray) -> np.ndarray:
+    """``chars.T`` as a C-contiguous array, copied a few hundred rows at a time (a
+    block of rows stays in the cache: faster than numpy's one-pass transpose)."""
+    n = len(chars)
+    out = np.empty(chars.shape[::-1], dtype=chars.dtype)
+    for i in range(0, n, _TRANSPOSE_ROWS):
+        out[:, i:i + _TRANSPOSE_ROWS] = chars[i:i + _TRANSPOSE_ROWS].T
+    return out
+
+
+_TRANSPOSE_ROWS = 256
 
 
 class _Group:
@@ -176,8 +216,11 @@ def _digit_column(f: FieldSpec, block: _Block, ok: np.ndarray, zeros: np.ndarray
         out[~ok] = np.timedelta64("NaT")
         return out, ok
     if kind == "digits":
-        text = block.text(f)
-        return (text if ok.all() else np.where(ok, text, block.lit(""))), ok
+        if not ok.any():  # empty (or not digits) in every row
+            return np.zeros(len(ok), dtype=f"S{f.length}" if block.as_bytes else f"<U{f.length}"), ok
+        if not ok.all():
+            block.blank(f, ~ok)  # "" where empty or not digits
+        return block.text(f), ok
     assert value is not None
     return (value if ok.all() else np.where(ok, value, 0)), ok
 
@@ -186,6 +229,9 @@ def _text_column(f: FieldSpec, block: _Block) -> tuple[np.ndarray, np.ndarray]:
     """(values, valid) of text, D/C or reserve field *f* in *block*."""
     text, filled = block.stripped(f)
     if f.kind == "dc":
+        if f.length == 1:  # one character: D or C (not a NUL, not a space)
+            x = block.cols[f.start - 1]
+            return text, (x == ord("D")) | (x == ord("C"))
         return text, (text == block.lit("D")) | (text == block.lit("C"))
     return text, filled
 
