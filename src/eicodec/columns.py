@@ -79,9 +79,10 @@ class _Block:
     *chars* must be the block's own copy (a gather of the batch's rows): text columns are
     views into it (or into its cast to code points), and :meth:`blank` writes NULs there."""
 
-    def __init__(self, chars: np.ndarray, as_bytes: bool = False) -> None:
+    def __init__(self, chars: np.ndarray, as_bytes: bool = False,
+                 spans: list[tuple[int, int]] | None = None) -> None:
         self.chars = chars
-        self.cols = _transposed(chars)
+        self.cols = _transposed(chars, spans)
         self._wide: np.ndarray | None = None
         self.as_bytes = as_bytes
 
@@ -143,13 +144,16 @@ def _keep_mask(length: int, dtype: np.dtype) -> np.ndarray:
     return np.where(keep, np.iinfo(dtype).max, 0).astype(dtype)
 
 
-def _transposed(chars: np.ndarray) -> np.ndarray:
+def _transposed(chars: np.ndarray, spans: list[tuple[int, int]] | None = None) -> np.ndarray:
     """``chars.T`` as a C-contiguous array, copied a few hundred rows at a time (a
-    block of rows stays in the cache: faster than numpy's one-pass transpose)."""
-    n = len(chars)
-    out = np.empty(chars.shape[::-1], dtype=chars.dtype)
-    for i in range(0, n, _TRANSPOSE_ROWS):
-        out[:, i:i + _TRANSPOSE_ROWS] = chars[i:i + _TRANSPOSE_ROWS].T
+    block of rows stays in the cache: faster than numpy's one-pass transpose). With
+    *spans* (0-based ``(start, end)`` character ranges) only those rows of the result
+    are filled; the others are left undefined (never read)."""
+    n, width = chars.shape
+    out = np.empty((width, n), dtype=chars.dtype)
+    for a, b in spans if spans is not None else [(0, width)]:
+        for i in range(0, n, _TRANSPOSE_ROWS):
+            out[a:b, i:i + _TRANSPOSE_ROWS] = chars[i:i + _TRANSPOSE_ROWS, a:b].T
     return out
 
 
@@ -239,17 +243,39 @@ def _text_column(f: FieldSpec, block: _Block) -> tuple[np.ndarray, np.ndarray]:
 _DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int32)
 
 
-_GROUPS: dict[tuple[FieldSpec, ...], list[_Group]] = {}
+@attrs.frozen
+class _Plan:
+    """How to read a list of fields: the digit groups and the character ranges read."""
+
+    groups: list[_Group]
+    spans: list[tuple[int, int]]
 
 
-def _groups_of(fields: list[FieldSpec]) -> list[_Group]:
-    """The digit groups of *fields* (kept per field list: made once)."""
-    key = tuple(fields)
-    got = _GROUPS.get(key)
+def _spans(lay: RecordLayout, fields: list[FieldSpec]) -> list[tuple[int, int]]:
+    """The 0-based ``(start, end)`` character ranges of *fields* (and the D/C indicators
+    of their signed amounts), merged; gaps of a few characters are bridged."""
+    ranges = sorted([(f.start - 1, f.end) for f in fields] +
+                    [(dc.start - 1, dc.end) for amount, dc in lay.signed.values() if amount in fields])
+    spans: list[tuple[int, int]] = []
+    for a, b in ranges:
+        if spans and a <= spans[-1][1] + 8:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], b))
+        else:
+            spans.append((a, b))
+    return spans
+
+
+_PLANS: dict[tuple[RecordLayout, tuple[FieldSpec, ...]], _Plan] = {}
+
+
+def _plan_of(lay: RecordLayout, fields: list[FieldSpec]) -> _Plan:
+    """The :class:`_Plan` of *fields* of *lay* (kept: made once per field list)."""
+    key = (lay, tuple(fields))
+    got = _PLANS.get(key)
     if got is None:
-        if len(_GROUPS) > 256:
-            _GROUPS.clear()
-        got = _GROUPS[key] = _groups(fields)
+        if len(_PLANS) > 256:
+            _PLANS.clear()
+        got = _PLANS[key] = _Plan(_groups(fields), _spans(lay, fields))
     return got
 
 
@@ -259,9 +285,10 @@ def batch_columns(batch: Batch, lay: RecordLayout, fields: list[FieldSpec], *, t
     if text not in ("str", "bytes"):
         raise ValueError(f"text must be 'str' or 'bytes', not {text!r}")
     rows = batch.rows(lay.type)
-    block = _Block(batch.chars[rows], text == "bytes")
+    plan = _plan_of(lay, fields)
+    block = _Block(batch.chars[rows], text == "bytes", plan.spans)
     read: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for g in _groups_of(fields):  # digit fields, a group of one length at a time
+    for g in plan.groups:  # digit fields, a group of one length at a time
         ok, zeros, value = g.read(block)
         for i, f in enumerate(g.fields):
             v = None if value is None or i not in g.valued else value[g.valued.index(i)]

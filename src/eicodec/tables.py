@@ -41,6 +41,8 @@ from __future__ import annotations
 import csv
 import io
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any
 
@@ -514,11 +516,14 @@ def to_parquet(source: Source, target: str | os.PathLike[str] | IO[bytes], recor
                ap305: Source | None = None, spec: MessageSpec | None = None, encoding: str | None = None,
                unmask: bool = False, row_group_rows: int = ROW_GROUP_ROWS, **parquet_options: Any) -> int:
     """Write the rows of :func:`to_arrow` to a Parquet file in row groups of
-    *row_group_rows* rows (the last one smaller), streaming: memory holds one row group
-    (with *ap305*, the outcome join reads both files whole, as :func:`eicodec.outcome`
-    does). *parquet_options* go to ``pyarrow.parquet.ParquetWriter`` (e.g.
-    ``compression="zstd"``: half the size of the default snappy). Returns the number of
-    rows."""
+    *row_group_rows* rows (the last one smaller), streaming: memory holds a few row
+    groups (with *ap305*, the outcome join reads both files whole, as
+    :func:`eicodec.outcome` does). A row group is written by a second thread while the
+    next one is read (pyarrow writes without holding the GIL). A *target* path is
+    written through a temporary file in its folder, renamed over it only when every row
+    is written: on any error (bad input, a full disk) no file is left. *parquet_options*
+    go to ``pyarrow.parquet.ParquetWriter`` (e.g. ``compression="zstd"``: half the size
+    of the default snappy). Returns the number of rows."""
     pa = _pyarrow()
     import pyarrow.parquet as pq
 
@@ -526,24 +531,94 @@ def to_parquet(source: Source, target: str | os.PathLike[str] | IO[bytes], recor
         raise ValueError("row_group_rows must be at least 1")
     schema, batches = iter_arrow_batches(source, record_type, ap305=ap305, spec=spec, encoding=encoding,
                                          unmask=unmask)
+    try:
+        if isinstance(target, (str, os.PathLike)) and "filesystem" not in parquet_options \
+                and "://" not in os.fspath(target):
+            from .outputs import atomic_output
+
+            with atomic_output(target) as fh:
+                with pq.ParquetWriter(fh, schema, **parquet_options) as writer:
+                    return _write_row_groups(pa, schema, batches, writer, row_group_rows)
+        with pq.ParquetWriter(target, schema, **parquet_options) as writer:
+            return _write_row_groups(pa, schema, batches, writer, row_group_rows)
+    finally:
+        batches.close()  # type: ignore[attr-defined]  (a generator: closes the input)
+
+
+def _write_row_groups(pa: Any, schema: Any, batches: Iterator[Any], writer: Any, row_group_rows: int) -> int:
+    """Gather *batches* into row groups of *row_group_rows* rows and write them with
+    *writer* in a :class:`_BackgroundWriter`; returns the number of rows."""
     rows = 0
     pending: list[Any] = []
     have = 0
-    with pq.ParquetWriter(target, schema, **parquet_options) as writer:
+    with _BackgroundWriter(lambda table: writer.write_table(table, row_group_size=row_group_rows)) as out:
         for b in batches:
             pending.append(b)
             have += b.num_rows
             if have >= row_group_rows:
                 table = pa.Table.from_batches(pending, schema=schema)
                 full = have - have % row_group_rows
-                writer.write_table(table.slice(0, full), row_group_size=row_group_rows)
+                out.put(table.slice(0, full))
                 rest = table.slice(full)
                 pending, have = rest.to_batches(), rest.num_rows
                 rows += full
         if have:
-            writer.write_table(pa.Table.from_batches(pending, schema=schema), row_group_size=row_group_rows)
+            out.put(pa.Table.from_batches(pending, schema=schema))
             rows += have
     return rows
+
+
+class _BackgroundWriter:
+    """Calls *write* on each item :meth:`put` to it, in a thread of its own, one item
+    behind the caller (so a row group is written while the next is made). An exception
+    in the thread is raised in the caller (the same exception object) at its next
+    :meth:`put` or at the end of the ``with`` block; after one, later items are dropped.
+    When the caller's block fails, the thread drops what is left and is waited for, and
+    the caller's exception goes on."""
+
+    def __init__(self, write: Callable[[Any], object]) -> None:
+        self._write = write
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self._error: BaseException | None = None
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="eicodec-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            if self._error is not None or self._stop:
+                continue  # (dropped: keep taking items so that the caller never blocks)
+            try:
+                self._write(item)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                self._error = exc
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def put(self, item: Any) -> None:
+        """Hand *item* to the thread (waits while it is still busy with the one before)."""
+        self._raise()
+        self._queue.put(item)
+
+    def __enter__(self) -> _BackgroundWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if kind is not None:
+            self._stop = True
+        self._queue.put(_END)
+        self._thread.join()
+        if kind is None:
+            self._raise()
+
+
+_END = object()
 
 
 # --------------------------------------------------------------------------- CSV
