@@ -31,7 +31,6 @@ from .batches import (
     Batch,
     iter_batches,
     replayable,
-    to_datetime64,
 )
 from .errors import EicodecError
 from .layouts import FieldSpec, MessageSpec, RecordLayout
@@ -170,20 +169,25 @@ class _Group:
         self.positions = np.array([np.arange(f.start - 1, f.end) for f in fields], dtype=np.intp)
         self.optional = np.array([f.optional for f in fields], dtype=bool)
         self.valued = [i for i, f in enumerate(fields) if f.kind in ("number", "amount", "time")]
-        self.weights = 10 ** np.arange(self.length - 1, -1, -1, dtype=np.int64)
-        self.offset = np.int64(48) * self.weights.sum()
 
     def read(self, block: _Block) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """(digits and not empty, all zeros, number) per field: ``(k, n)`` arrays; the
         number (meaningless where not digits) only for the fields in ``valued``."""
         x = block.cols[self.positions]  # (k, length, n)
-        ok = ((x - np.asarray(48, x.dtype)) < 10).all(axis=1)
-        zeros = (x == 48).all(axis=1) if self.optional.any() else np.zeros(ok.shape, bool)
+        d = x - np.asarray(48, x.dtype)  # digit values; any other character wraps to >= 10
+        top = d.max(axis=1)
+        ok = top < 10
+        zeros = top == 0
         ok &= ~(zeros & self.optional[:, None])
         value = None
         if self.valued:
-            v = x if len(self.valued) == len(self.fields) else x[self.valued]
-            value = np.matmul(self.weights, v.astype(np.int64)) - self.offset
+            v = d if len(self.valued) == len(self.fields) else d[self.valued]
+            # Horner's rule over the digits; int32 while the number fits (9 digits)
+            acc = v[:, 0].astype(np.int32 if self.length <= 9 else np.int64)
+            for j in range(1, self.length):
+                acc *= 10
+                acc += v[:, j]
+            value = acc.astype(np.int64, copy=False)
         return ok, zeros, value
 
 
@@ -211,7 +215,7 @@ def _digit_column(f: FieldSpec, block: _Block, ok: np.ndarray, zeros: np.ndarray
         good_m = (m >= 1) & (m <= 12)
         dim = _DAYS[np.where(good_m, m, 0)] + ((m == 2) & (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0)))
         ok = ok & (y >= 1) & good_m & (day >= 1) & (day <= dim)
-        return to_datetime64(y, m, day, ok), ok
+        return _dates(y, m, day, ok), ok
     if kind == "time":
         assert value is not None
         hh, mm = value // 100, value % 100
@@ -241,6 +245,20 @@ def _text_column(f: FieldSpec, block: _Block) -> tuple[np.ndarray, np.ndarray]:
 
 
 _DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int32)
+
+
+def _dates(y: np.ndarray, m: np.ndarray, d: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """datetime64[D] of year/month/day (int32 arrays; calendar dates where *ok*), NaT
+    where not *ok*: days since 1970-01-01 by integer arithmetic (the proleptic Gregorian
+    calendar, as numpy's), without numpy's month-to-day conversion."""
+    early = m <= 2  # March-based years: the leap day ends a year
+    y = y - early
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + np.where(early, 9, -3)) + 2) // 5 + d - 1
+    days = (era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468).astype("datetime64[D]")
+    days[~ok] = np.datetime64("NaT")
+    return days
 
 
 @attrs.frozen
