@@ -169,6 +169,7 @@ class _Group:
         self.positions = np.array([np.arange(f.start - 1, f.end) for f in fields], dtype=np.intp)
         self.optional = np.array([f.optional for f in fields], dtype=bool)
         self.valued = [i for i, f in enumerate(fields) if f.kind in ("number", "amount", "time")]
+        self.index = [self.valued.index(i) if i in self.valued else -1 for i in range(len(fields))]
 
     def read(self, block: _Block) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """(digits and not empty, all zeros, number) per field: ``(k, n)`` arrays; the
@@ -263,10 +264,14 @@ def _dates(y: np.ndarray, m: np.ndarray, d: np.ndarray, ok: np.ndarray) -> np.nd
 
 @attrs.frozen
 class _Plan:
-    """How to read a list of fields: the digit groups and the character ranges read."""
+    """How to read a list of fields: the digit groups, the character ranges read and the
+    signed amounts among the fields (name, amount, D/C indicator). It keeps the layout
+    and fields it was made for (so that their ids, its key, stay theirs)."""
 
     groups: list[_Group]
     spans: list[tuple[int, int]]
+    signed: list[tuple[str, FieldSpec, FieldSpec]]
+    made_for: tuple[RecordLayout, tuple[FieldSpec, ...]]
 
 
 def _spans(lay: RecordLayout, fields: list[FieldSpec]) -> list[tuple[int, int]]:
@@ -283,17 +288,19 @@ def _spans(lay: RecordLayout, fields: list[FieldSpec]) -> list[tuple[int, int]]:
     return spans
 
 
-_PLANS: dict[tuple[RecordLayout, tuple[FieldSpec, ...]], _Plan] = {}
+_PLANS: dict[tuple[int, ...], _Plan] = {}
 
 
 def _plan_of(lay: RecordLayout, fields: list[FieldSpec]) -> _Plan:
-    """The :class:`_Plan` of *fields* of *lay* (kept: made once per field list)."""
-    key = (lay, tuple(fields))
+    """The :class:`_Plan` of *fields* of *lay* (kept: made once per field list; found by
+    the objects' ids -- hashing some fifty field specs per batch costs more than reading)."""
+    key = (id(lay), *map(id, fields))
     got = _PLANS.get(key)
     if got is None:
         if len(_PLANS) > 256:
             _PLANS.clear()
-        got = _PLANS[key] = _Plan(_groups(fields), _spans(lay, fields))
+        signed = [(name, amount, dc) for name, (amount, dc) in lay.signed.items() if amount in fields]
+        got = _PLANS[key] = _Plan(_groups(fields), _spans(lay, fields), signed, (lay, tuple(fields)))
     return got
 
 
@@ -309,18 +316,17 @@ def batch_columns(batch: Batch, lay: RecordLayout, fields: list[FieldSpec], *, t
     for g in plan.groups:  # digit fields, a group of one length at a time
         ok, zeros, value = g.read(block)
         for i, f in enumerate(g.fields):
-            v = None if value is None or i not in g.valued else value[g.valued.index(i)]
-            read[f.attr] = _digit_column(f, block, ok[i], zeros[i], v)
+            k = g.index[i]
+            read[f.attr] = _digit_column(f, block, ok[i], zeros[i], None if k < 0 or value is None else value[k])
     cols: dict[str, np.ndarray] = {}
     valid: dict[str, np.ndarray] = {}
     for f in fields:
         cols[f.attr], valid[f.attr] = read[f.attr] if f.attr in read else _text_column(f, block)
-    for name, (amount, dc) in lay.signed.items():
-        if amount in fields:
-            value = cols[amount.attr]
-            sign = block.cols[dc.start - 1] == ord("C")
-            cols[name] = np.where(sign, -value, value)
-            valid[name] = valid[amount.attr]
+    for name, amount, dc in plan.signed:
+        value = cols[amount.attr]
+        sign = block.cols[dc.start - 1] == ord("C")
+        cols[name] = np.where(sign, -value, value)
+        valid[name] = valid[amount.attr]
     return ColumnBatch(batch.lines[rows], cols, valid)
 
 

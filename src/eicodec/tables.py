@@ -39,6 +39,7 @@ optional dependency (``pip install eicodec[arrow]``); CSV needs only the core.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import os
 import queue
@@ -462,7 +463,13 @@ def _utf8_buffers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.arange(0, (n + 1) * width, width, dtype=np.int32), np.ascontiguousarray(chars).reshape(-1)
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(lengths, out=offsets[1:])
-    return offsets, chars[np.arange(width) < lengths[:, None]]
+    return offsets, chars[_first_of(width)[lengths]]
+
+
+@functools.cache
+def _first_of(width: int) -> np.ndarray:
+    """``(width + 1, width)`` bool: row *k* marks the first *k* of *width* positions."""
+    return np.arange(width)[None, :] < np.arange(width + 1)[:, None]
 
 
 def _ascii_buffers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
