@@ -166,6 +166,10 @@ def _check_both_text_modes(data: bytes, batch_lines: int) -> None:
         for key, col in as_str.items():
             if col.dtype.kind == "U":
                 assert [b.decode("utf-8") for b in as_bytes[key].tolist()] == col.tolist(), (t, key)
+        for part in eicodec.iter_columns(data, t, text="bytes", batch_lines=batch_lines):
+            for key, col in part.columns.items():  # valid: never empty (tables rely on it)
+                if col.dtype.kind == "S":
+                    assert (col[part.valid[key]] != b"").all(), (t, key)
 
 
 _TEXT_NOISE = st.text(st.sampled_from(list("AZ09 ë€\x00-")), min_size=1, max_size=24)

@@ -337,9 +337,10 @@ def _present(c: TableColumn, columns: dict[str, np.ndarray], valid: dict[str, np
     """Where column *c* has a value: valid, a string not empty, a signed amount only
     with a valid D/C indicator (never a sign guessed)."""
     ok = valid[c.key]
-    if c.type == "string":
-        values = columns[c.key]
-        ok = _not_empty(values, ok) if values.dtype.kind == "S" else ok & (values != "")
+    if c.type == "string" and columns[c.key].dtype.kind != "S":
+        # (the engine's bytes columns are never empty where valid -- see eicodec.columns;
+        # str columns, e.g. a reference's, are compared)
+        ok = ok & (columns[c.key] != "")
     dc = c.metadata.get("signed_by_attr")
     if dc:
         ok = ok & valid[dc]
@@ -351,19 +352,6 @@ def _byte_matrix(values: np.ndarray) -> np.ndarray:
     if values.dtype.itemsize == 0:
         return np.zeros((len(values), 0), dtype=np.uint8)
     return values[:, None].view(np.uint8)
-
-
-def _not_empty(values: np.ndarray, where: np.ndarray) -> np.ndarray:
-    """``where & (values != b"")`` of a numpy ``bytes`` array: the first byte decides,
-    the whole value only where that is a NUL."""
-    chars = _byte_matrix(values)
-    if chars.shape[1] == 0:
-        return np.zeros(len(values), dtype=bool)
-    out = where & (chars[:, 0] != 0)
-    maybe = np.flatnonzero(where & ~out)
-    if len(maybe):
-        out[maybe] = chars[maybe].any(axis=1)
-    return out
 
 
 def _batch_cells(plan: TablePlan, batch: ColumnBatch, followers: list[_Ancestor],
