@@ -614,11 +614,22 @@ def test_parquet_error_while_reading_stops_the_writer(claims: tuple[bytes, bytes
     assert list(tmp_path.iterdir()) == [] and not _writer_threads()
 
 
-def test_parquet_to_a_file_object_and_row_counts(claims: tuple[bytes, bytes], tmp_path: Path) -> None:
-    """A caller's file object is written (and left open); the rows are to_arrow's."""
+def test_parquet_to_a_file_object_and_row_counts(claims: tuple[bytes, bytes], tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A caller's file object is written (and left open, also after an error); the rows
+    are to_arrow's."""
     data, ap305 = claims
     buf = io.BytesIO()
     rows = eicodec.to_parquet(data, buf, ap305=ap305, row_group_rows=5)
     assert not buf.closed and rows == eicodec.to_arrow(data, ap305=ap305).num_rows
     buf.seek(0)
     assert pq.read_table(buf).equals(eicodec.to_arrow(data, ap305=ap305), check_metadata=True)
+
+    def failing(*args: Any) -> Any:
+        raise eicodec.EicodecError("broken on purpose")
+
+    monkeypatch.setattr(tables, "_batch_columns", failing)
+    other = io.BytesIO()
+    with pytest.raises(eicodec.EicodecError, match="broken on purpose"):
+        eicodec.to_parquet(data, other)
+    assert not other.closed

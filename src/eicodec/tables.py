@@ -38,6 +38,7 @@ optional dependency (``pip install eicodec[arrow]``); CSV needs only the core.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import io
@@ -527,17 +528,33 @@ def to_parquet(source: Source, target: str | os.PathLike[str] | IO[bytes], recor
     schema, batches = iter_arrow_batches(source, record_type, ap305=ap305, spec=spec, encoding=encoding,
                                          unmask=unmask)
     try:
-        if isinstance(target, (str, os.PathLike)) and "filesystem" not in parquet_options \
-                and "://" not in os.fspath(target):
-            from .outputs import atomic_output
+        if isinstance(target, (str, os.PathLike)) and ("filesystem" in parquet_options
+                                                       or "://" in os.fspath(target)):
+            with pq.ParquetWriter(target, schema, **parquet_options) as writer:  # pyarrow's own
+                return _write_row_groups(pa, schema, batches, writer, row_group_rows)
+        with contextlib.ExitStack() as stack:
+            if isinstance(target, (str, os.PathLike)):
+                from .outputs import atomic_output
 
-            with atomic_output(target) as fh:
-                with pq.ParquetWriter(fh, schema, **parquet_options) as writer:
-                    return _write_row_groups(pa, schema, batches, writer, row_group_rows)
-        with pq.ParquetWriter(target, schema, **parquet_options) as writer:
-            return _write_row_groups(pa, schema, batches, writer, row_group_rows)
+                target = stack.enter_context(atomic_output(target))
+            # (buffered by pyarrow: the writer thread calls the Python file, which needs
+            # the GIL, a few times per row group instead of hundreds)
+            sink = pa.output_stream(target, buffer_size=_WRITE_BUFFER)
+            try:
+                with pq.ParquetWriter(sink, schema, **parquet_options) as writer:
+                    rows = _write_row_groups(pa, schema, batches, writer, row_group_rows)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    sink.detach()  # (dropping the buffer would close the caller's file)
+                raise
+            sink.detach()  # the rest written; the file object stays open
+            return rows
     finally:
         batches.close()  # type: ignore[attr-defined]  (a generator: closes the input)
+
+
+#: Bytes of Parquet output gathered before a write to a Python file object.
+_WRITE_BUFFER = 1 << 22
 
 
 def _write_row_groups(pa: Any, schema: Any, batches: Iterator[Any], writer: Any, row_group_rows: int) -> int:
