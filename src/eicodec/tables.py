@@ -550,7 +550,7 @@ def to_parquet(source: Source, target: str | os.PathLike[str] | IO[bytes], recor
             sink.detach()  # the rest written; the file object stays open
             return rows
     finally:
-        batches.close()  # type: ignore[attr-defined]  (a generator: closes the input)
+        getattr(batches, "close", lambda: None)()  # (a generator: closes the input)
 
 
 #: Bytes of Parquet output gathered before a write to a Python file object.
