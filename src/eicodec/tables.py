@@ -38,9 +38,13 @@ optional dependency (``pip install eicodec[arrow]``); CSV needs only the core.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import functools
 import io
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any
 
@@ -298,7 +302,7 @@ def _cells(plan: TablePlan, stream: RecordStream, opener: Callable[[], Source],
     followers = [_Ancestor(lay.type) for lay in plan.chain]
 
     def per_batch() -> Iterator[Cells]:
-        for batch in iter_batches(stream, _ENGINE_BATCH_LINES, opener):
+        for batch in iter_batches(stream, _ENGINE_BATCH_LINES, opener, fingerprint=False):
             for anc, lay, fields in zip(followers, layouts[1:], wanted[1:]):
                 anc.push(batch, _batch_columns(batch, lay, fields))
             own = _with_broken_rows(batch, layouts[0], _batch_columns(batch, layouts[0], wanted[0]))
@@ -334,9 +338,10 @@ def _present(c: TableColumn, columns: dict[str, np.ndarray], valid: dict[str, np
     """Where column *c* has a value: valid, a string not empty, a signed amount only
     with a valid D/C indicator (never a sign guessed)."""
     ok = valid[c.key]
-    if c.type == "string":
-        values = columns[c.key]
-        ok = _not_empty(values, ok) if values.dtype.kind == "S" else ok & (values != "")
+    if c.type == "string" and columns[c.key].dtype.kind != "S":
+        # (the engine's bytes columns are never empty where valid -- see eicodec.columns;
+        # str columns, e.g. a reference's, are compared)
+        ok = ok & (columns[c.key] != "")
     dc = c.metadata.get("signed_by_attr")
     if dc:
         ok = ok & valid[dc]
@@ -348,19 +353,6 @@ def _byte_matrix(values: np.ndarray) -> np.ndarray:
     if values.dtype.itemsize == 0:
         return np.zeros((len(values), 0), dtype=np.uint8)
     return values[:, None].view(np.uint8)
-
-
-def _not_empty(values: np.ndarray, where: np.ndarray) -> np.ndarray:
-    """``where & (values != b"")`` of a numpy ``bytes`` array: the first byte decides,
-    the whole value only where that is a NUL."""
-    chars = _byte_matrix(values)
-    if chars.shape[1] == 0:
-        return np.zeros(len(values), dtype=bool)
-    out = where & (chars[:, 0] != 0)
-    maybe = np.flatnonzero(where & ~out)
-    if len(maybe):
-        out[maybe] = chars[maybe].any(axis=1)
-    return out
 
 
 def _batch_cells(plan: TablePlan, batch: ColumnBatch, followers: list[_Ancestor],
@@ -460,7 +452,13 @@ def _utf8_buffers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.arange(0, (n + 1) * width, width, dtype=np.int32), np.ascontiguousarray(chars).reshape(-1)
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(lengths, out=offsets[1:])
-    return offsets, chars[np.arange(width) < lengths[:, None]]
+    return offsets, chars[_first_of(width)[lengths]]
+
+
+@functools.cache
+def _first_of(width: int) -> np.ndarray:
+    """``(width + 1, width)`` bool: row *k* marks the first *k* of *width* positions."""
+    return np.arange(width)[None, :] < np.arange(width + 1)[:, None]
 
 
 def _ascii_buffers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -514,11 +512,14 @@ def to_parquet(source: Source, target: str | os.PathLike[str] | IO[bytes], recor
                ap305: Source | None = None, spec: MessageSpec | None = None, encoding: str | None = None,
                unmask: bool = False, row_group_rows: int = ROW_GROUP_ROWS, **parquet_options: Any) -> int:
     """Write the rows of :func:`to_arrow` to a Parquet file in row groups of
-    *row_group_rows* rows (the last one smaller), streaming: memory holds one row group
-    (with *ap305*, the outcome join reads both files whole, as :func:`eicodec.outcome`
-    does). *parquet_options* go to ``pyarrow.parquet.ParquetWriter`` (e.g.
-    ``compression="zstd"``: half the size of the default snappy). Returns the number of
-    rows."""
+    *row_group_rows* rows (the last one smaller), streaming: memory holds a few row
+    groups (with *ap305*, the outcome join reads both files whole, as
+    :func:`eicodec.outcome` does). A row group is written by a second thread while the
+    next one is read (pyarrow writes without holding the GIL). A *target* path is
+    written through a temporary file in its folder, renamed over it only when every row
+    is written: on any error (bad input, a full disk) no file is left. *parquet_options*
+    go to ``pyarrow.parquet.ParquetWriter`` (e.g. ``compression="zstd"``: half the size
+    of the default snappy). Returns the number of rows."""
     pa = _pyarrow()
     import pyarrow.parquet as pq
 
@@ -526,24 +527,110 @@ def to_parquet(source: Source, target: str | os.PathLike[str] | IO[bytes], recor
         raise ValueError("row_group_rows must be at least 1")
     schema, batches = iter_arrow_batches(source, record_type, ap305=ap305, spec=spec, encoding=encoding,
                                          unmask=unmask)
+    try:
+        if isinstance(target, (str, os.PathLike)) and ("filesystem" in parquet_options
+                                                       or "://" in os.fspath(target)):
+            with pq.ParquetWriter(target, schema, **parquet_options) as writer:  # pyarrow's own
+                return _write_row_groups(pa, schema, batches, writer, row_group_rows)
+        with contextlib.ExitStack() as stack:
+            if isinstance(target, (str, os.PathLike)):
+                from .outputs import atomic_output
+
+                target = stack.enter_context(atomic_output(target))
+            # (buffered by pyarrow: the writer thread calls the Python file, which needs
+            # the GIL, a few times per row group instead of hundreds)
+            sink = pa.output_stream(target, buffer_size=_WRITE_BUFFER)
+            try:
+                with pq.ParquetWriter(sink, schema, **parquet_options) as writer:
+                    rows = _write_row_groups(pa, schema, batches, writer, row_group_rows)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    sink.detach()  # (dropping the buffer would close the caller's file)
+                raise
+            sink.detach()  # the rest written; the file object stays open
+            return rows
+    finally:
+        getattr(batches, "close", lambda: None)()  # (a generator: closes the input)
+
+
+#: Bytes of Parquet output gathered before a write to a Python file object.
+_WRITE_BUFFER = 1 << 22
+
+
+def _write_row_groups(pa: Any, schema: Any, batches: Iterator[Any], writer: Any, row_group_rows: int) -> int:
+    """Gather *batches* into row groups of *row_group_rows* rows and write them with
+    *writer* in a :class:`_BackgroundWriter`; returns the number of rows."""
     rows = 0
     pending: list[Any] = []
     have = 0
-    with pq.ParquetWriter(target, schema, **parquet_options) as writer:
+    with _BackgroundWriter(lambda table: writer.write_table(table, row_group_size=row_group_rows)) as out:
         for b in batches:
             pending.append(b)
             have += b.num_rows
             if have >= row_group_rows:
                 table = pa.Table.from_batches(pending, schema=schema)
                 full = have - have % row_group_rows
-                writer.write_table(table.slice(0, full), row_group_size=row_group_rows)
+                out.put(table.slice(0, full))
                 rest = table.slice(full)
                 pending, have = rest.to_batches(), rest.num_rows
                 rows += full
         if have:
-            writer.write_table(pa.Table.from_batches(pending, schema=schema), row_group_size=row_group_rows)
+            out.put(pa.Table.from_batches(pending, schema=schema))
             rows += have
     return rows
+
+
+class _BackgroundWriter:
+    """Calls *write* on each item :meth:`put` to it, in a thread of its own, one item
+    behind the caller (so a row group is written while the next is made). An exception
+    in the thread is raised in the caller (the same exception object) at its next
+    :meth:`put` or at the end of the ``with`` block; after one, later items are dropped.
+    When the caller's block fails, the thread drops what is left and is waited for, and
+    the caller's exception goes on."""
+
+    def __init__(self, write: Callable[[Any], object]) -> None:
+        self._write = write
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self._error: BaseException | None = None
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="eicodec-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            if self._error is not None or self._stop:
+                continue  # (dropped: keep taking items so that the caller never blocks)
+            try:
+                self._write(item)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                self._error = exc
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def put(self, item: Any) -> None:
+        """Hand *item* to the thread (waits while it is still busy with the one before)."""
+        self._raise()
+        self._queue.put(item)
+
+    def __enter__(self) -> _BackgroundWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if kind is not None:
+            self._stop = True
+        self._queue.put(_END)
+        self._thread.join()
+        if kind is None:
+            self._raise()
+
+
+_END = object()
 
 
 # --------------------------------------------------------------------------- CSV
