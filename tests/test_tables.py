@@ -636,3 +636,32 @@ def test_parquet_to_a_file_object_and_row_counts(claims: tuple[bytes, bytes], tm
     with pytest.raises(eicodec.EicodecError, match="broken on purpose"):
         eicodec.to_parquet(data, other)
     assert not other.closed
+
+
+@pytest.mark.parametrize("mode", ["insurer", "vecozo"])
+def test_the_outcome_join_streams_across_batches(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The outcome is joined batch by batch from the same reading (no table of all lines):
+    any batch size gives each claim line what eicodec.outcome says of it."""
+    big = _declaration(groups=300)
+    report = eicodec.validate(big, today=TODAY, mode=mode)
+    ap305 = eicodec.dumps_retour(big, report, return_date=TODAY)
+    outs = [(o.line, o.status, o.codes, o.awarded) for o in eicodec.outcome(big, ap305)]
+    assert {o[1] for o in outs} >= {"rejected"}
+    for lines in (1, 7, 4096):
+        monkeypatch.setattr(tables, "_ENGINE_BATCH_LINES", lines)
+        t = eicodec.to_arrow(big, ap305=ap305).to_pylist()
+        assert [(r["line"], r["outcome_status"], tuple(r["outcome_codes"]), r["outcome_awarded"]) for r in t] == outs
+
+
+def test_an_ap305_with_records_not_in_the_ap304_leaves_no_parquet(claims: tuple[bytes, bytes], tmp_path: Path) -> None:
+    data, ap305 = claims
+    lines = ap305.split(b"\r\n")
+    lines[1] = lines[1][:100] + (b"X" if lines[1][100:101] != b"X" else b"Y") + lines[1][101:]
+    out = tmp_path / "claims.parquet"
+    with pytest.raises(eicodec.MismatchError, match="not copies"):
+        eicodec.to_parquet(data, out, ap305=b"\r\n".join(lines))
+    assert list(tmp_path.iterdir()) == []
+    other = ap305.replace(b"T-1 ", b"T-2 ", 1)  # the return of another invoice (factuurnummer 0116)
+    with pytest.raises(eicodec.MismatchError, match="0116"):
+        eicodec.to_parquet(data, out, ap305=other)
+    assert list(tmp_path.iterdir()) == []

@@ -889,14 +889,12 @@ def iter_outcomes(ap304: Declaration | Source, ap305: Declaration | Source) -> I
     after the outcomes (the header is compared before the first)."""
     spec, records, close = _records_of(ap304)
     try:
-        spec305, records305, close305 = _records_of(ap305)
-        try:
-            if spec.kind != "declaration" or spec305.kind != "return" or spec305.return_of != spec.standard:
-                raise MismatchError(f"{spec305.name} is not a return file for {spec.name}")
-            header305, returned, by_key = _index_return(spec, spec305, records305)
-        finally:
-            close305()
-        yield from _join(spec, records, header305, returned, by_key)
+        join = OutcomeJoin(spec, ap305)
+        for rec in records:
+            found = join.feed(rec)
+            if found is not None:
+                yield found
+        join.finish()
     finally:
         close()
 
@@ -950,40 +948,55 @@ def _index_return(spec304: MessageSpec, spec305: MessageSpec, records: Iterator[
     return header, returned, by_key
 
 
-def _join(spec: MessageSpec, records: Iterator[Record], header305: Record | None,
-          returned: list[_Returned], by_key: dict[tuple[str, str, str], list[_Returned]]) -> Iterator[ClaimOutcome]:
-    """The outcomes of the claim lines of *records* (the AP304, in file order)."""
-    has_details = bool(returned)
-    if header305 is None:
-        raise MismatchError("the return file has no voorlooprecord")
-    answer = _answer(spec)
-    claim_t, amount_attr = _claim_type(spec, answer), _amount_attr(spec, answer)
-    n = spec.record_length
-    key = _key_maker(spec)
-    ref_slice = spec.field(claim_t, answer.claim_reference).slice
-    table = return_codes()
-    roles = rules_for(spec).roles
-    vecozo_ok = roles["vecozo_approved"]
-    # codes that say nothing against a line: assessed and fine, price corrected, fine but
-    # returned with a rejected file
-    neutral = {roles["assessed_ok"], roles["price_correction"], vecozo_ok}
-    hdr_codes = _codes(header305)
-    approved_file = roles["approved_file"] in hdr_codes
-    return_reference = (_value(header305, "insurer_reference") or "").strip()
-    header_done = False
-    for rec in records:
+class OutcomeJoin:
+    """The join of :func:`iter_outcomes`, fed the AP304's records in file order one at a
+    time (:meth:`feed` answers a claim line's outcome), then :meth:`finish`. The AP305 is
+    read and indexed when the join is made. :mod:`eicodec.tables` feeds it from its
+    batches."""
+
+    def __init__(self, spec: MessageSpec, ap305: Declaration | Source) -> None:
+        spec305, records305, close305 = _records_of(ap305)
+        try:
+            if spec.kind != "declaration" or spec305.kind != "return" or spec305.return_of != spec.standard:
+                raise MismatchError(f"{spec305.name} is not a return file for {spec.name}")
+            header305, self.returned, self.by_key = _index_return(spec, spec305, records305)
+        finally:
+            close305()
+        if header305 is None:
+            raise MismatchError("the return file has no voorlooprecord")
+        self.spec, self.header305 = spec, header305
+        self.answer = answer = _answer(spec)
+        self.claim_t, self.amount_attr = _claim_type(spec, answer), _amount_attr(spec, answer)
+        self.n = spec.record_length
+        self.key = _key_maker(spec)
+        self.ref_slice = spec.field(self.claim_t, answer.claim_reference).slice
+        self.table = return_codes()
+        self.roles = roles = rules_for(spec).roles
+        self.vecozo_ok = roles["vecozo_approved"]
+        # codes that say nothing against a line: assessed and fine, price corrected, fine
+        # but returned with a rejected file
+        self.neutral = {roles["assessed_ok"], roles["price_correction"], self.vecozo_ok}
+        self.hdr_codes = _codes(header305)
+        self.approved_file = roles["approved_file"] in self.hdr_codes
+        self.return_reference = (_value(header305, "insurer_reference") or "").strip()
+        self.header_done = False
+
+    def feed(self, rec: Record) -> ClaimOutcome | None:
+        """Take the next record of the AP304; a claim line's outcome, None for others."""
         t = rec.record_type
+        spec = self.spec
         if t == spec.header:
-            if not header_done:
-                header_done = True
-                _compare_headers(rec, header305, answer, n)
-            continue
+            if not self.header_done:
+                self.header_done = True
+                _compare_headers(rec, self.header305, self.answer, self.n)
+            return None
         if t == spec.trailer:
-            continue
-        entries = by_key.get(key(rec))
+            return None
+        claim_t = self.claim_t
+        entries = self.by_key.get(self.key(rec))
         match: _Returned | None = None
         if entries:
-            digest = _digest(rec.raw, n)
+            digest = _digest(rec.raw, self.n)
             for e in entries:
                 e.key_seen = True
                 if e.digest == digest:
@@ -993,38 +1006,43 @@ def _join(spec: MessageSpec, records: Iterator[Record], header305: Record | None
             if match is not None:
                 match.used = True
         if t != claim_t:
-            continue
-        declared = _value(rec, amount_attr) or 0
-        ref = rec.raw[ref_slice].strip()
+            return None
+        declared = _value(rec, self.amount_attr) or 0
+        ref = rec.raw[self.ref_slice].strip()
+        neutral, hdr_codes = self.neutral, self.hdr_codes
         codes: tuple[str, ...]
         if match is not None:
             codes = match.codes
-            if set(codes) == {roles["not_assessed"]}:
+            if set(codes) == {self.roles["not_assessed"]}:
                 status = "not_assessed"
             elif set(codes) - neutral or match.comment_codes - neutral:
                 status = "rejected"
-            elif vecozo_ok in codes:
+            elif self.vecozo_ok in codes:
                 status = "rejected_with_file"  # fine, but the whole file went back
             else:
                 status = "approved"
             awarded = 0 if status == "rejected_with_file" else match.awarded
-        elif not has_details and not approved_file and not set(hdr_codes) <= neutral:
+        elif not self.returned and not self.approved_file and not set(hdr_codes) <= neutral:
             status, codes, awarded = "rejected", hdr_codes, 0
-        elif approved_file:
+        elif self.approved_file:
             status, codes, awarded = "approved", (), declared
         else:
             status, codes, awarded = "not_returned", (), declared
-        yield ClaimOutcome(line=rec.line or 0, reference=ref, status=status, codes=codes,
-                           meanings=tuple(table.meaning(c) for c in codes),
-                           declared=declared, awarded=awarded, return_reference=return_reference)
-    if not header_done:
-        raise MismatchError("the declaration has no voorlooprecord")
-    # (a comment the insurer added has no codes and no record of its key in the AP304)
-    bad = [e.line for e in returned
-           if not e.copy_ok and not (e.comment and not e.codes and not e.key_seen)]
-    if bad:
-        raise MismatchError(f"{len(bad)} record(s) of the return file are not copies of records of the "
-                            f"declaration (first at line {bad[0]})", line=bad[0])
+        return ClaimOutcome(line=rec.line or 0, reference=ref, status=status, codes=codes,
+                            meanings=tuple(self.table.meaning(c) for c in codes),
+                            declared=declared, awarded=awarded, return_reference=self.return_reference)
+
+    def finish(self) -> None:
+        """After the last record: :class:`~eicodec.errors.MismatchError` when the AP304 had
+        no voorlooprecord or the AP305 holds records that are not copies of the AP304's."""
+        if not self.header_done:
+            raise MismatchError("the declaration has no voorlooprecord")
+        # (a comment the insurer added has no codes and no record of its key in the AP304)
+        bad = [e.line for e in self.returned
+               if not e.copy_ok and not (e.comment and not e.codes and not e.key_seen)]
+        if bad:
+            raise MismatchError(f"{len(bad)} record(s) of the return file are not copies of records of the "
+                                f"declaration (first at line {bad[0]})", line=bad[0])
 
 
 def _compare_headers(header304: Record, header305: Record, answer: Answer, n: int) -> None:

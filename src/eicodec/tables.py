@@ -243,13 +243,37 @@ def _null_column(typ: str, n: int) -> tuple[Any, np.ndarray]:
     return np.full(n, _NULL_VALUE[typ], dtype=dtype), np.ones(n, dtype=bool)
 
 
-def _outcome_by_line(source: Source, ap305: Source, spec: MessageSpec,
-                     encoding: str | None) -> dict[int, tuple[str, tuple[str, ...], int]]:
-    from .reader import read
-    from .retour import outcome
+Outcomes = dict[int, tuple[str, tuple[str, ...], int]]  # line -> (status, codes, awarded)
 
-    decl = read(source, spec=spec, encoding=encoding)
-    return {o.line: (o.status, o.codes, o.awarded) for o in outcome(decl, ap305)}
+
+class _OutcomeFeed:
+    """The AP305 outcome of each claim line, from the same batches as the table: every
+    line of a batch goes through :class:`eicodec.retour.OutcomeJoin` in file order (so
+    memory stays flat: no second reading of the declaration, no table of all lines)."""
+
+    def __init__(self, spec: MessageSpec, ap305: Source) -> None:
+        from .model import Record, record_class
+        from .retour import OutcomeJoin
+
+        self.join = OutcomeJoin(spec, ap305)
+        self.layouts = spec.records
+        self.classes = {t: record_class(lay) for t, lay in spec.records.items()}
+        self.record = Record
+
+    def batch(self, batch: Batch) -> Outcomes:
+        """The outcomes of the claim lines of *batch* (fed every line of it)."""
+        out: Outcomes = {}
+        terms = batch.terms
+        for i, raw in enumerate(batch.texts):
+            t = raw[:2]
+            cls = self.classes.get(t)
+            term = terms[i] if terms else "\r\n"
+            rec = cls(self.layouts[t], raw, batch.first + i, term) if cls is not None else \
+                self.record(None, raw, batch.first + i, term)
+            found = self.join.feed(rec)
+            if found is not None:
+                out[found.line] = (found.status, found.codes, found.awarded)
+        return out
 
 
 def iter_cells(source: Source, record_type: str | None = None, *, ap305: Source | None = None,
@@ -260,17 +284,11 @@ def iter_cells(source: Source, record_type: str | None = None, *, ap305: Source 
     opener, to_close = replayable(source)  # read more than once: a file object is spooled
     stream: RecordStream | None = None
     try:
-        # (with an AP305 the encoding must be known before the records are read)
-        stream = RecordStream(opener(), spec=spec, encoding=encoding, defer_check=ap305 is None)
+        stream = RecordStream(opener(), spec=spec, encoding=encoding, defer_check=True)
         found = stream.info.spec
         assert found is not None
         plan = plan_table(found, record_type, outcome=ap305 is not None, unmask=unmask)
-        outcomes = None
-        if ap305 is not None:
-            enc = None if stream.info.encoding == "str" else stream.info.encoding
-            stream.close()
-            outcomes = _outcome_by_line(opener(), ap305, found, enc)
-            stream = RecordStream(opener(), spec=found, encoding=encoding, defer_check=True)
+        outcomes = _OutcomeFeed(found, ap305) if ap305 is not None else None
     except BaseException:
         if stream is not None:
             stream.close()
@@ -295,7 +313,7 @@ def _batch_columns(batch: Batch, lay: RecordLayout, fields: list[FieldSpec]) -> 
 
 
 def _cells(plan: TablePlan, stream: RecordStream, opener: Callable[[], Source],
-           outcomes: dict[int, tuple[str, tuple[str, ...], int]] | None, to_close: list[IO[bytes]]) -> Iterator[Cells]:
+           outcomes: _OutcomeFeed | None, to_close: list[IO[bytes]]) -> Iterator[Cells]:
     """Read the file once; per batch, the rows of the record type and of its ancestors."""
     layouts = [plan.spec.layout(plan.record_type), *plan.chain]
     wanted = [[lay.field(a) for a in plan.fields_to_read(level)] for level, lay in enumerate(layouts)]
@@ -306,8 +324,11 @@ def _cells(plan: TablePlan, stream: RecordStream, opener: Callable[[], Source],
             for anc, lay, fields in zip(followers, layouts[1:], wanted[1:]):
                 anc.push(batch, _batch_columns(batch, lay, fields))
             own = _with_broken_rows(batch, layouts[0], _batch_columns(batch, layouts[0], wanted[0]))
+            joined = outcomes.batch(batch) if outcomes is not None else None
             if len(own.lines):
-                yield _batch_cells(plan, own, followers, outcomes)
+                yield _batch_cells(plan, own, followers, joined)
+        if outcomes is not None:
+            outcomes.join.finish()  # (MismatchError: the AP305 holds records not in the AP304)
 
     try:
         yield from per_batch()
@@ -356,7 +377,7 @@ def _byte_matrix(values: np.ndarray) -> np.ndarray:
 
 
 def _batch_cells(plan: TablePlan, batch: ColumnBatch, followers: list[_Ancestor],
-                 outcomes: dict[int, tuple[str, tuple[str, ...], int]] | None) -> Cells:
+                 outcomes: Outcomes | None) -> Cells:
     n = len(batch.lines)
     # Ancestors: the last record of each ancestor type before the row; the row is placed
     # when their lines strictly decrease up the chain (a newer ancestor closes the parent).
