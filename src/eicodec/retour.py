@@ -967,6 +967,9 @@ class OutcomeJoin:
         self.spec, self.header305 = spec, header305
         self.answer = answer = _answer(spec)
         self.claim_t, self.amount_attr = _claim_type(spec, answer), _amount_attr(spec, answer)
+        claim_lay = spec.layout(self.claim_t)
+        amount_f, dc_f = claim_lay.signed[self.amount_attr]
+        self.claim_len, self.amount_slice, self.dc_slice = claim_lay.length, amount_f.slice, dc_f.slice
         self.n = spec.record_length
         self.key = _key_maker(spec)
         self.ref_slice = spec.field(self.claim_t, answer.claim_reference).slice
@@ -1007,8 +1010,13 @@ class OutcomeJoin:
                 match.used = True
         if t != claim_t:
             return None
-        declared = _value(rec, self.amount_attr) or 0
-        ref = rec.raw[self.ref_slice].strip()
+        raw = rec.raw
+        text, sign = raw[self.amount_slice], raw[self.dc_slice]
+        if len(raw) == self.claim_len and text.isascii() and text.isdigit() and (sign == "D" or sign == "C"):
+            declared = -int(text) if sign == "C" else int(text)  # (as the field decodes it)
+        else:
+            declared = _value(rec, self.amount_attr) or 0
+        ref = raw[self.ref_slice].strip()
         neutral, hdr_codes = self.neutral, self.hdr_codes
         codes: tuple[str, ...]
         if match is not None:

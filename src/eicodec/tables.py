@@ -261,12 +261,14 @@ class _OutcomeFeed:
         self.record = Record
 
     def batch(self, batch: Batch) -> Outcomes:
-        """The outcomes of the claim lines of *batch* (fed every line of it)."""
+        """The outcomes of the claim lines of *batch* (fed every line of it; a full
+        :class:`Record` only for the header and claim lines, whose fields are read)."""
         out: Outcomes = {}
         terms = batch.terms
+        full = {self.join.claim_t, self.join.spec.header}
         for i, raw in enumerate(batch.texts):
             t = raw[:2]
-            cls = self.classes.get(t)
+            cls = self.classes.get(t) if t in full else None
             term = terms[i] if terms else "\r\n"
             rec = cls(self.layouts[t], raw, batch.first + i, term) if cls is not None else \
                 self.record(None, raw, batch.first + i, term)
