@@ -143,7 +143,7 @@ def test_structural_mutations_alike(decl, data) -> None:  # type: ignore[no-unty
 def test_big_file_across_batches() -> None:
     """Many batches, groups across their boundaries, rejected claim lines, repeated
     referentienummers and one lone LF: the same whatever the batch size."""
-    data = eicodec.dumps(declarations(max_insured=4).example())
+    data = (EXAMPLES / "ap304_full.asc").read_bytes()  # insured, debtor, claim lines, comments
     header, body, trailer = data.split(b"\r\n", 1)[0], lines_of(data)[1:-1], lines_of(data)[-1]
     lines = [header] + body * 150 + [trailer]
     for i in range(5, len(lines) - 1, 37):

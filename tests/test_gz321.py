@@ -27,9 +27,7 @@ MANIFEST = tomllib.loads((FIXTURES / "manifest.toml").read_text(encoding="utf-8"
 SPEC = eicodec.get_spec("GZ321", "1.0")
 
 # Fixtures the engine does not report at their manifest rubric, and why (engine side).
-ENGINE_GAPS = {
-    "TB_N2_0101_01": "engine raises UnreadableInputError for a file that does not start with a 01",
-}
+ENGINE_GAPS: dict[str, str] = {}
 
 
 def _generator() -> ModuleType:
@@ -89,7 +87,11 @@ def test_rules_file_names_only_rubrics_and_records_of_the_spec() -> None:
         for key in ("id", "kind", "level", "code", "description", "message", "provisional"):
             assert key in rule, (rule["id"], key)
         named = list(rule.get("rubrics", []))
-        named += [w["rubric"] for w in rule.get("when", [])]
+        named += [w["rubric"] for w in rule.get("when", []) if "rubric" in w]
+        for w in rule.get("when", []):
+            if "under" in w:  # a record type under the rule's; its rubric is that record's
+                assert SPEC.layout(w["record"]).parent == rule["record"], rule["id"]
+                assert w.get("rubric", w["record"])[:2] == w["record"], rule["id"]
         if isinstance(rule.get("other"), dict):
             named.append(rule["other"]["rubric"])
         if "ancestor_rubric" in rule:
@@ -246,9 +248,79 @@ def test_structure_fixture_rejects_the_file_at_its_line(name: str) -> None:
         [(f.rubric, f.line, f.rule) for f in report.findings]
 
 
-@pytest.mark.xfail(strict=False, reason="the rule vocabulary cannot say this condition (manifest: gap)")
-@pytest.mark.parametrize("name", GAPS)
-def test_known_gap_fixture_is_caught(name: str) -> None:
-    entry = MANIFEST[name]
-    report = eicodec.validate(FIXTURES / f"{name}.asc", spec=SPEC)
-    assert any(f.rubric == entry["rubric"] and f.line == entry["line"] for f in report.findings)
+def test_no_fixture_is_a_known_gap() -> None:
+    """Every fixture's condition can be said as data and the engine reports it (issue 11:
+    every fixture caught at its rubric)."""
+    assert GAPS == [] and ENGINE_GAPS == {}
+
+
+def _valid_lines() -> list[str]:
+    return VALID.read_bytes().decode("utf-8")[:-2].split("\r\n")
+
+
+def _rules_at(path: Path, line: int) -> set[str]:
+    report = eicodec.validate(path, spec=SPEC)
+    return {f.rule for f in [*report.findings, *report.unassessed] if f.line == line}
+
+
+def test_activity_time_unit_of_a_dbc_without_care_activities_is_00(tmp_path: Path) -> None:
+    """BER 0432 '04 (= uur) vullen bij DBC en als er zorgactiviteiten zijn, anders met 00':
+    a DBC 04 whose 16 is removed keeps 04 -- wrong, by the rule on 'no 16 under the 04'."""
+    gen = _generator()
+    lines = _valid_lines()
+    dbc = next(i for i, ln in enumerate(lines) if ln[:2] == "04")
+    act = next(i for i, ln in enumerate(lines) if ln[:2] == "16")
+    path = tmp_path / "dbc_without_16.asc"
+    path.write_bytes(gen.join(gen.retrailer([ln for i, ln in enumerate(lines) if i != act])))
+    assert _rules_at(path, dbc + 1) == {"record.activity_unit_none_without_activities"}
+
+
+def test_activity_time_unit_outside_a_dbc_is_00_even_with_care_activities(tmp_path: Path) -> None:
+    """... and an OVP 04 (no 06 of soort 10/11/12) with a 16 and 0432 = 04: wrong, by the
+    rule on 'no DBC 06 under the 04' (the rule on 16s holds there)."""
+    decl = eicodec.read(VALID.read_bytes(), spec=SPEC)
+    ovp = decl.insured[0].services[1]
+    assert {c.record.tariff_type for c in ovp.children} == {"02", "04"}
+    svc = ovp.record
+    svc.activity_time_unit = "04"
+    ovp.add(SPEC.new("16", bsn=svc.bsn, uzovi=svc.uzovi, service_code_list=svc.service_code_list,
+                     declaration_code=svc.declaration_code, service_start=svc.service_start,
+                     service_sequence=svc.service_sequence, activity_code="act_9.1",
+                     activity_start=svc.service_start, activity_end=svc.service_end, activity_time_unit="04",
+                     activity_time_units=1, debit_credit="D", reference="GGZ25-A0002"))
+    path = tmp_path / "ovp_with_16.asc"
+    path.write_bytes(eicodec.dumps(decl))
+    report = eicodec.validate(path, spec=SPEC)
+    found = {(f.rule, f.rubric, f.record_type) for f in [*report.findings, *report.unassessed]}
+    assert found == {("record.activity_unit_none_outside_dbc", "0432", "04")}, found
+
+
+def test_fixture_findings_do_not_depend_on_the_batch_size() -> None:
+    """Rules with conditions on the records under a 04 wait until the 04 is closed: a
+    batch of 1 or 3 lines (a 04's 06s in later batches) finds what one batch finds."""
+    def seen(report: eicodec.Report) -> tuple[object, ...]:
+        return (report.status, [(f.rule, f.line, f.rubric, f.code) for f in report.findings],
+                [(f.rule, f.line) for f in report.unassessed],
+                [(line, o.verdict, o.codes) for line, o in report.outcomes.items()])
+
+    for name in MANIFEST:
+        path = FIXTURES / f"{name}.asc"
+        whole = seen(eicodec.validate(path, spec=SPEC))
+        for n in (1, 3):
+            assert seen(eicodec.validate(path, spec=SPEC, batch_lines=n)) == whole, (name, n)
+
+
+def test_cli_names_the_spec_of_a_file_without_voorlooprecord(capsys: pytest.CaptureFixture[str]) -> None:
+    """TB_N2_0101_01 (no 01): unreadable unless the spec is named; then rejected at 0101, line 1."""
+    import json
+
+    from eicodec.cli import main
+    from eicodec.layouts import data_dir
+
+    path = str(FIXTURES / "TB_N2_0101_01.asc")
+    assert main(["validate", path]) == 3
+    capsys.readouterr()
+    assert main(["validate", "--spec", str(data_dir() / "GZ321v1.0.toml"), "--format", "json", path]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["message_type"] == "GZ321 v1.0" and out["status"] == "rejected_file"
+    assert [(f["rubric"], f["line"], f["rule"]) for f in out["findings"]] == [("0101", 1, "file.missing_header")]

@@ -58,7 +58,16 @@ def relabel(data: bytes, line: int, kenmerk: bytes) -> bytes:
 def test_the_example_holds_the_personal_values_the_tests_look_for() -> None:
     values = personal_values(FULL.read_bytes())
     assert {"123456782", "Vries", "19560314", "1956-03-14", "3511AB", "Oudegracht", "Utrecht",
-            "NL91ABNA0417164300"} <= values
+            "NL91ABNA0417164300", "DEB0001"} <= values  # (DEB0001: the debiteurnummer, 0223/0303)
+
+
+def test_the_debiteurnummer_is_personal_in_every_shipped_spec() -> None:
+    """COD316 is the provider's own number for a person: masked like the patient number."""
+    for spec in eicodec.layouts.builtin_specs():
+        for lay in spec.records.values():
+            for f in lay.fields:
+                if f.element == "COD316":
+                    assert f.personal, (spec.name, f.rubric)
 
 
 @pytest.mark.parametrize("kenmerk", [b"99", b"03", b"98", b"01", b"04", b"77"])

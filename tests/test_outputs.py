@@ -127,7 +127,9 @@ def test_a_failed_write_leaves_no_temporary_file(capsys, monkeypatch, decl: Path
     code, stdout, _ = run(capsys, "validate", str(decl), "--retour", str(out / "x.ap305.asc"),
                           "--format", "json", *TODAY)
     monkeypatch.setattr(eicodec.retour, "write_retour", real)
-    assert code == 3 and json.loads(stdout)["status"] == "failed"
+    doc = json.loads(stdout)  # the report stays; why the answer is missing is said beside it
+    assert code == 3 and doc["status"] == "rejected_records" and doc["retour"] is None
+    assert doc["error_type"] == "OSError" and "return file not written" in doc["message"]
     assert list(out.iterdir()) == []
 
 

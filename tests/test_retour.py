@@ -304,3 +304,88 @@ def test_dumps_and_write_retour_stream_the_same_bytes(tmp_path) -> None:  # type
     out = tmp_path / "r.asc"
     eicodec.write_retour(data, report, out, **kw)
     assert eicodec.dumps_retour(data, report, **kw) == out.read_bytes() == build("claim_rejected")
+
+
+# ------------------------------------------------------------------ [answer] as data
+
+def _ap304_copy(tmp_path: Path, edit: tuple[str, str] | None = None) -> eicodec.MessageSpec:
+    """The shipped AP304 spec and rules copied to *tmp_path*, the rules edited by *edit*."""
+    data = eicodec.layouts.data_dir()
+    (tmp_path / "AP304v8.0.toml").write_text((data / "AP304v8.0.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    rules = (data / "AP304v8.0.rules.toml").read_text(encoding="utf-8")
+    if edit is not None:
+        assert edit[0] in rules
+        rules = rules.replace(edit[0], edit[1], 1)
+    (tmp_path / "AP304v8.0.rules.toml").write_text(rules, encoding="utf-8")
+    return eicodec.load_spec(tmp_path / "AP304v8.0.toml")
+
+
+def test_the_return_file_reads_claim_reference_and_amount_from_the_rules_data() -> None:
+    answer = eicodec.rules.rules_for(eicodec.get_spec("AP304")).answer
+    assert answer is not None
+    assert (answer.claim_reference, answer.claim_amount) == ("0445", "0443")
+    assert set(answer.header_rewritten) == {"0102", "0105", "0106", "0107"}
+
+
+def test_outcome_compares_the_header_rubrics_the_rules_data_does_not_exempt(tmp_path: Path) -> None:
+    """An AP305 header carries another software vendor (0106) than the AP304: fine, as the
+    shipped [answer] says the return rewrites it; a rules copy that does not exempt 0106
+    makes outcome() refuse the pair, naming 0106."""
+    data, kw = scenario("claim_rejected")
+    ap305 = lines_of(build("claim_rejected"))
+    f0106 = eicodec.get_spec("AP305").field("01", "0106")
+    ap305[0] = ap305[0][:f0106.start - 1] + b"VEND01" + ap305[0][f0106.end:]
+    assert {o.status for o in eicodec.outcome(data, join(ap305))} >= {"rejected"}
+    spec = _ap304_copy(tmp_path, ('"0105", "0106", "0107"', '"0105", "0107"'))
+    decl = eicodec.read(data, spec=spec)
+    with pytest.raises(eicodec.MismatchError, match="0106"):
+        eicodec.outcome(decl, join(ap305))
+
+
+@pytest.mark.parametrize("edit, message", [
+    (('claim_reference = "0445"', 'claim_reference = "0203"'), "not a rubric of a claim record"),
+    (('claim_amount = "0443"', 'claim_amount = "0445"'), "not an amount with D/C"),
+    (('header_rewritten = ["0102"', 'header_rewritten = ["0403"'), "not a rubric of the header"),
+    (('claim_amount = "0443"\n', ''), "needs claim_reference and claim_amount"),
+])
+def test_a_rules_file_with_a_bad_answer_table_is_refused_at_load(tmp_path: Path, edit: tuple[str, str],
+                                                                 message: str) -> None:
+    with pytest.raises(eicodec.SpecError, match=message):
+        eicodec.rules.rules_for(_ap304_copy(tmp_path, edit))
+
+
+def test_a_declaration_without_a_shipped_return_message_gets_a_clear_error() -> None:
+    gz = EXAMPLES / "gz321_valid.asc"
+    report = eicodec.validate(gz, today=TODAY)
+    with pytest.raises(eicodec.EicodecError, match="no return message for GZ321"):
+        eicodec.dumps_retour(gz, report)
+
+
+# ------------------------------------------------------------------ outcome, streamed
+
+def test_outcome_streams_the_declaration(tmp_path: Path) -> None:
+    """iter_outcomes keeps of the AP304 one record at a time: its peak memory does not grow
+    with the declaration (the AP305 of an insurer holds only the rejected lines)."""
+    import tracemalloc
+
+    peaks = []
+    for copies in (1500, 6000):  # (above the reader's read-ahead of about a megabyte)
+        path = tmp_path / f"d{copies}.asc"
+        path.write_bytes(_many_groups(copies, {4}))
+        report = eicodec.validate(path, today=TODAY)
+        ap305 = eicodec.dumps_retour(path, report, return_date=RETURN_DATE)
+        tracemalloc.start()
+        n = sum(1 for o in eicodec.iter_outcomes(path, ap305) if o.status)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        assert n == report.counts["04"]
+    assert peaks[1] < 1.3 * peaks[0], peaks  # four times the records, about the same memory
+
+
+def test_outcome_finds_returned_lines_in_another_order() -> None:
+    """A return file whose detail records come in another order than the declaration's
+    (copies all the same) still accounts for every returned claim line."""
+    data, _ = scenario("claim_rejected")
+    lines = lines_of(build("claim_rejected"))
+    shuffled = join([lines[0], *reversed(lines[1:-1]), lines[-1]])
+    assert eicodec.outcome(data, shuffled) == eicodec.outcome(data, build("claim_rejected"))

@@ -392,3 +392,22 @@ def test_record_findings_of_a_file_rejected_at_file_level_are_apart_in_json(caps
     for row in rows:
         check.validate(row)
     assert [r["kind"] for r in rows].count("unassessed") == len(doc["unassessed"])
+
+
+def test_a_report_whose_answer_cannot_be_made_keeps_its_report_and_says_why(capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """--retour for a declaration no return message is shipped for (GZ321): the report is
+    printed as ever, error_type/message say why there is no answer, exit 3, no file."""
+    from tests.conftest import EXAMPLES
+
+    gz = str(EXAMPLES / "gz321_valid.asc")
+    target = tmp_path / "answer.asc"
+    for fmt, check in (("json", _validator("report")), ("jsonl", _validator("report-line"))):
+        code, out, _ = run(capsys, "validate", gz, "--retour", str(target), "--format", fmt)
+        doc = json.loads(out.splitlines()[0])
+        check.validate(doc)
+        assert code == 3 and doc["status"] == "approved" and doc["message_type"] == "GZ321 v1.0"
+        assert doc["retour"] is None and doc["error_type"] == "EicodecError"
+        assert doc["message"].startswith("return file not written: no return message for GZ321")
+    code, out, _ = run(capsys, "validate", gz, "--retour", str(target))
+    assert code == 3 and out.splitlines()[0].endswith(": approved") and "return file not written" in out
+    assert not target.exists()

@@ -496,8 +496,8 @@ def test_without_pyarrow_the_error_names_the_extra(monkeypatch: pytest.MonkeyPat
 
 
 def test_readme_pandas_and_polars_lines_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The README's pandas/polars block (not in the normal README run: neither is a test
-    dependency) runs where both are installed."""
+    """The README's pandas/polars block (kept out of the plain README run) runs: pandas and
+    polars are test dependencies."""
     pytest.importorskip("pandas")
     pytest.importorskip("polars")
     import re
@@ -505,9 +505,12 @@ def test_readme_pandas_and_polars_lines_run(monkeypatch: pytest.MonkeyPatch) -> 
     from tests.conftest import ROOT
 
     blocks = re.findall(r"```py\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.DOTALL)
+    blocks = [b for b in blocks if "import pandas" in b]  # (the other ```py block is Spark, on paper)
     assert len(blocks) == 1
     monkeypatch.chdir(ROOT)
-    exec(compile(blocks[0], "README.md", "exec"), {})
+    namespace: dict[str, object] = {}
+    exec(compile(blocks[0], "README.md", "exec"), namespace)
+    assert len(namespace["df"]) == len(namespace["claims"])  # type: ignore[arg-type]
 
 
 def test_bench_reports_the_parquet_export(tmp_path: Path) -> None:
@@ -523,3 +526,142 @@ def test_bench_reports_the_parquet_export(tmp_path: Path) -> None:
     rows = {r["op"]: r for r in map(json.loads, out.stdout.splitlines()) if "records_per_s" in r}
     claim_lines = sum(1 for r in eicodec.iter_records(tmp_path / "bench_2000.asc") if r.record_type == "04")
     assert rows["parquet_04"]["records"] == claim_lines > 1000 and rows["parquet_04"]["peak_rss_mb"] > 0
+
+
+# --------------------------------------------------------------------------- Parquet: errors midway
+
+def _late_undecodable() -> bytes:
+    """A file that is plain ASCII for more than a megabyte, then has a byte that no
+    encoding the reader accepts can decode (a comment line far in)."""
+    lines = FULL.read_bytes()[:-2].split(b"\r\n")
+    lines = [lines[0], *(lines[1:-1] * 900), lines[-1]]
+    far = [i for i, ln in enumerate(lines) if ln.startswith(b"98") and i > 5000]
+    lines[far[1]] = lines[far[1]][:-1] + b"\x81"
+    return b"".join(ln + b"\r\n" for ln in lines)
+
+
+def _writer_threads() -> list[Any]:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name == "eicodec-writer"]
+
+
+def test_parquet_input_error_midway_leaves_no_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Row groups already written by the writer thread when the input turns out
+    unreadable: the library's error, no file (nor a temporary one), no thread left."""
+    src = tmp_path / "late.asc"
+    src.write_bytes(_late_undecodable())
+    out = tmp_path / "claims.parquet"
+    with pytest.raises(eicodec.UnreadableInputError):
+        eicodec.to_parquet(src, out, row_group_rows=100)
+    assert list(tmp_path.iterdir()) == [src] and not _writer_threads()
+    out.write_bytes(b"an older file")  # an existing target is left as it was
+    with pytest.raises(eicodec.UnreadableInputError):
+        eicodec.to_parquet(src, out, row_group_rows=100)
+    assert out.read_bytes() == b"an older file" and sorted(tmp_path.iterdir()) == sorted([src, out])
+    out.unlink()
+    assert main(["convert", str(src), "--to", "parquet", "-o", str(out)]) == 3
+    assert "unreadable input" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [src] and not _writer_threads()
+
+
+@pytest.mark.parametrize("fail_at", [1, 3])
+def test_parquet_write_error_in_the_writer_thread_surfaces(claims: tuple[bytes, bytes], tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str], fail_at: int) -> None:
+    """A row group that cannot be written (a full disk): the error of the write reaches
+    the caller -- the same exception, not lost in the thread nor hanging it -- and no
+    file is left; the CLI says so with its exit status for OS errors."""
+    data, _ = claims
+    calls: list[int] = []
+    real = pq.ParquetWriter.write_table
+
+    def failing(self: Any, table: Any, *args: Any, **kw: Any) -> None:
+        calls.append(table.num_rows)
+        if len(calls) == fail_at:
+            raise OSError(28, "No space left on device")
+        real(self, table, *args, **kw)
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", failing)
+    monkeypatch.setattr(tables, "_ENGINE_BATCH_LINES", 3)  # many row groups
+    out = tmp_path / "claims.parquet"
+    with pytest.raises(OSError, match="No space left") as caught:
+        eicodec.to_parquet(data, out, row_group_rows=2)
+    assert caught.value.errno == 28
+    assert len(calls) >= fail_at and list(tmp_path.iterdir()) == [] and not _writer_threads()
+    calls[:] = [0] * (fail_at - 1)  # the CLI's one row group is the call that fails
+    (tmp_path / "in.asc").write_bytes(data)
+    assert main(["convert", str(tmp_path / "in.asc"), "--to", "parquet", "-o", str(out)]) == 3
+    assert "No space left on device" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.asc"] and not _writer_threads()
+
+
+def test_parquet_error_while_reading_stops_the_writer(claims: tuple[bytes, bytes], tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error on the reading side while the writer thread holds row groups: that
+    error goes on, the thread ends, nothing is left."""
+    data, _ = claims
+    real = tables._batch_columns
+    seen: list[int] = []
+
+    def failing(batch: Any, lay: Any, fields: Any) -> Any:
+        seen.append(1)
+        if len(seen) == 7:
+            raise eicodec.EicodecError("broken on purpose", line=int(batch.first))
+        return real(batch, lay, fields)
+
+    monkeypatch.setattr(tables, "_batch_columns", failing)
+    monkeypatch.setattr(tables, "_ENGINE_BATCH_LINES", 3)
+    with pytest.raises(eicodec.EicodecError, match="broken on purpose"):
+        eicodec.to_parquet(data, tmp_path / "claims.parquet", row_group_rows=1)
+    assert list(tmp_path.iterdir()) == [] and not _writer_threads()
+
+
+def test_parquet_to_a_file_object_and_row_counts(claims: tuple[bytes, bytes], tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A caller's file object is written (and left open, also after an error); the rows
+    are to_arrow's."""
+    data, ap305 = claims
+    buf = io.BytesIO()
+    rows = eicodec.to_parquet(data, buf, ap305=ap305, row_group_rows=5)
+    assert not buf.closed and rows == eicodec.to_arrow(data, ap305=ap305).num_rows
+    buf.seek(0)
+    assert pq.read_table(buf).equals(eicodec.to_arrow(data, ap305=ap305), check_metadata=True)
+
+    def failing(*args: Any) -> Any:
+        raise eicodec.EicodecError("broken on purpose")
+
+    monkeypatch.setattr(tables, "_batch_columns", failing)
+    other = io.BytesIO()
+    with pytest.raises(eicodec.EicodecError, match="broken on purpose"):
+        eicodec.to_parquet(data, other)
+    assert not other.closed
+
+
+@pytest.mark.parametrize("mode", ["insurer", "vecozo"])
+def test_the_outcome_join_streams_across_batches(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The outcome is joined batch by batch from the same reading (no table of all lines):
+    any batch size gives each claim line what eicodec.outcome says of it."""
+    big = _declaration(groups=300)
+    report = eicodec.validate(big, today=TODAY, mode=mode)
+    ap305 = eicodec.dumps_retour(big, report, return_date=TODAY)
+    outs = [(o.line, o.status, o.codes, o.awarded) for o in eicodec.outcome(big, ap305)]
+    assert {o[1] for o in outs} >= {"rejected"}
+    for lines in (1, 7, 4096):
+        monkeypatch.setattr(tables, "_ENGINE_BATCH_LINES", lines)
+        t = eicodec.to_arrow(big, ap305=ap305).to_pylist()
+        assert [(r["line"], r["outcome_status"], tuple(r["outcome_codes"]), r["outcome_awarded"]) for r in t] == outs
+
+
+def test_an_ap305_with_records_not_in_the_ap304_leaves_no_parquet(claims: tuple[bytes, bytes], tmp_path: Path) -> None:
+    data, ap305 = claims
+    lines = ap305.split(b"\r\n")
+    lines[1] = lines[1][:100] + (b"X" if lines[1][100:101] != b"X" else b"Y") + lines[1][101:]
+    out = tmp_path / "claims.parquet"
+    with pytest.raises(eicodec.MismatchError, match="not copies"):
+        eicodec.to_parquet(data, out, ap305=b"\r\n".join(lines))
+    assert list(tmp_path.iterdir()) == []
+    other = ap305.replace(b"T-1 ", b"T-2 ", 1)  # the return of another invoice (factuurnummer 0116)
+    with pytest.raises(eicodec.MismatchError, match="0116"):
+        eicodec.to_parquet(data, out, ap305=other)
+    assert list(tmp_path.iterdir()) == []

@@ -45,9 +45,9 @@ from .columns import ColumnBatch, columns, iter_columns  # noqa: E402
 
 __all__ += ["ColumnBatch", "columns", "iter_columns"]
 
-from .retour import Award, ClaimOutcome, build_retour, dumps_retour, iter_retour, outcome, write_retour  # noqa: E402
+from .retour import Award, ClaimOutcome, build_retour, dumps_retour, iter_outcomes, iter_retour, outcome, write_retour  # noqa: E402
 
-__all__ += ["Award", "ClaimOutcome", "build_retour", "dumps_retour", "iter_retour", "outcome",
+__all__ += ["Award", "ClaimOutcome", "build_retour", "dumps_retour", "iter_outcomes", "iter_retour", "outcome",
             "write_retour"]
 
 from .anonymise import anonymise, anonymise_to  # noqa: E402

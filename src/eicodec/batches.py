@@ -103,7 +103,7 @@ def char_matrix(texts: list[str], width: int) -> np.ndarray:
 
 
 def iter_batches(stream: RecordStream, size: int = BATCH_LINES,
-                 reopen: Callable[[], Source] | None = None) -> Iterator[Batch]:
+                 reopen: Callable[[], Source] | None = None, *, fingerprint: bool = True) -> Iterator[Batch]:
     """The lines of *stream* (opened, its spec known) in batches of about *size* lines.
 
     With *reopen* (a way to open the same input again as bytes), the file is read as
@@ -111,6 +111,9 @@ def iter_batches(stream: RecordStream, size: int = BATCH_LINES,
     the common case -- and turned into a character array without making a string per
     line; from the first irregular stretch on, lines are split as the reader splits them.
     A file of mixed encodings is read through the reader from the start.
+    ``fingerprint=False`` (for callers that never look at ``info.fingerprint``, such as
+    typed columns): a stream opened with ``defer_check=True`` that turns out regular all
+    through is settled without its fingerprint (left ``""``); encoding checks are as usual.
     """
     spec = stream.info.spec
     assert spec is not None
@@ -122,7 +125,7 @@ def iter_batches(stream: RecordStream, size: int = BATCH_LINES,
         if binary is not None:
             stream.close()
             try:
-                yield from _byte_batches(binary, stream.info, width, size, reopen)
+                yield from _byte_batches(binary, stream.info, width, size, reopen, fingerprint)
             finally:
                 binary.close()
             return
@@ -145,7 +148,7 @@ def _binary(source: Source) -> IO[bytes] | None:
 
 
 def _byte_batches(binary: IO[bytes], info: ReadInfo, width: int, size: int,
-                  reopen: Callable[[], Source]) -> Iterator[Batch]:
+                  reopen: Callable[[], Source], fingerprint: bool = True) -> Iterator[Batch]:
     """Batches straight from the bytes while they are regular, then the reader's way.
     With *info* not yet settled (see ``RecordStream(defer_check=True)``) the fingerprint
     is taken from the bytes read here, or the whole input is checked as the reader does
@@ -163,7 +166,7 @@ def _byte_batches(binary: IO[bytes], info: ReadInfo, width: int, size: int,
         data = binary.read(size * step)
         if not data:
             if not settled:
-                info.fingerprint = fingerprint_of(crc, count)
+                info.fingerprint = fingerprint_of(crc, count) if fingerprint else ""
                 info.settled = True
             return
         rows = len(data) // step
@@ -176,7 +179,7 @@ def _byte_batches(binary: IO[bytes], info: ReadInfo, width: int, size: int,
                            and m[:, :width].min(initial=255) >= 32)
         if not regular:
             break
-        if not settled:
+        if not settled and fingerprint:
             crc = zlib.crc32(data, crc)  # (one checksum: see reader.fingerprint_of)
             count += len(data)
         yield Batch(first, None, None, width, m[:, :width])

@@ -32,7 +32,7 @@ from .many import failure
 from .masking import MASK, Masker
 from .outputs import OutputConflict, answer_paths, atomic_output, check_not_input
 from .progress import Progress, is_terminal
-from .reader import NoClose, Source, build_tree, open_records
+from .reader import NoClose, RecordStream, Source, build_tree, open_records
 from .report_json import iter_report_json, iter_report_jsonl, unreadable_to_dict
 from .rules import rules_for
 from .validator import Report, Status, validate
@@ -199,12 +199,19 @@ def _refuse_input_as_output(option: str, output: str | None, inputs: Sequence[st
 
 class _Result:
     """One file's validation: its report, or (report None) why it has none: ``failed``
-    says ``unreadable`` or ``failed`` with the error's type and a one-line message."""
+    says ``unreadable`` or ``failed`` with the error's type and a one-line message. A
+    report whose return file could not be written keeps the report, with ``message``
+    and ``error_type`` saying why (``answer_failed``)."""
 
     def __init__(self, path: str, report: Report | None, message: str = "", retour: str | None = None,
                  failed: str = "unreadable", error_type: str = "UnreadableInputError") -> None:
         self.path, self.report, self.message, self.retour = path, report, message, retour
         self.failed, self.error_type = failed, error_type
+
+    @property
+    def answer_failed(self) -> bool:
+        """A report, but the return file asked for was not written."""
+        return self.report is not None and bool(self.message)
 
     @property
     def status(self) -> str:
@@ -258,8 +265,10 @@ def _validate_one(path: str, opts: dict[str, Any]) -> _Result:
                                  return_date=opts.get("today"))
             written = retour
         return _Result(path, report, retour=written)
-    except Exception as exc:  # noqa: BLE001 - the answer could not be written: say so
-        return _Result.of_error(path, exc, prefix="return file not written: ")
+    except Exception as exc:  # noqa: BLE001 - the answer could not be written: say so, keep the report
+        fail = failure(path, exc)
+        return _Result(path, report, "return file not written: " + fail.message, failed="failed",
+                       error_type=fail.error_type)
     finally:
         _close_spool(source, path, retour)
 
@@ -294,6 +303,8 @@ def _print_text(result: _Result, out: TextIO) -> None:
               "finding(s), not in the answer", file=out)
     if result.retour:
         print(f"  return file: {result.retour}", file=out)
+    if result.answer_failed:
+        print(f"  {result.message}", file=out)
 
 
 def _emit(result: _Result, fmt: str, show_values: bool, out: TextIO | None = None) -> None:
@@ -311,13 +322,16 @@ def _emit(result: _Result, fmt: str, show_values: bool, out: TextIO | None = Non
             doc = {"kind": "unreadable", **doc}
         print(json.dumps(doc, ensure_ascii=False), file=out, flush=True)
         return
+    error = (result.error_type, result.message) if result.answer_failed else None
     if fmt == "json":
         # report.to_dict(), streamed a finding at a time
-        for piece in iter_report_json(report, file=result.path, show_values=show_values, retour=result.retour):
+        for piece in iter_report_json(report, file=result.path, show_values=show_values, retour=result.retour,
+                                      error=error):
             out.write(piece)
         out.write("\n")
     else:
-        for line in iter_report_jsonl(report, file=result.path, show_values=show_values, retour=result.retour):
+        for line in iter_report_jsonl(report, file=result.path, show_values=show_values, retour=result.retour,
+                                      error=error):
             out.write(line + "\n")
     out.flush()
 
@@ -372,13 +386,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
                     result = _Result.of_error(path, exc)
                 bar.close()
                 _emit(result, args.format, args.show_values)
-                statuses.add(result.status)
+                statuses.add("failed" if result.answer_failed else result.status)
                 bar.update(n)
     else:
         for path in files:
             result = _validate_one(path, opts_for(path, local=True))
             _emit(result, args.format, args.show_values, sys.stderr if _is_std(args.retour) else None)
-            statuses.add(result.status)
+            statuses.add("failed" if result.answer_failed else result.status)
             del result  # a big report goes before the next file is read
     if statuses & {"unreadable", "failed"}:
         return EXIT_UNREADABLE
@@ -593,26 +607,28 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .reader import iter_records
     from .report_html import render
 
     _refuse_input_as_output("--html", args.html, [args.file])
     source: Source = _replayable_stdin() if _is_std(args.file) else args.file
     terminal = is_terminal(sys.stderr) and not (_is_std(args.html) and is_terminal(sys.stdout))
     today = args.today or dt.date.today()
+    spec = load_spec(args.spec) if args.spec else None
     try:
         with Progress(_label(args.file), total=_estimated_records(args.file), enabled=terminal,
                       unit="records checked") as bar:
             try:
                 report = validate(source, mode=args.mode, today=today, show_values=args.show_values,
-                                  progress=bar.update)
+                                  progress=bar.update, spec=spec, encoding=args.encoding)
             except UnreadableInputError as exc:
                 print(f"{_label(args.file)}: unreadable: {exc}", file=sys.stderr)
                 return EXIT_UNREADABLE
             if not isinstance(source, str):
                 source.seek(0)  # type: ignore[union-attr]
-            page = render(report, iter_records(source), title=f"eicodec: {Path(_label(args.file)).name}",
-                          checked_on=today)
+            # (a file without voorlooprecord was validated with its spec named: read it so too)
+            records = iter(RecordStream(source, encoding=args.encoding, spec=report.spec,
+                                        headerless=not report.header_raw))
+            page = render(report, records, title=f"eicodec: {Path(_label(args.file)).name}", checked_on=today)
     finally:
         if not isinstance(source, str):
             source.close()  # type: ignore[union-attr]
@@ -794,6 +810,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--today", metavar="YYYY-MM-DD", type=parse_day)
     p.add_argument("--show-values", action="store_true",
                    help="put offending values in messages (may be personal data; off by default)")
+    _input_options(p)
     p.set_defaults(func=cmd_report)
 
     p = command("info", "message type, encoding, record counts, structure problems",

@@ -20,6 +20,7 @@ Records of the wrong length are left out (the validator reports them).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 
 import attrs
@@ -30,7 +31,6 @@ from .batches import (
     Batch,
     iter_batches,
     replayable,
-    to_datetime64,
 )
 from .errors import EicodecError
 from .layouts import FieldSpec, MessageSpec, RecordLayout
@@ -74,11 +74,14 @@ def _fields(lay: RecordLayout, fields: Iterable[str] | None) -> list[FieldSpec]:
 class _Block:
     """The records of one type in a batch, arranged for reading fields fast: ``chars`` is
     row-major (a text field is one cast of its slice to a fixed-width str array) and
-    ``cols`` column-major (each field's characters a block of whole rows, for numbers)."""
+    ``cols`` column-major (each field's characters a block of whole rows, for numbers).
+    *chars* must be the block's own copy (a gather of the batch's rows): text columns are
+    views into it (or into its cast to code points), and :meth:`blank` writes NULs there."""
 
-    def __init__(self, chars: np.ndarray, as_bytes: bool = False) -> None:
+    def __init__(self, chars: np.ndarray, as_bytes: bool = False,
+                 spans: list[tuple[int, int]] | None = None) -> None:
         self.chars = chars
-        self.cols = np.ascontiguousarray(chars.T)
+        self.cols = _transposed(chars, spans)
         self._wide: np.ndarray | None = None
         self.as_bytes = as_bytes
 
@@ -93,13 +96,23 @@ class _Block:
             self._wide = self.chars if self.chars.dtype == np.uint32 else self.chars.astype(np.uint32)
         return self._wide
 
+    def _viewed(self, f: FieldSpec) -> np.ndarray:
+        """The ``(n, length)`` characters that :meth:`text` of *f* views."""
+        if self.as_bytes and self.chars.dtype == np.uint8:
+            return self.chars[:, f.start - 1:f.end]
+        return self.wide[:, f.start - 1:f.end]
+
     def text(self, f: FieldSpec) -> np.ndarray:
         """The characters of *f*, trailing spaces kept, as a fixed-width str (or bytes)
         array: a strided view into the block (no copy, no str per value)."""
-        if self.as_bytes and self.chars.dtype == np.uint8:  # ASCII: the bytes as they are
-            return self.chars[:, f.start - 1:f.end].view(f"S{f.length}")[:, 0]
-        text = self.wide[:, f.start - 1:f.end].view(f"<U{f.length}")[:, 0]
-        return np.strings.encode(text, "utf-8") if self.as_bytes else text
+        text = self._viewed(f).view(f"S{f.length}" if self.as_bytes and self.chars.dtype == np.uint8
+                                    else f"<U{f.length}")[:, 0]
+        return np.strings.encode(text, "utf-8") if self.as_bytes and text.dtype.kind == "U" else text
+
+    def blank(self, f: FieldSpec, rows: np.ndarray) -> None:
+        """Make the characters of *f* NUL in *rows* (bool per row): a numpy string ends at
+        its trailing NULs, so :meth:`text` then reads those rows as empty."""
+        self._viewed(f)[np.flatnonzero(rows)] = 0
 
     def stripped(self, f: FieldSpec) -> tuple[np.ndarray, np.ndarray]:
         """(:meth:`text` without trailing spaces, not empty); the common cases (no value
@@ -113,7 +126,37 @@ class _Block:
             return np.zeros(len(self.chars), dtype=f"S{f.length}" if self.as_bytes else f"<U{f.length}"), filled
         if not (x[-1] == 32).any():
             return self.text(f), filled
-        return np.strings.rstrip(self.text(f), self.lit(" ")), filled
+        # trailing spaces: each value's length (its last character that is not a space),
+        # the characters after it made NUL in a copy -- numpy's rstrip, without a string op
+        chars = self._viewed(f)
+        weights = np.arange(1, f.length + 1, dtype=np.uint8 if f.length < 256 else np.uint16)
+        length = ((x != 32) * weights[:, None]).max(axis=0)
+        kept = np.bitwise_and(chars, _keep_mask(f.length, chars.dtype)[length])
+        text = kept.view(f"S{f.length}" if chars.dtype == np.uint8 else f"<U{f.length}")[:, 0]
+        return (np.strings.encode(text, "utf-8") if self.as_bytes and text.dtype.kind == "U" else text), filled
+
+
+@functools.cache
+def _keep_mask(length: int, dtype: np.dtype) -> np.ndarray:
+    """``(length + 1, length)``: row *k* keeps (all bits set) the first *k* characters."""
+    keep = np.arange(length)[None, :] < np.arange(length + 1)[:, None]
+    return np.where(keep, np.iinfo(dtype).max, 0).astype(dtype)
+
+
+def _transposed(chars: np.ndarray, spans: list[tuple[int, int]] | None = None) -> np.ndarray:
+    """``chars.T`` as a C-contiguous array, copied a few hundred rows at a time (a
+    block of rows stays in the cache: faster than numpy's one-pass transpose). With
+    *spans* (0-based ``(start, end)`` character ranges) only those rows of the result
+    are filled; the others are left undefined (never read)."""
+    n, width = chars.shape
+    out = np.empty((width, n), dtype=chars.dtype)
+    for a, b in spans if spans is not None else [(0, width)]:
+        for i in range(0, n, _TRANSPOSE_ROWS):
+            out[a:b, i:i + _TRANSPOSE_ROWS] = chars[i:i + _TRANSPOSE_ROWS, a:b].T
+    return out
+
+
+_TRANSPOSE_ROWS = 256
 
 
 class _Group:
@@ -126,20 +169,26 @@ class _Group:
         self.positions = np.array([np.arange(f.start - 1, f.end) for f in fields], dtype=np.intp)
         self.optional = np.array([f.optional for f in fields], dtype=bool)
         self.valued = [i for i, f in enumerate(fields) if f.kind in ("number", "amount", "time")]
-        self.weights = 10 ** np.arange(self.length - 1, -1, -1, dtype=np.int64)
-        self.offset = np.int64(48) * self.weights.sum()
+        self.index = [self.valued.index(i) if i in self.valued else -1 for i in range(len(fields))]
 
     def read(self, block: _Block) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """(digits and not empty, all zeros, number) per field: ``(k, n)`` arrays; the
         number (meaningless where not digits) only for the fields in ``valued``."""
         x = block.cols[self.positions]  # (k, length, n)
-        ok = ((x - np.asarray(48, x.dtype)) < 10).all(axis=1)
-        zeros = (x == 48).all(axis=1) if self.optional.any() else np.zeros(ok.shape, bool)
+        d = x - np.asarray(48, x.dtype)  # digit values; any other character wraps to >= 10
+        top = d.max(axis=1)
+        ok = top < 10
+        zeros = top == 0
         ok &= ~(zeros & self.optional[:, None])
         value = None
         if self.valued:
-            v = x if len(self.valued) == len(self.fields) else x[self.valued]
-            value = np.matmul(self.weights, v.astype(np.int64)) - self.offset
+            v = d if len(self.valued) == len(self.fields) else d[self.valued]
+            # Horner's rule over the digits; int32 while the number fits (9 digits)
+            acc = v[:, 0].astype(np.int32 if self.length <= 9 else np.int64)
+            for j in range(1, self.length):
+                acc *= 10
+                acc += v[:, j]
+            value = acc.astype(np.int64, copy=False)
         return ok, zeros, value
 
 
@@ -167,7 +216,7 @@ def _digit_column(f: FieldSpec, block: _Block, ok: np.ndarray, zeros: np.ndarray
         good_m = (m >= 1) & (m <= 12)
         dim = _DAYS[np.where(good_m, m, 0)] + ((m == 2) & (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0)))
         ok = ok & (y >= 1) & good_m & (day >= 1) & (day <= dim)
-        return to_datetime64(y, m, day, ok), ok
+        return _dates(y, m, day, ok), ok
     if kind == "time":
         assert value is not None
         hh, mm = value // 100, value % 100
@@ -176,8 +225,11 @@ def _digit_column(f: FieldSpec, block: _Block, ok: np.ndarray, zeros: np.ndarray
         out[~ok] = np.timedelta64("NaT")
         return out, ok
     if kind == "digits":
-        text = block.text(f)
-        return (text if ok.all() else np.where(ok, text, block.lit(""))), ok
+        if not ok.any():  # empty (or not digits) in every row
+            return np.zeros(len(ok), dtype=f"S{f.length}" if block.as_bytes else f"<U{f.length}"), ok
+        if not ok.all():
+            block.blank(f, ~ok)  # "" where empty or not digits
+        return block.text(f), ok
     assert value is not None
     return (value if ok.all() else np.where(ok, value, 0)), ok
 
@@ -186,6 +238,9 @@ def _text_column(f: FieldSpec, block: _Block) -> tuple[np.ndarray, np.ndarray]:
     """(values, valid) of text, D/C or reserve field *f* in *block*."""
     text, filled = block.stripped(f)
     if f.kind == "dc":
+        if f.length == 1:  # one character: D or C (not a NUL, not a space)
+            x = block.cols[f.start - 1]
+            return text, (x == ord("D")) | (x == ord("C"))
         return text, (text == block.lit("D")) | (text == block.lit("C"))
     return text, filled
 
@@ -193,17 +248,59 @@ def _text_column(f: FieldSpec, block: _Block) -> tuple[np.ndarray, np.ndarray]:
 _DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int32)
 
 
-_GROUPS: dict[tuple[FieldSpec, ...], list[_Group]] = {}
+def _dates(y: np.ndarray, m: np.ndarray, d: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """datetime64[D] of year/month/day (int32 arrays; calendar dates where *ok*), NaT
+    where not *ok*: days since 1970-01-01 by integer arithmetic (the proleptic Gregorian
+    calendar, as numpy's), without numpy's month-to-day conversion."""
+    early = m <= 2  # March-based years: the leap day ends a year
+    y = y - early
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + np.where(early, 9, -3)) + 2) // 5 + d - 1
+    days = (era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468).astype("datetime64[D]")
+    days[~ok] = np.datetime64("NaT")
+    return days
 
 
-def _groups_of(fields: list[FieldSpec]) -> list[_Group]:
-    """The digit groups of *fields* (kept per field list: made once)."""
-    key = tuple(fields)
-    got = _GROUPS.get(key)
+@attrs.frozen
+class _Plan:
+    """How to read a list of fields: the digit groups, the character ranges read and the
+    signed amounts among the fields (name, amount, D/C indicator). It keeps the layout
+    and fields it was made for (so that their ids, its key, stay theirs)."""
+
+    groups: list[_Group]
+    spans: list[tuple[int, int]]
+    signed: list[tuple[str, FieldSpec, FieldSpec]]
+    made_for: tuple[RecordLayout, tuple[FieldSpec, ...]]
+
+
+def _spans(lay: RecordLayout, fields: list[FieldSpec]) -> list[tuple[int, int]]:
+    """The 0-based ``(start, end)`` character ranges of *fields* (and the D/C indicators
+    of their signed amounts), merged; gaps of a few characters are bridged."""
+    ranges = sorted([(f.start - 1, f.end) for f in fields] +
+                    [(dc.start - 1, dc.end) for amount, dc in lay.signed.values() if amount in fields])
+    spans: list[tuple[int, int]] = []
+    for a, b in ranges:
+        if spans and a <= spans[-1][1] + 8:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], b))
+        else:
+            spans.append((a, b))
+    return spans
+
+
+_PLANS: dict[tuple[int, ...], _Plan] = {}
+
+
+def _plan_of(lay: RecordLayout, fields: list[FieldSpec]) -> _Plan:
+    """The :class:`_Plan` of *fields* of *lay* (kept: made once per field list; found by
+    the objects' ids -- hashing some fifty field specs per batch costs more than reading)."""
+    key = (id(lay), *map(id, fields))
+    got = _PLANS.get(key)
     if got is None:
-        if len(_GROUPS) > 256:
-            _GROUPS.clear()
-        got = _GROUPS[key] = _groups(fields)
+        if len(_PLANS) > 256:
+            _PLANS.clear()
+        signed = [(name, amount, dc) for name, (amount, dc) in lay.signed.items() if amount in fields]
+        got = _PLANS[key] = _Plan(_groups(fields), _spans(lay, fields), signed, (lay, tuple(fields)))
     return got
 
 
@@ -213,23 +310,23 @@ def batch_columns(batch: Batch, lay: RecordLayout, fields: list[FieldSpec], *, t
     if text not in ("str", "bytes"):
         raise ValueError(f"text must be 'str' or 'bytes', not {text!r}")
     rows = batch.rows(lay.type)
-    block = _Block(batch.chars[rows], text == "bytes")
+    plan = _plan_of(lay, fields)
+    block = _Block(batch.chars[rows], text == "bytes", plan.spans)
     read: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for g in _groups_of(fields):  # digit fields, a group of one length at a time
+    for g in plan.groups:  # digit fields, a group of one length at a time
         ok, zeros, value = g.read(block)
         for i, f in enumerate(g.fields):
-            v = None if value is None or i not in g.valued else value[g.valued.index(i)]
-            read[f.attr] = _digit_column(f, block, ok[i], zeros[i], v)
+            k = g.index[i]
+            read[f.attr] = _digit_column(f, block, ok[i], zeros[i], None if k < 0 or value is None else value[k])
     cols: dict[str, np.ndarray] = {}
     valid: dict[str, np.ndarray] = {}
     for f in fields:
         cols[f.attr], valid[f.attr] = read[f.attr] if f.attr in read else _text_column(f, block)
-    for name, (amount, dc) in lay.signed.items():
-        if amount in fields:
-            value = cols[amount.attr]
-            sign = block.cols[dc.start - 1] == ord("C")
-            cols[name] = np.where(sign, -value, value)
-            valid[name] = valid[amount.attr]
+    for name, amount, dc in plan.signed:
+        value = cols[amount.attr]
+        sign = block.cols[dc.start - 1] == ord("C")
+        cols[name] = np.where(sign, -value, value)
+        valid[name] = valid[amount.attr]
     return ColumnBatch(batch.lines[rows], cols, valid)
 
 
@@ -252,7 +349,7 @@ def iter_columns(source: Source, record_type: str, *, spec: MessageSpec | None =
             assert found is not None
             lay = _layout(found, record_type)
             wanted = _fields(lay, fields)
-            for batch in iter_batches(stream, batch_lines, opener):
+            for batch in iter_batches(stream, batch_lines, opener, fingerprint=False):
                 yield batch_columns(batch, lay, wanted, text=text)
     finally:
         for fh in to_close:

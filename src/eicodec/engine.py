@@ -30,6 +30,7 @@ from .kinds import CHECKS, FieldChecks, View, field_message, keys_of, pairing_ke
 from .layouts import MessageSpec
 from .reader import RecordStream, Source
 from .rules import Rule, RuleSet, load_rules, owner, rules_for
+from .subtree import SubtreeConditions
 
 _PROGRESS_EVERY = 20_000
 _TYPE_NAMES = [f"{t:02d}" for t in range(100)]
@@ -132,6 +133,7 @@ class _Run:
         self.checks = [(i, r) for i, r in enumerate(rules.checks)
                        if mode in r.modes and (history is not None or r.kind != "claim_history")]
         self.needs = {i: self._foreign(r) for i, r in self.checks}
+        self.subtree = SubtreeConditions(spec, self.checks)  # rules with conditions on records under theirs
         self.found = Findings()
         self.keys = array("q")  # per finding: phase << 32 | order (its line is in self.found)
         self.line_codes: dict[int, list[tuple[tuple[Any, ...], str]]] = {}
@@ -157,9 +159,9 @@ class _Run:
 
     def _foreign(self, rule: Rule) -> tuple[str, ...]:
         """Record types other than the rule's own that it reads (ancestors, header)."""
-        names = [*rule.rubrics, *(c.rubric for c in rule.when), *(
+        names = [*rule.rubrics, *(c.rubric for c in rule.when if c.rubric and c.under is None), *(
             rule.params[k] for k in ("ref", "prev", "dc") if k in rule.params)]
-        types = {c.record for c in rule.when if c.record}
+        types = {c.record for c in rule.when if c.record and c.under is None}
         types |= {owner(self.spec, r) for r in names}
         other = rule.params.get("other")
         for o in (other if isinstance(other, list) else [other]) if other is not None else []:
@@ -202,6 +204,16 @@ class _Run:
         if level == "record" and line is not None:
             self.line_codes.setdefault(line, []).append(((*key, self.seq), code))
 
+    def missing_header(self) -> None:
+        """The file does not start with a voorlooprecord (the caller named its spec): a
+        file-level finding at line 1 that names the header's kenmerk rubric; the rest of
+        the file is walked as if an unreadable header stood before it (rules that read the
+        header skip)."""
+        header = self.spec.header
+        self.walker.assume_header()
+        self.add((0, 0), "file.missing_header", 1, header, self.spec.records[header].fields[0].rubric,
+                 "the file does not start with a voorlooprecord")
+
     # ------------------------------------------------------------------ per batch
     def feed(self, batch: Batch) -> None:
         pl = self.walker.walk(batch)
@@ -227,6 +239,8 @@ class _Run:
         self._fields(batch, pl, chars)
         for i, rule in self.checks:
             self._rule(i, rule, batch, pl, chars, ext_ok, ext_lines, body)
+        if self.subtree:
+            self._subtree(batch, pl, chars, ext_lines, body)
         for t, sl, sign in self.totals:
             rows = self._body_rows(batch, body, _TYPE_NAMES[t])
             if len(rows):
@@ -544,6 +558,12 @@ class _Run:
         failing = np.flatnonzero(fails)
         rubric = rule.reported_rubric
         value_f = view.field(rule.rubrics[0]) if rule.kind == "iban" and self.show_values else None
+        if i in self.subtree.rules:  # decided when the record and what hangs under it are read
+            values: list[str | None] | None = (
+                ["".join(map(chr, value_f[1][k])).strip() for k in failing.tolist()] if value_f else None)
+            self.subtree.defer(i, batch.first + rows[failing],
+                               ext_lines[anc[rule.at][failing]] if rule.at else batch.first + rows[failing], values)
+            return
         for k in failing.tolist():
             if rule.at:
                 at = int(anc[rule.at][k])
@@ -619,6 +639,20 @@ class _Run:
                 self.add((3, i), rule.id, line, rule.record, rule.params["ref"],
                          str(rule.params.get("debit_message", rule.message)), rule=rule)
 
+    def _subtree(self, batch: Batch, pl: Placement, chars: np.ndarray, ext_lines: np.ndarray,
+                 body: np.ndarray) -> None:
+        """Conditions on the records under a record: what this batch shows, and the
+        findings of the records it closed (before their groups get verdicts)."""
+        self.subtree.observe(chars, ext_lines, batch.types, pl.level,
+                             lambda t: self._rows(batch, pl, body, t)[0], pl.anc, self.today)
+        self._settle({n.type: n.line for n in self.walker.stack})
+
+    def _settle(self, open_lines: dict[str, int] | None) -> None:
+        for i, line, value in self.subtree.settle(open_lines):
+            rule = self.subtree.rules[i]
+            self.add((3, i), rule.id, line, rule.at or rule.record, rule.reported_rubric, rule.message,
+                     value=value, rule=rule)
+
     # ------------------------------------------------------------------ verdicts
     def _verdicts(self, group: list[tuple[int, str, int]]) -> None:
         """Verdicts of one closed top-level group (STB §6.4.3): its top part (the top record
@@ -664,6 +698,8 @@ class _Run:
     # ------------------------------------------------------------------ the end
     def finish(self) -> None:
         spec = self.spec
+        if self.subtree:
+            self._settle(None)
         for group in self.walker.finish(self._structural):
             self._verdicts(group)
         w = self.walker
@@ -749,6 +785,9 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
     run only with one.
 
     Raises :class:`~eicodec.errors.UnreadableInputError` for input that is no EI file.
+    A file that does not start with a voorlooprecord is one, unless ``spec`` is given and
+    its first record is another record of that spec: then the file is rejected at file
+    level (``file.missing_header``, line 1) and the rest is checked as usual.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -760,23 +799,31 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
     if past is not None and past is not history:
         to_close.append(past)  # type: ignore[arg-type]  # opened here: closed here
     try:
-        with RecordStream(opener(), encoding=encoding, spec=spec, defer_check=True) as stream:
+        with RecordStream(opener(), encoding=encoding, spec=spec, defer_check=True,
+                          headerless=spec is not None) as stream:
             found = stream.info.spec
             assert found is not None
             info = stream.info
+            headerless = info.header_missing
             ruleset = _rules_of(found, rules)
             run = _Run(found, ruleset, mode, show_values, day, None, past)
+            if headerless:
+                run.missing_header()
             _consume(run, stream, batch_lines, progress, opener)
         known = run.known_repeats()
         unsure = {t for t, ok in run.id_increasing.items() if not ok}
         if unsure:
-            with RecordStream(opener(), encoding=encoding, spec=found, defer_check=True) as stream:
+            with RecordStream(opener(), encoding=encoding, spec=found, defer_check=True,
+                              headerless=headerless) as stream:
                 known.ids = id_repeats(found, iter_batches(stream, batch_lines, opener), unsure)
         if known.any():
             # Rare: something repeats. Check again knowing what, so that the affected
             # groups get their verdicts right.
             run = _Run(found, ruleset, mode, show_values, day, known, past)
-            with RecordStream(opener(), encoding=encoding, spec=found, defer_check=True) as stream:
+            if headerless:
+                run.missing_header()
+            with RecordStream(opener(), encoding=encoding, spec=found, defer_check=True,
+                              headerless=headerless) as stream:
                 _consume(run, stream, batch_lines, progress, opener)
     finally:
         for fh in to_close:

@@ -135,6 +135,13 @@ class Walker:
         self._closed: list[list[tuple[int, str, int]]] = []
         self.batch_no = 0
 
+    def assume_header(self) -> None:
+        """The file does not start with a voorlooprecord (its spec was named, see the
+        reader): walk it as if one that cannot be read stood before line 1 -- the records
+        get their places, and what reads the header skips them (it does not have the
+        record length)."""
+        self.header = _Node(self.g.header, 0, "", -1, 0, 0, False)
+
     # ------------------------------------------------------------------ per batch
     def walk(self, batch: Batch) -> Placement:
         g = self.g
@@ -205,7 +212,8 @@ class Walker:
                 continue
             if t == header_t:
                 if self.header is not None:
-                    events.append((line, "file.order", "second voorlooprecord", None, t))
+                    events.append((line, "file.order", "second voorlooprecord" if self.header.line else
+                                   "voorlooprecord that is not the first record", None, t))
                 else:
                     self.header = _Node(t, line, raw, i, bno, 0, ok)
                     self.header_raw = raw

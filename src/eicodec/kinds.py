@@ -532,8 +532,21 @@ def value_in(f: FieldSpec, fc: np.ndarray, values: Iterable[str]) -> np.ndarray:
 
 
 def condition(view: View, c: Condition) -> np.ndarray:
-    f, fc = view.field(c.rubric, c.record)
+    """Per row: condition *c* holds. One on the records under the row (``under``) is
+    decided by the engine once they have all been read (:mod:`eicodec.subtree`): here
+    it holds, and the engine keeps a failing row only where it really does."""
+    if c.under is not None:
+        return np.ones(view.n, bool)
+    return field_test(view, c)
+
+
+def field_test(view: View, c: Condition) -> np.ndarray:
+    """Per row: the test of *c* on its rubric (``filled``, ``equals``, ``not_equals``)
+    passes; a condition without a rubric passes on every row."""
     ok = np.ones(view.n, bool)
+    if c.rubric is None:
+        return ok
+    f, fc = view.field(c.rubric, c.record)
     if c.filled is not None:
         ok &= filled(f, fc) == c.filled
     if c.equals is not None:

@@ -63,6 +63,9 @@ class ReadInfo:
     #: False while encoding and fingerprint are provisional: the stream was opened with
     #: ``defer_check=True`` and the bytes have not all been read yet (see :class:`RecordStream`).
     settled: bool = True
+    #: The file does not start with a voorlooprecord: its first record is another record
+    #: of the spec the caller named (only with ``headerless=True``, see :class:`RecordStream`).
+    header_missing: bool = False
 
 
 def fingerprint_of(crc: int, size: int) -> str:
@@ -93,15 +96,20 @@ class RecordStream:
     ASCII, the input is not read through first; ``info`` says UTF-8 and ``settled`` is
     False until the batches have read all bytes (they then fill in the fingerprint, or
     check the whole input as usual at its first stretch that is not plain ASCII lines).
+
+    ``headerless=True`` (for the validator) with *spec* given: a file whose first record
+    is a record of *spec* other than its voorlooprecord is read as *spec*, with
+    ``info.header_missing`` set, instead of raising :class:`UnreadableInputError`.
     """
 
     def __init__(self, source: Source, *, encoding: str | None = None,
-                 spec: MessageSpec | None = None, defer_check: bool = False) -> None:
+                 spec: MessageSpec | None = None, defer_check: bool = False, headerless: bool = False) -> None:
         self._close: list[IO[Any]] = []
         self._text: IO[str] | None = None
         self._pending: list[tuple[str, str]] = []
         self._buffer: list[tuple[str, str]] = []  # lines of the block being looked at, reversed
         self._blocks_iter: Iterator[tuple[list[str], list[str] | None]] = iter(())
+        self._headerless = headerless
         try:
             self._open(source, encoding, spec, defer_check)
         except BaseException:
@@ -169,6 +177,9 @@ class RecordStream:
             if item[0] != "":
                 break
         head = item[0]
+        if given is not None and self._headerless and head[:2] != given.header and head[:2] in given.records:
+            self.info.header_missing = True  # (the caller named the spec: the validator reports it)
+            return given
         if not head.startswith("01"):
             raise UnreadableInputError("first record is not a voorlooprecord (kenmerk record 01)",
                                        line=len(self._pending), record_type=head[:2] or None)

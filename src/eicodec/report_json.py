@@ -31,7 +31,8 @@ def _version() -> str:
     return __version__
 
 
-def _summary(report: Report, file: str | None, show_values: bool, retour: str | None = None) -> dict[str, Any]:
+def _summary(report: Report, file: str | None, show_values: bool, retour: str | None = None,
+             error: tuple[str, str] | None = None) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "eicodec_version": _version(),
@@ -48,8 +49,8 @@ def _summary(report: Report, file: str | None, show_values: bool, retour: str | 
         "file_findings_count": sum(1 for f in report.findings if f.level == "file"),
         "unassessed_count": len(report.unassessed),
         "retour": retour,
-        "error_type": None,
-        "message": None,
+        "error_type": error[0] if error else None,
+        "message": error[1] if error else None,
     }
 
 
@@ -59,24 +60,25 @@ def finding_to_dict(finding: Finding) -> dict[str, Any]:
 
 
 def report_to_dict(report: Report, *, file: str | None = None, show_values: bool = False,
-                   retour: str | None = None) -> dict[str, Any]:
+                   retour: str | None = None, error: tuple[str, str] | None = None) -> dict[str, Any]:
     """The whole report as one JSON-ready dict (what ``eicodec validate --format json`` prints).
 
     *file* is the name the report is about (the CLI's argument; ``"-"`` for stdin);
     *show_values* states whether the report was made with ``validate(show_values=True)``,
-    i.e. whether messages may hold values from the input (personal data).
+    i.e. whether messages may hold values from the input (personal data); *error*
+    (error type, message) says why the return file asked for was not written.
     """
-    out = _summary(report, file, show_values, retour)
+    out = _summary(report, file, show_values, retour, error)
     out["findings"] = [finding_to_dict(f) for f in report.findings]
     out["unassessed"] = [finding_to_dict(f) for f in report.unassessed]
     return out
 
 
 def iter_report_json(report: Report, *, file: str | None = None, show_values: bool = False,
-                     retour: str | None = None) -> Iterator[str]:
+                     retour: str | None = None, error: tuple[str, str] | None = None) -> Iterator[str]:
     """``json.dumps(report_to_dict(...))`` in pieces, one finding at a time, so a big
     report is never one string or one list of dicts."""
-    head = json.dumps(_summary(report, file, show_values, retour), ensure_ascii=False)
+    head = json.dumps(_summary(report, file, show_values, retour, error), ensure_ascii=False)
     yield head[:-1] + ', "findings": ['
     for i, f in enumerate(report.findings):
         yield (", " if i else "") + json.dumps(finding_to_dict(f), ensure_ascii=False)
@@ -87,10 +89,10 @@ def iter_report_json(report: Report, *, file: str | None = None, show_values: bo
 
 
 def iter_report_jsonl(report: Report, *, file: str | None = None, show_values: bool = False,
-                      retour: str | None = None) -> Iterator[str]:
+                      retour: str | None = None, error: tuple[str, str] | None = None) -> Iterator[str]:
     """The report as JSON Lines (no newline at the end of each): a summary line, then
     one line per finding. Each line is small; nothing holds the whole text."""
-    head = _summary(report, file, show_values, retour)
+    head = _summary(report, file, show_values, retour, error)
     yield json.dumps({"kind": "report", **head}, ensure_ascii=False)
     for f in report.findings:
         yield json.dumps({"kind": "finding", "file": file, **finding_to_dict(f)}, ensure_ascii=False)

@@ -22,6 +22,7 @@ Both passes stream: memory grows with the largest insured group, not with the fi
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -32,12 +33,12 @@ import numpy as np
 
 from .codes import return_codes
 from .errors import EicodecError, MismatchError
-from .layouts import MessageSpec, get_spec
+from .layouts import MessageSpec, builtin_specs
 from .batches import Batch, all_digits, digits_value, iter_batches
 from .batches import replayable as _replayable
 from .model import Declaration, Record, record_class
 from .reader import RecordStream, Source, build_tree, read
-from .rules import RuleSet, rules_for
+from .rules import Answer, RuleSet, owner, rules_for
 from .validator import Report, Status, Verdict, fingerprint_records
 from .writer import render_records, trailer_from_counts, write_records
 
@@ -88,6 +89,11 @@ class _Builder:
                  awards: Mapping[str, Award | int], comments: Mapping[Any, Sequence[str]]) -> None:
         if report.spec.kind != "declaration":
             raise EicodecError("a return file answers a declaration, not a return file")
+        if not report.header_raw:  # (validated with its spec named: see validate)
+            header = report.spec.header
+            raise EicodecError("no return file can be made: the declaration has no voorlooprecord, and the "
+                               "return file's voorlooprecord copies it", line=1, record_type=header,
+                               rubric=report.spec.records[header].fields[0].rubric)
         if mode not in ("insurer", "vecozo"):
             raise ValueError(f"mode must be 'insurer' or 'vecozo', not {mode!r}")
         if mode == "vecozo" and report.status is Status.APPROVED:
@@ -108,19 +114,24 @@ class _Builder:
                     raise EicodecError(f"return code {code!r} is not in the COD954 list in use")
         self.comments = {k: list(v) for k, v in comments.items()}
         roles = self.rules.roles
-        self.ok = roles.get("assessed_ok", "0200")
-        self.vecozo_ok = roles.get("vecozo_approved", "8096")
-        self.price = roles.get("price_correction", "8059")
+        self.ok = roles["assessed_ok"]
+        self.vecozo_ok = roles["vecozo_approved"]
+        self.price = roles["price_correction"]
         self.file_level = report.status is Status.REJECTED_FILE
         self.overflow = False  # a trailer total does not fit its field (see :meth:`check_totals`)
         spec304 = report.spec
-        self.ref_slice = spec304.field("04", "0445").slice
+        answer = _answer(spec304)
+        #: the claim line's record type, its referentienummer and its signed declared amount
+        self.claim_t = claim_t = _claim_type(spec304, answer)
+        self.ref_slice = spec304.field(claim_t, answer.claim_reference).slice
+        self.amount_attr = _amount_attr(spec304, answer)
+        self.tops = frozenset(spec304.top_types)
         total = spec304.totals[0].rubric if spec304.totals else None
         self.total_attr = f"{spec304.field(spec304.trailer, total).attr}_signed" if total else None
         self.everything = mode == "vecozo" and report.status is Status.REJECTED_RECORDS
-        lay04 = spec304.records.get("04")
-        signed = lay04.signed.get("declared_amount_signed") if lay04 is not None else None
-        self.len04 = lay04.length if lay04 is not None and signed is not None else -1
+        lay04 = spec304.records[claim_t]
+        signed = lay04.signed[self.amount_attr]
+        self.len04 = lay04.length
         self.a0, self.a1, self.dcpos = ((signed[0].start - 1, signed[0].end, signed[1].start - 1)
                                         if signed is not None else (0, 0, 0))
         self._encoded: dict[tuple[int, Any], str] = {}  # (id of a field, None or text) -> its encoding
@@ -142,10 +153,11 @@ class _Builder:
     def scan_through(self, records: Iterable[Record], tot: _Totals) -> Iterator[Record]:
         """Pass *records* on while adding them to the totals in *tot*."""
         report = self.report
+        header_t, trailer_t, claim_t = report.spec.header, report.spec.trailer, self.claim_t
 
         def tap(it: Iterable[Record]) -> Iterator[Record]:
             for rec in it:
-                if tot.header is None and rec.record_type == "01":
+                if tot.header is None and rec.record_type == header_t:
                     tot.header = rec
                 yield rec
 
@@ -153,10 +165,10 @@ class _Builder:
             for rec in it:
                 t = rec.record_type
                 whole = rec.layout is not None and len(rec.raw) == rec.layout.length
-                if t == "99" and whole and self.total_attr:
+                if t == trailer_t and whole and self.total_attr:
                     tot.submitted = _value(rec, self.total_attr)
-                if t == "04" and whole:
-                    declared = _value(rec, "declared_amount_signed") or 0
+                if t == claim_t and whole:
+                    declared = _value(rec, self.amount_attr) or 0
                     tot.declared += declared
                     verdict = report.verdict(rec.line or 0)
                     if verdict is Verdict.APPROVED:
@@ -194,6 +206,8 @@ class _Builder:
         everything = self.everything
         ref_slice = self.ref_slice
         a0, a1, dcpos, len04 = self.a0, self.a1, self.dcpos, self.len04
+        header_t, trailer_t, claim_t, tops = spec.header, spec.trailer, self.claim_t, self.tops
+        amount_attr = self.amount_attr
         # the top-level group being read: (line, text, end) of its records
         group: list[tuple[int, str, str]] = []
         flush_all = everything or bool(comments) or bool(corrected)
@@ -216,13 +230,13 @@ class _Builder:
                 out = lineno == next_out
                 if out:
                     next_out = next(pending, 0)
-                if t == "04" and length == len(raw):
+                if t == claim_t and length == len(raw):
                     text = raw[a0:a1]
                     sign = raw[dcpos]
                     if len04 > 0 and text.isascii() and text.isdigit() and (sign == "D" or sign == "C"):
                         declared = -int(text) if sign == "C" else int(text)
                     else:
-                        declared = _value(make(lineno, raw, term), "declared_amount_signed") or 0
+                        declared = _value(make(lineno, raw, term), amount_attr) or 0
                     tot.declared += declared
                     if not file_rejected and (not out or outcomes[lineno].verdict is approved):
                         if awards:
@@ -233,17 +247,17 @@ class _Builder:
                                 corrected.add(ref)
                         else:
                             tot.awarded += declared
-                elif t == "01":
+                elif t == header_t:
                     if tot.header is None:
                         tot.header = make(lineno, raw, term)
                     continue
-                elif t == "99":
+                elif t == trailer_t:
                     if self.total_attr and length == len(raw):
                         tot.submitted = _value(make(lineno, raw, term), self.total_attr)
                     continue
                 if rejected_file or length is None or not body:
                     continue
-                if t == "02":
+                if t in tops:
                     if group and (outs or flush_all):
                         yield from flush()
                     group = []
@@ -270,7 +284,8 @@ class _Builder:
         layouts = spec.records
         classes = {t: record_class(lay) for t, lay in layouts.items()}
         known = np.array(sorted(int(t) for t in layouts), np.int16)
-        head_t, tail_t, top_t, t04 = int(spec.header), int(spec.trailer), 2, 4
+        head_t, tail_t, t04 = int(spec.header), int(spec.trailer), int(self.claim_t)
+        top_ts = np.array([int(t) for t in self.tops], np.int16)
         outcomes = self.report.outcomes
         out_lines = np.fromiter(outcomes, np.int64, len(outcomes))  # ascending
         file_rejected = self.report.status is Status.REJECTED_FILE
@@ -319,7 +334,7 @@ class _Builder:
                 for k in np.flatnonzero(~plain):
                     i = int(rows[k])
                     value[k] = _value(make(first + i, batch.text(i), terms[i] if terms else "\r\n"),
-                                      "declared_amount_signed") or 0
+                                      self.amount_attr) or 0
                 tot.declared += int(value.sum())
                 if not file_rejected:
                     ok = np.ones(len(rows), bool)
@@ -343,7 +358,7 @@ class _Builder:
             part = np.flatnonzero(np.isin(types, known) & (types != head_t) & (types != tail_t))
             if not len(part):
                 continue
-            gid = np.cumsum(types[part] == top_t)
+            gid = np.cumsum(np.isin(types[part], top_ts))
             is_out = out_mask[part]
             last = int(gid[-1])
             wanted = set(range(1, last + 1)) if flush_all else {int(g) for g in np.unique(gid[is_out])}
@@ -376,7 +391,7 @@ class _Builder:
 
     def declared(self, raw: str) -> int | None:
         """The signed declared amount of a whole claim line's text when its digits and D/C
-        are plain (as ``declared_amount_signed`` decodes them); else None."""
+        are plain (as its signed amount field decodes them); else None."""
         if self.len04 < 0:
             return None
         text = raw[self.a0:self.a1]
@@ -386,8 +401,8 @@ class _Builder:
         return None
 
     def ref(self, rec: Record) -> str:
-        """The claim's referentienummer (0445); "" for other records."""
-        return rec.raw[self.ref_slice].rstrip(" ") if rec.record_type == "04" else ""
+        """The claim line's reference (``[answer] claim_reference``); "" for other records."""
+        return rec.raw[self.ref_slice].rstrip(" ") if rec.record_type == self.claim_t else ""
 
     # ------------------------------------------------------------ pass B
     def header(self, original: Record, corrections: bool) -> Record:
@@ -404,9 +419,9 @@ class _Builder:
                 found.add(self.overflow_code)
             codes = sorted(found, key=lambda c: (self.rules.file_code_rank(c), c))
         elif rep.status is Status.APPROVED and not corrections:
-            codes = [roles.get("approved_file", "8001")]
+            codes = [roles["approved_file"]]
         else:
-            codes = [roles.get("header_records_rejected", "0200")]
+            codes = [roles["header_records_rejected"]]
         self.set_codes(hdr, codes)
         return hdr
 
@@ -429,15 +444,16 @@ class _Builder:
             return
         group: list[_Unit] = []
         last: _Unit | None = None
+        spec = self.report.spec
         for rec in records:
             t = rec.record_type
-            if t in ("01", "99") or rec.layout is None:
+            if t in (spec.header, spec.trailer) or rec.layout is None:
                 continue
-            if t == "98":
+            if t == spec.comment:
                 if last is not None:
                     last.comments.append(rec)
                 continue
-            if t == "02":
+            if t in self.tops:
                 yield from self.flush(group, totals)
                 group = []
             last = _Unit(rec)
@@ -473,7 +489,7 @@ class _Builder:
         returned = [wanted(u) for u in group]
         if any(returned[1:]):  # a returned claim takes its insured (and debtor) along
             for i, u in enumerate(group):
-                if u.rec.record_type != "04":
+                if u.rec.record_type != self.claim_t:
                     returned[i] = True
         for u, ret in zip(group, returned):
             if not ret:
@@ -485,7 +501,8 @@ class _Builder:
                 n = max(n, _value(cm, "line_number") or 0)
             for text in self._added(u):
                 n += 1
-                added = self.spec.new("98", record_id=_value(u.rec, "record_id"), line_number=n, text=text)
+                added = self.spec.new(self.spec.comment, record_id=_value(u.rec, "record_id"), line_number=n,
+                                      text=text)
                 yield added
 
     def _added(self, u: _Unit) -> list[str]:
@@ -510,14 +527,15 @@ class _Builder:
         else:
             codes = [self.ok]
         values: list[tuple[str, Any]] = []
-        if rec.record_type == "04":
+        claim = rec.record_type == self.claim_t
+        if claim:
             verdict = Verdict.NOT_ASSESSED if rep.status is Status.REJECTED_FILE else (
                 outcome.verdict if outcome is not None else Verdict.APPROVED)
             ref = self.ref(rec)
             award = self.awards.get(ref)
             if award is None:
                 award = Award(self.declared(rec.raw) if len(rec.raw) == self.len04 else
-                              _value(rec, "declared_amount_signed") or 0)
+                              _value(rec, self.amount_attr) or 0)
             if verdict is Verdict.APPROVED and self.mode == "insurer":
                 if ref in totals.corrected:
                     codes = [c for c in codes if c != self.ok] + (list(award.codes) or [self.price])
@@ -528,7 +546,7 @@ class _Builder:
                       ("awarded_vat_amount", vat)]
         kept = tuple(dict.fromkeys(codes))[:3]
         values += [(f"return_code_{i}", code) for i, code in enumerate(kept, 1)]
-        amounts = values[:3] if rec.record_type == "04" else ()
+        amounts = values[:3] if claim else ()
         if not self.tail_only or any(v is not None and type(v) is not int for _, v in amounts):
             self.fill(copy, values)
             return copy
@@ -595,7 +613,7 @@ class _Builder:
     @property
     def overflow_code(self) -> str:
         """The file-level code of an answer whose totals cannot be written (rules data)."""
-        return self.rules.roles.get("total_does_not_fit", self.rules.roles.get("generic_file_rejection", "0001"))
+        return self.rules.roles.get("total_does_not_fit", self.rules.roles["generic_file_rejection"])
 
     def _fits(self, attr: str, cents: int) -> bool:
         return abs(cents) < 10 ** self.spec.field(self.spec.trailer, attr).length
@@ -609,8 +627,8 @@ class _Builder:
     def may_overflow(self) -> bool:
         """Whether the claim lines are many enough for a trailer total not to fit (then
         the totals are gathered in a first pass, before the header is written)."""
-        n = self.report.counts.get("04", 0)
-        line_max = 10 ** self.report.spec.field("04", "0443").length - 1
+        n = self.report.counts.get(self.claim_t, 0)
+        line_max = 10 ** self.report.spec.layout(self.claim_t).signed[self.amount_attr][0].length - 1
         room = min(10 ** self.spec.field(self.spec.trailer, a).length - 1
                    for a in ("submitted_total", "awarded_total"))
         return n * line_max > room
@@ -662,7 +680,7 @@ def iter_retour(source: Declaration | Source, report: Report, *, insurer_referen
     The input is read once (twice with ``awards``). Whether the report is about it is
     known only at the end: :class:`~eicodec.errors.MismatchError` then comes after the
     records before the trailer (:func:`write_retour` leaves no output then)."""
-    spec305 = spec or get_spec("AP305", report.spec.version)
+    spec305 = spec or return_spec(report.spec)
     b = _Builder(report, spec305, mode or report.mode, insurer_reference,
                  return_date or dt.date.today(), awards or {}, comments or {})
     if isinstance(source, Declaration):
@@ -749,7 +767,7 @@ def build_retour(source: Declaration | Source, report: Report, *, insurer_refere
     number to texts the insurer adds as comment records (insurer only). Raises
     :class:`~eicodec.errors.MismatchError` when the report is not about *source*.
     """
-    spec305 = spec or get_spec("AP305", report.spec.version)
+    spec305 = spec or return_spec(report.spec)
     records = iter_retour(source, report, insurer_reference=insurer_reference, return_date=return_date,
                           awards=awards, comments=comments, mode=mode, spec=spec305)
     decl = build_tree(records, spec305)
@@ -822,112 +840,261 @@ class ClaimOutcome:
     return_reference: str = ""
 
 
-_NEUTRAL = frozenset({"0200", "8059", "8096"})
-_HEADER_COPY_SKIP = frozenset({"0102", "0105", "0106", "0107"})
 
 
 def outcome(ap304: Declaration | Source, ap305: Declaration | Source) -> list[ClaimOutcome]:
     """Per claim line of *ap304*, what *ap305* says became of it.
 
-    Every line of *ap304* whose kenmerk record is ``04`` gets exactly one outcome, in file
-    order: also a claim line that is out of place (before its insured, after the
-    sluitrecord), short, too long or with fields that do not decode (its amounts then
-    count as 0). Records are matched on kenmerk record + identificatie detailrecord and
-    must be copies of the AP304's records (as :func:`build_retour` makes them); an AP305
-    of another invoice, or with records that are not in the AP304, raises
-    :class:`~eicodec.errors.MismatchError`.
+    Every line of *ap304* whose record is a claim line (``04``; ``[answer]`` in the rules)
+    gets exactly one outcome, in file order: also a claim line that is out of place
+    (before its insured, after the sluitrecord), short, too long or with fields that do
+    not decode (its amounts then count as 0). Records are matched on kenmerk record +
+    identificatie detailrecord and must be copies of the AP304's records (as
+    :func:`build_retour` makes them); an AP305 of another invoice, or with records that
+    are not in the AP304, raises :class:`~eicodec.errors.MismatchError`.
     """
-    decl = ap304 if isinstance(ap304, Declaration) else read(ap304)
-    ret = ap305 if isinstance(ap305, Declaration) else read(ap305)
-    if decl.spec.kind != "declaration" or ret.spec.kind != "return" or ret.spec.return_of != decl.spec.standard:
-        raise MismatchError(f"{ret.spec.name} is not a return file for {decl.spec.name}")
-    n = decl.spec.record_length
-    hlay = decl.header.layout
-    assert hlay is not None
-    header_copy = _as_copied(decl.header.raw, n)
-    for f in hlay.fields:
-        if f.rubric not in _HEADER_COPY_SKIP and ret.header.raw[f.slice] != header_copy[f.slice]:
-            raise MismatchError(f"the return file belongs to another declaration (header rubric {f.rubric} differs)",
-                                rubric=f.rubric)
-    comment_type = decl.spec.comment
-    line_no = next(f.slice for f in decl.spec.layout(comment_type).fields
+    return list(iter_outcomes(ap304, ap305))
+
+
+@attrs.define
+class _Returned:
+    """What :func:`iter_outcomes` keeps of one detail record of the return file."""
+
+    line: int
+    digest: bytes  # of its copied AP304 text
+    codes: tuple[str, ...]
+    awarded: int
+    comment: bool
+    comment_codes: set[str] = attrs.field(factory=set)
+    key_seen: bool = False  # the AP304 has a record of the same key
+    copy_ok: bool = False  # ... and of this text
+    used: bool = False  # matched to a claim line already
+
+
+def _records_of(source: Declaration | Source) -> tuple[MessageSpec, Iterator[Record], Callable[[], None]]:
+    """(spec, every record in file order -- placed or not --, closer)."""
+    if isinstance(source, Declaration):
+        recs = sorted([*source.iter_records(), *source.unplaced], key=lambda r: r.line or 0)
+        return source.spec, iter(recs), (lambda: None)
+    stream = RecordStream(source)
+    assert stream.info.spec is not None
+    return stream.info.spec, iter(stream), stream.close
+
+
+def iter_outcomes(ap304: Declaration | Source, ap305: Declaration | Source) -> Iterator[ClaimOutcome]:
+    """:func:`outcome`, streamed: the AP304 is read once, record by record; of the AP305
+    only a digest, the codes and the awarded amount of each detail record are kept
+    (an insurer's return holds the rejected lines only: memory stays small). A
+    :class:`~eicodec.errors.MismatchError` about the return's records comes at the end,
+    after the outcomes (the header is compared before the first)."""
+    spec, records, close = _records_of(ap304)
+    try:
+        join = OutcomeJoin(spec, ap305)
+        for rec in records:
+            found = join.feed(rec)
+            if found is not None:
+                yield found
+        join.finish()
+    finally:
+        close()
+
+
+def _key_maker(spec: MessageSpec) -> Callable[[Record], tuple[str, str, str]]:
+    """Kenmerk record + identificatie detailrecord (+ regelnummer for a comment)."""
+    comment_type = spec.comment
+    line_no = next(f.slice for f in spec.layout(comment_type).fields
                    if f.kind == "number" and f.element != "NUM040")
-    id_slices = {t: lay.id_field.slice for t, lay in decl.spec.records.items() if lay.id_field is not None}
+    id_slices = {t: lay.id_field.slice for t, lay in spec.records.items() if lay.id_field is not None}
 
     def key(rec: Record) -> tuple[str, str, str]:
-        """Kenmerk record + identificatie detailrecord (+ regelnummer for a comment)."""
         t = rec.record_type
         idf = id_slices.get(t)
         ident = rec.raw[idf] if idf is not None else ""
         return t, ident, rec.raw[line_no] if t == comment_type else ""
+    return key
 
-    # Every record of the AP304 in file order, placed or not (a Declaration keeps the
-    # records that fit no place in ``unplaced``).
-    all_records = sorted([*decl.iter_records(), *decl.unplaced], key=lambda r: r.line or 0)
-    originals: dict[tuple[str, str, str], list[Record]] = {}
-    for rec in all_records:
-        if rec.record_type not in (decl.spec.header, decl.spec.trailer):
-            originals.setdefault(key(rec), []).append(rec)
-    returned: dict[int, tuple[Record, list[Record]]] = {}
-    bad: list[int] = []
-    for node in ret.iter_nodes():
-        for r in (node.record, *node.comments):
-            origs = originals.get(key(r))
-            if not origs:
-                if r.record_type == comment_type and not _codes(r):
-                    continue  # a comment the insurer added
-                bad.append(r.line or 0)
-            elif not any(r.raw[:n] == _as_copied(o.raw, n) for o in origs):
-                bad.append(r.line or 0)
-        if node.record.record_type == "04":
-            for orig in originals.get(key(node.record), []):
-                if node.record.raw[:n] == _as_copied(orig.raw, n) and (orig.line or 0) not in returned:
-                    returned[orig.line or 0] = (node.record, node.comments)
-                    break
-    if bad:
-        raise MismatchError(f"{len(bad)} record(s) of the return file are not copies of records of the "
-                            f"declaration (first at line {bad[0]})", line=bad[0])
-    table = return_codes()
-    roles = rules_for(decl.spec).roles
-    vecozo_ok = roles.get("vecozo_approved", "8096")
-    hdr_codes = _codes(ret.header)
-    has_details = bool(ret.groups)
-    approved_file = roles.get("approved_file", "8001") in hdr_codes
-    return_reference = (_value(ret.header, "insurer_reference") or "").strip()
-    ref_slice = decl.spec.field("04", "0445").slice
-    out = []
-    for rec in all_records:
-        if rec.record_type != "04":
+
+def _digest(raw: str, n: int) -> bytes:
+    return hashlib.blake2b(_as_copied(raw, n).encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def _index_return(spec304: MessageSpec, spec305: MessageSpec, records: Iterator[Record]) -> tuple[
+        Record | None, list[_Returned], dict[tuple[str, str, str], list[_Returned]]]:
+    """The return file's header, its detail records and, per key, those of that key."""
+    n = spec304.record_length
+    key = _key_maker(spec304)
+    placed = set(spec305.records) - {spec305.header, spec305.trailer}
+    header: Record | None = None
+    returned: list[_Returned] = []
+    by_key: dict[tuple[str, str, str], list[_Returned]] = {}
+    last: _Returned | None = None
+    for rec in records:
+        t = rec.record_type
+        if t == spec305.header:
+            header = header or rec
             continue
-        declared = _value(rec, "declared_amount_signed") or 0
-        ref = rec.raw[ref_slice].strip()
-        line = rec.line or 0
+        if t not in placed or rec.layout is None:
+            continue
+        comment = t == spec305.comment
+        entry = _Returned(rec.line or 0, _digest(rec.raw, n), _codes(rec),
+                          0 if comment else _value(rec, "awarded_amount_signed") or 0, comment)
+        returned.append(entry)
+        by_key.setdefault(key(rec), []).append(entry)
+        if comment:
+            if last is not None:
+                last.comment_codes.update(entry.codes)
+        else:
+            last = entry
+    return header, returned, by_key
+
+
+class OutcomeJoin:
+    """The join of :func:`iter_outcomes`, fed the AP304's records in file order one at a
+    time (:meth:`feed` answers a claim line's outcome), then :meth:`finish`. The AP305 is
+    read and indexed when the join is made. :mod:`eicodec.tables` feeds it from its
+    batches."""
+
+    def __init__(self, spec: MessageSpec, ap305: Declaration | Source) -> None:
+        spec305, records305, close305 = _records_of(ap305)
+        try:
+            if spec.kind != "declaration" or spec305.kind != "return" or spec305.return_of != spec.standard:
+                raise MismatchError(f"{spec305.name} is not a return file for {spec.name}")
+            header305, self.returned, self.by_key = _index_return(spec, spec305, records305)
+        finally:
+            close305()
+        if header305 is None:
+            raise MismatchError("the return file has no voorlooprecord")
+        self.spec, self.header305 = spec, header305
+        self.answer = answer = _answer(spec)
+        self.claim_t, self.amount_attr = _claim_type(spec, answer), _amount_attr(spec, answer)
+        claim_lay = spec.layout(self.claim_t)
+        amount_f, dc_f = claim_lay.signed[self.amount_attr]
+        self.claim_len, self.amount_slice, self.dc_slice = claim_lay.length, amount_f.slice, dc_f.slice
+        self.n = spec.record_length
+        self.key = _key_maker(spec)
+        self.ref_slice = spec.field(self.claim_t, answer.claim_reference).slice
+        self.table = return_codes()
+        self.roles = roles = rules_for(spec).roles
+        self.vecozo_ok = roles["vecozo_approved"]
+        # codes that say nothing against a line: assessed and fine, price corrected, fine
+        # but returned with a rejected file
+        self.neutral = {roles["assessed_ok"], roles["price_correction"], self.vecozo_ok}
+        self.hdr_codes = _codes(header305)
+        self.approved_file = roles["approved_file"] in self.hdr_codes
+        self.return_reference = (_value(header305, "insurer_reference") or "").strip()
+        self.header_done = False
+
+    def feed(self, rec: Record) -> ClaimOutcome | None:
+        """Take the next record of the AP304; a claim line's outcome, None for others."""
+        t = rec.record_type
+        spec = self.spec
+        if t == spec.header:
+            if not self.header_done:
+                self.header_done = True
+                _compare_headers(rec, self.header305, self.answer, self.n)
+            return None
+        if t == spec.trailer:
+            return None
+        claim_t = self.claim_t
+        entries = self.by_key.get(self.key(rec))
+        match: _Returned | None = None
+        if entries:
+            digest = _digest(rec.raw, self.n)
+            for e in entries:
+                e.key_seen = True
+                if e.digest == digest:
+                    e.copy_ok = True
+                    if match is None and not e.used and t == claim_t:
+                        match = e
+            if match is not None:
+                match.used = True
+        if t != claim_t:
+            return None
+        raw = rec.raw
+        text, sign = raw[self.amount_slice], raw[self.dc_slice]
+        if len(raw) == self.claim_len and text.isascii() and text.isdigit() and (sign == "D" or sign == "C"):
+            declared = -int(text) if sign == "C" else int(text)  # (as the field decodes it)
+        else:
+            declared = _value(rec, self.amount_attr) or 0
+        ref = raw[self.ref_slice].strip()
+        neutral, hdr_codes = self.neutral, self.hdr_codes
         codes: tuple[str, ...]
-        if line in returned:
-            r, comments = returned[line]
-            codes = _codes(r)
-            comment_codes = {c for cm in comments for c in _codes(cm)}
-            if set(codes) == {roles.get("not_assessed", "8002")}:
+        if match is not None:
+            codes = match.codes
+            if set(codes) == {self.roles["not_assessed"]}:
                 status = "not_assessed"
-            elif set(codes) - _NEUTRAL or comment_codes - _NEUTRAL:
+            elif set(codes) - neutral or match.comment_codes - neutral:
                 status = "rejected"
-            elif vecozo_ok in codes:
+            elif self.vecozo_ok in codes:
                 status = "rejected_with_file"  # fine, but the whole file went back
             else:
                 status = "approved"
-            awarded = 0 if status == "rejected_with_file" else _value(r, "awarded_amount_signed") or 0
-        elif not has_details and not approved_file and not set(hdr_codes) <= _NEUTRAL:
+            awarded = 0 if status == "rejected_with_file" else match.awarded
+        elif not self.returned and not self.approved_file and not set(hdr_codes) <= neutral:
             status, codes, awarded = "rejected", hdr_codes, 0
-        elif approved_file:
+        elif self.approved_file:
             status, codes, awarded = "approved", (), declared
         else:
             status, codes, awarded = "not_returned", (), declared
-        out.append(ClaimOutcome(line=line, reference=ref, status=status, codes=codes,
-                                meanings=tuple(table.meaning(c) for c in codes),
-                                declared=declared, awarded=awarded, return_reference=return_reference))
-    return out
+        return ClaimOutcome(line=rec.line or 0, reference=ref, status=status, codes=codes,
+                            meanings=tuple(self.table.meaning(c) for c in codes),
+                            declared=declared, awarded=awarded, return_reference=self.return_reference)
+
+    def finish(self) -> None:
+        """After the last record: :class:`~eicodec.errors.MismatchError` when the AP304 had
+        no voorlooprecord or the AP305 holds records that are not copies of the AP304's."""
+        if not self.header_done:
+            raise MismatchError("the declaration has no voorlooprecord")
+        # (a comment the insurer added has no codes and no record of its key in the AP304)
+        bad = [e.line for e in self.returned
+               if not e.copy_ok and not (e.comment and not e.codes and not e.key_seen)]
+        if bad:
+            raise MismatchError(f"{len(bad)} record(s) of the return file are not copies of records of the "
+                                f"declaration (first at line {bad[0]})", line=bad[0])
+
+
+def _compare_headers(header304: Record, header305: Record, answer: Answer, n: int) -> None:
+    """The return file's header copies the declaration's, but for the rubrics it rewrites."""
+    hlay = header304.layout
+    assert hlay is not None
+    copy = _as_copied(header304.raw, n)
+    for f in hlay.fields:
+        if f.rubric not in answer.header_rewritten and header305.raw[f.slice] != copy[f.slice]:
+            raise MismatchError(f"the return file belongs to another declaration (header rubric {f.rubric} differs)",
+                                rubric=f.rubric)
 
 
 def _as_copied(raw: str, n: int) -> str:
     """A record's text as a return file copies it: its first *n* characters, padded."""
     return raw[:n].ljust(n)
+
+
+def _answer(spec: MessageSpec) -> Answer:
+    """The ``[answer]`` table of *spec*'s rules (which fields name and price a claim line)."""
+    answer = rules_for(spec).answer
+    if answer is None:
+        raise EicodecError(f"the rules of {spec.name} have no [answer] table: no return file can be made "
+                           "or read against it (specs/README.md)")
+    return answer
+
+
+def _claim_type(spec: MessageSpec, answer: Answer) -> str:
+    """The claim line's record type: the one holding ``claim_reference``."""
+    t = owner(spec, answer.claim_reference)
+    assert t is not None  # (checked when the rules were loaded)
+    return t
+
+
+def _amount_attr(spec: MessageSpec, answer: Answer) -> str:
+    """The signed attribute (amount with its D/C) of ``claim_amount``."""
+    lay = spec.layout(_claim_type(spec, answer))
+    return next(k for k, (a, _) in lay.signed.items() if a.rubric == answer.claim_amount)
+
+
+def return_spec(spec: MessageSpec) -> MessageSpec:
+    """The shipped return message that answers *spec* (``return_of`` in its spec), same version."""
+    for other in builtin_specs():
+        if other.return_of == spec.standard and other.version == spec.version:
+            return other
+    raise EicodecError(f"no return message for {spec.name} is shipped (a return message names the "
+                       f"declaration it answers in its spec's return_of)")

@@ -40,15 +40,29 @@ _RULE_KEYS = {"id", "kind", "level", "code", "record", "rubrics", "modes", "prov
               "amount", "copy_exclude"}
 
 
+#: ``under`` of a condition on the records under the rule's record: some of them pass its
+#: test, or none does
+UNDER = ("any", "none")
+#: kinds whose rules may not have ``under`` conditions (they look across the file or at a history)
+_NOT_UNDER = ("unique", "credit_pairing", "claim_history")
+
+
 @attrs.frozen
 class Condition:
-    """One ``when`` item: *rubric* (of the rule's record, an ancestor or the header)."""
+    """One ``when`` item: *rubric* (of the rule's record, an ancestor or the header).
 
-    rubric: str
+    With ``under`` (``"any"`` or ``"none"``): a test on the records of type ``record``
+    that hang under the rule's record, at any depth -- some of them pass it, or none
+    does (no *rubric*: there is such a record, or there is none). The engine decides it
+    once the record and all that hangs under it have been read (:mod:`eicodec.subtree`).
+    """
+
+    rubric: str | None
     record: str | None = None
     filled: bool | None = None
     equals: tuple[str, ...] | None = None
     not_equals: tuple[str, ...] | None = None
+    under: str | None = None
 
 
 @attrs.frozen
@@ -76,6 +90,19 @@ class Rule:
 
 
 @attrs.frozen
+class Answer:
+    """The ``[answer]`` table: which fields of a declaration a return file (STB §6.7)
+    and :func:`eicodec.outcome` work with. ``claim_reference``: the rubric that names a
+    claim line (its record type is the claim line's); ``claim_amount``: the claim line's
+    declared amount (a field with its own D/C); ``header_rewritten``: header rubrics the
+    return file does not copy as they were."""
+
+    claim_reference: str
+    claim_amount: str
+    header_rewritten: tuple[str, ...] = ()
+
+
+@attrs.frozen
 class RuleSet:
     """The rules and code choices for one message version."""
 
@@ -89,6 +116,8 @@ class RuleSet:
     source: str = ""
     #: structural findings name the kenmerk rubric (xx01) of the record they are about
     name_kenmerk: bool = False
+    #: what a return file needs of the declaration (``[answer]``, see :class:`Answer`)
+    answer: Answer | None = None
 
     def rule(self, rule_id: str) -> Rule:
         return self.rules[rule_id]
@@ -132,6 +161,29 @@ def owner(spec: MessageSpec, rubric: str) -> str | None:
     return None
 
 
+def _parse_condition(c: Any, rid: str, kind: str, where: str) -> Condition:
+    """One ``when`` item of rule *rid* (see :class:`Condition`)."""
+    if not isinstance(c, Mapping) or set(c) - {"rubric", "record", "filled", "equals", "not_equals", "under"} \
+            or ("rubric" not in c and "under" not in c):
+        raise SpecError(f"rule {rid}: a condition needs 'rubric' (and record/filled/equals/not_equals), "
+                        "or 'under' and 'record'", spec=where)
+    under = c.get("under")
+    if under is not None:
+        if under not in UNDER:
+            raise SpecError(f"rule {rid}: under must be one of {', '.join(UNDER)}", spec=where)
+        if not isinstance(c.get("record"), str):
+            raise SpecError(f"rule {rid}: a condition with 'under' names the record type in 'record'", spec=where)
+        if kind in _NOT_UNDER:
+            raise SpecError(f"rule {rid}: a rule of kind {kind} cannot have a condition with 'under'", spec=where)
+    if "rubric" not in c and {"filled", "equals", "not_equals"} & set(c):
+        raise SpecError(f"rule {rid}: filled/equals/not_equals of a condition test its 'rubric'", spec=where)
+    if "filled" in c and not isinstance(c["filled"], bool):
+        raise SpecError(f"rule {rid}: filled of a condition is true or false", spec=where)
+    return Condition(c.get("rubric"), c.get("record"), c.get("filled"),
+                     _strs(c["equals"], "equals", where) if "equals" in c else None,
+                     _strs(c["not_equals"], "not_equals", where) if "not_equals" in c else None, under)
+
+
 def _parse_rule(raw: Mapping[str, Any], defaults: Mapping[str, Rule] | None, where: str) -> Rule:
     """One ``[[rule]]``; *defaults* None while reading the defaults file itself."""
     unknown = set(raw) - _RULE_KEYS
@@ -156,15 +208,7 @@ def _parse_rule(raw: Mapping[str, Any], defaults: Mapping[str, Rule] | None, whe
         raise SpecError(f"rule {rid}: no code", spec=where)
     if code != "per rubric" and code not in return_codes():
         raise SpecError(f"rule {rid}: code {code} is not in the COD954 list in use", spec=where)
-    when = []
-    for c in raw.get("when", []):
-        if not isinstance(c, Mapping) or "rubric" not in c or set(c) - {"rubric", "record", "filled", "equals",
-                                                                          "not_equals"}:
-            raise SpecError(f"rule {rid}: a condition needs 'rubric' (and record/filled/equals/not_equals)",
-                            spec=where)
-        when.append(Condition(c["rubric"], c.get("record"), c.get("filled"),
-                              _strs(c["equals"], "equals", where) if "equals" in c else None,
-                              _strs(c["not_equals"], "not_equals", where) if "not_equals" in c else None))
+    when = [_parse_condition(c, rid, kind, where) for c in raw.get("when", [])]
     params = {k: v for k, v in raw.items() if k in ("values", "ancestor", "ancestor_rubric", "op", "other",
                                                      "signed", "exempt", "scope", "ref", "prev", "dc",
                                                      "debit_message", "pattern", "whole", "test", "date",
@@ -208,7 +252,10 @@ def _check_against(rule: Rule, spec: MessageSpec, where: str) -> None:
 
     if rule.record not in spec.records:
         raise bad(f"unknown record type {rule.record!r}")
-    names = list(rule.rubrics) + [c.rubric for c in rule.when]
+    names = list(rule.rubrics) + [c.rubric for c in rule.when if c.rubric is not None and c.under is None]
+    for c in rule.when:
+        if c.under is not None:
+            _check_under(rule, c, spec, bad)
     for key in ("ancestor_rubric", "ref", "prev", "dc", "date", "amount"):
         if key in rule.params:
             names.append(rule.params[key])
@@ -230,6 +277,29 @@ def _check_against(rule: Rule, spec: MessageSpec, where: str) -> None:
     for t in (rule.at, rule.params.get("ancestor")):
         if t is not None and t not in spec.records:
             raise bad(f"unknown record type {t!r}")
+
+
+def descends(spec: MessageSpec, record: str, ancestor: str) -> bool:
+    """Whether records of type *record* hang under records of type *ancestor* (at any depth)."""
+    seen: set[str] = set()
+    t = spec.records[record].parent if record in spec.records else None
+    while t and t not in seen:
+        if t == ancestor:
+            return True
+        seen.add(t)
+        t = spec.records[t].parent if t in spec.records else None
+    return False
+
+
+def _check_under(rule: Rule, c: Condition, spec: MessageSpec, bad: Any) -> None:
+    """Refuse an ``under`` condition whose record type does not hang under the rule's."""
+    assert c.record is not None
+    if c.record not in spec.records:
+        raise bad(f"unknown record type {c.record!r} in a condition")
+    if not descends(spec, c.record, rule.record or ""):
+        raise bad(f"record {c.record} does not hang under record {rule.record} (a condition with 'under')")
+    if c.rubric is not None and c.rubric not in spec.records[c.record].by_rubric:
+        raise bad(f"rubric {c.rubric!r} is not a rubric of record {c.record} (a condition with 'under')")
 
 
 def parse_rules(data: Mapping[str, Any], source: str, spec: MessageSpec | None = None,
@@ -269,9 +339,35 @@ def parse_rules(data: Mapping[str, Any], source: str, spec: MessageSpec | None =
     kenmerk = data.get("name_kenmerk", base.name_kenmerk if base is not None else False)
     if not isinstance(kenmerk, bool):
         raise SpecError("name_kenmerk must be true or false", spec=source)
+    answer = _parse_answer(data["answer"], source, spec) if "answer" in data else (
+        base.answer if base is not None else None)
     return RuleSet(rules=rules, field_codes=merged("field_codes"), provisional_rubrics=prov,
                    fallback_codes=merged("fallback_codes"), roles=merged("roles"), file_code_order=order,
-                   checks=tuple(checks), source=source, name_kenmerk=kenmerk)
+                   checks=tuple(checks), source=source, name_kenmerk=kenmerk, answer=answer)
+
+
+def _parse_answer(raw: Any, source: str, spec: MessageSpec | None) -> Answer:
+    """The ``[answer]`` table, checked against *spec* when given."""
+    keys = {"claim_reference", "claim_amount", "header_rewritten"}
+    if not isinstance(raw, Mapping) or set(raw) - keys or not {"claim_reference", "claim_amount"} <= set(raw):
+        raise SpecError(f"[answer] needs claim_reference and claim_amount (keys: {', '.join(sorted(keys))})",
+                        spec=source)
+    ref, amount = raw["claim_reference"], raw["claim_amount"]
+    rewritten = _strs(raw.get("header_rewritten", []), "[answer] header_rewritten", source)
+    if not isinstance(ref, str) or not isinstance(amount, str):
+        raise SpecError("[answer] claim_reference and claim_amount are rubrics (strings)", spec=source)
+    if spec is not None:
+        claim = owner(spec, ref)
+        if claim is None or claim not in spec.unit_types:
+            raise SpecError(f"[answer] claim_reference {ref!r} is not a rubric of a claim record "
+                            f"({', '.join(spec.unit_types)})", spec=source)
+        if owner(spec, amount) != claim or not any(a.rubric == amount for a, _ in spec.records[claim].signed.values()):
+            raise SpecError(f"[answer] claim_amount {amount!r} is not an amount with D/C of record {claim}",
+                            spec=source)
+        for rub in rewritten:
+            if owner(spec, rub) != spec.header:
+                raise SpecError(f"[answer] header_rewritten: {rub!r} is not a rubric of the header", spec=source)
+    return Answer(ref, amount, rewritten)
 
 
 @functools.cache

@@ -38,9 +38,13 @@ optional dependency (``pip install eicodec[arrow]``); CSV needs only the core.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import functools
 import io
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any
 
@@ -239,13 +243,39 @@ def _null_column(typ: str, n: int) -> tuple[Any, np.ndarray]:
     return np.full(n, _NULL_VALUE[typ], dtype=dtype), np.ones(n, dtype=bool)
 
 
-def _outcome_by_line(source: Source, ap305: Source, spec: MessageSpec,
-                     encoding: str | None) -> dict[int, tuple[str, tuple[str, ...], int]]:
-    from .reader import read
-    from .retour import outcome
+Outcomes = dict[int, tuple[str, tuple[str, ...], int]]  # line -> (status, codes, awarded)
 
-    decl = read(source, spec=spec, encoding=encoding)
-    return {o.line: (o.status, o.codes, o.awarded) for o in outcome(decl, ap305)}
+
+class _OutcomeFeed:
+    """The AP305 outcome of each claim line, from the same batches as the table: every
+    line of a batch goes through :class:`eicodec.retour.OutcomeJoin` in file order (so
+    memory stays flat: no second reading of the declaration, no table of all lines)."""
+
+    def __init__(self, spec: MessageSpec, ap305: Source) -> None:
+        from .model import Record, record_class
+        from .retour import OutcomeJoin
+
+        self.join = OutcomeJoin(spec, ap305)
+        self.layouts = spec.records
+        self.classes = {t: record_class(lay) for t, lay in spec.records.items()}
+        self.record = Record
+
+    def batch(self, batch: Batch) -> Outcomes:
+        """The outcomes of the claim lines of *batch* (fed every line of it; a full
+        :class:`Record` only for the header and claim lines, whose fields are read)."""
+        out: Outcomes = {}
+        terms = batch.terms
+        full = {self.join.claim_t, self.join.spec.header}
+        for i, raw in enumerate(batch.texts):
+            t = raw[:2]
+            cls = self.classes.get(t) if t in full else None
+            term = terms[i] if terms else "\r\n"
+            rec = cls(self.layouts[t], raw, batch.first + i, term) if cls is not None else \
+                self.record(None, raw, batch.first + i, term)
+            found = self.join.feed(rec)
+            if found is not None:
+                out[found.line] = (found.status, found.codes, found.awarded)
+        return out
 
 
 def iter_cells(source: Source, record_type: str | None = None, *, ap305: Source | None = None,
@@ -256,17 +286,11 @@ def iter_cells(source: Source, record_type: str | None = None, *, ap305: Source 
     opener, to_close = replayable(source)  # read more than once: a file object is spooled
     stream: RecordStream | None = None
     try:
-        # (with an AP305 the encoding must be known before the records are read)
-        stream = RecordStream(opener(), spec=spec, encoding=encoding, defer_check=ap305 is None)
+        stream = RecordStream(opener(), spec=spec, encoding=encoding, defer_check=True)
         found = stream.info.spec
         assert found is not None
         plan = plan_table(found, record_type, outcome=ap305 is not None, unmask=unmask)
-        outcomes = None
-        if ap305 is not None:
-            enc = None if stream.info.encoding == "str" else stream.info.encoding
-            stream.close()
-            outcomes = _outcome_by_line(opener(), ap305, found, enc)
-            stream = RecordStream(opener(), spec=found, encoding=encoding, defer_check=True)
+        outcomes = _OutcomeFeed(found, ap305) if ap305 is not None else None
     except BaseException:
         if stream is not None:
             stream.close()
@@ -291,19 +315,22 @@ def _batch_columns(batch: Batch, lay: RecordLayout, fields: list[FieldSpec]) -> 
 
 
 def _cells(plan: TablePlan, stream: RecordStream, opener: Callable[[], Source],
-           outcomes: dict[int, tuple[str, tuple[str, ...], int]] | None, to_close: list[IO[bytes]]) -> Iterator[Cells]:
+           outcomes: _OutcomeFeed | None, to_close: list[IO[bytes]]) -> Iterator[Cells]:
     """Read the file once; per batch, the rows of the record type and of its ancestors."""
     layouts = [plan.spec.layout(plan.record_type), *plan.chain]
     wanted = [[lay.field(a) for a in plan.fields_to_read(level)] for level, lay in enumerate(layouts)]
     followers = [_Ancestor(lay.type) for lay in plan.chain]
 
     def per_batch() -> Iterator[Cells]:
-        for batch in iter_batches(stream, _ENGINE_BATCH_LINES, opener):
+        for batch in iter_batches(stream, _ENGINE_BATCH_LINES, opener, fingerprint=False):
             for anc, lay, fields in zip(followers, layouts[1:], wanted[1:]):
                 anc.push(batch, _batch_columns(batch, lay, fields))
             own = _with_broken_rows(batch, layouts[0], _batch_columns(batch, layouts[0], wanted[0]))
+            joined = outcomes.batch(batch) if outcomes is not None else None
             if len(own.lines):
-                yield _batch_cells(plan, own, followers, outcomes)
+                yield _batch_cells(plan, own, followers, joined)
+        if outcomes is not None:
+            outcomes.join.finish()  # (MismatchError: the AP305 holds records not in the AP304)
 
     try:
         yield from per_batch()
@@ -334,9 +361,10 @@ def _present(c: TableColumn, columns: dict[str, np.ndarray], valid: dict[str, np
     """Where column *c* has a value: valid, a string not empty, a signed amount only
     with a valid D/C indicator (never a sign guessed)."""
     ok = valid[c.key]
-    if c.type == "string":
-        values = columns[c.key]
-        ok = _not_empty(values, ok) if values.dtype.kind == "S" else ok & (values != "")
+    if c.type == "string" and columns[c.key].dtype.kind != "S":
+        # (the engine's bytes columns are never empty where valid -- see eicodec.columns;
+        # str columns, e.g. a reference's, are compared)
+        ok = ok & (columns[c.key] != "")
     dc = c.metadata.get("signed_by_attr")
     if dc:
         ok = ok & valid[dc]
@@ -350,21 +378,8 @@ def _byte_matrix(values: np.ndarray) -> np.ndarray:
     return values[:, None].view(np.uint8)
 
 
-def _not_empty(values: np.ndarray, where: np.ndarray) -> np.ndarray:
-    """``where & (values != b"")`` of a numpy ``bytes`` array: the first byte decides,
-    the whole value only where that is a NUL."""
-    chars = _byte_matrix(values)
-    if chars.shape[1] == 0:
-        return np.zeros(len(values), dtype=bool)
-    out = where & (chars[:, 0] != 0)
-    maybe = np.flatnonzero(where & ~out)
-    if len(maybe):
-        out[maybe] = chars[maybe].any(axis=1)
-    return out
-
-
 def _batch_cells(plan: TablePlan, batch: ColumnBatch, followers: list[_Ancestor],
-                 outcomes: dict[int, tuple[str, tuple[str, ...], int]] | None) -> Cells:
+                 outcomes: Outcomes | None) -> Cells:
     n = len(batch.lines)
     # Ancestors: the last record of each ancestor type before the row; the row is placed
     # when their lines strictly decrease up the chain (a newer ancestor closes the parent).
@@ -460,7 +475,13 @@ def _utf8_buffers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.arange(0, (n + 1) * width, width, dtype=np.int32), np.ascontiguousarray(chars).reshape(-1)
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(lengths, out=offsets[1:])
-    return offsets, chars[np.arange(width) < lengths[:, None]]
+    return offsets, chars[_first_of(width)[lengths]]
+
+
+@functools.cache
+def _first_of(width: int) -> np.ndarray:
+    """``(width + 1, width)`` bool: row *k* marks the first *k* of *width* positions."""
+    return np.arange(width)[None, :] < np.arange(width + 1)[:, None]
 
 
 def _ascii_buffers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -514,11 +535,14 @@ def to_parquet(source: Source, target: str | os.PathLike[str] | IO[bytes], recor
                ap305: Source | None = None, spec: MessageSpec | None = None, encoding: str | None = None,
                unmask: bool = False, row_group_rows: int = ROW_GROUP_ROWS, **parquet_options: Any) -> int:
     """Write the rows of :func:`to_arrow` to a Parquet file in row groups of
-    *row_group_rows* rows (the last one smaller), streaming: memory holds one row group
-    (with *ap305*, the outcome join reads both files whole, as :func:`eicodec.outcome`
-    does). *parquet_options* go to ``pyarrow.parquet.ParquetWriter`` (e.g.
-    ``compression="zstd"``: half the size of the default snappy). Returns the number of
-    rows."""
+    *row_group_rows* rows (the last one smaller), streaming: memory holds a few row
+    groups (with *ap305*, the outcome join reads both files whole, as
+    :func:`eicodec.outcome` does). A row group is written by a second thread while the
+    next one is read (pyarrow writes without holding the GIL). A *target* path is
+    written through a temporary file in its folder, renamed over it only when every row
+    is written: on any error (bad input, a full disk) no file is left. *parquet_options*
+    go to ``pyarrow.parquet.ParquetWriter`` (e.g. ``compression="zstd"``: half the size
+    of the default snappy). Returns the number of rows."""
     pa = _pyarrow()
     import pyarrow.parquet as pq
 
@@ -526,24 +550,110 @@ def to_parquet(source: Source, target: str | os.PathLike[str] | IO[bytes], recor
         raise ValueError("row_group_rows must be at least 1")
     schema, batches = iter_arrow_batches(source, record_type, ap305=ap305, spec=spec, encoding=encoding,
                                          unmask=unmask)
+    try:
+        if isinstance(target, (str, os.PathLike)) and ("filesystem" in parquet_options
+                                                       or "://" in os.fspath(target)):
+            with pq.ParquetWriter(target, schema, **parquet_options) as writer:  # pyarrow's own
+                return _write_row_groups(pa, schema, batches, writer, row_group_rows)
+        with contextlib.ExitStack() as stack:
+            if isinstance(target, (str, os.PathLike)):
+                from .outputs import atomic_output
+
+                target = stack.enter_context(atomic_output(target))
+            # (buffered by pyarrow: the writer thread calls the Python file, which needs
+            # the GIL, a few times per row group instead of hundreds)
+            sink = pa.output_stream(target, buffer_size=_WRITE_BUFFER)
+            try:
+                with pq.ParquetWriter(sink, schema, **parquet_options) as writer:
+                    rows = _write_row_groups(pa, schema, batches, writer, row_group_rows)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    sink.detach()  # (dropping the buffer would close the caller's file)
+                raise
+            sink.detach()  # the rest written; the file object stays open
+            return rows
+    finally:
+        getattr(batches, "close", lambda: None)()  # (a generator: closes the input)
+
+
+#: Bytes of Parquet output gathered before a write to a Python file object.
+_WRITE_BUFFER = 1 << 22
+
+
+def _write_row_groups(pa: Any, schema: Any, batches: Iterator[Any], writer: Any, row_group_rows: int) -> int:
+    """Gather *batches* into row groups of *row_group_rows* rows and write them with
+    *writer* in a :class:`_BackgroundWriter`; returns the number of rows."""
     rows = 0
     pending: list[Any] = []
     have = 0
-    with pq.ParquetWriter(target, schema, **parquet_options) as writer:
+    with _BackgroundWriter(lambda table: writer.write_table(table, row_group_size=row_group_rows)) as out:
         for b in batches:
             pending.append(b)
             have += b.num_rows
             if have >= row_group_rows:
                 table = pa.Table.from_batches(pending, schema=schema)
                 full = have - have % row_group_rows
-                writer.write_table(table.slice(0, full), row_group_size=row_group_rows)
+                out.put(table.slice(0, full))
                 rest = table.slice(full)
                 pending, have = rest.to_batches(), rest.num_rows
                 rows += full
         if have:
-            writer.write_table(pa.Table.from_batches(pending, schema=schema), row_group_size=row_group_rows)
+            out.put(pa.Table.from_batches(pending, schema=schema))
             rows += have
     return rows
+
+
+class _BackgroundWriter:
+    """Calls *write* on each item :meth:`put` to it, in a thread of its own, one item
+    behind the caller (so a row group is written while the next is made). An exception
+    in the thread is raised in the caller (the same exception object) at its next
+    :meth:`put` or at the end of the ``with`` block; after one, later items are dropped.
+    When the caller's block fails, the thread drops what is left and is waited for, and
+    the caller's exception goes on."""
+
+    def __init__(self, write: Callable[[Any], object]) -> None:
+        self._write = write
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self._error: BaseException | None = None
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="eicodec-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            if self._error is not None or self._stop:
+                continue  # (dropped: keep taking items so that the caller never blocks)
+            try:
+                self._write(item)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                self._error = exc
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def put(self, item: Any) -> None:
+        """Hand *item* to the thread (waits while it is still busy with the one before)."""
+        self._raise()
+        self._queue.put(item)
+
+    def __enter__(self) -> _BackgroundWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if kind is not None:
+            self._stop = True
+        self._queue.put(_END)
+        self._thread.join()
+        if kind is None:
+            self._raise()
+
+
+_END = object()
 
 
 # --------------------------------------------------------------------------- CSV
