@@ -169,6 +169,19 @@ class Outcomes(Mapping[int, Outcome]):
     def __len__(self) -> int:
         return len(self._lines)
 
+    def of_lines(self, lines: Iterable[int]) -> dict[int, Outcome]:
+        """The outcomes of those of *lines* that have one (one sorted search for all)."""
+        import numpy as np
+
+        want = np.fromiter(lines, np.int64)
+        if not len(want) or not len(self._lines):
+            return {}
+        have = np.frombuffer(self._lines, np.int64)
+        at = np.minimum(np.searchsorted(have, want), len(have) - 1)
+        combos, which = self._combos, self._which
+        return {line: Outcome(line, *combos[which[k]])
+                for line, k, hit in zip(want.tolist(), at.tolist(), (have[at] == want).tolist()) if hit}
+
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Outcomes):
             return dict(self.items()) == dict(other.items())

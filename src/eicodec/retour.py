@@ -39,7 +39,7 @@ from .batches import replayable as _replayable
 from .model import Declaration, Record, record_class
 from .reader import RecordStream, Source, build_tree, read
 from .rules import Answer, RuleSet, owner, rules_for
-from .validator import Report, Status, Verdict, fingerprint_records
+from .validator import Outcome, Report, Status, Verdict, fingerprint_records
 from .writer import render_records, trailer_from_counts, write_records
 
 
@@ -136,6 +136,7 @@ class _Builder:
                                         if signed is not None else (0, 0, 0))
         self._encoded: dict[tuple[int, Any], str] = {}  # (id of a field, None or text) -> its encoding
         self._tails: dict[tuple[Any, ...], str] = {}  # (type, codes, amounts) -> the return fields' text
+        self._plain_tails: dict[tuple[Any, ...], str] = {}  # (type[, verdict, codes]) -> the same
         set_here = {"insurer_calculated_amount", "awarded_amount", "awarded_amount_dc", "awarded_vat_amount",
                     "return_code_1", "return_code_2", "return_code_3"}
         #: whether every field a returned record gets lies after the copied AP304 text
@@ -302,7 +303,9 @@ class _Builder:
             return cls(layouts[raw[:2]], raw, line, term) if cls is not None else Record(None, raw, line, term)
 
         def flush(members: list[tuple[int, str, str]], lines_out: set[int]) -> Iterator[Record]:
-            return self.flush(self._units(members, make), tot, lines_out)
+            if self.comments:  # (added comment records: the general way)
+                return self.flush(self._units(members, make), tot, lines_out)
+            return self.flush_rows(members, lines_out, tot, batch_out, make)
 
         for batch in batches:
             n = len(batch)
@@ -313,6 +316,7 @@ class _Builder:
             out_rows = out_lines[lo:hi] - first
             out_mask = np.zeros(n, bool)
             out_mask[out_rows] = True
+            batch_out = outcomes.of_lines((out_rows + first).tolist())  # this batch's outcomes
             if tot.header is None:
                 at = np.flatnonzero(types == head_t)
                 if len(at):
@@ -338,8 +342,10 @@ class _Builder:
                 tot.declared += int(value.sum())
                 if not file_rejected:
                     ok = np.ones(len(rows), bool)
-                    for k in np.flatnonzero(out_mask[rows]):
-                        ok[k] = outcomes[first + int(rows[k])].verdict is approved
+                    with_out = np.flatnonzero(out_mask[rows])
+                    if len(with_out):
+                        ok[with_out] = [batch_out[line].verdict is approved
+                                        for line in (rows[with_out] + first).tolist()]
                     if awards:
                         for k in np.flatnonzero(ok):
                             i = int(rows[k])
@@ -520,6 +526,19 @@ class _Builder:
         copy = self.copy(rec)
         line = rec.line or 0
         outcome = rep.outcomes.get(line) if has is None or has(line) else None
+        kept, values = self._codes_values(rec.record_type, rec.raw, outcome, totals, lambda: rec)
+        tail = self._tail(rec.record_type, kept, values)
+        if tail is None:
+            self.fill(copy, values)
+            return copy
+        n = rep.spec.record_length
+        copy.raw = copy.raw[:n] + tail
+        return copy
+
+    def _codes_values(self, t: str, raw: str, outcome: Outcome | None, totals: _Totals,
+                      record: Callable[[], Record]) -> tuple[tuple[str, ...], list[tuple[str, Any]]]:
+        """The return codes (at most three) and the return fields' values of the record of
+        type *t* and text *raw* with *outcome* (*record* makes it when a field must be read)."""
         if outcome is not None:
             codes = list(outcome.codes)
         elif self.everything:
@@ -527,15 +546,14 @@ class _Builder:
         else:
             codes = [self.ok]
         values: list[tuple[str, Any]] = []
-        claim = rec.record_type == self.claim_t
-        if claim:
-            verdict = Verdict.NOT_ASSESSED if rep.status is Status.REJECTED_FILE else (
+        if t == self.claim_t:
+            verdict = Verdict.NOT_ASSESSED if self.report.status is Status.REJECTED_FILE else (
                 outcome.verdict if outcome is not None else Verdict.APPROVED)
-            ref = self.ref(rec)
+            ref = raw[self.ref_slice].rstrip(" ")
             award = self.awards.get(ref)
             if award is None:
-                award = Award(self.declared(rec.raw) if len(rec.raw) == self.len04 else
-                              _value(rec, self.amount_attr) or 0)
+                declared = self.declared(raw) if len(raw) == self.len04 else None
+                award = Award(declared if declared is not None else _value(record(), self.amount_attr) or 0)
             if verdict is Verdict.APPROVED and self.mode == "insurer":
                 if ref in totals.corrected:
                     codes = [c for c in codes if c != self.ok] + (list(award.codes) or [self.price])
@@ -546,22 +564,76 @@ class _Builder:
                       ("awarded_vat_amount", vat)]
         kept = tuple(dict.fromkeys(codes))[:3]
         values += [(f"return_code_{i}", code) for i, code in enumerate(kept, 1)]
-        amounts = values[:3] if claim else ()
+        return kept, values
+
+    def _tail(self, t: str, kept: tuple[str, ...], values: list[tuple[str, Any]]) -> str | None:
+        """The text of the return fields after the copied record (the same values give the
+        same tail); None when they do not all lie after it or a value is not plain."""
+        amounts = values[:3] if t == self.claim_t else ()
         if not self.tail_only or any(v is not None and type(v) is not int for _, v in amounts):
-            self.fill(copy, values)
-            return copy
-        # every field set lies after the copied text: the same values give the same tail
-        n = rep.spec.record_length
-        key = (rec.record_type, kept, *(v for _, v in values[:3]))
+            return None
+        key = (t, kept, *(v for _, v in values[:3]))
         tail = self._tails.get(key)
         if tail is None:
             if len(self._tails) >= 4096:
                 self._tails.clear()
-            blank = Record(copy.layout, copy.raw, copy.line)
+            n = self.report.spec.record_length
+            lay = self.spec.layout(t)
+            blank = Record(lay, " " * n + lay.blank[n:], 0)
             self.fill(blank, values)
             tail = self._tails[key] = blank.raw[n:]
-        copy.raw = copy.raw[:n] + tail
-        return copy
+        return tail
+
+    def flush_rows(self, members: list[tuple[int, str, str]], lines_out: set[int], totals: _Totals,
+                   outcome_of: Mapping[int, Outcome], make: Callable[[int, str, str], Record]) -> Iterator[Record]:
+        """:meth:`flush` of a group given as (line, text, end) with its lines' outcomes,
+        without a :class:`Record` per member: the returned records only (made from their
+        text and tail). Not for added comments (:meth:`flush` does those)."""
+        comment = self.report.spec.comment
+        claim_t, corrected, everything = self.claim_t, totals.corrected, self.everything
+        units: list[tuple[tuple[int, str, str], list[tuple[int, str, str]]]] = []
+        for m in members:
+            if m[1][:2] == comment:
+                if units:  # (a comment before any unit follows no detail record)
+                    units[-1][1].append(m)
+            else:
+                units.append((m, []))
+        if not units:
+            return
+        returned = [everything or m[0] in lines_out or any(c[0] in lines_out for c in cms)
+                    or (m[1][:2] == claim_t and m[1][self.ref_slice].rstrip(" ") in corrected)
+                    for m, cms in units]
+        if any(returned[1:]):  # a returned claim takes its insured (and debtor) along
+            returned = [r or m[1][:2] != claim_t for r, (m, _) in zip(returned, units)]
+        n = self.report.spec.record_length
+        # the tail of a record that is not a claim line paid as declared or awarded does not
+        # depend on its text: once per (type, outcome)
+        priced = bool(self.awards) or self.mode == "insurer"
+        memo = self._plain_tails
+        for (m, cms), ret in zip(units, returned):
+            if not ret:
+                continue
+            for line, raw, term in (m, *cms):
+                t = raw[:2]
+                outcome = outcome_of.get(line)
+                if outcome is None and line in lines_out:  # (a line of an earlier batch)
+                    outcome = self.report.outcomes[line]
+                key = None
+                if t != claim_t or not priced or (outcome is not None and outcome.verdict is not Verdict.APPROVED
+                                                  and not self.awards):
+                    key = (t, outcome.verdict, outcome.codes) if outcome is not None else (t,)
+                    tail = memo.get(key)
+                    if tail is not None:
+                        yield Record(self.spec.layout(t), raw[:n].ljust(n) + tail, line)
+                        continue
+                kept, values = self._codes_values(t, raw, outcome, totals, lambda: make(line, raw, term))
+                tail = self._tail(t, kept, values)
+                if key is not None and tail is not None:
+                    memo[key] = tail
+                if tail is None:
+                    yield self.returned(make(line, raw, term), totals, lines_out.__contains__)
+                else:
+                    yield Record(self.spec.layout(t), raw[:n].ljust(n) + tail, line)
 
     def fill(self, rec: Record, values: Sequence[tuple[str, Any]]) -> None:
         """``rec.set(key, value)`` for each pair, in one go (the same text: the fields'
