@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -443,3 +444,18 @@ def test_outcomes_behave_like_a_dict(puts, queries) -> None:  # type: ignore[no-
         elif isinstance(q, int):
             with pytest.raises(KeyError):
                 store[q]
+
+
+def test_a_nul_after_an_iban_is_not_a_valid_iban() -> None:
+    """numpy's str values lose trailing NULs; the IBAN check must still see one (found by
+    the anonymiser's property test: the file was approved, its anonymised copy not)."""
+    line = next(i for i, ln in enumerate(lines_of(FULL), 1) if ln.startswith(b"03"))
+    iban = eicodec.get_spec("AP304").field("03", "0325")
+    assert eicodec.validate(FULL, today=dt.date(2024, 3, 1)).status is Status.APPROVED
+    broken = patch(FULL, line, "0325", "NL91ABNA0417164300\x00".ljust(iban.length))
+    report = eicodec.validate(broken, today=dt.date(2024, 3, 1))
+    assert [(f.rubric, f.line) for f in report.findings] == [("0325", line)]
+    from eicodec.batches import text_of
+
+    chars = np.array([[65, 66, 0], [65, 66, 32]], np.uint8)
+    assert list(text_of(chars)) == ["AB\ufffd", "AB "]  # ("AB\0" would be "AB")

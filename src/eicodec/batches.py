@@ -336,8 +336,12 @@ def to_datetime64(y: np.ndarray, m: np.ndarray, d: np.ndarray, ok: np.ndarray) -
 
 
 def text_of(f: np.ndarray) -> np.ndarray:
-    """The text of field slice *f* as a str array (trailing spaces kept)."""
+    """The text of field slice *f* as a str array (trailing spaces kept). A NUL character
+    becomes U+FFFD: numpy drops trailing NULs from str values, and "IBAN + NUL" or
+    "code + NUL" must not compare equal to the IBAN or the code."""
     n, w = f.shape
+    if n and w and not bool(f.all()):  # (some character is NUL)
+        f = np.where(f == 0, np.uint32(0xFFFD), f.astype(np.uint32))
     if f.dtype == np.uint8:
         return np.ascontiguousarray(f).view(f"S{w}").reshape(n).astype(f"U{w}")
     return np.ascontiguousarray(f, dtype=np.uint32).view(f"<U{w}").reshape(n)
