@@ -329,9 +329,8 @@ class _Builder:
                                        self.total_attr)
             rows = np.flatnonzero((types == t04) & whole)
             if len(rows):
-                chars = batch.chars[rows]
-                f = chars[:, a0:a1]
-                sign = chars[:, dcpos]
+                f = batch.chars[rows, a0:a1]  # (the amount's characters only, not whole lines)
+                sign = batch.chars[rows, dcpos]
                 plain = all_digits(f) & ((sign == d_code) | (sign == c_code))
                 value = np.where(sign == c_code, -1, 1) * digits_value(f)
                 value[~plain] = 0
