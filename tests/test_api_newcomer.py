@@ -177,7 +177,7 @@ def test_dateutil_is_a_dependency_because_it_is_used() -> None:
 
 def test_version_license_urls_classifiers_and_changelog_agree() -> None:
     project = PYPROJECT["project"]
-    assert project["version"] == eicodec.__version__ == "0.2.0"
+    assert project["version"] == eicodec.__version__ == "0.3.0"
     assert project["license"] == "MIT" and "LICENSE" in project["license-files"]
     assert (ROOT / "LICENSE").read_text(encoding="utf-8").startswith("MIT License")
     assert {"Homepage", "Changelog"} <= set(project["urls"])
@@ -186,7 +186,8 @@ def test_version_license_urls_classifiers_and_changelog_agree() -> None:
     changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
     headings = re.findall(r"^## (.+)$", changelog, re.M)
     assert headings[0] == "Unreleased"
-    assert re.fullmatch(r"0\.2\.0 - \d{4}-\d{2}-\d{2}", headings[1])
+    assert headings[1] == f"{eicodec.__version__} - " + headings[1].split(" - ")[-1]  # the newest release first
+    assert re.fullmatch(r"\d+\.\d+\.\d+ - \d{4}-\d{2}-\d{2}", headings[1])
 
 
 def test_the_wheel_ships_specs_examples_schemas_and_license(tmp_path: Path) -> None:
@@ -194,7 +195,7 @@ def test_the_wheel_ships_specs_examples_schemas_and_license(tmp_path: Path) -> N
     res = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
                           "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300, check=False)
     assert res.returncode == 0, res.stderr
-    wheel = next(tmp_path.glob("eicodec-0.2.0-*.whl"))
+    wheel = next(tmp_path.glob("eicodec-0.3.0-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     for example in EXAMPLES.glob("*.asc"):
         assert f"eicodec/examples/{example.name}" in names

@@ -23,7 +23,7 @@ from .model import Declaration, Node, Problem, Record
 from .reader import iter_records, open_records, read
 from .writer import MissingField, complete, dumps, missing_fields, write, write_records
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "DecodeError", "EicodecError", "EncodeError", "MismatchError", "SpecError",
