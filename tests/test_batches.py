@@ -249,18 +249,23 @@ def test_typed_columns_of_a_file_with_a_late_non_ascii_byte(late: str) -> None:
         raw[eicodec.get_spec("AP304").layout("98").field(text).slice]) or "" for raw in want]
 
 
-@pytest.mark.parametrize("mode", ["insurer", "vecozo"])
-def test_verdicts_of_groups_placed_at_once_are_those_of_the_walk(mode: str, tmp_path: Path) -> None:
-    # many groups in one batch (placed at once, verdicts for all of them together) against
-    # one line at a time (group by group): rejected claim lines, a rejected insured record
-    # (its claim lines not assessed by an insurer), clean groups
+def _bench_lines(tmp_path: Path, records: int) -> list[bytes]:
+    """The lines of a valid file of about *records* records made by benchmarks/bench.py."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
         from bench import generate
     finally:
         sys.path.pop(0)
-    generate(tmp_path / "f.asc", 80)
-    lines = lines_of((tmp_path / "f.asc").read_bytes())
+    generate(tmp_path / "f.asc", records)
+    return lines_of((tmp_path / "f.asc").read_bytes())
+
+
+@pytest.mark.parametrize("mode", ["insurer", "vecozo"])
+def test_verdicts_of_groups_placed_at_once_are_those_of_the_walk(mode: str, tmp_path: Path) -> None:
+    # many groups in one batch (placed at once, verdicts for all of them together) against
+    # one line at a time (group by group): rejected claim lines, a rejected insured record
+    # (its claim lines not assessed by an insurer), clean groups
+    lines = _bench_lines(tmp_path, 80)
     claims = [i for i, ln in enumerate(lines) if ln.startswith(b"04")]
     insured = [i for i, ln in enumerate(lines) if ln.startswith(b"02")]
     for i in (claims[1], claims[7], claims[8]):
@@ -286,13 +291,7 @@ def test_unique_under_a_parent_across_batches(tmp_path: Path) -> None:
     # regelnummers (9803) of the comments on one record: a repeat is found once per
     # repeat, the same number under another record is no repeat, however the lines fall
     # into batches (the keys seen under the last parent carry over)
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        from bench import generate
-    finally:
-        sys.path.pop(0)
-    generate(tmp_path / "f.asc", 60)
-    lines = lines_of((tmp_path / "f.asc").read_bytes())
+    lines = _bench_lines(tmp_path, 60)
     commented = [i for i, ln in enumerate(lines) if ln.startswith(b"98")][:2]
     added = 0
     for at, numbers in zip(sorted(commented, reverse=True), ([b"0002", b"0001", b"0003", b"0002"], [b"0002"])):
