@@ -21,7 +21,8 @@ import eicodec
 from eicodec.cli import EXIT_REJECTED, EXIT_UNREADABLE, main
 from eicodec.errors import EicodecError, UnreadableInputError
 from eicodec.layouts import data_dir
-from eicodec.retour import build_retour, dumps_retour, outcome, write_retour
+from eicodec.readback import outcome
+from eicodec.retour import build_retour, dumps_retour, write_retour
 from tests.conftest import EXAMPLES
 
 AP304 = eicodec.get_spec("AP304")

@@ -45,7 +45,8 @@ from .columns import ColumnBatch, columns, iter_columns  # noqa: E402
 
 __all__ += ["ColumnBatch", "columns", "iter_columns"]
 
-from .retour import Award, ClaimOutcome, build_retour, dumps_retour, iter_outcomes, iter_retour, outcome, write_retour  # noqa: E402
+from .readback import ClaimOutcome, iter_outcomes, outcome  # noqa: E402
+from .retour import Award, build_retour, dumps_retour, iter_retour, write_retour  # noqa: E402
 
 __all__ += ["Award", "ClaimOutcome", "build_retour", "dumps_retour", "iter_outcomes", "iter_retour", "outcome",
             "write_retour"]

@@ -228,7 +228,6 @@ class _Run:
             chars = np.concatenate([chars, extra])
             ext_ok = np.concatenate([ext_ok, np.array(pl.context_ok, bool)])
             ext_lines = np.concatenate([ext_lines, np.array(pl.context_lines, np.int64)])
-        types = batch.types
         body = pl.body & batch.length_ok
         # record type -> its rows that are field-checked, their characters row- and
         # column-major, and values the rules worked out for them (see _block)

@@ -164,7 +164,7 @@ class ClaimHistory:
     def _record(self, ap304: Any, ap305: Any, by: str, source: str, rules: Any) -> int:
         from .model import Declaration
         from .reader import read
-        from .retour import outcome
+        from .readback import outcome
         from .rules import load_rules, rules_for
 
         decl = ap304 if isinstance(ap304, Declaration) else read(ap304)

@@ -22,7 +22,7 @@ from typing import Any
 import attrs
 
 from .codes import return_codes
-from .errors import SpecError
+from .errors import EicodecError, SpecError
 from .layouts import MessageSpec, data_dir, get_spec
 
 #: Checks the engine makes on its own (grammar, layout, trailer); rules files give them codes.
@@ -100,6 +100,17 @@ class Answer:
     claim_reference: str
     claim_amount: str
     header_rewritten: tuple[str, ...] = ()
+
+    def claim_type(self, spec: MessageSpec) -> str:
+        """The claim line's record type: the one holding ``claim_reference``."""
+        t = owner(spec, self.claim_reference)
+        assert t is not None  # (checked when the rules were loaded)
+        return t
+
+    def amount_attr(self, spec: MessageSpec) -> str:
+        """The signed attribute (amount with its D/C) of ``claim_amount``."""
+        lay = spec.layout(self.claim_type(spec))
+        return next(k for k, (a, _) in lay.signed.items() if a.rubric == self.claim_amount)
 
 
 @attrs.frozen
@@ -406,6 +417,15 @@ def rules_for(spec: MessageSpec) -> RuleSet:
         theirs = rules_for(other)
         return attrs.evolve(theirs, checks=())
     return default_rules()
+
+
+def answer_for(spec: MessageSpec) -> Answer:
+    """The ``[answer]`` table of *spec*'s rules (which fields name and price a claim line)."""
+    answer = rules_for(spec).answer
+    if answer is None:
+        raise EicodecError(f"the rules of {spec.name} have no [answer] table: no return file can be made "
+                           "or read against it (specs/README.md)")
+    return answer
 
 
 def rule_table(spec: MessageSpec) -> str:

@@ -248,12 +248,12 @@ Outcomes = dict[int, tuple[str, tuple[str, ...], int]]  # line -> (status, codes
 
 class _OutcomeFeed:
     """The AP305 outcome of each claim line, from the same batches as the table: every
-    line of a batch goes through :class:`eicodec.retour.OutcomeJoin` in file order (so
+    line of a batch goes through :class:`eicodec.readback.OutcomeJoin` in file order (so
     memory stays flat: no second reading of the declaration, no table of all lines)."""
 
     def __init__(self, spec: MessageSpec, ap305: Source) -> None:
         from .model import Record, record_class
-        from .retour import OutcomeJoin
+        from .readback import OutcomeJoin
 
         self.join = OutcomeJoin(spec, ap305)
         self.layouts = spec.records
