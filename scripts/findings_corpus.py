@@ -22,26 +22,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def generate(out: Path) -> None:
     from hypothesis import HealthCheck, given, settings
-    from hypothesis import strategies as st
 
     import eicodec
-    from eicodec.testing import declarations
+    from eicodec.testing import declarations, field_damaged_files, noisy_files, structurally_damaged_files
 
     out.mkdir(parents=True, exist_ok=True)
-    spec = eicodec.get_spec("AP304")
-    noise = st.sampled_from(list("0123456789 ADCXZ-ë\t") + ["00", "99", "  "])
-    how_s = st.sampled_from(["zeros", "blank", "other", "date_late", "date_early", "digits", "dc", "iban"])
     counter = [0]
 
     def save(data: bytes, tag: str) -> None:
         counter[0] += 1
         (out / f"{tag}_{counter[0]:04d}.asc").write_bytes(data)
-
-    def lines_of(data: bytes) -> list[bytes]:
-        return data[:-2].split(b"\r\n")
-
-    def join(lines: list[bytes]) -> bytes:
-        return b"".join(ln + b"\r\n" for ln in lines)
 
     common = dict(suppress_health_check=list(HealthCheck), deadline=None, derandomize=True, database=None)
 
@@ -51,74 +41,19 @@ def generate(out: Path) -> None:
         save(eicodec.dumps(decl), "valid")
 
     @settings(max_examples=120, **common)
-    @given(declarations(max_insured=3), st.data())
-    def corrupted(decl, data):  # type: ignore[no-untyped-def]
-        lines = [ln.decode("utf-8") for ln in lines_of(eicodec.dumps(decl))]
-        for _ in range(data.draw(st.integers(1, 4))):
-            i = data.draw(st.integers(0, len(lines) - 1))
-            pos = data.draw(st.integers(0, 359))
-            nz = data.draw(noise)
-            lines[i] = (lines[i][:pos] + nz + lines[i][pos + len(nz):])[:360]
-        save(join([ln.encode("utf-8") for ln in lines]), "corrupt")
+    @given(noisy_files(max_insured=3))
+    def corrupted(data):  # type: ignore[no-untyped-def]
+        save(data, "corrupt")
 
     @settings(max_examples=160, **common)
-    @given(declarations(max_insured=4), st.data())
-    def fields(decl, data):  # type: ignore[no-untyped-def]
-        lines = [ln.decode("utf-8") for ln in lines_of(eicodec.dumps(decl))]
-        body = range(1, len(lines) - 1)
-        for _ in range(data.draw(st.integers(1, 3))):
-            i = data.draw(st.sampled_from(body))
-            j = data.draw(st.sampled_from(body))
-            lay = spec.records[lines[i][:2]]
-            rubric = data.draw(st.sampled_from([f.rubric for f in lay.fields][1:]))
-            how = data.draw(how_s)
-            k = data.draw(st.integers(0, 10**9))
-            f = lay.by_rubric[rubric]
-            n = f.length
-            other = lines[j]
-            if how == "zeros":
-                value = "0" * n
-            elif how == "blank":
-                value = " " * n
-            elif how == "other" and other[:2] == lines[i][:2]:
-                value = other[f.start - 1:f.end]
-            elif how == "date_late" and n == 8:
-                value = "20240301"
-            elif how == "date_early" and n == 8:
-                value = "19991231"
-            elif how == "dc" and n == 1:
-                value = "DC"[k % 2]
-            elif how == "iban" and n >= 18:
-                value = ("NL91ABNA0417164300" if k % 2 else "NL91ABNA0417164301").ljust(n)
-            else:
-                value = str(k).zfill(n)[-n:]
-            lines[i] = lines[i][:f.start - 1] + value + lines[i][f.end:]
-        save(join([ln.encode("utf-8") for ln in lines]), "field")
+    @given(field_damaged_files(max_insured=4))
+    def fields(data):  # type: ignore[no-untyped-def]
+        save(data, "field")
 
     @settings(max_examples=120, **common)
-    @given(declarations(max_insured=4), st.data())
-    def structural(decl, data):  # type: ignore[no-untyped-def]
-        lines = lines_of(eicodec.dumps(decl))
-        ends = [b"\r\n"] * len(lines)
-        for _ in range(data.draw(st.integers(1, 3))):
-            i = data.draw(st.integers(1, len(lines) - 1))
-            what = data.draw(st.sampled_from(["drop", "repeat", "move", "lf", "empty", "short"]))
-            if what == "drop" and len(lines) > 3:
-                del lines[i], ends[i]
-            elif what == "repeat":
-                lines.insert(i, lines[i - 1])
-                ends.insert(i, b"\r\n")
-            elif what == "move":
-                j = data.draw(st.integers(1, len(lines) - 1))
-                lines.insert(j, lines.pop(i))
-            elif what == "lf":
-                ends[i - 1] = b"\n"
-            elif what == "short":
-                lines[i] = lines[i][:data.draw(st.integers(0, 359))]
-            else:
-                lines.insert(i, b"")
-                ends.insert(i, b"\r\n")
-        save(b"".join(a + b for a, b in zip(lines, ends)), "struct")
+    @given(structurally_damaged_files(max_insured=4))
+    def structural(data):  # type: ignore[no-untyped-def]
+        save(data, "struct")
 
     for fn in (valid, corrupted, fields, structural):
         fn()

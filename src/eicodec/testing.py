@@ -29,7 +29,8 @@ except ImportError as exc:  # a plain install: say what to install, not just the
 from .layouts import MessageSpec, get_spec
 from .model import Declaration, Record
 
-__all__ = ["bsns", "declarations", "ibans", "insured_groups", "texts"]
+__all__ = ["bsns", "declarations", "field_damaged_files", "ibans", "insured_groups", "noisy_files",
+           "structurally_damaged_files", "texts"]
 
 _PERIOD_START = dt.date(2024, 1, 1)
 # Printable text a pharmacy system would write, including Dutch/German diacritics.
@@ -176,3 +177,100 @@ def declarations(draw: st.DrawFn, *, max_insured: int = 4, to_insurer: bool | No
         for rec, comments in claims:
             node.add(rec, comments=comments)
     return decl
+
+
+# ---------------------------------------------------------------------- damaged files
+# Valid declarations with defects written in, for properties that must hold for any
+# input (e.g. "the same findings whatever the batch size"). Not valid, by design.
+
+_NOISE = st.sampled_from(list("0123456789 ADCXZ-ë\t") + ["00", "99", "  "])
+_FIELD_DAMAGE = st.sampled_from(["zeros", "blank", "other", "date_late", "date_early", "digits", "dc", "iban"])
+
+
+def _lines(decl: Declaration) -> list[str]:
+    from .writer import dumps
+
+    return dumps(decl).decode("utf-8")[:-2].split("\r\n")
+
+
+def _file(lines: list[str]) -> bytes:
+    return "".join(ln + "\r\n" for ln in lines).encode("utf-8")
+
+
+@st.composite
+def noisy_files(draw: st.DrawFn, *, max_insured: int = 3) -> bytes:
+    """A declaration with 1-4 stretches of noise (digits, letters, D/C, a tab, a
+    multi-byte character) written over random positions of random lines."""
+    lines = _lines(draw(declarations(max_insured=max_insured)))
+    for _ in range(draw(st.integers(1, 4))):
+        i = draw(st.integers(0, len(lines) - 1))
+        pos = draw(st.integers(0, 359))
+        noise = draw(_NOISE)
+        lines[i] = (lines[i][:pos] + noise + lines[i][pos + len(noise):])[:360]
+    return _file(lines)
+
+
+def _damaged_field(line: str, other: str, rubric: str, how: str, k: int) -> str:
+    f = get_spec("AP304").records[line[:2]].by_rubric[rubric]
+    n = f.length
+    if how == "zeros":
+        value = "0" * n
+    elif how == "blank":
+        value = " " * n
+    elif how == "other" and other[:2] == line[:2]:
+        value = other[f.start - 1:f.end]
+    elif how == "date_late" and n == 8:
+        value = "20240301"
+    elif how == "date_early" and n == 8:
+        value = "19991231"
+    elif how == "dc" and n == 1:
+        value = "DC"[k % 2]
+    elif how == "iban" and n >= 18:
+        value = ("NL91ABNA0417164300" if k % 2 else "NL91ABNA0417164301").ljust(n)
+    else:
+        value = str(k).zfill(n)[-n:]
+    return line[:f.start - 1] + value + line[f.end:]
+
+
+@st.composite
+def field_damaged_files(draw: st.DrawFn, *, max_insured: int = 4) -> bytes:
+    """A declaration with 1-3 detail fields given a value of another record of the same
+    type, zeros, blanks, a boundary date, a D/C, a (wrong) IBAN or digits: values that
+    reach the cross-record rules (claim against its insured, dates against the header,
+    credit lines, ...)."""
+    lines = _lines(draw(declarations(max_insured=max_insured)))
+    body = range(1, len(lines) - 1)
+    spec = get_spec("AP304")
+    for _ in range(draw(st.integers(1, 3))):
+        i = draw(st.sampled_from(body))
+        j = draw(st.sampled_from(body))
+        rubric = draw(st.sampled_from([f.rubric for f in spec.records[lines[i][:2]].fields][1:]))
+        lines[i] = _damaged_field(lines[i], lines[j], rubric, draw(_FIELD_DAMAGE), draw(st.integers(0, 10**9)))
+    return _file(lines)
+
+
+@st.composite
+def structurally_damaged_files(draw: st.DrawFn, *, max_insured: int = 4) -> bytes:
+    """A declaration with 1-3 lines dropped, repeated (duplicate ids and
+    referentienummers), moved, cut short, ended with LF only, or empty lines inserted."""
+    lines = [ln.encode("utf-8") for ln in _lines(draw(declarations(max_insured=max_insured)))]
+    ends = [b"\r\n"] * len(lines)
+    for _ in range(draw(st.integers(1, 3))):
+        i = draw(st.integers(1, len(lines) - 1))
+        what = draw(st.sampled_from(["drop", "repeat", "move", "lf", "empty", "short"]))
+        if what == "drop" and len(lines) > 3:
+            del lines[i], ends[i]
+        elif what == "repeat":
+            lines.insert(i, lines[i - 1])
+            ends.insert(i, b"\r\n")
+        elif what == "move":
+            j = draw(st.integers(1, len(lines) - 1))
+            lines.insert(j, lines.pop(i))
+        elif what == "lf":
+            ends[i - 1] = b"\n"
+        elif what == "short":
+            lines[i] = lines[i][:draw(st.integers(0, 359))]
+        else:
+            lines.insert(i, b"")
+            ends.insert(i, b"\r\n")
+    return b"".join(a + b for a, b in zip(lines, ends))
