@@ -68,12 +68,6 @@ def codes_of(rec: Record) -> tuple[str, ...]:
 
 
 @attrs.define
-class _Unit:
-    rec: Record
-    comments: list[Record] = attrs.field(factory=list)
-
-
-@attrs.define
 class _Totals:
     fingerprint: str = ""
     header: Record | None = None
@@ -134,6 +128,7 @@ class _Builder:
         self.len04 = lay04.length
         self.a0, self.a1, self.dcpos = ((signed[0].start - 1, signed[0].end, signed[1].start - 1)
                                         if signed is not None else (0, 0, 0))
+        self._classes = {t: (lay, record_class(lay)) for t, lay in spec304.records.items()}
         self._encoded: dict[tuple[int, Any], str] = {}  # (id of a field, None or text) -> its encoding
         self._tails: dict[tuple[Any, ...], str] = {}  # (type, codes, amounts) -> the return fields' text
         self._plain_tails: dict[tuple[Any, ...], str] = {}  # (type[, verdict, codes]) -> the same
@@ -196,7 +191,6 @@ class _Builder:
         ``body=False``: the totals only."""
         spec = self.report.spec
         layouts = spec.records
-        classes = {t: record_class(lay) for t, lay in layouts.items()}
         lengths = {t: lay.length for t, lay in layouts.items()}
         outcomes = self.report.outcomes
         pending = iter(outcomes)  # lines with an outcome, ascending
@@ -215,12 +209,10 @@ class _Builder:
         outs: set[int] = set()  # its lines with an outcome
         lineno = 0
 
-        def make(line: int, raw: str, term: str) -> Record:
-            cls = classes.get(raw[:2])
-            return cls(layouts[raw[:2]], raw, line, term) if cls is not None else Record(None, raw, line, term)
+        make = self.make
 
         def flush() -> Iterator[Record]:
-            return self.flush(self._units(group, make), tot, outs)
+            return self.flush_rows(group, outs, tot, {})
 
         crlf = itertools.repeat("\r\n")
         for texts, terms in blocks:
@@ -283,7 +275,6 @@ class _Builder:
         return something (and for claim lines whose amount is not plain)."""
         spec = self.report.spec
         layouts = spec.records
-        classes = {t: record_class(lay) for t, lay in layouts.items()}
         known = np.array(sorted(int(t) for t in layouts), np.int16)
         head_t, tail_t, t04 = int(spec.header), int(spec.trailer), int(self.claim_t)
         top_ts = np.array([int(t) for t in self.tops], np.int16)
@@ -298,14 +289,10 @@ class _Builder:
         outs: set[int] = set()  # its lines with an outcome
         d_code, c_code = ord("D"), ord("C")
 
-        def make(line: int, raw: str, term: str) -> Record:
-            cls = classes.get(raw[:2])
-            return cls(layouts[raw[:2]], raw, line, term) if cls is not None else Record(None, raw, line, term)
+        make = self.make
 
         def flush(members: list[tuple[int, str, str]], lines_out: set[int]) -> Iterator[Record]:
-            if self.comments:  # (added comment records: the general way)
-                return self.flush(self._units(members, make), tot, lines_out)
-            return self.flush_rows(members, lines_out, tot, batch_out, make)
+            return self.flush_rows(members, lines_out, tot, batch_out)
 
         for batch in batches:
             n = len(batch)
@@ -442,77 +429,34 @@ class _Builder:
         for i, code in enumerate(list(dict.fromkeys(codes))[:3], 1):
             rec.set(f"return_code_{i}", code)
 
+    def make(self, line: int, raw: str, term: str) -> Record:
+        """The declaration's record of text *raw* on *line*."""
+        found = self._classes.get(raw[:2])
+        return found[1](found[0], raw, line, term) if found is not None else Record(None, raw, line, term)
+
     def body(self, records: Iterable[Record], totals: _Totals) -> Iterator[Record]:
+        """The returned detail records of *records* (the declaration's, in file order)."""
         if self.file_level:
             for _ in records:  # no detail records go back, but the totals need the trailer
                 pass
             return
-        group: list[_Unit] = []
-        last: _Unit | None = None
-        spec = self.report.spec
+        spec, outcomes = self.report.spec, self.report.outcomes
+        group: list[tuple[int, str, str]] = []  # the top-level group: (line, text, end)
         for rec in records:
             t = rec.record_type
             if t in (spec.header, spec.trailer) or rec.layout is None:
                 continue
-            if t == spec.comment:
-                if last is not None:
-                    last.comments.append(rec)
-                continue
             if t in self.tops:
-                yield from self.flush(group, totals)
+                yield from self.flush_rows(group, {ln for ln, _, _ in group if ln in outcomes}, totals, {})
                 group = []
-            last = _Unit(rec)
-            group.append(last)
-        yield from self.flush(group, totals)
+            group.append((rec.line or 0, rec.raw, rec.terminator))
+        yield from self.flush_rows(group, {ln for ln, _, _ in group if ln in outcomes}, totals, {})
 
-    def _units(self, members: list[tuple[int, str, str]],
-               make: Callable[[int, str, str], Record]) -> list[_Unit]:
-        """The records of a group, (line, text, end) each, as units with their comments."""
-        comment = self.report.spec.comment
-        units: list[_Unit] = []
-        for line, raw, term in members:
-            rec = make(line, raw, term)
-            if raw[:2] == comment:
-                if units:  # (a comment before any unit follows no detail record)
-                    units[-1].comments.append(rec)
-            else:
-                units.append(_Unit(rec))
-        return units
-
-    def flush(self, group: list[_Unit], totals: _Totals, outs: set[int] | None = None) -> Iterator[Record]:
-        """The returned records of one top-level group; *outs*: its lines that have an
-        outcome (default: looked up in the report)."""
-        if not group:
-            return
-        has = outs.__contains__ if outs is not None else self.report.outcomes.__contains__
-
-        def wanted(u: _Unit) -> bool:
-            lines = [u.rec.line, *(c.line for c in u.comments)]
-            return (self.everything or any(has(ln) for ln in lines)
-                    or self.ref(u.rec) in totals.corrected or self._added(u) != [])
-
-        returned = [wanted(u) for u in group]
-        if any(returned[1:]):  # a returned claim takes its insured (and debtor) along
-            for i, u in enumerate(group):
-                if u.rec.record_type != self.claim_t:
-                    returned[i] = True
-        for u, ret in zip(group, returned):
-            if not ret:
-                continue
-            yield self.returned(u.rec, totals, has)
-            n = 0
-            for cm in u.comments:
-                yield self.returned(cm, totals, has)
-                n = max(n, value_or_none(cm, "line_number") or 0)
-            for text in self._added(u):
-                n += 1
-                added = self.spec.new(self.spec.comment, record_id=value_or_none(u.rec, "record_id"), line_number=n,
-                                      text=text)
-                yield added
-
-    def _added(self, u: _Unit) -> list[str]:
-        texts = list(self.comments.get(u.rec.line, []))
-        ref = self.ref(u.rec)
+    def _added(self, line: int, raw: str) -> list[str]:
+        """The comment texts the insurer adds to the record of *line* (by line number or,
+        for a claim line, by its reference), cut into comment records' 140 characters."""
+        texts = list(self.comments.get(line, []))
+        ref = raw[self.ref_slice].rstrip(" ") if raw[:2] == self.claim_t else ""
         if ref:
             texts += self.comments.get(ref, [])
         out = []
@@ -584,10 +528,13 @@ class _Builder:
         return tail
 
     def flush_rows(self, members: list[tuple[int, str, str]], lines_out: set[int], totals: _Totals,
-                   outcome_of: Mapping[int, Outcome], make: Callable[[int, str, str], Record]) -> Iterator[Record]:
-        """:meth:`flush` of a group given as (line, text, end) with its lines' outcomes,
-        without a :class:`Record` per member: the returned records only (made from their
-        text and tail). Not for added comments (:meth:`flush` does those)."""
+                   outcome_of: Mapping[int, Outcome]) -> Iterator[Record]:
+        """The returned records of one top-level group, given as (line, text, end) of its
+        records; *lines_out*: those of its lines that have an outcome, *outcome_of* some
+        of their outcomes (the others are looked up in the report). A returned record is
+        made from its text and the tail of its return fields, without a :class:`Record`
+        per member; the insurer's added comments follow the record they are about."""
+        make = self.make
         comment = self.report.spec.comment
         claim_t, corrected, everything = self.claim_t, totals.corrected, self.everything
         units: list[tuple[tuple[int, str, str], list[tuple[int, str, str]]]] = []
@@ -599,9 +546,10 @@ class _Builder:
                 units.append((m, []))
         if not units:
             return
+        added = [self._added(m[0], m[1]) for m, _ in units] if self.comments else [[]] * len(units)
         returned = [everything or m[0] in lines_out or any(c[0] in lines_out for c in cms)
-                    or (m[1][:2] == claim_t and m[1][self.ref_slice].rstrip(" ") in corrected)
-                    for m, cms in units]
+                    or (m[1][:2] == claim_t and m[1][self.ref_slice].rstrip(" ") in corrected) or bool(more)
+                    for (m, cms), more in zip(units, added)]
         if any(returned[1:]):  # a returned claim takes its insured (and debtor) along
             returned = [r or m[1][:2] != claim_t for r, (m, _) in zip(returned, units)]
         n = self.report.spec.record_length
@@ -609,7 +557,7 @@ class _Builder:
         # depend on its text: once per (type, outcome)
         priced = bool(self.awards) or self.mode == "insurer"
         memo = self._plain_tails
-        for (m, cms), ret in zip(units, returned):
+        for (m, cms), ret, more in zip(units, returned, added):
             if not ret:
                 continue
             for line, raw, term in (m, *cms):
@@ -625,7 +573,8 @@ class _Builder:
                     if tail is not None:
                         yield Record(self.spec.layout(t), raw[:n].ljust(n) + tail, line)
                         continue
-                kept, values = self._codes_values(t, raw, outcome, totals, lambda: make(line, raw, term))
+                kept, values = self._codes_values(t, raw, outcome, totals,
+                                                  lambda: make(line, raw, term))  # noqa: B023 (called at once)
                 tail = self._tail(t, kept, values)
                 if key is not None and tail is not None:
                     memo[key] = tail
@@ -633,6 +582,12 @@ class _Builder:
                     yield self.returned(make(line, raw, term), totals, lines_out.__contains__)
                 else:
                     yield Record(self.spec.layout(t), raw[:n].ljust(n) + tail, line)
+            if more:  # numbered on from the record's own comments
+                k = max((value_or_none(make(*c), "line_number") or 0 for c in cms), default=0)
+                record_id = value_or_none(make(*m), "record_id")
+                for text in more:
+                    k += 1
+                    yield self.spec.new(self.spec.comment, record_id=record_id, line_number=k, text=text)
 
     def fill(self, rec: Record, values: Sequence[tuple[str, Any]]) -> None:
         """``rec.set(key, value)`` for each pair, in one go (the same text: the fields'
