@@ -26,13 +26,16 @@ from .codes import return_codes, use_return_codes
 from .findings import MODES, Findings, Mode, Outcomes, Report, Status, Verdict
 from .grammar import Grammar, Placement, Walker
 from .history import ClaimHistory, HistorySource
-from .kinds import CHECKS, FieldChecks, View, field_message, keys_of, pairing_keys, unique_keys
+from .kinds import (
+    CHECKS, NOT_LEFT_ALIGNED, FieldChecks, View, aligned_left, field_message, keys_of, pairing_keys, unique_keys)
 from .layouts import MessageSpec
 from .reader import RecordStream, Source
 from .rules import Rule, RuleSet, load_rules, owner, rules_for
 from .subtree import SubtreeConditions
 
 _PROGRESS_EVERY = 20_000
+#: the general EI format rule on alphanumeric values (specs/defaults.rules.toml)
+ALIGN_RULE = "format.left_aligned"
 _TYPE_NAMES = [f"{t:02d}" for t in range(100)]
 _LAST = 1 << 62  # sorts findings without a line last
 
@@ -114,6 +117,17 @@ def _repeated(parts: list[np.ndarray]) -> np.ndarray:
     return np.unique(keys[1:][same])
 
 
+def _left_aligned(spec: MessageSpec, rules: RuleSet, record: str, mode: str) -> frozenset[str]:
+    """The rubrics of *record* checked by the general format rule ``format.left_aligned``
+    (every alphanumeric value field but the rule's ``exempt`` rubrics; none when the
+    rules have no such rule or it does not run in *mode*)."""
+    rule = rules.rules.get(ALIGN_RULE)
+    if rule is None or mode not in rule.modes:
+        return frozenset()
+    exempt = set(rule.params.get("exempt", ()))
+    return frozenset(f.rubric for f in spec.records[record].fields if aligned_left(f) and f.rubric not in exempt)
+
+
 class _Run:
     """One pass over the file: findings, outcomes, counts and totals."""
 
@@ -128,7 +142,8 @@ class _Run:
         self.grammar = Grammar(spec)
         self.walker = Walker(self.grammar)
         codes = frozenset(return_codes())
-        self.field_checks = {t: FieldChecks(lay, codes) for t, lay in spec.records.items()}
+        self.field_checks = {t: FieldChecks(lay, codes, _left_aligned(spec, rules, t, mode))
+                             for t, lay in spec.records.items()}
         self.history = history  # rules of kind claim_history run only with one
         self.checks = [(i, r) for i, r in enumerate(rules.checks)
                        if mode in r.modes and (history is not None or r.kind != "claim_history")]
@@ -459,8 +474,8 @@ class _Run:
                     self.add(key, "file.record_id", line, t, f.rubric, message, code=code)
                 else:
                     level = "record" if lvl == 1 else "file"
-                    rule_id = "record.field" if level == "record" else (
-                        "file.header_field" if t == spec.header else "file.trailer_field")
+                    rule_id = ALIGN_RULE if problem == NOT_LEFT_ALIGNED else "record.field" if level == "record" \
+                        else "file.header_field" if t == spec.header else "file.trailer_field"
                     if self.show_values:
                         text = batch.text(row)[f.start - 1:f.end]
                         self.add(key, rule_id, line, t, f.rubric, message, code=code, level=level,

@@ -33,10 +33,12 @@ RETURN_CODE_LISTS = frozenset({"COD954", "COD955", "COD956"})
 # ------------------------------------------------------------------ field checks (kind "field")
 
 NOT_NUMERIC, NOT_FIXED, MISSING, NOT_DATE, NOT_TIME, NOT_LISTED, NOT_RETURN_CODE, NOT_BLANK, NOT_DC = range(1, 10)
+#: (general EI format rule ``format.left_aligned``, specs/defaults.rules.toml)
+NOT_LEFT_ALIGNED = 10
 _PROBLEMS = {NOT_NUMERIC: "is not numeric", MISSING: "is missing", NOT_DATE: "is not a calendar date (CCYYMMDD)",
              NOT_TIME: "is not a time of day (HHMM)", NOT_LISTED: "is not in its code list",
              NOT_RETURN_CODE: "is not a known COD954 code", NOT_BLANK: "is not blank",
-             NOT_DC: "is not D or C"}
+             NOT_DC: "is not D or C", NOT_LEFT_ALIGNED: "is not left-aligned (starts with a space)"}
 
 
 def field_message(f: FieldSpec, problem: int) -> str:
@@ -60,6 +62,12 @@ def _padded(values: Iterable[str], width: int, numeric: bool) -> np.ndarray:
     return np.array(sorted(out), dtype=f"U{width}")
 
 
+def aligned_left(f: FieldSpec) -> bool:
+    """Whether the EI rule "links aansluiten, rechts opvullen met spaties" applies to
+    field *f*: an alphanumeric value field (not reserve, D/C or a fixed value)."""
+    return f.type == "AN" and f.kind not in ("reserve", "dc") and f.fixed is None
+
+
 def _fixed_codes(text: str) -> np.ndarray:
     return np.array([ord(c) for c in text], np.uint32)
 
@@ -67,8 +75,12 @@ def _fixed_codes(text: str) -> np.ndarray:
 class FieldChecks:
     """The layout's own checks of every field of one record type, vectorised."""
 
-    def __init__(self, lay: RecordLayout, return_codes: frozenset[str]) -> None:
+    def __init__(self, lay: RecordLayout, return_codes: frozenset[str],
+                 left_aligned: frozenset[str] = frozenset()) -> None:
+        """*left_aligned*: the rubrics of *lay* whose filled value may not start with a
+        space (rule ``format.left_aligned``; empty: not checked)."""
         self.layout = lay
+        self.left_aligned = frozenset(r for r in left_aligned if r in lay.by_rubric and aligned_left(lay.by_rubric[r]))
         self.fields: list[FieldSpec] = []
         self._plans: list[tuple[FieldSpec, np.ndarray | None, np.ndarray | None]] = []
         self._keyed_cache: dict[tuple[int, int], tuple[FieldSpec, np.ndarray | None, np.ndarray | None]] = {}
@@ -82,7 +94,7 @@ class FieldChecks:
             listed = _padded(allowed, f.length, numeric) if allowed is not None else None
             rc = _padded(return_codes, f.length, numeric) if f.codelist in RETURN_CODE_LISTS else None
             if not numeric and f.kind == "text" and f.mandatory != "Y" and f.fixed is None and listed is None \
-                    and rc is None:
+                    and rc is None and f.rubric not in self.left_aligned:
                 continue  # free optional text: nothing can be wrong with it (lines hold no CR/LF)
             self.fields.append(f)
             self._plans.append((f, listed, rc))
@@ -104,6 +116,7 @@ class FieldChecks:
         times: list[tuple[int, int, int, bool]] = []  # (plan, start, end, may be all zeros)
         numeric_lists: list[tuple[int, int, int, np.ndarray]] = []
         rest: list[int] = []  # plan indices checked in detail for every row
+        aligned: list[tuple[int, int, int]] = []  # (plan, start, end) of AN fields checked left-aligned
 
         def span(s: int, e: int, low: int, high: int) -> None:
             pos.extend(range(s, e))
@@ -117,6 +130,8 @@ class FieldChecks:
 
         for j, (f, listed, rc) in enumerate(self._plans):
             s, e = f.start - 1, f.end
+            if f.rubric in self.left_aligned:
+                aligned.append((j, s, e))
             fixed = _fixed_codes(f.fixed) if f.fixed is not None else None
             if fixed is not None and (len(fixed) != e - s or int(fixed.max(initial=0)) > 255 or (
                     f.type == "N" and f.kind != "reserve" and not (f.fixed.isascii() and f.fixed.isdigit()))):
@@ -184,6 +199,7 @@ class FieldChecks:
         self._times = times
         self._numeric_lists = numeric_lists
         self._rest = rest
+        self._aligned = aligned
 
     def fine(self, chars: np.ndarray, cols: np.ndarray | None = None) -> np.ndarray:
         """Per row of *chars*: every field passes its checks (the detailed checks would
@@ -239,6 +255,10 @@ class FieldChecks:
                 good = (v == 0) | member(v, ints)
             ok &= good
             parts.append((j, good))
+        for j, s, e in self._aligned:
+            good = (cols[s] != _SPACE) | (cols[s:e] == _SPACE).all(axis=0)
+            ok &= good
+            parts.append((j, good))
         for j in self._rest:
             f, listed, rc = self._keyed(j, chars.dtype)
             s, e = f.start - 1, f.end
@@ -246,7 +266,7 @@ class FieldChecks:
             fc = block.T
             digits = ((block - np.asarray(_ZERO, dt)) < 10).all(axis=0)
             good = self._one(f, fc, listed, rc, n, digits, (block == _ZERO).all(axis=0),
-                             (block == _SPACE).all(axis=0)) == 0
+                             (block == _SPACE).all(axis=0), f.rubric in self.left_aligned) == 0
             ok &= good
             parts.append((j, good))
         return ok, parts
@@ -302,7 +322,7 @@ class FieldChecks:
             s, e = f.start - 1, f.end
             fc = chars[:, s:e]
             out[:, j] = self._one(f, fc, listed, rc, n, digit[s:e].all(axis=0), zero[s:e].all(axis=0),
-                                  space[s:e].all(axis=0))
+                                  space[s:e].all(axis=0), f.rubric in self.left_aligned)
         return out
 
     def _keyed(self, j: int, dtype: np.dtype) -> tuple[FieldSpec, np.ndarray | None, np.ndarray | None]:
@@ -319,7 +339,7 @@ class FieldChecks:
 
     @staticmethod
     def _one(f: FieldSpec, fc: np.ndarray, listed: np.ndarray | None, rc: np.ndarray | None, n: int,
-             digits: np.ndarray, zeros: np.ndarray, spaces: np.ndarray) -> np.ndarray:
+             digits: np.ndarray, zeros: np.ndarray, spaces: np.ndarray, left: bool = False) -> np.ndarray:
         p = np.zeros(n, np.int8)
 
         def put(code: int, cond: np.ndarray) -> None:
@@ -363,6 +383,8 @@ class FieldChecks:
                 put(NOT_LISTED, ~is_listed(keys_of(fc), listed_for(listed, fc)))
             if rc is not None:
                 put(NOT_RETURN_CODE, ~is_listed(keys_of(fc), listed_for(rc, fc)))
+            if left:
+                put(NOT_LEFT_ALIGNED, fc[:, 0] == _SPACE)
         p[p < 0] = 0
         return p
 
@@ -753,6 +775,8 @@ def unique_keys(rule: Rule, view: View) -> tuple[np.ndarray, np.ndarray]:
     some = np.zeros(view.n, bool)
     for f, fc in parts:
         some |= filled(f, fc) if f.type == "AN" else ~all_of(fc, _SPACE)
+    if rule.when:  # (only the rows where the rule's conditions hold take part)
+        some &= when(rule, view)
     return row_hash(chars), some
 
 
