@@ -1,0 +1,193 @@
+"""Vektis' own checks (issue #20): the general EI format rules and the AP304 STB cases.
+
+Every case is the shipped AP304 example with one defect, written from the STB/BER text the
+rule cites (specs/AP304v8.0.rules.toml, specs/defaults.rules.toml); the example itself is
+approved, so each finding below comes from the defect.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import eicodec
+from eicodec.model import Record
+from eicodec.rules import rules_for
+from eicodec.writer import compute_trailer
+from tests.conftest import EXAMPLES
+
+SPEC = eicodec.get_spec("AP304", "8.0")
+FULL = EXAMPLES / "ap304_full.asc"
+
+
+def _lines() -> list[str]:
+    return FULL.read_bytes().decode("utf-8")[:-2].split("\r\n")
+
+
+def _put(line: str, rubric: str, text: str) -> str:
+    f = SPEC.field(line[:2], rubric)
+    assert len(text) == f.length, (rubric, text)
+    return line[: f.start - 1] + text + line[f.end:]
+
+
+def _get(line: str, rubric: str) -> str:
+    f = SPEC.field(line[:2], rubric)
+    return line[f.start - 1:f.end]
+
+
+def _file(lines: list[str], retrailer: bool = True) -> bytes:
+    if retrailer:
+        recs = [Record(SPEC.records.get(ln[:2]), ln) for ln in lines[:-1]]
+        lines = lines[:-1] + [compute_trailer(SPEC, recs, Record(SPEC.layout("99"), lines[-1])).raw]
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
+
+
+def _found(data: bytes, **kw: object) -> tuple[eicodec.Report, list[tuple[int | None, str | None, str, str]]]:
+    report = eicodec.validate(data, **kw)  # type: ignore[arg-type]
+    return report, [(f.line, f.rubric, f.code, f.rule) for f in [*report.findings, *report.unassessed]]
+
+
+def test_the_example_is_approved() -> None:
+    report = eicodec.validate(_file(_lines(), retrailer=False))
+    assert report.status is eicodec.Status.APPROVED and not report.findings
+
+
+# ---------------------------------------------------------------- STB cases
+
+
+def test_a_file_without_any_insured_is_rejected_at_the_trailer() -> None:
+    """STB §5.2 and tables 5-1/5-2 (at least one verzekerdenrecord); §6.4.2 row 2."""
+    lines = _lines()
+    report, found = _found(_file([lines[0], lines[-1]]))
+    assert report.status is eicodec.Status.REJECTED_FILE
+    assert found == [(2, None, "8026", "file.order")]
+    assert "no record 02" in report.findings[0].message
+
+
+def test_a_debtor_number_without_its_debtor_record_rejects_the_file() -> None:
+    """BER 0223 and STB §6.4.2 row 2: a missing conditional record rejects the file."""
+    lines = _lines()
+    second = 8  # the second 02 (line 9) has no 03
+    assert lines[second][:2] == "02" and not _get(lines[second], "0223").strip()
+    lines[second] = _put(lines[second], "0223", "DEB0002".ljust(11))
+    report, found = _found(_file(lines, retrailer=False))
+    assert report.status is eicodec.Status.REJECTED_FILE
+    assert found == [(9, "0223", "0630", "file.debtor_record_missing")]
+
+
+def test_a_debtor_number_with_its_debtor_record_is_fine() -> None:
+    lines = _lines()
+    assert lines[1][:2] == "02" and _get(lines[1], "0223").strip() and lines[3][:2] == "03"
+    assert not [f for f in eicodec.validate(FULL).findings if f.rule == "file.debtor_record_missing"]
+
+
+def _same_insured(lines: list[str], bsn: str, number: str) -> list[str]:
+    """Both insured (and their claim lines) given BSN *bsn* and verzekerdennummer *number*."""
+    out = []
+    for ln in lines:
+        if ln[:2] == "02":
+            ln = _put(_put(ln, "0203", bsn), "0205", number.ljust(15))
+        elif ln[:2] == "04":
+            ln = _put(_put(ln, "0403", bsn), "0405", number.ljust(15))
+        out.append(ln)
+    return out
+
+
+def test_the_same_bsn_in_two_insured_records_rejects_the_file() -> None:
+    """STB §5.2 'bevat per verzekerde één verzekerdenrecord' (BSN the key, §5.4.7)."""
+    report, found = _found(_file(_same_insured(_lines(), "123456782", "")))
+    assert report.status is eicodec.Status.REJECTED_FILE
+    assert found == [(9, "0203", "0435", "file.insured_twice")]
+
+
+def test_the_same_bsn_with_another_insurer_is_two_insured() -> None:
+    lines = _same_insured(_lines(), "123456782", "")
+    lines = [_put(ln, "0204" if ln[:2] == "02" else "0404", "3312") if ln[:2] in ("02", "04") and i > 7 else ln
+             for i, ln in enumerate(lines)]
+    _, found = _found(_file(lines))
+    assert not [f for f in found if f[3] == "file.insured_twice"]
+
+
+def test_the_dummy_bsn_twice_is_one_insured_only_with_the_same_insured_number() -> None:
+    same = _same_insured(_lines(), "999999999", "Z123456789")
+    report, found = _found(_file(same))
+    assert report.status is eicodec.Status.REJECTED_FILE
+    assert found == [(9, "0205", "0435", "file.insured_twice")]
+    lines = _same_insured(_lines(), "999999999", "Z123456789")
+    lines = [_put(ln, "0205" if ln[:2] == "02" else "0405", "Z987654321".ljust(15))
+             if ln[:2] in ("02", "04") and i > 7 else ln for i, ln in enumerate(lines)]
+    _, found = _found(_file(lines))
+    assert not [f for f in found if f[3] == "file.insured_twice"]
+
+
+def test_a_period_ending_after_the_invoice_date_rejects_the_file() -> None:
+    """BER 0115: einddatum declaratieperiode 'mag niet na de dagtekening van de factuur vallen'."""
+    lines = _lines()
+    assert _get(lines[0], "0117") == "20240205"
+    lines[0] = _put(lines[0], "0115", "20240206")
+    report, found = _found(_file(lines, retrailer=False))
+    assert report.status is eicodec.Status.REJECTED_FILE
+    assert (1, "0115", "0021", "file.period_end_invoice_date") in found
+    lines[0] = _put(lines[0], "0115", "20240205")  # the same day is fine
+    assert eicodec.validate(_file(lines, retrailer=False)).status is eicodec.Status.APPROVED
+
+
+# ---------------------------------------------------------------- general format rules
+
+
+@pytest.mark.parametrize(("line", "rubric", "level"), [
+    (1, "0116", "file"),     # factuurnummer in the header: the file
+    (2, "0210", "record"),   # naam verzekerde
+    (9, "0205", "record"),   # verzekerdennummer
+    (3, "9804", "record"),   # vrije tekst of a comment
+])
+def test_an_alphanumeric_value_starting_with_a_space_is_a_finding_with_its_code(
+        line: int, rubric: str, level: str) -> None:
+    lines = _lines()
+    value = _get(lines[line - 1], rubric)
+    assert value.strip() and value[0] != " "
+    lines[line - 1] = _put(lines[line - 1], rubric, (" " + value.rstrip()).ljust(len(value))[: len(value)])
+    report = eicodec.validate(_file(lines, retrailer=False))
+    at = [f for f in [*report.findings, *report.unassessed] if f.rule == "format.left_aligned"]
+    assert [(f.line, f.rubric, f.level) for f in at] == [(line, rubric, level)]
+    code, _ = rules_for(SPEC).field_code(rubric, lines[line - 1][:2])
+    assert at[0].code == code and "left-aligned" in at[0].message
+    assert report.status is not eicodec.Status.APPROVED
+
+
+def test_a_numeric_value_padded_with_spaces_is_not_numeric() -> None:
+    """N values are right-aligned and zero-filled: the digits check already says so."""
+    lines = _lines()
+    lines[1] = _put(lines[1], "0204", " 311")
+    found = [(f.rubric, f.rule) for f in eicodec.validate(_file(lines, retrailer=False)).findings]
+    assert ("0204", "record.field") in found
+
+
+def test_an_exempt_rubric_may_start_with_a_space(tmp_path: Path) -> None:
+    """A standard names rubrics where a leading space is legitimate (`exempt`)."""
+    shipped = Path(__file__).resolve().parents[1] / "specs" / "AP304v8.0.rules.toml"
+    rules = tmp_path / "AP304v8.0.rules.toml"
+    rules.write_text(shipped.read_text(encoding="utf-8") + '\n[[rule]]\nid = "format.left_aligned"\n'
+                     'exempt = ["0210"]\n', encoding="utf-8")
+    lines = _lines()
+    lines[1] = _put(lines[1], "0210", " " + _get(lines[1], "0210")[:-1])
+    data = _file(lines, retrailer=False)
+    assert "format.left_aligned" in {f.rule for f in eicodec.validate(data).findings}
+    assert eicodec.validate(data, rules=rules).status is eicodec.Status.APPROVED
+
+
+def test_the_alignment_check_does_not_depend_on_the_batch_size() -> None:
+    """The batch-wide 'every field fine' pass and the detailed check agree."""
+    lines = _lines()
+    lines[1] = _put(lines[1], "0210", " " + _get(lines[1], "0210")[:-1])
+    lines[4] = _put(lines[4], "0445", " " + _get(lines[4], "0445")[:-1])
+    data = _file(lines, retrailer=False)
+
+    def seen(n: int | None) -> list[tuple[int | None, str | None, str]]:
+        report = eicodec.validate(data, batch_lines=n) if n else eicodec.validate(data)
+        return sorted((f.line, f.rubric, f.rule) for f in [*report.findings, *report.unassessed])
+
+    want = seen(None)
+    assert (2, "0210", "format.left_aligned") in want and (5, "0445", "format.left_aligned") in want
+    assert seen(1) == seen(4) == want
