@@ -191,3 +191,44 @@ def test_the_alignment_check_does_not_depend_on_the_batch_size() -> None:
     want = seen(None)
     assert (2, "0210", "format.left_aligned") in want and (5, "0445", "format.left_aligned") in want
     assert seen(1) == seen(4) == want
+
+
+# ---------------------------------------------------------------- a wrong 0102/0103/0104
+
+
+@pytest.mark.parametrize(("key", "rubric", "code"), [
+    ("19908", "0102", "0010"),    # no message has code 199: known from its record length (360)
+    ("19408", "0102", "0010"),    # AP305's code in a file of AP304's record length
+    ("19307", "0103", "0011"),
+    ("1930801", "0104", "8027"),
+])
+def test_a_header_naming_no_message_is_rejected_with_an_answer(key: str, rubric: str, code: str) -> None:
+    """COD954 0010/0011: the file is rejected for its 0102/0103 (STB §6.4.2 'Zijn de
+    berichtgegevens in het voorlooprecord juist?'), with an AP305, not left unreadable."""
+    data = FULL.read_bytes()
+    data = b"01" + key.encode() + data[2 + len(key):]
+    for spec in (None, SPEC):
+        report = eicodec.validate(data, spec=spec)
+        assert report.status is eicodec.Status.REJECTED_FILE
+        assert [(f.line, f.rubric, f.code, f.level) for f in report.findings] == [(1, rubric, code, "file")]
+    retour = eicodec.dumps_retour(data, report, insurer_reference="ZV-1")
+    assert retour[:9] == b"011940800"
+    outcomes = eicodec.outcome(data, retour)
+    assert len(outcomes) == 4 and all(o.status == "rejected" and o.codes == (code,) for o in outcomes)
+
+
+def test_reading_without_a_spec_still_refuses_a_header_naming_no_message() -> None:
+    with pytest.raises(eicodec.UnreadableInputError, match="unknown message type"):
+        eicodec.read(b"01199" + FULL.read_bytes()[5:])
+
+
+@pytest.mark.parametrize("cut", [lambda ln: ln[:-1], lambda ln: ln + " "])
+def test_a_record_of_another_length_brings_no_total_finding_when_the_total_is_right(cut: object) -> None:
+    lines = _lines()
+    assert lines[4][:2] == "04"
+    lines[4] = cut(lines[4])  # type: ignore[operator]
+    report = eicodec.validate(_file(lines, retrailer=False))
+    assert [(f.line, f.code, f.rule) for f in report.findings] == [(5, "0804", "file.record_length")]
+    # and a total that is wrong for the records as written is still found
+    lines[-1] = _put(lines[-1], "9907", str(int(_get(lines[-1], "9907")) + 1).zfill(len(_get(lines[-1], "9907"))))
+    assert "file.trailer_total" in {f.rule for f in eicodec.validate(_file(lines, retrailer=False)).findings}

@@ -264,12 +264,37 @@ class _Run:
                 value = digits_value(fc)
                 neg = chars[rows, sign] == ord("C")
                 self.total += int(np.where(ok, np.where(neg, -value, value), 0).sum())
+            # records of another length count as written (their amount at its place): the
+            # file is rejected for their length (0804), not again for a total that was right
+            odd = np.flatnonzero(pl.body & ~batch.length_ok & self._mine(batch, _TYPE_NAMES[t]))
+            for r in odd.tolist():
+                text = batch.text(r)
+                amount, dc = text[sl], text[sign:sign + 1]
+                if amount.isascii() and amount.isdigit() and len(amount) == sl.stop - sl.start:
+                    self.total += -int(amount) if dc == "C" else int(amount)
         for group in pl.closed:
             self._verdicts(group)
         if pl.fast is not None:
             self._fast_verdicts(batch, *pl.fast)
         # what was made for this batch goes before the next is read (peak memory)
         self._blocks, self._masks, self._rows_cache, self._rows_batch = {}, {}, {}, None
+
+    def header_key(self, spec: MessageSpec) -> None:
+        """The header names another message (0102/0103/0104) than the spec it was read
+        as (given, or known from its record length): each such rubric without a fixed
+        value in the layout is a file-level finding with its code (the fixed ones, 0102
+        and 0103, are found by the header's field checks)."""
+        raw = self.walker.header_raw
+        lay = self.spec.records[spec.header]
+        if len(raw) != lay.length:
+            return
+        for rubric, want in zip(("0102", "0103", "0104"), spec.key):
+            f = lay.by_rubric[rubric]
+            if f.fixed is None and raw[f.start - 1:f.end] != want:
+                code, prov = self.rules.field_code(rubric, spec.header)
+                line = self.walker.header.line if self.walker.header is not None else 1
+                self.add((2, f.start), "file.header_field", line, spec.header, rubric,
+                         f"{f.name} ({rubric}) is not {want}", code=code, level="file", provisional=prov)
 
     def _structural(self, event: tuple[int | None, str, str, str | None, str | None]) -> None:
         """A finding of the walker; with ``name_kenmerk`` in the rules, one about a whole
@@ -814,7 +839,7 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
         to_close.append(past)  # type: ignore[arg-type]  # opened here: closed here
     try:
         with RecordStream(opener(), encoding=encoding, spec=spec, defer_check=True,
-                          headerless=spec is not None) as stream:
+                          headerless=spec is not None, recognise=True) as stream:
             found = stream.info.spec
             assert found is not None
             info = stream.info
@@ -842,6 +867,8 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
     finally:
         for fh in to_close:
             fh.close()
+    if info.header_key_wrong:
+        run.header_key(found)
     if "file.encoding" in run.rules.rules and mode in run.rules.rules["file.encoding"].modes:
         for line in info.fallback_lines:  # lines of a UTF-8 file that were not UTF-8 (see reader)
             run.add((0, 0), "file.encoding", line, None, None,

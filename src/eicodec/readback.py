@@ -84,7 +84,7 @@ def _records_of(source: Declaration | Source) -> tuple[MessageSpec, Iterator[Rec
     if isinstance(source, Declaration):
         recs = sorted([*source.iter_records(), *source.unplaced], key=lambda r: r.line or 0)
         return source.spec, iter(recs), (lambda: None)
-    stream = RecordStream(source)
+    stream = RecordStream(source, recognise=True)  # (a header naming no spec: as the validator reads it)
     assert stream.info.spec is not None
     return stream.info.spec, iter(stream), stream.close
 

@@ -401,6 +401,11 @@ class _Builder:
         rep, roles = self.report, self.rules.roles
         hdr = self.copy(original)
         hdr.set("message_code", self.spec.message_code)
+        for rubric, value in zip(("0103", "0104"), self.spec.key[1:]):  # (the return message's own
+            # version: the same as the declaration's, unless that header named none, see the reader)
+            f = self.spec.records[self.spec.header].by_rubric.get(rubric)
+            if f is not None and hdr.raw[f.start - 1:f.end] != value:
+                hdr.raw = hdr.raw[:f.start - 1] + value + hdr.raw[f.end:]
         hdr.set("software_vendor_code", None)  # not filled by an insurer (AP305 BER v7.2)
         hdr.set("software_version", None)
         hdr.set("insurer_reference", self.insurer_reference or None)
