@@ -28,7 +28,7 @@ from .grammar import Grammar, Placement, Walker
 from .history import ClaimHistory, HistorySource
 from .kinds import (
     CHECKS, NOT_LEFT_ALIGNED, FieldChecks, View, aligned_left, field_message, keys_of, pairing_keys, unique_keys)
-from .layouts import MessageSpec
+from .layouts import KEY_RUBRICS, MessageSpec
 from .reader import RecordStream, Source
 from .rules import Rule, RuleSet, load_rules, owner, rules_for
 from .subtree import SubtreeConditions
@@ -288,7 +288,7 @@ class _Run:
         lay = self.spec.records[spec.header]
         if len(raw) != lay.length:
             return
-        for rubric, want in zip(("0102", "0103", "0104"), spec.key):
+        for rubric, want in zip(KEY_RUBRICS, spec.key):
             f = lay.by_rubric[rubric]
             if f.fixed is None and raw[f.start - 1:f.end] != want:
                 code, prov = self.rules.field_code(rubric, spec.header)

@@ -33,7 +33,7 @@ import numpy as np
 
 from .codes import return_codes
 from .errors import EicodecError, MismatchError
-from .layouts import MessageSpec, builtin_specs
+from .layouts import KEY_RUBRICS, MessageSpec, builtin_specs
 from .batches import Batch, all_digits, digits_value, iter_batches
 from .batches import replayable as _replayable
 from .model import Declaration, Record, record_class
@@ -401,7 +401,7 @@ class _Builder:
         rep, roles = self.report, self.rules.roles
         hdr = self.copy(original)
         hdr.set("message_code", self.spec.message_code)
-        for rubric, value in zip(("0103", "0104"), self.spec.key[1:]):  # (the return message's own
+        for rubric, value in zip(KEY_RUBRICS[1:], self.spec.key[1:]):  # (the return message's own
             # version: the same as the declaration's, unless that header named none, see the reader)
             f = self.spec.records[self.spec.header].by_rubric.get(rubric)
             if f is not None and hdr.raw[f.start - 1:f.end] != value:
