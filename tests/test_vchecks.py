@@ -198,7 +198,6 @@ def test_the_alignment_check_does_not_depend_on_the_batch_size() -> None:
 
 @pytest.mark.parametrize(("key", "rubric", "code"), [
     ("19908", "0102", "0010"),    # no message has code 199: known from its record length (360)
-    ("19408", "0102", "0010"),    # AP305's code in a file of AP304's record length
     ("19307", "0103", "0011"),
     ("1930801", "0104", "8027"),
 ])
@@ -215,6 +214,13 @@ def test_a_header_naming_no_message_is_rejected_with_an_answer(key: str, rubric:
     assert retour[:9] == b"011940800"
     outcomes = eicodec.outcome(data, retour)
     assert len(outcomes) == 4 and all(o.status == "rejected" and o.codes == (code,) for o in outcomes)
+
+
+def test_a_header_naming_another_message_is_read_as_the_spec_given() -> None:
+    data = b"0119408" + FULL.read_bytes()[7:]  # AP305's code in a file of AP304's record length
+    report = eicodec.validate(data, spec=SPEC)
+    assert [(f.line, f.rubric, f.code) for f in report.findings] == [(1, "0102", "0010")]
+    assert eicodec.validate(data).spec.name == "AP305 v8.0"  # without: the header's own
 
 
 def test_reading_without_a_spec_still_refuses_a_header_naming_no_message() -> None:

@@ -410,7 +410,7 @@ class Walker:
         """Close what is open (its structural findings go to *add*); the closed groups."""
         events: list[Event] = []
         self._close_to(0, events)
-        if self.header is not None:
+        if self.header is not None and self.trailer_line is not None:
             # the file's own minimum of each top-level record type (AP304: at least one
             # verzekerdenrecord, STB tables 5-1/5-2), found at the sluitrecord
             for t in self.g.top_types:

@@ -66,7 +66,7 @@ class ReadInfo:
     #: The file does not start with a voorlooprecord: its first record is another record
     #: of the spec the caller named (only with ``headerless=True``, see :class:`RecordStream`).
     header_missing: bool = False
-    #: The voorlooprecord's 0102/0103/0104 name no spec (or one of another record length)
+    #: The voorlooprecord's 0102/0103/0104 name no spec (or, with a spec given, another)
     #: while the spec is known: named by the caller, or (``recognise=True``) the one
     #: shipped spec of the header's record length. The validator rejects the file for it.
     header_key_wrong: bool = False
@@ -106,9 +106,10 @@ class RecordStream:
     ``info.header_missing`` set, instead of raising :class:`UnreadableInputError`.
 
     ``recognise=True`` (for the validator and :func:`eicodec.outcome`): without *spec*, a
-    voorlooprecord whose 0102/0103/0104 name no shipped spec (or one of another record
-    length) is read as the one shipped spec of its record length, with
-    ``info.header_key_wrong`` set. With *spec* given that holds whatever this flag says.
+    voorlooprecord whose 0102/0103/0104 name no shipped spec is read as the one shipped
+    spec of its record length, with ``info.header_key_wrong`` set. With *spec* given, a
+    header of its record length naming no spec or another one is read as *spec* (so
+    set), whatever this flag says.
     """
 
     def __init__(self, source: Source, *, encoding: str | None = None,
@@ -197,7 +198,9 @@ class RecordStream:
         key = (head[2:5], head[5:7], head[7:9])
         extra = (given,) if given is not None else ()
         spec = spec_for_key(key, extra)
-        if spec is None or len(head) != spec.record_length:
+        if spec is None or given is not None and spec is not given:
+            # (a header naming a known message of another record length keeps it: its
+            # length is as likely wrong as its key)
             known = self._known_by_length(given, len(head))
             if known is not None:
                 self.info.header_key_wrong = True
