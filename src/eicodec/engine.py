@@ -27,7 +27,16 @@ from .findings import MODES, Findings, Mode, Outcomes, Report, Status, Verdict
 from .grammar import Grammar, Placement, Walker
 from .history import ClaimHistory, HistorySource
 from .kinds import (
-    CHECKS, NOT_LEFT_ALIGNED, FieldChecks, View, aligned_left, field_message, keys_of, pairing_keys, unique_keys)
+    CHECKS,
+    NOT_LEFT_ALIGNED,
+    FieldChecks,
+    View,
+    aligned_left,
+    field_message,
+    keys_of,
+    pairing_keys,
+    unique_keys,
+)
 from .layouts import KEY_RUBRICS, MessageSpec
 from .reader import RecordStream, Source
 from .rules import Rule, RuleSet, load_rules, owner, rules_for
