@@ -238,3 +238,124 @@ def test_a_record_of_another_length_brings_no_total_finding_when_the_total_is_ri
     # and a total that is wrong for the records as written is still found
     lines[-1] = _put(lines[-1], "9907", str(int(_get(lines[-1], "9907")) + 1).zfill(len(_get(lines[-1], "9907"))))
     assert "file.trailer_total" in {f.rule for f in eicodec.validate(_file(lines, retrailer=False)).findings}
+
+
+# ---------------------------------------------------------------- registers (AGB, UZOVI)
+
+REGISTERS = Path(__file__).parent / "fixtures" / "registers"
+REGS = {"agb": REGISTERS / "agb.csv", "uzovi": REGISTERS / "uzovi.csv"}  # fictitious codes
+
+
+def _register_findings(data: bytes, **kw: object) -> list[tuple[int | None, str | None, str, str]]:
+    report = eicodec.validate(data, **kw)  # type: ignore[arg-type]
+    return [(f.line, f.rubric, f.code, f.rule) for f in [*report.findings, *report.unassessed]
+            if ".register_" in f.rule]
+
+
+def test_registers_are_off_by_default_and_know_the_examples_codes() -> None:
+    data = _file(_lines(), retrailer=False)
+    assert _register_findings(data) == []
+    report = eicodec.validate(data, registers=REGS)
+    assert report.status is eicodec.Status.APPROVED and report.findings == []
+
+
+def test_a_code_the_register_does_not_hold_is_a_finding_with_the_fields_code() -> None:
+    lines = _lines()
+    lines[4] = _put(lines[4], "0418", "02012346")  # another AGB code (one digit off)
+    lines[1] = _put(lines[1], "0204", "3312")       # an UZOVI number no insurer has
+    lines[4] = _put(lines[4], "0404", "3312")
+    data = _file(lines, retrailer=False)
+    found = _register_findings(data, registers=REGS)
+    assert (5, "0418", "8011", "record.register_agb_0418") in found
+    assert (2, "0204", "0423", "record.register_uzovi_0204") in found
+    assert (5, "0404", "0423", "record.register_uzovi_0404") in found
+    assert _register_findings(data, registers={"agb": REGS["agb"]}) == [
+        (5, "0418", "8011", "record.register_agb_0418")]  # (only the registers given run)
+
+
+@pytest.mark.parametrize(("rule_id", "line", "rubric"), [
+    ("file.register_uzovi_0108", 1, "0108"), ("file.register_agb_0109", 1, "0109"),
+    ("file.register_agb_0110", 1, "0110"), ("file.register_agb_0111", 1, "0111"),
+    ("file.register_agb_0112", 1, "0112"), ("record.register_uzovi_0204", 2, "0204"),
+    ("record.register_uzovi_0404", 5, "0404"), ("record.register_agb_0418", 5, "0418"),
+    ("record.register_agb_0420", 5, "0420"), ("record.register_agb_0421", 5, "0421"),
+    ("record.register_agb_0423", 5, "0423"),
+])
+def test_every_register_rule_finds_a_code_of_an_empty_register(rule_id: str, line: int, rubric: str) -> None:
+    lines = _lines()
+    f = SPEC.field(rubric[:2], rubric)
+    if not _get(lines[line - 1], rubric).strip("0 "):
+        lines[line - 1] = _put(lines[line - 1], rubric, "3311" if f.length == 4 else "02012345")
+    found = _register_findings(_file(lines, retrailer=False), registers={"agb": [], "uzovi": []})
+    assert (line, rubric, rule_id) in {(a, b, d) for a, b, _, d in found}
+
+
+def test_a_register_may_be_sqlite_or_a_callable(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "agb.sqlite"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE agb (code TEXT PRIMARY KEY, naam TEXT)")
+    con.executemany("INSERT INTO agb VALUES (?, ?)", [(c, "x") for c in ("98012345", "02012345", "02000123")])
+    con.commit()
+    con.close()
+    data = _file(_lines(), retrailer=False)
+    assert {r for *_, r in _register_findings(data, registers={"agb": db})} == {"record.register_agb_0421"}
+    asked: list[str] = []
+
+    def lookup(code: str) -> bool:
+        asked.append(code)
+        return code != "01012345"
+
+    found = _register_findings(data, registers={"agb": lookup, "uzovi": {"3311"}})
+    assert {r for *_, r in found} == {"record.register_agb_0421"}
+    assert sorted(asked) == ["01012345", "02000123", "02012345", "98012345"]  # (each code asked once)
+
+
+def test_an_unreadable_register_is_an_error_of_the_library(tmp_path: Path) -> None:
+    from eicodec.registers import RegisterError
+
+    with pytest.raises(RegisterError):
+        eicodec.validate(FULL, registers={"agb": tmp_path / "missing.csv"})
+    bad = tmp_path / "bad.sqlite"
+    import sqlite3
+
+    sqlite3.connect(bad).execute("CREATE TABLE other (x TEXT)").connection.close()
+    with pytest.raises(RegisterError):
+        eicodec.validate(FULL, registers={"agb": bad})
+
+
+def test_cli_register_option(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from eicodec.cli import main
+
+    lines = _lines()
+    lines[4] = _put(lines[4], "0418", "02012346")
+    path = tmp_path / "f.asc"
+    path.write_bytes(_file(lines, retrailer=False))
+    assert main(["validate", str(path)]) == 0
+    assert main(["validate", "--register", f"agb={REGS['agb']}", str(path)]) == 1
+    assert "0418" in capsys.readouterr().out
+    assert main(["validate", "--register", "agb", str(path)]) == 2
+
+
+def test_gz321_codes_are_looked_up_in_the_registers_given() -> None:
+    """The same rules as data for GZ321 (its AGB and UZOVI fields)."""
+    gz = eicodec.get_spec("GZ321", "1.0")
+    valid = EXAMPLES / "gz321_valid.asc"
+    codes: dict[str, set[str]] = {"agb": set(), "uzovi": set()}
+    for rec in eicodec.iter_records(valid, spec=gz):
+        assert rec.layout is not None
+        for f in rec.layout.fields:
+            value = rec.raw[f.start - 1:f.end].strip()
+            if value.strip("0"):
+                if "UZOVI" in f.name.upper():
+                    codes["uzovi"].add(value)
+                elif any(k in f.name.upper() for k in ("ZORGVERLENERSCODE", "PRAKTIJKCODE", "INSTELLINGSCODE",
+                                                        "SERVICEBUREAU")):
+                    codes["agb"].add(value)
+    assert codes["agb"] and codes["uzovi"]
+    assert eicodec.validate(valid, spec=gz, registers=codes).status is eicodec.Status.APPROVED
+    one = min(codes["agb"])
+    report = eicodec.validate(valid, spec=gz, registers={"agb": codes["agb"] - {one}})
+    assert report.status is not eicodec.Status.APPROVED
+    assert {f.rule.split(".")[1][:12] for f in [*report.findings, *report.unassessed]} == {"register_agb"}

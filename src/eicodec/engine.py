@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast
 
 import numpy as np
@@ -39,6 +39,7 @@ from .kinds import (
 )
 from .layouts import KEY_RUBRICS, MessageSpec
 from .reader import RecordStream, Source
+from .registers import Register, Registers, RegisterSource
 from .rules import Rule, RuleSet, load_rules, owner, rules_for
 from .subtree import SubtreeConditions
 
@@ -141,8 +142,10 @@ class _Run:
     """One pass over the file: findings, outcomes, counts and totals."""
 
     def __init__(self, spec: MessageSpec, rules: RuleSet, mode: str, show_values: bool, today: dt.date,
-                 known: _Known | None, history: ClaimHistory | None = None) -> None:
+                 known: _Known | None, history: ClaimHistory | None = None,
+                 registers: Registers | None = None) -> None:
         self.spec = spec
+        self.registers = registers if registers is not None else Registers()  # (rules of kind register)
         self.rules = rules
         self.mode = mode
         self.show_values = show_values
@@ -155,7 +158,8 @@ class _Run:
                              for t, lay in spec.records.items()}
         self.history = history  # rules of kind claim_history run only with one
         self.checks = [(i, r) for i, r in enumerate(rules.checks)
-                       if mode in r.modes and (history is not None or r.kind != "claim_history")]
+                       if mode in r.modes and (history is not None or r.kind != "claim_history")
+                       and (r.kind != "register" or r.params.get("register") in self.registers)]
         self.needs = {i: self._foreign(r) for i, r in self.checks}
         self.subtree = SubtreeConditions(spec, self.checks)  # rules with conditions on records under theirs
         self.found = Findings()
@@ -594,6 +598,7 @@ class _Run:
         else:
             view = View(self.spec, rule.record, chars, rows, anc, self.today)  # type: ignore[arg-type]
         view.history = self.history  # type: ignore[attr-defined]
+        view.registers = self.registers  # type: ignore[attr-defined]
         if rule.kind == "unique":
             self._unique(i, rule, view, usable & placed[rows], pl, batch)
             return
@@ -817,7 +822,8 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
              codes: str | os.PathLike[str] | None = None, spec: MessageSpec | None = None,
              rules: str | os.PathLike[str] | None = None, encoding: str | None = None,
              show_values: bool = False, progress: Callable[[int], None] | None = None,
-             batch_lines: int = BATCH_LINES, history: HistorySource | None = None) -> Report:
+             batch_lines: int = BATCH_LINES, history: HistorySource | None = None,
+             registers: Registers | Mapping[str, RegisterSource | Register] | None = None) -> Report:
     """Check *source* against its spec and rules and return a :class:`Report`.
 
     ``mode``: ``"insurer"`` (an insurer's checks and return rules) or ``"vecozo"``
@@ -831,7 +837,9 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
     checked so far. ``batch_lines``: lines checked at a time (findings do not depend on it).
     ``history``: earlier claim lines and their outcomes (:class:`~eicodec.history.ClaimHistory`,
     its SQLite file's path, or a mapping): the rules of kind ``claim_history`` (STB §5.4.8)
-    run only with one.
+    run only with one. ``registers``: code registers by name (``{"agb": "agb.csv",
+    "uzovi": lookup}``, see :mod:`eicodec.registers`): the rules of kind ``register``
+    run only for the registers given.
 
     Raises :class:`~eicodec.errors.UnreadableInputError` for input that is no EI file.
     A file that does not start with a voorlooprecord is one, unless ``spec`` is given and
@@ -844,6 +852,7 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
         use_return_codes(codes)
     day = today or dt.date.today()
     past = ClaimHistory.of(history) if history is not None else None
+    regs = Registers.of(registers)
     opener, to_close = replayable(source)
     if past is not None and past is not history:
         to_close.append(past)  # type: ignore[arg-type]  # opened here: closed here
@@ -855,7 +864,7 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
             info = stream.info
             headerless = info.header_missing
             ruleset = _rules_of(found, rules)
-            run = _Run(found, ruleset, mode, show_values, day, None, past)
+            run = _Run(found, ruleset, mode, show_values, day, None, past, regs)
             if headerless:
                 run.missing_header()
             _consume(run, stream, batch_lines, progress, opener)
@@ -868,7 +877,7 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
         if known.any():
             # Rare: something repeats. Check again knowing what, so that the affected
             # groups get their verdicts right.
-            run = _Run(found, ruleset, mode, show_values, day, known, past)
+            run = _Run(found, ruleset, mode, show_values, day, known, past, regs)
             if headerless:
                 run.missing_header()
             with RecordStream(opener(), encoding=encoding, spec=found, defer_check=True,

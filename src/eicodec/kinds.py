@@ -795,6 +795,27 @@ def pairing_keys(rule: Rule, view: View) -> tuple[np.ndarray, np.ndarray, np.nda
     return row_hash(ref), has_ref & debit, row_hash(prev), has_prev & credit
 
 
+# ------------------------------------------------------------------ issue #20: register lookups
+# (kept apart from the other kinds: see eicodec.registers)
+
+def k_register(rule: Rule, view: View) -> np.ndarray:
+    """A filled field whose code the rule's register (``register``) does not hold; runs
+    only when the validation was given that register (the engine leaves it out else)."""
+    f, fc = view.field(rule.rubrics[0])
+    regs = getattr(view, "registers", None)
+    register = regs.get(str(rule.params["register"])) if regs is not None else None
+    if register is None:
+        return np.zeros(view.n, bool)
+    has = when(rule, view) & filled(f, fc)
+    texts = np.strings.strip(text_of(fc[has]), " ")
+    values, where = np.unique(texts, return_inverse=True)
+    names = [str(v) for v in values.tolist()]
+    known = register.known(names)
+    out = np.zeros(view.n, bool)
+    out[has] = np.array([v not in known for v in names], bool)[where.reshape(-1)]
+    return out
+
+
 #: kind -> its check (``unique`` and ``credit_pairing`` look across the file: the engine
 #: keeps their keys, see :func:`unique_keys` and :func:`pairing_keys`).
 CHECKS: dict[str, Callable[[Rule, View], np.ndarray]] = {
@@ -802,4 +823,5 @@ CHECKS: dict[str, Callable[[Rule, View], np.ndarray]] = {
     "equal_to_ancestor": k_equal_to_ancestor, "equal_fields": k_equal_fields, "compare": k_compare,
     "elfproef": k_elfproef, "iban": k_iban, "record_absent": k_record_absent, "empty": k_empty,
     "any_filled": k_any_filled, "pattern": k_pattern,
+    "register": k_register,
 }

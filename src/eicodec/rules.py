@@ -30,14 +30,14 @@ BUILTIN = ("grammar", "field", "trailer_count", "trailer_total", "record_id")
 #: Kinds a ``[[rule]]`` may name (see specs/README.md).
 KINDS = ("required", "filled_together", "value_in", "equal_to_ancestor", "equal_fields", "compare",
          "elfproef", "iban", "unique", "credit_pairing", "record_absent", "empty", "any_filled", "pattern",
-         "claim_history")
+         "claim_history", "register")
 _OPS = ("<=", "<", ">=", ">", "==", "!=")
 #: what a ``claim_history`` rule checks (see eicodec.history)
 _HISTORY_TESTS = ("credit_known", "not_credited", "exact_copy", "full_credit", "same_date", "reference_new")
 _RULE_KEYS = {"id", "kind", "level", "code", "record", "rubrics", "modes", "provisional", "description",
               "message", "when", "report", "at", "values", "ancestor", "ancestor_rubric", "op", "other",
               "signed", "exempt", "scope", "ref", "prev", "dc", "debit_message", "pattern", "whole", "test", "date",
-              "amount", "copy_exclude"}
+              "amount", "copy_exclude", "register"}
 
 
 #: ``under`` of a condition on the records under the rule's record: some of them pass its
@@ -223,7 +223,7 @@ def _parse_rule(raw: Mapping[str, Any], defaults: Mapping[str, Rule] | None, whe
     params = {k: v for k, v in raw.items() if k in ("values", "ancestor", "ancestor_rubric", "op", "other",
                                                      "signed", "exempt", "scope", "ref", "prev", "dc",
                                                      "debit_message", "pattern", "whole", "test", "date",
-                                                     "amount", "copy_exclude")}
+                                                     "amount", "copy_exclude", "register")}
     if kind == "pattern":
         try:
             re.compile(str(params.get("pattern", "")))
@@ -237,6 +237,8 @@ def _parse_rule(raw: Mapping[str, Any], defaults: Mapping[str, Rule] | None, whe
         raise SpecError(f"rule {rid}: test must be one of {' '.join(_HISTORY_TESTS)}", spec=where)
     if kind == "claim_history" and not {"ref", "prev", "dc", "date", "amount"} <= set(params):
         raise SpecError(f"rule {rid}: a claim_history rule names ref, prev, dc, date and amount", spec=where)
+    if kind == "register" and not (isinstance(params.get("register"), str) and params["register"]):
+        raise SpecError(f"rule {rid}: a register rule names its register (e.g. register = \"agb\")", spec=where)
     if kind == "unique" and params.get("scope", "file") not in ("file", "parent"):
         raise SpecError(f"rule {rid}: scope must be file or parent", spec=where)
     return Rule(
