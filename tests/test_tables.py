@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import eicodec
+from eicodec.testing import nth_bsn
 from eicodec import tables
 from eicodec.cli import main
 from eicodec.errors import DecodeError
@@ -83,14 +84,15 @@ def _declaration(groups: int = 6) -> bytes:
         invoice_number="T-1", invoice_date=dt.date(2024, 2, 5), currency="EUR")
     n = 0
     for g in range(groups):
-        ins = decl.add(spec.new("02", bsn="123456782", uzovi="3311", birth_date=dt.date(1956, 3, 14),
+        bsn = nth_bsn(g)  # one verzekerdenrecord per insured (STB §5.2)
+        ins = decl.add(spec.new("02", bsn=bsn, uzovi="3311", birth_date=dt.date(1956, 3, 14),
                                 gender="2", name_code_1="1", surname_1="Vriesland", initials="J.",
                                 name_code_2="0", name_code_3="0", postcode="3511AB", house_number=12,
                                 patient_registration="J", deceased="2", patient_number=f"PAT{g:04d}"))
         for _ in range(1 + g % 3):
             n += 1
             amount = (1000 + 137 * n) * (-1 if n % 5 == 0 else 1)
-            claim = spec.new("04", bsn="123456782", uzovi="3311", forwarding_allowed="1",
+            claim = spec.new("04", bsn=bsn, uzovi="3311", forwarding_allowed="1",
                              birth_date=dt.date(1956, 3, 14), information_record="N",
                              service_date=dt.date(2024, 1, n % 28 + 1), service_code_list_1="001",
                              service_code_1="00000014325911", quantity=n, performer_code="02012345",

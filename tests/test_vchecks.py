@@ -359,3 +359,38 @@ def test_gz321_codes_are_looked_up_in_the_registers_given() -> None:
     report = eicodec.validate(valid, spec=gz, registers={"agb": codes["agb"] - {one}})
     assert report.status is not eicodec.Status.APPROVED
     assert {f.rule.split(".")[1][:12] for f in [*report.findings, *report.unassessed]} == {"register_agb"}
+
+
+# ---------------------------------------------------------------- BER conditions (AP304 02/03)
+
+
+@pytest.mark.parametrize(("rule_id", "line", "edits"), [
+    ("record.insured_name_2", 2, {"0212": "2"}),                          # naam (02) missing
+    ("record.insured_name_2", 2, {"0213": "Jansen".ljust(25)}),           # naam (02) without naamcode 2
+    ("record.insured_prefix_2", 2, {"0214": "van".ljust(10)}),            # voorvoegsel (02) without naam (02)
+    ("record.insured_postcode", 2, {"0217": " " * 6}),                    # no postcode at all
+    ("record.insured_postcode", 2, {"0218": "52062".ljust(9)}),           # both postcodes
+    ("record.insured_country", 2, {"0217": " " * 6, "0218": "52062".ljust(9)}),  # abroad, no country
+    ("record.debtor_name_2", 4, {"0309": "2"}),
+    ("record.debtor_name_2", 4, {"0310": "Jansen".ljust(25)}),
+    ("record.debtor_prefix_2", 4, {"0311": "van".ljust(10)}),
+    ("record.debtor_postcode", 4, {"0318": " " * 6}),
+    ("record.debtor_postcode", 4, {"0319": "52062".ljust(9)}),
+    ("record.debtor_country", 4, {"0318": " " * 6, "0319": "52062".ljust(9)}),
+    ("record.debtor_relation", 4, {"0224": "1"}),                         # the insured (line 2) deceased
+])
+def test_ber_conditions_of_the_insured_and_debtor_records(rule_id: str, line: int, edits: dict[str, str]) -> None:
+    lines = _lines()
+    for rubric, text in edits.items():
+        at = 1 if rubric[:2] == "02" else 3  # the first 02 (line 2) and its 03 (line 4)
+        lines[at] = _put(lines[at], rubric, text)
+    report = eicodec.validate(_file(lines, retrailer=False))
+    assert rule_id in {f.rule for f in report.findings if f.line == line}, \
+        [(f.line, f.rubric, f.rule) for f in report.findings]
+
+
+def test_a_foreign_address_with_its_country_is_fine() -> None:
+    lines = _lines()
+    lines[1] = _put(_put(_put(lines[1], "0217", " " * 6), "0218", "52062".ljust(9)), "0221", "DE")
+    report = eicodec.validate(_file(lines, retrailer=False))
+    assert not [f for f in report.findings if f.rule.startswith("record.insured_")]
