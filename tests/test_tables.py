@@ -15,11 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import eicodec
-from eicodec.testing import nth_bsn
 from eicodec import tables
 from eicodec.cli import main
 from eicodec.errors import DecodeError
-from eicodec.testing import declarations
+from eicodec.testing import declarations, nth_bsn
 from tests.conftest import EXAMPLES, ROOT
 
 pa = pytest.importorskip("pyarrow")
