@@ -368,13 +368,11 @@ def test_gz321_codes_are_looked_up_in_the_registers_given() -> None:
     ("record.insured_name_2", 2, {"0212": "2"}),                          # naam (02) missing
     ("record.insured_name_2", 2, {"0213": "Jansen".ljust(25)}),           # naam (02) without naamcode 2
     ("record.insured_prefix_2", 2, {"0214": "van".ljust(10)}),            # voorvoegsel (02) without naam (02)
-    ("record.insured_postcode", 2, {"0217": " " * 6}),                    # no postcode at all
     ("record.insured_postcode", 2, {"0218": "52062".ljust(9)}),           # both postcodes
     ("record.insured_country", 2, {"0217": " " * 6, "0218": "52062".ljust(9)}),  # abroad, no country
     ("record.debtor_name_2", 4, {"0309": "2"}),
     ("record.debtor_name_2", 4, {"0310": "Jansen".ljust(25)}),
     ("record.debtor_prefix_2", 4, {"0311": "van".ljust(10)}),
-    ("record.debtor_postcode", 4, {"0318": " " * 6}),
     ("record.debtor_postcode", 4, {"0319": "52062".ljust(9)}),
     ("record.debtor_country", 4, {"0318": " " * 6, "0319": "52062".ljust(9)}),
     ("record.debtor_relation", 4, {"0224": "1"}),                         # the insured (line 2) deceased
