@@ -12,6 +12,8 @@ from .errors import (
     EncodeError,
     LookupFailure,
     MismatchError,
+    ReturnFileError,
+    ReturnMismatchError,
     SpecError,
     UnknownFieldError,
     UnknownRecordTypeError,
@@ -26,8 +28,8 @@ from .writer import MissingField, complete, dumps, missing_fields, write, write_
 __version__ = "0.3.0"
 
 __all__ = [
-    "DecodeError", "EicodecError", "EncodeError", "MismatchError", "SpecError",
-    "UnreadableInputError", "LookupFailure", "UnknownSpecError", "UnknownRecordTypeError",
+    "DecodeError", "EicodecError", "EncodeError", "MismatchError", "ReturnFileError", "ReturnMismatchError",
+    "SpecError",    "UnreadableInputError", "LookupFailure", "UnknownSpecError", "UnknownRecordTypeError",
     "UnknownFieldError", "FieldSpec", "MessageSpec", "RecordLayout", "builtin_specs",
     "get_spec", "load_spec", "Declaration", "Node", "Problem", "Record", "iter_records",
     "open_records", "read", "complete", "dumps", "write", "write_records", "__version__",
