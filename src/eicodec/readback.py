@@ -94,6 +94,8 @@ class _Returned:
     awarded: int
     comment: bool
     comment_codes: set[str] = attrs.field(factory=set)
+    after: _Returned | None = None  # a comment: the returned record it follows
+    placed: bool = False  # a comment: that record is a copy of the one its AP304 copy follows
     key_seen: bool = False  # the AP304 has a record of the same key
     copy_ok: bool = False  # ... and of this text
     used: bool = False  # matched to a claim line already
@@ -191,6 +193,7 @@ def _index_return(spec304: MessageSpec, spec305: MessageSpec, records: Iterator[
         returned.append(entry)
         by_key.setdefault(key(rec), []).append(entry)
         if comment:
+            entry.after = last
             if last is not None:
                 last.comment_codes.update(entry.codes)
         else:
@@ -248,6 +251,8 @@ class OutcomeJoin:
         self.submitted: int | None = None  # the declaration's sluitrecord total
         self.declared = 0  # the sum of its whole claim lines
         self.awarded = 0  # the sum of the outcomes' awarded amounts
+        self.comment_t = spec.comment
+        self.prev_digest = b""  # of the last AP304 record that is not a comment
 
     def feed(self, rec: Record) -> ClaimOutcome | None:
         """Take the next record of the AP304; a claim line's outcome, None for others."""
@@ -266,16 +271,20 @@ class OutcomeJoin:
         entries = self.by_key.get(self.key(rec))
         match: _Returned | None = None
         back = False
+        digest = _digest(rec.raw, self.n) if entries or t != self.comment_t else b""
         if entries:
-            digest = _digest(rec.raw, self.n)
             for e in entries:
                 e.key_seen = True
                 if e.digest == digest:
                     e.copy_ok = back = True
+                    if e.comment and e.after is not None and e.after.digest == self.prev_digest:
+                        e.placed = True  # (its codes went to the returned copy of the right record)
                     if match is None and not e.used and t == claim_t:
                         match = e
             if match is not None:
                 match.used = True
+        if t != self.comment_t and rec.layout is not None:
+            self.prev_digest = digest
         if self.everything and not back and rec.layout is not None and self.not_back is None:
             self.not_back = rec.line or 0
         if t != claim_t:
@@ -330,6 +339,10 @@ class OutcomeJoin:
             raise ReturnMismatchError(f"{len(bad)} record(s) of the return file are not copies of records of the "
                                       f"declaration (first at line {bad[0].line})", line=bad[0].line,
                                       record_type=bad[0].record_type)
+        moved = [e for e in self.returned if e.comment and e.copy_ok and not e.placed]
+        if moved:
+            raise ReturnFileError("a comment record does not follow the record it follows in the declaration",
+                                  line=moved[0].line, record_type=moved[0].record_type)
         if self.not_back is not None:
             raise ReturnFileError(f"a VECOZO return holds every record of the declaration, but not the one at "
                                   f"line {self.not_back} of the declaration", record_type=self.spec305.trailer)
