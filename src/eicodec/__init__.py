@@ -24,12 +24,11 @@ from .layouts import FieldSpec, MessageSpec, RecordLayout, builtin_specs, get_sp
 from .model import Declaration, Node, Problem, Record
 from .reader import iter_records, open_records, read
 from .writer import MissingField, complete, dumps, missing_fields, write, write_records
-
-__version__ = "0.3.0"
+from ._version import __version__
 
 __all__ = [
     "DecodeError", "EicodecError", "EncodeError", "MismatchError", "ReturnFileError", "ReturnMismatchError",
-    "SpecError",    "UnreadableInputError", "LookupFailure", "UnknownSpecError", "UnknownRecordTypeError",
+    "SpecError", "UnreadableInputError", "LookupFailure", "UnknownSpecError", "UnknownRecordTypeError",
     "UnknownFieldError", "FieldSpec", "MessageSpec", "RecordLayout", "builtin_specs",
     "get_spec", "load_spec", "Declaration", "Node", "Problem", "Record", "iter_records",
     "open_records", "read", "complete", "dumps", "write", "write_records", "__version__",
@@ -37,7 +36,8 @@ __all__ = [
 ]
 
 from .codes import CodeTable, return_codes, use_return_codes  # noqa: E402
-from .validator import Finding, Mode, Outcome, Report, Status, Verdict, validate  # noqa: E402
+from .engine import validate  # noqa: E402
+from .findings import Finding, Mode, Outcome, Report, Status, Verdict  # noqa: E402
 from .many import FileFailure, validate_many  # noqa: E402
 
 __all__ += ["CodeTable", "return_codes", "use_return_codes", "Finding", "Mode", "Outcome", "Report",

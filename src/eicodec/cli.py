@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, NoReturn, TextIO
 
-from . import __version__
+from ._version import __version__
 from .codes import return_codes, use_return_codes
 from .convert import from_json, iter_csv, iter_jsonl, to_json
 from .errors import EicodecError, LookupFailure, UnreadableInputError
@@ -35,7 +35,8 @@ from .progress import Progress, is_terminal
 from .reader import NoClose, RecordStream, Source, build_tree, open_records
 from .report_json import iter_report_json, iter_report_jsonl, unreadable_to_dict
 from .rules import rules_for
-from .validator import Report, Status, validate
+from .engine import validate
+from .findings import Report, Status
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_UNREADABLE = 0, 1, 2, 3
 TEXT_FINDINGS = 10

@@ -21,7 +21,8 @@ import attrs
 
 from .errors import EicodecError, UnreadableInputError
 from .reader import Source
-from .validator import Report, validate
+from .engine import validate
+from .findings import Report
 
 
 @attrs.frozen

@@ -39,7 +39,7 @@ from .batches import replayable as _replayable
 from .model import Declaration, Record, record_class
 from .reader import RecordStream, Source, build_tree
 from .rules import RuleSet, answer_for, rules_for
-from .validator import Outcome, Report, Status, Verdict, fingerprint_records
+from .findings import Outcome, Report, Status, Verdict, fingerprint_records
 from .writer import render_records, trailer_from_counts, write_records
 
 
