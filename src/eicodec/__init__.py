@@ -6,6 +6,7 @@ validator and return-file builder all work from them.
 
 from __future__ import annotations
 
+from ._version import __version__
 from .errors import (
     DecodeError,
     EicodecError,
@@ -24,7 +25,6 @@ from .layouts import FieldSpec, MessageSpec, RecordLayout, builtin_specs, get_sp
 from .model import Declaration, Node, Problem, Record
 from .reader import iter_records, open_records, read
 from .writer import MissingField, complete, dumps, missing_fields, write, write_records
-from ._version import __version__
 
 __all__ = [
     "Declaration",

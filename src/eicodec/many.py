@@ -19,10 +19,10 @@ from typing import Any
 
 import attrs
 
-from .errors import EicodecError, UnreadableInputError
-from .reader import Source
 from .engine import validate
+from .errors import EicodecError, UnreadableInputError
 from .findings import Report
+from .reader import Source
 
 
 @attrs.frozen

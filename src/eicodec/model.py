@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any, Self
 import attrs
 
 from .errors import DecodeError, EncodeError, UnknownFieldError
-
 from .layouts import spec_of_layout, use_record_maker
 
 if TYPE_CHECKING:

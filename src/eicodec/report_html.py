@@ -18,8 +18,8 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from .codes import return_codes
-from .model import Record
 from .findings import Finding, Report, Status, Verdict
+from .model import Record
 
 _COLOURS = {Status.APPROVED: "#1b7f3b", Status.REJECTED_RECORDS: "#b26a00", Status.REJECTED_FILE: "#b3261e"}
 _LABELS = {Status.APPROVED: "Approved", Status.REJECTED_RECORDS: "Rejected at record level",

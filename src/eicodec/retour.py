@@ -35,11 +35,11 @@ from .batches import Batch, all_digits, digits_value, iter_batches
 from .batches import replayable as _replayable
 from .codes import return_codes
 from .errors import EicodecError, MismatchError
+from .findings import Outcome, Report, Status, Verdict, fingerprint_records
 from .layouts import MessageSpec, builtin_specs
 from .model import Declaration, Record, record_class
 from .reader import RecordStream, Source, build_tree
 from .rules import RuleSet, answer_for, rules_for
-from .findings import Outcome, Report, Status, Verdict, fingerprint_records
 from .writer import render_records, trailer_from_counts, write_records
 
 
