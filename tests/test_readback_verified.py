@@ -258,3 +258,28 @@ def test_damaged_return_files_are_refused_or_read_as_the_intact_file() -> None:
     assert tally.total == 6000
     assert tally.refused > 5000 and tally.same > 100  # (the damage reaches both ways)
     assert tally.unseen < 60
+
+
+def test_sluitrecord_totals_are_the_declared_total_and_what_the_outcomes_award() -> None:
+    lns = lines()
+    lns[-1] = put(lns[-1], "9907", str(int(lns[-1][33:44]) + 1).zfill(11))
+    exc = refused(text(lns))
+    assert (exc.rubric, exc.record_type, exc.line) == ("9907", "99", 5)
+    report = eicodec.validate(AP304, today=TODAY)
+    ap305 = eicodec.dumps_retour(AP304, report, return_date=TODAY,
+                                 awards={"R2024-000103": Award(3000, ("8059",))})
+    lns = [ln.decode() for ln in lines_of(ap305)]
+    i = next(i for i, ln in enumerate(lns) if ln.startswith("04") and "8059" in ln[360:])
+    lns[i] = put(lns[i], "0487", "00003100")  # an awarded amount the sluitrecord does not add up to
+    assert refused(text(lns)).rubric == "9909"
+
+
+def test_return_fields_are_checked_on_every_record_of_a_vecozo_answer() -> None:
+    """Return fields are checked once per distinct text (a VECOZO answer repeats its 8096
+    tail on every approved record); each record's own copy is still compared."""
+    ap305 = vecozo()
+    lns = [ln.decode() for ln in lines_of(ap305)]
+    approved = [i for i, ln in enumerate(lns) if ln.startswith("04") and "8096" in ln[360:]]
+    assert len(approved) == 2
+    lns[approved[1]] = put(lns[approved[1]], "0497", "ZZZZ")  # the second, another tail: checked too
+    assert "COD954" in refused(text(lns)).message

@@ -34,6 +34,8 @@ from .model import Declaration, Record
 from .retour import codes_of
 from .rules import answer_for, rules_for
 
+_PASSED_MAX = 4096  # return-field texts remembered as checked
+
 
 def _where(rec: Record, line: int) -> dict[str, Any]:
     """``line`` and ``record_type`` of an error about *rec* (the kenmerk only when it is
@@ -50,7 +52,7 @@ class ReturnCheck:
 
     def __init__(self, spec304: MessageSpec, spec305: MessageSpec) -> None:
         self.spec = spec305
-        copied = spec304.record_length  # the return's records copy this much of the declaration's
+        self.copied = copied = spec304.record_length  # the return's records copy this much of the declaration's
         answer = answer_for(spec304)
         self.claim_t = answer.claim_type(spec304)
         self.price = rules_for(spec304).roles.get("price_correction")
@@ -73,6 +75,11 @@ class ReturnCheck:
                     if amount.rubric == rule.sum:
                         self.sums[rule.rubric] = (t, attr)
         self.totals = dict.fromkeys(self.sums, 0)
+        #: record types whose return fields all lie after the copied text (their checks
+        #: depend on that tail alone), and the tails that passed, per type (bounded)
+        self.tail_types = frozenset(t for t in spec305.records
+                                    if t in spec304.records and t not in (spec305.header, spec305.trailer))
+        self.passed: set[tuple[str, str]] = set()
         self.counts: dict[str, int] = {}
         self.records = 0
         self.lines = 0
@@ -102,6 +109,9 @@ class ReturnCheck:
             raise ReturnFileError("the record is not followed by CR/LF", **_where(rec, at))
         self.records += 1
         self.counts[t] = self.counts.get(t, 0) + 1
+        seen = (t, raw[self.copied:]) if t in self.tail_types and not self.sums else None
+        if seen is not None and seen in self.passed:
+            return  # (the same return fields as a record that passed)
         values = self._values(rec, at)
         if t == spec.trailer:
             self._check_trailer(rec, at, values)
@@ -123,6 +133,8 @@ class ReturnCheck:
             if self.price in codes and award is not None and not raw[award.slice].strip():
                 raise ReturnFileError("a price correction without an awarded amount", rubric=award.rubric,
                                       **_where(rec, at))
+        if seen is not None and len(self.passed) < _PASSED_MAX:
+            self.passed.add(seen)
 
     def _get(self, rec: Record, at: int, key: str) -> Any:
         try:
