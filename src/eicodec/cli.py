@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, NoReturn, TextIO
 
-from . import __version__
+from . import __version__, spec_cli
 from .codes import return_codes, use_return_codes
 from .convert import from_json, iter_csv, iter_jsonl, to_json
 from .errors import EicodecError, LookupFailure, UnreadableInputError
@@ -826,6 +826,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="only list the examples' names")
     p.add_argument("--force", action="store_true", help="overwrite files that differ")
     p.set_defaults(func=cmd_example)
+    spec_cli.add_commands(command)
     return parser
 
 
