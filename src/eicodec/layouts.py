@@ -14,7 +14,7 @@ import functools
 import importlib.resources
 import keyword
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +147,26 @@ class TotalRule:
     sum: str
 
 
+@attrs.frozen
+class ReturnFields:
+    """What a return message adds to the records it copies: a return spec's ``[return]``
+    table, naming fields by attr (checked against the layouts when the spec loads)."""
+
+    codes: tuple[str, ...]  # the return-code fields, in every record type but the trailer
+    awarded: str  # the claim line's awarded amount (a signed amount)
+    awarded_vat: str | None = None  # the awarded VAT amount, where the standard has one
+    calculated: str | None = None  # the insurer's calculated amount: left empty
+    insurer_reference: str | None = None  # header
+    return_date: str | None = None  # header
+    cleared: tuple[str, ...] = ()  # header fields the return leaves empty
+    submitted_total: str | None = None  # trailer, signed
+    awarded_total: str | None = None  # trailer, signed
+
+    def claim_fields(self) -> tuple[str, ...]:
+        """The attrs of the claim line's awarded fields."""
+        return tuple(a for a in (self.calculated, self.awarded, self.awarded_vat) if a)
+
+
 @attrs.frozen(eq=False)
 class MessageSpec:
     """One EI message version: record layouts, structure and trailer derivations."""
@@ -168,6 +188,7 @@ class MessageSpec:
     return_of: str | None = None
     source: str = ""
     units: tuple[str, ...] = ()
+    returns: ReturnFields | None = None
 
     @property
     def unit_types(self) -> tuple[str, ...]:
@@ -406,6 +427,8 @@ def parse_spec(data: Mapping[str, Any], source: str) -> MessageSpec:
         record_length=length, header=header, trailer=trailer, comment=comment,
         records=records, counts=counts, totals=tuple(totals),
         return_of=msg.get("return_of"), source=source, units=units,
+        returns=_load_returns(data, records, header, trailer, comment, str(msg.get("kind", "declaration")),
+                              source),
     )
     _BY_SOURCE[source] = spec
     hdr = records[header]
@@ -414,6 +437,72 @@ def parse_spec(data: Mapping[str, Any], source: str) -> MessageSpec:
         if len(want) != f.length:
             raise SpecError(f"[message] value {want!r} does not fit rubric {rub}", spec=source)
     return spec
+
+
+_RETURN_KEYS = {"codes", "awarded", "awarded_vat", "calculated", "insurer_reference", "return_date",
+                "cleared", "submitted_total", "awarded_total"}
+
+
+def _load_returns(data: Mapping[str, Any], records: Mapping[str, RecordLayout], header: str,
+                  trailer: str, comment: str, kind: str, source: str) -> ReturnFields | None:
+    """The ``[return]`` table of a return spec, every named field checked."""
+    raw = data.get("return")
+    if raw is None:
+        if kind == "return":
+            raise SpecError("a return spec needs a [return] table (codes, awarded, ...: which fields "
+                            "the return adds; see specs/README.md)", spec=source)
+        return None
+    if not isinstance(raw, dict):
+        raise SpecError("[return] must be a table", spec=source)
+    unknown = set(raw) - _RETURN_KEYS
+    if unknown:
+        raise SpecError(f"[return]: unknown keys {sorted(unknown)}", spec=source)
+    for key in ("codes", "awarded"):
+        if key not in raw:
+            raise SpecError(f"[return] lacks {key!r}", spec=source)
+    codes = raw["codes"]
+    if not isinstance(codes, list) or not codes or not all(isinstance(c, str) for c in codes):
+        raise SpecError("[return] codes must be a list of field names", spec=source)
+    for t, lay in records.items():
+        if t == trailer:
+            continue
+        for attr in codes:
+            if attr not in lay.by_attr:
+                raise SpecError(f"[return] codes: record {t} has no field {attr!r}", spec=source,
+                                record_type=t)
+
+    def need(key: str, types: Sequence[str], signed: bool = False) -> None:
+        attr = raw.get(key)
+        if attr is None:
+            return
+        if not isinstance(attr, str):
+            raise SpecError(f"[return] {key} must be a field name", spec=source)
+        hits = [records[t].by_attr[attr] for t in types if attr in records[t].by_attr]
+        if not hits:
+            where = "record " + "/".join(types)
+            raise SpecError(f"[return] {key}: {where} has no field {attr!r}", spec=source)
+        if signed and not all(f.kind == "amount" and f.sign for f in hits):
+            raise SpecError(f"[return] {key}: {attr!r} must be an amount with its D/C field",
+                            spec=source, rubric=hits[0].rubric)
+
+    detail = [t for t in records if t not in (header, trailer, comment)]
+    need("awarded", detail, signed=True)
+    need("awarded_vat", detail)
+    need("calculated", detail)
+    need("insurer_reference", [header])
+    need("return_date", [header])
+    need("submitted_total", [trailer], signed=True)
+    need("awarded_total", [trailer], signed=True)
+    cleared = raw.get("cleared", [])
+    for attr in cleared:
+        if attr not in records[header].by_attr:
+            raise SpecError(f"[return] cleared: record {header} has no field {attr!r}", spec=source)
+    return ReturnFields(
+        codes=tuple(codes), awarded=raw["awarded"], awarded_vat=raw.get("awarded_vat"),
+        calculated=raw.get("calculated"), insurer_reference=raw.get("insurer_reference"),
+        return_date=raw.get("return_date"), cleared=tuple(cleared),
+        submitted_total=raw.get("submitted_total"), awarded_total=raw.get("awarded_total"),
+    )
 
 
 _BY_SOURCE: dict[str, MessageSpec] = {}

@@ -50,7 +50,8 @@ class ClaimOutcome:
 
 
 
-def outcome(ap304: Declaration | Source, ap305: Declaration | Source) -> list[ClaimOutcome]:
+def outcome(ap304: Declaration | Source, ap305: Declaration | Source, *, spec: MessageSpec | None = None,
+            return_spec: MessageSpec | None = None) -> list[ClaimOutcome]:
     """Per claim line of *ap304*, what *ap305* says became of it.
 
     Every line of *ap304* whose record is a claim line (``04``; ``[answer]`` in the rules)
@@ -59,9 +60,12 @@ def outcome(ap304: Declaration | Source, ap305: Declaration | Source) -> list[Cl
     not decode (its amounts then count as 0). Records are matched on kenmerk record +
     identificatie detailrecord and must be copies of the AP304's records (as
     :func:`build_retour` makes them); an AP305 of another invoice, or with records that
-    are not in the AP304, raises :class:`~eicodec.errors.MismatchError`.
+    are not in the AP304, raises :class:`~eicodec.errors.MismatchError`. *spec* and
+    *return_spec* read files of a standard given as your own spec files (default: the
+    spec the header names); the awarded amount and codes are the return spec's
+    ``[return]`` fields.
     """
-    return list(iter_outcomes(ap304, ap305))
+    return list(iter_outcomes(ap304, ap305, spec=spec, return_spec=return_spec))
 
 
 @attrs.define
@@ -79,25 +83,27 @@ class _Returned:
     used: bool = False  # matched to a claim line already
 
 
-def _records_of(source: Declaration | Source) -> tuple[MessageSpec, Iterator[Record], Callable[[], None]]:
+def _records_of(source: Declaration | Source, spec: MessageSpec | None = None) -> tuple[
+        MessageSpec, Iterator[Record], Callable[[], None]]:
     """(spec, every record in file order -- placed or not --, closer)."""
     if isinstance(source, Declaration):
         recs = sorted([*source.iter_records(), *source.unplaced], key=lambda r: r.line or 0)
         return source.spec, iter(recs), (lambda: None)
-    stream = RecordStream(source)
+    stream = RecordStream(source, spec=spec)
     assert stream.info.spec is not None
     return stream.info.spec, iter(stream), stream.close
 
 
-def iter_outcomes(ap304: Declaration | Source, ap305: Declaration | Source) -> Iterator[ClaimOutcome]:
+def iter_outcomes(ap304: Declaration | Source, ap305: Declaration | Source, *, spec: MessageSpec | None = None,
+                  return_spec: MessageSpec | None = None) -> Iterator[ClaimOutcome]:
     """:func:`outcome`, streamed: the AP304 is read once, record by record; of the AP305
     only a digest, the codes and the awarded amount of each detail record are kept
     (an insurer's return holds the rejected lines only: memory stays small). A
     :class:`~eicodec.errors.MismatchError` about the return's records comes at the end,
     after the outcomes (the header is compared before the first)."""
-    spec, records, close = _records_of(ap304)
+    spec304, records, close = _records_of(ap304, spec)
     try:
-        join = OutcomeJoin(spec, ap305)
+        join = OutcomeJoin(spec304, ap305, return_spec=return_spec)
         for rec in records:
             found = join.feed(rec)
             if found is not None:
@@ -132,6 +138,8 @@ def _index_return(spec304: MessageSpec, spec305: MessageSpec, records: Iterator[
     n = spec304.record_length
     key = _key_maker(spec304)
     placed = set(spec305.records) - {spec305.header, spec305.trailer}
+    assert spec305.returns is not None
+    names, awarded = spec305.returns.codes, f"{spec305.returns.awarded}_signed"
     header: Record | None = None
     returned: list[_Returned] = []
     by_key: dict[tuple[str, str, str], list[_Returned]] = {}
@@ -144,8 +152,8 @@ def _index_return(spec304: MessageSpec, spec305: MessageSpec, records: Iterator[
         if t not in placed or rec.layout is None:
             continue
         comment = t == spec305.comment
-        entry = _Returned(rec.line or 0, _digest(rec.raw, n), codes_of(rec),
-                          0 if comment else value_or_none(rec, "awarded_amount_signed") or 0, comment)
+        entry = _Returned(rec.line or 0, _digest(rec.raw, n), codes_of(rec, names),
+                          0 if comment else value_or_none(rec, awarded) or 0, comment)
         returned.append(entry)
         by_key.setdefault(key(rec), []).append(entry)
         if comment:
@@ -162,10 +170,12 @@ class OutcomeJoin:
     read and indexed when the join is made. :mod:`eicodec.tables` feeds it from its
     batches."""
 
-    def __init__(self, spec: MessageSpec, ap305: Declaration | Source) -> None:
-        spec305, records305, close305 = _records_of(ap305)
+    def __init__(self, spec: MessageSpec, ap305: Declaration | Source, *,
+                 return_spec: MessageSpec | None = None) -> None:
+        spec305, records305, close305 = _records_of(ap305, return_spec)
         try:
-            if spec.kind != "declaration" or spec305.kind != "return" or spec305.return_of != spec.standard:
+            if spec.kind != "declaration" or spec305.kind != "return" or spec305.return_of != spec.standard \
+                    or spec305.returns is None:
                 raise MismatchError(f"{spec305.name} is not a return file for {spec.name}")
             header305, self.returned, self.by_key = _index_return(spec, spec305, records305)
         finally:
@@ -187,9 +197,11 @@ class OutcomeJoin:
         # codes that say nothing against a line: assessed and fine, price corrected, fine
         # but returned with a rejected file
         self.neutral = {roles["assessed_ok"], roles["price_correction"], self.vecozo_ok}
-        self.hdr_codes = codes_of(header305)
+        assert spec305.returns is not None
+        self.hdr_codes = codes_of(header305, spec305.returns.codes)
         self.approved_file = roles["approved_file"] in self.hdr_codes
-        self.return_reference = (value_or_none(header305, "insurer_reference") or "").strip()
+        ref_attr = spec305.returns.insurer_reference
+        self.return_reference = (value_or_none(header305, ref_attr) or "").strip() if ref_attr else ""
         self.header_done = False
 
     def feed(self, rec: Record) -> ClaimOutcome | None:

@@ -248,17 +248,34 @@ class Grammar:
     structure: Mapping[str, Any] = attrs.field(factory=dict)
     records: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
     trailer: Mapping[str, Any] | None = None
+    names: Mapping[str, str] = attrs.field(factory=dict)
+    returns: Mapping[str, Any] = attrs.field(factory=dict)
     given: bool = False
 
 
-_GRAMMAR_KEYS = {"message", "structure", "records", "trailer"}
+_GRAMMAR_KEYS = {"message", "structure", "records", "trailer", "names", "return"}
+
+# A return export's [return] table, found by Vektis element (the same in every EI return
+# message): (key, record role, elements).
+RETURN_ELEMENTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("codes", "header", ("COD954", "COD955", "COD956")),
+    ("insurer_reference", "header", ("NUM370",)),
+    ("return_date", "header", ("DAT277",)),
+    ("calculated", "detail", ("BED165",)),
+    ("awarded", "detail", ("BED166",)),
+    ("awarded_vat", "detail", ("BED175",)),
+    ("submitted_total", "trailer", ("BED168",)),
+    ("awarded_total", "trailer", ("BED167",)),
+)
 _RECORD_KEYS = {"parent", "min", "max", "english", "plural"}
 
 
 def parse_grammar(data: Mapping[str, Any], source: str = "<grammar>") -> Grammar:
     """A grammar block: ``[message]`` (keys of a spec's [message]), ``[structure]``,
     ``[records.<type>]`` with ``parent``/``min``/``max``/``english``/``plural`` and an
-    optional ``[trailer]`` (counts/totals; default: derived from the trailer's names)."""
+    optional ``[trailer]`` (counts/totals; default: derived from the trailer's names) and
+    ``[names]``: element (e.g. ``COD853``) -> the attr its fields get; for a return
+    message ``[return]`` keys override those found by element (see specs/README.md)."""
     unknown = set(data) - _GRAMMAR_KEYS
     if unknown:
         raise SpecImportError(f"grammar: unknown tables {sorted(unknown)}", spec=source)
@@ -267,8 +284,12 @@ def parse_grammar(data: Mapping[str, Any], source: str = "<grammar>") -> Grammar
         if not isinstance(cfg, dict) or set(cfg) - _RECORD_KEYS:
             raise SpecImportError(f"grammar: [records.{rtype}] takes only {sorted(_RECORD_KEYS)}",
                                   spec=source, record_type=rtype)
+    names = dict(data.get("names", {}))
+    if not all(isinstance(v, str) for v in names.values()):
+        raise SpecImportError("grammar: [names] maps an element to an attr name (a string)", spec=source)
     return Grammar(message=dict(data.get("message", {})), structure=dict(data.get("structure", {})),
-                   records=records, trailer=data.get("trailer"), given=True)
+                   records=records, trailer=data.get("trailer"), names=names,
+                   returns=dict(data.get("return", {})), given=True)
 
 
 def load_grammar(path: str | Path) -> Grammar:
@@ -469,6 +490,8 @@ def import_rows(rows: Sequence[ExportRow], *, source: str = "<export>",
                 prev_amount["sign"] = row.rubric
             elif kind == "dc":
                 attr = "debit_credit"
+            elif row.element in grammar.names:
+                attr = grammar.names[row.element]
             elif row.element in catalog.attrs_by_element:
                 attr = catalog.attrs_by_element[row.element]
             else:
@@ -555,8 +578,18 @@ def import_rows(rows: Sequence[ExportRow], *, source: str = "<export>",
         raise SpecImportError(f"grammar names record types {sorted(unknown_types)} not in the export",
                               spec=source)
 
+    returns: dict[str, Any] | None = None
+    if message["kind"] == "return":
+        returns = {}
+        roles = {"header": [header], "trailer": [trailer], "detail": detail}
+        for key, role, elements in RETURN_ELEMENTS:
+            found = [f["attr"] for t in roles[role] for f in records[t] if f["element"] in elements]
+            found = list(dict.fromkeys(found))
+            if found:
+                returns[key] = found if key == "codes" else found[0]
+        returns.update(grammar.returns)
     text = _render(source, message, structure, trailer_cfg, types, names, rec_cfg, records,
-                   field_notes, grammar.given)
+                   field_notes, grammar.given, returns)
     try:
         spec = parse_spec(tomllib.loads(text), f"{source} (imported)")
     except SpecError as exc:
@@ -569,7 +602,8 @@ def import_rows(rows: Sequence[ExportRow], *, source: str = "<export>",
 def _render(source: str, message: Mapping[str, Any], structure: Mapping[str, Any],
             trailer: Mapping[str, Any], types: Sequence[str], names: Mapping[str, str],
             rec_cfg: Mapping[str, Mapping[str, Any]], records: Mapping[str, list[dict[str, Any]]],
-            field_notes: Mapping[tuple[str, str], str], grammar_given: bool) -> str:
+            field_notes: Mapping[tuple[str, str], str], grammar_given: bool,
+            returns: Mapping[str, Any] | None) -> str:
     out = [f"# {message['standard']} v{message['version']} record layouts, imported by "
            f"`eicodec spec import` from {Path(source).name}.",
            "# Positions, types, M/C/O/S -> mandatory Y/C/N, kinds (dates by pattern, amounts with",
@@ -587,6 +621,10 @@ def _render(source: str, message: Mapping[str, Any], structure: Mapping[str, Any
     out += ["", "# Trailer fields derived from the file (default: from the trailer's field names).",
             "[trailer]"]
     out += [f"{k} = {_toml_value(v)}" for k, v in trailer.items()]
+    if returns is not None:
+        out += ["", "# What the return adds to the records it copies (found by element; check).",
+                "[return]"]
+        out += [f"{k} = {_toml_value(v)}" for k, v in returns.items()]
     for t in types:
         out += ["", "[[record]]", f"type = {_toml_str(t)}", f"name = {_toml_str(names[t])}"]
         out += [f"{k} = {_toml_value(v)}" for k, v in rec_cfg[t].items()]
