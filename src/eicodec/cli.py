@@ -254,15 +254,16 @@ def _validate_one(path: str, opts: dict[str, Any]) -> _Result:
                 source.seek(0)  # type: ignore[union-attr]
             from .retour import write_retour
 
+            retour_spec = load_spec(opts["retour_spec"]) if opts.get("retour_spec") else None
             if _is_std(retour):
                 sys.stdout.flush()
                 write_retour(source, report, sys.stdout.buffer, insurer_reference=opts.get("insurer_reference"),
-                             return_date=opts.get("today"))
+                             return_date=opts.get("today"), spec=retour_spec)
                 sys.stdout.buffer.flush()
             else:
                 with atomic_output(retour) as fh:
                     write_retour(source, report, fh, insurer_reference=opts.get("insurer_reference"),
-                                 return_date=opts.get("today"))
+                                 return_date=opts.get("today"), spec=retour_spec)
             written = retour
         return _Result(path, report, retour=written)
     except Exception as exc:  # noqa: BLE001 - the answer could not be written: say so, keep the report
@@ -361,7 +362,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         targets = {f: str(t) for f, t in answers.items()}
     base = {"mode": args.mode, "codes": args.codes, "spec": args.spec, "today": args.today,
             "encoding": args.encoding, "insurer_reference": args.insurer_reference,
-            "show_values": args.show_values, "history": args.history}
+            "show_values": args.show_values, "history": args.history, "retour_spec": args.retour_spec}
     terminal = args.format == "text" and is_terminal(sys.stderr)
 
     def opts_for(path: str, *, local: bool) -> dict[str, Any]:
@@ -748,6 +749,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=_jobs, default=1, metavar="N", help="validate N files in parallel")
     p.add_argument("--show-values", action="store_true",
                    help="put offending values in messages (may be personal data; off by default)")
+    p.add_argument("--retour-spec", metavar="SPEC", type=_existing_file("--retour-spec"),
+                   help="the return message's spec file for --retour (default: the shipped return of the standard)")
     p.add_argument("--history", metavar="CLAIMS.sqlite", type=_existing_file("--history"),
                    help="claim history (eicodec.history.ClaimHistory file): run the STB 5.4.8 rules on earlier files")
     _input_options(p)

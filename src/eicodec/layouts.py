@@ -50,6 +50,8 @@ class FieldSpec:
     provisional: bool = False
     personal: bool = False
     record_type: str = ""
+    #: the code list file ``codelist`` names: beside the spec, else the package's
+    codelist_path: str | None = attrs.field(default=None, eq=False, repr=False)
     decode: Decoder = attrs.field(init=False, eq=False, repr=False)
     encode: Encoder = attrs.field(init=False, eq=False, repr=False)
 
@@ -310,6 +312,16 @@ def _load_field(raw: Mapping[str, Any], rtype: str, spec: str) -> FieldSpec:
     if fixed is not None and (not isinstance(fixed, str) or len(fixed) != length):
         raise bad(f"fixed value must be a string of length {length}")
     allowed = raw.get("allowed")
+    if allowed is not None:
+        if not isinstance(allowed, list) or not all(isinstance(v, str) for v in allowed):
+            raise bad("allowed must be a list of strings")
+        for v in allowed:
+            fits = (len(v) == length and v.isdigit()) if typ == "N" else (
+                0 < len(v) <= length and v == v.rstrip(" "))
+            if not fits:
+                raise bad(f"allowed value {v!r} cannot stand in this {typ} field of length {length} "
+                          + ("(N values are written with all their digits, e.g. zero-padded)"
+                             if typ == "N" else "(AN values: 1..length characters, no trailing spaces)"))
     return FieldSpec(
         rubric=rubric, element=str(raw.get("element", "")), name=str(raw.get("name", "")),
         attr=attr, type=typ, start=start, length=length, mandatory=mandatory, kind=kind,
@@ -365,8 +377,18 @@ def _load_record(raw: Mapping[str, Any], length: int, spec: str) -> RecordLayout
     )
 
 
-def parse_spec(data: Mapping[str, Any], source: str) -> MessageSpec:
-    """Build and check a :class:`MessageSpec` from parsed TOML *data*."""
+def codelist_dirs(folder: Path | None) -> tuple[Path, ...]:
+    """Where a spec in *folder* finds its code lists: ``<folder>/codelists`` (code lists
+    beside the spec), then the package's ``specs/codelists``."""
+    own = data_dir() / "codelists"
+    if folder is None or (folder / "codelists").resolve() == own.resolve():
+        return (own,)
+    return (folder / "codelists", own)
+
+
+def parse_spec(data: Mapping[str, Any], source: str, folder: Path | None = None) -> MessageSpec:
+    """Build and check a :class:`MessageSpec` from parsed TOML *data* (*folder*: where
+    the spec file lies, for the code lists beside it)."""
     msg = _need(data, "message", dict, "top level", source)
     st = _need(data, "structure", dict, "top level", source)
     length = _need(msg, "record_length", int, "[message]", source)
@@ -376,6 +398,17 @@ def parse_spec(data: Mapping[str, Any], source: str) -> MessageSpec:
         if lay.type in records:
             raise SpecError("record type defined twice", spec=source, record_type=lay.type)
         records[lay.type] = lay
+    dirs = codelist_dirs(folder)
+    for lay in records.values():
+        for f in lay.fields:
+            if f.codelist is None:
+                continue
+            found = next((d / f"{f.codelist}.csv" for d in dirs if (d / f"{f.codelist}.csv").is_file()), None)
+            if found is None:
+                raise SpecError(f"code list {f.codelist!r} has no file {f.codelist}.csv in "
+                                + " or ".join(str(d) for d in dirs), spec=source,
+                                record_type=lay.type, rubric=f.rubric)
+            object.__setattr__(f, "codelist_path", str(found))
     header = _need(st, "header", str, "[structure]", source)
     trailer = _need(st, "trailer", str, "[structure]", source)
     comment = _need(st, "comment", str, "[structure]", source)
@@ -537,7 +570,7 @@ def load_spec(path: str | Path) -> MessageSpec:
         raise SpecError(f"cannot read spec: {exc.strerror}", spec=str(p)) from None
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"not valid TOML: {exc}", spec=str(p)) from None
-    return parse_spec(data, str(p))
+    return parse_spec(data, str(p), p.parent)
 
 
 def data_dir() -> Path:
@@ -560,7 +593,7 @@ def builtin_specs() -> tuple[MessageSpec, ...]:
             data = tomllib.load(fh)
         if "message" not in data and "record" not in data:
             continue  # a data file that is no message spec (e.g. anonymise.toml)
-        specs.append(parse_spec(data, p.name))
+        specs.append(parse_spec(data, p.name, p.parent))
     return tuple(specs)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from collections.abc import Callable
 
 from .layouts import builtin_specs, data_dir
@@ -14,7 +15,7 @@ EXIT_OK = 0
 
 def cmd_spec_import(args: argparse.Namespace) -> int:
     """Import a Vektis layout export into a layout spec and a rules skeleton."""
-    result = import_spec(args.export, grammar=args.grammar)
+    result = import_spec(args.export, grammar=args.grammar, folder=Path(args.output).resolve().parent)
     spec_path, skel_path = write_import(result, args.output, force=args.force)
     spec = result.spec
     print(f"{spec_path}: {spec.name} ({len(spec.records)} record types, record length "

@@ -27,7 +27,7 @@ from typing import Any
 import attrs
 
 from .errors import SpecError
-from .layouts import RESERVED_ATTRS, MessageSpec, builtin_specs, data_dir, parse_spec
+from .layouts import RESERVED_ATTRS, MessageSpec, builtin_specs, codelist_dirs, parse_spec
 
 # The export's column names (first row holding "Recordcode" is the header row).
 COLUMNS = {
@@ -416,14 +416,15 @@ def _default_trailer(records: Mapping[str, list[dict[str, Any]]], names: Mapping
 
 def import_rows(rows: Sequence[ExportRow], *, source: str = "<export>",
                 grammar: Grammar | None = None, catalog: Catalog | None = None,
-                codelist_dirs: Sequence[Path] = ()) -> ImportedSpec:
-    """Turn export rows into a layout spec (TOML text, checked by loading it)."""
+                folder: Path | None = None) -> ImportedSpec:
+    """Turn export rows into a layout spec (TOML text, checked by loading it). *folder*:
+    where the spec will lie (its ``codelists/`` is searched before the package's)."""
     grammar = grammar or Grammar()
     std_guess, ver_guess = _version_from_name(source)
     if catalog is None:
         catalog = shipped_catalog(prefer=grammar.message.get("standard") or std_guess
                                   or next((r.standard for r in rows if r.standard), None))
-    lists_dirs = [*codelist_dirs, data_dir() / "codelists"]
+    lists_dirs = codelist_dirs(folder)
     notes: list[str] = []
     # group by record type, in export order
     by_type: dict[str, list[ExportRow]] = {}
@@ -591,7 +592,7 @@ def import_rows(rows: Sequence[ExportRow], *, source: str = "<export>",
     text = _render(source, message, structure, trailer_cfg, types, names, rec_cfg, records,
                    field_notes, grammar.given, returns)
     try:
-        spec = parse_spec(tomllib.loads(text), f"{source} (imported)")
+        spec = parse_spec(tomllib.loads(text), f"{source} (imported)", folder)
     except SpecError as exc:
         raise SpecImportError(f"imported spec does not load: {exc}", spec=source) from None
     notes.extend(f"{t} {r}: {n}" for (t, r), n in field_notes.items())
@@ -660,12 +661,13 @@ def _skeleton(source: str, message: Mapping[str, Any], rows: Sequence[ExportRow]
 
 
 def import_spec(export: str | Path, *, grammar: Grammar | str | Path | None = None,
-                catalog: Catalog | None = None, codelist_dirs: Sequence[Path] = ()) -> ImportedSpec:
-    """Read a Vektis layout export and return the imported spec (nothing written)."""
+                catalog: Catalog | None = None, folder: str | Path | None = None) -> ImportedSpec:
+    """Read a Vektis layout export and return the imported spec (nothing written);
+    *folder*: where it will be written (code lists beside it are linked too)."""
     if grammar is not None and not isinstance(grammar, Grammar):
         grammar = load_grammar(grammar)
     return import_rows(read_export(export), source=str(export), grammar=grammar,
-                       catalog=catalog, codelist_dirs=codelist_dirs)
+                       catalog=catalog, folder=Path(folder) if folder is not None else None)
 
 
 def write_import(result: ImportedSpec, out: str | Path, *, force: bool = False) -> tuple[Path, Path]:
