@@ -36,7 +36,7 @@ def test_the_shipped_spec_is_what_the_importer_makes(std):
 
 def test_the_examples_are_what_their_script_makes():
     done = subprocess.run([sys.executable, "tests/fixtures/mz301/make_examples.py", "--check"],
-                          cwd=ROOT, capture_output=True, text=True)
+                          cwd=ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
 
 

@@ -400,15 +400,16 @@ def parse_spec(data: Mapping[str, Any], source: str, folder: Path | None = None)
         records[lay.type] = lay
     dirs = codelist_dirs(folder)
     for lay in records.values():
-        for f in lay.fields:
-            if f.codelist is None:
+        for fld in lay.fields:
+            if fld.codelist is None:
                 continue
-            found = next((d / f"{f.codelist}.csv" for d in dirs if (d / f"{f.codelist}.csv").is_file()), None)
+            name = f"{fld.codelist}.csv"
+            found = next((d / name for d in dirs if (d / name).is_file()), None)
             if found is None:
-                raise SpecError(f"code list {f.codelist!r} has no file {f.codelist}.csv in "
+                raise SpecError(f"code list {fld.codelist!r} has no file {name} in "
                                 + " or ".join(str(d) for d in dirs), spec=source,
-                                record_type=lay.type, rubric=f.rubric)
-            object.__setattr__(f, "codelist_path", str(found))
+                                record_type=lay.type, rubric=fld.rubric)
+            object.__setattr__(fld, "codelist_path", str(found))
     header = _need(st, "header", str, "[structure]", source)
     trailer = _need(st, "trailer", str, "[structure]", source)
     comment = _need(st, "comment", str, "[structure]", source)

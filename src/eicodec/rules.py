@@ -28,7 +28,7 @@ from .layouts import MessageSpec, data_dir, get_spec
 #: Checks the engine makes on its own (grammar, layout, trailer); rules files give them codes.
 BUILTIN = ("grammar", "field", "trailer_count", "trailer_total", "record_id")
 #: Kinds a ``[[rule]]`` may name (see specs/README.md).
-KINDS = ("required", "filled_together", "value_in", "equal_to_ancestor", "equal_fields", "compare",
+KINDS: tuple[str, ...] = ("required", "filled_together", "value_in", "equal_to_ancestor", "equal_fields", "compare",
          "elfproef", "iban", "unique", "credit_pairing", "record_absent", "empty", "any_filled", "pattern",
          "claim_history")
 _OPS = ("<=", "<", ">=", ">", "==", "!=")
@@ -460,8 +460,8 @@ def rule_table(spec: MessageSpec) -> str:
         code = r.code + (" (provisional)" if r.provisional else "")
         lines.append(f"| `{r.id}` | {r.kind} | {r.level} | {code} | {', '.join(r.rubrics)} | "
                      f"{', '.join(r.modes)} | {r.description} |")
-    lines += ["", "Field checks (`record.field`, `file.header_field`, `file.trailer_field`, "
-              "`file.reserve`) carry the code of their rubric; *p* marks our provisional choice:", ""]
+    lines += ["", ("Field checks (`record.field`, `file.header_field`, `file.trailer_field`, "
+                   "`file.reserve`) carry the code of their rubric; *p* marks our provisional choice:"), ""]
     by_code: dict[str, list[str]] = {}
     for rubric, code in sorted(rs.field_codes.items()):
         mark = "*p*" if rubric in rs.provisional_rubrics else ""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 
 from .layouts import builtin_specs, data_dir
 from .spec_import import import_spec, write_import

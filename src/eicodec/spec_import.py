@@ -135,7 +135,7 @@ def read_table(path: str | Path) -> list[list[str]]:
         raise SpecImportError(f"cannot read export: {exc.strerror}", spec=str(p)) from None
     except SpecImportError:
         raise
-    except Exception as exc:  # the sheet reader's own errors (damaged workbook)
+    except Exception as exc:  # noqa: BLE001 - the sheet reader's own errors (damaged workbook)
         raise SpecImportError(f"cannot read workbook: {type(exc).__name__}", spec=str(p)) from None
     raise SpecImportError(f"unknown export type {suffix!r} (expected .xls, .xlsx, .tsv or .csv)",
                           spec=str(p))
@@ -605,8 +605,8 @@ def _render(source: str, message: Mapping[str, Any], structure: Mapping[str, Any
             rec_cfg: Mapping[str, Mapping[str, Any]], records: Mapping[str, list[dict[str, Any]]],
             field_notes: Mapping[tuple[str, str], str], grammar_given: bool,
             returns: Mapping[str, Any] | None) -> str:
-    out = [f"# {message['standard']} v{message['version']} record layouts, imported by "
-           f"`eicodec spec import` from {Path(source).name}.",
+    out = [(f"# {message['standard']} v{message['version']} record layouts, imported by "
+            f"`eicodec spec import` from {Path(source).name}."),
            "# Positions, types, M/C/O/S -> mandatory Y/C/N, kinds (dates by pattern, amounts with",
            "# the D/C field that follows them), code lists found as <element>.csv and names of",
            "# elements the shipped specs know come from the export; check the notes (# ...).",
@@ -641,8 +641,8 @@ def _skeleton(source: str, message: Mapping[str, Any], rows: Sequence[ExportRow]
               records: Mapping[str, list[dict[str, Any]]]) -> str:
     """A rules file skeleton: each field's conditions text as a comment to encode."""
     mand = {(t, f["rubric"]): f["mandatory"] for t, fs in records.items() for f in fs}
-    out = [f"# Rules skeleton for {message['standard']} v{message['version']}, from the conditions "
-           f"column of {Path(source).name}.",
+    out = [(f"# Rules skeleton for {message['standard']} v{message['version']}, from the conditions "
+            f"column of {Path(source).name}."),
            "# Each comment is one field's conditions text as Vektis wrote it: encode it as a",
            "# [[rule]] (kinds in specs/README.md) or delete it. Layout checks (mandatory Y,",
            "# digits, dates, code lists, D/C, blank reserve) already run from the layout alone.",
