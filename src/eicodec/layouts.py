@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import keyword
+import os
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -583,13 +584,17 @@ def data_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "specs"
 
 
+def _spec_files(folder: Path) -> list[Path]:
+    """The message spec files of *folder* (not rules, grammars or skeletons)."""
+    return [p for p in sorted(folder.glob("*.toml"))
+            if not p.name.endswith((".rules.toml", ".grammar.toml", ".skeleton.toml"))]
+
+
 @functools.cache
 def builtin_specs() -> tuple[MessageSpec, ...]:
     """Every spec shipped with eicodec."""
     specs = []
-    for p in sorted(data_dir().glob("*.toml")):
-        if p.name.endswith(".rules.toml"):
-            continue
+    for p in _spec_files(data_dir()):
         with p.open("rb") as fh:
             data = tomllib.load(fh)
         if "message" not in data and "record" not in data:
@@ -598,18 +603,108 @@ def builtin_specs() -> tuple[MessageSpec, ...]:
     return tuple(specs)
 
 
-def get_spec(standard: str, version: str = "8.0") -> MessageSpec:
-    """A shipped spec by name, e.g. ``get_spec("AP304")`` or ``get_spec("AP305", "8.0")``."""
+# ----------------------------------------------------------------- standards of the user's
+
+#: folders (``os.pathsep``-separated) searched for specs before the package's own
+SPEC_PATH_ENV = "EICODEC_SPEC_PATH"
+#: entry point group of installed packages that add standards: each entry point loads to
+#: a folder (str or Path) of spec files, or to a function returning one
+ENTRY_POINT_GROUP = "eicodec.specs"
+
+
+@attrs.frozen
+class KnownSpec:
+    """A standard eicodec knows, and where it came from."""
+
+    spec: MessageSpec
+    origin: str  # "EICODEC_SPEC_PATH", "entry point NAME" or "eicodec"
+    path: Path
+
+
+@functools.cache
+def _specs_in(folder: str) -> tuple[MessageSpec, ...]:
+    """The message specs of a user's folder (each loaded with :func:`load_spec`)."""
+    out = []
+    for p in _spec_files(Path(folder)):
+        try:
+            with p.open("rb") as fh:
+                data = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError):
+            data = {"message": {}}  # load_spec says what is wrong
+        if "message" in data or "record" in data:
+            out.append(load_spec(p))
+    return tuple(out)
+
+
+@functools.cache
+def _entry_point_folders() -> tuple[tuple[str, Path], ...]:
+    from importlib.metadata import entry_points
+
+    found = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            target = ep.load()
+            folder = Path(target() if callable(target) else target)
+        except Exception as exc:  # noqa: BLE001 - a broken plug-in: say which
+            raise SpecError(f"entry point {ep.name!r} of group {ENTRY_POINT_GROUP} does not load "
+                            f"({type(exc).__name__})", spec=ep.value) from None
+        found.append((ep.name, folder))
+    return tuple(found)
+
+
+def refresh_specs() -> None:
+    """Forget the user's folders and entry points read so far (after installing one)."""
+    _specs_in.cache_clear()
+    _entry_point_folders.cache_clear()
+
+
+def known_specs() -> tuple[KnownSpec, ...]:
+    """Every standard known: those in the ``EICODEC_SPEC_PATH`` folders, then those of
+    installed packages (entry point group ``eicodec.specs``), then eicodec's own. The
+    first of one standard and version wins."""
+    out: list[KnownSpec] = []
+    seen: set[tuple[str, str]] = set()
+
+    def add(spec: MessageSpec, origin: str, path: Path) -> None:
+        if (spec.standard, spec.version) not in seen:
+            seen.add((spec.standard, spec.version))
+            out.append(KnownSpec(spec, origin, path))
+
+    for part in os.environ.get(SPEC_PATH_ENV, "").split(os.pathsep):
+        if part and Path(part).is_dir():
+            for spec in _specs_in(str(Path(part).resolve())):
+                add(spec, SPEC_PATH_ENV, Path(spec.source))
+    for name, folder in _entry_point_folders():
+        for spec in _specs_in(str(folder.resolve())):
+            add(spec, f"entry point {name}", Path(spec.source))
     for spec in builtin_specs():
+        add(spec, "eicodec", data_dir() / spec.source)
+    return tuple(out)
+
+
+def all_specs() -> tuple[MessageSpec, ...]:
+    """The specs of :func:`known_specs`."""
+    return tuple(k.spec for k in known_specs())
+
+
+def get_spec(standard: str, version: str = "8.0") -> MessageSpec:
+    """A known spec by name, e.g. ``get_spec("AP304")`` or ``get_spec("AP305", "8.0")``
+    (the user's folders and installed packages first, see :func:`known_specs`)."""
+    specs = all_specs()
+    for spec in specs:
         if spec.standard == standard.upper() and spec.version == version:
             return spec
-    known = ", ".join(s.name for s in builtin_specs())
-    raise UnknownSpecError(f"no spec for {standard} v{version} (shipped: {known})")
+    known = ", ".join(s.name for s in specs)
+    raise UnknownSpecError(f"no spec for {standard} v{version} (known: {known})")
 
 
 def spec_for_key(key: tuple[str, str, str], extra: tuple[MessageSpec, ...] = ()) -> MessageSpec | None:
-    """The spec whose header identity (0102, 0103, 0104) is *key*; *extra* specs win."""
-    for spec in (*extra, *builtin_specs()):
+    """The spec whose header identity (0102, 0103, 0104) is *key*; *extra* specs win,
+    then every known standard (:func:`known_specs`)."""
+    for spec in extra:
+        if spec.key == key:
+            return spec
+    for spec in all_specs():
         if spec.key == key:
             return spec
     return None

@@ -35,7 +35,7 @@ from .batches import Batch, all_digits, digits_value, iter_batches
 from .batches import replayable as _replayable
 from .codes import return_codes
 from .errors import EicodecError, MismatchError
-from .layouts import MessageSpec, ReturnFields, builtin_specs, spec_of_layout
+from .layouts import MessageSpec, ReturnFields, all_specs, spec_of_layout
 from .model import Declaration, Record, record_class
 from .reader import RecordStream, Source, build_tree
 from .rules import RuleSet, answer_for, rules_for
@@ -890,7 +890,7 @@ def as_copied(raw: str, n: int) -> str:
 
 def return_spec(spec: MessageSpec) -> MessageSpec:
     """The shipped return message that answers *spec* (``return_of`` in its spec), same version."""
-    for other in builtin_specs():
+    for other in all_specs():
         if other.return_of == spec.standard and other.version == spec.version:
             return other
     raise EicodecError(f"no return message for {spec.name} is shipped (a return message names the "

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from .layouts import builtin_specs, data_dir
+from .layouts import known_specs
 from .spec_import import import_spec, write_import
 
 EXIT_OK = 0
@@ -31,9 +31,9 @@ def cmd_spec_import(args: argparse.Namespace) -> int:
 def cmd_specs(args: argparse.Namespace) -> int:
     """List every known standard and where it came from."""
     del args
-    for spec in builtin_specs():
-        where = data_dir() / spec.source
-        print(f"{spec.name}\t{spec.kind}\t{spec.title}\t{where}")
+    for known in known_specs():
+        spec = known.spec
+        print(f"{spec.name}\t{spec.kind}\t{spec.title}\t{known.origin}\t{known.path}")
     return EXIT_OK
 
 
