@@ -190,3 +190,12 @@ def test_cli_specs_lists_the_shipped_standards(capsys):
     assert main(["specs"]) == 0
     out = capsys.readouterr().out
     assert "AP304 v8.0" in out and "GZ321 v1.0" in out
+
+
+def test_cli_spec_import_never_writes_over_its_input(tmp_path, capsys):
+    export = tmp_path / "MZ301v1.3_BER.tsv"
+    export.write_bytes((EXPORTS / "MZ301v1.3_BER.tsv").read_bytes())
+    before = export.read_bytes()
+    assert main(["spec", "import", str(export), "-o", str(export), "--force"]) == 2
+    assert "replace an input" in capsys.readouterr().err
+    assert export.read_bytes() == before

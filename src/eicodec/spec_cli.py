@@ -15,7 +15,12 @@ EXIT_OK = 0
 
 def cmd_spec_import(args: argparse.Namespace) -> int:
     """Import a Vektis layout export into a layout spec and a rules skeleton."""
-    result = import_spec(args.export, grammar=args.grammar, folder=Path(args.output).resolve().parent)
+    from .cli import UsageError  # (cli imports this module)
+
+    out = Path(args.output).resolve()
+    if out in (Path(args.export).resolve(), *([Path(args.grammar).resolve()] if args.grammar else [])):
+        raise UsageError("-o: the output would replace an input")
+    result = import_spec(args.export, grammar=args.grammar, folder=out.parent)
     spec_path, skel_path = write_import(result, args.output, force=args.force)
     spec = result.spec
     print(f"{spec_path}: {spec.name} ({len(spec.records)} record types, record length "
