@@ -199,3 +199,17 @@ def test_cli_spec_import_never_writes_over_its_input(tmp_path, capsys):
     assert main(["spec", "import", str(export), "-o", str(export), "--force"]) == 2
     assert "replace an input" in capsys.readouterr().err
     assert export.read_bytes() == before
+
+
+@pytest.mark.parametrize("delimiter", [",", ";"])
+def test_the_same_sheet_as_csv_imports_alike(tmp_path, delimiter):
+    import csv
+
+    rows = list(csv.reader((EXPORTS / "MZ301v1.3_BER.tsv").open(encoding="utf-8", newline=""), delimiter="\t"))
+    out = tmp_path / "MZ301V0103.csv"
+    with out.open("w", encoding="cp1252", newline="", errors="replace") as fh:  # as Excel saves it
+        csv.writer(fh, delimiter=delimiter).writerows(rows)
+    grammar = GRAMMARS / "MZ301v1.3.grammar.toml"
+    a = si.import_spec(out, grammar=grammar)
+    b = si.import_spec(EXPORTS / "MZ301v1.3_BER.tsv", grammar=grammar)
+    assert a.toml.split("\n", 1)[1] == b.toml.split("\n", 1)[1]
