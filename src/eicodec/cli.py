@@ -22,11 +22,12 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, NoReturn, TextIO
 
+from . import spec_cli
 from ._version import __version__
 from .codes import return_codes, use_return_codes
 from .convert import from_json, iter_csv, iter_jsonl, to_json
 from .engine import validate
-from .errors import EicodecError, LookupFailure, UnreadableInputError
+from .errors import EicodecError, LookupFailure, UnreadableInputError, UsageError
 from .examples import example_names, read_example
 from .findings import Report, Status
 from .layouts import MessageSpec, get_spec, load_spec
@@ -41,10 +42,6 @@ from .rules import rules_for
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_UNREADABLE = 0, 1, 2, 3
 TEXT_FINDINGS = 10
 STDIO = "-"
-
-
-class UsageError(Exception):
-    """Bad arguments: exit status 2. The message names the option at fault."""
 
 
 # ---------------------------------------------------------------------- arguments
@@ -255,15 +252,16 @@ def _validate_one(path: str, opts: dict[str, Any]) -> _Result:
                 source.seek(0)  # type: ignore[union-attr]
             from .retour import write_retour
 
+            retour_spec = load_spec(opts["retour_spec"]) if opts.get("retour_spec") else None
             if _is_std(retour):
                 sys.stdout.flush()
                 write_retour(source, report, sys.stdout.buffer, insurer_reference=opts.get("insurer_reference"),
-                             return_date=opts.get("today"))
+                             return_date=opts.get("today"), spec=retour_spec)
                 sys.stdout.buffer.flush()
             else:
                 with atomic_output(retour) as fh:
                     write_retour(source, report, fh, insurer_reference=opts.get("insurer_reference"),
-                                 return_date=opts.get("today"))
+                                 return_date=opts.get("today"), spec=retour_spec)
             written = retour
         return _Result(path, report, retour=written)
     except Exception as exc:  # noqa: BLE001 - the answer could not be written: say so, keep the report
@@ -362,7 +360,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         targets = {f: str(t) for f, t in answers.items()}
     base = {"mode": args.mode, "codes": args.codes, "spec": args.spec, "today": args.today,
             "encoding": args.encoding, "insurer_reference": args.insurer_reference,
-            "show_values": args.show_values, "history": args.history}
+            "show_values": args.show_values, "history": args.history, "retour_spec": args.retour_spec}
     terminal = args.format == "text" and is_terminal(sys.stderr)
 
     def opts_for(path: str, *, local: bool) -> dict[str, Any]:
@@ -749,6 +747,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=_jobs, default=1, metavar="N", help="validate N files in parallel")
     p.add_argument("--show-values", action="store_true",
                    help="put offending values in messages (may be personal data; off by default)")
+    p.add_argument("--retour-spec", metavar="SPEC", type=_existing_file("--retour-spec"),
+                   help="the return message's spec file for --retour (default: the shipped return of the standard)")
     p.add_argument("--history", metavar="CLAIMS.sqlite", type=_existing_file("--history"),
                    help="claim history (eicodec.history.ClaimHistory file): run the STB 5.4.8 rules on earlier files")
     _input_options(p)
@@ -827,6 +827,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="only list the examples' names")
     p.add_argument("--force", action="store_true", help="overwrite files that differ")
     p.set_defaults(func=cmd_example)
+    spec_cli.add_commands(command)
     return parser
 
 
