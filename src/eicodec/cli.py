@@ -749,7 +749,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show-values", action="store_true",
                    help="put offending values in messages (may be personal data; off by default)")
     p.add_argument("--history", metavar="CLAIMS.sqlite", type=_existing_file("--history"),
-                   help="claim history (eicodec.history.ClaimHistory file): run the STB 5.4.8 rules on earlier files")
+                   help="claim history (eicodec.ClaimHistory file): run the STB 5.4.8 rules on earlier files")
     _input_options(p)
     p.set_defaults(func=cmd_validate)
 

@@ -3,11 +3,16 @@
 Some debit/credit rules need earlier files: a credit only for an earlier debit that was
 not rejected, an exact copy of it, for its whole awarded amount; a 2nd debit with the
 1st one's date; a referentienummer not used again unless VECOZO rejected it. A caller
-keeps a :class:`ClaimHistory` (a small SQLite file, or in memory) and passes it as
+keeps a history (a small SQLite file, or in memory) and passes it as
 ``validate(..., history=...)``; without one those rules do not run.
 
-Schema (one table, one row per claim line sent; a referentienummer may have several
-rows, e.g. a line VECOZO rejected and the same reference sent again)::
+This module stores claim lines and the outcomes it is given (:class:`HistoryStore`);
+reading an AP305 to learn those outcomes is the answer side's work:
+:class:`eicodec.recording.ClaimHistory` (also ``eicodec.ClaimHistory``) adds
+``record(ap304, ap305)``.
+
+Schema (version 2; one table, one row per claim line of a file; a referentienummer may
+have several rows, e.g. a line VECOZO rejected and the same reference sent again)::
 
     claim_lines(
       reference    TEXT    -- 0445 referentienummer dit prestatierecord
@@ -20,13 +25,27 @@ rows, e.g. a line VECOZO rejected and the same reference sent again)::
       status       TEXT    -- sent | approved | not_returned | rejected | not_assessed | rejected_with_file
       rejected_by  TEXT    -- 'insurer' or 'vecozo' for a rejected line, else ''
       source       TEXT    -- free text, e.g. the file name
+      file_key     TEXT    -- sha256 of the declaration's records ('' for a row added by hand)
+      line         INTEGER -- the claim line's line number in that declaration (0 for a row added by hand)
     )
+    UNIQUE (file_key, line) WHERE file_key <> ''
 
-No personal data is stored: the copy key is a hash (of a record that holds a BSN and a
-birth date, so keep the file as you keep claims). One history is one sender's: references
-are those of one declarant. Record a file's answer with :meth:`ClaimHistory.record`
-(an AP304 and the AP305 that answers it), or :meth:`ClaimHistory.record_sent` when a file
-goes out (its lines count as used, and as known debits, until the answer is recorded).
+**The natural key** of a claim line's history is (``file_key``, ``line``): the file's
+content and the line in it. Recording the same file again (its answer again, or
+:meth:`HistoryStore.record_sent` after its answer) finds the same keys: nothing is
+added, and an answer only updates the lines whose outcome it changes. Two processes
+recording the same file at once leave one copy (the unique key decides; the loser's
+insert does nothing). An answer also replaces the ``sent`` notes of its lines' references
+(debit or credit alike) that another copy of the file left. A reference sent again in *another* file (after VECOZO rejected
+it) is another key, so it keeps both rows, as §5.4.8 needs.
+
+``PRAGMA user_version`` holds the schema version. A version-1 file (eicodec 0.3.0: no
+``file_key``/``line``) is migrated on opening (its rows keep ``file_key = ''``: they
+were recorded without a key, duplicates and all); a newer version is refused.
+
+No personal data is stored: the keys are hashes (of records that hold a BSN and a birth
+date, so keep the file as you keep claims). One history is one sender's: references are
+those of one declarant.
 """
 
 from __future__ import annotations
@@ -36,7 +55,7 @@ import os
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Protocol, Self, Union
 
 import attrs
 import numpy as np
@@ -51,17 +70,41 @@ from .rules import Rule
 ACCEPTED = frozenset({"sent", "approved", "not_returned"})
 STATUSES = ACCEPTED | {"rejected", "not_assessed", "rejected_with_file"}
 COLUMNS = ("reference", "previous", "dc", "service_date", "declared", "awarded", "copy_key", "status",
-           "rejected_by", "source")
-_SCHEMA = """
+           "rejected_by", "source", "file_key", "line")
+#: The schema version this eicodec writes (``PRAGMA user_version``); 1 is migrated.
+SCHEMA_VERSION = 2
+_TABLE = """
 CREATE TABLE IF NOT EXISTS claim_lines (
   reference TEXT NOT NULL, previous TEXT NOT NULL DEFAULT '', dc TEXT NOT NULL,
   service_date TEXT NOT NULL DEFAULT '', declared INTEGER NOT NULL DEFAULT 0, awarded INTEGER,
   copy_key TEXT NOT NULL DEFAULT '', status TEXT NOT NULL, rejected_by TEXT NOT NULL DEFAULT '',
-  source TEXT NOT NULL DEFAULT '');
+  source TEXT NOT NULL DEFAULT '', file_key TEXT NOT NULL DEFAULT '', line INTEGER NOT NULL DEFAULT 0);
+"""
+_INDEXES = """
 CREATE INDEX IF NOT EXISTS claim_lines_reference ON claim_lines(reference);
 CREATE INDEX IF NOT EXISTS claim_lines_previous ON claim_lines(previous);
+CREATE UNIQUE INDEX IF NOT EXISTS claim_lines_key ON claim_lines(file_key, line) WHERE file_key <> '';
 """
 _IN = 500  # references per SQL query
+_INSERT = (f"INSERT INTO claim_lines ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
+           "ON CONFLICT (file_key, line) WHERE file_key <> '' DO ")
+# An answer replaces what the row says when it says something else (a "sent" note, an
+# earlier answer); the same answer again changes nothing.
+_ANSWERED = ("UPDATE SET status = excluded.status, awarded = excluded.awarded, rejected_by = excluded.rejected_by "
+             "WHERE claim_lines.status IS NOT excluded.status OR claim_lines.awarded IS NOT excluded.awarded "
+             "OR claim_lines.rejected_by IS NOT excluded.rejected_by")
+
+
+class Answered(Protocol):
+    """What the history needs of one claim line's outcome (e.g. a
+    :class:`eicodec.ClaimOutcome`): its line, status and awarded amount (cents)."""
+
+    @property
+    def line(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def awarded(self) -> int: ...
 
 
 @attrs.frozen
@@ -78,7 +121,7 @@ class Facts:
 
 def copy_key(text: str, blank: Sequence[slice]) -> str:
     """The exact-copy key of a record's *text*: sha256 of it with the *blank* slices (the
-    fields a credit line may change) replaced by spaces."""
+    fields a credit may change) replaced by spaces."""
     chars = list(text)
     for sl in blank:
         for i in range(*sl.indices(len(chars))):
@@ -91,25 +134,53 @@ def copy_slices(spec: MessageSpec, record: str, rubrics: Iterable[str]) -> list[
     return [lay.by_rubric[r].slice for r in rubrics]
 
 
-HistorySource = Union["ClaimHistory", str, os.PathLike, Mapping[str, Any]]
+HistorySource = Union["HistoryStore", str, "os.PathLike[str]", Mapping[str, Any]]
 
 
-class ClaimHistory:
-    """Earlier claim lines and their outcomes, in a SQLite file (*path*) or in memory."""
+class HistoryStore:
+    """Earlier claim lines and their outcomes, in a SQLite file (*path*) or in memory.
+
+    Raises :class:`~eicodec.errors.EicodecError` for a file that is no claim history or
+    one of a newer schema version than this eicodec knows (:data:`SCHEMA_VERSION`).
+    """
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = str(path) if path is not None else ":memory:"
         try:
-            self._db = sqlite3.connect(self.path)
-            self._db.executescript(_SCHEMA)
+            # timeout: another process writing the same file waits its turn
+            self._db = sqlite3.connect(self.path, timeout=60)
+            self._open()
         except sqlite3.Error as exc:
             raise EicodecError(f"cannot open claim history {Path(self.path).name}: {exc}") from None
 
+    def _open(self) -> None:
+        db = self._db
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            db.close()
+            raise EicodecError(f"claim history {Path(self.path).name} has schema version {version}; this eicodec "
+                               f"reads versions 1 to {SCHEMA_VERSION}: upgrade eicodec")
+        with db:
+            db.execute("BEGIN IMMEDIATE")  # one process migrates; the others then see version 2
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            if version < SCHEMA_VERSION:
+                cols = {r[1] for r in db.execute("PRAGMA table_info(claim_lines)")}
+                if cols and not set(COLUMNS[:10]) <= cols:
+                    raise EicodecError(f"{Path(self.path).name} is no claim history: its table claim_lines "
+                                       f"lacks {', '.join(sorted(set(COLUMNS[:10]) - cols))}")
+                if cols and not {"file_key", "line"} <= cols:  # version 1 (eicodec 0.3.0)
+                    db.execute("ALTER TABLE claim_lines ADD COLUMN file_key TEXT NOT NULL DEFAULT ''")
+                    db.execute("ALTER TABLE claim_lines ADD COLUMN line INTEGER NOT NULL DEFAULT 0")
+                db.execute(_TABLE)
+                for statement in filter(str.strip, _INDEXES.split(";")):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
     @classmethod
-    def of(cls, source: HistorySource) -> ClaimHistory:
-        """A history from a :class:`ClaimHistory`, a SQLite file's path, or a mapping
+    def of(cls, source: HistorySource) -> HistoryStore:
+        """A history from a :class:`HistoryStore`, a SQLite file's path, or a mapping
         ``reference -> row`` (a row: a mapping of :data:`COLUMNS`, or a list of them)."""
-        if isinstance(source, ClaimHistory):
+        if isinstance(source, HistoryStore):
             return source
         if isinstance(source, (str, os.PathLike)):
             return cls(source)
@@ -124,7 +195,7 @@ class ClaimHistory:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> ClaimHistory:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -133,11 +204,18 @@ class ClaimHistory:
     def __len__(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM claim_lines").fetchone()[0])
 
+    def rows(self, reference: str | None = None) -> list[dict[str, Any]]:
+        """The stored rows (of one *reference*), oldest first, as mappings of :data:`COLUMNS`."""
+        where, args = ("WHERE reference = ?", (reference.strip(),)) if reference is not None else ("", ())
+        cur = self._db.execute(f"SELECT {', '.join(COLUMNS)} FROM claim_lines {where} ORDER BY rowid", args)
+        return [dict(zip(COLUMNS, row)) for row in cur]
+
     # ------------------------------------------------------------------ writing
     def add(self, reference: str, dc: str, status: str, *, previous: str = "", service_date: str = "",
             declared: int = 0, awarded: int | None = None, copy_key: str = "", rejected_by: str = "",
-            source: str = "") -> None:
-        """One claim line (amounts in unsigned cents; ``service_date`` CCYYMMDD)."""
+            source: str = "", file_key: str = "", line: int = 0) -> None:
+        """One claim line (amounts in unsigned cents; ``service_date`` CCYYMMDD). With a
+        ``file_key`` the row is the one of (``file_key``, ``line``): added once."""
         if dc not in ("D", "C"):
             raise ValueError(f"dc must be 'D' or 'C', not {dc!r}")
         if status not in STATUSES:
@@ -145,28 +223,30 @@ class ClaimHistory:
         if rejected_by not in ("", "insurer", "vecozo"):
             raise ValueError(f"rejected_by must be '', 'insurer' or 'vecozo', not {rejected_by!r}")
         with self._db:
-            self._db.execute(f"INSERT INTO claim_lines ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * 10)})",
+            self._db.execute(_INSERT + "NOTHING",
                              (reference.strip(), previous.strip(), dc, service_date, abs(declared),
-                              None if awarded is None else abs(awarded), copy_key, status, rejected_by, source))
+                              None if awarded is None else abs(awarded), copy_key, status, rejected_by, source,
+                              file_key, line))
 
     def record_sent(self, ap304: Any, *, source: str = "", rules: Any = None) -> int:
-        """Note every claim line of *ap304* as sent (no answer yet); returns how many."""
-        return self._record(ap304, None, "", source, rules)
+        """Note every claim line of *ap304* as sent (no answer yet). A line already in the
+        history (sent or answered) is left as it is. Returns the number of rows added."""
+        return self.record_outcomes(ap304, None, source=source, rules=rules)
 
-    def record(self, ap304: Any, ap305: Any, *, by: str = "insurer", source: str = "", rules: Any = None) -> int:
-        """Record what *ap305* (from ``by``: ``"insurer"`` or ``"vecozo"``) says of each
-        claim line of *ap304* (see :func:`eicodec.outcome`); rows noted by
-        :meth:`record_sent` for those lines are replaced. Returns the number of lines."""
-        if by not in ("insurer", "vecozo"):
-            raise ValueError(f"by must be 'insurer' or 'vecozo', not {by!r}")
-        return self._record(ap304, ap305, by, source, rules)
+    def record_outcomes(self, ap304: Any, outcomes: Iterable[Answered] | None, *, by: str = "insurer",
+                        source: str = "", rules: Any = None) -> int:
+        """Record each claim line of *ap304* with its outcome from *outcomes* (objects with
+        ``line``, ``status`` and ``awarded``, e.g. :func:`eicodec.outcome`'s; from ``by``:
+        ``"insurer"`` or ``"vecozo"``), or as ``sent`` when *outcomes* is None.
 
-    def _record(self, ap304: Any, ap305: Any, by: str, source: str, rules: Any) -> int:
+        Idempotent: returns the number of rows added or changed (0 when the history
+        already says all this)."""
         from .model import Declaration
         from .reader import read
-        from .readback import outcome
         from .rules import load_rules, rules_for
 
+        if by not in ("insurer", "vecozo"):
+            raise ValueError(f"by must be 'insurer' or 'vecozo', not {by!r}")
         decl = ap304 if isinstance(ap304, Declaration) else read(ap304)
         ruleset = load_rules(rules, decl.spec) if rules is not None else rules_for(decl.spec)
         plan = next((r for r in ruleset.checks if r.kind == "claim_history"), None)
@@ -180,16 +260,19 @@ class ClaimHistory:
         blank = copy_slices(decl.spec, t, copy_rule.params.get("copy_exclude", ()))
         f_ref, f_prev, f_dc = (lay.by_rubric[p[k]] for k in ("ref", "prev", "dc"))
         f_date, f_amount = lay.by_rubric[p["date"]], lay.by_rubric[p["amount"]]
-        results = {o.line: o for o in outcome(decl, ap305)} if ap305 is not None else {}
-        n = 0
+        results = {o.line: o for o in outcomes} if outcomes is not None else {}
+        records = sorted([*decl.iter_records(), *decl.unplaced], key=lambda r: r.line or 0)
+        fkey = file_key(rec.raw for rec in records)
         rows = []
-        for rec in sorted([*decl.iter_records(), *decl.unplaced], key=lambda r: r.line or 0):
+        for rec in records:
             raw = rec.raw
             if rec.record_type != t or len(raw) != lay.length:
                 continue
             amount = raw[f_amount.slice]
             res = results.get(rec.line or 0)
-            status = "sent" if res is None else res.status
+            status = "sent" if res is None else str(res.status)
+            if status not in STATUSES:
+                raise ValueError(f"line {rec.line}: status must be one of {sorted(STATUSES)}, not {status!r}")
             rejected_by = ""
             if status == "rejected_with_file":
                 rejected_by = "vecozo"
@@ -198,21 +281,20 @@ class ClaimHistory:
             awarded = None if res is None else abs(res.awarded)
             rows.append((raw[f_ref.slice].strip(), raw[f_prev.slice].strip(), raw[f_dc.slice][:1],
                          raw[f_date.slice], int(amount) if amount.isdigit() else 0, awarded,
-                         copy_key(raw, blank), status, rejected_by, source))
-            n += 1
+                         copy_key(raw, blank), status, rejected_by, source, fkey, rec.line or 0))
         try:
-            self._store(rows, replace_sent=ap305 is not None)
+            return self._store(rows, answered=outcomes is not None)
         except sqlite3.Error as exc:
             raise EicodecError(f"cannot write claim history {Path(self.path).name}: {exc}") from None
-        return n
 
-    def _store(self, rows: list[tuple[Any, ...]], replace_sent: bool) -> None:
+    def _store(self, rows: list[tuple[Any, ...]], answered: bool) -> int:
         with self._db:
-            if replace_sent:  # the answer replaces the "sent" note of these lines
+            if answered:  # the answer replaces the "sent" notes of these lines (also of another copy)
                 self._db.executemany("DELETE FROM claim_lines WHERE reference = ? AND status = 'sent' AND dc = ?",
                                      [(r[0], r[2]) for r in rows])
-            self._db.executemany(f"INSERT INTO claim_lines ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * 10)})",
-                                 rows)
+            before = self._db.total_changes
+            self._db.executemany(_INSERT + (_ANSWERED if answered else "NOTHING"), rows)
+            return self._db.total_changes - before
 
     # ------------------------------------------------------------------ reading
     def facts(self, references: Iterable[str]) -> dict[str, Facts]:
@@ -248,6 +330,15 @@ class ClaimHistory:
         return {ref: Facts(**f) for ref, f in out.items()}
 
 
+def file_key(raws: Iterable[str]) -> str:
+    """The history's key of a declaration: sha256 of its records' text, in file order."""
+    digest = hashlib.sha256()
+    for raw in raws:
+        digest.update(raw.encode("utf-8", "surrogatepass"))
+        digest.update(b"\r\n")
+    return digest.hexdigest()
+
+
 # ------------------------------------------------------------------ the rule kind
 
 _TESTS = ("credit_known", "not_credited", "exact_copy", "full_credit", "same_date", "reference_new")
@@ -256,7 +347,7 @@ _TESTS = ("credit_known", "not_credited", "exact_copy", "full_credit", "same_dat
 def k_claim_history(rule: Rule, view: View) -> np.ndarray:
     """Kind ``claim_history``: one of :data:`_TESTS` (``test``) against the history the
     caller passed (``view.history``); never fails without one."""
-    history: ClaimHistory | None = getattr(view, "history", None)
+    history: HistoryStore | None = getattr(view, "history", None)
     fails = np.zeros(view.n, bool)
     if history is None or not view.n:
         return fails
