@@ -348,11 +348,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     elif args.retour:
         try:
             if len(files) > 1 or Path(args.retour).is_dir():
-                named = [f for f in files if not _is_std(f)]
-                answers = dict(zip(named, answer_paths(named, args.retour)))
-                if STDIO in files:
-                    answers[STDIO] = Path(args.retour) / "stdin.ap305.asc"
-                    check_not_input(answers[STDIO], named, "return file")
+                answers = dict(zip(files, answer_paths(files, args.retour)))
             else:
                 check_not_input(args.retour, [f for f in files if not _is_std(f)], "return file")
                 answers = {files[0]: Path(args.retour)}
