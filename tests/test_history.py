@@ -255,6 +255,7 @@ def test_history_reads_no_answer_module() -> None:
     """The checking side (engine -> history) imports nothing that reads return files:
     the pair is read in eicodec.recording."""
     import ast
+
     import eicodec.history
 
     tree = ast.parse(Path(eicodec.history.__file__).read_text(encoding="utf-8"))

@@ -225,7 +225,7 @@ def test_x_asc_and_x_txt_get_distinct_answers(capsys, tmp_path: Path) -> None:  
     out = tmp_path / "out"
     assert answer_paths([str(tmp_path / "x.asc"), str(tmp_path / "x.txt"), str(tmp_path / "y.asc")], out) == [
         out / "x.asc.ap305.asc", out / "x.txt.ap305.asc", out / "y.ap305.asc"]
-    code, stdout, _ = run(capsys, "validate", str(tmp_path / "x.asc"), str(tmp_path / "x.txt"),
+    code, _, _ = run(capsys, "validate", str(tmp_path / "x.asc"), str(tmp_path / "x.txt"),
                           "--retour", str(out), "--format", "jsonl", *TODAY)
     assert code in (0, 1)
     for name in ("x.asc", "x.txt"):  # each answer answers its own input

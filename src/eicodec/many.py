@@ -3,7 +3,9 @@
 :func:`validate_many` yields one result per input, in input order, and never stops at a
 file it cannot read: such a file gives a :class:`FileFailure` (status ``unreadable`` or
 ``failed``, the error's type and message, no traceback) where a readable one gives its
-:class:`~eicodec.validator.Report`. The work is a pure function of (source, options)
+:class:`~eicodec.validator.Report`. Every result says which input it is (``source``: the
+path as given, or ``<bytes #i>``); ``status`` is a :class:`~eicodec.Status` (a ``str``
+enum: ``result.status == "approved"`` works for both). The work is a pure function of (source, options)
 (:func:`validate_one`), so any :class:`concurrent.futures.Executor` runs it: a local
 process pool (``jobs=``), or a Dask cluster's ``distributed.Client(...).get_executor()``.
 Results pickle.
@@ -20,6 +22,7 @@ from typing import Any, Union
 import attrs
 
 from .errors import EicodecError, UnreadableInputError
+from .findings import Status
 from .reader import Source
 from .validator import Report, validate
 
@@ -35,7 +38,7 @@ class FileFailure:
     """
 
     source: str
-    status: str
+    status: Status = attrs.field(converter=Status)
     error_type: str
     message: str
 
@@ -69,9 +72,11 @@ def failure(source: str, exc: BaseException) -> FileFailure:
 def validate_one(source: Source, kwargs: dict[str, Any], name: str | None = None) -> Result:
     """Validate one source; never raises for a bad file (pure: runs in any worker)."""
     try:
-        return validate(source, **kwargs)
+        report = validate(source, **kwargs)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a result
         return failure(name or describe(source), exc)
+    report.source = name or describe(source)
+    return report
 
 
 def validate_many(sources: Iterable[Source], *, jobs: int | None = None,

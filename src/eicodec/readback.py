@@ -18,6 +18,7 @@ import attrs
 
 from .codes import return_codes
 from .errors import MismatchError
+from .findings import Status
 from .layouts import MessageSpec
 from .model import Declaration, Record
 from .reader import RecordStream, Source
@@ -40,7 +41,7 @@ class ClaimOutcome:
 
     line: int
     reference: str
-    status: str
+    status: Status = attrs.field(converter=Status)
     codes: tuple[str, ...]
     meanings: tuple[str, ...]
     declared: int
