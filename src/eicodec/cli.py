@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import codecs
-import concurrent.futures
 import datetime as dt
 import json
 import os
@@ -28,7 +27,7 @@ from .convert import from_json, iter_csv, iter_jsonl, to_json
 from .errors import EicodecError, LookupFailure, UnreadableInputError
 from .examples import example_names, read_example
 from .layouts import MessageSpec, get_spec, load_spec
-from .many import failure
+from .many import failure, run_ordered
 from .masking import MASK, Masker
 from .outputs import OutputConflict, answer_paths, atomic_output, check_not_input
 from .progress import Progress, is_terminal
@@ -273,6 +272,11 @@ def _validate_one(path: str, opts: dict[str, Any]) -> _Result:
         _close_spool(source, path, retour)
 
 
+def _validate_job(item: tuple[str, dict[str, Any]], name: str) -> _Result:
+    """:func:`_validate_one` as a job of :func:`~eicodec.many.run_ordered`."""
+    return _validate_one(*item)
+
+
 def _close_spool(source: Any, path: str, retour: str | None) -> None:
     if source is not path and retour and hasattr(source, "close"):  # the spool of standard input
         source.close()
@@ -370,16 +374,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return opts
 
     statuses: set[str] = set()
-    parallel = args.jobs > 1 and len(files) > 1 and STDIO not in files
-    if parallel:
-        with Progress("validate", total=len(files), unit="files", enabled=terminal) as bar, \
-                concurrent.futures.ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            futures = [pool.submit(_validate_one, path, opts_for(path, local=False)) for path in files]
-            for n, (path, fut) in enumerate(zip(files, futures), 1):
-                try:
-                    result = fut.result()
-                except Exception as exc:  # noqa: BLE001 - e.g. a worker process was killed
-                    result = _Result.of_error(path, exc)
+    jobs = args.jobs or os.cpu_count() or 1
+    parallel = jobs > 1 and len(files) > 1 and STDIO not in files
+    if parallel:  # through validate_many's engine: in input order, a bounded window ahead
+        with Progress("validate", total=len(files), unit="files", enabled=terminal) as bar:
+            items = [(path, opts_for(path, local=False)) for path in files]
+            for n, result in enumerate(run_ordered(_validate_job, items, files, _Result.of_error, jobs=jobs), 1):
                 bar.close()
                 _emit(result, args.format, args.show_values)
                 statuses.add("failed" if result.answer_failed else result.status)
@@ -741,7 +741,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--today", metavar="YYYY-MM-DD", type=parse_day,
                    help="date to check dates against (default: today)")
     p.add_argument("--insurer-reference", help="referentienummer zorgverzekeraar for return files")
-    p.add_argument("--jobs", type=_jobs, default=1, metavar="N", help="validate N files in parallel")
+    p.add_argument("--jobs", type=_jobs, default=None, metavar="N",
+                   help="validate N files in parallel (default: the number of CPUs)")
     p.add_argument("--show-values", action="store_true",
                    help="put offending values in messages (may be personal data; off by default)")
     p.add_argument("--history", metavar="CLAIMS.sqlite", type=_existing_file("--history"),
