@@ -169,7 +169,40 @@ def test_the_cli_takes_a_history_file(tmp_path: Path, capsys) -> None:  # type: 
     assert main(["validate", str(claim), "--today", "2024-03-01", "--history", str(path)]) != 0
     assert "8017" in capsys.readouterr().out
     assert main(["validate", str(claim), "--today", "2024-03-01"]) == 0
-    assert main(["validate", str(claim), "--history", str(tmp_path / "missing.sqlite")]) == 2
+    assert main(["validate", str(claim), "--history", str(tmp_path / "no" / "such" / "folder.sqlite")]) == 2
+
+
+def test_the_cli_starts_a_history_records_pairs_and_shows_a_reference(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """`--history NEW` makes a new SQLite history; `history record` and `history show`."""
+    import json
+
+    from eicodec.cli import main
+    path = tmp_path / "new.sqlite"
+    ap304, ap305 = tmp_path / "earlier.asc", tmp_path / "earlier.ap305.asc"
+    ap304.write_bytes(EARLIER)
+    ap305.write_bytes(answered(EARLIER))
+    claim = tmp_path / "credit.asc"
+    claim.write_bytes(credit_of("R2024-000101"))
+    # a new, empty history: the credit names a debit it does not know (8017)
+    assert main(["validate", str(claim), "--today", "2024-03-01", "--history", str(path)]) == 1
+    assert "new claim history" in capsys.readouterr().err and path.is_file()
+    assert main(["history", "record", str(ap304), "--history", str(path)]) == 0  # sent
+    assert "3 claim line row(s) added" in capsys.readouterr().out
+    assert main(["history", "record", str(ap304), str(ap305), "--history", str(path)]) == 0
+    assert "3 claim line row(s)" in capsys.readouterr().out  # the answer replaces "sent"
+    assert main(["history", "record", str(ap304), str(ap305), "--history", str(path)]) == 0
+    assert "0 claim line row(s)" in capsys.readouterr().out  # again: nothing changes
+    assert main(["validate", str(claim), "--today", "2024-03-01", "--history", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["history", "show", "R2024-000102", "--history", str(path), "--format", "json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [(r["status"], r["rejected_by"], r["source"]) for r in shown["rows"]] == [
+        ("rejected", "insurer", "earlier.asc")]
+    assert all(r["copy_key"].endswith("...") and len(r["copy_key"]) == 15 for r in shown["rows"])
+    assert main(["history", "show", "R2024-000102", "--history", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "status=rejected" in text and "123456782" not in text  # no BSN: the rows hold none
+    assert main(["history", "show", "R9", "--history", str(tmp_path / "none.sqlite")]) == 2
 
 
 # ------------------------------------------------------------------ idempotent (natural key)

@@ -26,6 +26,8 @@ from .codes import return_codes, use_return_codes
 from .convert import from_json, iter_csv, iter_jsonl, to_json
 from .errors import EicodecError, LookupFailure, UnreadableInputError
 from .examples import example_names, read_example
+from .history_cli import add_commands as add_history_commands
+from .history_cli import history_location, open_or_create
 from .layouts import MessageSpec, get_spec, load_spec
 from .many import failure, run_ordered
 from .masking import MASK, Masker
@@ -359,6 +361,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         except OutputConflict as exc:
             raise UsageError(f"--retour: {exc}") from None
         targets = {f: str(t) for f, t in answers.items()}
+    open_or_create(args.history)
     base = {"mode": args.mode, "codes": args.codes, "spec": args.spec, "today": args.today,
             "encoding": args.encoding, "insurer_reference": args.insurer_reference,
             "show_values": args.show_values, "history": args.history}
@@ -745,8 +748,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="validate N files in parallel (default: the number of CPUs)")
     p.add_argument("--show-values", action="store_true",
                    help="put offending values in messages (may be personal data; off by default)")
-    p.add_argument("--history", metavar="CLAIMS.sqlite", type=_existing_file("--history"),
-                   help="claim history (eicodec.ClaimHistory file): run the STB 5.4.8 rules on earlier files")
+    p.add_argument("--history", metavar="WHERE", type=history_location,
+                   help="claim history: a SQLite file (made when new) or a database URL; runs the STB 5.4.8 "
+                        "rules on earlier files")
     _input_options(p)
     p.set_defaults(func=cmd_validate)
 
@@ -823,6 +827,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="only list the examples' names")
     p.add_argument("--force", action="store_true", help="overwrite files that differ")
     p.set_defaults(func=cmd_example)
+
+    add_history_commands(command, _existing_file)
     return parser
 
 

@@ -37,3 +37,14 @@ class ClaimHistory(HistoryStore):
                source: str = "", rules: Any = None) -> int:
         """Record what *ap305* says of each claim line of *ap304* (see :func:`record`)."""
         return record(self, ap304, ap305, by=by, source=source, rules=rules)
+
+
+def record_at(where: str, ap304: Declaration | Source, ap305: Declaration | Source | None = None, *,
+              by: str = "insurer", source: str = "", rules: Any = None) -> int:
+    """Open the history at *where* (a SQLite path or a database URL), record the pair
+    (or, without *ap305*, the lines as sent), close it; returns the rows added or
+    changed. A picklable job for a worker of a pool or cluster sharing one history."""
+    with ClaimHistory(where) as history:
+        if ap305 is None:
+            return history.record_sent(ap304, source=source, rules=rules)
+        return history.record(ap304, ap305, by=by, source=source, rules=rules)
