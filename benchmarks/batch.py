@@ -32,7 +32,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench import generate, reject_lines  # noqa: E402
+from bench import generate, reject_lines
 
 #: The template sizes (lines): files are copies of the template nearest their drawn size.
 TEMPLATES = 24

@@ -58,7 +58,7 @@ def parse_day(text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         pass
-    from dateutil import parser as dateparser  # type: ignore[import-untyped]
+    from dateutil import parser as dateparser
 
     year_first = text[:4].isdigit()
     try:
@@ -68,7 +68,7 @@ def parse_day(text: str) -> dt.date:
         a = b = None
     if a is None or a.date() != b.date():  # b differs where a part was missing and filled in
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (use YYYY-MM-DD)")
-    return a.date()
+    return dt.date(a.year, a.month, a.day)
 
 
 def _encoding(text: str) -> str:
@@ -122,7 +122,7 @@ def _replayable_stdin() -> IO[bytes]:
     while chunk := _stdin().read(1 << 20):
         spool.write(chunk)
     spool.seek(0)
-    return spool  # type: ignore[return-value]
+    return spool
 
 
 def _label(name: str) -> str:

@@ -17,7 +17,7 @@ import concurrent.futures
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, TypeVar, Union
+from typing import Any, TypeVar
 
 import attrs
 
@@ -47,7 +47,7 @@ class FileFailure:
                 "message": self.message}
 
 
-Result = Union[Report, FileFailure]  # noqa: UP007 - a runtime alias
+Result = Report | FileFailure
 T = TypeVar("T")
 R = TypeVar("R")
 
