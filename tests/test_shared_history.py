@@ -148,3 +148,18 @@ def test_a_dask_cluster_validates_a_batch_against_a_shared_postgresql_history(
     finally:
         with ClaimHistory(postgresql) as hist:
             hist._db.rows("DELETE FROM claim_lines")
+
+
+def test_a_history_object_goes_to_worker_processes_as_its_location(
+        tmp_path: Path, one_machine: tuple[list[str], list[object], str]) -> None:
+    import pickle
+
+    files, single, _ = one_machine
+    path = str(tmp_path / "h.sqlite")
+    fill(path)
+    with ClaimHistory(path) as hist:
+        assert pickle.loads(pickle.dumps(hist)).rows() == hist.rows()
+        got = list(eicodec.validate_many(files, jobs=2, today=TODAY, history=hist))
+    assert findings(got) == findings(single)
+    with pytest.raises(TypeError, match="memory"):
+        pickle.dumps(ClaimHistory())

@@ -214,6 +214,13 @@ class HistoryStore:
     def close(self) -> None:
         self._db.close()
 
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        """Pickled as its location, so a worker process opens the same history (a
+        history in memory cannot be shared: pass a file or a URL)."""
+        if self.path == ":memory:":
+            raise TypeError("a claim history in memory cannot go to another process: give a file or a URL")
+        return (type(self), (self.path,))
+
     def __enter__(self) -> Self:
         return self
 
