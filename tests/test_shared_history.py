@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
+import json
 import multiprocessing
 from collections.abc import Iterator
 from pathlib import Path
@@ -163,3 +164,39 @@ def test_a_history_object_goes_to_worker_processes_as_its_location(
     assert findings(got) == findings(single)
     with pytest.raises(TypeError, match="memory"):
         pickle.dumps(ClaimHistory())
+
+
+def test_a_new_postgresql_history_made_by_racing_workers_and_the_cli(
+        postgresql: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Four processes open a database without a history at once (one makes the schema,
+    under a lock), recording one pair; then the command line records, validates and shows
+    against the same URL."""
+    from eicodec.cli import main
+
+    with ClaimHistory(postgresql) as hist:
+        hist._db.rows("DROP TABLE claim_lines")
+        hist._db.rows("DROP TABLE eicodec_history_schema")
+    with concurrent.futures.ProcessPoolExecutor(4, mp_context=multiprocessing.get_context("fork")) as pool:
+        done = [pool.submit(record_at, postgresql, EARLIER, answered(EARLIER), source="earlier.asc")
+                for _ in range(4)]
+        assert sorted(f.result() for f in done) == [0, 0, 0, 3]
+    claim = tmp_path / "credit.asc"
+    claim.write_bytes(credit_of("R2024-000102"))
+    first = tmp_path / "first.asc"
+    first.write_bytes(FIRST_CREDIT)
+    (tmp_path / "first.ap305.asc").write_bytes(answered(FIRST_CREDIT))
+    try:
+        assert main(["history", "record", str(first), str(tmp_path / "first.ap305.asc"), "--history", postgresql]) == 0
+        assert "3 claim line row(s)" in capsys.readouterr().out
+        assert main(["validate", str(claim), str(first), "--jobs", "2", "--today", "2024-03-01",
+                     "--history", postgresql, "--format", "json"]) == 1
+        docs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        codes = [sorted({f["code"] for f in doc["findings"]}) for doc in docs]
+        assert codes[0] == ["8017"]
+        assert main(["history", "show", "R2024-000151", "--history", postgresql]) == 0
+        want = next(o for o in eicodec.outcome(FIRST_CREDIT, answered(FIRST_CREDIT)) if o.reference == "R2024-000151")
+        shown = capsys.readouterr().out
+        assert f"status={want.status}" in shown and "source=first.asc" in shown and "line=3" in shown
+    finally:
+        with ClaimHistory(postgresql) as hist:
+            hist._db.rows("DELETE FROM claim_lines")
