@@ -19,8 +19,8 @@ have several rows, e.g. a line VECOZO rejected and the same reference sent again
       previous     TEXT    -- 0446 referentienummer voorgaande gerelateerde prestatierecord ('' if none)
       dc           TEXT    -- 'D' debit or 'C' credit (0444)
       service_date TEXT    -- 0410 datum prestatie, CCYYMMDD
-      declared     INTEGER -- declaratiebedrag (0443), unsigned cents
-      awarded      INTEGER -- toegekend bedrag, unsigned cents (NULL: not known)
+      declared     BIGINT  -- declaratiebedrag (0443), unsigned cents
+      awarded      BIGINT  -- toegekend bedrag, unsigned cents (NULL: not known)
       copy_key     TEXT    -- sha256 of the record with the fields a credit may change blanked
       status       TEXT    -- sent | approved | not_returned | rejected | not_assessed | rejected_with_file
       rejected_by  TEXT    -- 'insurer' or 'vecozo' for a rejected line, else ''
@@ -35,12 +35,16 @@ content and the line in it. Recording the same file again (its answer again, or
 :meth:`HistoryStore.record_sent` after its answer) finds the same keys: nothing is
 added, and an answer only updates the lines whose outcome it changes. Two processes
 recording the same file at once leave one copy (the unique key decides; the loser's
-insert does nothing). An answer also replaces the ``sent`` notes of its lines' references
-(debit or credit alike) that another copy of the file left. A reference sent again in *another* file (after VECOZO rejected
-it) is another key, so it keeps both rows, as §5.4.8 needs.
+insert does nothing). An answer also replaces the ``sent`` notes of its lines'
+references (debit or credit alike) that another copy of the file left. A reference sent
+again in *another* file (after VECOZO rejected it) is another key, so it keeps both rows,
+as §5.4.8 needs.
 
-``PRAGMA user_version`` holds the schema version. A version-1 file (eicodec 0.3.0: no
-``file_key``/``line``) is migrated on opening (its rows keep ``file_key = ''``: they
+The schema version is SQLite's ``PRAGMA user_version`` (elsewhere a one-row table
+``eicodec_history_schema``). Besides SQLite the same SQL runs on PostgreSQL by URL
+(:mod:`eicodec.historydb`; there ``claim_lines`` has an identity column ``id`` for the
+order rows were added). A version-1 file (eicodec 0.3.0: no ``file_key``/``line``) is
+migrated on opening (its rows keep ``file_key = ''``: they
 were recorded without a key, duplicates and all); a newer version is refused.
 
 No personal data is stored: the keys are hashes (of records that hold a BSN and a birth
