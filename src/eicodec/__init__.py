@@ -86,9 +86,10 @@ from .columns import ColumnBatch, columns, iter_columns
 __all__ += ["ColumnBatch", "columns", "iter_columns"]
 
 from .readback import ClaimOutcome, iter_outcomes, outcome
+from .recording import ClaimHistory
 from .retour import Award, build_retour, dumps_retour, iter_retour, write_retour
 
-__all__ += ["Award", "ClaimOutcome", "build_retour", "dumps_retour", "iter_outcomes", "iter_retour", "outcome",
+__all__ += ["Award", "ClaimHistory", "ClaimOutcome", "build_retour", "dumps_retour", "iter_outcomes", "iter_retour", "outcome",
             "write_retour"]
 
 from .anonymise import anonymise, anonymise_to

@@ -24,6 +24,7 @@ import attrs
 
 from .codes import return_codes
 from .errors import MismatchError, ReturnFileError, ReturnMismatchError
+from .findings import Status
 from .layouts import MessageSpec
 from .model import Declaration, Record
 from .reader import RecordStream, Source
@@ -47,7 +48,7 @@ class ClaimOutcome:
 
     line: int
     reference: str
-    status: str
+    status: Status = attrs.field(converter=Status)
     codes: tuple[str, ...]
     meanings: tuple[str, ...]
     declared: int
