@@ -25,7 +25,7 @@ from .batches import BATCH_LINES, Batch, char_matrix, column_major, digits_value
 from .codes import return_codes, use_return_codes
 from .findings import MODES, Findings, Mode, Outcomes, Report, Status, Verdict
 from .grammar import Grammar, Placement, Walker
-from .history import ClaimHistory, HistorySource
+from .history import HistorySource, HistoryStore
 from .kinds import (
     CHECKS,
     NOT_LEFT_ALIGNED,
@@ -142,7 +142,7 @@ class _Run:
     """One pass over the file: findings, outcomes, counts and totals."""
 
     def __init__(self, spec: MessageSpec, rules: RuleSet, mode: str, show_values: bool, today: dt.date,
-                 known: _Known | None, history: ClaimHistory | None = None,
+                 known: _Known | None, history: HistoryStore | None = None,
                  registers: Registers | None = None) -> None:
         self.spec = spec
         self.registers = registers if registers is not None else Registers()  # (rules of kind register)
@@ -835,7 +835,7 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
     ``show_values=True`` puts offending values in messages (off by default: they may
     be personal data). ``progress`` is called now and then with the number of lines
     checked so far. ``batch_lines``: lines checked at a time (findings do not depend on it).
-    ``history``: earlier claim lines and their outcomes (:class:`~eicodec.history.ClaimHistory`,
+    ``history``: earlier claim lines and their outcomes (:class:`~eicodec.ClaimHistory`,
     its SQLite file's path, or a mapping): the rules of kind ``claim_history`` (STB §5.4.8)
     run only with one. ``registers``: code registers by name (``{"agb": "agb.csv",
     "uzovi": lookup}``, see :mod:`eicodec.registers`): the rules of kind ``register``
@@ -851,7 +851,7 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
     if codes is not None:
         use_return_codes(codes)
     day = today or dt.date.today()
-    past = ClaimHistory.of(history) if history is not None else None
+    past = HistoryStore.of(history) if history is not None else None
     regs = Registers.of(registers)
     opener, to_close = replayable(source)
     if past is not None and past is not history:

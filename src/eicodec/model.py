@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Self
 import attrs
 
 from .errors import DecodeError, EncodeError, UnknownFieldError
+from .layouts import spec_of_layout, use_record_maker
 
 if TYPE_CHECKING:
     from .layouts import FieldSpec, MessageSpec, RecordLayout
@@ -272,8 +273,6 @@ def _child_by_name(node: Node, name: str) -> Any:
 
 
 def _spec_child_layouts(node: Node) -> dict[str, RecordLayout]:
-    from .layouts import spec_of_layout
-
     layout = node.record.layout
     spec = spec_of_layout(layout) if layout is not None else None
     if spec is None or layout is None:
@@ -311,7 +310,11 @@ class Declaration:
 
     @classmethod
     def new(cls, spec: MessageSpec, **header_values: Any) -> Declaration:
-        """An empty declaration of *spec* whose header holds *header_values*."""
+        """An empty declaration of *spec* whose header holds *header_values* (the
+        subversion 0104 defaults to the spec's, as 0102/0103 are fixed by it)."""
+        sub = spec.field(spec.header, "0104")
+        if sub.rubric not in header_values and sub.attr not in header_values:
+            header_values[sub.rubric] = spec.subversion_number
         return cls(spec=spec, header=spec.new(spec.header, **header_values))
 
     def add(self, record: Record, comments: list[Record] | None = None) -> Node:
@@ -345,3 +348,6 @@ class Declaration:
             node = stack.pop()
             yield node
             stack.extend(reversed(node.children))
+
+
+use_record_maker(Record.new)  # (MessageSpec.new makes its records here)
