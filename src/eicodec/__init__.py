@@ -55,6 +55,10 @@ from .anonymise import anonymise, anonymise_to  # noqa: E402
 
 __all__ += ["anonymise", "anonymise_to"]
 
+from .decisions import Reject, read_decisions  # noqa: E402
+
+__all__ += ["Reject", "read_decisions"]
+
 from .tables import to_arrow, to_parquet  # noqa: E402  (pyarrow itself loads on first use)
 
 __all__ += ["to_arrow", "to_parquet"]

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import bisect
+import datetime as dt
 import enum
 from array import array
 from collections import Counter
@@ -330,6 +331,8 @@ class Report:
     header_raw: str
     bom: bool = False
     unassessed: Sequence[Finding] = attrs.field(factory=list)
+    checked_on: dt.date | None = None
+    file: str | None = attrs.field(default=None, eq=False)
 
     def __attrs_post_init__(self) -> None:
         if self.status is Status.REJECTED_FILE:  # STB §6.4.1: no record is assessed
@@ -338,6 +341,13 @@ class Report:
                 else found.of_level("record")
             self.findings = found.of_level("file")
             self.outcomes = Outcomes()
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{t}: {n}" for t, n in sorted(self.counts.items()))
+        day = f", checked on {self.checked_on.isoformat()}" if self.checked_on else ""
+        name = f" {self.file}" if self.file else ""
+        return (f"<Report{name} {self.spec.name} {self.status.value} ({self.mode}{day}): records {counts}; "
+                f"{len(self.findings)} finding(s), {len(self.outcomes)} returned record(s)>")
 
     @property
     def file_findings(self) -> list[Finding]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import keyword
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -218,6 +219,13 @@ class MessageSpec:
     def children_of(self, record_type: str) -> tuple[str, ...]:
         """Record types nested under *record_type*, in the order they must appear."""
         return tuple(t for t, lay in self.records.items() if lay.parent == record_type)
+
+    def describe(self, key: str) -> str:
+        """A table of the fields of record type *key* (``"04"``) or of one field (``"0403"``):
+        rubric, name, attribute, type, position, length, mandatory/conditional/optional, notes."""
+        from .describe import describe
+
+        return describe(self, key)
 
     def new(self, record_type: str, **values: Any) -> Any:
         """A new record of *record_type* with *values* (by attribute or rubric)."""
@@ -475,9 +483,23 @@ def builtin_specs() -> tuple[MessageSpec, ...]:
     return tuple(specs)
 
 
-def get_spec(standard: str, version: str = "8.0") -> MessageSpec:
-    """A shipped spec by name, e.g. ``get_spec("AP304")`` or ``get_spec("AP305", "8.0")``."""
-    for spec in builtin_specs():
+def get_spec(standard: str, version: str | None = None) -> MessageSpec:
+    """A shipped spec by name: ``get_spec("AP304")``, ``get_spec("AP305", "8.0")`` or the name
+    a spec prints, ``get_spec("AP304 v8.0")`` (the newest shipped version when none is given)."""
+    name = standard.strip()
+    match = re.fullmatch(r"([A-Za-z]+\d+)\s*v?\s*(\d+(?:\.\d+)*)?", name)
+    if match is not None:
+        name = match.group(1)
+        if match.group(2):
+            if version is not None and version != match.group(2):
+                raise UnknownSpecError(f"{standard!r} names version {match.group(2)}, not {version}")
+            version = match.group(2)
+    shipped = [s for s in builtin_specs() if s.standard == name.upper()]
+    if version is None and shipped:
+        return max(shipped, key=lambda s: tuple(int(p) for p in s.version.split(".") if p.isdigit()))
+    version = version or "8.0"
+    standard = name
+    for spec in shipped:
         if spec.standard == standard.upper() and spec.version == version:
             return spec
     known = ", ".join(s.name for s in builtin_specs())

@@ -42,6 +42,7 @@ def _summary(report: Report, file: str | None, show_values: bool, retour: str | 
         "mode": report.mode,
         "encoding": report.encoding,
         "fingerprint": report.fingerprint,
+        "checked_on": report.checked_on.isoformat() if report.checked_on else None,
         "show_values": show_values,
         "record_counts": dict(sorted(report.counts.items())),
         "code_counts": dict(sorted(report.code_counts().items())),
@@ -107,7 +108,7 @@ def unreadable_to_dict(file: str | None, message: str, *, status: str = "unreada
     those of a report, null or empty where they do not apply."""
     return {"format": FORMAT, "eicodec_version": _version(), "file": file, "status": status,
             "message_type": None, "mode": None, "encoding": None, "fingerprint": None,
-            "show_values": show_values, "record_counts": {}, "code_counts": {}, "findings_count": 0,
+            "checked_on": None, "show_values": show_values, "record_counts": {}, "code_counts": {}, "findings_count": 0,
             "file_findings_count": 0, "unassessed_count": 0, "retour": None, "error_type": error_type,
             "message": message, "findings": [], "unassessed": []}
 
