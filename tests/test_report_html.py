@@ -4,6 +4,7 @@ files, checked as markup and in a real headless Chromium (DOM and screenshots)."
 from __future__ import annotations
 
 import datetime as dt
+import html
 import os
 import re
 import shutil
@@ -220,19 +221,22 @@ def test_file_level_rejection_never_says_zero_rejected(tmp_path: Path) -> None:
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-_MEASURE = """<script>
-(function () {
-  var d = document.documentElement, wide = [];
-  document.querySelectorAll("body *").forEach(function (e) {
+_PROBE = """<!DOCTYPE html><html><body style="margin:0">
+<iframe id="f" width="{width}" height="900" style="border:0" srcdoc="{page}"></iframe>
+<script>
+window.addEventListener("load", function () {{
+  var w = document.getElementById("f").contentWindow, d = w.document, wide = [];
+  d.querySelectorAll("body *").forEach(function (e) {{
     var r = e.getBoundingClientRect();
-    if (r.right > window.innerWidth + 0.5) { wide.push(e.tagName + (e.id ? "#" + e.id : "")); }
-  });
+    if (r.right > w.innerWidth + 0.5) {{ wide.push(e.tagName + (e.id ? "#" + e.id : "")); }}
+  }});
   var out = document.createElement("pre");
   out.id = "measured";
-  out.textContent = "width=" + window.innerWidth + " scroll=" + d.scrollWidth + " wide=" + wide.slice(0, 5).join(",");
+  out.textContent = "width=" + w.innerWidth + " scroll=" + d.documentElement.scrollWidth + " wide=" +
+    wide.slice(0, 5).join(",");
   document.body.appendChild(out);
-})();
-</script>"""
+}});
+</script></body></html>"""
 
 
 def _flags(tmp_path: Path) -> list[str]:
@@ -244,10 +248,13 @@ def _flags(tmp_path: Path) -> list[str]:
 
 def _measure(page: Path, width: int, tmp_path: Path) -> tuple[int, int, str]:
     """(viewport width, document scroll width, elements reaching past the right edge) of
-    *page* laid out by Chromium at *width* px (a copy of the page with a measuring script)."""
+    *page* laid out by Chromium in a viewport *width* px wide: the page in an iframe of that
+    width (a headless window cannot be narrower than 500 px), measured by the outer page."""
     probe = page.with_name(f"{page.stem}-{width}.html")
-    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", _MEASURE + "</body>"), encoding="utf-8")
-    dom = subprocess.run([*_flags(tmp_path), f"--window-size={width},900", "--dump-dom", probe.as_uri()],
+    probe.write_text(_PROBE.format(width=width, page=html.escape(page.read_text(encoding="utf-8"))),
+                     encoding="utf-8")
+    dom = subprocess.run([*_flags(tmp_path), "--window-size=1400,1000", "--virtual-time-budget=5000",
+                          "--dump-dom", probe.as_uri()],
                          capture_output=True, text=True, timeout=120, check=False).stdout
     found = re.search(r'id="measured">width=(\d+) scroll=(\d+) wide=([^<]*)<', dom)
     assert found, dom[-500:]

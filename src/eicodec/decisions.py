@@ -25,12 +25,14 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import attrs
 
 from .codes import return_codes
 from .errors import EicodecError
 from .retour import Award
+from .validator import Report
 
 
 class DecisionError(EicodecError):
@@ -106,7 +108,7 @@ def read_decisions(path: str | os.PathLike[str]) -> dict[str, Decision]:
     Without an amount the claim is rejected with *code* (:class:`Reject`); with one it is
     awarded that amount in euros (``12,50`` or ``12.50``) with *code* (:class:`Award`).
     The separator may be ``,`` or ``;`` (as a Dutch spreadsheet writes it); a first row whose
-    code is not four digits is a header. Errors name the file and row."""
+    code column holds no digits is a header. Errors name the file and row."""
     name = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
@@ -121,7 +123,7 @@ def read_decisions(path: str | os.PathLike[str]) -> dict[str, Decision]:
         cells = [c.strip() for c in row]
         if not any(cells):
             continue
-        if n == 1 and len(cells) > 1 and not re.fullmatch(r"\d{4}", cells[1]):
+        if n == 1 and len(cells) > 1 and not cells[1].isdigit():
             continue  # a header row
         where = f"{name} row {n}"
         if len(cells) not in (2, 3) or not cells[0] or not re.fullmatch(r"\d{4}", cells[1]):
@@ -138,3 +140,51 @@ def read_decisions(path: str | os.PathLike[str]) -> dict[str, Decision]:
         else:
             out[reference] = Reject(code)
     return out
+
+
+def check_references(source: Any, report: Report, decisions: Mapping[str, Any]) -> None:
+    """Raise :class:`DecisionError` when a decision names a claim reference *source* does
+    not hold (a typo must not pass silently). *source* is read once more when it can be:
+    a path, bytes, a :class:`~eicodec.Declaration` or a seekable file (put back where it
+    was); a one-way stream is not checked."""
+    from .model import Declaration
+    from .reader import iter_records
+    from .rules import answer_for
+
+    if not decisions:
+        return
+    answer = answer_for(report.spec)
+    claim_t = answer.claim_type(report.spec)
+    rubric = answer.claim_reference
+    if isinstance(source, Declaration):
+        records: Any = source.iter_records()
+    elif isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)):
+        records = iter_records(source, spec=report.spec)
+    else:
+        try:
+            if not source.seekable():
+                return
+            where = source.tell()
+        except (AttributeError, OSError, ValueError):
+            return
+        try:
+            found = _references(iter_records(source, spec=report.spec), claim_t, rubric)
+        finally:
+            source.seek(where)
+        return _refuse_unknown(decisions, found)
+    _refuse_unknown(decisions, _references(records, claim_t, rubric))
+
+
+def _references(records: Any, claim_t: str, rubric: str) -> set[str]:
+    found: set[str] = set()
+    for rec in records:
+        if rec.record_type == claim_t and rec.layout is not None and rubric in rec.layout.by_rubric:
+            found.add(rec.raw[rec.layout.by_rubric[rubric].slice].rstrip(" "))
+    return found
+
+
+def _refuse_unknown(decisions: Mapping[str, Any], found: set[str]) -> None:
+    unknown = sorted(set(decisions) - found)
+    if unknown:
+        listed = ", ".join(repr(u) for u in unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        raise DecisionError(f"decisions name claim reference(s) the declaration does not hold: {listed}")

@@ -277,8 +277,8 @@ def render(report: Report, records: Iterable[Record], *, title: str | None = Non
     if code_counts:
         codes_html = (f'<table id="codes"><tr><th>{_e(text["codes_head_code"])}</th>'
                       f'<th>{_e(text["codes_head_meaning"])}</th><th>{_e(text["codes_head_count"])}</th></tr>'
-                      + "".join(f"<tr><td>{c}</td><td lang=nl>{_e(table.meaning(c))}</td><td class=n>{n}</td></tr>"
-                                for c, n in sorted(code_counts.items())) + "</table>")
+                      + "".join(f"<tr><td class=code>{c}</td><td lang=nl>{_e(table.meaning(c))}</td>"
+                                f"<td class=n>{n}</td></tr>" for c, n in sorted(code_counts.items())) + "</table>")
     else:
         codes_html = f'<p class=empty id="codes-empty">{_e(text["codes_empty"])}</p>'
     ordered = sorted(report.findings, key=lambda x: (x.level != "file", x.line or 0, x.code))
@@ -337,7 +337,7 @@ def render(report: Report, records: Iterable[Record], *, title: str | None = Non
 <title>{_e(title)}</title>
 <style>
 * {{ box-sizing: border-box; }}
-body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #1d1d1f; max-width: 80rem; }}
+body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #1d1d1f; max-width: 80rem; overflow-wrap: anywhere; }}
 .badge {{ display: inline-block; padding: .4rem .9rem; border-radius: .4rem; color: #fff;
           background: {_COLOURS[status]}; font-weight: 600; font-size: 1.2rem; }}
 table {{ border-collapse: collapse; margin: 1rem 0; }}
@@ -347,7 +347,7 @@ td.n {{ text-align: right; white-space: nowrap; }}
 th {{ background: #f0f0f0; }}
 tr.file td {{ background: #fdecea; }}
 tr.sum td {{ font-weight: 600; }}
-.ref {{ white-space: nowrap; }}
+.ref, td.code {{ white-space: nowrap; overflow-wrap: normal; }}
 .value {{ font-family: ui-monospace, monospace; white-space: pre-wrap; }}
 #chart {{ width: 100%; max-width: 34rem; height: auto; display: block; }}
 dl {{ display: grid; grid-template-columns: max-content auto; gap: .2rem 1rem; }}
