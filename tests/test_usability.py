@@ -263,3 +263,16 @@ def test_concise_reprs() -> None:
     assert "04: 3" in text and "2024-03-01" in text
     decl = eicodec.read(BAD)
     assert len(repr(decl)) < 200 and "04: 3" in repr(decl) and "read" in repr(decl)
+
+
+def test_what_the_readme_examples_write_is_ignored_by_git() -> None:
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    outputs = set(re.findall(r"(?:-o|--output|--retour|--html|--key-file|>) ?([A-Za-z0-9_.-]+\.(?:asc|csv|json|jsonl|"
+                             r"parquet|html|key|txt|sqlite))\b", readme))
+    outputs |= set(re.findall(r'(?:write_retour\([^)]*|ClaimHistory\(|to_parquet\([^,]*, )"([A-Za-z0-9_.-]+)"', readme))
+    assert {"retour.asc", "claims.parquet", "report.html", "claims.sqlite"} <= outputs
+    ignored = {line[1:] for line in (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
+               if line.startswith("/")}
+    assert {o for o in outputs if not o.startswith(".")} - ignored == set()  # (not a suffix alone)
