@@ -156,10 +156,10 @@ message = "BSN differs from that of the prestatierecord"
     ('id = "x"\nkind = "no_such_kind"\ncode = "0001"\nrecord = "04"\nrubrics = ["0403"]', "unknown kind"),
     ('id = "x"\nkind = "required"\ncode = "0001"\nrecord = "07"\nrubrics = ["0403"]', "unknown record type"),
     ('id = "x"\nkind = "required"\ncode = "0001"\nrecord = "04"\nrubrics = ["0499"]', "unknown rubric"),
-    ('id = "x"\nkind = "required"\ncode = "0001"\nrecord = "04"\nrubrics = ["0403"]\n'
-     'when = [ { rubric = "0777", filled = true } ]', "unknown rubric"),
-    ('id = "x"\nkind = "compare"\ncode = "0001"\nrecord = "04"\nrubrics = ["0410"]\nop = "=<"\n'
-     'other = "today"', "op must be"),
+    (('id = "x"\nkind = "required"\ncode = "0001"\nrecord = "04"\nrubrics = ["0403"]\n'
+     'when = [ { rubric = "0777", filled = true } ]'), "unknown rubric"),
+    (('id = "x"\nkind = "compare"\ncode = "0001"\nrecord = "04"\nrubrics = ["0410"]\nop = "=<"\n'
+     'other = "today"'), "op must be"),
     ('id = "x"\nkind = "required"\ncode = "0001"\nrecord = "04"\nrubrics = ["0403"]\ncolour = "red"',
      "unknown keys"),
     ('id = "x"\nkind = "required"\ncode = "9999"\nrecord = "04"\nrubrics = ["0403"]', "not in the COD954"),

@@ -12,7 +12,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -194,7 +193,7 @@ def test_writing_to_a_fifo_keeps_it_a_fifo(tmp_path: Path) -> None:
         fifo = tmp_path / "pipe"
         os.mkfifo(fifo)
         got: list[bytes] = []
-        reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+        reader = threading.Thread(target=lambda got=got, fifo=fifo: got.append(fifo.read_bytes()))
         reader.start()
         write(fifo)
         reader.join(timeout=30)

@@ -60,8 +60,8 @@ import attrs
 from .errors import EicodecError, SpecError
 from .kinds import iban_ok
 from .layouts import FieldSpec, MessageSpec, data_dir
-from .reader import MAX_LINE, Source, open_records
 from .outputs import atomic_output
+from .reader import MAX_LINE, Source, open_records
 
 __all__ = ["AnonymiseError", "OverwriteRefused", "anonymise", "anonymise_to", "load_fakes"]
 

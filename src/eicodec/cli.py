@@ -133,7 +133,7 @@ def _replayable_stdin() -> IO[bytes]:
     while chunk := _stdin().read(1 << 20):
         spool.write(chunk)
     spool.seek(0)
-    return spool  # type: ignore[return-value]
+    return spool
 
 
 def _label(name: str) -> str:

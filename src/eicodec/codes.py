@@ -67,7 +67,7 @@ class CodeTable:
         try:
             dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
         except csv.Error:
-            dialect = csv.excel  # type: ignore[assignment]
+            dialect = csv.excel
         rows = list(csv.reader(io.StringIO(text), dialect))
         if not rows:
             raise EicodecError(f"code list {p} is empty")

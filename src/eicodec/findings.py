@@ -277,7 +277,7 @@ class Findings(Sequence[Finding]):
         line = self._lines[k]
         return Finding(code, level, None if line < 0 else line, rtype, rubric, rule, message, prov)
 
-    def __getitem__(self, i):  # type: ignore[no-untyped-def, override]
+    def __getitem__(self, i):  # type: ignore[no-untyped-def]
         if isinstance(i, slice):
             return [self._make(k) for k in range(*i.indices(len(self)))]
         n = len(self._which)

@@ -36,7 +36,7 @@ import os
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Self, Union
 
 import attrs
 import numpy as np
@@ -91,7 +91,7 @@ def copy_slices(spec: MessageSpec, record: str, rubrics: Iterable[str]) -> list[
     return [lay.by_rubric[r].slice for r in rubrics]
 
 
-HistorySource = Union["ClaimHistory", str, os.PathLike, Mapping[str, Any]]
+HistorySource = Union["ClaimHistory", str, "os.PathLike[str]", Mapping[str, Any]]
 
 
 class ClaimHistory:
@@ -124,7 +124,7 @@ class ClaimHistory:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> ClaimHistory:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -163,8 +163,8 @@ class ClaimHistory:
 
     def _record(self, ap304: Any, ap305: Any, by: str, source: str, rules: Any) -> int:
         from .model import Declaration
-        from .reader import read
         from .readback import outcome
+        from .reader import read
         from .rules import load_rules, rules_for
 
         decl = ap304 if isinstance(ap304, Declaration) else read(ap304)

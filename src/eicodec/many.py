@@ -15,7 +15,7 @@ import concurrent.futures
 import os
 from collections import deque
 from collections.abc import Iterable, Iterator
-from typing import Any, Union
+from typing import Any
 
 import attrs
 
@@ -44,7 +44,7 @@ class FileFailure:
                 "message": self.message}
 
 
-Result = Union[Report, FileFailure]
+Result = Report | FileFailure
 
 
 def describe(source: Any, index: int | None = None) -> str:

@@ -17,7 +17,7 @@ comments) and the trailer.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import attrs
 
@@ -37,17 +37,16 @@ class Record:
     encodes into the text.
     """
 
-    __slots__ = ("layout", "raw", "line", "terminator")
+    __slots__ = ("layout", "line", "raw", "terminator")
 
     layout: RecordLayout | None
     raw: str
     line: int | None
     terminator: str
 
-    def __new__(cls, layout: RecordLayout | None = None, *args: Any, **kwargs: Any) -> Record:
-        if cls is Record and layout is not None:
-            cls = record_class(layout)
-        return object.__new__(cls)
+    def __new__(cls, layout: RecordLayout | None = None, *args: Any, **kwargs: Any) -> Self:
+        made = record_class(layout) if cls is Record and layout is not None else cls
+        return object.__new__(made)  # type: ignore[return-value]
 
     if TYPE_CHECKING:  # fields are properties of the per-layout subclasses
         def __getattr__(self, name: str) -> Any: ...
@@ -203,7 +202,7 @@ def _property(name: str, doc: str) -> property:
 
 def record_class(layout: RecordLayout) -> type[Record]:
     """The Record subclass for *layout* (made once per layout)."""
-    cls = layout.record_class
+    cls: type[Record] | None = layout.record_class
     if cls is None:
         ns: dict[str, Any] = {"__slots__": ()}
         for f in layout.fields:

@@ -20,7 +20,8 @@ import importlib.resources
 import re
 import tomllib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from .codes import return_codes
@@ -86,7 +87,7 @@ class LineFacts(NamedTuple):
 
     insured_line: int | None
     reference: str | None
-    values: dict[str, str | None] = {}
+    values: Mapping[str, str | None] = MappingProxyType({})
 
 
 class Totals(NamedTuple):

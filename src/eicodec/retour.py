@@ -31,11 +31,11 @@ from typing import IO, Any
 import attrs
 import numpy as np
 
+from .batches import Batch, all_digits, digits_value, iter_batches
+from .batches import replayable as _replayable
 from .codes import return_codes
 from .errors import EicodecError, MismatchError
 from .layouts import MessageSpec, builtin_specs
-from .batches import Batch, all_digits, digits_value, iter_batches
-from .batches import replayable as _replayable
 from .model import Declaration, Record, record_class
 from .reader import RecordStream, Source, build_tree
 from .rules import RuleSet, answer_for, rules_for
@@ -358,7 +358,7 @@ class _Builder:
             wanted.discard(0)  # (group 0, the one open before, comes first in any case)
 
             def member(i: int) -> tuple[int, str, str]:
-                return first + i, batch.text(i), terms[i] if terms else "\r\n"
+                return first + i, batch.text(i), terms[i] if terms else "\r\n"  # noqa: B023 - used in this pass only
 
             starts = np.searchsorted(gid, np.arange(0, last + 2))
             for g in [0, *sorted(wanted)]:
@@ -601,6 +601,7 @@ class _Builder:
                 signed = lay.signed.get(key)
                 if signed is not None:
                     amount, dc = signed
+                    pairs: list[tuple[Any, object]]
                     if value is None:
                         pairs = [(amount, None), (dc, "D")]
                     elif isinstance(value, bool) or not isinstance(value, int):
@@ -629,7 +630,8 @@ class _Builder:
                 rec.set(key, value)
             return
         edits.sort()
-        pieces, at = [], 0
+        pieces: list[str] = []
+        at = 0
         for start, end, text in edits:
             pieces += (raw[at:start], text)
             at = end
@@ -642,7 +644,7 @@ class _Builder:
         return self.rules.roles.get("total_does_not_fit", self.rules.roles["generic_file_rejection"])
 
     def _fits(self, attr: str, cents: int) -> bool:
-        return abs(cents) < 10 ** self.spec.field(self.spec.trailer, attr).length
+        return abs(cents) < 10 ** int(self.spec.field(self.spec.trailer, attr).length)  # type: ignore[no-any-return]
 
     def submitted(self, totals: _Totals) -> int:
         return totals.submitted if totals.submitted is not None else totals.declared
@@ -657,7 +659,7 @@ class _Builder:
         line_max = 10 ** self.report.spec.layout(self.claim_t).signed[self.amount_attr][0].length - 1
         room = min(10 ** self.spec.field(self.spec.trailer, a).length - 1
                    for a in ("submitted_total", "awarded_total"))
-        return n * line_max > room
+        return bool(n * line_max > room)
 
     def check_totals(self, totals: _Totals) -> None:
         """A total that cannot be written makes the answer a file-level rejection

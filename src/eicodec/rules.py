@@ -438,8 +438,8 @@ def rule_table(spec: MessageSpec) -> str:
         code = r.code + (" (provisional)" if r.provisional else "")
         lines.append(f"| `{r.id}` | {r.kind} | {r.level} | {code} | {', '.join(r.rubrics)} | "
                      f"{', '.join(r.modes)} | {r.description} |")
-    lines += ["", "Field checks (`record.field`, `file.header_field`, `file.trailer_field`, "
-              "`file.reserve`) carry the code of their rubric; *p* marks our provisional choice:", ""]
+    lines += ["", ("Field checks (`record.field`, `file.header_field`, `file.trailer_field`, "
+                   "`file.reserve`) carry the code of their rubric; *p* marks our provisional choice:"), ""]
     by_code: dict[str, list[str]] = {}
     for rubric, code in sorted(rs.field_codes.items()):
         mark = "*p*" if rubric in rs.provisional_rubrics else ""

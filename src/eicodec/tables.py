@@ -46,7 +46,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Self
 
 import attrs
 import numpy as np
@@ -641,10 +641,10 @@ class _BackgroundWriter:
         self._raise()
         self._queue.put(item)
 
-    def __enter__(self) -> _BackgroundWriter:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         if kind is not None:
             self._stop = True
         self._queue.put(_END)
@@ -668,7 +668,8 @@ def _csv_text(kind: str, values: Any, null: np.ndarray) -> list[str]:
         text = np.array([f"{m // 60:02d}:{m % 60:02d}" for m in minutes.tolist()], dtype=str)
     else:
         text = np.strings.decode(values, "utf-8") if values.dtype.kind == "S" else values.astype(str)
-    return np.where(null, "", text).tolist()
+    out: list[str] = np.where(null, "", text).tolist()
+    return out
 
 
 def iter_csv_rows(source: Source, record_type: str | None = None, *, ap305: Source | None = None,

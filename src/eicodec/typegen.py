@@ -50,8 +50,8 @@ def _constructor(spec: MessageSpec, layout: RecordLayout) -> str:
              "    *,",
              *(f"    {p}," for p in params),
              f") -> {cls}:",
-             f'    """A new {spec.name} record {layout.type} ({layout.name.lower()}) with the fields given (the '
-             'rest empty, fixed\n    fields filled); a type checker knows every field\'s name and type."""',
+             (f'    """A new {spec.name} record {layout.type} ({layout.name.lower()}) with the fields given (the '
+              'rest empty, fixed\n    fields filled); a type checker knows every field\'s name and type."""'),
              f"    return _new({cls}, locals())"]
     return "\n".join(lines)
 
