@@ -57,18 +57,21 @@ _MONTHS = {name: n for n, names in enumerate((
 
 
 def parse_day(text: str) -> dt.date:
-    """A calendar date for ``--today``: ISO 8601 (``2024-03-01``, ``20240301``), or one of two
-    Dutch forms that cannot be misread: day-month-year with hyphens (``1-3-2024``, as the
-    Netherlands writes it) and a written month (``1 maart 2024``, ``1 March 2024``). Slashes
-    (``3/1/2024``: 3 January or March 1?) and two-digit years are refused as ambiguous."""
+    """A calendar date for ``--today``: ISO 8601 (``2024-03-01``, ``20240301``), or a form
+    that cannot be misread: the year first (``2024/3/1``), day-month-year with hyphens or
+    dots (``1-3-2024``, ``01.03.2024``, as the Netherlands writes it) or a written month
+    (``1 maart 2024``, ``1 March 2024``). A slash with the year last (``3/1/2024``: 3 January
+    or March 1?) and two-digit years are refused as ambiguous."""
     text = text.strip()
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
         pass
     parts: list[str] = []
-    if re.fullmatch(r"\d{1,2}-\d{1,2}-\d{4}", text):
-        parts = text.split("-")
+    if re.fullmatch(r"\d{1,2}([-.])\d{1,2}\1\d{4}", text):  # day first, as the Netherlands writes it
+        parts = re.split(r"[-.]", text)
+    elif re.fullmatch(r"\d{4}([-/.])\d{1,2}\1\d{1,2}", text):  # year first: never day before month
+        parts = re.split(r"[-/.]", text)[::-1]
     else:
         m = re.fullmatch(r"(\d{1,2})\.?\s+([A-Za-z]+)\.?\s+(\d{4})", text)
         if m and m.group(2).lower() in _MONTHS:

@@ -25,6 +25,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from .codes import return_codes
+from .masking import Masker
 from .model import Record
 from .validator import Finding, Report, Status, Verdict
 
@@ -82,8 +83,9 @@ def euro(cents: int) -> str:
 
 class LineFacts(NamedTuple):
     """What the page tells about a record with a finding: its insured's line, claim
-    reference, and the text of its non-personal fields that have a finding (rubric ->
-    value; a personal field maps to None)."""
+    reference, and the text of its fields that have a finding (rubric -> value), None for
+    a field a masked view hides (personal, or in a line that does not fit its layout:
+    see :mod:`eicodec.masking`)."""
 
     insured_line: int | None
     reference: str | None
@@ -136,6 +138,7 @@ def scan(report: Report, records: Iterable[Record]) -> tuple[dict[str, Totals], 
         if f.line:
             lines_wanted.setdefault(f.line, set()).add(f.rubric or "")
     sums = {k: [0, 0, 0, 0] for k in STATUSES}
+    masker = Masker(spec)
     facts: dict[int, LineFacts] = {}
     group_line: int | None = None
     last_reference: str | None = None
@@ -153,10 +156,12 @@ def scan(report: Report, records: Iterable[Record]) -> tuple[dict[str, Totals], 
             reference = last_reference  # a comment belongs to the record before it
         if rec.line in lines_wanted:
             values: dict[str, str | None] = {}
+            hide = masker.hidden(rec)  # None: the line does not fit its layout, show nothing of it
             for rubric in lines_wanted[rec.line]:
-                field = rec.layout.by_rubric.get(rubric) if whole and rec.layout is not None else None
+                field = rec.layout.by_rubric.get(rubric) if rec.layout is not None else None
                 if field is not None:
-                    values[rubric] = None if field.personal else rec.raw[field.slice].strip()
+                    shown = hide is not None and field.attr not in hide
+                    values[rubric] = rec.raw[field.slice].strip() if shown else None
             facts[rec.line] = LineFacts(group_line if t not in (spec.header, spec.trailer) else None, reference,
                                         values)
         if not whole or rec.layout is None or "declared_amount_signed" not in rec.layout.signed:

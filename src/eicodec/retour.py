@@ -799,7 +799,7 @@ def build_retour(source: Declaration | Source, report: Report, *, insurer_refere
     approved lines, zero for the others). ``comments`` maps a referentienummer or a line
     number to texts the insurer adds as comment records (insurer only). ``decisions`` maps
     a referentienummer to the insurer's own decision for reasons outside the file:
-    :class:`~eicodec.decisions.Reject` (e.g. ``Reject("8004")``) or :class:`Award`. The return
+    :class:`~eicodec.decisions.Reject` (a claim rejected with a COD954 code) or :class:`Award`. The return
     date is *return_date*, else the date the report checked against. Raises
     :class:`~eicodec.errors.MismatchError` when the report is not about *source*.
     """
