@@ -305,3 +305,31 @@ def test_personal_values_appear_on_the_page_only_when_asked(capsys, tmp_path: Pa
     assert main(["report", str(BAD), "--html", str(page), "--today", "2024-03-01", "--show-values"]) == 1
     assert "(waarde &#x27;777&#x27;)" in page.read_text(encoding="utf-8")  # the message's own value too
     capsys.readouterr()
+
+
+def test_every_ap304_rule_message_has_its_dutch_wording() -> None:
+    """The catalogue covers the messages of the shipped AP304 rules (a new rule's message
+    without a Dutch wording would show in English on a pharmacy's report)."""
+    import tomllib
+
+    from eicodec.layouts import data_dir
+    from eicodec.report_html import Text
+
+    messages: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("message", "debit_message") and isinstance(value, str):
+                    messages.add(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for name in ("AP304v8.0.rules.toml", "defaults.rules.toml"):
+        walk(tomllib.loads((data_dir() / name).read_text(encoding="utf-8")))
+    dutch = Text("nl")
+    assert len(messages) > 30
+    assert [m for m in sorted(messages) if not dutch.message(m)[1]] == []
