@@ -287,14 +287,14 @@ def test_three_reports_in_headless_chromium(capsys, tmp_path: Path) -> None:  # 
         for width in (1280, 390):
             inner, scroll, wide = _measure(page, width, tmp_path)
             assert inner == width and scroll <= width and wide == "", (name, width, scroll, wide)
-            shot = tmp_path / f"{name}-{width}.png"
-            subprocess.run([*_flags(tmp_path), f"--screenshot={shot}", f"--window-size={width},1400", page.as_uri()],
-                           capture_output=True, timeout=120, check=False)
-            data = shot.read_bytes()
-            assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000  # a real, non-empty picture
-            if keep:
-                Path(keep).mkdir(parents=True, exist_ok=True)
-                shutil.copy(shot, Path(keep) / shot.name)
+        shot = tmp_path / f"{name}.png"
+        subprocess.run([*_flags(tmp_path), f"--screenshot={shot}", "--window-size=1280,1400", page.as_uri()],
+                       capture_output=True, timeout=120, check=False)
+        data = shot.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000  # a real, non-empty picture
+        if keep:
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            shutil.copy(shot, Path(keep) / shot.name)
 
 
 def test_personal_values_appear_on_the_page_only_when_asked(capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
