@@ -301,13 +301,13 @@ def render(report: Report, records: Iterable[Record], *, title: str | None = Non
             ("n", _e(fact.insured_line)),
             ("", f"<span class=ref>{_e(fact.reference)}</span>" if fact.reference else ""),
             ("", f"{_e(f.rubric)}{'<br><small>' + _e(name) + '</small>' if name else ''}"),
-            ("", _e(f.code)),
+            ("code", _e(f.code)),
             ("", f"<span lang=nl>{_e(f.meaning)}</span>"),
             ("", _message_cell(f, fact, text)),
             ("", _e(text["level_" + f.level] if "level_" + f.level in text.words else f.level)),
         )
         rows.append(f"<tr class={f.level}>" + "".join(
-            f'<td data-label="{_e(h)}"{" class=n" if cls else ""}>{c}</td>' for h, (cls, c) in zip(heads, cells))
+            f'<td data-label="{_e(h)}"{" class=" + cls if cls else ""}>{c}</td>' for h, (cls, c) in zip(heads, cells))
             + "</tr>")
     more = len(ordered) - max_lines
     more_note = f"<p>{text['more'].format(more=more)}</p>" if more > 0 else ""
@@ -343,12 +343,13 @@ def render(report: Report, records: Iterable[Record], *, title: str | None = Non
 <title>{_e(title)}</title>
 <style>
 * {{ box-sizing: border-box; }}
-body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #1d1d1f; max-width: 80rem; overflow-wrap: anywhere; }}
+body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #1d1d1f; max-width: 80rem; overflow-wrap: break-word; }}
+h1, h2, p, dd {{ overflow-wrap: anywhere; }}
 .badge {{ display: inline-block; padding: .4rem .9rem; border-radius: .4rem; color: #fff;
           background: {_COLOURS[status]}; font-weight: 600; font-size: 1.2rem; }}
 table {{ border-collapse: collapse; margin: 1rem 0; }}
 td, th {{ border: 1px solid #ccc; padding: .25rem .5rem; text-align: left; font-size: .9rem; vertical-align: top;
-          overflow-wrap: anywhere; }}
+          overflow-wrap: break-word; }}
 td.n {{ text-align: right; white-space: nowrap; }}
 th {{ background: #f0f0f0; }}
 tr.file td {{ background: #fdecea; }}
