@@ -164,6 +164,9 @@ def test_decisions_that_cannot_be_right_are_refused() -> None:
     with pytest.raises(DecisionError, match="once"):
         eicodec.dumps_retour(OK, report, awards={"R2024-000101": 10},
                              decisions={"R2024-000101": eicodec.Reject("8004")})
+    rejected = eicodec.validate(BAD, today=TODAY, mode="vecozo")
+    with pytest.raises(DecisionError, match="VECOZO"):
+        eicodec.dumps_retour(BAD, rejected, decisions={"R2024-000101": eicodec.Reject("8004")})
 
 
 def test_decisions_from_a_csv_file(tmp_path: Path) -> None:
@@ -188,6 +191,7 @@ def test_a_claim_rejected_by_decision_from_the_command_line(capsys, tmp_path: Pa
     outcome = next(o for o in eicodec.outcome(OK, answer) if o.reference == "R2024-000102")
     assert outcome.status == "rejected" and outcome.codes == ("8004",)
     assert run(capsys, "validate", OK, "--decisions", sheet)[0] == 2  # decisions need --retour
+    assert run(capsys, "validate", OK, "--retour", answer, "--decisions", sheet, "--mode", "vecozo")[0] == 2
     sheet.write_text("R2024-000102,12\n", encoding="utf-8")
     code, _, err = run(capsys, "validate", OK, "--retour", answer, "--decisions", sheet)
     assert code == 2 and "decisions.csv row 1" in err

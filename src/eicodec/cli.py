@@ -376,6 +376,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         targets = {f: str(t) for f, t in answers.items()}
     if args.decisions and not args.retour:
         raise UsageError("--decisions: they go into the return file: add --retour OUT")
+    if args.decisions and args.mode == "vecozo":
+        raise UsageError("--decisions: decisions are an insurer's (VECOZO decides nothing): use --mode insurer")
     decisions = None
     if args.decisions:
         from .decisions import read_decisions

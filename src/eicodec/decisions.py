@@ -88,6 +88,18 @@ def as_awards(decisions: Mapping[str, Decision] | None,
     return merged
 
 
+def decided_awards(decisions: Mapping[str, Decision], awards: Mapping[str, Award | int] | None, source: Any,
+                   report: Report, mode: str) -> dict[str, Award | int]:
+    """What the return-file builder takes from *decisions*: *awards* with them added,
+    after checking that the claims exist in *source* and that an insurer decides them
+    (VECOZO checks files and decides nothing)."""
+    if mode == "vecozo":
+        raise DecisionError("decisions are an insurer's: VECOZO rejects on the file's checks only (mode vecozo)")
+    merged = as_awards(decisions, awards)
+    check_references(source, report, decisions)
+    return merged
+
+
 _EUROS = re.compile(r"^(-?)(\d{1,9})(?:[.,](\d{1,2}))?$")
 
 

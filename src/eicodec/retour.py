@@ -709,10 +709,9 @@ def iter_retour(source: Declaration | Source, report: Report, *, insurer_referen
     known only at the end: :class:`~eicodec.errors.MismatchError` then comes after the
     records before the trailer (:func:`write_retour` leaves no output then)."""
     if decisions:  # the insurer's own decisions (eicodec.decisions) join the awards
-        from .decisions import as_awards, check_references
+        from .decisions import decided_awards
 
-        awards = as_awards(decisions, awards)
-        check_references(source, report, decisions)
+        awards = decided_awards(decisions, awards, source, report, mode or report.mode)
     spec305 = spec or return_spec(report.spec)
     b = _Builder(report, spec305, mode or report.mode, insurer_reference,
                  return_date or report.checked_on or dt.date.today(), awards or {}, comments or {})
