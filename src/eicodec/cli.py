@@ -660,7 +660,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if roles:
         print("used in return files as: " + ", ".join(roles))
     if not (rules or rubrics or roles):
-        print("no eicodec rule emits this code (it may come from an insurer's own checks)")
+        print("no eicodec rule emits this code (it may come from an insurer's own checks: "
+              f"Reject({code!r}) in decisions=, or a row in validate --decisions)")
     return EXIT_OK
 
 
