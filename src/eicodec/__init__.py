@@ -6,12 +6,15 @@ validator and return-file builder all work from them.
 
 from __future__ import annotations
 
+from ._version import __version__
 from .errors import (
     DecodeError,
     EicodecError,
     EncodeError,
     LookupFailure,
     MismatchError,
+    ReturnFileError,
+    ReturnMismatchError,
     SpecError,
     UnknownFieldError,
     UnknownRecordTypeError,
@@ -22,8 +25,6 @@ from .layouts import FieldSpec, MessageSpec, RecordLayout, builtin_specs, get_sp
 from .model import Declaration, Node, Problem, Record
 from .reader import iter_records, open_records, read
 from .writer import MissingField, complete, dumps, missing_fields, write, write_records
-
-__version__ = "0.3.0"
 
 __all__ = [
     "Declaration",
@@ -39,6 +40,8 @@ __all__ = [
     "Problem",
     "Record",
     "RecordLayout",
+    "ReturnFileError",
+    "ReturnMismatchError",
     "SpecError",
     "UnknownFieldError",
     "UnknownRecordTypeError",
@@ -59,8 +62,9 @@ __all__ = [
 ]
 
 from .codes import CodeTable, return_codes, use_return_codes
+from .engine import validate
+from .findings import Finding, Mode, Outcome, Report, Status, Verdict
 from .many import FileFailure, validate_many
-from .validator import Finding, Mode, Outcome, Report, Status, Verdict, validate
 
 __all__ += [
     "CodeTable",
@@ -81,8 +85,9 @@ from .columns import ColumnBatch, columns, iter_columns
 
 __all__ += ["ColumnBatch", "columns", "iter_columns"]
 
+from .decisions import Award, Reject, read_decisions
 from .readback import ClaimOutcome, iter_outcomes, outcome
-from .retour import Award, build_retour, dumps_retour, iter_retour, write_retour
+from .retour import build_retour, dumps_retour, iter_retour, write_retour
 
 __all__ += ["Award", "ClaimOutcome", "build_retour", "dumps_retour", "iter_outcomes", "iter_retour", "outcome",
             "write_retour"]
@@ -90,8 +95,6 @@ __all__ += ["Award", "ClaimOutcome", "build_retour", "dumps_retour", "iter_outco
 from .anonymise import anonymise, anonymise_to
 
 __all__ += ["anonymise", "anonymise_to"]
-
-from .decisions import Reject, read_decisions
 
 __all__ += ["Reject", "read_decisions"]
 

@@ -23,11 +23,13 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, NoReturn, TextIO
 
-from . import __version__
+from ._version import __version__
 from .codes import return_codes, use_return_codes
 from .convert import from_json, iter_csv, iter_jsonl, to_json
+from .engine import validate
 from .errors import EicodecError, LookupFailure, UnreadableInputError
 from .examples import example_names, read_example
+from .findings import Report, Status
 from .layouts import MessageSpec, get_spec, load_spec
 from .many import failure
 from .masking import MASK, Masker
@@ -36,7 +38,6 @@ from .progress import Progress, is_terminal
 from .reader import NoClose, RecordStream, Source, build_tree, open_records
 from .report_json import iter_report_json, iter_report_jsonl, unreadable_to_dict
 from .rules import rules_for
-from .validator import Report, Status, validate
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_UNREADABLE = 0, 1, 2, 3
 TEXT_FINDINGS = 10

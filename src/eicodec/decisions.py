@@ -7,7 +7,7 @@ A decision names a claim line by its referentienummer (0445 in AP304) and is eit
 
 - :class:`Reject`: the claim line is rejected with COD954 return code(s); nothing is
   awarded (e.g. ``Reject("8004")``), or
-- :class:`~eicodec.retour.Award`: another amount is awarded, with its code(s)
+- :class:`Award`: another amount is awarded, with its code(s)
   (default 8059, price correction), e.g. ``Award(1250, ("8059",))``.
 
 Both go to :func:`~eicodec.write_retour` / :func:`~eicodec.build_retour` as
@@ -31,8 +31,18 @@ import attrs
 
 from .codes import return_codes
 from .errors import EicodecError
-from .retour import Award
-from .validator import Report
+from .findings import Report
+
+
+@attrs.frozen
+class Award:
+    """What an insurer awards on one claim line: a signed amount in cents, extra codes
+    (default 8059, price correction, when the amount differs) and optionally the VAT.
+    (Also importable from :mod:`eicodec.retour`, which builds the return file from it.)"""
+
+    amount: int
+    codes: tuple[str, ...] = ()
+    vat: int | None = None
 
 
 class DecisionError(EicodecError):

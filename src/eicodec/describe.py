@@ -9,7 +9,10 @@ data). ``spec.describe("0403")`` does the same for one field.
 
 from __future__ import annotations
 
-from .layouts import FieldSpec, MessageSpec, RecordLayout
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # (types only: layouts itself imports this module for MessageSpec.describe)
+    from .layouts import FieldSpec, MessageSpec, RecordLayout
 
 REQUIRED = {"Y": "mandatory", "C": "conditional", "N": "optional"}
 COLUMNS = ("rubric", "name", "attribute", "type", "pos", "len", "required", "notes")

@@ -80,6 +80,23 @@ class MismatchError(EicodecError):
     validation report and the declaration it is said to describe)."""
 
 
+class ReturnFileError(EicodecError):
+    """A return file (AP305 or another standard's return message) read back against its
+    declaration is damaged or incomplete, so no outcome can be believed: a record of the
+    wrong length or without CR/LF, no voorlooprecord first or no single sluitrecord last, a
+    record type the return message does not have, trailer counts or totals that differ
+    from what the file holds, a returned record that copies no line of the declaration,
+    a returned claim line without its return code. ``line``, ``record_type`` and
+    ``rubric`` say where; the message says what, without any value from the file."""
+
+
+class ReturnMismatchError(ReturnFileError, MismatchError):
+    """A return file does not answer the declaration it is read against: its header
+    differs in a rubric it copies, or a returned record copies no line of the
+    declaration (the return of another declaration, or a damaged copy). Both a
+    :class:`ReturnFileError` and a :class:`MismatchError`."""
+
+
 class LookupFailure(EicodecError, KeyError):
     """Something asked for by name does not exist. Also a :class:`KeyError`, so code
     written as ``except KeyError`` keeps working; ``str()`` is the plain message."""

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import attrs
 
+from ._version import __version__
 from .codes import return_codes
 from .layouts import MessageSpec
 from .model import Record
@@ -374,9 +375,53 @@ class Report:
     def to_dict(self, *, file: str | None = None, show_values: bool = False) -> dict[str, Any]:
         """The report as JSON-ready data: exactly what ``eicodec validate --format json``
         prints (see :mod:`eicodec.report_json`; *file* names the input)."""
-        from .report_json import report_to_dict
-
         return report_to_dict(self, file=file, show_values=show_values)
+
+
+#: the format of :meth:`Report.to_dict` (and of :mod:`eicodec.report_json`); bumped when a
+#: key changes meaning or goes away
+FORMAT = "eicodec-report/1"
+
+
+def report_summary(report: Report, file: str | None, show_values: bool, retour: str | None = None,
+                   error: tuple[str, str] | None = None) -> dict[str, Any]:
+    """Everything of :func:`report_to_dict` but the findings."""
+    return {
+        "format": FORMAT,
+        "eicodec_version": __version__,
+        "file": file,
+        "status": report.status.value,
+        "message_type": report.spec.name,
+        "mode": report.mode,
+        "encoding": report.encoding,
+        "fingerprint": report.fingerprint,
+        "checked_on": report.checked_on.isoformat() if report.checked_on else None,
+        "show_values": show_values,
+        "record_counts": dict(sorted(report.counts.items())),
+        "code_counts": dict(sorted(report.code_counts().items())),
+        "findings_count": len(report.findings),
+        "file_findings_count": sum(1 for f in report.findings if f.level == "file"),
+        "unassessed_count": len(report.unassessed),
+        "retour": retour,
+        "error_type": error[0] if error else None,
+        "message": error[1] if error else None,
+    }
+
+
+def report_to_dict(report: Report, *, file: str | None = None, show_values: bool = False,
+                   retour: str | None = None, error: tuple[str, str] | None = None) -> dict[str, Any]:
+    """The whole report as one JSON-ready dict (what ``eicodec validate --format json``
+    prints; :mod:`eicodec.report_json` writes it).
+
+    *file* is the name the report is about (the CLI's argument; ``"-"`` for stdin);
+    *show_values* states whether the report was made with ``validate(show_values=True)``,
+    i.e. whether messages may hold values from the input (personal data); *error*
+    (error type, message) says why the return file asked for was not written.
+    """
+    out = report_summary(report, file, show_values, retour, error)
+    out["findings"] = [f.to_dict() for f in report.findings]
+    out["unassessed"] = [f.to_dict() for f in report.unassessed]
+    return out
 
 
 def fingerprint_records(records: Iterable[Record], encoding: str = "utf-8", bom: bool = False) -> str:

@@ -15,7 +15,7 @@ import importlib.resources
 import keyword
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -229,9 +229,9 @@ class MessageSpec:
 
     def new(self, record_type: str, **values: Any) -> Any:
         """A new record of *record_type* with *values* (by attribute or rubric)."""
-        from .model import Record
-
-        return Record.new(self.layout(record_type), **values)
+        if _make_record is None:  # (eicodec.model sets it; importing any part of eicodec loads it)
+            raise RuntimeError("eicodec.model is not loaded: import eicodec")
+        return _make_record(self.layout(record_type), **values)
 
     def comments(self, text: str) -> list[Any]:
         """Comment records holding *text*, split over as many records as it needs.
@@ -245,6 +245,17 @@ class MessageSpec:
         width = free.length
         parts = [text[i:i + width] for i in range(0, len(text), width)] or [""]
         return [self.new(self.comment, **{free.attr: part}) for part in parts]
+
+
+#: How :meth:`MessageSpec.new` makes a record (``Record.new``): set by :mod:`eicodec.model`
+#: when it loads, as records come after layouts in the package's one-way imports.
+_make_record: Callable[..., Any] | None = None
+
+
+def use_record_maker(make: Callable[..., Any]) -> None:
+    """Let :meth:`MessageSpec.new` make its records with *make* (for :mod:`eicodec.model`)."""
+    global _make_record
+    _make_record = make
 
 
 # --------------------------------------------------------------------------- loading

@@ -19,9 +19,10 @@ from typing import Any
 
 import attrs
 
+from .engine import validate
 from .errors import EicodecError, UnreadableInputError
+from .findings import Report
 from .reader import Source
-from .validator import Report, validate
 
 
 @attrs.frozen

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Self
 import attrs
 
 from .errors import DecodeError, EncodeError, UnknownFieldError
+from .layouts import spec_of_layout, use_record_maker
 
 if TYPE_CHECKING:
     from .layouts import FieldSpec, MessageSpec, RecordLayout
@@ -272,8 +273,6 @@ def _child_by_name(node: Node, name: str) -> Any:
 
 
 def _spec_child_layouts(node: Node) -> dict[str, RecordLayout]:
-    from .layouts import spec_of_layout
-
     layout = node.record.layout
     spec = spec_of_layout(layout) if layout is not None else None
     if spec is None or layout is None:
@@ -355,3 +354,6 @@ class Declaration:
             node = stack.pop()
             yield node
             stack.extend(reversed(node.children))
+
+
+use_record_maker(Record.new)  # (MessageSpec.new makes its records here)

@@ -25,9 +25,9 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from .codes import return_codes
+from .findings import Finding, Report, Status, Verdict
 from .masking import Masker
 from .model import Record
-from .validator import Finding, Report, Status, Verdict
 
 _COLOURS = {Status.APPROVED: "#1b7f3b", Status.REJECTED_RECORDS: "#b26a00", Status.REJECTED_FILE: "#b3261e"}
 STATUSES = ("approved", "rejected", "not assessed")
@@ -270,7 +270,7 @@ def render(report: Report, records: Iterable[Record], *, title: str | None = Non
     (``lang="en"``). *records* are the file's records (for amounts, references, insured
     lines and the wrong values of non-personal fields); *checked_on* the date the file was
     checked against (default: the report's own)."""
-    from . import __version__
+    from ._version import __version__
 
     text = Text(lang)
     title = title or text["title"]

@@ -34,23 +34,14 @@ import numpy as np
 from .batches import Batch, all_digits, digits_value, iter_batches
 from .batches import replayable as _replayable
 from .codes import return_codes
+from .decisions import Award, decided_awards
 from .errors import EicodecError, MismatchError
+from .findings import Outcome, Report, Status, Verdict, fingerprint_records
 from .layouts import MessageSpec, builtin_specs
 from .model import Declaration, Record, record_class
 from .reader import RecordStream, Source, build_tree
 from .rules import RuleSet, answer_for, rules_for
-from .validator import Outcome, Report, Status, Verdict, fingerprint_records
 from .writer import render_records, trailer_from_counts, write_records
-
-
-@attrs.frozen
-class Award:
-    """What an insurer awards on one claim line: a signed amount in cents, extra codes
-    (default 8059, price correction, when the amount differs) and optionally the VAT."""
-
-    amount: int
-    codes: tuple[str, ...] = ()
-    vat: int | None = None
 
 
 def value_or_none(rec: Record, key: str) -> Any:
@@ -709,8 +700,6 @@ def iter_retour(source: Declaration | Source, report: Report, *, insurer_referen
     known only at the end: :class:`~eicodec.errors.MismatchError` then comes after the
     records before the trailer (:func:`write_retour` leaves no output then)."""
     if decisions:  # the insurer's own decisions (eicodec.decisions) join the awards
-        from .decisions import decided_awards
-
         awards = decided_awards(decisions, awards, source, report, mode or report.mode)
     spec305 = spec or return_spec(report.spec)
     b = _Builder(report, spec305, mode or report.mode, insurer_reference,
