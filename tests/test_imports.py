@@ -40,10 +40,10 @@ def test_the_contracts_name_every_checking_and_answer_module() -> None:
     contracts = tomllib.loads(CONFIG.read_text(encoding="utf-8"))["tool"]["importlinter"]["contracts"]
     forbidden = next(c for c in contracts if c["type"] == "forbidden")
     modules = {p.stem for p in (ROOT / "src" / "eicodec").glob("*.py")}
-    checking = {"engine", "kinds", "grammar", "findings", "subtree", "batches", "history", "rules", "layouts",
-                "codecs", "codes"}
+    checking = {"engine", "kinds", "grammar", "findings", "subtree", "batches", "history", "historydb", "rules",
+                "layouts", "codecs", "codes"}
     answers = {"retour", "readback", "retour_check", "report_json", "report_html", "cli", "many", "tables",
-               "convert", "anonymise", "validator"}
+               "convert", "anonymise", "validator", "recording", "history_cli", "spec_cli"}
     assert checking | answers <= modules
     assert {m.removeprefix("eicodec.") for m in forbidden["source_modules"]} == checking
     assert {m.removeprefix("eicodec.") for m in forbidden["forbidden_modules"]} == answers

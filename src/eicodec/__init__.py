@@ -87,9 +87,10 @@ __all__ += ["ColumnBatch", "columns", "iter_columns"]
 
 from .decisions import Award, Reject, read_decisions
 from .readback import ClaimOutcome, iter_outcomes, outcome
+from .recording import ClaimHistory
 from .retour import build_retour, dumps_retour, iter_retour, write_retour
 
-__all__ += ["Award", "ClaimOutcome", "build_retour", "dumps_retour", "iter_outcomes", "iter_retour", "outcome",
+__all__ += ["Award", "ClaimHistory", "ClaimOutcome", "build_retour", "dumps_retour", "iter_outcomes", "iter_retour", "outcome",
             "write_retour"]
 
 from .anonymise import anonymise, anonymise_to

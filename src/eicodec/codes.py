@@ -114,6 +114,13 @@ def use_return_codes(path: str | os.PathLike[str] | None) -> CodeTable:
 
 
 @functools.cache
+def codelist_file(path: str) -> frozenset[str]:
+    """The codes of the code list file at *path* (a CSV with a ``code`` column)."""
+    with open(path, encoding="utf-8", newline="") as fh:
+        return frozenset(row["code"] for row in csv.DictReader(fh))
+
+
+@functools.cache
 def codelist(list_id: str) -> frozenset[str] | None:
     """The codes of a shipped field code list (e.g. ``"COD134"``), or None if not shipped."""
     path = data_dir() / "codelists" / f"{list_id}.csv"

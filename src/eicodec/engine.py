@@ -25,7 +25,7 @@ from .batches import BATCH_LINES, Batch, char_matrix, column_major, digits_value
 from .codes import return_codes, use_return_codes
 from .findings import MODES, Findings, Mode, Outcomes, Report, Status, Verdict
 from .grammar import Grammar, Placement, Walker
-from .history import ClaimHistory, HistorySource
+from .history import HistorySource, HistoryStore
 from .kinds import CHECKS, FieldChecks, View, field_message, keys_of, pairing_keys, unique_keys
 from .layouts import MessageSpec
 from .reader import RecordStream, Source
@@ -118,7 +118,7 @@ class _Run:
     """One pass over the file: findings, outcomes, counts and totals."""
 
     def __init__(self, spec: MessageSpec, rules: RuleSet, mode: str, show_values: bool, today: dt.date,
-                 known: _Known | None, history: ClaimHistory | None = None) -> None:
+                 known: _Known | None, history: HistoryStore | None = None) -> None:
         self.spec = spec
         self.rules = rules
         self.mode = mode
@@ -780,7 +780,7 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
     ``show_values=True`` puts offending values in messages (off by default: they may
     be personal data). ``progress`` is called now and then with the number of lines
     checked so far. ``batch_lines``: lines checked at a time (findings do not depend on it).
-    ``history``: earlier claim lines and their outcomes (:class:`~eicodec.history.ClaimHistory`,
+    ``history``: earlier claim lines and their outcomes (:class:`~eicodec.ClaimHistory`,
     its SQLite file's path, or a mapping): the rules of kind ``claim_history`` (STB §5.4.8)
     run only with one.
 
@@ -794,7 +794,7 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
     if codes is not None:
         use_return_codes(codes)
     day = today or dt.date.today()
-    past = ClaimHistory.of(history) if history is not None else None
+    past = HistoryStore.of(history) if history is not None else None
     opener, to_close = replayable(source)
     if past is not None and past is not history:
         to_close.append(past)  # type: ignore[arg-type]  # opened here: closed here
@@ -843,7 +843,7 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
     return Report(spec=found, mode=mode, status=status, findings=findings, outcomes=run.outcomes,
                   counts=dict(run.walker.counts), encoding=info.encoding, fingerprint=info.fingerprint,
                   header_raw=run.walker.header_raw, bom=info.bom, checked_on=day,
-                  file=os.fspath(source) if isinstance(source, (str, os.PathLike)) else None)
+                  source=os.fspath(source) if isinstance(source, (str, os.PathLike)) else None)
 
 
 def _consume(run: _Run, stream: RecordStream, batch_lines: int, progress: Callable[[int], None] | None,

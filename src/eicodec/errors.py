@@ -115,3 +115,8 @@ class UnknownRecordTypeError(LookupFailure):
 class UnknownFieldError(LookupFailure, AttributeError):
     """A record has no field of that rubric or name (``record["9999"]``). Also an
     :class:`AttributeError`, as ``record.no_such_name`` always raised one."""
+
+
+class UsageError(Exception):
+    """Bad command-line arguments: exit status 2. The message names the option at fault
+    (raised by the command line's own modules, never by the library)."""

@@ -27,20 +27,34 @@ Mode = Literal["insurer", "vecozo"]  # how a file is judged: see validate()
 MODES: tuple[Mode, ...] = ("insurer", "vecozo")
 
 
-class Verdict(str, enum.Enum):
-    """What became of a record."""
+class Verdict(enum.StrEnum):
+    """What became of a record (compares equal to its string: ``Verdict.REJECTED == "rejected"``)."""
 
     APPROVED = "approved"
     REJECTED = "rejected"
     NOT_ASSESSED = "not_assessed"
 
 
-class Status(str, enum.Enum):
-    """What became of the file."""
+class Status(enum.StrEnum):
+    """What became of a file or a claim line: one type for every result, a ``str`` enum
+    (``Status.APPROVED == "approved"``, ``str()`` and JSON give the value), so callers
+    comparing with strings keep working.
+
+    * :attr:`Report.status`: ``approved``, ``rejected_records``, ``rejected_file``;
+    * :attr:`eicodec.FileFailure.status` (a file without a report): ``unreadable``, ``failed``;
+    * :attr:`eicodec.ClaimOutcome.status` (one claim line, read from an AP305):
+      ``approved``, ``rejected``, ``not_assessed``, ``rejected_with_file``, ``not_returned``.
+    """
 
     APPROVED = "approved"
     REJECTED_RECORDS = "rejected_records"
     REJECTED_FILE = "rejected_file"
+    UNREADABLE = "unreadable"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    NOT_ASSESSED = "not_assessed"
+    REJECTED_WITH_FILE = "rejected_with_file"
+    NOT_RETURNED = "not_returned"
 
 
 def _check_code(instance: Any, attribute: Any, value: str) -> None:
@@ -332,8 +346,11 @@ class Report:
     header_raw: str
     bom: bool = False
     unassessed: Sequence[Finding] = attrs.field(factory=list)
+    #: the file it came from: its path as given, or ``<bytes #i>`` (set by ``validate_many``
+    #: and by ``validate`` for a path), None when not known
+    source: str | None = None
+    #: the date the file's dates were checked against (and its return file's date)
     checked_on: dt.date | None = None
-    file: str | None = attrs.field(default=None, eq=False)
 
     def __attrs_post_init__(self) -> None:
         if self.status is Status.REJECTED_FILE:  # STB §6.4.1: no record is assessed
@@ -346,7 +363,7 @@ class Report:
     def __repr__(self) -> str:
         counts = ", ".join(f"{t}: {n}" for t, n in sorted(self.counts.items()))
         day = f", checked on {self.checked_on.isoformat()}" if self.checked_on else ""
-        name = f" {self.file}" if self.file else ""
+        name = f" {self.source}" if self.source else ""
         return (f"<Report{name} {self.spec.name} {self.status.value} ({self.mode}{day}): records {counts}; "
                 f"{len(self.findings)} finding(s), {len(self.outcomes)} returned record(s)>")
 

@@ -23,7 +23,7 @@ from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
 
 from .batches import all_digits, all_of, column_major, date_ordinal, digits_value, text_of, weighted_sum
-from .codes import codelist
+from .codes import codelist, codelist_file
 from .errors import SpecError
 from .layouts import FieldSpec, MessageSpec, RecordLayout
 from .rules import Condition, Rule, owner
@@ -76,7 +76,7 @@ class FieldChecks:
         for f in lay.fields:
             allowed: frozenset[str] | None = None
             if f.codelist and f.codelist not in RETURN_CODE_LISTS:
-                allowed = codelist(f.codelist)
+                allowed = codelist_file(f.codelist_path) if f.codelist_path else codelist(f.codelist)
             if f.allowed is not None:
                 allowed = frozenset(f.allowed)
             numeric = f.type == "N"
@@ -779,3 +779,40 @@ CHECKS: dict[str, Callable[[Rule, View], np.ndarray]] = {
     "elfproef": k_elfproef, "iban": k_iban, "record_absent": k_record_absent, "empty": k_empty,
     "any_filled": k_any_filled, "pattern": k_pattern,
 }
+
+
+# ------------------------------------------------------------------ arithmetic within a record
+# (branch anystd: kept apart from the other kinds to ease merging)
+
+def _rounded(num: np.ndarray, divisor: int, rounding: str) -> np.ndarray:
+    """``num / divisor`` as integers, rounded as stated (*num* >= 0)."""
+    if divisor == 1:
+        return num
+    q, r = np.divmod(num, divisor)
+    if rounding == "down":
+        return np.asarray(q)
+    twice = 2 * r
+    if rounding == "half_up":
+        return np.asarray(q + (twice >= divisor))
+    return np.asarray(q + ((twice > divisor) | ((twice == divisor) & (q % 2 == 1))))  # half_even
+
+
+def k_product(rule: Rule, view: View) -> np.ndarray:
+    """``rubrics[0] = rubrics[1] x rubrics[2] x ... / divisor``, rounded as ``rounding``
+    says; unsigned (the D/C fields are checked apart); skipped where a field is not all
+    digits. Zero is a value (an amount of 0 for a quantity of 0 is right)."""
+    divisor = int(rule.params.get("divisor", 1))
+    rounding = str(rule.params.get("rounding", "down"))
+    _, fc = view.field(rule.rubrics[0])
+    ok = all_digits(fc)
+    result = digits_value(fc).astype(np.int64)
+    prod = np.ones(view.n, np.int64)
+    for rub in rule.rubrics[1:]:
+        _, gc = view.field(rub)
+        ok &= all_digits(gc)
+        prod = prod * digits_value(gc).astype(np.int64)
+    fails: np.ndarray = when(rule, view) & ok & (result != _rounded(prod, divisor, rounding))
+    return fails
+
+
+CHECKS["product"] = k_product

@@ -310,7 +310,11 @@ class Declaration:
 
     @classmethod
     def new(cls, spec: MessageSpec, **header_values: Any) -> Declaration:
-        """An empty declaration of *spec* whose header holds *header_values*."""
+        """An empty declaration of *spec* whose header holds *header_values* (the
+        subversion 0104 defaults to the spec's, as 0102/0103 are fixed by it)."""
+        sub = spec.field(spec.header, "0104")
+        if sub.rubric not in header_values and sub.attr not in header_values:
+            header_values[sub.rubric] = spec.subversion_number
         return cls(spec=spec, header=spec.new(spec.header, **header_values))
 
     def __repr__(self) -> str:

@@ -24,6 +24,7 @@ import attrs
 
 from .codes import return_codes
 from .errors import MismatchError, ReturnFileError, ReturnMismatchError
+from .findings import Status
 from .layouts import MessageSpec
 from .model import Declaration, Record
 from .reader import RecordStream, Source
@@ -47,7 +48,7 @@ class ClaimOutcome:
 
     line: int
     reference: str
-    status: str
+    status: Status = attrs.field(converter=Status)
     codes: tuple[str, ...]
     meanings: tuple[str, ...]
     declared: int
@@ -57,7 +58,8 @@ class ClaimOutcome:
 
 
 
-def outcome(ap304: Declaration | Source, ap305: Declaration | Source) -> list[ClaimOutcome]:
+def outcome(ap304: Declaration | Source, ap305: Declaration | Source, *, spec: MessageSpec | None = None,
+            return_spec: MessageSpec | None = None) -> list[ClaimOutcome]:
     """Per claim line of *ap304*, what *ap305* says became of it.
 
     Every line of *ap304* whose record is a claim line (``04``; ``[answer]`` in the rules)
@@ -79,8 +81,11 @@ def outcome(ap304: Declaration | Source, ap305: Declaration | Source) -> list[Cl
     :class:`~eicodec.errors.ReturnMismatchError` (a ``ReturnFileError`` and a
     :class:`~eicodec.errors.MismatchError`) when the header differs from the AP304's in a
     rubric it copies, or a returned record copies no record of the AP304.
+    *spec* and *return_spec* read files of a standard given as your own spec files
+    (default: the spec the header names); the awarded amount and codes are the return
+    spec's ``[return]`` fields.
     """
-    return list(iter_outcomes(ap304, ap305))
+    return list(iter_outcomes(ap304, ap305, spec=spec, return_spec=return_spec))
 
 
 @attrs.define
@@ -101,29 +106,31 @@ class _Returned:
     used: bool = False  # matched to a claim line already
 
 
-def _records_of(source: Declaration | Source) -> tuple[MessageSpec, Iterator[Record], Callable[[], None]]:
+def _records_of(source: Declaration | Source, spec: MessageSpec | None = None) -> tuple[
+        MessageSpec, Iterator[Record], Callable[[], None]]:
     """(spec, every record in file order -- placed or not --, closer)."""
     if isinstance(source, Declaration):
         recs = sorted([*source.iter_records(), *source.unplaced], key=lambda r: r.line or 0)
         return source.spec, iter(recs), (lambda: None)
-    stream = RecordStream(source)
+    stream = RecordStream(source, spec=spec)
     assert stream.info.spec is not None
     return stream.info.spec, iter(stream), stream.close
 
 
-def _return_records(source: Declaration | Source) -> tuple[MessageSpec, Iterator[tuple[int, Record]],
-                                                          Callable[[], None]]:
+def _return_records(source: Declaration | Source, spec: MessageSpec | None = None) -> tuple[
+        MessageSpec, Iterator[tuple[int, Record]], Callable[[], None]]:
     """(spec, (line, record) of every line of the return file in file order, closer); a
     :class:`Declaration` with structure problems is refused."""
     if isinstance(source, Declaration):
         recs = check_declaration(source)
         return source.spec, enumerate(recs, 1), (lambda: None)
-    stream = RecordStream(source)
+    stream = RecordStream(source, spec=spec)
     assert stream.info.spec is not None
     return stream.info.spec, (((rec.line or i), rec) for i, rec in enumerate(stream, 1)), stream.close
 
 
-def iter_outcomes(ap304: Declaration | Source, ap305: Declaration | Source) -> Iterator[ClaimOutcome]:
+def iter_outcomes(ap304: Declaration | Source, ap305: Declaration | Source, *, spec: MessageSpec | None = None,
+                  return_spec: MessageSpec | None = None) -> Iterator[ClaimOutcome]:
     """:func:`outcome`, streamed: the AP304 is read once, record by record; of the AP305
     only a digest, the codes and the awarded amount of each detail record are kept
     (an insurer's return holds the rejected lines only: memory stays small).
@@ -135,9 +142,9 @@ def iter_outcomes(ap304: Declaration | Source, ap305: Declaration | Source) -> I
     them, the sluitrecord totals -- is checked after the last record: then the error
     comes after the outcomes. **The outcomes yielded are final only when the iteration
     ends without an error**; use :func:`outcome` to get all of them or none."""
-    spec, records, close = _records_of(ap304)
+    spec304, records, close = _records_of(ap304, spec)
     try:
-        join = OutcomeJoin(spec, ap305)
+        join = OutcomeJoin(spec304, ap305, return_spec=return_spec)
         for rec in records:
             found = join.feed(rec)
             if found is not None:
@@ -173,6 +180,8 @@ def _index_return(spec304: MessageSpec, spec305: MessageSpec, records: Iterator[
     n = spec304.record_length
     key = _key_maker(spec304)
     check = ReturnCheck(spec304, spec305)
+    assert spec305.returns is not None
+    names, awarded = spec305.returns.codes, f"{spec305.returns.awarded}_signed"
     header: Record | None = None
     trailer: Record | None = None
     returned: list[_Returned] = []
@@ -188,8 +197,8 @@ def _index_return(spec304: MessageSpec, spec305: MessageSpec, records: Iterator[
             trailer = rec
             continue
         comment = t == spec305.comment
-        entry = _Returned(line, t, _digest(rec.raw, n), codes_of(rec),
-                          0 if comment else value_or_none(rec, "awarded_amount_signed") or 0, comment)
+        entry = _Returned(line, t, _digest(rec.raw, n), codes_of(rec, names),
+                          0 if comment else value_or_none(rec, awarded) or 0, comment)
         returned.append(entry)
         by_key.setdefault(key(rec), []).append(entry)
         if comment:
@@ -216,10 +225,12 @@ class OutcomeJoin:
     The outcomes :meth:`feed` answered are final only when :meth:`finish` returns.
     :mod:`eicodec.tables` feeds it from its batches."""
 
-    def __init__(self, spec: MessageSpec, ap305: Declaration | Source) -> None:
-        spec305, records305, close305 = _return_records(ap305)
+    def __init__(self, spec: MessageSpec, ap305: Declaration | Source, *,
+                 return_spec: MessageSpec | None = None) -> None:
+        spec305, records305, close305 = _return_records(ap305, return_spec)
         try:
-            if spec.kind != "declaration" or spec305.kind != "return" or spec305.return_of != spec.standard:
+            if spec.kind != "declaration" or spec305.kind != "return" or spec305.return_of != spec.standard \
+                    or spec305.returns is None:
                 raise ReturnMismatchError(f"{spec305.name} is not a return file for {spec.name}")
             header305, self.trailer305, self.returned, self.by_key = _index_return(spec, spec305, records305)
         finally:
@@ -239,9 +250,11 @@ class OutcomeJoin:
         # codes that say nothing against a line: assessed and fine, price corrected, fine
         # but returned with a rejected file
         self.neutral = {roles["assessed_ok"], roles["price_correction"], self.vecozo_ok}
-        self.hdr_codes = codes_of(header305)
+        assert spec305.returns is not None
+        self.hdr_codes = codes_of(header305, spec305.returns.codes)
         self.approved_file = roles["approved_file"] in self.hdr_codes
-        self.return_reference = (value_or_none(header305, "insurer_reference") or "").strip()
+        ref_attr = spec305.returns.insurer_reference
+        self.return_reference = (value_or_none(header305, ref_attr) or "").strip() if ref_attr else ""
         self.header_done = False
         #: VECOZO's answer to a rejected file returns every record (STB §6.8.3)
         self.everything = any(self.vecozo_ok in e.codes for e in self.returned)
@@ -283,9 +296,10 @@ class OutcomeJoin:
                         match = e
             if match is not None:
                 match.used = True
-        if t != self.comment_t and rec.layout is not None:
+        known = t in spec.records  # (the tables' join feeds records of most types without a layout)
+        if t != self.comment_t and known:
             self.prev_digest = digest
-        if self.everything and not back and rec.layout is not None and self.not_back is None:
+        if self.everything and not back and known and self.not_back is None:
             self.not_back = rec.line or 0
         if t != claim_t:
             return None
@@ -355,8 +369,10 @@ class OutcomeJoin:
         lay = trailer.layout
         assert lay is not None
         submitted = self.submitted if self.submitted is not None else self.declared
-        for attr, want in (("submitted_total", submitted), ("awarded_total", self.awarded)):
-            pair = lay.signed.get(f"{attr}_signed")
+        returns = self.spec305.returns
+        assert returns is not None
+        for attr, want in ((returns.submitted_total, submitted), (returns.awarded_total, self.awarded)):
+            pair = lay.signed.get(f"{attr}_signed") if attr else None
             if pair is None:
                 continue
             if abs(want) >= 10 ** pair[0].length:

@@ -65,7 +65,11 @@ class ReturnCheck:
                      and f.kind != "reserve")
             for t, lay in spec305.records.items()}
         claim_lay = spec305.records.get(self.claim_t)
-        awarded = claim_lay.signed.get("awarded_amount_signed") if claim_lay is not None else None
+        returns = spec305.returns
+        if returns is None:
+            raise EicodecError(f"{spec305.name} has no [return] table: it is not a return message")
+        self.code_names = returns.codes
+        awarded = claim_lay.signed.get(f"{returns.awarded}_signed") if claim_lay is not None else None
         self.awarded_field = awarded[0] if awarded is not None else None
         #: per total rule: (record type, signed attribute) it sums
         self.sums: dict[str, tuple[str, str]] = {}
@@ -120,7 +124,7 @@ class ReturnCheck:
         for rubric, (st, attr) in self.sums.items():
             if st == t:
                 self.totals[rubric] += self._get(rec, at, attr) or 0
-        codes = codes_of(rec)
+        codes = codes_of(rec, self.code_names)
         for code in codes:
             if code not in self.codes:
                 raise ReturnFileError("a return code that is not in the COD954 list in use", **_where(rec, at))
