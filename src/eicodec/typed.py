@@ -1686,3 +1686,341 @@ def new_gz321_trailer(
     """A new GZ321 v1.0 record 99 (sluitrecord) with the fields given (the rest empty, fixed
     fields filled); a type checker knows every field's name and type."""
     return _new(GZ321Trailer, locals())
+
+
+def new_mz301_header(
+    *,
+    standard_subversion: str | None = None,
+    message_kind: str | None = None,
+    software_vendor_code: str | None = None,
+    software_version: str | None = None,
+    uzovi: str | None = None,
+    service_bureau_code: str | None = None,
+    provider_code: str | None = None,
+    practice_code: str | None = None,
+    institution_code: str | None = None,
+    payee_code: str | None = None,
+    period_start: dt.date | None = None,
+    period_end: dt.date | None = None,
+    invoice_number: str | None = None,
+    invoice_date: dt.date | None = None,
+    vat_number: str | None = None,
+    currency: str | None = None,
+) -> MZ301Header:
+    """A new MZ301 v1.3 record 01 (voorlooprecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(MZ301Header, locals())
+
+
+def new_mz301_insured(
+    *,
+    record_id: int | None = None,
+    bsn: str | None = None,
+    uzovi: str | None = None,
+    insured_number: str | None = None,
+    patient_number: str | None = None,
+    birth_date: dt.date | None = None,
+    gender: str | None = None,
+    name_code_1: str | None = None,
+    surname_1: str | None = None,
+    prefix_1: str | None = None,
+    name_code_2: str | None = None,
+    surname_2: str | None = None,
+    prefix_2: str | None = None,
+    initials: str | None = None,
+    name_code_3: str | None = None,
+    postcode: str | None = None,
+    foreign_postcode: str | None = None,
+    house_number: int | None = None,
+    house_number_suffix: str | None = None,
+    country_code: str | None = None,
+    debtor_number: str | None = None,
+    deceased: str | None = None,
+) -> MZ301Insured:
+    """A new MZ301 v1.3 record 02 (verzekerdenrecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(MZ301Insured, locals())
+
+
+def new_mz301_debtor(
+    *,
+    record_id: int | None = None,
+    debtor_number: str | None = None,
+    birth_date: dt.date | None = None,
+    gender: str | None = None,
+    name_code_1: str | None = None,
+    surname_1: str | None = None,
+    prefix_1: str | None = None,
+    name_code_2: str | None = None,
+    surname_2: str | None = None,
+    prefix_2: str | None = None,
+    initials: str | None = None,
+    name_code_3: str | None = None,
+    title: str | None = None,
+    street: str | None = None,
+    house_number: int | None = None,
+    house_number_suffix: str | None = None,
+    postcode: str | None = None,
+    foreign_postcode: str | None = None,
+    city: str | None = None,
+    country_code: str | None = None,
+    phone_number: str | None = None,
+    phone_country_code: str | None = None,
+    email: str | None = None,
+    bank_account: int | None = None,
+    relation_type: str | None = None,
+) -> MZ301Debtor:
+    """A new MZ301 v1.3 record 03 (debiteurrecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(MZ301Debtor, locals())
+
+
+def new_mz301_claim(
+    *,
+    record_id: int | None = None,
+    bsn: str | None = None,
+    uzovi: str | None = None,
+    insured_number: str | None = None,
+    authorisation_number: str | None = None,
+    forwarding_allowed: str | None = None,
+    service_date: dt.date | None = None,
+    service_record_kind: str | None = None,
+    special_dentistry: str | None = None,
+    special_dentistry_kind: str | None = None,
+    service_code_list: str | None = None,
+    service_code: str | None = None,
+    jaw_indicator: str | None = None,
+    tooth_code: str | None = None,
+    surface_code: str | None = None,
+    diagnosis_code_list: str | None = None,
+    special_dentistry_diagnosis: str | None = None,
+    accident_indicator: str | None = None,
+    performer_code: str | None = None,
+    performer_specialism: str | None = None,
+    prescriber_code: str | None = None,
+    prescriber_specialism: str | None = None,
+    tariff: int | None = None,
+    quantity: int | None = None,
+    calculated_amount: int | None = None,
+    calculated_amount_dc: str | None = None,
+    special_dentistry_reduction: int | None = None,
+    vat_percentage: int | None = None,
+    declared_amount: int | None = None,
+    declared_amount_dc: str | None = None,
+    reference: str | None = None,
+    previous_reference: str | None = None,
+    calculated_amount_signed: int | None = None,
+    declared_amount_signed: int | None = None,
+) -> MZ301Claim:
+    """A new MZ301 v1.3 record 04 (prestatierecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(MZ301Claim, locals())
+
+
+def new_mz301_comment(
+    *,
+    record_id: int | None = None,
+    line_number: int | None = None,
+    text: str | None = None,
+) -> MZ301Comment:
+    """A new MZ301 v1.3 record 98 (commentaarrecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(MZ301Comment, locals())
+
+
+def new_mz301_trailer(
+    *,
+    insured_count: int | None = None,
+    debtor_count: int | None = None,
+    claim_count: int | None = None,
+    comment_count: int | None = None,
+    detail_count: int | None = None,
+    total_amount: int | None = None,
+    total_amount_dc: str | None = None,
+    total_amount_signed: int | None = None,
+) -> MZ301Trailer:
+    """A new MZ301 v1.3 record 99 (sluitrecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(MZ301Trailer, locals())
+
+
+def new_mz302_header(
+    *,
+    standard_subversion: str | None = None,
+    message_kind: str | None = None,
+    software_vendor_code: str | None = None,
+    software_version: str | None = None,
+    uzovi: str | None = None,
+    service_bureau_code: str | None = None,
+    provider_code: str | None = None,
+    practice_code: str | None = None,
+    institution_code: str | None = None,
+    payee_code: str | None = None,
+    period_start: dt.date | None = None,
+    period_end: dt.date | None = None,
+    invoice_number: str | None = None,
+    invoice_date: dt.date | None = None,
+    vat_number: str | None = None,
+    currency: str | None = None,
+    insurer_reference: str | None = None,
+    return_date: dt.date | None = None,
+    return_code_1: str | None = None,
+    return_code_2: str | None = None,
+    return_code_3: str | None = None,
+) -> MZ302Header:
+    """A new MZ302 v1.3 record 01 (voorlooprecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(MZ302Header, locals())
+
+
+def new_mz302_insured(
+    *,
+    record_id: int | None = None,
+    bsn: str | None = None,
+    uzovi: str | None = None,
+    insured_number: str | None = None,
+    patient_number: str | None = None,
+    birth_date: dt.date | None = None,
+    gender: str | None = None,
+    name_code_1: str | None = None,
+    surname_1: str | None = None,
+    prefix_1: str | None = None,
+    name_code_2: str | None = None,
+    surname_2: str | None = None,
+    prefix_2: str | None = None,
+    initials: str | None = None,
+    name_code_3: str | None = None,
+    postcode: str | None = None,
+    foreign_postcode: str | None = None,
+    house_number: int | None = None,
+    house_number_suffix: str | None = None,
+    country_code: str | None = None,
+    debtor_number: str | None = None,
+    deceased: str | None = None,
+    return_code_1: str | None = None,
+    return_code_2: str | None = None,
+    return_code_3: str | None = None,
+) -> MZ302Insured:
+    """A new MZ302 v1.3 record 02 (verzekerdenrecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(MZ302Insured, locals())
+
+
+def new_mz302_debtor(
+    *,
+    record_id: int | None = None,
+    debtor_number: str | None = None,
+    birth_date: dt.date | None = None,
+    gender: str | None = None,
+    name_code_1: str | None = None,
+    surname_1: str | None = None,
+    prefix_1: str | None = None,
+    name_code_2: str | None = None,
+    surname_2: str | None = None,
+    prefix_2: str | None = None,
+    initials: str | None = None,
+    name_code_3: str | None = None,
+    title: str | None = None,
+    street: str | None = None,
+    house_number: int | None = None,
+    house_number_suffix: str | None = None,
+    postcode: str | None = None,
+    foreign_postcode: str | None = None,
+    city: str | None = None,
+    country_code: str | None = None,
+    phone_number: str | None = None,
+    phone_country_code: str | None = None,
+    email: str | None = None,
+    bank_account: int | None = None,
+    relation_type: str | None = None,
+    return_code_1: str | None = None,
+    return_code_2: str | None = None,
+    return_code_3: str | None = None,
+) -> MZ302Debtor:
+    """A new MZ302 v1.3 record 03 (debiteurrecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(MZ302Debtor, locals())
+
+
+def new_mz302_claim(
+    *,
+    record_id: int | None = None,
+    bsn: str | None = None,
+    uzovi: str | None = None,
+    insured_number: str | None = None,
+    authorisation_number: str | None = None,
+    forwarding_allowed: str | None = None,
+    service_date: dt.date | None = None,
+    service_record_kind: str | None = None,
+    special_dentistry: str | None = None,
+    special_dentistry_kind: str | None = None,
+    service_code_list: str | None = None,
+    service_code: str | None = None,
+    jaw_indicator: str | None = None,
+    tooth_code: str | None = None,
+    surface_code: str | None = None,
+    diagnosis_code_list: str | None = None,
+    special_dentistry_diagnosis: str | None = None,
+    accident_indicator: str | None = None,
+    performer_code: str | None = None,
+    performer_specialism: str | None = None,
+    prescriber_code: str | None = None,
+    prescriber_specialism: str | None = None,
+    tariff: int | None = None,
+    quantity: int | None = None,
+    calculated_amount: int | None = None,
+    calculated_amount_dc: str | None = None,
+    special_dentistry_reduction: int | None = None,
+    vat_percentage: int | None = None,
+    declared_amount: int | None = None,
+    declared_amount_dc: str | None = None,
+    reference: str | None = None,
+    previous_reference: str | None = None,
+    insurer_calculated_amount: int | None = None,
+    insurer_calculated_amount_dc: str | None = None,
+    awarded_amount: int | None = None,
+    awarded_amount_dc: str | None = None,
+    return_code_1: str | None = None,
+    return_code_2: str | None = None,
+    return_code_3: str | None = None,
+    calculated_amount_signed: int | None = None,
+    declared_amount_signed: int | None = None,
+    insurer_calculated_amount_signed: int | None = None,
+    awarded_amount_signed: int | None = None,
+) -> MZ302Claim:
+    """A new MZ302 v1.3 record 04 (prestatierecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(MZ302Claim, locals())
+
+
+def new_mz302_comment(
+    *,
+    record_id: int | None = None,
+    line_number: int | None = None,
+    text: str | None = None,
+    return_code_1: str | None = None,
+    return_code_2: str | None = None,
+    return_code_3: str | None = None,
+) -> MZ302Comment:
+    """A new MZ302 v1.3 record 98 (commentaarrecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(MZ302Comment, locals())
+
+
+def new_mz302_trailer(
+    *,
+    insured_count: int | None = None,
+    debtor_count: int | None = None,
+    claim_count: int | None = None,
+    comment_count: int | None = None,
+    detail_count: int | None = None,
+    submitted_total: int | None = None,
+    submitted_total_dc: str | None = None,
+    awarded_total: int | None = None,
+    awarded_total_dc: str | None = None,
+    submitted_total_signed: int | None = None,
+    awarded_total_signed: int | None = None,
+) -> MZ302Trailer:
+    """A new MZ302 v1.3 record 99 (sluitrecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(MZ302Trailer, locals())
