@@ -26,8 +26,18 @@ from .codes import return_codes, use_return_codes
 from .findings import MODES, Findings, Mode, Outcomes, Report, Status, Verdict
 from .grammar import Grammar, Placement, Walker
 from .history import HistorySource, HistoryStore
-from .kinds import (CHECKS, SIBLING_KINDS, FieldChecks, View, child_sum_stated, field_message, keys_of,
-                    make_previous, pairing_keys, unique_keys)
+from .kinds import (
+    CHECKS,
+    SIBLING_KINDS,
+    FieldChecks,
+    View,
+    child_sum_stated,
+    field_message,
+    keys_of,
+    make_previous,
+    pairing_keys,
+    unique_keys,
+)
 from .layouts import MessageSpec
 from .reader import RecordStream, Source
 from .rules import Rule, RuleSet, load_rules, owner, rules_for
@@ -138,7 +148,7 @@ class _Run:
         self.sums = ChildSums(spec, self.checks)  # rules on the sum of the records under theirs
         # sibling rules: per depth of the tree, the last record at that depth read so far
         # (parent line, its characters, type, readable), carried across batches
-        self.sibling_depths = {self.grammar.depth[r.record] for _, r in self.checks  # type: ignore[index]
+        self.sibling_depths = {self.grammar.depth[r.record] for _, r in self.checks
                                if r.kind in SIBLING_KINDS and r.record in self.grammar.depth}
         self.depth_of = np.full(256, -1, np.int64)
         for t, d in self.grammar.depth.items():

@@ -844,7 +844,7 @@ def _previous_passes(rule: Rule, prev: Previous) -> np.ndarray:
     """Per row: the previous sibling is of the type ``previous.record`` and passes the
     test of ``previous`` (its rubric's filled/equals/not_equals)."""
     c: Condition = rule.params["previous"]
-    ok = prev.types == int(c.record or rule.record or "-1")
+    ok: np.ndarray = np.asarray(prev.types == int(c.record or rule.record or "-1"))
     if c.rubric is not None and ok.any():
         ok &= field_test(prev.view, Condition(c.rubric, c.record, c.filled, c.equals, c.not_equals))
     return ok
