@@ -82,6 +82,16 @@ class Batch:
         row: np.ndarray = self.chars[i]
         return row.tobytes().decode("ascii")
 
+    def key_bytes(self) -> bytes:
+        """The lines as UTF-8 with CR/LF after each (what :func:`eicodec.history.file_key`
+        hashes of a declaration's records)."""
+        if self._texts is None:  # ASCII lines of the record length
+            m = np.empty((self._n, self.width + 2), np.uint8)
+            m[:, :self.width] = self.chars
+            m[:, self.width:] = (13, 10)
+            return m.tobytes()
+        return "".join(t + "\r\n" for t in self._texts).encode("utf-8", "surrogatepass")
+
     @property
     def lines(self) -> np.ndarray:
         """1-based line numbers (int64) of the batch's lines."""
