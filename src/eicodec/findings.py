@@ -351,6 +351,14 @@ class Report:
     source: str | None = None
     #: the date the file's dates were checked against (and its return file's date)
     checked_on: dt.date | None = None
+    #: the line of the voorlooprecord ``header_raw`` is the text of
+    header_line: int | None = None
+    #: the sluitrecord's text as read between voorlooprecord and end (None: none there)
+    trailer_raw: str | None = None
+    #: the signed sums of the amounts the trailer totals add up, by summed rubric, where
+    #: exact for the whole file (see ``engine._Run.exact_sums``): with ``header_raw`` and
+    #: ``trailer_raw`` what a return file without detail records is made of
+    amount_sums: dict[str, int] = attrs.field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
         if self.status is Status.REJECTED_FILE:  # STB §6.4.1: no record is assessed

@@ -39,7 +39,7 @@ from .errors import EicodecError, MismatchError
 from .findings import Outcome, Report, Status, Verdict, fingerprint_records
 from .layouts import MessageSpec, ReturnFields, all_specs, spec_of_layout
 from .model import Declaration, Record, record_class
-from .reader import RecordStream, Source, build_tree
+from .reader import RecordStream, Source, _looks_like_content, build_tree, fingerprint_bytes
 from .rules import RuleSet, answer_for, rules_for
 from .writer import render_records, trailer_from_counts, write_records
 
@@ -416,6 +416,34 @@ class _Builder:
         """The claim line's reference (``[answer] claim_reference``); "" for other records."""
         return rec.raw[self.ref_slice].rstrip(" ") if rec.record_type == self.claim_t else ""
 
+    def known_totals(self) -> _Totals | None:
+        """The totals of an answer without detail records, from what validation kept
+        (``header_raw``, ``trailer_raw``, ``counts``, ``amount_sums``), when they are
+        exactly what reading the file again would give; else None.
+
+        That answer is the insurer's to an approved file and anyone's to a file rejected
+        as a whole (STB §6.7, §6.9): voorlooprecord and sluitrecord only. Awards or
+        added comments may return lines, so they need the file."""
+        rep = self.report
+        if self.awards or self.comments or not self.batch_walk_ok() or rep.header_line is None:
+            return None
+        if not (rep.status is Status.REJECTED_FILE or (
+                rep.status is Status.APPROVED and self.mode == "insurer" and not len(rep.outcomes))):
+            return None
+        spec = rep.spec
+        declared = rep.amount_sums.get(spec.layout(self.claim_t).signed[self.amount_attr][0].rubric)
+        if declared is None:
+            return None
+        tot = _Totals(header=self.make(rep.header_line, rep.header_raw, "\r\n"), declared=declared,
+                      awarded=declared if rep.status is Status.APPROVED else 0)
+        trailers = rep.counts.get(spec.trailer, 0)
+        if trailers == 1 and rep.trailer_raw is not None:  # (the one sluitrecord, in its place)
+            if self.total_attr and len(rep.trailer_raw) == spec.layout(spec.trailer).length:
+                tot.submitted = value_or_none(self.make(0, rep.trailer_raw, "\r\n"), self.total_attr)
+        elif trailers:
+            return None
+        return tot
+
     # ------------------------------------------------------------ pass B
     def header(self, original: Record, corrections: bool) -> Record:
         rep, roles = self.report, self.rules.roles
@@ -749,6 +777,15 @@ def iter_retour(source: Declaration | Source, report: Report, *, insurer_referen
         return
     make, to_close = _replayable(source)
     try:
+        known = b.known_totals()
+        if known is not None and report.fingerprint and _fingerprint(make()) == report.fingerprint:
+            # Nothing but voorlooprecord and sluitrecord goes back: made from what the
+            # validation kept, the input read again only for its fingerprint.
+            assert known.header is not None
+            b.check_totals(known)
+            yield b.header(known.header, False)
+            yield b.trailer({}, known)
+            return
         # The header must know whether any award corrects an amount: with awards, a first
         # pass gathers the totals; without, they are gathered while the body is written.
         totals = _Totals()
@@ -778,6 +815,22 @@ def iter_retour(source: Declaration | Source, report: Report, *, insurer_referen
     finally:
         for fh in to_close:
             fh.close()
+
+
+def _fingerprint(source: Source) -> str:
+    """The fingerprint of *source*'s bytes (as the reader takes it), read in chunks."""
+    if isinstance(source, str) and _looks_like_content(source):
+        return fingerprint_bytes([source.encode("utf-8", "surrogatepass")])
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return fingerprint_bytes([bytes(source)])
+    if isinstance(source, (str, os.PathLike)):
+        try:
+            with open(source, "rb") as fh:
+                return fingerprint_bytes(iter(lambda: fh.read(1 << 20), b""))
+        except OSError:
+            return ""  # (the reader says what is wrong with it)
+    read = source.read
+    return fingerprint_bytes(iter(lambda: read(1 << 20), b""))
 
 
 def _from_records(b: _Builder, source: Declaration, report: Report) -> Iterator[Record]:
