@@ -13,9 +13,12 @@ import enum
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
+
+if TYPE_CHECKING:
+    import numpy as np
 
 from ._version import __version__
 from .codes import return_codes
@@ -197,6 +200,21 @@ class Outcomes(Mapping[int, Outcome]):
         combos, which = self._combos, self._which
         return {line: Outcome(line, *combos[which[k]])
                 for line, k, hit in zip(want.tolist(), at.tolist(), (have[at] == want).tolist()) if hit}
+
+    def verdicts_of_lines(self, lines: np.ndarray) -> dict[int, Outcome]:
+        """:meth:`of_lines` of increasing *lines* (int64) for a caller that reads only
+        ``record_type``, ``verdict`` and ``codes``: one shared :class:`Outcome` per
+        combination, its ``line`` 0 (cheap for a big batch of rejected lines)."""
+        import numpy as np
+
+        if not len(lines) or not len(self._lines):
+            return {}
+        have = np.frombuffer(self._lines, np.int64)
+        at = np.minimum(np.searchsorted(have, lines), len(have) - 1)
+        hit = have[at] == lines
+        which = np.frombuffer(self._which, np.int32 if self._which.itemsize == 4 else np.int64)[at[hit]]
+        shared = [Outcome(0, *combo) for combo in self._combos]
+        return dict(zip(lines[hit].tolist(), [shared[k] for k in which.tolist()]))
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Outcomes):

@@ -39,9 +39,10 @@ from .errors import EicodecError, MismatchError
 from .findings import Outcome, Report, Status, Verdict, fingerprint_records
 from .layouts import MessageSpec, ReturnFields, all_specs, spec_of_layout
 from .model import Declaration, Record, record_class
+from .outputs import atomic_output
 from .reader import RecordStream, Source, _looks_like_content, build_tree, fingerprint_bytes
 from .rules import RuleSet, answer_for, rules_for
-from .writer import render_records, trailer_from_counts, write_records
+from .writer import render_records, trailer_from_counts
 
 
 def value_or_none(rec: Record, key: str) -> Any:
@@ -323,7 +324,7 @@ class _Builder:
             out_rows = out_lines[lo:hi] - first
             out_mask = np.zeros(n, bool)
             out_mask[out_rows] = True
-            batch_out = outcomes.of_lines((out_rows + first).tolist())  # this batch's outcomes
+            batch_out = outcomes.verdicts_of_lines(out_rows + first)  # this batch's outcomes
             if tot.header is None:
                 at = np.flatnonzero(types == head_t)
                 if len(at):
@@ -902,16 +903,29 @@ def write_retour(source: Declaration | Source, report: Report, target: str | os.
     records = iter_retour(source, report, **kw)
     enc = encoding or _enc(report)
     if isinstance(target, (str, os.PathLike)):
-        write_records(records, target, encoding=enc)
+        with atomic_output(target) as fh:
+            _write(records, fh, enc)
         return
     start = _position(target)
     try:
-        write_records(records, target, encoding=enc)
+        _write(records, target, enc)
     except BaseException:
         if start is not None:
             target.seek(start)
             target.truncate()
         raise
+
+
+def _write(records: Iterable[Record], fh: IO[bytes], encoding: str) -> None:
+    """:func:`~eicodec.writer.write_records` to an open file, a few hundred records a write."""
+    chunks: list[bytes] = []
+    for chunk in render_records(records, encoding):
+        chunks.append(chunk)
+        if len(chunks) == 512:
+            fh.write(b"".join(chunks))
+            chunks.clear()
+    if chunks:
+        fh.write(b"".join(chunks))
 
 
 def _position(fh: IO[bytes]) -> int | None:
