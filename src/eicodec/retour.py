@@ -378,23 +378,28 @@ class _Builder:
             wanted.add(last)  # (the group left open is kept as text: it may go on)
             wanted.discard(0)  # (group 0, the one open before, comes first in any case)
 
-            def member(i: int) -> tuple[int, str, str]:
-                return first + i, batch.text(i), terms[i] if terms else "\r\n"  # noqa: B023 - used in this pass only
-
-            starts = np.searchsorted(gid, np.arange(0, last + 2))
-            for g in [0, *sorted(wanted)]:
-                idx = part[starts[g]:starts[g + 1]]
+            # the rows of the groups wanted, made into (line, text, end) at once
+            order = [0, *sorted(wanted)]
+            keep = np.isin(gid, order)
+            rows_kept, gid_kept = part[keep], gid[keep]
+            lines_kept = (rows_kept + first).tolist()
+            ends = [terms[i] for i in rows_kept.tolist()] if terms else itertools.repeat("\r\n")
+            kept = list(zip(lines_kept, batch.texts_of(rows_kept), ends))
+            out_kept = out_mask[rows_kept].tolist()
+            los = np.searchsorted(gid_kept, order, "left").tolist()
+            his = np.searchsorted(gid_kept, order, "right").tolist()
+            for g, lo, hi in zip(order, los, his):
                 if g == 0:
-                    group.extend(member(int(i)) for i in idx)
-                    outs.update(first + int(i) for i in idx[out_mask[idx]])
+                    group.extend(kept[lo:hi])
+                    outs.update(lines_kept[k] for k in range(lo, hi) if out_kept[k])
                     if last == 0:
                         break
                     if group and (outs or flush_all):
                         yield from flush(group, outs)
                     group, outs = [], set()
                     continue
-                members = [member(int(i)) for i in idx]
-                lines_out = {first + int(i) for i in idx[out_mask[idx]]}
+                members = kept[lo:hi]
+                lines_out = {lines_kept[k] for k in range(lo, hi) if out_kept[k]}
                 if g == last:
                     group, outs = members, lines_out
                 else:
