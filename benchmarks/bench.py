@@ -162,6 +162,8 @@ def measure(name: str, paths: dict[str, Path]) -> dict[str, object]:
         "_s = eicodec.get_spec('AP304')\n"  # one-time costs (spec, rules, lists): not timed
         "eicodec.validate(eicodec.dumps(eicodec.read(" + repr(str(paths["tiny"])) + ")), today=datetime.date(2024, 6, 1))\n"
         "eicodec.get_spec('AP305')\n"
+        "_d = eicodec.dumps(eicodec.read(" + repr(str(paths["tiny"])) + "))\n"  # and the AP305 builder's
+        "eicodec.dumps_retour(_d, eicodec.validate(_d, today=datetime.date(2024, 6, 1)))\n"
         f"PATH = {str(path)!r}\n"
         # read the file once, untimed, so that the page cache holds it: the figures are
         # of eicodec, not of the disk (the two generated files may not both fit the cache)
