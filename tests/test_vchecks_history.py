@@ -135,3 +135,18 @@ def _sqlite_copy() -> ClaimHistory:
     hist = ClaimHistory()
     hist.record(EARLIER, answered(EARLIER), by="insurer")
     return hist
+
+
+def test_the_answer_to_a_repeated_file_rejects_it_with_8067() -> None:
+    """Every readable file gets an AP305: the repeated one with 8067 in its voorlooprecord
+    and every claim line accounted for as rejected."""
+    import datetime as dt
+    hist = ClaimHistory()
+    hist.record(EARLIER, answered(EARLIER), by="insurer")
+    report = eicodec.validate(EARLIER, today=TODAY, history=hist)
+    ap305 = eicodec.dumps(eicodec.build_retour(EARLIER, report, return_date=dt.date(2024, 2, 20),
+                                               insurer_reference="ZV-2"))
+    header = ap305.split(b"\r\n")[0].decode("ascii")
+    assert "8067" in header and "8021" not in ap305.decode("ascii")
+    assert [(o.line, o.status.value) for o in eicodec.outcome(EARLIER, ap305)] == [
+        (3, "rejected"), (4, "rejected"), (7, "rejected")]
