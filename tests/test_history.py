@@ -117,7 +117,7 @@ def test_a_reference_may_be_reused_after_vecozo_rejected_it(earlier: bytes) -> N
 
 def test_sent_lines_count_until_their_answer_is_recorded() -> None:
     hist = ClaimHistory()
-    assert hist.record_sent(INSURER) == 3
+    assert hist.record_sent(EARLIER) == 3  # (another file with INSURER's references)
     assert {c for c, *_ in history_findings(INSURER, hist)} == {"8021"}
     hist.record(EARLIER, answered(EARLIER, mode="vecozo"), by="vecozo")  # the answer replaces "sent"
     assert len(hist) == 3 and history_findings(INSURER, hist) == []

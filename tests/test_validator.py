@@ -419,7 +419,8 @@ def test_comment_line_numbers_repeat() -> None:
 def test_every_registered_rule_has_a_failing_example_here() -> None:
     text = "".join((Path(__file__).parent / name).read_text(encoding="utf-8")
                    for name in ("test_validator.py", "test_fidelity.py", "test_history.py",
-                                "test_missing_header.py", "test_vchecks.py"))
+                                "test_missing_header.py", "test_vchecks.py", "test_vchecks_history.py",
+                                "test_vchecks_ber04.py"))
     generic = {"file.header_field", "file.trailer_field", "record.field"}
     for rule_id in rules_for(SPEC).rules:
         assert f'"{rule_id}"' in text or rule_id in generic and f'rule="{rule_id}"' in text, rule_id

@@ -82,6 +82,16 @@ class Batch:
         row: np.ndarray = self.chars[i]
         return row.tobytes().decode("ascii")
 
+    def key_bytes(self) -> bytes:
+        """The lines as UTF-8 with CR/LF after each (what :func:`eicodec.history.file_key`
+        hashes of a declaration's records)."""
+        if self._texts is None:  # ASCII lines of the record length
+            m = np.empty((self._n, self.width + 2), np.uint8)
+            m[:, :self.width] = self.chars
+            m[:, self.width:] = (13, 10)
+            return m.tobytes()
+        return "".join(t + "\r\n" for t in self._texts).encode("utf-8", "surrogatepass")
+
     def texts_of(self, rows: np.ndarray) -> list[str]:
         """The text of each of *rows* (one decoding for them all in a batch read as bytes)."""
         if self._texts is not None:

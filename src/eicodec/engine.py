@@ -14,6 +14,7 @@ with the number of findings, not with the file.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 from array import array
 from collections.abc import Callable, Iterable, Mapping
@@ -60,9 +61,10 @@ class _Known:
         self.ids: dict[str, np.ndarray] = {}  # record type -> ids that occur more than once
         self.dups: dict[int, np.ndarray] = {}  # rule index -> keys that occur more than once
         self.credited: dict[int, np.ndarray] = {}  # rule index -> keys of debit lines credited here
+        self.file_seen: tuple[Rule, ...] = ()  # history_file rules: the history holds this file
 
     def any(self) -> bool:
-        return any(len(v) for d in (self.ids, self.dups, self.credited) for v in d.values())
+        return bool(self.file_seen) or any(len(v) for d in (self.ids, self.dups, self.credited) for v in d.values())
 
 
 def _numbers(fc: np.ndarray) -> np.ndarray:
@@ -159,10 +161,17 @@ class _Run:
         codes = frozenset(return_codes())
         self.field_checks = {t: FieldChecks(lay, codes, _left_aligned(spec, rules, t, mode))
                              for t, lay in spec.records.items()}
-        self.history = history  # rules of kind claim_history run only with one
+        self.history = history  # rules of kind claim_history and history_file run only with one
         self.checks = [(i, r) for i, r in enumerate(rules.checks)
-                       if mode in r.modes and (history is not None or r.kind != "claim_history")
+                       if mode in r.modes and (history is not None or r.kind not in ("claim_history", "history_file"))
                        and (r.kind != "register" or r.params.get("register") in self.registers)]
+        # a file the history holds: its history_file rules' findings stand instead of those rules
+        self.file_rules = tuple(r for _, r in self.checks if r.kind == "history_file")
+        seen = known.file_seen if known is not None else ()
+        instead = {rid for r in seen for rid in r.params.get("instead", ())}
+        self.checks = [(i, r) for i, r in self.checks if r.kind != "history_file" and r.id not in instead]
+        # (the first pass hashes the file: its key in the history, see eicodec.history.file_key)
+        self.digest = hashlib.sha256() if self.file_rules and known is None else None
         self.needs = {i: self._foreign(r) for i, r in self.checks}
         self.subtree = SubtreeConditions(spec, self.checks)  # rules with conditions on records under theirs
         self.sums = ChildSums(spec, self.checks)  # rules on the sum of the records under theirs
@@ -259,6 +268,8 @@ class _Run:
 
     # ------------------------------------------------------------------ per batch
     def feed(self, batch: Batch) -> None:
+        if self.digest is not None:
+            self.digest.update(batch.key_bytes())
         pl = self.walker.walk(batch)
         for event in pl.events:
             self._structural(event)
@@ -842,6 +853,10 @@ class _Run:
     # ------------------------------------------------------------------ the end
     def finish(self) -> None:
         spec = self.spec
+        for rule in self.known.file_seen if self.known is not None else ():
+            header = self.walker.header
+            self.add((0, 0), rule.id, (header.line if header is not None else 0) or 1, spec.header,
+                     rule.report or (rule.rubrics[0] if rule.rubrics else None), rule.message, rule=rule)
         if self.subtree or self.sums:
             self._settle(None)
         for group in self.walker.finish(self._structural):
@@ -892,6 +907,8 @@ class _Run:
     def known_repeats(self) -> _Known:
         """After a first pass: the keys that repeat (empty when nothing does)."""
         out = _Known()
+        if self.digest is not None and self.history is not None and self.history.holds_file(self.digest.hexdigest()):
+            out.file_seen = self.file_rules
         for i, keys in self.unique_keys.items():
             out.dups[i] = keys.repeated()
         for i, keys in self.debit_keys.items():

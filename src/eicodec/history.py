@@ -348,6 +348,15 @@ class HistoryStore:
         except self._db.errors as exc:
             raise EicodecError(f"cannot read claim history {self._db.name}: {_reason(exc)}") from None
 
+    def holds_file(self, key: str) -> bool:
+        """Whether a declaration with file key *key* (:func:`file_key`) was recorded
+        before: sent, answered, or both (STB §6.4.2 row 5, "het bericht is dubbel")."""
+        if not key:
+            return False
+        # (the partial unique index on (file_key, line) answers it: file_key <> '' says so)
+        return bool(self._read("SELECT 1 FROM claim_lines WHERE file_key = :k AND file_key <> '' LIMIT 1",
+                               {"k": key}))
+
     def _facts(self, references: Iterable[str]) -> dict[str, Facts]:
         refs = sorted({r for r in references if r})
         rows: list[tuple[Any, ...]] = []

@@ -31,6 +31,8 @@ BUILTIN = ("grammar", "field", "trailer_count", "trailer_total", "record_id")
 KINDS: tuple[str, ...] = ("required", "filled_together", "value_in", "equal_to_ancestor", "equal_fields", "compare",
          "elfproef", "iban", "unique", "credit_pairing", "record_absent", "empty", "any_filled", "pattern",
          "claim_history", "register")
+# --- a file the claim history already holds (branch vchecks2: kept apart to ease merging)
+KINDS += ("history_file",)
 _OPS = ("<=", "<", ">=", ">", "==", "!=")
 
 # --- arithmetic within a record (branch anystd: kept apart to ease merging)
@@ -45,14 +47,14 @@ _HISTORY_TESTS = ("credit_known", "not_credited", "exact_copy", "full_credit", "
 _RULE_KEYS = {"id", "kind", "level", "code", "record", "rubrics", "modes", "provisional", "description",
               "message", "when", "report", "at", "values", "ancestor", "ancestor_rubric", "op", "other",
               "signed", "exempt", "scope", "ref", "prev", "dc", "debit_message", "pattern", "whole", "test", "date",
-              "amount", "copy_exclude", *_ARITH_KEYS, *_SIBLING_KEYS, "register"}
+              "amount", "copy_exclude", *_ARITH_KEYS, *_SIBLING_KEYS, "register", "instead"}
 
 
 #: ``under`` of a condition on the records under the rule's record: some of them pass its
 #: test, or none does
 UNDER = ("any", "none")
 #: kinds whose rules may not have ``under`` conditions (they look across the file or at a history)
-_NOT_UNDER = ("unique", "credit_pairing", "claim_history")
+_NOT_UNDER = ("unique", "credit_pairing", "claim_history", "history_file")
 
 
 @attrs.frozen
@@ -247,7 +249,7 @@ def _parse_rule(raw: Mapping[str, Any], defaults: Mapping[str, Rule] | None, whe
                                                      "signed", "exempt", "scope", "ref", "prev", "dc",
                                                      "debit_message", "pattern", "whole", "test", "date",
                                                      "amount", "copy_exclude", *_ARITH_KEYS,
-                                                     *_SIBLING_KEYS, "register")}
+                                                     *_SIBLING_KEYS, "register", "instead")}
     if kind == "pattern":
         try:
             re.compile(str(params.get("pattern", "")))
@@ -263,6 +265,11 @@ def _parse_rule(raw: Mapping[str, Any], defaults: Mapping[str, Rule] | None, whe
         raise SpecError(f"rule {rid}: a claim_history rule names ref, prev, dc, date and amount", spec=where)
     if kind == "register" and not (isinstance(params.get("register"), str) and params["register"]):
         raise SpecError(f"rule {rid}: a register rule names its register (e.g. register = \"agb\")", spec=where)
+    if kind == "history_file" and not (isinstance(params.get("instead", []), list)
+                                       and all(isinstance(x, str) for x in params.get("instead", []))):
+        raise SpecError(f"rule {rid}: instead is a list of rule ids", spec=where)
+    if kind == "history_file" and level != "file":
+        raise SpecError(f"rule {rid}: a history_file rule is of level file", spec=where)
     if kind == "unique" and params.get("scope", "file") not in ("file", "parent"):
         raise SpecError(f"rule {rid}: scope must be file or parent", spec=where)
     if kind == "product":
@@ -313,7 +320,7 @@ def _check_against(rule: Rule, spec: MessageSpec, where: str) -> None:
         if owner(spec, rub) is None:
             raise bad(f"unknown rubric {rub!r}")
     if not rule.rubrics and rule.kind not in ("record_absent", "credit_pairing", "claim_history",
-                                              "previous_sibling") and not (
+                                              "previous_sibling", "history_file") and not (
             rule.kind == "unique" and rule.params.get("whole")):
         raise bad("no rubrics")
     for t in (rule.at, rule.params.get("ancestor")):
@@ -436,6 +443,11 @@ def parse_rules(data: Mapping[str, Any], source: str, spec: MessageSpec | None =
             raise SpecError(f"rule {rule.id}: id of a built-in check", spec=source)
         rules.setdefault(rule.id, rule)
         checks.append(rule)
+
+    for rule in checks:  # (a history_file rule names the rules it stands in for)
+        for rid in rule.params.get("instead", ()) if rule.kind == "history_file" else ():
+            if rid not in rules:
+                raise SpecError(f"rule {rule.id}: instead names no rule {rid!r}", spec=source)
 
     def merged(key: str) -> dict[str, str]:
         out = dict(getattr(base, key)) if base is not None else {}

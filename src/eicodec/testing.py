@@ -106,13 +106,15 @@ def _claim_values(draw: st.DrawFn, ref: str, period_end: dt.date, prev_ref: str 
         "performer_code": "02" + f"{draw(st.integers(min_value=1, max_value=999_999)):06d}",
         "prescriber_code": draw(st.sampled_from(["01012345", "03054321", None])),
         "compounding_indicator": "3", "wmg_price_system": "1",
-        "dosage_known": draw(st.sampled_from(["1", "2", "3"])),
+        "dosage_known": "1",  # (BER 0431: 1 with a gemiddelde dagdosering, 2 or 3 without; set below)
         "gvs_included": draw(st.sampled_from(["1", "2", "3", "9"])),
         "tariff": amount, "calculated_amount_signed": sign * amount,
         "vat_percentage": 900, "vat_amount": vat, "declared_amount_signed": sign * amount,
         "reference": ref, "previous_reference": prev_ref if credit or draw(st.booleans()) else None,
         "service_link_number": "K" + ref[-8:],
     }
+    if values["average_daily_dose"] is None:
+        values["dosage_known"] = draw(st.sampled_from(["2", "3"]))
     if values["previous_reference"] is None:
         values["calculated_amount_signed"] = amount
         values["declared_amount_signed"] = amount
