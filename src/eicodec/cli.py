@@ -498,12 +498,14 @@ def cmd_convert(args: argparse.Namespace) -> int:
             _write_text_output(args.output, (line + "\n" for line in
                                              iter_jsonl(source, encoding=args.encoding, spec=spec, mask=mask)))
         elif args.layout == "fields":
-            _write_text_output(args.output, iter_csv(source, encoding=args.encoding, spec=spec, mask=mask))
+            _write_text_output(args.output, iter_csv(source, encoding=args.encoding, spec=spec, mask=mask,
+                                                     raw_csv=args.raw_csv))
         else:
             from .tables import iter_csv_rows
 
             _write_text_output(args.output, iter_csv_rows(source, args.record, ap305=args.ap305, spec=spec,
-                                                          encoding=args.encoding, unmask=args.unmask))
+                                                          encoding=args.encoding, unmask=args.unmask,
+                                                          raw_csv=args.raw_csv))
     finally:
         bar.close()
         if isinstance(source, _Tracked) or table and _is_std(args.file):
@@ -774,6 +776,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CSV: one row per record (default) or one row per field")
     p.add_argument("--unmask", action="store_true",
                    help="do not mask personal data (masked by default in CSV, Parquet, JSON and JSON Lines)")
+    p.add_argument("--raw-csv", action="store_true",
+                   help="CSV: text cells as they are (default: a leading ' before = + - @ tab CR, "
+                        "so a spreadsheet never runs a cell as a formula)")
     _input_options(p)
     p.set_defaults(func=cmd_convert)
 

@@ -43,14 +43,15 @@ TIME_OF_DAY = "(?:[01][0-9]|2[0-3])[0-5][0-9]"
 
 MASK = "***"
 
-# CCYYMMDD, a real calendar date (or 00000000 for "empty"); HHMM, a time of day. (These
-# lived in patterns.py, which the engine branch removed with the regex fast path.)
-_MONTH_DAY = ("(?:(?:0[13578]|1[02])(?:0[1-9]|[12][0-9]|3[01])"
-              "|(?:0[469]|11)(?:0[1-9]|[12][0-9]|30)"
-              "|02(?:0[1-9]|1[0-9]|2[0-8]))")
-_LEAP_YEAR = "(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)"
-DATE_OR_ZEROS = f"(?:0{{8}}|(?!0000)(?:[0-9]{{4}}{_MONTH_DAY}|{_LEAP_YEAR}0229))"
-TIME_OF_DAY = "(?:[01][0-9]|2[0-3])[0-5][0-9]"
+#: The first characters that make a spreadsheet read a CSV cell as a formula (OWASP
+#: "CSV injection": = + - @, tab and carriage return).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """*text* for a CSV text cell: a leading ``'`` when it begins with a formula
+    character (OWASP), so that a spreadsheet shows it as text and never runs it."""
+    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def _fit_part(f: FieldSpec, first: bool) -> str:

@@ -56,6 +56,7 @@ from .columns import ColumnBatch, batch_columns
 from .errors import EicodecError, UnknownRecordTypeError
 from .layouts import FieldSpec, MessageSpec, RecordLayout
 from .reader import RecordStream, Source
+from .masking import FORMULA_START, Masker, spreadsheet_safe
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -658,9 +659,10 @@ _END = object()
 
 # --------------------------------------------------------------------------- CSV
 
-def _csv_text(kind: str, values: Any, null: np.ndarray) -> list[str]:
+def _csv_text(kind: str, values: Any, null: np.ndarray, safe: bool = True) -> list[str]:
     if kind == "codes":
-        return ["" if v is None else " ".join(v) for v in values]
+        cells = ["" if v is None else " ".join(v) for v in values]
+        return [spreadsheet_safe(c) for c in cells] if safe else cells
     if kind == "date":
         text = np.datetime_as_string(values, unit="D")
     elif kind == "time":
@@ -668,15 +670,23 @@ def _csv_text(kind: str, values: Any, null: np.ndarray) -> list[str]:
         text = np.array([f"{m // 60:02d}:{m % 60:02d}" for m in minutes.tolist()], dtype=str)
     else:
         text = np.strings.decode(values, "utf-8") if values.dtype.kind == "S" else values.astype(str)
+        if kind == "string" and safe:
+            risky = np.zeros(len(text), dtype=bool)
+            for ch in FORMULA_START:
+                risky |= np.strings.startswith(text, ch)
+            if risky.any():
+                text = np.where(risky, np.strings.add("'", text), text)
     return np.where(null, "", text).tolist()
 
 
 def iter_csv_rows(source: Source, record_type: str | None = None, *, ap305: Source | None = None,
                   spec: MessageSpec | None = None, encoding: str | None = None,
-                  unmask: bool = False) -> Iterator[str]:
+                  unmask: bool = False, raw_csv: bool = False) -> Iterator[str]:
     """CSV text, one row per *record_type* record with the columns of :func:`to_arrow`
     (dates ``YYYY-MM-DD``, times ``HH:MM``, codes space-separated, null and masked
-    values empty), streamed a batch at a time."""
+    values empty), streamed a batch at a time. A text cell that begins with a formula
+    character gets a leading ``'`` (:func:`eicodec.masking.spreadsheet_safe`) unless
+    *raw_csv*; number columns stay numbers."""
     plan, cells = iter_cells(source, record_type, ap305=ap305, spec=spec, encoding=encoding, unmask=unmask)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -685,7 +695,7 @@ def iter_csv_rows(source: Source, record_type: str | None = None, *, ap305: Sour
     for batch in cells:
         buf.seek(0)
         buf.truncate()
-        cols = [_csv_text(c.type, *batch[c.name]) for c in plan.columns]
+        cols = [_csv_text(c.type, *batch[c.name], safe=not raw_csv) for c in plan.columns]
         writer.writerows(zip(*cols))
         yield buf.getvalue()
 
