@@ -107,8 +107,12 @@ class Masker:
 
     def hidden(self, rec: Record) -> frozenset[str] | None:
         """The attributes of *rec* a masked view must hide; None: hide the whole record."""
-        lay = rec.layout
-        raw = rec.raw
+        return self.hidden_raw(rec.layout, rec.raw)
+
+    def hidden_raw(self, lay: RecordLayout | None, raw: str) -> frozenset[str] | None:
+        """The attributes of a line *raw* read with layout *lay* (None: of unknown type)
+        that a masked view must hide; None: hide the whole line. Every masked view (show,
+        JSON, both CSV layouts, Arrow, Parquet, HTML) asks this one method."""
         if lay is None or not self.fits(lay, raw):
             return None
         t = lay.type

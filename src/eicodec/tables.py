@@ -24,7 +24,11 @@ see :func:`claim_type`) into a ``pyarrow.Table``:
 Personal data (fields with ``personal = true`` in the spec: BSN, names, birth dates,
 addresses, free text) is **masked unless** ``unmask=True``: a masked column keeps its
 place and type but holds only nulls (its metadata says ``masked``); its values are
-never decoded. A value that cannot be decoded (a broken field in a file that fails
+never decoded. Masking also goes by what each line is, with the rule of every masked
+view (:meth:`eicodec.masking.Masker.hidden_raw`): a line that does not fit its layout
+(a relabelled kenmerk, a broken field) shows nothing of its own, and a field of a line
+that fits another layout as tightly is null where that layout holds personal data.
+A value that cannot be decoded (a broken field in a file that fails
 validation) is null as well, and a record of the wrong length is a row whose fields are
 all null (the engine does not decode it): validate a file before analysing it.
 
@@ -315,18 +319,43 @@ def _batch_columns(batch: Batch, lay: RecordLayout, fields: list[FieldSpec]) -> 
     return batch_columns(batch, lay, fields, text="bytes")
 
 
+def _mask_rows(masker: Masker, batch: Batch, lay: RecordLayout, cb: ColumnBatch) -> ColumnBatch:
+    """*cb* with every value a masked view must hide made invalid (null), line by line as
+    :meth:`eicodec.masking.Masker.hidden_raw` decides (by what the line is, not by the
+    column: a 03 relabelled 04 shows none of its phone number in a 04 text column)."""
+    if not len(cb.lines) or not cb.valid:
+        return cb
+    keys = list(cb.valid)
+    base = {k: k[:-len("_signed")] if k.endswith("_signed") else k for k in keys}
+    drop = {k: np.zeros(len(cb.lines), dtype=bool) for k in keys}
+    seen: dict[frozenset[str] | None, list[str]] = {}
+    for i, line in enumerate(cb.lines.tolist()):
+        hide = masker.hidden_raw(lay, batch.text(line - batch.first))
+        gone = seen.get(hide)
+        if gone is None:
+            gone = seen[hide] = [k for k in keys if hide is None or base[k] in hide]
+        for k in gone:
+            drop[k][i] = True
+    return ColumnBatch(cb.lines, cb.columns, {k: v & ~drop[k] for k, v in cb.valid.items()})
+
+
 def _cells(plan: TablePlan, stream: RecordStream, opener: Callable[[], Source],
            outcomes: _OutcomeFeed | None, to_close: list[IO[bytes]]) -> Iterator[Cells]:
     """Read the file once; per batch, the rows of the record type and of its ancestors."""
     layouts = [plan.spec.layout(plan.record_type), *plan.chain]
     wanted = [[lay.field(a) for a in plan.fields_to_read(level)] for level, lay in enumerate(layouts)]
     followers = [_Ancestor(lay.type) for lay in plan.chain]
+    masker = None if plan.unmask else Masker(plan.spec)
+
+    def columns(batch: Batch, lay: RecordLayout, fields: list[FieldSpec]) -> ColumnBatch:
+        cb = _batch_columns(batch, lay, fields)
+        return cb if masker is None else _mask_rows(masker, batch, lay, cb)
 
     def per_batch() -> Iterator[Cells]:
         for batch in iter_batches(stream, _ENGINE_BATCH_LINES, opener, fingerprint=False):
             for anc, lay, fields in zip(followers, layouts[1:], wanted[1:]):
-                anc.push(batch, _batch_columns(batch, lay, fields))
-            own = _with_broken_rows(batch, layouts[0], _batch_columns(batch, layouts[0], wanted[0]))
+                anc.push(batch, columns(batch, lay, fields))
+            own = _with_broken_rows(batch, layouts[0], columns(batch, layouts[0], wanted[0]))
             joined = outcomes.batch(batch) if outcomes is not None else None
             if len(own.lines):
                 yield _batch_cells(plan, own, followers, joined)
