@@ -40,6 +40,7 @@ and neither is any original value. Without a key a random one is drawn (runs dif
 
 from __future__ import annotations
 
+import calendar
 import codecs
 import datetime as dt
 import functools
@@ -59,14 +60,17 @@ import attrs
 
 from .errors import EicodecError, SpecError
 from .kinds import iban_ok
+from .codes import codelist
 from .layouts import FieldSpec, MessageSpec, data_dir
+from .masking import Masker
 from .reader import MAX_LINE, Source, open_records
 from .outputs import atomic_output
 
-__all__ = ["AnonymiseError", "OverwriteRefused", "anonymise", "anonymise_to", "load_fakes"]
+__all__ = ["AnonymiseError", "LeakError", "OverwriteRefused", "anonymise", "anonymise_to", "load_fakes"]
 
 _ROUNDS = 6
 _CACHE_MAX = 4096
+_BLOB_PIECE = 40
 _METHODS = ("bsn", "date", "pick", "postcode", "number", "iban", "shape", "text")
 _DIGITS = "0123456789"
 _UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -268,6 +272,158 @@ def _fold(ch: str) -> str:
     return "S" if ch.isupper() else "s"
 
 
+def _public_values(f: FieldSpec) -> frozenset[str] | None:
+    """The values of field *f* that are public (its code list or allowed values), or None."""
+    allowed: frozenset[str] | None = None
+    if f.codelist:
+        allowed = codelist(f.codelist)
+    if f.allowed is not None:
+        allowed = frozenset(f.allowed)
+    if allowed is None:
+        return None
+    return frozenset(a.strip(" ").lstrip("0") if f.type == "N" else a.strip(" ") for a in allowed)
+
+
+def _is_public(f: FieldSpec, value: str, allowed: frozenset[str] | None) -> bool:
+    """Whether *value* in field *f* is public: the fixed text, or a listed code."""
+    if f.fixed is not None and value == f.fixed:
+        return True
+    if allowed is None or len(value) != f.length:
+        return False
+    return (value.strip(" ").lstrip("0") if f.type == "N" else value.strip(" ")) in allowed
+
+
+# ---------------------------------------------------------------------- the leak guard
+
+#: A line of its layout's length that breaks at most this many of its fields' forms
+#: (and fits no other layout as well) is placed as its own type; see Masker.nearly.
+NEARLY = 2
+
+#: The shortest value the guard looks for anywhere in a line (shorter ones, such as
+#: initials or a house number, are checked at their own positions only).
+GUARD_MIN = 5
+
+
+class LeakError(AnonymiseError):
+    """The anonymised copy would still hold a personal value of the input: nothing is
+    written. The message names the line and rubric, never the value."""
+
+
+def value_forms(f: FieldSpec, value: str) -> list[str]:
+    """The forms in which the text *value* of personal field *f* could appear in an
+    output: as written (without blanks; an N field also without leading zeros), a date
+    as ISO (YYYY-MM-DD) and Dutch (DD-MM-YYYY), a Dutch postcode also with a space.
+    Forms shorter than :data:`GUARD_MIN`, with fewer than 3 characters other than 0 or
+    without a letter or digit are left out (they occur by chance)."""
+    text = value.strip(" ")
+    forms = [text]
+    if f.type == "N":
+        forms.append(text.lstrip("0"))
+    if len(text) == 8 and _is_digits(text) and f.kind == "date":
+        forms += [f"{text[:4]}-{text[4:6]}-{text[6:]}", f"{text[6:]}-{text[4:6]}-{text[:4]}"]
+    if _NL_POSTCODE.fullmatch(text):
+        forms.append(text[:4] + " " + text[-2:] if " " not in text else text.replace(" ", ""))
+    return [x for x in dict.fromkeys(forms) if len(x) >= GUARD_MIN and len(x.replace("0", "")) >= 3
+            and x != "999999999" and re.search("[0-9A-Za-z]", x)]
+
+
+class LeakGuard:
+    """Checks each anonymised line against the personal values of its original: the
+    values of every personal field of every record type the line could be (its own when
+    it fits its layout, every type of the spec when it does not; see
+    :meth:`eicodec.masking.Masker.could_be`)."""
+
+    def __init__(self, spec: MessageSpec, fakes: Fakes) -> None:
+        self.spec = spec
+        self.masker = Masker(spec)
+        self.personal = {t: [f for f in lay.fields if f.fixed is None and (
+            f.personal or f.element in fakes.also_personal)] for t, lay in spec.records.items()}
+        self.vocabulary = frozenset(v for c in fakes.by_element.values() for v in c.values)
+        self.longest = max(lay.length for lay in spec.records.values())
+
+    def check(self, before: str, after: str, line: int, anchors: tuple[dt.date, ...] = ()) -> None:
+        """Raise :class:`LeakError` when *after* (the copy of line *before*) still holds
+        one of *before*'s personal values: a personal field's text unchanged in its place,
+        or one of its :func:`value_forms` left where it was (the anonymiser moves no text)."""
+        found = self.first_leak(before, after, anchors)
+        if found is not None:
+            t, f = found
+            raise LeakError(f"the anonymised copy would still hold the personal value of rubric {f.rubric} "
+                            f"({f.name}) of record type {t}; nothing was written", line=line, record_type=t,
+                            rubric=f.rubric)
+
+    def first_leak(self, before: str, after: str, anchors: tuple[dt.date, ...] = (),
+                   types: tuple[str, ...] | None = None) -> tuple[str, FieldSpec] | None:
+        """The record type and personal field of the first value of *before* that
+        *after* still holds, or None. *types*: the types the line could be (default:
+        :meth:`eicodec.masking.Masker.could_be`, or the one it is nearly placed as)."""
+        lay = self.spec.records.get(before[:2])
+        if lay is not None and len(before) > lay.length:  # records joined: each checked
+            o = lay.length
+            while o < len(before):
+                nxt = self.spec.records.get(before[o:o + 2])
+                end = o + (nxt.length if nxt is not None else self.longest)
+                got = self._first_leak(before[o:end], after[o:end], anchors, None)
+                if got is not None:
+                    return got
+                o = end
+            before, after = before[:lay.length], after[:lay.length]
+        return self._first_leak(before, after, anchors, types)
+
+    def _first_leak(self, before: str, after: str, anchors: tuple[dt.date, ...],
+                    types: tuple[str, ...] | None) -> tuple[str, FieldSpec] | None:
+        lay = self.spec.records.get(before[:2])
+        kept = {f"{a.year:04d}{a.month:02d}{a.day:02d}" for a in anchors}
+        if types is None:
+            types = self.masker.could_be(lay, before)
+            if len(types) > 1 and lay is not None and self.masker.nearly(lay, before, NEARLY) is not None:
+                types = (lay.type,)
+        public: str | None = None  # *before* with the personal fields of every type cut out
+        for t in types:
+            own = lay is not None and t == lay.type
+            for f in self.personal[t]:
+                if f.start > len(before):
+                    break
+                value = before[f.slice]
+                if own and after[f.slice] == value and _hidable(f, value, kept):
+                    return t, f
+                for form in value_forms(f, value):
+                    if form in after and form not in self.vocabulary and form not in kept:
+                        if public is None:
+                            public = self._public(before, types)
+                        if _copied(form, before, after, public):
+                            return t, f
+        return None
+
+    def _public(self, text: str, types: tuple[str, ...]) -> str:
+        chars = list(text)
+        for t in types:
+            for f in self.personal[t]:
+                chars[f.start - 1:f.end] = "\x00" * len(chars[f.start - 1:f.end])
+        return "".join(chars)
+
+
+def _copied(form: str, before: str, after: str, public: str) -> bool:
+    """Whether *after* holds *form* where *before* held it, across a position that holds
+    personal data (*public*: *before* with those positions cut out). An occurrence the
+    fakes made up by chance, or one in data that is not personal, is no copy."""
+    k = len(form)
+    i = after.find(form)
+    while i >= 0:
+        if before[i:i + k] == form and public[i:i + k] != form:
+            return True
+        i = after.find(form, i + 1)
+    return False
+
+
+def _hidable(f: FieldSpec, value: str, anchors: set[str]) -> bool:
+    """Whether a fake must differ from *value*: it holds an ASCII letter or digit, is not
+    empty (blank, zeros), not the no-BSN dummy and not a date of the header."""
+    if value.strip(" 0" if f.type == "N" else " ") == "" or not re.search("[0-9A-Za-z]", value):
+        return False
+    return value not in ("999999999",) and value not in anchors
+
+
 # ---------------------------------------------------------------------- the anonymiser
 
 class Anonymiser:
@@ -299,19 +455,75 @@ class Anonymiser:
                 self.plans[t] = plan
         hdr = spec.layout(spec.header)
         self._anchor_fields = [f for f in hdr.fields if f.kind == "date" and f.element in self.fakes.anchors]
+        self.masker = Masker(spec)
+        self._public = {t: {f.attr: _public_values(f) for f in lay.fields} for t, lay in spec.records.items()}
+        # where any layout of the spec holds personal data
+        anywhere = [f for lay in spec.records.values() for f in lay.fields
+                    if f.fixed is None and (f.personal or f.element in self.fakes.also_personal)]
+        #: for a line that cannot be placed with certainty: its own plan and every field
+        #: overlapping a personal field of any layout (``_could``), or, when a personal
+        #: value would still survive that (a shifted field), every field but the kenmerk
+        #: (``_doubt``)
+        self._could: dict[str, list[tuple[FieldSpec, FakeClass]]] = {}
+        self._doubt: dict[str, list[tuple[FieldSpec, FakeClass]]] = {}
+        for t, lay in spec.records.items():
+            planned = dict((f.attr, c) for f, c in self.plans.get(t, []))
+            self._doubt[t] = [(f, planned.get(f.attr, self.fakes.generic)) for f in lay.fields[1:]]
+            self._could[t] = [(f, c) for f, c in self._doubt[t]
+                              if f.attr in planned or any(f.start <= p.end and p.start <= f.end for p in anywhere)]
+        self.guard = LeakGuard(spec, self.fakes)
 
     # -- lines
     def line(self, text: str) -> str:
-        """*text* (one record, without its line end) with its personal fields faked."""
+        """*text* (one record, without its line end) with every position that could hold
+        personal data faked, by what the line is rather than the kenmerk it claims:
+
+        * a line that fits its layout (length and field forms, see
+          :class:`eicodec.masking.Masker`): its personal fields, reserves, and the fields
+          that overlap a personal field of another layout it fits as tightly;
+        * a line of a known type that does not fit it (a relabelled kenmerk, a wrong
+          length, two records joined, a shifted field): every field but the kenmerk,
+          each with a fake the validator sees as it saw the original (a fixed text and a
+          listed code stay: they are public), and any text past the layout's length
+          shape-faked;
+        * a line of unknown type: all its letters and digits (shape kept).
+        """
         t = text[:2]
         if t == self.spec.header:
             self.anchors = tuple(sorted({d for f in self._anchor_fields
                                          if (d := _real_date(text[f.slice])) is not None}))
-        plan = self.plans.get(t)
-        if plan is None:
-            if t in self.spec.records or len(text) <= 2:
-                return text  # a record type without personal fields
+        lay = self.spec.records.get(t)
+        if lay is None:
+            if len(text) <= 2:
+                return text
             return t + self._blob(text[2:])  # unknown record type: any character may be personal
+        hide = self.masker.hidden_raw(lay, text)
+        if hide is not None:
+            return self._apply(text, self._with(t, hide), None)
+        tail = self._blob(text[lay.length:]) if len(text) > lay.length else ""
+        bad = self.masker.nearly(lay, text, NEARLY)
+        if bad is not None:  # placed: a field or two broken (faked as well, same defect), cut
+            # short, or followed by another record (the rest of the line shape-faked)
+            out = self._apply(text[:lay.length], self._with(t, {f.attr for f in bad}), None) + tail
+            if self.guard.first_leak(text, out, self.anchors) is None:
+                return out
+        out = self._apply(text[:lay.length], self._could[t], self._public[t]) + tail
+        if self.guard.first_leak(text, out, self.anchors) is not None:
+            out = self._apply(text[:lay.length], self._doubt[t], self._public[t]) + tail
+        return out
+
+    def _with(self, t: str, attrs: frozenset[str] | set[str]) -> list[tuple[FieldSpec, FakeClass]]:
+        """The plan of record type *t* plus the fields named in *attrs* (shape fakes)."""
+        plan = self.plans.get(t, [])
+        extra = set(attrs) - {f.attr for f, _ in plan}
+        if not extra:
+            return plan
+        more = [(f, self.fakes.generic) for f in self.spec.records[t].fields if f.attr in extra and f.fixed is None]
+        return sorted([*plan, *more], key=lambda fc: fc[0].start)
+
+    def _apply(self, text: str, plan: list[tuple[FieldSpec, FakeClass]],
+               public: dict[str, frozenset[str] | None] | None) -> str:
+        """*text* with each planned field faked (a public value kept, see :meth:`line`)."""
         out = []
         pos = 0
         for f, cls in plan:
@@ -320,17 +532,31 @@ class Anonymiser:
                 break
             value = text[s:f.end]
             out.append(text[pos:s])
-            fake = self.fake(f, cls, value)
-            if self.keep_foreign and not value.isascii():
-                fake = _keep_foreign(value, fake)
+            if public is not None and _is_public(f, value, public[f.attr]):
+                fake = value
+            else:
+                fake = self.fake(f, cls, value)
+                if self.keep_foreign and not value.isascii():
+                    fake = _keep_foreign(value, fake)
+                    if value.strip(" ") in fake:  # (only its non-ASCII characters differed)
+                        fake = self._ascii_shape(value)
             out.append(fake)
             pos = s + len(value)
         out.append(text[pos:])
         return "".join(out)
 
+    def _ascii_shape(self, value: str) -> str:
+        """*value* with its ASCII letters and digits deranged by key, every other
+        character (non-ASCII ones too) in its place."""
+        slots = [(i, a) for i, ch in enumerate(value) for a in (_DIGITS, _UPPER, _LOWER) if ch in a]
+        return self._permuted(list(value), slots, "ascii", lambda _: True)
+
     def _blob(self, text: str) -> str:
         """The rest of a line of unknown record type, every letter and digit replaced
-        (shape kept: which line it was and its length stay visible, nothing else)."""
+        (shape kept: which line it was and its length stay visible, nothing else). A long
+        text goes in pieces of :data:`_BLOB_PIECE` characters (cost linear in its length)."""
+        if len(text) > 2 * _BLOB_PIECE:
+            return "".join(self._blob(text[i:i + _BLOB_PIECE]) for i in range(0, len(text), _BLOB_PIECE))
         got = self._cache.get(("blob", text))
         if got is None:
             chars = list(text)
@@ -343,6 +569,8 @@ class Anonymiser:
                         slots.append((i, alpha))
                         break
             got = self._permuted(chars, slots, "blob", lambda _: True)
+            if self.keep_foreign and not text.isascii():
+                got = _keep_foreign(text, got)
             if len(self._cache) >= _CACHE_MAX:
                 self._cache.clear()
             self._cache[("blob", text)] = got
@@ -454,7 +682,7 @@ class Anonymiser:
         d = _real_date(value)
         assert d is not None
         year_start = dt.date(d.year, 1, 1)
-        days = (dt.date(d.year + 1, 1, 1) - year_start).days
+        days = 366 if calendar.isleap(d.year) else 365  # (year 9999 too: no date of year 10000)
         lo, hi = 0, days  # the stretch of the year between anchors that holds d
         for a in self.anchors:
             if a.year != d.year:
@@ -587,6 +815,7 @@ def anonymise(source: Source, key: bytes | str | None = None, *, spec: MessageSp
                 if len(text) >= MAX_LINE:  # the reader kept only its start: copying would lose data
                     raise AnonymiseError(f"a line of {MAX_LINE:,} characters or more cannot be copied", line=n)
                 out = anon.line(text)
+                anon.guard.check(text, out, n, anon.anchors)
                 while k < len(fallback) and fallback[k] < n:
                     k += 1
                 if k < len(fallback) and fallback[k] == n:

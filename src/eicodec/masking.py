@@ -98,6 +98,11 @@ class Masker:
         self._tight: dict[str, int] = {
             t: sum(f.length for f in lay.fields[1:] if _fit_part(f, False) != f".{{{f.length}}}")
             for t, lay in spec.records.items()}
+        # per layout: the fields whose form is constrained, each with its own pattern
+        self._forms: dict[str, list[tuple[FieldSpec, re.Pattern[str]]]] = {
+            t: [(f, re.compile(_fit_part(f, False), re.DOTALL)) for f in lay.fields[1:]
+                if _fit_part(f, False) != f".{{{f.length}}}"]
+            for t, lay in spec.records.items()}
         self._reserves: dict[str, tuple[FieldSpec, ...]] = {
             t: tuple(f for f in lay.fields if f.kind == "reserve") for t, lay in spec.records.items()}
 
@@ -123,6 +128,38 @@ class Masker:
                     and self._fit[u].fullmatch(raw) is not None):
                 hide |= self._overlap[t, u]
         return frozenset(hide)
+
+    def misfits(self, lay: RecordLayout, raw: str) -> list[FieldSpec]:
+        """The fields of *lay* whose text in *raw* does not have their kind's form: of a
+        line longer than the layout its first ``lay.length`` characters are read; of a
+        shorter one the fields it holds, a field it cuts short counting as broken."""
+        n = len(raw)
+        return [f for f, form in self._forms[lay.type] if f.start <= n and (
+            f.end > n or form.fullmatch(raw, f.start - 1, f.end) is None)]
+
+    def nearly(self, lay: RecordLayout, raw: str, most: int) -> list[FieldSpec] | None:
+        """The fields of *lay* that *raw* breaks (see :meth:`misfits`) when it breaks at
+        most *most* of them and no other layout of the spec fits it with as few broken
+        fields and at least as tightly (a claim line with a broken record id still fits
+        the loose comment layout: it is placed as a claim line); None otherwise (the
+        line cannot be placed as *lay*)."""
+        bad = self.misfits(lay, raw)
+        if len(bad) > most:
+            return None
+        for u, other in self.spec.records.items():
+            if u != lay.type and self._tight[u] >= self._tight[lay.type] and len(self.misfits(other, raw)) <= len(bad):
+                return None
+        return bad
+
+    def could_be(self, lay: RecordLayout | None, raw: str) -> tuple[str, ...]:
+        """The record types line *raw* (read with layout *lay*) could be: its own when it
+        fits it, with every other it fits at least as tightly; every type otherwise."""
+        if lay is None or not self.fits(lay, raw):
+            return tuple(self.spec.records)
+        t = lay.type
+        return (t, *(u for u, other in self.spec.records.items()
+                     if u != t and self._tight[u] >= self._tight[t] and len(raw) == other.length
+                     and self._fit[u].fullmatch(raw) is not None))
 
     def fields(self, rec: Record) -> Iterator[tuple[FieldSpec, bool]]:
         """Each field of *rec*'s layout with whether a masked view shows it (the record
