@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -53,3 +56,41 @@ def test_every_formula_start_is_neutralised(first: str) -> None:
     for text in (rows, fields):
         cells = [c for row in csv.reader(io.StringIO(text)) for c in row]
         assert "'" + first + "SUM(A1)" in cells
+
+
+# --------------------------------------------------------------------------- no output over stdin
+
+def _run(args: list[str], stdin: Path) -> subprocess.CompletedProcess[bytes]:
+    with stdin.open("rb") as fh:
+        return subprocess.run([sys.executable, "-m", "eicodec", *args], stdin=fh, capture_output=True,
+                              timeout=120, check=False)
+
+
+@pytest.mark.parametrize(("command", "option"), [
+    (["validate", "-", "--retour", "{in}"], "--retour"),
+    (["report", "-", "--html", "{in}"], "--html"),
+    (["convert", "-", "--to", "csv", "-o", "{in}"], "--output"),
+    (["convert", "-", "--to", "json", "--output", "{in}"], "--output"),
+    (["anonymise", "-", "-o", "{in}"], "--output"),
+    (["build", "-", "-o", "{in}"], "--output"),
+])
+def test_no_output_replaces_the_file_behind_stdin(tmp_path: Path, command: list[str], option: str) -> None:
+    """`cmd - -o in.asc < in.asc` (and a hard link to it) is refused with exit 2 naming the option."""
+    src = tmp_path / "in.asc"
+    if command[0] == "build":
+        assert main(["convert", str(FULL), "--to", "json", "--unmask", "-o", str(src)]) == 0
+    else:
+        src.write_bytes(FULL.read_bytes())
+    before = src.read_bytes()
+    link = tmp_path / "link.asc"
+    os.link(src, link)
+    for target in (src, link):
+        got = _run([a.replace("{in}", str(target)) for a in command], src)
+        assert got.returncode == 2, got.stderr
+        assert option in got.stderr.decode() and "standard input" in got.stderr.decode()
+        assert src.read_bytes() == before
+    # another file is fine
+    other = tmp_path / "other.out"
+    got = _run([a.replace("{in}", str(other)) for a in command], src)
+    assert got.returncode in (0, 1), got.stderr
+    assert other.exists()

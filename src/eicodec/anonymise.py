@@ -50,6 +50,7 @@ import math
 import os
 import re
 import secrets
+import tempfile
 import tomllib
 import unicodedata
 from collections.abc import Callable, Iterator
@@ -64,7 +65,7 @@ from .codes import codelist
 from .layouts import FieldSpec, MessageSpec, data_dir
 from .masking import Masker
 from .reader import MAX_LINE, Source, open_records
-from .outputs import atomic_output
+from .outputs import atomic_output, same_file
 
 __all__ = ["AnonymiseError", "LeakError", "OverwriteRefused", "anonymise", "anonymise_to", "load_fakes"]
 
@@ -851,35 +852,18 @@ _BYTE_BACK = "eicodec.byte_back"
 codecs.register_error(_BYTE_BACK, _byte_back)
 
 
-def _same_file(a: Any, b: Any) -> bool:
-    """Whether *a* (path or file object) and *b* (path or file object) are one file."""
-
-    def stat(x: Any) -> os.stat_result | None:
-        try:
-            if isinstance(x, (str, os.PathLike)):
-                return os.stat(x)
-            return os.fstat(x.fileno())
-        except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
-            return None
-
-    sa, sb = stat(a), stat(b)
-    if sa is not None and sb is not None:
-        return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
-    if isinstance(a, (str, os.PathLike)) and isinstance(b, (str, os.PathLike)):
-        return os.path.abspath(a) == os.path.abspath(b)
-    return False
-
-
 def anonymise_to(source: Source, target: str | os.PathLike[str] | IO[bytes], key: bytes | str | None = None, *,
                  spec: MessageSpec | None = None, encoding: str | None = None,
                  fakes: Fakes | None = None) -> int:
     """Write the anonymised copy of *source* to *target* (a path or binary file).
 
-    Refuses (:class:`OverwriteRefused`) to write over the input. A path target is written
-    to a temporary file next to it and renamed into place when complete. Returns the
-    number of lines written.
+    Refuses (:class:`OverwriteRefused`) to write over the input. Every line passes the
+    leak guard (:class:`LeakGuard`) before anything is written: on :class:`LeakError`
+    the target is left as it was. A path target is written to a temporary file next to
+    it and renamed into place when complete; a file object gets the copy when it is
+    complete. Returns the number of lines written.
     """
-    if _same_file(source, target):
+    if same_file(source, target):  # (a file object such as stdin: compared by the file behind it)
         raise OverwriteRefused("the output is the input file; refusing to write over it")
     count = 0
     lines = anonymise(source, key, spec=spec, encoding=encoding, fakes=fakes)
@@ -891,7 +875,13 @@ def anonymise_to(source: Source, target: str | os.PathLike[str] | IO[bytes], key
         return count
     if isinstance(target, io.TextIOBase):
         raise TypeError("pass a binary file object (open(path, 'wb')), not a text one")
-    for data in lines:
-        target.write(data)
-        count += 1
+    # every line passes the leak guard before a byte reaches the target: spooled first
+    # (memory up to 16 MB, then a private temporary file that no name points to)
+    with tempfile.SpooledTemporaryFile(max_size=16 << 20) as spool:
+        for data in lines:
+            spool.write(data)
+            count += 1
+        spool.seek(0)
+        while chunk := spool.read(1 << 20):
+            target.write(chunk)
     return count

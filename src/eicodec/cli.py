@@ -190,7 +190,7 @@ def _refuse_input_as_output(option: str, output: str | None, inputs: Sequence[st
     """Usage error (exit 2) when an output path names an input file: it would be destroyed."""
     if output and not _is_std(output):
         try:
-            check_not_input(output, [i for i in inputs if not _is_std(i)])
+            check_not_input(output, inputs)  # ("-": the file behind standard input)
         except OutputConflict as exc:
             raise UsageError(f"{option}: {exc}") from None
 
@@ -353,8 +353,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 if STDIO in files:
                     answers[STDIO] = Path(args.retour) / "stdin.ap305.asc"
                     check_not_input(answers[STDIO], named, "return file")
+                for answer in answers.values():
+                    check_not_input(answer, files, "return file")
             else:
-                check_not_input(args.retour, [f for f in files if not _is_std(f)], "return file")
+                check_not_input(args.retour, files, "return file")
                 answers = {files[0]: Path(args.retour)}
         except OutputConflict as exc:
             raise UsageError(f"--retour: {exc}") from None
@@ -563,6 +565,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_anonymise(args: argparse.Namespace) -> int:
     from .anonymise import OverwriteRefused, anonymise_to
 
+    _refuse_input_as_output("--output", args.output, [args.file])
     key = None
     if args.key_file:
         key = Path(args.key_file).read_bytes()

@@ -19,8 +19,10 @@ Every refusal raises :class:`OutputConflict`; the CLI turns it into exit status 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import signal
+import stat
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -49,21 +51,50 @@ class OutputConflict(Exception):
     """An output the command line refuses to write (exit status 2)."""
 
 
-def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
-    """Whether *a* and *b* name the same file (hard links and symlinks included)."""
+def _stat(x: Any) -> os.stat_result | None:
     try:
-        return os.path.samefile(a, b)
-    except OSError:
+        if isinstance(x, (str, os.PathLike)):
+            return os.stat(x)
+        if isinstance(x, int):
+            return os.fstat(x)
+        return os.fstat(x.fileno())
+    except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
+        return None
+
+
+def same_file(a: Any, b: Any) -> bool:
+    """Whether *a* and *b* (each a path, a file object or a file descriptor) are one
+    file: the same device and inode (hard links and symlinks included); two paths of
+    which one does not exist yet compare as resolved paths. The one same-file test of
+    every command (and of :func:`eicodec.anonymise_to`)."""
+    sa, sb = _stat(a), _stat(b)
+    if sa is not None and sb is not None:
+        return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+    if isinstance(a, (str, os.PathLike)) and isinstance(b, (str, os.PathLike)):
         return Path(a).resolve() == Path(b).resolve()
+    return False
+
+
+def is_stdin(target: str | os.PathLike[str]) -> bool:
+    """Whether *target* is the file behind standard input (device and inode of fd 0):
+    ``cmd - -o in.asc < in.asc`` would replace the very file it reads."""
+    st = _stat(target)
+    sin = _stat(0)
+    return st is not None and sin is not None and stat.S_ISREG(st.st_mode) and \
+        (st.st_dev, st.st_ino) == (sin.st_dev, sin.st_ino)
 
 
 def check_not_input(target: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]],
                     what: str = "output") -> None:
-    """Raise :class:`OutputConflict` when *target* is one of *inputs* ("-" is stdout)."""
+    """Raise :class:`OutputConflict` when *target* is one of *inputs*; an input ``-`` is
+    standard input, compared by the file behind it (*target* ``-`` is stdout: allowed)."""
     if str(target) == "-":
         return
     for src in inputs:
-        if str(src) != "-" and same_file(target, src):
+        if str(src) == "-":
+            if is_stdin(target):
+                raise OutputConflict(f"{what} {target} is the file standard input reads; refusing to overwrite it")
+        elif same_file(target, src):
             raise OutputConflict(f"{what} {target} is also an input file; refusing to overwrite it")
 
 
