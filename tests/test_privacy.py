@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import os
+import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -94,3 +96,67 @@ def test_no_output_replaces_the_file_behind_stdin(tmp_path: Path, command: list[
     got = _run([a.replace("{in}", str(other)) for a in command], src)
     assert got.returncode in (0, 1), got.stderr
     assert other.exists()
+
+
+# --------------------------------------------------------------------------- partial files
+
+def _partials(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.name.endswith(".part"))
+
+
+def test_a_sigkilled_writer_leaves_only_a_private_partial_that_the_next_run_removes(tmp_path: Path) -> None:
+    target = tmp_path / "copy.asc"
+    code = ("import time\n"
+            "from eicodec.outputs import atomic_output\n"
+            f"with atomic_output({str(target)!r}) as fh:\n"
+            "    fh.write(b'0212345678219560314Vries' * 1000); fh.flush()\n"
+            "    print('writing', flush=True)\n"
+            "    time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"writing\n"
+    # while its writer lives, another run leaves the partial alone
+    from eicodec.outputs import remove_stale_partials
+
+    assert remove_stale_partials(target) == []
+    proc.kill()
+    proc.wait(timeout=20)
+    left = _partials(tmp_path)
+    assert len(left) == 1 and list(tmp_path.iterdir()) == left
+    assert stat.S_IMODE(left[0].stat().st_mode) == 0o600
+    # a partial of another target and a file of another pattern stay
+    other = tmp_path / f".other.asc.{proc.pid}.abcdefgh.part"
+    other.write_bytes(b"x")
+    mine = tmp_path / ".copy.asc.notes.part"
+    mine.write_bytes(b"x")
+    assert main(["anonymise", str(FULL), "-o", str(target)]) == 0
+    assert sorted(tmp_path.iterdir()) == sorted([target, other, mine])
+
+
+def test_the_library_never_replaces_signal_handlers(tmp_path: Path) -> None:
+    """An application embedding eicodec keeps its own SIGTERM/SIGINT handlers while it writes."""
+    from eicodec.outputs import atomic_output
+
+    def mine(signum: int, frame: object) -> None:  # pragma: no cover - never called
+        pass
+
+    old = signal.signal(signal.SIGTERM, mine)
+    try:
+        with atomic_output(tmp_path / "x.asc") as fh:
+            fh.write(b"x")
+            assert signal.getsignal(signal.SIGTERM) is mine
+            assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert eicodec.anonymise_to(FULL, tmp_path / "y.asc", b"k") > 0
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def test_a_partial_file_is_private_from_its_creation(tmp_path: Path) -> None:
+    from eicodec.outputs import atomic_output
+
+    with atomic_output(tmp_path / "x.asc") as fh:
+        (part,) = _partials(tmp_path)
+        assert stat.S_IMODE(part.stat().st_mode) == 0o600
+        fh.write(b"x")
+    assert _partials(tmp_path) == []

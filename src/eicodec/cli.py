@@ -30,7 +30,7 @@ from .examples import example_names, read_example
 from .layouts import MessageSpec, get_spec, load_spec
 from .many import failure
 from .masking import MASK, Masker
-from .outputs import OutputConflict, answer_paths, atomic_output, check_not_input
+from .outputs import OutputConflict, answer_paths, atomic_output, check_not_input, cleanup_on_signals
 from .progress import Progress, is_terminal
 from .reader import NoClose, RecordStream, Source, build_tree, open_records
 from .report_json import iter_report_json, iter_report_jsonl, unreadable_to_dict
@@ -845,7 +845,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SystemExit as exc:  # --help, --version
             return EXIT_OK if exc.code in (0, None) else EXIT_USAGE
         debug = bool(getattr(args, "debug", False))
-        return int(args.func(args))
+        with cleanup_on_signals():  # (SIGTERM: partial files removed, as on Ctrl-C)
+            return int(args.func(args))
     except UsageError as exc:
         if debug:
             traceback.print_exc()

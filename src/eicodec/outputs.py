@@ -7,11 +7,16 @@ another, never a half-written file left behind.
   when two different inputs share a file name, every answer mirrors its input's path
   relative to the inputs' common folder (``a/x.asc`` -> ``OUT/a/x.ap305.asc``), so no
   answer replaces another.
-* :func:`atomic_output` writes through a temporary ``.<name>.<random>.part`` file in the
-  target's folder, renamed over the target only when everything was written; on any
-  error, on Ctrl-C (SIGINT) and on SIGTERM the temporary file is removed, so no partial
-  file (which may hold personal records) stays on disk. While it is written only its
-  owner can read it; the finished file gets the mode a plain ``open()`` would give.
+* :func:`atomic_output` writes through a temporary ``.<name>.<pid>.<random>.part`` file
+  in the target's folder, renamed over the target only when everything was written; on
+  any exception (Ctrl-C's KeyboardInterrupt too) it is removed by ``try``/``finally``,
+  so no partial file (which may hold personal records) stays on disk. It is private
+  (0600) from its creation; the finished file gets the mode a plain ``open()`` would
+  give. A process killed outright (SIGKILL) cannot clean up: the next write of the same
+  target removes such a file once its process is gone.
+* :func:`cleanup_on_signals` is for the command line: SIGTERM raises, so the cleanup
+  runs. The library itself never replaces a signal handler (an application embedding
+  eicodec keeps its own).
 
 Every refusal raises :class:`OutputConflict`; the CLI turns it into exit status 2.
 """
@@ -21,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import signal
 import stat
 import tempfile
@@ -42,9 +48,6 @@ def _umask() -> int:
 # The mode a plain open() would give a new file (mkstemp's files are private: 0600).
 _FILE_MODE = 0o666 & ~_umask()
 
-# Temporary files of this process not yet renamed; removed by the signal handler.
-_LIVE: set[str] = set()
-_LOCK = threading.Lock()
 
 
 class OutputConflict(Exception):
@@ -123,45 +126,83 @@ def answer_paths(inputs: Sequence[str], folder: str | os.PathLike[str]) -> list[
     return targets
 
 
-def _on_signal(signum: int, frame: FrameType | None) -> None:
-    _remove_live()
-    raise KeyboardInterrupt if signum == signal.SIGINT else SystemExit(128 + signum)
+def _partial_name(target: Path) -> re.Pattern[str]:
+    """The names of the partial files of *target*: ``.NAME.<pid>.<8 random>.part``."""
+    return re.compile(rf"\.{re.escape(target.name)}\.([0-9]+)\.[a-z0-9_]{{8}}\.part")
 
 
-def _remove_live() -> None:
-    with _LOCK:
-        for tmp in list(_LIVE):
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            _LIVE.discard(tmp)
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # (another user's, or not a pid: never ours to judge)
+    return True
+
+
+def remove_stale_partials(target: str | os.PathLike[str]) -> list[Path]:
+    """Remove the partial files of *target* that a process killed outright (SIGKILL, a
+    power cut) left behind: only names of :func:`atomic_output`'s own pattern for this
+    very target, owned by this user, whose process (the pid in the name) is gone.
+    Returns the removed paths."""
+    path = Path(target)
+    pattern = _partial_name(path)
+    removed = []
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return []
+    for name in names:
+        m = pattern.fullmatch(name)
+        if m is None or int(m.group(1)) == os.getpid() or _alive(int(m.group(1))):
+            continue
+        stale = path.parent / name
+        try:
+            st = os.lstat(stale)
+            if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid():
+                os.unlink(stale)
+                removed.append(stale)
+        except OSError:
+            continue
+    return removed
 
 
 @contextlib.contextmanager
-def _signals_clean_up() -> Iterator[None]:
-    """While writing: SIGTERM (and SIGINT) remove the temporary files, then end the run."""
+def cleanup_on_signals() -> Iterator[None]:
+    """For a command-line program (the library never touches signal handlers): while
+    the block runs, SIGTERM ends the program the way Ctrl-C does, by an exception, so
+    every ``finally`` runs and :func:`atomic_output` removes its partial file. Python's
+    own SIGINT (KeyboardInterrupt) is kept. Restores the previous handler."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        for s in old:
-            signal.signal(s, _on_signal)
-    except ValueError:  # not allowed here (embedded interpreter): the finally still cleans up
+        old = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # (not allowed here)
         yield
         return
     try:
         yield
     finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+        signal.signal(signal.SIGTERM, old)
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
 
 
 @contextlib.contextmanager
 def atomic_output(target: str | os.PathLike[str], mode: str = "wb", **open_kw: Any) -> Iterator[IO[Any]]:
     """Open a temporary file next to *target*; rename it to *target* when the block ends
-    without an error, remove it otherwise (also on SIGINT/SIGTERM). A *target* that exists
-    and is not a regular file (a device such as ``/dev/null``, a FIFO) is written directly:
-    renaming over it would replace the device."""
+    without an error, remove it otherwise (``try``/``finally``: on any exception,
+    KeyboardInterrupt and SystemExit included; signal handlers are the program's
+    business, see :func:`cleanup_on_signals`). The temporary file
+    ``.NAME.<pid>.<random>.part`` is private (0600) from its creation; partial files of
+    the same target left by a dead process are removed first
+    (:func:`remove_stale_partials`). A *target* that exists and is not a regular file
+    (a device such as ``/dev/null``, a FIFO) is written directly: renaming over it
+    would replace the device."""
     path = Path(target)
     if path.exists() and not path.is_file():
         with open(path, mode, **open_kw) as direct:
@@ -169,18 +210,14 @@ def atomic_output(target: str | os.PathLike[str], mode: str = "wb", **open_kw: A
         return
     folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
-    with _LOCK:
-        _LIVE.add(tmp)
+    remove_stale_partials(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".part", dir=folder)
     try:
-        with _signals_clean_up():
-            with os.fdopen(fd, mode, **open_kw) as fh:
-                yield fh
-            os.chmod(tmp, _FILE_MODE)
-            os.replace(tmp, path)
+        with os.fdopen(fd, mode, **open_kw) as fh:
+            yield fh
+        os.chmod(tmp, _FILE_MODE)
+        os.replace(tmp, path)
     finally:
-        with _LOCK:
-            _LIVE.discard(tmp)
         with contextlib.suppress(OSError):
             if os.path.exists(tmp):
                 os.unlink(tmp)
