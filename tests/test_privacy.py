@@ -6,10 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -160,3 +162,53 @@ def test_a_partial_file_is_private_from_its_creation(tmp_path: Path) -> None:
         assert stat.S_IMODE(part.stat().st_mode) == 0o600
         fh.write(b"x")
     assert _partials(tmp_path) == []
+
+
+# --------------------------------------------------------------------------- linear-time patterns
+
+def _rules_with_pattern(tmp_path: Path, pattern: str) -> Path:
+    rules = tmp_path / "mine.rules.toml"
+    rules.write_text(f'''
+[[rule]]
+id = "record.comment_words"
+kind = "pattern"
+level = "record"
+code = "0001"
+record = "98"
+rubrics = ["9804"]
+pattern = '{pattern}'
+description = "a comment is words"
+message = "comment is not words"
+''', encoding="utf-8")
+    return rules
+
+
+def test_a_backtracking_pattern_validates_the_example_correctly(tmp_path: Path) -> None:
+    """Issue 25: ``([A-Za-z]+ ?)*`` on the comment text stalled Python's re for minutes on
+    the shipped example's 27-character comment; on RE2 it is a plain (linear) match."""
+    from eicodec.kinds import compile_pattern
+
+    pattern = "([A-Za-z]+ ?)*"
+    comment = next(r for r in eicodec.iter_records(FULL) if r.record_type == "98")
+    text = comment.raw[eicodec.get_spec("AP304").field("98", "9804").slice].rstrip(" ")
+    assert len(text) >= 20 and not text.replace(" ", "").isalpha()  # the text that stalled re
+    assert compile_pattern(pattern).fullmatch(text) is None
+    assert compile_pattern(pattern).fullmatch("Graag contact opnemen") is not None
+    started = time.monotonic()
+    report = eicodec.validate(FULL, rules=_rules_with_pattern(tmp_path, pattern))
+    assert time.monotonic() - started < 30  # (a generous guard; Python's re took minutes)
+    field = eicodec.get_spec("AP304").field("98", "9804")
+
+    def words(t: str) -> bool:  # what the pattern says, without backtracking
+        return re.fullmatch("[A-Za-z ]*", t) is not None and not t.startswith(" ") and "  " not in t
+
+    want = [r.line for r in eicodec.iter_records(FULL) if r.record_type == "98"
+            and not words(r.raw[field.slice].rstrip(" "))]
+    got = [(f.line, f.rubric, f.code) for f in report.findings if f.rule == "record.comment_words"]
+    assert want and got == [(line, "9804", "0001") for line in want]
+
+
+@pytest.mark.parametrize("pattern", [r"(a+)\1", "(?=a)a", "(?<!x)y", "[a-"])
+def test_a_pattern_re2_cannot_run_in_linear_time_is_refused_at_load(tmp_path: Path, pattern: str) -> None:
+    with pytest.raises(eicodec.SpecError, match="record.comment_words"):
+        eicodec.validate(FULL, rules=_rules_with_pattern(tmp_path, pattern))

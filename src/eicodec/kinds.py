@@ -14,7 +14,7 @@ rules file.
 from __future__ import annotations
 
 import functools
-import re
+from typing import Any
 from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
@@ -691,8 +691,17 @@ def k_any_filled(rule: Rule, view: View) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def compile_pattern(pattern: str) -> Any:
+    """A ``pattern`` rule's regular expression on RE2 (``google-re2``): matching takes
+    time linear in the text, whatever the pattern, so no file can stall validation
+    (Python's ``re`` backtracks: ``([A-Za-z]+ ?)*`` on a 27-character comment runs for
+    minutes). RE2's syntax is Python's without backreferences and lookaround; such a
+    pattern raises ``re2.error`` (the rule loader turns it into a SpecError)."""
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False  # (the loader reports the error; RE2 would also print it)
+    return re2.compile(pattern, options=options)
 
 
 def k_pattern(rule: Rule, view: View) -> np.ndarray:
@@ -700,7 +709,7 @@ def k_pattern(rule: Rule, view: View) -> np.ndarray:
     texts = text_of(fc)
     if f.type == "AN":
         texts = np.strings.rstrip(texts, " ")
-    check = _compiled(str(rule.params["pattern"])).fullmatch
+    check = compile_pattern(str(rule.params["pattern"])).fullmatch
     values, where = np.unique(texts, return_inverse=True)
     bad = np.array([check(str(v)) is None for v in values.tolist()], bool)
     return when(rule, view) & filled(f, fc) & bad[where.reshape(-1)]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -225,10 +224,16 @@ def _parse_rule(raw: Mapping[str, Any], defaults: Mapping[str, Rule] | None, whe
                                                      "debit_message", "pattern", "whole", "test", "date",
                                                      "amount", "copy_exclude")}
     if kind == "pattern":
+        import re2
+
+        from .kinds import compile_pattern
+
         try:
-            re.compile(str(params.get("pattern", "")))
-        except re.error as exc:
-            raise SpecError(f"rule {rid}: pattern is no regular expression ({exc})", spec=where) from None
+            compile_pattern(str(params.get("pattern", "")))
+        except re2.error as exc:
+            why = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+            raise SpecError(f"rule {rid}: pattern is no linear-time (RE2) regular expression ({why}); "
+                            "backreferences and lookaround are not supported", spec=where) from None
         if "pattern" not in params:
             raise SpecError(f"rule {rid}: kind pattern needs a pattern", spec=where)
     if kind == "compare" and params.get("op") not in _OPS:
