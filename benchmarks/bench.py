@@ -107,44 +107,44 @@ OPS = {
     "lines": ("valid", "n = sum(1 for _ in open(PATH, 'rb'))"),
     "iter_records": ("valid", "import eicodec\nn = sum(1 for _ in eicodec.iter_records(PATH))"),
     "read": ("valid", "import eicodec\nd = eicodec.read(PATH)\nn = sum(1 for _ in d.iter_records())"),
-    "validate": ("valid", "import eicodec, datetime\n"
+    "validate": ("valid", ("import eicodec, datetime\n"
                  "r = eicodec.validate(PATH, today=datetime.date(2024, 6, 1))\n"
-                 "assert r.status.value == 'approved', r.findings[:3]\nn = sum(r.counts.values())"),
-    "validate_10pct_rejected": ("rejected", "import eicodec, datetime\n"
+                 "assert r.status.value == 'approved', r.findings[:3]\nn = sum(r.counts.values())")),
+    "validate_10pct_rejected": ("rejected", ("import eicodec, datetime\n"
                                 "r = eicodec.validate(PATH, today=datetime.date(2024, 6, 1))\n"
-                                "assert r.status.value == 'rejected_records'\nn = sum(r.counts.values())"),
-    "validate_half_rejected": ("half", "import eicodec, datetime\n"
+                                "assert r.status.value == 'rejected_records'\nn = sum(r.counts.values())")),
+    "validate_half_rejected": ("half", ("import eicodec, datetime\n"
                                "r = eicodec.validate(PATH, today=datetime.date(2024, 6, 1))\n"
-                               "assert r.status.value == 'rejected_records'\nn = sum(r.counts.values())"),
-    "columns_04_records": ("valid", "import eicodec\nlay = eicodec.get_spec('AP304').layout('04')\n"
+                               "assert r.status.value == 'rejected_records'\nn = sum(r.counts.values())")),
+    "columns_04_records": ("valid", ("import eicodec\nlay = eicodec.get_spec('AP304').layout('04')\n"
                            "rows = [[r.get(f.attr) for f in lay.fields] for r in eicodec.iter_records(PATH)"
-                           " if r.record_type == '04']\nn = len(rows)"),
+                           " if r.record_type == '04']\nn = len(rows)")),
     "columns_04": ("valid", "import eicodec\nn = sum(len(b) for b in eicodec.iter_columns(PATH, '04'))"),
     # claim lines (rows) to Parquet, insured joined on, streamed in row groups; pyarrow's
     # import is a one-time cost (not timed, but in the peak memory); n = claim lines
-    "parquet_04": ("valid", "import os, pyarrow.parquet\nimport time as _t\n"
+    "parquet_04": ("valid", ("import os, pyarrow.parquet\nimport time as _t\n"
                    "_t0, _c0 = _t.perf_counter(), _t.process_time()\n"
-                   "n = eicodec.to_parquet(PATH, PATH + '.parquet')\nos.remove(PATH + '.parquet')"),
+                   "n = eicodec.to_parquet(PATH, PATH + '.parquet')\nos.remove(PATH + '.parquet')")),
     # the same with the AP305 of the 10%-rejected file joined (built before the timing;
     # the peak memory includes validating and writing it)
-    "parquet_04_ap305": ("rejected", "import os, datetime, pyarrow.parquet\nimport time as _t\n"
+    "parquet_04_ap305": ("rejected", ("import os, datetime, pyarrow.parquet\nimport time as _t\n"
                          "r = eicodec.validate(PATH, today=datetime.date(2024, 6, 1))\n"
                          "eicodec.write_retour(PATH, r, PATH + '.ap305', return_date=datetime.date(2024, 6, 2))\n"
                          "del r\n_t0, _c0 = _t.perf_counter(), _t.process_time()\n"
                          "n = eicodec.to_parquet(PATH, PATH + '.parquet', ap305=PATH + '.ap305')\n"
-                         "os.remove(PATH + '.parquet'); os.remove(PATH + '.ap305')"),
-    "validate_and_retour": ("rejected", "import eicodec, datetime, os\n"
+                         "os.remove(PATH + '.parquet'); os.remove(PATH + '.ap305')")),
+    "validate_and_retour": ("rejected", ("import eicodec, datetime, os\n"
                             "r = eicodec.validate(PATH, today=datetime.date(2024, 6, 1))\n"
                             "eicodec.write_retour(PATH, r, PATH + '.ap305', return_date=datetime.date(2024, 6, 2))\n"
-                            "os.remove(PATH + '.ap305')\nn = sum(r.counts.values())"),
-    "validate_many_jobs1": ("valid", "import eicodec, datetime\n"
+                            "os.remove(PATH + '.ap305')\nn = sum(r.counts.values())")),
+    "validate_many_jobs1": ("valid", ("import eicodec, datetime\n"
                            "rs = list(eicodec.validate_many([PATH] * 2, jobs=1, today=datetime.date(2024, 6, 1)))\n"
-                           "n = sum(sum(r.counts.values()) for r in rs)"),
-    "validate_many_jobs2": ("valid", "import eicodec, datetime\n"
+                           "n = sum(sum(r.counts.values()) for r in rs)")),
+    "validate_many_jobs2": ("valid", ("import eicodec, datetime\n"
                            "rs = list(eicodec.validate_many([PATH] * 2, jobs=2, today=datetime.date(2024, 6, 1)))\n"
-                           "n = sum(sum(r.counts.values()) for r in rs)"),
-    "dumps": ("valid", "import eicodec\nd = eicodec.read(PATH)\nimport time as _t\n_t0, _c0 = _t.perf_counter(), _t.process_time()\n"
-              "b = eicodec.dumps(d)\nn = b.count(b'\\n')"),
+                           "n = sum(sum(r.counts.values()) for r in rs)")),
+    "dumps": ("valid", ("import eicodec\nd = eicodec.read(PATH)\nimport time as _t\n_t0, _c0 = _t.perf_counter(), _t.process_time()\n"
+              "b = eicodec.dumps(d)\nn = b.count(b'\\n')")),
 }
 
 

@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import generate, reject_lines  # noqa: E402
+from bench import generate, reject_lines
 
 RUN = """
 import sys, datetime, eicodec

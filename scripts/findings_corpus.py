@@ -33,7 +33,7 @@ def generate(out: Path) -> None:
         counter[0] += 1
         (out / f"{tag}_{counter[0]:04d}.asc").write_bytes(data)
 
-    common = dict(suppress_health_check=list(HealthCheck), deadline=None, derandomize=True, database=None)
+    common = {"suppress_health_check": list(HealthCheck), "deadline": None, "derandomize": True, "database": None}
 
     @settings(max_examples=60, **common)
     @given(declarations(max_insured=3))

@@ -184,7 +184,7 @@ def test_version_license_urls_classifiers_and_changelog_agree() -> None:
     assert not any(c.startswith("License ::") for c in project["classifiers"])  # PEP 639: the expression says it
     assert "Typing :: Typed" in project["classifiers"]
     changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
-    headings = re.findall(r"^## (.+)$", changelog, re.M)
+    headings = re.findall(r"^## (.+)$", changelog, re.MULTILINE)
     assert headings[0] == "Unreleased"
     assert headings[1] == f"{eicodec.__version__} - " + headings[1].split(" - ")[-1]  # the newest release first
     assert re.fullmatch(r"\d+\.\d+\.\d+ - \d{4}-\d{2}-\d{2}", headings[1])

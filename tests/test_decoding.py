@@ -19,7 +19,7 @@ INSURER = (EXAMPLES / "ap304_insurer.asc").read_bytes()  # 01 02 04 04 98 02 04 
 
 def mixed() -> bytes:
     lines = lines_of(INSURER)
-    lines[1] = lines[1].replace(b"Jansen  ", "Schröder".encode("utf-8"))
+    lines[1] = lines[1].replace(b"Jansen  ", "Schröder".encode())
     lines[5] = lines[5].replace(b"Vries ", "M\xe9ller".encode("latin-1"))  # one cp1252 byte
     return join(lines)
 
@@ -54,7 +54,7 @@ def test_line_numbers_stay_right_across_read_blocks() -> None:
     lines = lines_of(INSURER)
     claim = lines[2]
     body = [claim] * 5000
-    body[9] = claim.replace(b"ST", "Ö".encode("utf-8") + b"T", 1)
+    body[9] = claim.replace(b"ST", "Ö".encode() + b"T", 1)
     body[3999] = claim.replace(b"ST", b"\xc9T", 1)  # 0xC9 then ASCII: not UTF-8
     data = join([lines[0], lines[1], *body, lines[-1]])
     stream = eicodec.open_records(data)

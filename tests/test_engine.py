@@ -20,7 +20,8 @@ from tests.conftest import EXAMPLES, ROOT, join, lines_of
 TODAY = dt.date(2024, 6, 1)
 GZ = ROOT / "specs" / "GZ321v1.0.toml"  # the shipped spec; tests copy it away from its rules file
 ENGINE_MODULES = ["batches.py", "columns.py", "engine.py", "findings.py", "grammar.py", "kinds.py", "rules.py",
-                  "validator.py", "retour.py", "tables.py", "masking.py", "anonymise.py", "history.py"]
+                  "validator.py", "retour.py", "readback.py", "retour_check.py", "tables.py", "masking.py",
+                  "anonymise.py", "history.py"]
 
 
 def test_engine_modules_name_no_rubric() -> None:
@@ -33,10 +34,12 @@ def test_engine_modules_name_no_rubric() -> None:
 
 
 
-def test_the_return_file_builder_names_no_record_type() -> None:
-    """retour.py takes claim, insured, header, trailer and comment records from the spec's
-    grammar and [answer] data: no kenmerk literal such as "04"."""
-    text = (ROOT / "src" / "eicodec" / "retour.py").read_text(encoding="utf-8")
+@pytest.mark.parametrize("name", ["retour.py", "readback.py", "retour_check.py"])
+def test_the_return_file_builder_and_reader_name_no_record_type(name: str) -> None:
+    """retour.py (building a return file), readback.py and retour_check.py (reading and
+    verifying one) take claim, insured, header, trailer and comment records from the
+    spec's grammar and [answer] data: no kenmerk literal such as "04"."""
+    text = (ROOT / "src" / "eicodec" / name).read_text(encoding="utf-8")
     assert not re.findall(r"""["'](0[1-9]|[1-9]\d)["']""", text)
 
 
@@ -156,10 +159,10 @@ message = "BSN differs from that of the prestatierecord"
     ('id = "x"\nkind = "no_such_kind"\ncode = "0001"\nrecord = "04"\nrubrics = ["0403"]', "unknown kind"),
     ('id = "x"\nkind = "required"\ncode = "0001"\nrecord = "07"\nrubrics = ["0403"]', "unknown record type"),
     ('id = "x"\nkind = "required"\ncode = "0001"\nrecord = "04"\nrubrics = ["0499"]', "unknown rubric"),
-    ('id = "x"\nkind = "required"\ncode = "0001"\nrecord = "04"\nrubrics = ["0403"]\n'
-     'when = [ { rubric = "0777", filled = true } ]', "unknown rubric"),
-    ('id = "x"\nkind = "compare"\ncode = "0001"\nrecord = "04"\nrubrics = ["0410"]\nop = "=<"\n'
-     'other = "today"', "op must be"),
+    (('id = "x"\nkind = "required"\ncode = "0001"\nrecord = "04"\nrubrics = ["0403"]\n'
+     'when = [ { rubric = "0777", filled = true } ]'), "unknown rubric"),
+    (('id = "x"\nkind = "compare"\ncode = "0001"\nrecord = "04"\nrubrics = ["0410"]\nop = "=<"\n'
+     'other = "today"'), "op must be"),
     ('id = "x"\nkind = "required"\ncode = "0001"\nrecord = "04"\nrubrics = ["0403"]\ncolour = "red"',
      "unknown keys"),
     ('id = "x"\nkind = "required"\ncode = "9999"\nrecord = "04"\nrubrics = ["0403"]', "not in the COD954"),

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import eicodec
-from eicodec.history import ClaimHistory
+from eicodec import ClaimHistory
 from tests.test_validator import INSURER, TODAY, patch, rewrite
 
 RETURN_DATE = dt.date(2024, 2, 20)
@@ -169,4 +169,128 @@ def test_the_cli_takes_a_history_file(tmp_path: Path, capsys) -> None:  # type: 
     assert main(["validate", str(claim), "--today", "2024-03-01", "--history", str(path)]) != 0
     assert "8017" in capsys.readouterr().out
     assert main(["validate", str(claim), "--today", "2024-03-01"]) == 0
-    assert main(["validate", str(claim), "--history", str(tmp_path / "missing.sqlite")]) == 2
+    assert main(["validate", str(claim), "--history", str(tmp_path / "no" / "such" / "folder.sqlite")]) == 2
+
+
+def test_the_cli_starts_a_history_records_pairs_and_shows_a_reference(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """`--history NEW` makes a new SQLite history; `history record` and `history show`."""
+    import json
+
+    from eicodec.cli import main
+    path = tmp_path / "new.sqlite"
+    ap304, ap305 = tmp_path / "earlier.asc", tmp_path / "earlier.ap305.asc"
+    ap304.write_bytes(EARLIER)
+    ap305.write_bytes(answered(EARLIER))
+    claim = tmp_path / "credit.asc"
+    claim.write_bytes(credit_of("R2024-000101"))
+    # a new, empty history: the credit names a debit it does not know (8017)
+    assert main(["validate", str(claim), "--today", "2024-03-01", "--history", str(path)]) == 1
+    assert "new claim history" in capsys.readouterr().err and path.is_file()
+    assert main(["history", "record", str(ap304), "--history", str(path)]) == 0  # sent
+    assert "3 claim line row(s) added" in capsys.readouterr().out
+    assert main(["history", "record", str(ap304), str(ap305), "--history", str(path)]) == 0
+    assert "3 claim line row(s)" in capsys.readouterr().out  # the answer replaces "sent"
+    assert main(["history", "record", str(ap304), str(ap305), "--history", str(path)]) == 0
+    assert "0 claim line row(s)" in capsys.readouterr().out  # again: nothing changes
+    assert main(["validate", str(claim), "--today", "2024-03-01", "--history", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["history", "show", "R2024-000102", "--history", str(path), "--format", "json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [(r["status"], r["rejected_by"], r["source"]) for r in shown["rows"]] == [
+        ("rejected", "insurer", "earlier.asc")]
+    assert all(r["copy_key"].endswith("...") and len(r["copy_key"]) == 15 for r in shown["rows"])
+    assert main(["history", "show", "R2024-000102", "--history", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "status=rejected" in text and "123456782" not in text  # no BSN: the rows hold none
+    assert main(["history", "show", "R9", "--history", str(tmp_path / "none.sqlite")]) == 2
+
+
+# ------------------------------------------------------------------ idempotent (natural key)
+
+def _rows(hist: ClaimHistory) -> list[tuple[object, ...]]:
+    return sorted(tuple(r.values()) for r in hist.rows())
+
+
+def test_recording_the_same_pair_twice_adds_nothing(history: ClaimHistory) -> None:
+    """The natural key (file, line): a re-run batch does not double the history."""
+    once = _rows(history)
+    assert history.record(EARLIER, answered(EARLIER), by="insurer", source="earlier.asc") == 0
+    assert _rows(history) == once and len(history) == 3
+
+
+def test_record_sent_after_record_adds_nothing(history: ClaimHistory) -> None:
+    once = _rows(history)
+    assert history.record_sent(EARLIER, source="earlier.asc") == 0
+    assert _rows(history) == once
+    assert {r["status"] for r in history.rows()} == {"not_returned", "rejected"}
+
+
+def test_an_answer_after_record_sent_updates_the_same_rows() -> None:
+    hist = ClaimHistory()
+    assert hist.record_sent(EARLIER) == 3
+    assert hist.record(EARLIER, answered(EARLIER), by="insurer") == 3
+    assert len(hist) == 3 and hist.record(EARLIER, answered(EARLIER), by="insurer") == 0
+    assert [r["status"] for r in hist.rows("R2024-000102")] == ["rejected"]
+
+
+def _record_at(path: str, start: object) -> None:
+    start.wait()  # type: ignore[attr-defined]
+    with ClaimHistory(path) as hist:
+        hist.record(EARLIER, answered(EARLIER), by="insurer")
+
+
+def test_two_processes_recording_the_same_file_leave_one_copy(tmp_path: Path) -> None:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    path = str(tmp_path / "claims.sqlite")
+    start = ctx.Barrier(2)
+    procs = [ctx.Process(target=_record_at, args=(path, start)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    with ClaimHistory(path) as hist, ClaimHistory() as one:
+        one.record(EARLIER, answered(EARLIER), by="insurer")
+        assert _rows(hist) == _rows(one) and len(hist) == 3
+
+
+_VERSION_1 = """
+CREATE TABLE claim_lines (
+  reference TEXT NOT NULL, previous TEXT NOT NULL DEFAULT '', dc TEXT NOT NULL,
+  service_date TEXT NOT NULL DEFAULT '', declared INTEGER NOT NULL DEFAULT 0, awarded INTEGER,
+  copy_key TEXT NOT NULL DEFAULT '', status TEXT NOT NULL, rejected_by TEXT NOT NULL DEFAULT '',
+  source TEXT NOT NULL DEFAULT '');
+INSERT INTO claim_lines (reference, dc, status, awarded) VALUES ('R2024-000101', 'D', 'approved', 1250);
+"""
+
+
+def test_a_version_1_history_is_migrated(tmp_path: Path) -> None:
+    """eicodec 0.3.0's files (no key columns) keep their rows and become version 2."""
+    path = tmp_path / "old.sqlite"
+    sqlite3.connect(path).executescript(_VERSION_1)
+    with ClaimHistory(path) as hist:
+        assert len(hist) == 1 and history_findings(credit_of("R2024-000101"), hist) == []
+        hist.record(EARLIER, answered(EARLIER), by="insurer")
+        assert hist.record(EARLIER, answered(EARLIER), by="insurer") == 0 and len(hist) == 4
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone() == (2,)
+
+
+def test_a_newer_history_is_refused_naming_its_version(tmp_path: Path) -> None:
+    path = tmp_path / "new.sqlite"
+    sqlite3.connect(path).executescript("PRAGMA user_version = 7; CREATE TABLE claim_lines (x TEXT);")
+    with pytest.raises(eicodec.EicodecError, match="schema version 7"):
+        ClaimHistory(path)
+
+
+def test_history_reads_no_answer_module() -> None:
+    """The checking side (engine -> history) imports nothing that reads return files:
+    the pair is read in eicodec.recording."""
+    import ast
+
+    import eicodec.history
+
+    tree = ast.parse(Path(eicodec.history.__file__).read_text(encoding="utf-8"))
+    modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not modules & {"readback", "retour", "recording", "validator", "many", "tables"}

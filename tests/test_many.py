@@ -35,6 +35,7 @@ def check(results: list[object], inputs: list[str]) -> None:
         assert isinstance(failed, FileFailure)
         assert failed.status == "unreadable" and failed.source == path
         assert failed.error_type == "UnreadableInputError" and "Traceback" not in failed.message
+    assert [r.source for r in results] == inputs  # every result says which input it is
     assert [pickle.loads(pickle.dumps(r)).status for r in results] == [r.status for r in results]
 
 
@@ -76,3 +77,20 @@ def test_validate_many_on_a_dask_cluster(inputs: list[str]) -> None:
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         results = list(eicodec.validate_many(inputs, executor=client.get_executor(), today=TODAY))
     check(results, inputs)
+
+
+def test_every_status_is_one_str_enum_that_compares_with_strings(inputs: list[str]) -> None:
+    """Report, FileFailure and ClaimOutcome statuses: one type, equal to the plain strings,
+    printed and serialised as them (so callers comparing strings keep working)."""
+    import json
+
+    results = list(eicodec.validate_many(inputs, jobs=1, today=TODAY))
+    claims = eicodec.outcome(EXAMPLES / "ap304_claim_rejected.asc", EXAMPLES / "ap305_claim_rejected.asc")
+    statuses = [r.status for r in results] + [c.status for c in claims]
+    assert {type(s) for s in statuses} == {Status}
+    assert [r.status for r in results] == ["approved", "unreadable", "unreadable", "rejected_records", "unreadable"]
+    assert "rejected" in [c.status for c in claims] and Status.REJECTED == "rejected"
+    assert [f"{s}" for s in statuses] == [s.value for s in statuses] == json.loads(json.dumps(statuses))
+    assert FileFailure("x", "failed", "E", "m").status is Status.FAILED
+    with pytest.raises(ValueError):
+        FileFailure("x", "lost", "E", "m")

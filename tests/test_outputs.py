@@ -195,10 +195,73 @@ def test_writing_to_a_fifo_keeps_it_a_fifo(tmp_path: Path) -> None:
         fifo = tmp_path / "pipe"
         os.mkfifo(fifo)
         got: list[bytes] = []
-        reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+        reader = threading.Thread(target=lambda got=got, fifo=fifo: got.append(fifo.read_bytes()))
         reader.start()
         write(fifo)
         reader.join(timeout=30)
         assert got and got[0].endswith(b"\r\n") and stat.S_ISFIFO(os.stat(fifo).st_mode)
         assert not list(tmp_path.glob(".*.part"))
         fifo.unlink()
+
+
+# ------------------------------------------------------------------ issue 24: naming a batch's answers
+
+def test_a_thousand_inputs_are_named_in_well_under_a_second(tmp_path: Path) -> None:
+    """Linear naming: 1,000 inputs, a third of them clashing by name (a/, b/, c/)."""
+    from eicodec.outputs import answer_paths
+
+    inputs = [str(tmp_path / "in" / d / f"f{i % 334}.asc") for i, d in zip(range(1000), "abc" * 334)]
+    started = time.perf_counter()
+    targets = answer_paths(inputs, tmp_path / "out")
+    assert time.perf_counter() - started < 0.5
+    assert len(set(targets)) == 1000
+    assert targets[0] == tmp_path / "out" / "a" / "f0.ap305.asc"
+
+
+def test_x_asc_and_x_txt_get_distinct_answers(capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from eicodec.outputs import answer_paths
+
+    shutil.copy(EXAMPLES / "ap304_claim_rejected.asc", tmp_path / "x.asc")
+    shutil.copy(EXAMPLES / "ap304_full.asc", tmp_path / "x.txt")
+    out = tmp_path / "out"
+    assert answer_paths([str(tmp_path / "x.asc"), str(tmp_path / "x.txt"), str(tmp_path / "y.asc")], out) == [
+        out / "x.asc.ap305.asc", out / "x.txt.ap305.asc", out / "y.ap305.asc"]
+    code, _, _ = run(capsys, "validate", str(tmp_path / "x.asc"), str(tmp_path / "x.txt"),
+                          "--retour", str(out), "--format", "jsonl", *TODAY)
+    assert code in (0, 1)
+    for name in ("x.asc", "x.txt"):  # each answer answers its own input
+        eicodec.outcome(tmp_path / name, (out / f"{name}.ap305.asc").read_bytes())
+
+
+def test_answers_are_named_after_the_path_given_not_a_links_target(capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A symlinked input is named after the link; a dangling link among same-named inputs
+    fails alone and sends no answer under an absolute path."""
+    from eicodec.outputs import answer_paths
+
+    for d in ("a", "b", "c", "elsewhere"):
+        (tmp_path / d).mkdir()
+    shutil.copy(EXAMPLES / "ap304_claim_rejected.asc", tmp_path / "a" / "x.asc")
+    shutil.copy(EXAMPLES / "ap304_full.asc", tmp_path / "elsewhere" / "target.asc")
+    os.symlink(tmp_path / "elsewhere" / "target.asc", tmp_path / "b" / "x.asc")
+    os.symlink(tmp_path / "nowhere.asc", tmp_path / "c" / "x.asc")
+    inputs = [str(tmp_path / d / "x.asc") for d in "abc"]
+    out = tmp_path / "out"
+    assert answer_paths(inputs, out) == [out / d / "x.ap305.asc" for d in "abc"]
+    code, stdout, _ = run(capsys, "validate", *inputs, "--retour", str(out), "--format", "json", *TODAY)
+    summaries = [json.loads(line) for line in stdout.splitlines()]
+    assert code == 3
+    assert [s["status"] for s in summaries] == ["rejected_records", "approved", "unreadable"]
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*.asc")) == ["a/x.ap305.asc", "b/x.ap305.asc"]
+
+
+def test_refusing_to_overwrite_an_input_sees_links_and_hard_links(tmp_path: Path) -> None:
+    from eicodec.outputs import OutputConflict, answer_paths
+
+    (tmp_path / "out").mkdir()
+    shutil.copy(EXAMPLES / "ap304_full.asc", tmp_path / "in.asc")
+    os.link(tmp_path / "in.asc", tmp_path / "out" / "x.ap305.asc")  # the answer's name is the input's file
+    with pytest.raises(OutputConflict, match="input"):
+        answer_paths([str(tmp_path / "x.asc"), str(tmp_path / "in.asc")], tmp_path / "out")
+    os.unlink(tmp_path / "out" / "x.ap305.asc")
+    assert answer_paths([str(tmp_path / "x.asc"), str(tmp_path / "in.asc")], tmp_path / "out")[1].name == \
+        "in.ap305.asc"

@@ -20,11 +20,11 @@ from eicodec.rules import rule_table
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-BLOCKS = re.findall(r"```python\n(.*?)```", README, re.S)
-TEXT_BLOCKS = "\n".join(re.findall(r"```text\n(.*?)```", README, re.S))
-COMMANDS = [ln[2:] for ln in re.findall(r"^\$ eicodec .*$", TEXT_BLOCKS, re.M)]
+BLOCKS = re.findall(r"```python\n(.*?)```", README, re.DOTALL)
+TEXT_BLOCKS = "\n".join(re.findall(r"```text\n(.*?)```", README, re.DOTALL))
+COMMANDS = [ln[2:] for ln in re.findall(r"^\$ eicodec .*$", TEXT_BLOCKS, re.MULTILINE)]
 SHELL_SECTION = README.split("## Using eicodec from the shell\n")[1].split("\n## ")[0]
-SHELL_LINES = [ln[2:] for block in re.findall(r"```sh\n(.*?)```", SHELL_SECTION, re.S)
+SHELL_LINES = [ln[2:] for block in re.findall(r"```sh\n(.*?)```", SHELL_SECTION, re.DOTALL)
                for ln in block.splitlines() if ln.startswith("$ ")]
 TODAY = dt.date(2024, 3, 1)
 

@@ -387,5 +387,16 @@ def test_outcome_finds_returned_lines_in_another_order() -> None:
     (copies all the same) still accounts for every returned claim line."""
     data, _ = scenario("claim_rejected")
     lines = lines_of(build("claim_rejected"))
-    shuffled = join([lines[0], *reversed(lines[1:-1]), lines[-1]])
+    blocks: list[list[bytes]] = []  # each record with the comments that follow it
+    for ln in lines[1:-1]:
+        if ln.startswith(b"98"):
+            blocks[-1].append(ln)
+        else:
+            blocks.append([ln])
+    shuffled = join([lines[0], *(ln for block in reversed(blocks) for ln in block), lines[-1]])
+    assert shuffled != build("claim_rejected")
     assert eicodec.outcome(data, shuffled) == eicodec.outcome(data, build("claim_rejected"))
+    # a comment carries its codes to the record it follows: one moved away is refused
+    moved = join([lines[0], *reversed(lines[1:-1]), lines[-1]])
+    with pytest.raises(eicodec.ReturnFileError, match="comment record"):
+        eicodec.outcome(data, moved)

@@ -30,8 +30,7 @@ def universal_lines(data: bytes, encoding: str) -> int:
         text = data.decode(encoding)
     except UnicodeDecodeError:  # mixed UTF-8/cp1252 (read line by line): bytes split alike
         text = data.decode("latin-1")
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    text = text.removeprefix("\ufeff")
     return len(io.StringIO(text, newline="").readlines())
 
 

@@ -67,15 +67,15 @@ def _spec_text() -> str:
     ("old", "new", "needle"),
     [
         # a gap: 0403 one position later
-        ('rubric = "0403", element = "NUM313", name = "BURGERSERVICENUMMER (BSN) VERZEKERDE", '
-         'attr = "bsn", type = "N", start = 15',
-         'rubric = "0403", element = "NUM313", name = "BURGERSERVICENUMMER (BSN) VERZEKERDE", '
-         'attr = "bsn", type = "N", start = 16', "gap"),
+        (('rubric = "0403", element = "NUM313", name = "BURGERSERVICENUMMER (BSN) VERZEKERDE", '
+         'attr = "bsn", type = "N", start = 15'),
+         ('rubric = "0403", element = "NUM313", name = "BURGERSERVICENUMMER (BSN) VERZEKERDE", '
+         'attr = "bsn", type = "N", start = 16'), "gap"),
         # an overlap
-        ('rubric = "0403", element = "NUM313", name = "BURGERSERVICENUMMER (BSN) VERZEKERDE", '
-         'attr = "bsn", type = "N", start = 15',
-         'rubric = "0403", element = "NUM313", name = "BURGERSERVICENUMMER (BSN) VERZEKERDE", '
-         'attr = "bsn", type = "N", start = 14', "overlap"),
+        (('rubric = "0403", element = "NUM313", name = "BURGERSERVICENUMMER (BSN) VERZEKERDE", '
+         'attr = "bsn", type = "N", start = 15'),
+         ('rubric = "0403", element = "NUM313", name = "BURGERSERVICENUMMER (BSN) VERZEKERDE", '
+         'attr = "bsn", type = "N", start = 14'), "overlap"),
         ('attr = "uzovi", type = "N", start = 24', 'attr = "uzovi", type = "X", start = 24', "unknown type"),
         ('attr = "insured_number"', 'attr = "bsn"', "duplicate attr"),
         ('rubric = "0480"', 'rubric = "0446"', "duplicate rubric"),

@@ -278,7 +278,8 @@ def test_cli_parquet_of_another_standard_and_record_type(tmp_path: Path) -> None
     argv = ["convert", str(tmp_path / "gz.asc"), "--to", "parquet", "-o", str(out), "--record", "06",
             "--spec", str(ROOT / "specs" / "GZ321v1.0.toml")]
     assert main(argv) == 0
-    assert pq.read_table(out).equals(eicodec.to_arrow(data, "06", spec=spec), check_metadata=True)
+    assert pq.read_table(out).equals(eicodec.to_arrow(str(tmp_path / "gz.asc"), "06", spec=spec),
+                                     check_metadata=True)
     # an unknown record type is a usage error (exit 2)
     assert main(argv[:-4] + ["--record", "77", "--spec", str(ROOT / "specs" / "GZ321v1.0.toml")]) == 2
 
@@ -322,7 +323,9 @@ def test_batches_and_sources_do_not_change_the_table(claims: tuple[bytes, bytes]
     assert big_whole.column("insured_line").to_pylist() == [ins.line for _, ins in _claims_by_insured(big)]
     path = tmp_path / "in.asc"
     path.write_bytes(data)
-    assert eicodec.to_arrow(path, ap305=ap305).equals(whole)
+    from_path = eicodec.to_arrow(path, ap305=ap305)
+    assert from_path.column("source").unique().to_pylist() == [str(path)]  # bytes: null
+    assert from_path.drop_columns(["source"]).equals(whole.drop_columns(["source"]))
     assert eicodec.to_arrow(io.BytesIO(data), ap305=ap305).equals(whole)
     # text with accents: the same table from UTF-8, cp1252 and str content
     accented = data.replace(b"Vriesland", "Vriesländ".encode())  # 9 characters, 10 bytes

@@ -401,7 +401,7 @@ def test_trailer_field_format() -> None:
 
 def test_a_line_not_in_the_files_utf8_is_a_finding_at_that_line() -> None:
     lines = lines_of(INSURER)
-    lines[1] = lines[1].replace(b"Jansen", "Jänsen".encode("utf-8"))  # a UTF-8 file ...
+    lines[1] = lines[1].replace(b"Jansen", "Jänsen".encode())  # a UTF-8 file ...
     lines[5] = lines[5].replace(b"Vries ", "Müller".encode("cp1252"))  # ... with one cp1252 line
     check(join(lines), code="0001", line=6, rubric=None, status=Status.REJECTED_FILE, rule="file.encoding")
 

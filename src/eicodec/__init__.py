@@ -6,12 +6,15 @@ validator and return-file builder all work from them.
 
 from __future__ import annotations
 
+from ._version import __version__
 from .errors import (
     DecodeError,
     EicodecError,
     EncodeError,
     LookupFailure,
     MismatchError,
+    ReturnFileError,
+    ReturnMismatchError,
     SpecError,
     UnknownFieldError,
     UnknownRecordTypeError,
@@ -23,38 +26,76 @@ from .model import Declaration, Node, Problem, Record
 from .reader import iter_records, open_records, read
 from .writer import MissingField, complete, dumps, missing_fields, write, write_records
 
-__version__ = "0.3.0"
-
 __all__ = [
-    "DecodeError", "EicodecError", "EncodeError", "MismatchError", "SpecError",
-    "UnreadableInputError", "LookupFailure", "UnknownSpecError", "UnknownRecordTypeError",
-    "UnknownFieldError", "FieldSpec", "MessageSpec", "RecordLayout", "builtin_specs",
-    "get_spec", "load_spec", "Declaration", "Node", "Problem", "Record", "iter_records",
-    "open_records", "read", "complete", "dumps", "write", "write_records", "__version__",
-    "MissingField", "missing_fields",
+    "Declaration",
+    "DecodeError",
+    "EicodecError",
+    "EncodeError",
+    "FieldSpec",
+    "LookupFailure",
+    "MessageSpec",
+    "MismatchError",
+    "MissingField",
+    "Node",
+    "Problem",
+    "Record",
+    "RecordLayout",
+    "ReturnFileError",
+    "ReturnMismatchError",
+    "SpecError",
+    "UnknownFieldError",
+    "UnknownRecordTypeError",
+    "UnknownSpecError",
+    "UnreadableInputError",
+    "__version__",
+    "builtin_specs",
+    "complete",
+    "dumps",
+    "get_spec",
+    "iter_records",
+    "load_spec",
+    "missing_fields",
+    "open_records",
+    "read",
+    "write",
+    "write_records",
 ]
 
-from .codes import CodeTable, return_codes, use_return_codes  # noqa: E402
-from .validator import Finding, Mode, Outcome, Report, Status, Verdict, validate  # noqa: E402
-from .many import FileFailure, validate_many  # noqa: E402
+from .codes import CodeTable, return_codes, use_return_codes
+from .engine import validate
+from .findings import Finding, Mode, Outcome, Report, Status, Verdict
+from .many import FileFailure, validate_many
 
-__all__ += ["CodeTable", "return_codes", "use_return_codes", "Finding", "Mode", "Outcome", "Report",
-            "Status", "Verdict", "validate", "validate_many", "FileFailure"]
+__all__ += [
+    "CodeTable",
+    "FileFailure",
+    "Finding",
+    "Mode",
+    "Outcome",
+    "Report",
+    "Status",
+    "Verdict",
+    "return_codes",
+    "use_return_codes",
+    "validate",
+    "validate_many",
+]
 
-from .columns import ColumnBatch, columns, iter_columns  # noqa: E402
+from .columns import ColumnBatch, columns, iter_columns
 
 __all__ += ["ColumnBatch", "columns", "iter_columns"]
 
-from .readback import ClaimOutcome, iter_outcomes, outcome  # noqa: E402
-from .retour import Award, build_retour, dumps_retour, iter_retour, write_retour  # noqa: E402
+from .readback import ClaimOutcome, iter_outcomes, outcome
+from .recording import ClaimHistory
+from .retour import Award, build_retour, dumps_retour, iter_retour, write_retour
 
-__all__ += ["Award", "ClaimOutcome", "build_retour", "dumps_retour", "iter_outcomes", "iter_retour", "outcome",
+__all__ += ["Award", "ClaimHistory", "ClaimOutcome", "build_retour", "dumps_retour", "iter_outcomes", "iter_retour", "outcome",
             "write_retour"]
 
-from .anonymise import anonymise, anonymise_to  # noqa: E402
+from .anonymise import anonymise, anonymise_to
 
 __all__ += ["anonymise", "anonymise_to"]
 
-from .tables import to_arrow, to_parquet  # noqa: E402  (pyarrow itself loads on first use)
+from .tables import to_arrow, to_parquet
 
 __all__ += ["to_arrow", "to_parquet"]

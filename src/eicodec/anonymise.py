@@ -64,8 +64,8 @@ from .kinds import iban_ok
 from .codes import codelist
 from .layouts import FieldSpec, MessageSpec, data_dir
 from .masking import Masker
-from .reader import MAX_LINE, Source, open_records
 from .outputs import atomic_output, same_file
+from .reader import MAX_LINE, Source, open_records
 
 __all__ = ["AnonymiseError", "LeakError", "OverwriteRefused", "anonymise", "anonymise_to", "load_fakes"]
 

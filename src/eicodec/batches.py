@@ -16,7 +16,7 @@ import os
 import tempfile
 import zlib
 from collections.abc import Callable, Iterator
-from typing import IO
+from typing import IO, cast
 
 import numpy as np
 
@@ -31,7 +31,7 @@ _ZERO, _NINE, _SPACE = 48, 57, 32
 class Batch:
     """Consecutive lines of a file: ``first`` is the 1-based number of the first line."""
 
-    __slots__ = ("first", "_texts", "terms", "width", "chars", "length_ok", "types", "_lines", "_n")
+    __slots__ = ("_lines", "_n", "_texts", "chars", "first", "length_ok", "terms", "types", "width")
 
     def __init__(self, first: int, texts: list[str] | None, terms: list[str] | None, width: int,
                  chars: np.ndarray | None = None) -> None:
@@ -79,7 +79,8 @@ class Batch:
         """The text of line *i* of the batch."""
         if self._texts is not None:
             return self._texts[i]
-        return self.chars[i].tobytes().decode("ascii")
+        row: np.ndarray = self.chars[i]
+        return row.tobytes().decode("ascii")
 
     @property
     def lines(self) -> np.ndarray:
@@ -141,9 +142,9 @@ def _binary(source: Source) -> IO[bytes] | None:
     if isinstance(source, str) and ("\n" in source or "\r" in source or len(source) >= 100 or source == ""):
         return None  # file content given as text (see reader._looks_like_content)
     if isinstance(source, (str, os.PathLike)):
-        return open(source, "rb")  # noqa: SIM115 - closed by the caller
+        return open(source, "rb")
     if hasattr(source, "read") and hasattr(source, "seek"):
-        return NoClose(source)  # type: ignore[arg-type]  (a caller's file: read, never closed)
+        return cast("IO[bytes]", NoClose(source))  # a caller's file: read, never closed
     return None
 
 
@@ -227,7 +228,7 @@ def _text_batches(blocks: Iterator[tuple[list[str], list[str] | None]], width: i
 
 def replayable(source: Source) -> tuple[Callable[[], Source], list[IO[bytes]]]:
     """A way to open *source* more than once (file objects are spooled if needed)."""
-    if isinstance(source, (bytes, bytearray, memoryview, os.PathLike)) or isinstance(source, str):
+    if isinstance(source, (bytes, bytearray, memoryview, os.PathLike, str)):
         return (lambda: source), []
     if hasattr(source, "read"):
         if isinstance(source, io.TextIOBase):
@@ -249,8 +250,8 @@ def replayable(source: Source) -> tuple[Callable[[], Source], list[IO[bytes]]]:
 
         def from_spool() -> Source:
             spool.seek(0)
-            return spool  # type: ignore[return-value]
-        return from_spool, [spool]  # type: ignore[list-item]
+            return spool
+        return from_spool, [spool]
     raise TypeError(f"cannot read EI records from {type(source).__name__}")
 
 
@@ -275,12 +276,12 @@ def field_chars(chars: np.ndarray, start: int, length: int) -> np.ndarray:
 
 def all_digits(f: np.ndarray) -> np.ndarray:
     """Per row: every character of *f* is an ASCII digit."""
-    return ((f >= _ZERO) & (f <= _NINE)).all(axis=1)
+    return np.asarray(((f >= _ZERO) & (f <= _NINE)).all(axis=1))
 
 
 def all_of(f: np.ndarray, code: int) -> np.ndarray:
     """Per row: every character of *f* is *code* (e.g. ``ord(" ")``)."""
-    return (f == code).all(axis=1)
+    return np.asarray((f == code).all(axis=1))
 
 
 def weighted_sum(f: np.ndarray, weights: list[int]) -> np.ndarray:
@@ -332,7 +333,7 @@ def to_datetime64(y: np.ndarray, m: np.ndarray, d: np.ndarray, ok: np.ndarray) -
     months = np.where(ok, (y - 1970) * 12 + (m - 1), 0).astype("datetime64[M]")
     days = months.astype("datetime64[D]") + np.where(ok, d - 1, 0).astype("timedelta64[D]")
     days[~ok] = np.datetime64("NaT")
-    return days
+    return np.asarray(days)
 
 
 def text_of(f: np.ndarray) -> np.ndarray:

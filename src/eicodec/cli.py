@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import codecs
-import concurrent.futures
 import datetime as dt
 import json
 import os
@@ -22,28 +21,28 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, NoReturn, TextIO
 
-from . import __version__
+from . import spec_cli
+from ._version import __version__
 from .codes import return_codes, use_return_codes
 from .convert import from_json, iter_csv, iter_jsonl, to_json
-from .errors import EicodecError, LookupFailure, UnreadableInputError
+from .engine import validate
+from .errors import EicodecError, LookupFailure, UnreadableInputError, UsageError
 from .examples import example_names, read_example
+from .findings import Report, Status
+from .history_cli import add_commands as add_history_commands
+from .history_cli import history_location, open_or_create
 from .layouts import MessageSpec, get_spec, load_spec
-from .many import failure
+from .many import failure, run_ordered
 from .masking import MASK, Masker
 from .outputs import OutputConflict, answer_paths, atomic_output, check_not_input, cleanup_on_signals
 from .progress import Progress, is_terminal
 from .reader import NoClose, RecordStream, Source, build_tree, open_records
 from .report_json import iter_report_json, iter_report_jsonl, unreadable_to_dict
 from .rules import rules_for
-from .validator import Report, Status, validate
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_UNREADABLE = 0, 1, 2, 3
 TEXT_FINDINGS = 10
 STDIO = "-"
-
-
-class UsageError(Exception):
-    """Bad arguments: exit status 2. The message names the option at fault."""
 
 
 # ---------------------------------------------------------------------- arguments
@@ -57,7 +56,7 @@ def parse_day(text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         pass
-    from dateutil import parser as dateparser  # type: ignore[import-untyped]
+    from dateutil import parser as dateparser
 
     year_first = text[:4].isdigit()
     try:
@@ -67,7 +66,7 @@ def parse_day(text: str) -> dt.date:
         a = b = None
     if a is None or a.date() != b.date():  # b differs where a part was missing and filled in
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (use YYYY-MM-DD)")
-    return a.date()
+    return dt.date(a.year, a.month, a.day)
 
 
 def _encoding(text: str) -> str:
@@ -121,7 +120,7 @@ def _replayable_stdin() -> IO[bytes]:
     while chunk := _stdin().read(1 << 20):
         spool.write(chunk)
     spool.seek(0)
-    return spool  # type: ignore[return-value]
+    return spool
 
 
 def _label(name: str) -> str:
@@ -254,15 +253,16 @@ def _validate_one(path: str, opts: dict[str, Any]) -> _Result:
                 source.seek(0)  # type: ignore[union-attr]
             from .retour import write_retour
 
+            retour_spec = load_spec(opts["retour_spec"]) if opts.get("retour_spec") else None
             if _is_std(retour):
                 sys.stdout.flush()
                 write_retour(source, report, sys.stdout.buffer, insurer_reference=opts.get("insurer_reference"),
-                             return_date=opts.get("today"))
+                             return_date=opts.get("today"), spec=retour_spec)
                 sys.stdout.buffer.flush()
             else:
                 with atomic_output(retour) as fh:
                     write_retour(source, report, fh, insurer_reference=opts.get("insurer_reference"),
-                                 return_date=opts.get("today"))
+                                 return_date=opts.get("today"), spec=retour_spec)
             written = retour
         return _Result(path, report, retour=written)
     except Exception as exc:  # noqa: BLE001 - the answer could not be written: say so, keep the report
@@ -271,6 +271,11 @@ def _validate_one(path: str, opts: dict[str, Any]) -> _Result:
                        error_type=fail.error_type)
     finally:
         _close_spool(source, path, retour)
+
+
+def _validate_job(item: tuple[str, dict[str, Any]], name: str) -> _Result:
+    """:func:`_validate_one` as a job of :func:`~eicodec.many.run_ordered`."""
+    return _validate_one(*item)
 
 
 def _close_spool(source: Any, path: str, retour: str | None) -> None:
@@ -348,12 +353,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     elif args.retour:
         try:
             if len(files) > 1 or Path(args.retour).is_dir():
-                named = [f for f in files if not _is_std(f)]
-                answers = dict(zip(named, answer_paths(named, args.retour)))
-                if STDIO in files:
-                    answers[STDIO] = Path(args.retour) / "stdin.ap305.asc"
-                    check_not_input(answers[STDIO], named, "return file")
-                for answer in answers.values():
+                answers = dict(zip(files, answer_paths(files, args.retour)))
+                for answer in answers.values():  # (- : the file behind standard input)
                     check_not_input(answer, files, "return file")
             else:
                 check_not_input(args.retour, files, "return file")
@@ -361,9 +362,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         except OutputConflict as exc:
             raise UsageError(f"--retour: {exc}") from None
         targets = {f: str(t) for f, t in answers.items()}
+    open_or_create(args.history)
     base = {"mode": args.mode, "codes": args.codes, "spec": args.spec, "today": args.today,
             "encoding": args.encoding, "insurer_reference": args.insurer_reference,
-            "show_values": args.show_values, "history": args.history}
+            "show_values": args.show_values, "history": args.history, "retour_spec": args.retour_spec}
     terminal = args.format == "text" and is_terminal(sys.stderr)
 
     def opts_for(path: str, *, local: bool) -> dict[str, Any]:
@@ -376,16 +378,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return opts
 
     statuses: set[str] = set()
-    parallel = args.jobs > 1 and len(files) > 1 and STDIO not in files
-    if parallel:
-        with Progress("validate", total=len(files), unit="files", enabled=terminal) as bar, \
-                concurrent.futures.ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            futures = [pool.submit(_validate_one, path, opts_for(path, local=False)) for path in files]
-            for n, (path, fut) in enumerate(zip(files, futures), 1):
-                try:
-                    result = fut.result()
-                except Exception as exc:  # noqa: BLE001 - e.g. a worker process was killed
-                    result = _Result.of_error(path, exc)
+    jobs = args.jobs or os.cpu_count() or 1
+    parallel = jobs > 1 and len(files) > 1 and STDIO not in files
+    if parallel:  # through validate_many's engine: in input order, a bounded window ahead
+        with Progress("validate", total=len(files), unit="files", enabled=terminal) as bar:
+            items = [(path, opts_for(path, local=False)) for path in files]
+            for n, result in enumerate(run_ordered(_validate_job, items, files, _Result.of_error, jobs=jobs), 1):
                 bar.close()
                 _emit(result, args.format, args.show_values)
                 statuses.add("failed" if result.answer_failed else result.status)
@@ -750,11 +748,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--today", metavar="YYYY-MM-DD", type=parse_day,
                    help="date to check dates against (default: today)")
     p.add_argument("--insurer-reference", help="referentienummer zorgverzekeraar for return files")
-    p.add_argument("--jobs", type=_jobs, default=1, metavar="N", help="validate N files in parallel")
+    p.add_argument("--jobs", type=_jobs, default=None, metavar="N",
+                   help="validate N files in parallel (default: the number of CPUs)")
     p.add_argument("--show-values", action="store_true",
                    help="put offending values in messages (may be personal data; off by default)")
-    p.add_argument("--history", metavar="CLAIMS.sqlite", type=_existing_file("--history"),
-                   help="claim history (eicodec.history.ClaimHistory file): run the STB 5.4.8 rules on earlier files")
+    p.add_argument("--retour-spec", metavar="SPEC", type=_existing_file("--retour-spec"),
+                   help="the return message's spec file for --retour (default: the shipped return of the standard)")
+    p.add_argument("--history", metavar="WHERE", type=history_location,
+                   help="claim history: a SQLite file (made when new) or a database URL; runs the STB 5.4.8 "
+                        "rules on earlier files")
     _input_options(p)
     p.set_defaults(func=cmd_validate)
 
@@ -834,6 +836,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="only list the examples' names")
     p.add_argument("--force", action="store_true", help="overwrite files that differ")
     p.set_defaults(func=cmd_example)
+    spec_cli.add_commands(command)
+
+    add_history_commands(command, _existing_file)
     return parser
 
 

@@ -141,7 +141,7 @@ def make_codec(kind: str, length: int, optional: bool, rubric: str) -> tuple[Dec
                 return spaces
             if value not in ("D", "C"):
                 raise enc_err("debit/credit indicator must be 'D' or 'C'")
-            return value
+            return str(value)
 
         return decode_dc, encode_dc
 

@@ -67,7 +67,7 @@ class CodeTable:
         try:
             dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
         except csv.Error:
-            dialect = csv.excel  # type: ignore[assignment]
+            dialect = csv.excel
         rows = list(csv.reader(io.StringIO(text), dialect))
         if not rows:
             raise EicodecError(f"code list {p} is empty")
@@ -111,6 +111,13 @@ def use_return_codes(path: str | os.PathLike[str] | None) -> CodeTable:
     _active.clear()
     _active.append(table)
     return table
+
+
+@functools.cache
+def codelist_file(path: str) -> frozenset[str]:
+    """The codes of the code list file at *path* (a CSV with a ``code`` column)."""
+    with open(path, encoding="utf-8", newline="") as fh:
+        return frozenset(row["code"] for row in csv.DictReader(fh))
 
 
 @functools.cache

@@ -26,17 +26,12 @@ from collections.abc import Iterable, Iterator
 import attrs
 import numpy as np
 
-from .batches import (
-    BATCH_LINES,
-    Batch,
-    iter_batches,
-    replayable,
-)
+from .batches import BATCH_LINES, Batch, iter_batches, replayable
 from .errors import EicodecError
 from .layouts import FieldSpec, MessageSpec, RecordLayout
 from .reader import RecordStream, Source
 
-__all__ = ["ColumnBatch", "columns", "iter_columns", "batch_columns"]
+__all__ = ["ColumnBatch", "batch_columns", "columns", "iter_columns"]
 
 
 @attrs.frozen
@@ -65,7 +60,7 @@ def _fields(lay: RecordLayout, fields: Iterable[str] | None) -> list[FieldSpec]:
     out = []
     for key in fields:
         try:
-            out.append(lay.field(key[: -len("_signed")] if key.endswith("_signed") else key))
+            out.append(lay.field(key.removesuffix("_signed")))
         except KeyError:
             raise EicodecError(f"record {lay.type} has no field {key!r}", record_type=lay.type) from None
     return list(dict.fromkeys(out))
@@ -259,7 +254,7 @@ def _dates(y: np.ndarray, m: np.ndarray, d: np.ndarray, ok: np.ndarray) -> np.nd
     doy = (153 * (m + np.where(early, 9, -3)) + 2) // 5 + d - 1
     days = (era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468).astype("datetime64[D]")
     days[~ok] = np.datetime64("NaT")
-    return days
+    return np.asarray(days)
 
 
 @attrs.frozen

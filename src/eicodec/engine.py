@@ -17,7 +17,7 @@ import datetime as dt
 import os
 from array import array
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -25,7 +25,7 @@ from .batches import BATCH_LINES, Batch, char_matrix, column_major, digits_value
 from .codes import return_codes, use_return_codes
 from .findings import MODES, Findings, Mode, Outcomes, Report, Status, Verdict
 from .grammar import Grammar, Placement, Walker
-from .history import ClaimHistory, HistorySource
+from .history import HistorySource, HistoryStore
 from .kinds import CHECKS, FieldChecks, View, field_message, keys_of, pairing_keys, unique_keys
 from .layouts import MessageSpec
 from .reader import RecordStream, Source
@@ -118,7 +118,7 @@ class _Run:
     """One pass over the file: findings, outcomes, counts and totals."""
 
     def __init__(self, spec: MessageSpec, rules: RuleSet, mode: str, show_values: bool, today: dt.date,
-                 known: _Known | None, history: ClaimHistory | None = None) -> None:
+                 known: _Known | None, history: HistoryStore | None = None) -> None:
         self.spec = spec
         self.rules = rules
         self.mode = mode
@@ -152,7 +152,7 @@ class _Run:
         # what a second pass has seen of the repeated keys
         self.seen: dict[Any, set[int]] = {}
         self.parent_seen: dict[int, tuple[int, set[int]]] = {}
-        self._rows_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._rows_cache: dict[object, Any] = {}  # per batch: rows of a type, placed rows, ancestors
         self._worded: dict[tuple[str, int, int], tuple[str, str, bool]] = {}
         self._made: dict[tuple[str, int, int, int], tuple[int, str, int, int]] = {}
         self._rows_batch: Batch | None = None
@@ -161,7 +161,7 @@ class _Run:
         """Record types other than the rule's own that it reads (ancestors, header)."""
         names = [*rule.rubrics, *(c.rubric for c in rule.when if c.rubric and c.under is None), *(
             rule.params[k] for k in ("ref", "prev", "dc") if k in rule.params)]
-        types = {c.record for c in rule.when if c.record and c.under is None}
+        types: set[str | None] = {c.record for c in rule.when if c.record and c.under is None}
         types |= {owner(self.spec, r) for r in names}
         other = rule.params.get("other")
         for o in (other if isinstance(other, list) else [other]) if other is not None else []:
@@ -260,7 +260,7 @@ class _Run:
         """A finding of the walker; with ``name_kenmerk`` in the rules, one about a whole
         record names that record's kenmerk rubric (xx01)."""
         line, rule_id, message, rubric, rtype = event
-        if rubric is None and self.rules.name_kenmerk and rtype in self.spec.records:
+        if rubric is None and self.rules.name_kenmerk and rtype is not None and rtype in self.spec.records:
             rubric = self.spec.records[rtype].fields[0].rubric
         self.add((0, 0), rule_id, line, rtype, rubric, message)
 
@@ -384,7 +384,7 @@ class _Run:
         if self._checked is None:
             self._checked = (pl.level > 0) & batch.length_ok
         rows = np.flatnonzero(self._checked & self._mine(batch, t))
-        block = None
+        block: tuple[np.ndarray, np.ndarray, np.ndarray, dict[Any, Any]] | None = None
         if len(rows):
             sub = chars[rows]
             block = (rows, sub, column_major(sub), {})
@@ -486,7 +486,7 @@ class _Run:
             placed = (pl.level > 0) & pl.chain_ok & batch.length_ok & mine
             in_body = self._body_rows(batch, body, record)
             found = self._rows_cache[record] = (placed, in_body)
-        return found
+        return cast("tuple[np.ndarray, np.ndarray]", found)
 
     def _placed_rows(self, record: str, placed: np.ndarray) -> np.ndarray:
         """The rows of *placed*, once per batch and record type: the very array the field
@@ -495,8 +495,8 @@ class _Run:
         found = self._rows_cache.get(key)  # (emptied per batch by _rows)
         if found is None:
             found = self._same_rows(record, np.flatnonzero(placed))
-            self._rows_cache[key] = found  # type: ignore[assignment]
-        return found  # type: ignore[return-value]
+            self._rows_cache[key] = found
+        return cast("np.ndarray", found)
 
     def _ancestors(self, pl: Placement, ext_ok: np.ndarray, rows: np.ndarray, a: str,
                    ) -> tuple[np.ndarray, np.ndarray, bool] | None:
@@ -509,8 +509,8 @@ class _Run:
                 return None
             idx = pl.anc[a][rows]
             ok = (idx >= 0) & ext_ok[np.maximum(idx, 0)]
-            found = self._rows_cache[key] = (idx, ok, bool(ok.all()))  # type: ignore[assignment]
-        return found  # type: ignore[return-value]
+            found = self._rows_cache[key] = (idx, ok, bool(ok.all()))
+        return cast("tuple[np.ndarray, np.ndarray, bool]", found)
 
     def _rule(self, i: int, rule: Rule, batch: Batch, pl: Placement, chars: np.ndarray, ext_ok: np.ndarray,
               ext_lines: np.ndarray, body: np.ndarray) -> None:
@@ -563,6 +563,7 @@ class _Run:
             self.subtree.defer(i, batch.first + rows[failing],
                                ext_lines[anc[rule.at][failing]] if rule.at else batch.first + rows[failing], values)
             return
+        rtype: str | None
         for k in failing.tolist():
             if rule.at:
                 at = int(anc[rule.at][k])
@@ -595,8 +596,8 @@ class _Run:
             all_key = np.concatenate([carried, mine])
             at = np.concatenate([np.full(len(carried), -1, np.int64), np.arange(len(sel))])
             order = np.lexsort((at, all_key, all_run))
-            r, k = all_run[order], all_key[order]
-            again = np.sort(at[order][1:][(r[1:] == r[:-1]) & (k[1:] == k[:-1])])
+            run_o, key_o = all_run[order], all_key[order]
+            again = np.sort(at[order][1:][(run_o[1:] == run_o[:-1]) & (key_o[1:] == key_o[:-1])])
             for j in again[checked[sel[again]]].tolist():
                 self.add((3, i), rule.id, batch.first + int(rows[sel[j]]), rule.record, rubric, rule.message,
                          rule=rule)
@@ -614,10 +615,10 @@ class _Run:
             return
         seen = self.seen.setdefault(i, set())
         for k in np.flatnonzero(some & np.isin(keys, dups)).tolist():
-            key = int(keys[k])
-            if key in seen and checked[k]:
+            key_value = int(keys[k])
+            if key_value in seen and checked[k]:
                 self.add((3, i), rule.id, batch.first + int(rows[k]), rule.record, rubric, rule.message, rule=rule)
-            seen.add(key)
+            seen.add(key_value)
 
     def _pairing(self, i: int, rule: Rule, view: View, checked: np.ndarray, batch: Batch) -> None:
         ref, debit, prev, credit = pairing_keys(rule, view)
@@ -779,7 +780,7 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
     ``show_values=True`` puts offending values in messages (off by default: they may
     be personal data). ``progress`` is called now and then with the number of lines
     checked so far. ``batch_lines``: lines checked at a time (findings do not depend on it).
-    ``history``: earlier claim lines and their outcomes (:class:`~eicodec.history.ClaimHistory`,
+    ``history``: earlier claim lines and their outcomes (:class:`~eicodec.ClaimHistory`,
     its SQLite file's path, or a mapping): the rules of kind ``claim_history`` (STB §5.4.8)
     run only with one.
 
@@ -793,7 +794,7 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
     if codes is not None:
         use_return_codes(codes)
     day = today or dt.date.today()
-    past = ClaimHistory.of(history) if history is not None else None
+    past = HistoryStore.of(history) if history is not None else None
     opener, to_close = replayable(source)
     if past is not None and past is not history:
         to_close.append(past)  # type: ignore[arg-type]  # opened here: closed here

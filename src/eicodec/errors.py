@@ -80,6 +80,23 @@ class MismatchError(EicodecError):
     validation report and the declaration it is said to describe)."""
 
 
+class ReturnFileError(EicodecError):
+    """A return file (AP305 or another standard's return message) read back against its
+    declaration is damaged or incomplete, so no outcome can be believed: a record of the
+    wrong length or without CR/LF, no voorlooprecord first or no single sluitrecord last, a
+    record type the return message does not have, trailer counts or totals that differ
+    from what the file holds, a returned record that copies no line of the declaration,
+    a returned claim line without its return code. ``line``, ``record_type`` and
+    ``rubric`` say where; the message says what, without any value from the file."""
+
+
+class ReturnMismatchError(ReturnFileError, MismatchError):
+    """A return file does not answer the declaration it is read against: its header
+    differs in a rubric it copies, or a returned record copies no line of the
+    declaration (the return of another declaration, or a damaged copy). Both a
+    :class:`ReturnFileError` and a :class:`MismatchError`."""
+
+
 class LookupFailure(EicodecError, KeyError):
     """Something asked for by name does not exist. Also a :class:`KeyError`, so code
     written as ``except KeyError`` keeps working; ``str()`` is the plain message."""
@@ -98,3 +115,8 @@ class UnknownRecordTypeError(LookupFailure):
 class UnknownFieldError(LookupFailure, AttributeError):
     """A record has no field of that rubric or name (``record["9999"]``). Also an
     :class:`AttributeError`, as ``record.no_such_name`` always raised one."""
+
+
+class UsageError(Exception):
+    """Bad command-line arguments: exit status 2. The message names the option at fault
+    (raised by the command line's own modules, never by the library)."""

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import attrs
 
+from ._version import __version__
 from .codes import return_codes
 from .layouts import MessageSpec
 from .model import Record
@@ -25,20 +26,34 @@ Mode = Literal["insurer", "vecozo"]  # how a file is judged: see validate()
 MODES: tuple[Mode, ...] = ("insurer", "vecozo")
 
 
-class Verdict(str, enum.Enum):
-    """What became of a record."""
+class Verdict(enum.StrEnum):
+    """What became of a record (compares equal to its string: ``Verdict.REJECTED == "rejected"``)."""
 
     APPROVED = "approved"
     REJECTED = "rejected"
     NOT_ASSESSED = "not_assessed"
 
 
-class Status(str, enum.Enum):
-    """What became of the file."""
+class Status(enum.StrEnum):
+    """What became of a file or a claim line: one type for every result, a ``str`` enum
+    (``Status.APPROVED == "approved"``, ``str()`` and JSON give the value), so callers
+    comparing with strings keep working.
+
+    * :attr:`Report.status`: ``approved``, ``rejected_records``, ``rejected_file``;
+    * :attr:`eicodec.FileFailure.status` (a file without a report): ``unreadable``, ``failed``;
+    * :attr:`eicodec.ClaimOutcome.status` (one claim line, read from an AP305):
+      ``approved``, ``rejected``, ``not_assessed``, ``rejected_with_file``, ``not_returned``.
+    """
 
     APPROVED = "approved"
     REJECTED_RECORDS = "rejected_records"
     REJECTED_FILE = "rejected_file"
+    UNREADABLE = "unreadable"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    NOT_ASSESSED = "not_assessed"
+    REJECTED_WITH_FILE = "rejected_with_file"
+    NOT_RETURNED = "not_returned"
 
 
 def _check_code(instance: Any, attribute: Any, value: str) -> None:
@@ -276,7 +291,7 @@ class Findings(Sequence[Finding]):
         line = self._lines[k]
         return Finding(code, level, None if line < 0 else line, rtype, rubric, rule, message, prov)
 
-    def __getitem__(self, i):  # type: ignore[no-untyped-def, override]
+    def __getitem__(self, i):  # type: ignore[no-untyped-def]
         if isinstance(i, slice):
             return [self._make(k) for k in range(*i.indices(len(self)))]
         n = len(self._which)
@@ -330,6 +345,9 @@ class Report:
     header_raw: str
     bom: bool = False
     unassessed: Sequence[Finding] = attrs.field(factory=list)
+    #: the file it came from: its path as given, or ``<bytes #i>`` (set by ``validate_many``
+    #: and by ``validate`` for a path), None when not known
+    source: str | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.status is Status.REJECTED_FILE:  # STB §6.4.1: no record is assessed
@@ -364,9 +382,52 @@ class Report:
     def to_dict(self, *, file: str | None = None, show_values: bool = False) -> dict[str, Any]:
         """The report as JSON-ready data: exactly what ``eicodec validate --format json``
         prints (see :mod:`eicodec.report_json`; *file* names the input)."""
-        from .report_json import report_to_dict
-
         return report_to_dict(self, file=file, show_values=show_values)
+
+
+#: the format of :meth:`Report.to_dict` (and of :mod:`eicodec.report_json`); bumped when a
+#: key changes meaning or goes away
+FORMAT = "eicodec-report/1"
+
+
+def report_summary(report: Report, file: str | None, show_values: bool, retour: str | None = None,
+                   error: tuple[str, str] | None = None) -> dict[str, Any]:
+    """Everything of :func:`report_to_dict` but the findings."""
+    return {
+        "format": FORMAT,
+        "eicodec_version": __version__,
+        "file": file,
+        "status": report.status.value,
+        "message_type": report.spec.name,
+        "mode": report.mode,
+        "encoding": report.encoding,
+        "fingerprint": report.fingerprint,
+        "show_values": show_values,
+        "record_counts": dict(sorted(report.counts.items())),
+        "code_counts": dict(sorted(report.code_counts().items())),
+        "findings_count": len(report.findings),
+        "file_findings_count": sum(1 for f in report.findings if f.level == "file"),
+        "unassessed_count": len(report.unassessed),
+        "retour": retour,
+        "error_type": error[0] if error else None,
+        "message": error[1] if error else None,
+    }
+
+
+def report_to_dict(report: Report, *, file: str | None = None, show_values: bool = False,
+                   retour: str | None = None, error: tuple[str, str] | None = None) -> dict[str, Any]:
+    """The whole report as one JSON-ready dict (what ``eicodec validate --format json``
+    prints; :mod:`eicodec.report_json` writes it).
+
+    *file* is the name the report is about (the CLI's argument; ``"-"`` for stdin);
+    *show_values* states whether the report was made with ``validate(show_values=True)``,
+    i.e. whether messages may hold values from the input (personal data); *error*
+    (error type, message) says why the return file asked for was not written.
+    """
+    out = report_summary(report, file, show_values, retour, error)
+    out["findings"] = [f.to_dict() for f in report.findings]
+    out["unassessed"] = [f.to_dict() for f in report.unassessed]
+    return out
 
 
 def fingerprint_records(records: Iterable[Record], encoding: str = "utf-8", bom: bool = False) -> str:

@@ -78,7 +78,7 @@ class Grammar:
 class _Node:
     """An open record of the tree: what its children are checked against."""
 
-    __slots__ = ("type", "line", "raw", "row", "batch", "ext", "counts", "last_child", "unit", "ok")
+    __slots__ = ("batch", "counts", "ext", "last_child", "line", "ok", "raw", "row", "type", "unit")
 
     def __init__(self, t: str, line: int, raw: str, row: int, batch: int, unit: int, ok: bool) -> None:
         self.type = t
@@ -383,9 +383,8 @@ class Walker:
         out.parent_line[a:b] = parent
         unit = np.full(m, m, np.int64)
         for u in g.units:
-            pos = opened.get(u)
-            if pos is None:
-                pos = open_rows(u)
+            got = opened.get(u)
+            pos = open_rows(u) if got is None else got
             unit = np.where((pos >= 0) & (pos < unit), pos, unit)
         unit_lines = np.where(unit < m, lines[np.minimum(unit, m - 1)], 0)
         top = np.maximum.accumulate(np.where(_one_of(t, g.top_codes), idx, -1))

@@ -3,46 +3,69 @@
 Some debit/credit rules need earlier files: a credit only for an earlier debit that was
 not rejected, an exact copy of it, for its whole awarded amount; a 2nd debit with the
 1st one's date; a referentienummer not used again unless VECOZO rejected it. A caller
-keeps a :class:`ClaimHistory` (a small SQLite file, or in memory) and passes it as
+keeps a history (a small SQLite file, or in memory) and passes it as
 ``validate(..., history=...)``; without one those rules do not run.
 
-Schema (one table, one row per claim line sent; a referentienummer may have several
-rows, e.g. a line VECOZO rejected and the same reference sent again)::
+This module stores claim lines and the outcomes it is given (:class:`HistoryStore`);
+reading an AP305 to learn those outcomes is the answer side's work:
+:class:`eicodec.recording.ClaimHistory` (also ``eicodec.ClaimHistory``) adds
+``record(ap304, ap305)``.
+
+Schema (version 2; one table, one row per claim line of a file; a referentienummer may
+have several rows, e.g. a line VECOZO rejected and the same reference sent again)::
 
     claim_lines(
       reference    TEXT    -- 0445 referentienummer dit prestatierecord
       previous     TEXT    -- 0446 referentienummer voorgaande gerelateerde prestatierecord ('' if none)
       dc           TEXT    -- 'D' debit or 'C' credit (0444)
       service_date TEXT    -- 0410 datum prestatie, CCYYMMDD
-      declared     INTEGER -- declaratiebedrag (0443), unsigned cents
-      awarded      INTEGER -- toegekend bedrag, unsigned cents (NULL: not known)
+      declared     BIGINT  -- declaratiebedrag (0443), unsigned cents
+      awarded      BIGINT  -- toegekend bedrag, unsigned cents (NULL: not known)
       copy_key     TEXT    -- sha256 of the record with the fields a credit may change blanked
       status       TEXT    -- sent | approved | not_returned | rejected | not_assessed | rejected_with_file
       rejected_by  TEXT    -- 'insurer' or 'vecozo' for a rejected line, else ''
       source       TEXT    -- free text, e.g. the file name
+      file_key     TEXT    -- sha256 of the declaration's records ('' for a row added by hand)
+      line         INTEGER -- the claim line's line number in that declaration (0 for a row added by hand)
     )
+    UNIQUE (file_key, line) WHERE file_key <> ''
 
-No personal data is stored: the copy key is a hash (of a record that holds a BSN and a
-birth date, so keep the file as you keep claims). One history is one sender's: references
-are those of one declarant. Record a file's answer with :meth:`ClaimHistory.record`
-(an AP304 and the AP305 that answers it), or :meth:`ClaimHistory.record_sent` when a file
-goes out (its lines count as used, and as known debits, until the answer is recorded).
+**The natural key** of a claim line's history is (``file_key``, ``line``): the file's
+content and the line in it. Recording the same file again (its answer again, or
+:meth:`HistoryStore.record_sent` after its answer) finds the same keys: nothing is
+added, and an answer only updates the lines whose outcome it changes. Two processes
+recording the same file at once leave one copy (the unique key decides; the loser's
+insert does nothing). An answer also replaces the ``sent`` notes of its lines'
+references (debit or credit alike) that another copy of the file left. A reference sent
+again in *another* file (after VECOZO rejected it) is another key, so it keeps both rows,
+as §5.4.8 needs.
+
+The schema version is SQLite's ``PRAGMA user_version`` (elsewhere a one-row table
+``eicodec_history_schema``). Besides SQLite the same SQL runs on PostgreSQL by URL
+(:mod:`eicodec.historydb`; there ``claim_lines`` has an identity column ``id`` for the
+order rows were added). A version-1 file (eicodec 0.3.0: no ``file_key``/``line``) is
+migrated on opening (its rows keep ``file_key = ''``: they
+were recorded without a key, duplicates and all); a newer version is refused.
+
+No personal data is stored: the keys are hashes (of records that hold a BSN and a birth
+date, so keep the file as you keep claims). One history is one sender's: references are
+those of one declarant.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
-from typing import Any, Union
+from typing import Any, Protocol, Self, Union
 
 import attrs
 import numpy as np
 
 from .batches import digits_value, text_of
 from .errors import EicodecError
+from .historydb import connect
+from .historydb import first_line as _reason
 from .kinds import CHECKS, View, filled, when
 from .layouts import MessageSpec
 from .rules import Rule
@@ -51,17 +74,54 @@ from .rules import Rule
 ACCEPTED = frozenset({"sent", "approved", "not_returned"})
 STATUSES = ACCEPTED | {"rejected", "not_assessed", "rejected_with_file"}
 COLUMNS = ("reference", "previous", "dc", "service_date", "declared", "awarded", "copy_key", "status",
-           "rejected_by", "source")
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS claim_lines (
-  reference TEXT NOT NULL, previous TEXT NOT NULL DEFAULT '', dc TEXT NOT NULL,
-  service_date TEXT NOT NULL DEFAULT '', declared INTEGER NOT NULL DEFAULT 0, awarded INTEGER,
+           "rejected_by", "source", "file_key", "line")
+#: The schema version this eicodec writes; 1 (eicodec 0.3.0) is migrated.
+SCHEMA_VERSION = 2
+_COLUMNS_SQL = """reference TEXT NOT NULL, previous TEXT NOT NULL DEFAULT '', dc TEXT NOT NULL,
+  service_date TEXT NOT NULL DEFAULT '', declared BIGINT NOT NULL DEFAULT 0, awarded BIGINT,
   copy_key TEXT NOT NULL DEFAULT '', status TEXT NOT NULL, rejected_by TEXT NOT NULL DEFAULT '',
-  source TEXT NOT NULL DEFAULT '');
-CREATE INDEX IF NOT EXISTS claim_lines_reference ON claim_lines(reference);
-CREATE INDEX IF NOT EXISTS claim_lines_previous ON claim_lines(previous);
-"""
-_IN = 500  # references per SQL query
+  source TEXT NOT NULL DEFAULT '', file_key TEXT NOT NULL DEFAULT '', line INTEGER NOT NULL DEFAULT 0"""
+# SQLite keeps its implicit rowid (the order rows were added); elsewhere an identity column.
+_TABLE = {"sqlite": f"CREATE TABLE IF NOT EXISTS claim_lines ({_COLUMNS_SQL})",
+          "other": "CREATE TABLE IF NOT EXISTS claim_lines (id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, "
+                   f"{_COLUMNS_SQL})"}
+_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS claim_lines_reference ON claim_lines(reference)",
+    "CREATE INDEX IF NOT EXISTS claim_lines_previous ON claim_lines(previous)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS claim_lines_key ON claim_lines(file_key, line) WHERE file_key <> ''",
+)
+_IN = 500  # references per SQL query, rows per INSERT
+# An answer replaces what the row says when it says something else (a "sent" note, an
+# earlier answer); the same answer again changes nothing (and is not counted).
+_ANSWERED = ("UPDATE SET status = excluded.status, awarded = excluded.awarded, rejected_by = excluded.rejected_by "
+             "WHERE claim_lines.status <> excluded.status OR claim_lines.rejected_by <> excluded.rejected_by "
+             "OR claim_lines.awarded IS NULL AND excluded.awarded IS NOT NULL "
+             "OR claim_lines.awarded IS NOT NULL AND excluded.awarded IS NULL "
+             "OR claim_lines.awarded <> excluded.awarded")
+
+
+def _insert(n: int, on_conflict: str) -> str:
+    """An INSERT of *n* rows (parameters ``c<col>_<row>``) that does *on_conflict* with a
+    row of the same natural key (SQLite 3.24+ and PostgreSQL 9.5+ read it alike)."""
+    values = ", ".join("(" + ", ".join(f":c{j}_{i}" for j in range(len(COLUMNS))) + ")" for i in range(n))
+    return (f"INSERT INTO claim_lines ({', '.join(COLUMNS)}) VALUES {values} "
+            f"ON CONFLICT (file_key, line) WHERE file_key <> '' DO {on_conflict}")
+
+
+def _params(rows: Sequence[Sequence[Any]]) -> dict[str, Any]:
+    return {f"c{j}_{i}": v for i, row in enumerate(rows) for j, v in enumerate(row)}
+
+
+class Answered(Protocol):
+    """What the history needs of one claim line's outcome (e.g. a
+    :class:`eicodec.ClaimOutcome`): its line, status and awarded amount (cents)."""
+
+    @property
+    def line(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def awarded(self) -> int: ...
 
 
 @attrs.frozen
@@ -78,7 +138,7 @@ class Facts:
 
 def copy_key(text: str, blank: Sequence[slice]) -> str:
     """The exact-copy key of a record's *text*: sha256 of it with the *blank* slices (the
-    fields a credit line may change) replaced by spaces."""
+    fields a credit may change) replaced by spaces."""
     chars = list(text)
     for sl in blank:
         for i in range(*sl.indices(len(chars))):
@@ -91,25 +151,59 @@ def copy_slices(spec: MessageSpec, record: str, rubrics: Iterable[str]) -> list[
     return [lay.by_rubric[r].slice for r in rubrics]
 
 
-HistorySource = Union["ClaimHistory", str, os.PathLike, Mapping[str, Any]]
+HistorySource = Union["HistoryStore", str, "os.PathLike[str]", Mapping[str, Any]]
 
 
-class ClaimHistory:
-    """Earlier claim lines and their outcomes, in a SQLite file (*path*) or in memory."""
+class HistoryStore:
+    """Earlier claim lines and their outcomes: in a SQLite file (*where* a path), in a
+    database by URL (``postgresql://user@host/db``; ``pip install eicodec[postgres]``),
+    or in memory (None).
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        self.path = str(path) if path is not None else ":memory:"
+    Raises :class:`~eicodec.errors.EicodecError` for a file that is no claim history or
+    one of a newer schema version than this eicodec knows (:data:`SCHEMA_VERSION`).
+    """
+
+    def __init__(self, where: str | os.PathLike[str] | None = None) -> None:
+        self.path = os.fspath(where) if where is not None else ":memory:"
+        self._db = connect(self.path)
         try:
-            self._db = sqlite3.connect(self.path)
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise EicodecError(f"cannot open claim history {Path(self.path).name}: {exc}") from None
+            self._open()
+        except self._db.errors as exc:
+            self._db.close()
+            raise EicodecError(f"cannot open claim history {self._db.name}: {_reason(exc)}") from None
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _open(self) -> None:
+        db = self._db
+        version = db.schema_version()
+        if version > SCHEMA_VERSION:
+            raise EicodecError(f"claim history {db.name} has schema version {version}; this eicodec "
+                               f"reads versions 1 to {SCHEMA_VERSION}: upgrade eicodec")
+        if version == SCHEMA_VERSION:
+            return
+        with db.transaction():  # one process makes or migrates it; the others then see version 2
+            db.lock_schema()
+            if db.schema_version() == SCHEMA_VERSION:
+                return
+            cols = db.columns("claim_lines")
+            if cols and not set(COLUMNS[:10]) <= cols:
+                raise EicodecError(f"{db.name} is no claim history: its table claim_lines "
+                                   f"lacks {', '.join(sorted(set(COLUMNS[:10]) - cols))}")
+            if cols and not {"file_key", "line"} <= cols:  # version 1 (eicodec 0.3.0)
+                db.rows("ALTER TABLE claim_lines ADD COLUMN file_key TEXT NOT NULL DEFAULT ''")
+                db.rows("ALTER TABLE claim_lines ADD COLUMN line INTEGER NOT NULL DEFAULT 0")
+            db.rows(_TABLE["sqlite" if db.dialect == "sqlite" else "other"])
+            for statement in _INDEXES:
+                db.rows(statement)
+            db.set_schema_version(SCHEMA_VERSION)
 
     @classmethod
-    def of(cls, source: HistorySource) -> ClaimHistory:
-        """A history from a :class:`ClaimHistory`, a SQLite file's path, or a mapping
+    def of(cls, source: HistorySource) -> HistoryStore:
+        """A history from a :class:`HistoryStore`, a SQLite file's path, or a mapping
         ``reference -> row`` (a row: a mapping of :data:`COLUMNS`, or a list of them)."""
-        if isinstance(source, ClaimHistory):
+        if isinstance(source, HistoryStore):
             return source
         if isinstance(source, (str, os.PathLike)):
             return cls(source)
@@ -124,49 +218,73 @@ class ClaimHistory:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> ClaimHistory:
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        """Pickled as its location, so a worker process opens the same history (a
+        history in memory cannot be shared: pass a file or a URL)."""
+        if self.path == ":memory:":
+            raise TypeError("a claim history in memory cannot go to another process: give a file or a URL")
+        return (type(self), (self.path,))
+
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __len__(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM claim_lines").fetchone()[0])
+        return int(self._read("SELECT COUNT(*) FROM claim_lines")[0][0])
+
+    def rows(self, reference: str | None = None) -> list[dict[str, Any]]:
+        """The stored rows (of one *reference*), oldest first, as mappings of :data:`COLUMNS`."""
+        where, args = ("WHERE reference = :ref", {"ref": reference.strip()}) if reference is not None else ("", {})
+        got = self._read(f"SELECT {', '.join(COLUMNS)} FROM claim_lines {where} ORDER BY {self._db.order}", args)
+        return [dict(zip(COLUMNS, row)) for row in got]
+
+    def _read(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        try:
+            return self._db.rows(sql, params)
+        except self._db.errors as exc:
+            raise EicodecError(f"cannot read claim history {self._db.name}: {_reason(exc)}") from None
 
     # ------------------------------------------------------------------ writing
     def add(self, reference: str, dc: str, status: str, *, previous: str = "", service_date: str = "",
             declared: int = 0, awarded: int | None = None, copy_key: str = "", rejected_by: str = "",
-            source: str = "") -> None:
-        """One claim line (amounts in unsigned cents; ``service_date`` CCYYMMDD)."""
+            source: str = "", file_key: str = "", line: int = 0) -> None:
+        """One claim line (amounts in unsigned cents; ``service_date`` CCYYMMDD). With a
+        ``file_key`` the row is the one of (``file_key``, ``line``): added once."""
         if dc not in ("D", "C"):
             raise ValueError(f"dc must be 'D' or 'C', not {dc!r}")
         if status not in STATUSES:
             raise ValueError(f"status must be one of {sorted(STATUSES)}, not {status!r}")
         if rejected_by not in ("", "insurer", "vecozo"):
             raise ValueError(f"rejected_by must be '', 'insurer' or 'vecozo', not {rejected_by!r}")
-        with self._db:
-            self._db.execute(f"INSERT INTO claim_lines ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * 10)})",
-                             (reference.strip(), previous.strip(), dc, service_date, abs(declared),
-                              None if awarded is None else abs(awarded), copy_key, status, rejected_by, source))
+        row = (reference.strip(), previous.strip(), dc, service_date, abs(declared),
+               None if awarded is None else abs(awarded), copy_key, status, rejected_by, source, file_key, line)
+        try:
+            with self._db.transaction():
+                self._db.count(_insert(1, "NOTHING"), _params([row]))
+        except self._db.errors as exc:
+            raise EicodecError(f"cannot write claim history {self._db.name}: {_reason(exc)}") from None
 
     def record_sent(self, ap304: Any, *, source: str = "", rules: Any = None) -> int:
-        """Note every claim line of *ap304* as sent (no answer yet); returns how many."""
-        return self._record(ap304, None, "", source, rules)
+        """Note every claim line of *ap304* as sent (no answer yet). A line already in the
+        history (sent or answered) is left as it is. Returns the number of rows added."""
+        return self.record_outcomes(ap304, None, source=source, rules=rules)
 
-    def record(self, ap304: Any, ap305: Any, *, by: str = "insurer", source: str = "", rules: Any = None) -> int:
-        """Record what *ap305* (from ``by``: ``"insurer"`` or ``"vecozo"``) says of each
-        claim line of *ap304* (see :func:`eicodec.outcome`); rows noted by
-        :meth:`record_sent` for those lines are replaced. Returns the number of lines."""
-        if by not in ("insurer", "vecozo"):
-            raise ValueError(f"by must be 'insurer' or 'vecozo', not {by!r}")
-        return self._record(ap304, ap305, by, source, rules)
+    def record_outcomes(self, ap304: Any, outcomes: Iterable[Answered] | None, *, by: str = "insurer",
+                        source: str = "", rules: Any = None) -> int:
+        """Record each claim line of *ap304* with its outcome from *outcomes* (objects with
+        ``line``, ``status`` and ``awarded``, e.g. :func:`eicodec.outcome`'s; from ``by``:
+        ``"insurer"`` or ``"vecozo"``), or as ``sent`` when *outcomes* is None.
 
-    def _record(self, ap304: Any, ap305: Any, by: str, source: str, rules: Any) -> int:
+        Idempotent: returns the number of rows added or changed (0 when the history
+        already says all this)."""
         from .model import Declaration
         from .reader import read
-        from .readback import outcome
         from .rules import load_rules, rules_for
 
+        if by not in ("insurer", "vecozo"):
+            raise ValueError(f"by must be 'insurer' or 'vecozo', not {by!r}")
         decl = ap304 if isinstance(ap304, Declaration) else read(ap304)
         ruleset = load_rules(rules, decl.spec) if rules is not None else rules_for(decl.spec)
         plan = next((r for r in ruleset.checks if r.kind == "claim_history"), None)
@@ -180,16 +298,19 @@ class ClaimHistory:
         blank = copy_slices(decl.spec, t, copy_rule.params.get("copy_exclude", ()))
         f_ref, f_prev, f_dc = (lay.by_rubric[p[k]] for k in ("ref", "prev", "dc"))
         f_date, f_amount = lay.by_rubric[p["date"]], lay.by_rubric[p["amount"]]
-        results = {o.line: o for o in outcome(decl, ap305)} if ap305 is not None else {}
-        n = 0
+        results = {o.line: o for o in outcomes} if outcomes is not None else {}
+        records = sorted([*decl.iter_records(), *decl.unplaced], key=lambda r: r.line or 0)
+        fkey = file_key(rec.raw for rec in records)
         rows = []
-        for rec in sorted([*decl.iter_records(), *decl.unplaced], key=lambda r: r.line or 0):
+        for rec in records:
             raw = rec.raw
             if rec.record_type != t or len(raw) != lay.length:
                 continue
             amount = raw[f_amount.slice]
             res = results.get(rec.line or 0)
-            status = "sent" if res is None else res.status
+            status = "sent" if res is None else str(res.status)
+            if status not in STATUSES:
+                raise ValueError(f"line {rec.line}: status must be one of {sorted(STATUSES)}, not {status!r}")
             rejected_by = ""
             if status == "rejected_with_file":
                 rejected_by = "vecozo"
@@ -198,45 +319,50 @@ class ClaimHistory:
             awarded = None if res is None else abs(res.awarded)
             rows.append((raw[f_ref.slice].strip(), raw[f_prev.slice].strip(), raw[f_dc.slice][:1],
                          raw[f_date.slice], int(amount) if amount.isdigit() else 0, awarded,
-                         copy_key(raw, blank), status, rejected_by, source))
-            n += 1
+                         copy_key(raw, blank), status, rejected_by, source, fkey, rec.line or 0))
         try:
-            self._store(rows, replace_sent=ap305 is not None)
-        except sqlite3.Error as exc:
-            raise EicodecError(f"cannot write claim history {Path(self.path).name}: {exc}") from None
-        return n
+            return self._store(rows, answered=outcomes is not None)
+        except self._db.errors as exc:
+            raise EicodecError(f"cannot write claim history {self._db.name}: {_reason(exc)}") from None
 
-    def _store(self, rows: list[tuple[Any, ...]], replace_sent: bool) -> None:
-        with self._db:
-            if replace_sent:  # the answer replaces the "sent" note of these lines
-                self._db.executemany("DELETE FROM claim_lines WHERE reference = ? AND status = 'sent' AND dc = ?",
-                                     [(r[0], r[2]) for r in rows])
-            self._db.executemany(f"INSERT INTO claim_lines ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * 10)})",
-                                 rows)
+    def _store(self, rows: list[tuple[Any, ...]], answered: bool) -> int:
+        """Insert *rows* (or, *answered*, update those of the same key that say something
+        else) in one transaction; returns the number of rows added or changed."""
+        n = 0
+        with self._db.transaction():
+            for k in range(0, len(rows), _IN):
+                part = rows[k:k + _IN]
+                if answered:  # the answer replaces the "sent" notes of these lines (also of another copy)
+                    pairs = " OR ".join(f"(reference = :r{i} AND dc = :d{i})" for i in range(len(part)))
+                    self._db.count(f"DELETE FROM claim_lines WHERE status = 'sent' AND ({pairs})",
+                                   {**{f"r{i}": r[0] for i, r in enumerate(part)},
+                                    **{f"d{i}": r[2] for i, r in enumerate(part)}})
+                n += self._db.count(_insert(len(part), _ANSWERED if answered else "NOTHING"), _params(part))
+        return n
 
     # ------------------------------------------------------------------ reading
     def facts(self, references: Iterable[str]) -> dict[str, Facts]:
         """What the history says of each of *references* (those it knows)."""
         try:
             return self._facts(references)
-        except sqlite3.Error as exc:
-            raise EicodecError(f"cannot read claim history {Path(self.path).name}: {exc}") from None
+        except self._db.errors as exc:
+            raise EicodecError(f"cannot read claim history {self._db.name}: {_reason(exc)}") from None
 
     def _facts(self, references: Iterable[str]) -> dict[str, Facts]:
         refs = sorted({r for r in references if r})
         rows: list[tuple[Any, ...]] = []
         credits: set[str] = set()
         for k in range(0, len(refs), _IN):
-            part = refs[k:k + _IN]
-            marks = ", ".join("?" * len(part))
-            rows += self._db.execute(
-                f"SELECT reference, dc, status, rejected_by, copy_key, awarded, service_date, rowid "
-                f"FROM claim_lines WHERE reference IN ({marks}) ORDER BY rowid", part).fetchall()
-            credits |= {r for (r,) in self._db.execute(
+            part = {f"r{i}": ref for i, ref in enumerate(refs[k:k + _IN])}
+            marks = ", ".join(f":{name}" for name in part)
+            rows += self._db.rows(
+                f"SELECT reference, dc, status, rejected_by, copy_key, awarded, service_date "
+                f"FROM claim_lines WHERE reference IN ({marks}) ORDER BY {self._db.order}", part)
+            credits |= {r for (r,) in self._db.rows(
                 f"SELECT previous FROM claim_lines WHERE dc = 'C' AND previous IN ({marks}) AND status IN "
                 f"({', '.join(repr(s) for s in sorted(ACCEPTED))})", part)}
         out: dict[str, dict[str, Any]] = {}
-        for ref, dc, status, rejected_by, key, awarded, date, _ in rows:
+        for ref, dc, status, rejected_by, key, awarded, date in rows:
             f = out.setdefault(ref, {})
             by_vecozo = status == "rejected_with_file" or rejected_by == "vecozo"
             if not by_vecozo:
@@ -248,6 +374,15 @@ class ClaimHistory:
         return {ref: Facts(**f) for ref, f in out.items()}
 
 
+def file_key(raws: Iterable[str]) -> str:
+    """The history's key of a declaration: sha256 of its records' text, in file order."""
+    digest = hashlib.sha256()
+    for raw in raws:
+        digest.update(raw.encode("utf-8", "surrogatepass"))
+        digest.update(b"\r\n")
+    return digest.hexdigest()
+
+
 # ------------------------------------------------------------------ the rule kind
 
 _TESTS = ("credit_known", "not_credited", "exact_copy", "full_credit", "same_date", "reference_new")
@@ -256,7 +391,7 @@ _TESTS = ("credit_known", "not_credited", "exact_copy", "full_credit", "same_dat
 def k_claim_history(rule: Rule, view: View) -> np.ndarray:
     """Kind ``claim_history``: one of :data:`_TESTS` (``test``) against the history the
     caller passed (``view.history``); never fails without one."""
-    history: ClaimHistory | None = getattr(view, "history", None)
+    history: HistoryStore | None = getattr(view, "history", None)
     fails = np.zeros(view.n, bool)
     if history is None or not view.n:
         return fails

@@ -16,13 +16,14 @@ from __future__ import annotations
 import functools
 from typing import Any
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any, cast
 
 import numpy as np
 from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
 
 from .batches import all_digits, all_of, column_major, date_ordinal, digits_value, text_of, weighted_sum
-from .codes import codelist
+from .codes import codelist, codelist_file
 from .errors import SpecError
 from .layouts import FieldSpec, MessageSpec, RecordLayout
 from .rules import Condition, Rule, owner
@@ -75,7 +76,7 @@ class FieldChecks:
         for f in lay.fields:
             allowed: frozenset[str] | None = None
             if f.codelist and f.codelist not in RETURN_CODE_LISTS:
-                allowed = codelist(f.codelist)
+                allowed = codelist_file(f.codelist_path) if f.codelist_path else codelist(f.codelist)
             if f.allowed is not None:
                 allowed = frozenset(f.allowed)
             numeric = f.type == "N"
@@ -118,7 +119,8 @@ class FieldChecks:
         for j, (f, listed, rc) in enumerate(self._plans):
             s, e = f.start - 1, f.end
             fixed = _fixed_codes(f.fixed) if f.fixed is not None else None
-            if fixed is not None and (len(fixed) != e - s or int(fixed.max(initial=0)) > 255 or (
+            if fixed is not None and f.fixed is not None and (
+                    len(fixed) != e - s or int(fixed.max(initial=0)) > 255 or (
                     f.type == "N" and f.kind != "reserve" and not (f.fixed.isascii() and f.fixed.isdigit()))):
                 rest.append(j)
                 continue
@@ -143,7 +145,7 @@ class FieldChecks:
                 elif f.kind == "time":
                     times.append((j, s, e, not zim))
                 elif listed is not None or rc is not None:
-                    values = (listed if listed is not None else rc).tolist()
+                    values = (listed if listed is not None else cast("np.ndarray", rc)).tolist()
                     if e - s > 18:
                         rest.append(j)
                     else:
@@ -221,12 +223,12 @@ class FieldChecks:
             dim += (m == 2) & (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
             good = (y >= 1) & good_m & (day >= 1) & (day <= dim)
             good |= may_be_zero[:, None] & (y == 0) & (m == 0) & (day == 0)
-            ok &= good.all(axis=0)
+            ok = np.asarray(ok & good.all(axis=0))
             parts.extend(zip(self._date_plans, good))
-        for j, s, e, may_be_zero in self._times:
+        for j, s, e, zero_ok in self._times:
             v = _col_value(cols, s, e)
-            good = (v // 100 < 24) & (v % 100 < 60)
-            if not may_be_zero:
+            good = np.asarray((v // 100 < 24) & (v % 100 < 60))
+            if not zero_ok:
                 good &= v != 0
             ok &= good
             parts.append((j, good))
@@ -313,9 +315,9 @@ class FieldChecks:
         if found is None:
             f, listed, rc = self._plans[j]
             probe = np.zeros((0, f.length), dtype)
-            found = self._keyed_cache[key] = (
-                f, *(None if v is None else np.sort(listed_for(v, probe)) for v in (listed, rc)))
-        return found  # type: ignore[return-value]
+            keyed = [None if v is None else np.sort(listed_for(v, probe)) for v in (listed, rc)]
+            found = self._keyed_cache[key] = (f, keyed[0], keyed[1])
+        return found
 
     @staticmethod
     def _one(f: FieldSpec, fc: np.ndarray, listed: np.ndarray | None, rc: np.ndarray | None, n: int,
@@ -378,7 +380,7 @@ def _col_value(cols: np.ndarray, s: int, e: int) -> np.ndarray:
         v *= 10
         v += cols[k]
         v -= _ZERO
-    return v
+    return np.asarray(v)
 
 
 def keys_of(fc: np.ndarray) -> np.ndarray:
@@ -411,7 +413,7 @@ def is_listed(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
         return out
     at = np.searchsorted(values, keys)
     np.minimum(at, len(values) - 1, out=at)
-    return values[at] == keys
+    return np.asarray(values[at] == keys)
 
 
 # ------------------------------------------------------------------ the rows a rule reads
@@ -488,7 +490,7 @@ class View:
 def filled(f: FieldSpec, fc: np.ndarray) -> np.ndarray:
     """Per row: the field holds a value (N: not all zeros/spaces; AN: not all spaces)."""
     if f.type == "N":
-        return ~((fc == _ZERO) | (fc == _SPACE)).all(axis=1)
+        return np.asarray(~((fc == _ZERO) | (fc == _SPACE)).all(axis=1))
     return ~all_of(fc, _SPACE)
 
 
@@ -506,7 +508,7 @@ def member(v: np.ndarray, ints: np.ndarray) -> np.ndarray:
         return out
     at = np.searchsorted(ints, v)
     np.minimum(at, len(ints) - 1, out=at)
-    return ints[at] == v
+    return np.asarray(ints[at] == v)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -594,7 +596,7 @@ _COMPARE: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
 
 def k_required(rule: Rule, view: View) -> np.ndarray:
     f, fc = view.field(rule.rubrics[0])
-    return when(rule, view) & ~filled(f, fc)
+    return np.asarray(when(rule, view) & ~filled(f, fc))
 
 
 def k_filled_together(rule: Rule, view: View) -> np.ndarray:
@@ -604,19 +606,19 @@ def k_filled_together(rule: Rule, view: View) -> np.ndarray:
 
 def k_value_in(rule: Rule, view: View) -> np.ndarray:
     f, fc = view.field(rule.rubrics[0])
-    return when(rule, view) & ~value_in(f, fc, rule.params.get("values", ()))
+    return np.asarray(when(rule, view) & ~value_in(f, fc, rule.params.get("values", ())))
 
 
 def _differ(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if a.shape[1] == b.shape[1]:
-        return (a != b).any(axis=1)
-    return np.strings.rstrip(text_of(a), " ") != np.strings.rstrip(text_of(b), " ")
+        return np.asarray((a != b).any(axis=1))
+    return np.asarray(np.strings.rstrip(text_of(a), " ") != np.strings.rstrip(text_of(b), " "))
 
 
 def k_equal_to_ancestor(rule: Rule, view: View) -> np.ndarray:
     _, mine = view.field(rule.rubrics[0])
     _, theirs = view.field(rule.params["ancestor_rubric"], rule.params["ancestor"])
-    return when(rule, view) & _differ(mine, theirs)
+    return np.asarray(when(rule, view) & _differ(mine, theirs))
 
 
 def k_equal_fields(rule: Rule, view: View) -> np.ndarray:
@@ -637,6 +639,8 @@ def k_compare(rule: Rule, view: View) -> np.ndarray:
     others = rule.params["other"]
     fails = np.zeros(view.n, bool)
     for other in others if isinstance(others, list) else [others]:
+        right: Any
+        has_right: Any
         if other == "today":
             right, has_right = np.int64(view.today), np.True_
         else:
@@ -653,7 +657,7 @@ def k_elfproef(rule: Rule, view: View) -> np.ndarray:
     bad = all_digits(fc) & (total % 11 != 0)
     if exempt:
         bad &= ~value_in(f, fc, exempt)
-    return when(rule, view) & bad
+    return np.asarray(when(rule, view) & bad)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -680,7 +684,7 @@ def k_record_absent(rule: Rule, view: View) -> np.ndarray:
 
 def k_empty(rule: Rule, view: View) -> np.ndarray:
     f, fc = view.field(rule.rubrics[0])
-    return when(rule, view) & filled(f, fc)
+    return np.asarray(when(rule, view) & filled(f, fc))
 
 
 def k_any_filled(rule: Rule, view: View) -> np.ndarray:
@@ -712,7 +716,7 @@ def k_pattern(rule: Rule, view: View) -> np.ndarray:
     check = compile_pattern(str(rule.params["pattern"])).fullmatch
     values, where = np.unique(texts, return_inverse=True)
     bad = np.array([check(str(v)) is None for v in values.tolist()], bool)
-    return when(rule, view) & filled(f, fc) & bad[where.reshape(-1)]
+    return np.asarray(when(rule, view) & filled(f, fc) & bad[where.reshape(-1)])
 
 
 _WEIGHTS = np.array([pow(1_000_003, k, 1 << 64) for k in range(512)], np.uint64)
@@ -784,3 +788,40 @@ CHECKS: dict[str, Callable[[Rule, View], np.ndarray]] = {
     "elfproef": k_elfproef, "iban": k_iban, "record_absent": k_record_absent, "empty": k_empty,
     "any_filled": k_any_filled, "pattern": k_pattern,
 }
+
+
+# ------------------------------------------------------------------ arithmetic within a record
+# (branch anystd: kept apart from the other kinds to ease merging)
+
+def _rounded(num: np.ndarray, divisor: int, rounding: str) -> np.ndarray:
+    """``num / divisor`` as integers, rounded as stated (*num* >= 0)."""
+    if divisor == 1:
+        return num
+    q, r = np.divmod(num, divisor)
+    if rounding == "down":
+        return np.asarray(q)
+    twice = 2 * r
+    if rounding == "half_up":
+        return np.asarray(q + (twice >= divisor))
+    return np.asarray(q + ((twice > divisor) | ((twice == divisor) & (q % 2 == 1))))  # half_even
+
+
+def k_product(rule: Rule, view: View) -> np.ndarray:
+    """``rubrics[0] = rubrics[1] x rubrics[2] x ... / divisor``, rounded as ``rounding``
+    says; unsigned (the D/C fields are checked apart); skipped where a field is not all
+    digits. Zero is a value (an amount of 0 for a quantity of 0 is right)."""
+    divisor = int(rule.params.get("divisor", 1))
+    rounding = str(rule.params.get("rounding", "down"))
+    _, fc = view.field(rule.rubrics[0])
+    ok = all_digits(fc)
+    result = digits_value(fc).astype(np.int64)
+    prod = np.ones(view.n, np.int64)
+    for rub in rule.rubrics[1:]:
+        _, gc = view.field(rub)
+        ok &= all_digits(gc)
+        prod = prod * digits_value(gc).astype(np.int64)
+    fails: np.ndarray = when(rule, view) & ok & (result != _rounded(prod, divisor, rounding))
+    return fails
+
+
+CHECKS["product"] = k_product

@@ -13,8 +13,9 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import keyword
+import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,8 @@ class FieldSpec:
     provisional: bool = False
     personal: bool = False
     record_type: str = ""
+    #: the code list file ``codelist`` names: beside the spec, else the package's
+    codelist_path: str | None = attrs.field(default=None, eq=False, repr=False)
     decode: Decoder = attrs.field(init=False, eq=False, repr=False)
     encode: Encoder = attrs.field(init=False, eq=False, repr=False)
 
@@ -147,6 +150,26 @@ class TotalRule:
     sum: str
 
 
+@attrs.frozen
+class ReturnFields:
+    """What a return message adds to the records it copies: a return spec's ``[return]``
+    table, naming fields by attr (checked against the layouts when the spec loads)."""
+
+    codes: tuple[str, ...]  # the return-code fields, in every record type but the trailer
+    awarded: str  # the claim line's awarded amount (a signed amount)
+    awarded_vat: str | None = None  # the awarded VAT amount, where the standard has one
+    calculated: str | None = None  # the insurer's calculated amount: left empty
+    insurer_reference: str | None = None  # header
+    return_date: str | None = None  # header
+    cleared: tuple[str, ...] = ()  # header fields the return leaves empty
+    submitted_total: str | None = None  # trailer, signed
+    awarded_total: str | None = None  # trailer, signed
+
+    def claim_fields(self) -> tuple[str, ...]:
+        """The attrs of the claim line's awarded fields."""
+        return tuple(a for a in (self.calculated, self.awarded, self.awarded_vat) if a)
+
+
 @attrs.frozen(eq=False)
 class MessageSpec:
     """One EI message version: record layouts, structure and trailer derivations."""
@@ -168,6 +191,7 @@ class MessageSpec:
     return_of: str | None = None
     source: str = ""
     units: tuple[str, ...] = ()
+    returns: ReturnFields | None = None
 
     @property
     def unit_types(self) -> tuple[str, ...]:
@@ -221,9 +245,9 @@ class MessageSpec:
 
     def new(self, record_type: str, **values: Any) -> Any:
         """A new record of *record_type* with *values* (by attribute or rubric)."""
-        from .model import Record
-
-        return Record.new(self.layout(record_type), **values)
+        if _make_record is None:  # (eicodec.model sets it; importing any part of eicodec loads it)
+            raise RuntimeError("eicodec.model is not loaded: import eicodec")
+        return _make_record(self.layout(record_type), **values)
 
     def comments(self, text: str) -> list[Any]:
         """Comment records holding *text*, split over as many records as it needs.
@@ -237,6 +261,17 @@ class MessageSpec:
         width = free.length
         parts = [text[i:i + width] for i in range(0, len(text), width)] or [""]
         return [self.new(self.comment, **{free.attr: part}) for part in parts]
+
+
+#: How :meth:`MessageSpec.new` makes a record (``Record.new``): set by :mod:`eicodec.model`
+#: when it loads, as records come after layouts in the package's one-way imports.
+_make_record: Callable[..., Any] | None = None
+
+
+def use_record_maker(make: Callable[..., Any]) -> None:
+    """Let :meth:`MessageSpec.new` make its records with *make* (for :mod:`eicodec.model`)."""
+    global _make_record
+    _make_record = make
 
 
 # --------------------------------------------------------------------------- loading
@@ -289,6 +324,16 @@ def _load_field(raw: Mapping[str, Any], rtype: str, spec: str) -> FieldSpec:
     if fixed is not None and (not isinstance(fixed, str) or len(fixed) != length):
         raise bad(f"fixed value must be a string of length {length}")
     allowed = raw.get("allowed")
+    if allowed is not None:
+        if not isinstance(allowed, list) or not all(isinstance(v, str) for v in allowed):
+            raise bad("allowed must be a list of strings")
+        for v in allowed:
+            fits = (len(v) == length and v.isdigit()) if typ == "N" else (
+                0 < len(v) <= length and v == v.rstrip(" "))
+            if not fits:
+                raise bad(f"allowed value {v!r} cannot stand in this {typ} field of length {length} "
+                          + ("(N values are written with all their digits, e.g. zero-padded)"
+                             if typ == "N" else "(AN values: 1..length characters, no trailing spaces)"))
     return FieldSpec(
         rubric=rubric, element=str(raw.get("element", "")), name=str(raw.get("name", "")),
         attr=attr, type=typ, start=start, length=length, mandatory=mandatory, kind=kind,
@@ -344,8 +389,18 @@ def _load_record(raw: Mapping[str, Any], length: int, spec: str) -> RecordLayout
     )
 
 
-def parse_spec(data: Mapping[str, Any], source: str) -> MessageSpec:
-    """Build and check a :class:`MessageSpec` from parsed TOML *data*."""
+def codelist_dirs(folder: Path | None) -> tuple[Path, ...]:
+    """Where a spec in *folder* finds its code lists: ``<folder>/codelists`` (code lists
+    beside the spec), then the package's ``specs/codelists``."""
+    own = data_dir() / "codelists"
+    if folder is None or (folder / "codelists").resolve() == own.resolve():
+        return (own,)
+    return (folder / "codelists", own)
+
+
+def parse_spec(data: Mapping[str, Any], source: str, folder: Path | None = None) -> MessageSpec:
+    """Build and check a :class:`MessageSpec` from parsed TOML *data* (*folder*: where
+    the spec file lies, for the code lists beside it)."""
     msg = _need(data, "message", dict, "top level", source)
     st = _need(data, "structure", dict, "top level", source)
     length = _need(msg, "record_length", int, "[message]", source)
@@ -355,6 +410,18 @@ def parse_spec(data: Mapping[str, Any], source: str) -> MessageSpec:
         if lay.type in records:
             raise SpecError("record type defined twice", spec=source, record_type=lay.type)
         records[lay.type] = lay
+    dirs = codelist_dirs(folder)
+    for lay in records.values():
+        for fld in lay.fields:
+            if fld.codelist is None:
+                continue
+            name = f"{fld.codelist}.csv"
+            found = next((d / name for d in dirs if (d / name).is_file()), None)
+            if found is None:
+                raise SpecError(f"code list {fld.codelist!r} has no file {name} in "
+                                + " or ".join(str(d) for d in dirs), spec=source,
+                                record_type=lay.type, rubric=fld.rubric)
+            object.__setattr__(fld, "codelist_path", str(found))
     header = _need(st, "header", str, "[structure]", source)
     trailer = _need(st, "trailer", str, "[structure]", source)
     comment = _need(st, "comment", str, "[structure]", source)
@@ -406,6 +473,8 @@ def parse_spec(data: Mapping[str, Any], source: str) -> MessageSpec:
         record_length=length, header=header, trailer=trailer, comment=comment,
         records=records, counts=counts, totals=tuple(totals),
         return_of=msg.get("return_of"), source=source, units=units,
+        returns=_load_returns(data, records, header, trailer, comment, str(msg.get("kind", "declaration")),
+                              source),
     )
     _BY_SOURCE[source] = spec
     hdr = records[header]
@@ -414,6 +483,72 @@ def parse_spec(data: Mapping[str, Any], source: str) -> MessageSpec:
         if len(want) != f.length:
             raise SpecError(f"[message] value {want!r} does not fit rubric {rub}", spec=source)
     return spec
+
+
+_RETURN_KEYS = {"codes", "awarded", "awarded_vat", "calculated", "insurer_reference", "return_date",
+                "cleared", "submitted_total", "awarded_total"}
+
+
+def _load_returns(data: Mapping[str, Any], records: Mapping[str, RecordLayout], header: str,
+                  trailer: str, comment: str, kind: str, source: str) -> ReturnFields | None:
+    """The ``[return]`` table of a return spec, every named field checked."""
+    raw = data.get("return")
+    if raw is None:
+        if kind == "return":
+            raise SpecError("a return spec needs a [return] table (codes, awarded, ...: which fields "
+                            "the return adds; see specs/README.md)", spec=source)
+        return None
+    if not isinstance(raw, dict):
+        raise SpecError("[return] must be a table", spec=source)
+    unknown = set(raw) - _RETURN_KEYS
+    if unknown:
+        raise SpecError(f"[return]: unknown keys {sorted(unknown)}", spec=source)
+    for key in ("codes", "awarded"):
+        if key not in raw:
+            raise SpecError(f"[return] lacks {key!r}", spec=source)
+    codes = raw["codes"]
+    if not isinstance(codes, list) or not codes or not all(isinstance(c, str) for c in codes):
+        raise SpecError("[return] codes must be a list of field names", spec=source)
+    for t, lay in records.items():
+        if t == trailer:
+            continue
+        for attr in codes:
+            if attr not in lay.by_attr:
+                raise SpecError(f"[return] codes: record {t} has no field {attr!r}", spec=source,
+                                record_type=t)
+
+    def need(key: str, types: Sequence[str], signed: bool = False) -> None:
+        attr = raw.get(key)
+        if attr is None:
+            return
+        if not isinstance(attr, str):
+            raise SpecError(f"[return] {key} must be a field name", spec=source)
+        hits = [records[t].by_attr[attr] for t in types if attr in records[t].by_attr]
+        if not hits:
+            where = "record " + "/".join(types)
+            raise SpecError(f"[return] {key}: {where} has no field {attr!r}", spec=source)
+        if signed and not all(f.kind == "amount" and f.sign for f in hits):
+            raise SpecError(f"[return] {key}: {attr!r} must be an amount with its D/C field",
+                            spec=source, rubric=hits[0].rubric)
+
+    detail = [t for t in records if t not in (header, trailer, comment)]
+    need("awarded", detail, signed=True)
+    need("awarded_vat", detail)
+    need("calculated", detail)
+    need("insurer_reference", [header])
+    need("return_date", [header])
+    need("submitted_total", [trailer], signed=True)
+    need("awarded_total", [trailer], signed=True)
+    cleared = raw.get("cleared", [])
+    for attr in cleared:
+        if attr not in records[header].by_attr:
+            raise SpecError(f"[return] cleared: record {header} has no field {attr!r}", spec=source)
+    return ReturnFields(
+        codes=tuple(codes), awarded=raw["awarded"], awarded_vat=raw.get("awarded_vat"),
+        calculated=raw.get("calculated"), insurer_reference=raw.get("insurer_reference"),
+        return_date=raw.get("return_date"), cleared=tuple(cleared),
+        submitted_total=raw.get("submitted_total"), awarded_total=raw.get("awarded_total"),
+    )
 
 
 _BY_SOURCE: dict[str, MessageSpec] = {}
@@ -448,7 +583,7 @@ def load_spec(path: str | Path) -> MessageSpec:
         raise SpecError(f"cannot read spec: {exc.strerror}", spec=str(p)) from None
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"not valid TOML: {exc}", spec=str(p)) from None
-    return parse_spec(data, str(p))
+    return parse_spec(data, str(p), p.parent)
 
 
 def data_dir() -> Path:
@@ -460,33 +595,127 @@ def data_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "specs"
 
 
+def _spec_files(folder: Path) -> list[Path]:
+    """The message spec files of *folder* (not rules, grammars or skeletons)."""
+    return [p for p in sorted(folder.glob("*.toml"))
+            if not p.name.endswith((".rules.toml", ".grammar.toml", ".skeleton.toml"))]
+
+
 @functools.cache
 def builtin_specs() -> tuple[MessageSpec, ...]:
     """Every spec shipped with eicodec."""
     specs = []
-    for p in sorted(data_dir().glob("*.toml")):
-        if p.name.endswith(".rules.toml"):
-            continue
+    for p in _spec_files(data_dir()):
         with p.open("rb") as fh:
             data = tomllib.load(fh)
         if "message" not in data and "record" not in data:
             continue  # a data file that is no message spec (e.g. anonymise.toml)
-        specs.append(parse_spec(data, p.name))
+        specs.append(parse_spec(data, p.name, p.parent))
     return tuple(specs)
 
 
-def get_spec(standard: str, version: str = "8.0") -> MessageSpec:
-    """A shipped spec by name, e.g. ``get_spec("AP304")`` or ``get_spec("AP305", "8.0")``."""
+# ----------------------------------------------------------------- standards of the user's
+
+#: folders (``os.pathsep``-separated) searched for specs before the package's own
+SPEC_PATH_ENV = "EICODEC_SPEC_PATH"
+#: entry point group of installed packages that add standards: each entry point loads to
+#: a folder (str or Path) of spec files, or to a function returning one
+ENTRY_POINT_GROUP = "eicodec.specs"
+
+
+@attrs.frozen
+class KnownSpec:
+    """A standard eicodec knows, and where it came from."""
+
+    spec: MessageSpec
+    origin: str  # "EICODEC_SPEC_PATH", "entry point NAME" or "eicodec"
+    path: Path
+
+
+@functools.cache
+def _specs_in(folder: str) -> tuple[MessageSpec, ...]:
+    """The message specs of a user's folder (each loaded with :func:`load_spec`)."""
+    out = []
+    for p in _spec_files(Path(folder)):
+        try:
+            with p.open("rb") as fh:
+                data = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError):
+            data = {"message": {}}  # load_spec says what is wrong
+        if "message" in data or "record" in data:
+            out.append(load_spec(p))
+    return tuple(out)
+
+
+@functools.cache
+def _entry_point_folders() -> tuple[tuple[str, Path], ...]:
+    from importlib.metadata import entry_points
+
+    found = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            target = ep.load()
+            folder = Path(target() if callable(target) else target)
+        except Exception as exc:  # noqa: BLE001 - a broken plug-in: say which
+            raise SpecError(f"entry point {ep.name!r} of group {ENTRY_POINT_GROUP} does not load "
+                            f"({type(exc).__name__})", spec=ep.value) from None
+        found.append((ep.name, folder))
+    return tuple(found)
+
+
+def refresh_specs() -> None:
+    """Forget the user's folders and entry points read so far (after installing one)."""
+    _specs_in.cache_clear()
+    _entry_point_folders.cache_clear()
+
+
+def known_specs() -> tuple[KnownSpec, ...]:
+    """Every standard known: those in the ``EICODEC_SPEC_PATH`` folders, then those of
+    installed packages (entry point group ``eicodec.specs``), then eicodec's own. The
+    first of one standard and version wins."""
+    out: list[KnownSpec] = []
+    seen: set[tuple[str, str]] = set()
+
+    def add(spec: MessageSpec, origin: str, path: Path) -> None:
+        if (spec.standard, spec.version) not in seen:
+            seen.add((spec.standard, spec.version))
+            out.append(KnownSpec(spec, origin, path))
+
+    for part in os.environ.get(SPEC_PATH_ENV, "").split(os.pathsep):
+        if part and Path(part).is_dir():
+            for spec in _specs_in(str(Path(part).resolve())):
+                add(spec, SPEC_PATH_ENV, Path(spec.source))
+    for name, folder in _entry_point_folders():
+        for spec in _specs_in(str(folder.resolve())):
+            add(spec, f"entry point {name}", Path(spec.source))
     for spec in builtin_specs():
+        add(spec, "eicodec", data_dir() / spec.source)
+    return tuple(out)
+
+
+def all_specs() -> tuple[MessageSpec, ...]:
+    """The specs of :func:`known_specs`."""
+    return tuple(k.spec for k in known_specs())
+
+
+def get_spec(standard: str, version: str = "8.0") -> MessageSpec:
+    """A known spec by name, e.g. ``get_spec("AP304")`` or ``get_spec("AP305", "8.0")``
+    (the user's folders and installed packages first, see :func:`known_specs`)."""
+    specs = all_specs()
+    for spec in specs:
         if spec.standard == standard.upper() and spec.version == version:
             return spec
-    known = ", ".join(s.name for s in builtin_specs())
-    raise UnknownSpecError(f"no spec for {standard} v{version} (shipped: {known})")
+    known = ", ".join(s.name for s in specs)
+    raise UnknownSpecError(f"no spec for {standard} v{version} (known: {known})")
 
 
 def spec_for_key(key: tuple[str, str, str], extra: tuple[MessageSpec, ...] = ()) -> MessageSpec | None:
-    """The spec whose header identity (0102, 0103, 0104) is *key*; *extra* specs win."""
-    for spec in (*extra, *builtin_specs()):
+    """The spec whose header identity (0102, 0103, 0104) is *key*; *extra* specs win,
+    then every known standard (:func:`known_specs`)."""
+    for spec in extra:
+        if spec.key == key:
+            return spec
+    for spec in all_specs():
         if spec.key == key:
             return spec
     return None

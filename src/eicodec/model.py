@@ -17,11 +17,12 @@ comments) and the trailer.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import attrs
 
 from .errors import DecodeError, EncodeError, UnknownFieldError
+from .layouts import spec_of_layout, use_record_maker
 
 if TYPE_CHECKING:
     from .layouts import FieldSpec, MessageSpec, RecordLayout
@@ -37,17 +38,16 @@ class Record:
     encodes into the text.
     """
 
-    __slots__ = ("layout", "raw", "line", "terminator")
+    __slots__ = ("layout", "line", "raw", "terminator")
 
     layout: RecordLayout | None
     raw: str
     line: int | None
     terminator: str
 
-    def __new__(cls, layout: RecordLayout | None = None, *args: Any, **kwargs: Any) -> Record:
-        if cls is Record and layout is not None:
-            cls = record_class(layout)
-        return object.__new__(cls)
+    def __new__(cls, layout: RecordLayout | None = None, *args: Any, **kwargs: Any) -> Self:
+        made = record_class(layout) if cls is Record and layout is not None else cls
+        return object.__new__(made)  # type: ignore[return-value]
 
     if TYPE_CHECKING:  # fields are properties of the per-layout subclasses
         def __getattr__(self, name: str) -> Any: ...
@@ -203,7 +203,7 @@ def _property(name: str, doc: str) -> property:
 
 def record_class(layout: RecordLayout) -> type[Record]:
     """The Record subclass for *layout* (made once per layout)."""
-    cls = layout.record_class
+    cls: type[Record] | None = layout.record_class
     if cls is None:
         ns: dict[str, Any] = {"__slots__": ()}
         for f in layout.fields:
@@ -273,8 +273,6 @@ def _child_by_name(node: Node, name: str) -> Any:
 
 
 def _spec_child_layouts(node: Node) -> dict[str, RecordLayout]:
-    from .layouts import spec_of_layout
-
     layout = node.record.layout
     spec = spec_of_layout(layout) if layout is not None else None
     if spec is None or layout is None:
@@ -312,7 +310,11 @@ class Declaration:
 
     @classmethod
     def new(cls, spec: MessageSpec, **header_values: Any) -> Declaration:
-        """An empty declaration of *spec* whose header holds *header_values*."""
+        """An empty declaration of *spec* whose header holds *header_values* (the
+        subversion 0104 defaults to the spec's, as 0102/0103 are fixed by it)."""
+        sub = spec.field(spec.header, "0104")
+        if sub.rubric not in header_values and sub.attr not in header_values:
+            header_values[sub.rubric] = spec.subversion_number
         return cls(spec=spec, header=spec.new(spec.header, **header_values))
 
     def add(self, record: Record, comments: list[Record] | None = None) -> Node:
@@ -346,3 +348,6 @@ class Declaration:
             node = stack.pop()
             yield node
             stack.extend(reversed(node.children))
+
+
+use_record_maker(Record.new)  # (MessageSpec.new makes its records here)

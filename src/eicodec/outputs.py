@@ -4,9 +4,10 @@ another, never a half-written file left behind.
 * :func:`check_not_input` refuses an output path that is also an input (the same file
   by ``os.path.samefile``, or the same resolved path when it does not exist yet).
 * :func:`answer_paths` names the AP305 of each input in a folder: ``<stem>.ap305.asc``;
-  when two different inputs share a file name, every answer mirrors its input's path
-  relative to the inputs' common folder (``a/x.asc`` -> ``OUT/a/x.ap305.asc``), so no
-  answer replaces another.
+  only where two different inputs would get one name, their answers mirror their
+  folders below those inputs' common folder (``a/x.asc`` -> ``OUT/a/x.ap305.asc``) or
+  keep their suffix (``x.asc``, ``x.txt`` -> ``OUT/x.asc.ap305.asc``, ``OUT/x.txt.ap305.asc``),
+  so no answer replaces another. Linear in the number of inputs.
 * :func:`atomic_output` writes through a temporary ``.<name>.<pid>.<random>.part`` file
   in the target's folder, renamed over the target only when everything was written; on
   any exception (Ctrl-C's KeyboardInterrupt too) it is removed by ``try``/``finally``,
@@ -101,28 +102,73 @@ def check_not_input(target: str | os.PathLike[str], inputs: Iterable[str | os.Pa
             raise OutputConflict(f"{what} {target} is also an input file; refusing to overwrite it")
 
 
+def _stem(name: str) -> str:
+    """*name* without its last suffix (``x.asc`` -> ``x``; ``.hidden`` stays)."""
+    return name.rsplit(".", 1)[0] if "." in name[1:] else name
+
+
+def _file_id(path: str) -> tuple[int, int] | None:
+    """(device, inode) of the file *path* names (links followed), None if there is none."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
+
+
 def answer_paths(inputs: Sequence[str], folder: str | os.PathLike[str]) -> list[Path]:
     """The AP305 path in *folder* for each input, distinct for distinct inputs.
 
-    Raises :class:`OutputConflict` when an answer would overwrite an input.
+    Named after the path as given, never after a link's target: ``x.asc`` ->
+    ``FOLDER/x.ap305.asc``. Where inputs clash, and only there: inputs in different
+    folders mirror their folder below the clashing inputs' common folder (``a/x.asc``,
+    ``b/x.asc`` -> ``FOLDER/a/x.ap305.asc``, ``FOLDER/b/x.ap305.asc``); inputs in one
+    folder that differ only in their suffix keep it (``x.asc``, ``x.txt`` ->
+    ``x.asc.ap305.asc``, ``x.txt.ap305.asc``); a name still taken gets ``-2``, ``-3``...
+    The same path given twice gets the same answer. ``-`` (standard input) is named
+    ``stdin``. Paths are compared as written (made absolute, ``..`` folded), so a
+    dangling or unreadable input is named like any other and fails alone later.
+
+    Linear in the number of inputs: one ``stat`` per input and per answer. Raises
+    :class:`OutputConflict` when an answer would replace an input (the same file, by
+    device and inode, or the same path).
     """
     base = Path(folder)
-    flat = [base / (Path(p).name.rsplit(".", 1)[0] if "." in Path(p).name[1:] else Path(p).name)
-            for p in inputs]
-    flat = [p.with_name(p.name + ANSWER_SUFFIX) for p in flat]
-    resolved = [str(Path(p).resolve()) for p in inputs]
-    clash = any(flat[i] == flat[j] and resolved[i] != resolved[j]
-                for i in range(len(inputs)) for j in range(i))
-    targets = flat
-    if clash:
-        common = Path(os.path.commonpath([str(Path(r).parent) for r in resolved]))
-        targets = []
-        for r in resolved:
-            rel = Path(r).relative_to(common)
-            stem = rel.name.rsplit(".", 1)[0] if "." in rel.name[1:] else rel.name
-            targets.append(base / rel.parent / (stem + ANSWER_SUFFIX))
-    for t in targets:
-        check_not_input(t, inputs, "return file")
+    given = [os.path.normpath(os.path.abspath(p)) if p != "-" else "-" for p in inputs]
+    names = [os.path.basename(g) if g != "-" else "stdin" for g in given]
+    flat: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        flat.setdefault(_stem(name), []).append(i)
+    rel: list[str] = [""] * len(inputs)  # each answer's name below *folder*
+    for stem, members in flat.items():
+        distinct = {given[i] for i in members}
+        if len(distinct) == 1:
+            for i in members:
+                rel[i] = stem + ANSWER_SUFFIX
+            continue
+        parents = {i: os.path.dirname(given[i]) if given[i] != "-" else os.getcwd() for i in members}
+        common = os.path.commonpath(list(parents.values())) if len(set(parents.values())) > 1 else None
+        place = {i: os.path.relpath(parents[i], common) if common else "." for i in members}
+        in_place: dict[str, set[str]] = {}
+        for i in members:
+            in_place.setdefault(place[i], set()).add(names[i])
+        for i in members:
+            name = names[i] if len(in_place[place[i]]) > 1 else stem
+            rel[i] = os.path.normpath(os.path.join(place[i], name + ANSWER_SUFFIX))
+    taken: dict[str, str] = {}  # answer -> the input it belongs to
+    for i, r in enumerate(rel):
+        candidate, n = r, 1
+        while taken.get(candidate, given[i]) != given[i]:  # another input's answer: number it
+            n += 1
+            candidate = r[: -len(ANSWER_SUFFIX)] + f"-{n}" + ANSWER_SUFFIX
+        taken[candidate] = given[i]
+        rel[i] = candidate
+    targets = [base / r for r in rel]
+    ids = {fid for g in given if g != "-" and (fid := _file_id(g)) is not None}
+    paths = set(given)
+    for t in dict.fromkeys(targets):
+        if os.path.normpath(os.path.abspath(t)) in paths or _file_id(str(t)) in ids:
+            raise OutputConflict(f"return file {t} is also an input file; refusing to overwrite it")
     return targets
 
 

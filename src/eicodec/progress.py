@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from typing import TextIO, TypeVar
+from typing import Self, TextIO, TypeVar
 
 T = TypeVar("T")
 
@@ -46,7 +46,7 @@ class Progress:
         self._last = 0.0
         self._drawn = False
 
-    def __enter__(self) -> Progress:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -77,8 +77,8 @@ class Progress:
         rate = self.done / elapsed
         if self.total:
             share = min(self.done / self.total, 1.0)
-            parts = [f"{self.label}: {_count(self.done, self.unit, bare=True)} of "
-                     f"{_count(self.total, self.unit)} ({share:.0%})"]
+            parts = [(f"{self.label}: {_count(self.done, self.unit, bare=True)} of "
+                      f"{_count(self.total, self.unit)} ({share:.0%})")]
         else:
             parts = [f"{self.label}: {_count(self.done, self.unit)}"]
         parts.append(f"{_count(int(rate), self.unit.split()[0])}/s")

@@ -19,6 +19,7 @@ validator gives each a finding. Record lengths count characters, not bytes.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import io
 import os
 import re
@@ -26,7 +27,7 @@ import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
 from itertools import repeat
-from typing import IO, Any, Union
+from typing import IO, Any, Self, Union, cast
 
 import attrs
 
@@ -164,7 +165,7 @@ class RecordStream:
                 spool.write(chunk)
             spool.seek(0)
             self._close.append(spool)
-            return spool  # type: ignore[return-value]
+            return spool
         raise TypeError(f"cannot read EI records from {type(source).__name__}")
 
     def _identify(self, given: MessageSpec | None) -> MessageSpec:
@@ -298,9 +299,7 @@ class RecordStream:
         classes = {t: record_class(lay) for t, lay in spec.records.items()}
         layouts = spec.records
         get_cls = classes.get
-        lineno = 0
-        for raw, term in self.raw_lines():
-            lineno += 1
+        for lineno, (raw, term) in enumerate(self.raw_lines(), 1):
             t = raw[:2]
             cls = get_cls(t)
             if cls is not None:
@@ -310,13 +309,11 @@ class RecordStream:
 
     def close(self) -> None:
         for fh in self._close:
-            try:
+            with contextlib.suppress(Exception):  # closing is best effort
                 fh.close()
-            except Exception:  # noqa: BLE001 - closing is best effort
-                pass
         self._close = []
 
-    def __enter__(self) -> RecordStream:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -670,5 +667,5 @@ def blocks_from(binary: IO[bytes], encoding: str) -> Iterator[tuple[list[str], l
     stream._pending = []
     stream._buffer = []
     stream.info = ReadInfo(encoding=encoding)
-    stream._text = _Decoded(NoClose(binary), encoding)  # type: ignore[assignment]
+    stream._text = _Decoded(cast("IO[bytes]", NoClose(binary)), encoding)  # type: ignore[assignment]
     return stream._blocks()

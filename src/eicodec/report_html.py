@@ -18,8 +18,8 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from .codes import return_codes
+from .findings import Finding, Report, Status, Verdict
 from .model import Record
-from .validator import Finding, Report, Status, Verdict
 
 _COLOURS = {Status.APPROVED: "#1b7f3b", Status.REJECTED_RECORDS: "#b26a00", Status.REJECTED_FILE: "#b3261e"}
 _LABELS = {Status.APPROVED: "Approved", Status.REJECTED_RECORDS: "Rejected at record level",
@@ -186,7 +186,7 @@ def render(report: Report, records: Iterable[Record], *, title: str = "eicodec r
            max_lines: int = 500, checked_on: dt.date | None = None) -> str:
     """The report as one HTML page. *records* are the file's records (for amounts,
     references and insured lines); *checked_on* the date the file was checked against."""
-    from . import __version__
+    from ._version import __version__
 
     table = return_codes()
     totals, facts = scan(report, records)

@@ -19,59 +19,20 @@ import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from ._version import __version__
+from .findings import FORMAT, report_to_dict
+from .findings import report_summary as _summary
+
 if TYPE_CHECKING:
-    from .validator import Finding, Report
+    from .findings import Finding, Report
 
-FORMAT = "eicodec-report/1"  # bumped when a key changes meaning or goes away
-
-
-def _version() -> str:
-    from . import __version__
-
-    return __version__
-
-
-def _summary(report: Report, file: str | None, show_values: bool, retour: str | None = None,
-             error: tuple[str, str] | None = None) -> dict[str, Any]:
-    return {
-        "format": FORMAT,
-        "eicodec_version": _version(),
-        "file": file,
-        "status": report.status.value,
-        "message_type": report.spec.name,
-        "mode": report.mode,
-        "encoding": report.encoding,
-        "fingerprint": report.fingerprint,
-        "show_values": show_values,
-        "record_counts": dict(sorted(report.counts.items())),
-        "code_counts": dict(sorted(report.code_counts().items())),
-        "findings_count": len(report.findings),
-        "file_findings_count": sum(1 for f in report.findings if f.level == "file"),
-        "unassessed_count": len(report.unassessed),
-        "retour": retour,
-        "error_type": error[0] if error else None,
-        "message": error[1] if error else None,
-    }
+__all__ = ["FORMAT", "finding_to_dict", "iter_report_json", "iter_report_jsonl", "report_to_dict", "schema",
+           "unreadable_to_dict"]
 
 
 def finding_to_dict(finding: Finding) -> dict[str, Any]:
     """One finding: code, level, line, record_type, rubric, rule, message, meaning, provisional."""
     return finding.to_dict()
-
-
-def report_to_dict(report: Report, *, file: str | None = None, show_values: bool = False,
-                   retour: str | None = None, error: tuple[str, str] | None = None) -> dict[str, Any]:
-    """The whole report as one JSON-ready dict (what ``eicodec validate --format json`` prints).
-
-    *file* is the name the report is about (the CLI's argument; ``"-"`` for stdin);
-    *show_values* states whether the report was made with ``validate(show_values=True)``,
-    i.e. whether messages may hold values from the input (personal data); *error*
-    (error type, message) says why the return file asked for was not written.
-    """
-    out = _summary(report, file, show_values, retour, error)
-    out["findings"] = [finding_to_dict(f) for f in report.findings]
-    out["unassessed"] = [finding_to_dict(f) for f in report.unassessed]
-    return out
 
 
 def iter_report_json(report: Report, *, file: str | None = None, show_values: bool = False,
@@ -105,7 +66,7 @@ def unreadable_to_dict(file: str | None, message: str, *, status: str = "unreada
     """What the CLI prints for a file that got no report: not an EI file, missing, a folder
     (*status* ``unreadable``), or an error while validating it (``failed``). The keys are
     those of a report, null or empty where they do not apply."""
-    return {"format": FORMAT, "eicodec_version": _version(), "file": file, "status": status,
+    return {"format": FORMAT, "eicodec_version": __version__, "file": file, "status": status,
             "message_type": None, "mode": None, "encoding": None, "fingerprint": None,
             "show_values": show_values, "record_counts": {}, "code_counts": {}, "findings_count": 0,
             "file_findings_count": 0, "unassessed_count": 0, "retour": None, "error_type": error_type,

@@ -31,15 +31,15 @@ from typing import IO, Any
 import attrs
 import numpy as np
 
-from .codes import return_codes
-from .errors import EicodecError, MismatchError
-from .layouts import MessageSpec, builtin_specs
 from .batches import Batch, all_digits, digits_value, iter_batches
 from .batches import replayable as _replayable
+from .codes import return_codes
+from .errors import EicodecError, MismatchError
+from .findings import Outcome, Report, Status, Verdict, fingerprint_records
+from .layouts import MessageSpec, ReturnFields, all_specs, spec_of_layout
 from .model import Declaration, Record, record_class
 from .reader import RecordStream, Source, build_tree
 from .rules import RuleSet, answer_for, rules_for
-from .validator import Outcome, Report, Status, Verdict, fingerprint_records
 from .writer import render_records, trailer_from_counts, write_records
 
 
@@ -62,9 +62,20 @@ def value_or_none(rec: Record, key: str) -> Any:
         return None
 
 
-def codes_of(rec: Record) -> tuple[str, ...]:
-    """The return codes a return record carries (Retourcode (01)-(03)), in order."""
-    return tuple(c for c in (value_or_none(rec, f"return_code_{i}") for i in (1, 2, 3)) if c)
+def code_fields(spec: MessageSpec) -> tuple[str, ...]:
+    """The return-code fields of return spec *spec* (its ``[return] codes``)."""
+    if spec.returns is None:
+        raise EicodecError(f"{spec.name} is no return message (its spec has no [return] table)")
+    return spec.returns.codes
+
+
+def codes_of(rec: Record, names: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The return codes a return record carries, in order (*names*: the code fields,
+    default: those of the record's own spec)."""
+    if names is None:
+        spec = spec_of_layout(rec.layout) if rec.layout is not None else None
+        names = spec.returns.codes if spec is not None and spec.returns is not None else ()
+    return tuple(c for c in (value_or_none(rec, n) for n in names) if c)
 
 
 @attrs.define
@@ -96,12 +107,17 @@ class _Builder:
             raise EicodecError("VECOZO adds no comment records to a return file (STB §6.8.3)")
         self.report = report
         self.spec = spec305
+        if spec305.returns is None:
+            raise EicodecError(f"{spec305.name} is no return message (its spec has no [return] table)")
+        self.ret: ReturnFields = spec305.returns
         self.rules: RuleSet = rules_for(report.spec)
         self.mode = mode
         self.insurer_reference = insurer_reference
         self.return_date = return_date
         self.awards = {k: v if isinstance(v, Award) else Award(int(v)) for k, v in awards.items()}
         table = return_codes()
+        if self.ret.awarded_vat is None and any(a.vat is not None for a in self.awards.values()):
+            raise EicodecError(f"{spec305.name} has no awarded VAT field: an award's vat cannot be returned")
         for award in self.awards.values():
             for code in award.codes:
                 if code not in table:
@@ -132,8 +148,21 @@ class _Builder:
         self._encoded: dict[tuple[int, Any], str] = {}  # (id of a field, None or text) -> its encoding
         self._tails: dict[tuple[Any, ...], str] = {}  # (type, codes, amounts) -> the return fields' text
         self._plain_tails: dict[tuple[Any, ...], str] = {}  # (type[, verdict, codes]) -> the same
-        set_here = {"insurer_calculated_amount", "awarded_amount", "awarded_amount_dc", "awarded_vat_amount",
-                    "return_code_1", "return_code_2", "return_code_3"}
+        ret = self.ret
+        claim305 = spec305.layout(claim_t)
+        if ret.awarded not in claim305.by_attr:
+            from .errors import SpecError
+            raise SpecError(f"[return] awarded {ret.awarded!r} is not a field of the claim line's record "
+                            f"{claim_t}", spec=spec305.source, record_type=claim_t)
+        #: the claim line's return fields as (key, fills its D/C): the calculated amount is
+        #: left empty, its D/C filled ("D") only where the return spec makes it mandatory
+        calc = claim305.by_attr.get(ret.calculated) if ret.calculated else None
+        calc_key = None if calc is None else (
+            f"{calc.attr}_signed" if calc.sign and claim305.by_rubric[calc.sign].mandatory == "Y" else calc.attr)
+        self.claim_keys: tuple[str | None, str, str | None] = (
+            calc_key, f"{ret.awarded}_signed", ret.awarded_vat if ret.awarded_vat in claim305.by_attr else None)
+        set_here = {*ret.claim_fields(), *ret.codes}
+        set_here |= {claim305.by_rubric[f.sign].attr for f in claim305.fields if f.attr in set_here and f.sign}
         #: whether every field a returned record gets lies after the copied AP304 text
         self.tail_only = all(f.start > spec304.record_length for lay in spec305.records.values()
                              for f in lay.fields if f.attr in set_here)
@@ -358,7 +387,7 @@ class _Builder:
             wanted.discard(0)  # (group 0, the one open before, comes first in any case)
 
             def member(i: int) -> tuple[int, str, str]:
-                return first + i, batch.text(i), terms[i] if terms else "\r\n"
+                return first + i, batch.text(i), terms[i] if terms else "\r\n"  # noqa: B023 - used in this pass only
 
             starts = np.searchsorted(gid, np.arange(0, last + 2))
             for g in [0, *sorted(wanted)]:
@@ -400,11 +429,14 @@ class _Builder:
     def header(self, original: Record, corrections: bool) -> Record:
         rep, roles = self.report, self.rules.roles
         hdr = self.copy(original)
-        hdr.set("message_code", self.spec.message_code)
-        hdr.set("software_vendor_code", None)  # not filled by an insurer (AP305 BER v7.2)
-        hdr.set("software_version", None)
-        hdr.set("insurer_reference", self.insurer_reference or None)
-        hdr.set("return_date", self.return_date)
+        ret = self.ret
+        hdr.set(f"{self.spec.header}02", self.spec.message_code)
+        for attr in ret.cleared:  # e.g. the software fields, not filled by an insurer
+            hdr.set(attr, None)
+        if ret.insurer_reference:
+            hdr.set(ret.insurer_reference, self.insurer_reference or None)
+        if ret.return_date:
+            hdr.set(ret.return_date, self.return_date)
         if self.file_level:
             found = {f.code for f in rep.file_findings}
             if self.overflow:
@@ -424,10 +456,10 @@ class _Builder:
         n = self.report.spec.record_length
         return Record(lay, rec.raw[:n].ljust(n) + lay.blank[n:], rec.line)
 
-    @staticmethod
-    def set_codes(rec: Record, codes: Sequence[str]) -> None:
-        for i, code in enumerate(list(dict.fromkeys(codes))[:3], 1):
-            rec.set(f"return_code_{i}", code)
+    def set_codes(self, rec: Record, codes: Sequence[str]) -> None:
+        names = self.ret.codes
+        for name, code in zip(names, list(dict.fromkeys(codes))[:len(names)]):
+            rec.set(name, code)
 
     def make(self, line: int, raw: str, term: str) -> Record:
         """The declaration's record of text *raw* on *line*."""
@@ -503,19 +535,24 @@ class _Builder:
                 amount, vat = award.amount, award.vat
             else:
                 amount, vat = 0, None
-            values = [("insurer_calculated_amount", None), ("awarded_amount_signed", amount),
-                      ("awarded_vat_amount", vat)]
-        kept = tuple(dict.fromkeys(codes))[:3]
-        values += [(f"return_code_{i}", code) for i, code in enumerate(kept, 1)]
+            calc, awarded, vat_key = self.claim_keys
+            values = [(calc, None)] if calc else []
+            values.append((awarded, amount))
+            if vat_key:
+                values.append((vat_key, vat))
+        names = self.ret.codes
+        kept = tuple(dict.fromkeys(codes))[:len(names)]
+        values += list(zip(names, kept))
         return kept, values
 
     def _tail(self, t: str, kept: tuple[str, ...], values: list[tuple[str, Any]]) -> str | None:
         """The text of the return fields after the copied record (the same values give the
         same tail); None when they do not all lie after it or a value is not plain."""
-        amounts = values[:3] if t == self.claim_t else ()
+        n_amounts = len(values) - len(kept) if t == self.claim_t else 0
+        amounts = values[:n_amounts]
         if not self.tail_only or any(v is not None and type(v) is not int for _, v in amounts):
             return None
-        key = (t, kept, *(v for _, v in values[:3]))
+        key = (t, kept, *(v for _, v in amounts))
         tail = self._tails.get(key)
         if tail is None:
             if len(self._tails) >= 4096:
@@ -601,6 +638,7 @@ class _Builder:
                 signed = lay.signed.get(key)
                 if signed is not None:
                     amount, dc = signed
+                    pairs: list[tuple[Any, object]]
                     if value is None:
                         pairs = [(amount, None), (dc, "D")]
                     elif isinstance(value, bool) or not isinstance(value, int):
@@ -629,7 +667,8 @@ class _Builder:
                 rec.set(key, value)
             return
         edits.sort()
-        pieces, at = [], 0
+        pieces: list[str] = []
+        at = 0
         for start, end, text in edits:
             pieces += (raw[at:start], text)
             at = end
@@ -641,8 +680,8 @@ class _Builder:
         """The file-level code of an answer whose totals cannot be written (rules data)."""
         return self.rules.roles.get("total_does_not_fit", self.rules.roles["generic_file_rejection"])
 
-    def _fits(self, attr: str, cents: int) -> bool:
-        return abs(cents) < 10 ** self.spec.field(self.spec.trailer, attr).length
+    def _fits(self, attr: str | None, cents: int) -> bool:
+        return attr is None or abs(cents) < 10 ** self.spec.field(self.spec.trailer, attr).length
 
     def submitted(self, totals: _Totals) -> int:
         return totals.submitted if totals.submitted is not None else totals.declared
@@ -655,25 +694,28 @@ class _Builder:
         the totals are gathered in a first pass, before the header is written)."""
         n = self.report.counts.get(self.claim_t, 0)
         line_max = 10 ** self.report.spec.layout(self.claim_t).signed[self.amount_attr][0].length - 1
-        room = min(10 ** self.spec.field(self.spec.trailer, a).length - 1
-                   for a in ("submitted_total", "awarded_total"))
-        return n * line_max > room
+        room = min((10 ** self.spec.field(self.spec.trailer, a).length - 1
+                    for a in (self.ret.submitted_total, self.ret.awarded_total) if a), default=None)
+        return room is not None and bool(n * line_max > room)
 
     def check_totals(self, totals: _Totals) -> None:
         """A total that cannot be written makes the answer a file-level rejection
         (``total_does_not_fit`` in the rules' roles): the return file stays well-formed."""
-        if not (self._fits("submitted_total", self.submitted(totals))
-                and self._fits("awarded_total", self.awarded(totals))):
+        if not (self._fits(self.ret.submitted_total, self.submitted(totals))
+                and self._fits(self.ret.awarded_total, self.awarded(totals))):
             self.overflow = True
             self.file_level = True
             self.everything = False
 
     def trailer(self, counts: dict[str, int], totals: _Totals) -> Record:
         base = self.spec.new(self.spec.trailer)
+        sub_attr, award_attr = self.ret.submitted_total, self.ret.awarded_total
         submitted = self.submitted(totals)
-        base.set_signed("submitted_total", submitted if self._fits("submitted_total", submitted) else 0)
+        if sub_attr:
+            base.set_signed(sub_attr, submitted if self._fits(sub_attr, submitted) else 0)
         awarded = self.awarded(totals)
-        base.set_signed("awarded_total", awarded if self._fits("awarded_total", awarded) else 0)
+        if award_attr:
+            base.set_signed(award_attr, awarded if self._fits(award_attr, awarded) else 0)
         return trailer_from_counts(self.spec, counts, {}, base)
 
 
@@ -848,7 +890,7 @@ def as_copied(raw: str, n: int) -> str:
 
 def return_spec(spec: MessageSpec) -> MessageSpec:
     """The shipped return message that answers *spec* (``return_of`` in its spec), same version."""
-    for other in builtin_specs():
+    for other in all_specs():
         if other.return_of == spec.standard and other.version == spec.version:
             return other
     raise EicodecError(f"no return message for {spec.name} is shipped (a return message names the "

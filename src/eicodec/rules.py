@@ -27,16 +27,21 @@ from .layouts import MessageSpec, data_dir, get_spec
 #: Checks the engine makes on its own (grammar, layout, trailer); rules files give them codes.
 BUILTIN = ("grammar", "field", "trailer_count", "trailer_total", "record_id")
 #: Kinds a ``[[rule]]`` may name (see specs/README.md).
-KINDS = ("required", "filled_together", "value_in", "equal_to_ancestor", "equal_fields", "compare",
+KINDS: tuple[str, ...] = ("required", "filled_together", "value_in", "equal_to_ancestor", "equal_fields", "compare",
          "elfproef", "iban", "unique", "credit_pairing", "record_absent", "empty", "any_filled", "pattern",
          "claim_history")
 _OPS = ("<=", "<", ">=", ">", "==", "!=")
+
+# --- arithmetic within a record (branch anystd: kept apart to ease merging)
+KINDS += ("product",)
+_ARITH_KEYS = ("divisor", "rounding")
+_ROUNDINGS = ("down", "half_up", "half_even")
 #: what a ``claim_history`` rule checks (see eicodec.history)
 _HISTORY_TESTS = ("credit_known", "not_credited", "exact_copy", "full_credit", "same_date", "reference_new")
 _RULE_KEYS = {"id", "kind", "level", "code", "record", "rubrics", "modes", "provisional", "description",
               "message", "when", "report", "at", "values", "ancestor", "ancestor_rubric", "op", "other",
               "signed", "exempt", "scope", "ref", "prev", "dc", "debit_message", "pattern", "whole", "test", "date",
-              "amount", "copy_exclude"}
+              "amount", "copy_exclude", *_ARITH_KEYS}
 
 
 #: ``under`` of a condition on the records under the rule's record: some of them pass its
@@ -194,6 +199,21 @@ def _parse_condition(c: Any, rid: str, kind: str, where: str) -> Condition:
                      _strs(c["not_equals"], "not_equals", where) if "not_equals" in c else None, under)
 
 
+def _check_product(rid: str, raw: Mapping[str, Any], params: Mapping[str, Any], where: str) -> None:
+    """A ``product`` rule: a result and at least two factors, a positive integer divisor
+    and, when it divides, the rounding stated."""
+    if len(raw.get("rubrics", [])) < 3:
+        raise SpecError(f"rule {rid}: kind product needs rubrics = [result, factor, factor, ...]", spec=where)
+    divisor = params.get("divisor", 1)
+    if not isinstance(divisor, int) or isinstance(divisor, bool) or divisor < 1:
+        raise SpecError(f"rule {rid}: divisor must be a positive integer", spec=where)
+    if divisor > 1 and "rounding" not in params:
+        raise SpecError(f"rule {rid}: a product with a divisor states its rounding "
+                        f"({', '.join(_ROUNDINGS)})", spec=where)
+    if params.get("rounding", "down") not in _ROUNDINGS:
+        raise SpecError(f"rule {rid}: rounding must be one of {', '.join(_ROUNDINGS)}", spec=where)
+
+
 def _parse_rule(raw: Mapping[str, Any], defaults: Mapping[str, Rule] | None, where: str) -> Rule:
     """One ``[[rule]]``; *defaults* None while reading the defaults file itself."""
     unknown = set(raw) - _RULE_KEYS
@@ -222,7 +242,7 @@ def _parse_rule(raw: Mapping[str, Any], defaults: Mapping[str, Rule] | None, whe
     params = {k: v for k, v in raw.items() if k in ("values", "ancestor", "ancestor_rubric", "op", "other",
                                                      "signed", "exempt", "scope", "ref", "prev", "dc",
                                                      "debit_message", "pattern", "whole", "test", "date",
-                                                     "amount", "copy_exclude")}
+                                                     "amount", "copy_exclude", *_ARITH_KEYS)}
     if kind == "pattern":
         import re2
 
@@ -244,6 +264,8 @@ def _parse_rule(raw: Mapping[str, Any], defaults: Mapping[str, Rule] | None, whe
         raise SpecError(f"rule {rid}: a claim_history rule names ref, prev, dc, date and amount", spec=where)
     if kind == "unique" and params.get("scope", "file") not in ("file", "parent"):
         raise SpecError(f"rule {rid}: scope must be file or parent", spec=where)
+    if kind == "product":
+        _check_product(rid, raw, params, where)
     return Rule(
         id=rid, level=level, code=code,
         description=str(raw.get("description", base.description if base is not None else "")),
@@ -443,8 +465,8 @@ def rule_table(spec: MessageSpec) -> str:
         code = r.code + (" (provisional)" if r.provisional else "")
         lines.append(f"| `{r.id}` | {r.kind} | {r.level} | {code} | {', '.join(r.rubrics)} | "
                      f"{', '.join(r.modes)} | {r.description} |")
-    lines += ["", "Field checks (`record.field`, `file.header_field`, `file.trailer_field`, "
-              "`file.reserve`) carry the code of their rubric; *p* marks our provisional choice:", ""]
+    lines += ["", ("Field checks (`record.field`, `file.header_field`, `file.trailer_field`, "
+                   "`file.reserve`) carry the code of their rubric; *p* marks our provisional choice:"), ""]
     by_code: dict[str, list[str]] = {}
     for rubric, code in sorted(rs.field_codes.items()):
         mark = "*p*" if rubric in rs.provisional_rubrics else ""

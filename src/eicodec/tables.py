@@ -19,7 +19,11 @@ see :func:`claim_type`) into a ``pyarrow.Table``:
   its parent (a file with structure problems) gets nulls there;
 * with ``ap305=`` (claim lines of an AP304 only): ``outcome_status``,
   ``outcome_codes`` (list of COD954 codes) and ``outcome_awarded`` (signed cents), from
-  :func:`eicodec.outcome`.
+  :func:`eicodec.outcome`;
+* last, the file's own columns, the same on every row so that many files' tables stack
+  (``file_columns=False`` leaves them out): ``source`` (the path given) and every field
+  of the spec's header record, prefixed by its English name (``header_invoice_number``,
+  ``header_provider_code``, ``header_practice_code``, ``header_period_start``, ...).
 
 Personal data (fields with ``personal = true`` in the spec: BSN, names, birth dates,
 addresses, free text) is **masked unless** ``unmask=True``: a masked column keeps its
@@ -50,7 +54,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Self
 
 import attrs
 import numpy as np
@@ -139,6 +143,7 @@ class TablePlan:
     outcome: bool
     unmask: bool
     columns: tuple[TableColumn, ...]
+    file_columns: bool = False
 
     def fields_to_read(self, level: int) -> list[str]:
         """Attributes to decode for *level* (masked fields are never read)."""
@@ -150,8 +155,9 @@ class TablePlan:
 
 
 def plan_table(spec: MessageSpec, record_type: str | None = None, *, outcome: bool = False,
-               unmask: bool = False) -> TablePlan:
-    """The columns of the table of *record_type* (default: :func:`claim_type`)."""
+               unmask: bool = False, file_columns: bool = True) -> TablePlan:
+    """The columns of the table of *record_type* (default: :func:`claim_type`); with
+    *file_columns*, the file's own columns at the end (see :func:`_file_columns`)."""
     rtype = record_type or claim_type(spec)
     if rtype not in spec.records:
         raise UnknownRecordTypeError(f"{spec.name} has no record type {rtype!r} "
@@ -189,12 +195,45 @@ def plan_table(spec: MessageSpec, record_type: str | None = None, *, outcome: bo
             TableColumn("outcome_awarded", "int64", -1, "", False,
                         {"description": "awarded amount, signed cents"}),
         ]
+    if file_columns and rtype != spec.header:
+        cols += _file_columns(spec, unmask)
     seen: set[str] = set()
     for c in cols:
         if c.name in seen:
             raise EicodecError(f"{spec.name}: two columns would be named {c.name!r}", record_type=rtype)
         seen.add(c.name)
-    return TablePlan(spec, rtype, chain, outcome, unmask, tuple(cols))
+    return TablePlan(spec, rtype, chain, outcome, unmask, tuple(cols), file_columns and rtype != spec.header)
+
+
+#: The level of the file's own columns (the header's fields and ``source``).
+FILE_LEVEL = -2
+
+
+def _file_columns(spec: MessageSpec, unmask: bool) -> list[TableColumn]:
+    """The columns that say which file a row comes from, the same on every row, so that
+    the tables of many files stack: ``source`` (the path given, null for bytes) and
+    every field of the spec's header record (the kenmerk and reserves aside), named
+    ``<header's English name>_<attr>`` -- for AP304 ``header_invoice_number``,
+    ``header_provider_code``, ``header_practice_code``, ``header_period_start``/``_end``,
+    ``header_message_code`` and ``header_message_kind``, ... -- read from the spec, not
+    named here."""
+    head = spec.layout(spec.header)
+    cols = [TableColumn("source", "string", FILE_LEVEL, "", False,
+                        {"description": "the file the row comes from, as given (null for bytes)"})]
+    for f in _table_fields(head):
+        masked = f.personal and not unmask
+        cols.append(TableColumn(f"{head.english}_{f.attr}", _ARROW_KIND[f.kind], FILE_LEVEL, f.attr, masked,
+                                _field_meta(f, masked, description="of the file's header record, on every row")))
+    return cols
+
+
+def source_name(source: Source) -> str | None:
+    """How the ``source`` column names *source*: its path as given, a file object's
+    ``name``, or None (bytes, text, an anonymous stream)."""
+    if isinstance(source, os.PathLike) or (isinstance(source, str) and "\n" not in source):
+        return os.fspath(source)
+    name = getattr(source, "name", None)
+    return name if isinstance(name, str) and not name.startswith("<") else None
 
 
 # --------------------------------------------------------------------------- joining
@@ -285,7 +324,7 @@ class _OutcomeFeed:
 
 def iter_cells(source: Source, record_type: str | None = None, *, ap305: Source | None = None,
                spec: MessageSpec | None = None, encoding: str | None = None,
-               unmask: bool = False) -> tuple[TablePlan, Iterator[Cells]]:
+               unmask: bool = False, file_columns: bool = True) -> tuple[TablePlan, Iterator[Cells]]:
     """The plan of the table and its rows, one batch of the engine at a time (a few
     thousand lines of the file), as numpy arrays: no pyarrow needed."""
     opener, to_close = replayable(source)  # read more than once: a file object is spooled
@@ -294,14 +333,15 @@ def iter_cells(source: Source, record_type: str | None = None, *, ap305: Source 
         stream = RecordStream(opener(), spec=spec, encoding=encoding, defer_check=True)
         found = stream.info.spec
         assert found is not None
-        plan = plan_table(found, record_type, outcome=ap305 is not None, unmask=unmask)
+        plan = plan_table(found, record_type, outcome=ap305 is not None, unmask=unmask,
+                          file_columns=file_columns)
         outcomes = _OutcomeFeed(found, ap305) if ap305 is not None else None
     except BaseException:
         if stream is not None:
             stream.close()
         _close(to_close)
         raise
-    return plan, _cells(plan, stream, opener, outcomes, to_close)
+    return plan, _cells(plan, stream, opener, outcomes, to_close, source_name(source))
 
 
 def _close(files: list[IO[bytes]]) -> None:
@@ -340,8 +380,9 @@ def _mask_rows(masker: Masker, batch: Batch, lay: RecordLayout, cb: ColumnBatch)
 
 
 def _cells(plan: TablePlan, stream: RecordStream, opener: Callable[[], Source],
-           outcomes: _OutcomeFeed | None, to_close: list[IO[bytes]]) -> Iterator[Cells]:
-    """Read the file once; per batch, the rows of the record type and of its ancestors."""
+           outcomes: _OutcomeFeed | None, to_close: list[IO[bytes]], name: str | None) -> Iterator[Cells]:
+    """Read the file once; per batch, the rows of the record type and of its ancestors
+    (and the file's header, read from the first batch that holds one)."""
     layouts = [plan.spec.layout(plan.record_type), *plan.chain]
     wanted = [[lay.field(a) for a in plan.fields_to_read(level)] for level, lay in enumerate(layouts)]
     followers = [_Ancestor(lay.type) for lay in plan.chain]
@@ -350,15 +391,20 @@ def _cells(plan: TablePlan, stream: RecordStream, opener: Callable[[], Source],
     def columns(batch: Batch, lay: RecordLayout, fields: list[FieldSpec]) -> ColumnBatch:
         cb = _batch_columns(batch, lay, fields)
         return cb if masker is None else _mask_rows(masker, batch, lay, cb)
+    head_lay = plan.spec.layout(plan.spec.header)
+    head_fields = [head_lay.field(a) for a in plan.fields_to_read(FILE_LEVEL)]
+    file = _FileRow(name)
 
     def per_batch() -> Iterator[Cells]:
         for batch in iter_batches(stream, _ENGINE_BATCH_LINES, opener, fingerprint=False):
+            if plan.file_columns and file.header is None and (batch.types == int(head_lay.type)).any():
+                file.header = columns(batch, head_lay, head_fields)
             for anc, lay, fields in zip(followers, layouts[1:], wanted[1:]):
                 anc.push(batch, columns(batch, lay, fields))
             own = _with_broken_rows(batch, layouts[0], columns(batch, layouts[0], wanted[0]))
             joined = outcomes.batch(batch) if outcomes is not None else None
             if len(own.lines):
-                yield _batch_cells(plan, own, followers, joined)
+                yield _batch_cells(plan, own, followers, joined, file)
         if outcomes is not None:
             outcomes.join.finish()  # (MismatchError: the AP305 holds records not in the AP304)
 
@@ -408,8 +454,28 @@ def _byte_matrix(values: np.ndarray) -> np.ndarray:
     return values[:, None].view(np.uint8)
 
 
+@attrs.define
+class _FileRow:
+    """What the file columns hold: the source's name and the header's decoded row."""
+
+    name: str | None
+    header: ColumnBatch | None = None
+
+    def cells(self, c: TableColumn, n: int) -> tuple[Any, np.ndarray]:
+        """Column *c* of the file, repeated on *n* rows."""
+        if not c.key:  # source
+            if self.name is None:
+                return _null_column(c.type, n)
+            return np.repeat(np.array([self.name]), n), np.zeros(n, dtype=bool)
+        head = self.header
+        if c.masked or head is None or len(head.lines) == 0:
+            return _null_column(c.type, n)
+        present = bool(_present(c, head.columns, head.valid)[0])
+        return np.repeat(head.columns[c.key][:1], n), np.full(n, not present)
+
+
 def _batch_cells(plan: TablePlan, batch: ColumnBatch, followers: list[_Ancestor],
-                 outcomes: Outcomes | None) -> Cells:
+                 outcomes: Outcomes | None, file: _FileRow | None = None) -> Cells:
     n = len(batch.lines)
     # Ancestors: the last record of each ancestor type before the row; the row is placed
     # when their lines strictly decrease up the chain (a newer ancestor closes the parent).
@@ -427,6 +493,8 @@ def _batch_cells(plan: TablePlan, batch: ColumnBatch, followers: list[_Ancestor]
             cells[c.name] = (batch.lines, np.zeros(n, dtype=bool))
         elif c.level == -1:
             continue
+        elif c.level == FILE_LEVEL:
+            cells[c.name] = (file or _FileRow(None)).cells(c, n)
         elif c.masked:
             cells[c.name] = _null_column(c.type, n)
         elif c.level == 0:
@@ -538,32 +606,37 @@ def _record_batch(pa: Any, schema: Any, plan: TablePlan, cells: Cells) -> Any:
 
 def iter_arrow_batches(source: Source, record_type: str | None = None, *, ap305: Source | None = None,
                        spec: MessageSpec | None = None, encoding: str | None = None,
-                       unmask: bool = False) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+                       unmask: bool = False, file_columns: bool = True) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
     """The schema and the ``pyarrow.RecordBatch`` es of :func:`to_arrow`, streamed (one
     per batch of the engine: the rows among a few thousand lines of the file)."""
     pa = _pyarrow()
-    plan, cells = iter_cells(source, record_type, ap305=ap305, spec=spec, encoding=encoding, unmask=unmask)
+    plan, cells = iter_cells(source, record_type, ap305=ap305, spec=spec, encoding=encoding, unmask=unmask,
+                             file_columns=file_columns)
     schema = arrow_schema(plan)
     return schema, (_record_batch(pa, schema, plan, c) for c in cells)
 
 
 def to_arrow(source: Source, record_type: str | None = None, *, ap305: Source | None = None,
-             spec: MessageSpec | None = None, encoding: str | None = None, unmask: bool = False) -> pa.Table:
+             spec: MessageSpec | None = None, encoding: str | None = None, unmask: bool = False,
+             file_columns: bool = True) -> pa.Table:
     """One row per *record_type* record of *source* (default: the claim lines, see
     :func:`claim_type`) as a ``pyarrow.Table``; see the module doc for the columns.
 
     *ap305*: the return file of an AP304, to join each claim line's outcome on.
-    Personal data is masked (null) unless *unmask*.
+    Personal data is masked (null) unless *unmask*. *file_columns* (default on): the
+    file's ``source`` and header fields on every row, so that the tables of many files
+    stack; off, the table holds the records' own columns only.
     """
     pa = _pyarrow()
     schema, batches = iter_arrow_batches(source, record_type, ap305=ap305, spec=spec,
-                                         encoding=encoding, unmask=unmask)
+                                         encoding=encoding, unmask=unmask, file_columns=file_columns)
     return pa.Table.from_batches(list(batches), schema=schema)
 
 
 def to_parquet(source: Source, target: str | os.PathLike[str] | IO[bytes], record_type: str | None = None, *,
                ap305: Source | None = None, spec: MessageSpec | None = None, encoding: str | None = None,
-               unmask: bool = False, row_group_rows: int = ROW_GROUP_ROWS, **parquet_options: Any) -> int:
+               unmask: bool = False, row_group_rows: int = ROW_GROUP_ROWS, file_columns: bool = True,
+               **parquet_options: Any) -> int:
     """Write the rows of :func:`to_arrow` to a Parquet file in row groups of
     *row_group_rows* rows (the last one smaller), streaming: memory holds a few row
     groups (with *ap305*, the outcome join reads both files whole, as
@@ -579,7 +652,7 @@ def to_parquet(source: Source, target: str | os.PathLike[str] | IO[bytes], recor
     if row_group_rows < 1:
         raise ValueError("row_group_rows must be at least 1")
     schema, batches = iter_arrow_batches(source, record_type, ap305=ap305, spec=spec, encoding=encoding,
-                                         unmask=unmask)
+                                         unmask=unmask, file_columns=file_columns)
     try:
         if isinstance(target, (str, os.PathLike)) and ("filesystem" in parquet_options
                                                        or "://" in os.fspath(target)):
@@ -671,10 +744,10 @@ class _BackgroundWriter:
         self._raise()
         self._queue.put(item)
 
-    def __enter__(self) -> _BackgroundWriter:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         if kind is not None:
             self._stop = True
         self._queue.put(_END)
@@ -705,18 +778,20 @@ def _csv_text(kind: str, values: Any, null: np.ndarray, safe: bool = True) -> li
                 risky |= np.strings.startswith(text, ch)
             if risky.any():
                 text = np.where(risky, np.strings.add("'", text), text)
-    return np.where(null, "", text).tolist()
+    out: list[str] = np.where(null, "", text).tolist()
+    return out
 
 
 def iter_csv_rows(source: Source, record_type: str | None = None, *, ap305: Source | None = None,
                   spec: MessageSpec | None = None, encoding: str | None = None,
-                  unmask: bool = False, raw_csv: bool = False) -> Iterator[str]:
+                  unmask: bool = False, file_columns: bool = True, raw_csv: bool = False) -> Iterator[str]:
     """CSV text, one row per *record_type* record with the columns of :func:`to_arrow`
     (dates ``YYYY-MM-DD``, times ``HH:MM``, codes space-separated, null and masked
     values empty), streamed a batch at a time. A text cell that begins with a formula
     character gets a leading ``'`` (:func:`eicodec.masking.spreadsheet_safe`) unless
     *raw_csv*; number columns stay numbers."""
-    plan, cells = iter_cells(source, record_type, ap305=ap305, spec=spec, encoding=encoding, unmask=unmask)
+    plan, cells = iter_cells(source, record_type, ap305=ap305, spec=spec, encoding=encoding, unmask=unmask,
+                             file_columns=file_columns)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow([c.name for c in plan.columns])
@@ -729,7 +804,7 @@ def iter_csv_rows(source: Source, record_type: str | None = None, *, ap305: Sour
         yield buf.getvalue()
 
 
-__all__ = ["ROW_GROUP_ROWS", "TableColumn", "TablePlan", "ancestors", "arrow_schema", "claim_type",
-           "iter_arrow_batches", "iter_cells", "iter_csv_rows", "plan_table",
+__all__ = ["FILE_LEVEL", "ROW_GROUP_ROWS", "TableColumn", "TablePlan", "ancestors", "arrow_schema", "claim_type",
+           "iter_arrow_batches", "iter_cells", "iter_csv_rows", "plan_table", "source_name",
            "to_arrow", "to_parquet"]
 

@@ -82,25 +82,25 @@ def _claim_values(draw: st.DrawFn, ref: str, period_end: dt.date, prev_ref: str 
     vat = amount * 9 // 109
     credit = prev_ref is not None and draw(st.booleans())
     sign = -1 if credit else 1
-    values: dict[str, Any] = dict(
-        forwarding_allowed="1", information_record="N",
-        service_date=draw(_dates(_PERIOD_START, period_end)),
-        service_time=draw(st.none() | st.times().map(lambda t: dt.time(t.hour, t.minute))),
-        service_code_list_1="001",
-        service_code_1=f"{draw(st.integers(min_value=10_000_000, max_value=99_999_999)):014d}",
-        dispensing_unit=draw(st.sampled_from(["ST", None])),
-        average_daily_dose=draw(st.none() | st.integers(min_value=1, max_value=10_000)),
-        quantity=draw(st.integers(min_value=1, max_value=999)),
-        performer_code="02" + f"{draw(st.integers(min_value=1, max_value=999_999)):06d}",
-        prescriber_code=draw(st.sampled_from(["01012345", "03054321", None])),
-        compounding_indicator="3", wmg_price_system="1",
-        dosage_known=draw(st.sampled_from(["1", "2", "3"])),
-        gvs_included=draw(st.sampled_from(["1", "2", "3", "9"])),
-        tariff=amount, calculated_amount_signed=sign * amount,
-        vat_percentage=900, vat_amount=vat, declared_amount_signed=sign * amount,
-        reference=ref, previous_reference=prev_ref if credit or draw(st.booleans()) else None,
-        service_link_number="K" + ref[-8:],
-    )
+    values: dict[str, Any] = {
+        "forwarding_allowed": "1", "information_record": "N",
+        "service_date": draw(_dates(_PERIOD_START, period_end)),
+        "service_time": draw(st.none() | st.times().map(lambda t: dt.time(t.hour, t.minute))),
+        "service_code_list_1": "001",
+        "service_code_1": f"{draw(st.integers(min_value=10_000_000, max_value=99_999_999)):014d}",
+        "dispensing_unit": draw(st.sampled_from(["ST", None])),
+        "average_daily_dose": draw(st.none() | st.integers(min_value=1, max_value=10_000)),
+        "quantity": draw(st.integers(min_value=1, max_value=999)),
+        "performer_code": "02" + f"{draw(st.integers(min_value=1, max_value=999_999)):06d}",
+        "prescriber_code": draw(st.sampled_from(["01012345", "03054321", None])),
+        "compounding_indicator": "3", "wmg_price_system": "1",
+        "dosage_known": draw(st.sampled_from(["1", "2", "3"])),
+        "gvs_included": draw(st.sampled_from(["1", "2", "3", "9"])),
+        "tariff": amount, "calculated_amount_signed": sign * amount,
+        "vat_percentage": 900, "vat_amount": vat, "declared_amount_signed": sign * amount,
+        "reference": ref, "previous_reference": prev_ref if credit or draw(st.booleans()) else None,
+        "service_link_number": "K" + ref[-8:],
+    }
     if values["previous_reference"] is None:
         values["calculated_amount_signed"] = amount
         values["declared_amount_signed"] = amount

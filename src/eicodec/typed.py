@@ -661,6 +661,365 @@ class GZ321Trailer(Record):
     total_amount_signed: int | None  # 9910 signed by its D/C indicator
 
 
+class MZ301Header(Record):
+    """MZ301 v1.3 record 01, voorlooprecord (header)."""
+
+    SPEC: ClassVar[str] = 'MZ301 v1.3'
+    RECORD_TYPE: ClassVar[str] = '01'
+    record_code: str  # 0101 KENMERK RECORD
+    message_code: str  # 0102 CODE EXTERNE-INTEGRATIEBERICHT
+    standard_version: str  # 0103 VERSIENUMMER BERICHTSTANDAARD
+    standard_subversion: str | None  # 0104 SUBVERSIENUMMER BERICHTSTANDAARD
+    message_kind: str  # 0105 SOORT BERICHT
+    software_vendor_code: str | None  # 0106 CODE INFORMATIESYSTEEM SOFTWARELEVERANCIER
+    software_version: str | None  # 0107 VERSIEAANDUIDING INFORMATIESYSTEEM SOFTWARELEVERANCIER
+    uzovi: str | None  # 0108 UZOVI-NUMMER
+    service_bureau_code: str | None  # 0109 CODE SERVICEBUREAU
+    provider_code: str | None  # 0110 ZORGVERLENERSCODE
+    practice_code: str | None  # 0111 PRAKTIJKCODE
+    institution_code: str | None  # 0112 INSTELLINGSCODE
+    payee_code: str  # 0113 IDENTIFICATIECODE BETALING AAN
+    period_start: dt.date  # 0114 BEGINDATUM DECLARATIEPERIODE
+    period_end: dt.date  # 0115 EINDDATUM DECLARATIEPERIODE
+    invoice_number: str  # 0116 FACTUURNUMMER DECLARANT
+    invoice_date: dt.date  # 0117 DAGTEKENING FACTUUR
+    vat_number: str | None  # 0118 BTW-IDENTIFICATIENUMMER
+    currency: str  # 0119 VALUTACODE
+    reserve: str | None  # 0180 RESERVE
+
+
+class MZ301Insured(Record):
+    """MZ301 v1.3 record 02, verzekerdenrecord (insured)."""
+
+    SPEC: ClassVar[str] = 'MZ301 v1.3'
+    RECORD_TYPE: ClassVar[str] = '02'
+    record_code: str  # 0201 KENMERK RECORD
+    record_id: int  # 0202 IDENTIFICATIE DETAILRECORD
+    bsn: str  # 0203 BURGERSERVICENUMMER (BSN) VERZEKERDE
+    uzovi: str  # 0204 UZOVI-NUMMER
+    insured_number: str | None  # 0205 VERZEKERDENNUMMER (INSCHRIJVINGSNUMMER, RELATIENUMMER)
+    patient_number: str | None  # 0206 PATIENT(IDENTIFICATIE)NUMMER
+    birth_date: dt.date  # 0207 DATUM GEBOORTE VERZEKERDE
+    gender: str  # 0208 CODE GESLACHT VERZEKERDE
+    name_code_1: str  # 0209 NAAMCODE/NAAMGEBRUIK (01)
+    surname_1: str  # 0210 NAAM VERZEKERDE (01)
+    prefix_1: str | None  # 0211 VOORVOEGSEL VERZEKERDE (01)
+    name_code_2: str | None  # 0212 NAAMCODE/NAAMGEBRUIK (02)
+    surname_2: str | None  # 0213 NAAM VERZEKERDE (02)
+    prefix_2: str | None  # 0214 VOORVOEGSEL VERZEKERDE (02)
+    initials: str  # 0215 VOORLETTERS VERZEKERDE
+    name_code_3: str | None  # 0216 NAAMCODE/NAAMGEBRUIK (03)
+    postcode: str | None  # 0217 POSTCODE (HUISADRES) VERZEKERDE
+    foreign_postcode: str | None  # 0218 POSTCODE BUITENLAND
+    house_number: int  # 0219 HUISNUMMER (HUISADRES) VERZEKERDE
+    house_number_suffix: str | None  # 0220 HUISNUMMERTOEVOEGING (HUISADRES) VERZEKERDE
+    country_code: str | None  # 0221 CODE LAND VERZEKERDE
+    debtor_number: str | None  # 0222 DEBITEURNUMMER
+    deceased: str  # 0223 INDICATIE CLIENT OVERLEDEN
+    reserve: str | None  # 0280 RESERVE
+
+
+class MZ301Debtor(Record):
+    """MZ301 v1.3 record 03, debiteurrecord (debtor)."""
+
+    SPEC: ClassVar[str] = 'MZ301 v1.3'
+    RECORD_TYPE: ClassVar[str] = '03'
+    record_code: str  # 0301 KENMERK RECORD
+    record_id: int  # 0302 IDENTIFICATIE DETAILRECORD
+    debtor_number: str  # 0303 DEBITEURNUMMER
+    birth_date: dt.date | None  # 0304 DATUM GEBOORTE DEBITEUR
+    gender: str | None  # 0305 CODE GESLACHT DEBITEUR
+    name_code_1: str  # 0306 NAAMCODE/NAAMGEBRUIK (01)
+    surname_1: str  # 0307 NAAM DEBITEUR (01)
+    prefix_1: str | None  # 0308 VOORVOEGSEL DEBITEUR (01)
+    name_code_2: str | None  # 0309 NAAMCODE/NAAMGEBRUIK (02)
+    surname_2: str | None  # 0310 NAAM DEBITEUR (02)
+    prefix_2: str | None  # 0311 VOORVOEGSEL DEBITEUR (02)
+    initials: str | None  # 0312 VOORLETTERS DEBITEUR
+    name_code_3: str  # 0313 NAAMCODE/NAAMGEBRUIK (03)
+    title: str | None  # 0314 TITULATUUR
+    street: str  # 0315 STRAATNAAM DEBITEUR
+    house_number: int  # 0316 HUISNUMMER (HUISADRES) DEBITEUR
+    house_number_suffix: str | None  # 0317 HUISNUMMERTOEVOEGING (HUISADRES) DEBITEUR
+    postcode: str | None  # 0318 POSTCODE (HUISADRES) DEBITEUR
+    foreign_postcode: str | None  # 0319 POSTCODE BUITENLAND
+    city: str  # 0320 WOONPLAATSNAAM DEBITEUR
+    country_code: str | None  # 0321 CODE LAND DEBITEUR
+    phone_number: str | None  # 0322 TELEFOONNUMMER DEBITEUR
+    phone_country_code: str | None  # 0323 LANDNUMMER TELEFOON (CODE LAND)
+    email: str | None  # 0324 E-MAILADRES DEBITEUR
+    bank_account: int | None  # 0325 BANKREKENINGNUMMER
+    relation_type: str | None  # 0326 SOORT RELATIE DEBITEUR
+    reserve: str | None  # 0380 RESERVE
+
+
+class MZ301Claim(Record):
+    """MZ301 v1.3 record 04, prestatierecord (claim)."""
+
+    SPEC: ClassVar[str] = 'MZ301 v1.3'
+    RECORD_TYPE: ClassVar[str] = '04'
+    record_code: str  # 0401 KENMERK RECORD
+    record_id: int  # 0402 IDENTIFICATIE DETAILRECORD
+    bsn: str  # 0403 BURGERSERVICENUMMER (BSN) VERZEKERDE
+    uzovi: str  # 0404 UZOVI-NUMMER
+    insured_number: str | None  # 0405 VERZEKERDENNUMMER (INSCHRIJVINGSNUMMER, RELATIENUMMER)
+    authorisation_number: str | None  # 0406 MACHTIGINGSNUMMER
+    forwarding_allowed: str  # 0407 DOORSTUREN TOEGESTAAN
+    service_date: dt.date  # 0408 DATUM PRESTATIE
+    service_record_kind: str  # 0409 INDICATIE SOORT PRESTATIERECORD
+    special_dentistry: str  # 0410 INDICATIE BIJZONDERE TANDHEELKUNDE
+    special_dentistry_kind: str | None  # 0411 SOORT BIJZONDERE TANDHEELKUNDE
+    service_code_list: str  # 0412 AANDUIDING PRESTATIECODELIJST
+    service_code: str  # 0413 PRESTATIECODE
+    jaw_indicator: str | None  # 0414 INDICATIE BOVEN/ONDER TANDHEELKUNDE
+    tooth_code: str | None  # 0415 GEBITSELEMENTCODE
+    surface_code: str | None  # 0416 VLAKCODE
+    diagnosis_code_list: str | None  # 0417 AANDUIDING DIAGNOSECODELIJST
+    special_dentistry_diagnosis: str | None  # 0418 DIAGNOSECODE BIJZONDERE TANDHEELKUNDE
+    accident_indicator: str | None  # 0419 INDICATIE ONGEVAL (ONGEVALSGEVOLG)
+    performer_code: str | None  # 0420 ZORGVERLENERSCODE BEHANDELAAR/UITVOERDER
+    performer_specialism: str | None  # 0421 SPECIALISME BEHANDELAAR/UITVOERDER
+    prescriber_code: str | None  # 0422 ZORGVERLENERSCODE VOORSCHRIJVER/VERWIJZER
+    prescriber_specialism: str | None  # 0423 SPECIALISME VOORSCHRIJVER/VERWIJZER
+    tariff: int  # 0424 TARIEF PRESTATIE (INCL. BTW)
+    quantity: int  # 0425 AANTAL UITGEVOERDE PRESTATIES
+    calculated_amount: int  # 0426 BEREKEND BEDRAG (INCL. BTW)
+    calculated_amount_dc: str  # 0427 INDICATIE DEBET/CREDIT (01)
+    special_dentistry_reduction: int | None  # 0428 BEDRAG VERMINDERING BIJZONDERE TANDHEELKUNDE
+    vat_percentage: int | None  # 0429 BTW-PERCENTAGE DECLARATIEBEDRAG
+    declared_amount: int  # 0430 DECLARATIEBEDRAG (INCL. BTW)
+    declared_amount_dc: str  # 0431 INDICATIE DEBET/CREDIT (02)
+    reference: str  # 0432 REFERENTIENUMMER DIT PRESTATIERECORD
+    previous_reference: str | None  # 0433 REFERENTIENUMMER VOORGAANDE GERELATEERDE PRESTATIERECORD
+    reserve: str | None  # 0480 RESERVE
+    calculated_amount_signed: int  # 0426 signed by its D/C indicator
+    declared_amount_signed: int  # 0430 signed by its D/C indicator
+
+
+class MZ301Comment(Record):
+    """MZ301 v1.3 record 98, commentaarrecord (comment)."""
+
+    SPEC: ClassVar[str] = 'MZ301 v1.3'
+    RECORD_TYPE: ClassVar[str] = '98'
+    record_code: str  # 9801 KENMERK RECORD
+    record_id: int  # 9802 IDENTIFICATIE DETAILRECORD
+    line_number: int  # 9803 REGELNUMMER VRIJE TEKST
+    text: str  # 9804 VRIJE TEKST
+    reserve: str | None  # 9880 RESERVE
+
+
+class MZ301Trailer(Record):
+    """MZ301 v1.3 record 99, sluitrecord (trailer)."""
+
+    SPEC: ClassVar[str] = 'MZ301 v1.3'
+    RECORD_TYPE: ClassVar[str] = '99'
+    record_code: str  # 9901 KENMERK RECORD
+    insured_count: int  # 9902 AANTAL VERZEKERDENRECORDS
+    debtor_count: int | None  # 9903 AANTAL DEBITEURRECORDS
+    claim_count: int  # 9904 AANTAL PRESTATIERECORDS
+    comment_count: int | None  # 9905 AANTAL COMMENTAARRECORDS
+    detail_count: int  # 9906 TOTAAL AANTAL DETAILRECORDS
+    total_amount: int | None  # 9907 TOTAAL DECLARATIEBEDRAG
+    total_amount_dc: str  # 9908 INDICATIE DEBET/CREDIT
+    reserve: str | None  # 9980 RESERVE
+    total_amount_signed: int | None  # 9907 signed by its D/C indicator
+
+
+class MZ302Header(Record):
+    """MZ302 v1.3 record 01, voorlooprecord (header)."""
+
+    SPEC: ClassVar[str] = 'MZ302 v1.3'
+    RECORD_TYPE: ClassVar[str] = '01'
+    record_code: str  # 0101 KENMERK RECORD
+    message_code: str  # 0102 CODE EXTERNE-INTEGRATIEBERICHT
+    standard_version: str  # 0103 VERSIENUMMER BERICHTSTANDAARD
+    standard_subversion: str | None  # 0104 SUBVERSIENUMMER BERICHTSTANDAARD
+    message_kind: str  # 0105 SOORT BERICHT
+    software_vendor_code: str | None  # 0106 CODE INFORMATIESYSTEEM SOFTWARELEVERANCIER
+    software_version: str | None  # 0107 VERSIEAANDUIDING INFORMATIESYSTEEM SOFTWARELEVERANCIER
+    uzovi: str | None  # 0108 UZOVI-NUMMER
+    service_bureau_code: str | None  # 0109 CODE SERVICEBUREAU
+    provider_code: str | None  # 0110 ZORGVERLENERSCODE
+    practice_code: str | None  # 0111 PRAKTIJKCODE
+    institution_code: str | None  # 0112 INSTELLINGSCODE
+    payee_code: str  # 0113 IDENTIFICATIECODE BETALING AAN
+    period_start: dt.date  # 0114 BEGINDATUM DECLARATIEPERIODE
+    period_end: dt.date  # 0115 EINDDATUM DECLARATIEPERIODE
+    invoice_number: str  # 0116 FACTUURNUMMER DECLARANT
+    invoice_date: dt.date  # 0117 DAGTEKENING FACTUUR
+    vat_number: str | None  # 0118 BTW-IDENTIFICATIENUMMER
+    currency: str  # 0119 VALUTACODE
+    reserve: str | None  # 0180 RESERVE
+    insurer_reference: str | None  # 0181 REFERENTIENUMMER ZORGVERZEKERAAR
+    return_date: dt.date  # 0182 DAGTEKENING RETOURBERICHT
+    return_code_1: str  # 0196 RETOURCODE (01)
+    return_code_2: str | None  # 0197 RETOURCODE (02)
+    return_code_3: str | None  # 0198 RETOURCODE (03)
+    reserve_2: str | None  # 0199 RESERVE
+
+
+class MZ302Insured(Record):
+    """MZ302 v1.3 record 02, verzekerdenrecord (insured)."""
+
+    SPEC: ClassVar[str] = 'MZ302 v1.3'
+    RECORD_TYPE: ClassVar[str] = '02'
+    record_code: str  # 0201 KENMERK RECORD
+    record_id: int  # 0202 IDENTIFICATIE DETAILRECORD
+    bsn: str  # 0203 BURGERSERVICENUMMER (BSN) VERZEKERDE
+    uzovi: str  # 0204 UZOVI-NUMMER
+    insured_number: str | None  # 0205 VERZEKERDENNUMMER (INSCHRIJVINGSNUMMER, RELATIENUMMER)
+    patient_number: str | None  # 0206 PATIENT(IDENTIFICATIE)NUMMER
+    birth_date: dt.date  # 0207 DATUM GEBOORTE VERZEKERDE
+    gender: str  # 0208 CODE GESLACHT VERZEKERDE
+    name_code_1: str  # 0209 NAAMCODE/NAAMGEBRUIK (01)
+    surname_1: str  # 0210 NAAM VERZEKERDE (01)
+    prefix_1: str | None  # 0211 VOORVOEGSEL VERZEKERDE (01)
+    name_code_2: str | None  # 0212 NAAMCODE/NAAMGEBRUIK (02)
+    surname_2: str | None  # 0213 NAAM VERZEKERDE (02)
+    prefix_2: str | None  # 0214 VOORVOEGSEL VERZEKERDE (02)
+    initials: str  # 0215 VOORLETTERS VERZEKERDE
+    name_code_3: str | None  # 0216 NAAMCODE/NAAMGEBRUIK (03)
+    postcode: str | None  # 0217 POSTCODE (HUISADRES) VERZEKERDE
+    foreign_postcode: str | None  # 0218 POSTCODE BUITENLAND
+    house_number: int  # 0219 HUISNUMMER (HUISADRES) VERZEKERDE
+    house_number_suffix: str | None  # 0220 HUISNUMMERTOEVOEGING (HUISADRES) VERZEKERDE
+    country_code: str | None  # 0221 CODE LAND VERZEKERDE
+    debtor_number: str | None  # 0222 DEBITEURNUMMER
+    deceased: str  # 0223 INDICATIE CLIENT OVERLEDEN
+    reserve: str | None  # 0280 RESERVE
+    return_code_1: str | None  # 0296 RETOURCODE (01)
+    return_code_2: str | None  # 0297 RETOURCODE (02)
+    return_code_3: str | None  # 0298 RETOURCODE (03)
+    reserve_2: str | None  # 0299 RESERVE
+
+
+class MZ302Debtor(Record):
+    """MZ302 v1.3 record 03, debiteurrecord (debtor)."""
+
+    SPEC: ClassVar[str] = 'MZ302 v1.3'
+    RECORD_TYPE: ClassVar[str] = '03'
+    record_code: str  # 0301 KENMERK RECORD
+    record_id: int  # 0302 IDENTIFICATIE DETAILRECORD
+    debtor_number: str  # 0303 DEBITEURNUMMER
+    birth_date: dt.date | None  # 0304 DATUM GEBOORTE DEBITEUR
+    gender: str | None  # 0305 CODE GESLACHT DEBITEUR
+    name_code_1: str  # 0306 NAAMCODE/NAAMGEBRUIK (01)
+    surname_1: str  # 0307 NAAM DEBITEUR (01)
+    prefix_1: str | None  # 0308 VOORVOEGSEL DEBITEUR (01)
+    name_code_2: str | None  # 0309 NAAMCODE/NAAMGEBRUIK (02)
+    surname_2: str | None  # 0310 NAAM DEBITEUR (02)
+    prefix_2: str | None  # 0311 VOORVOEGSEL DEBITEUR (02)
+    initials: str | None  # 0312 VOORLETTERS DEBITEUR
+    name_code_3: str  # 0313 NAAMCODE/NAAMGEBRUIK (03)
+    title: str | None  # 0314 TITULATUUR
+    street: str  # 0315 STRAATNAAM DEBITEUR
+    house_number: int  # 0316 HUISNUMMER (HUISADRES) DEBITEUR
+    house_number_suffix: str | None  # 0317 HUISNUMMERTOEVOEGING (HUISADRES) DEBITEUR
+    postcode: str | None  # 0318 POSTCODE (HUISADRES) DEBITEUR
+    foreign_postcode: str | None  # 0319 POSTCODE BUITENLAND
+    city: str  # 0320 WOONPLAATSNAAM DEBITEUR
+    country_code: str | None  # 0321 CODE LAND DEBITEUR
+    phone_number: str | None  # 0322 TELEFOONNUMMER DEBITEUR
+    phone_country_code: str | None  # 0323 LANDNUMMER TELEFOON (CODE LAND)
+    email: str | None  # 0324 E-MAILADRES DEBITEUR
+    bank_account: int | None  # 0325 BANKREKENINGNUMMER
+    relation_type: str | None  # 0326 SOORT RELATIE DEBITEUR
+    reserve: str | None  # 0380 RESERVE
+    return_code_1: str | None  # 0396 RETOURCODE (01)
+    return_code_2: str | None  # 0397 RETOURCODE (02)
+    return_code_3: str | None  # 0398 RETOURCODE (03)
+    reserve_2: str | None  # 0399 RESERVE
+
+
+class MZ302Claim(Record):
+    """MZ302 v1.3 record 04, prestatierecord (claim)."""
+
+    SPEC: ClassVar[str] = 'MZ302 v1.3'
+    RECORD_TYPE: ClassVar[str] = '04'
+    record_code: str  # 0401 KENMERK RECORD
+    record_id: int  # 0402 IDENTIFICATIE DETAILRECORD
+    bsn: str  # 0403 BURGERSERVICENUMMER (BSN) VERZEKERDE
+    uzovi: str  # 0404 UZOVI-NUMMER
+    insured_number: str | None  # 0405 VERZEKERDENNUMMER (INSCHRIJVINGSNUMMER, RELATIENUMMER)
+    authorisation_number: str | None  # 0406 MACHTIGINGSNUMMER
+    forwarding_allowed: str  # 0407 DOORSTUREN TOEGESTAAN
+    service_date: dt.date  # 0408 DATUM PRESTATIE
+    service_record_kind: str  # 0409 INDICATIE SOORT PRESTATIERECORD
+    special_dentistry: str  # 0410 INDICATIE BIJZONDERE TANDHEELKUNDE
+    special_dentistry_kind: str | None  # 0411 SOORT BIJZONDERE TANDHEELKUNDE
+    service_code_list: str  # 0412 AANDUIDING PRESTATIECODELIJST
+    service_code: str  # 0413 PRESTATIECODE
+    jaw_indicator: str | None  # 0414 INDICATIE BOVEN/ONDER TANDHEELKUNDE
+    tooth_code: str | None  # 0415 GEBITSELEMENTCODE
+    surface_code: str | None  # 0416 VLAKCODE
+    diagnosis_code_list: str | None  # 0417 AANDUIDING DIAGNOSECODELIJST
+    special_dentistry_diagnosis: str | None  # 0418 DIAGNOSECODE BIJZONDERE TANDHEELKUNDE
+    accident_indicator: str | None  # 0419 INDICATIE ONGEVAL (ONGEVALSGEVOLG)
+    performer_code: str | None  # 0420 ZORGVERLENERSCODE BEHANDELAAR/UITVOERDER
+    performer_specialism: str | None  # 0421 SPECIALISME BEHANDELAAR/UITVOERDER
+    prescriber_code: str | None  # 0422 ZORGVERLENERSCODE VOORSCHRIJVER/VERWIJZER
+    prescriber_specialism: str | None  # 0423 SPECIALISME VOORSCHRIJVER/VERWIJZER
+    tariff: int  # 0424 TARIEF PRESTATIE (INCL. BTW)
+    quantity: int  # 0425 AANTAL UITGEVOERDE PRESTATIES
+    calculated_amount: int  # 0426 BEREKEND BEDRAG (INCL. BTW)
+    calculated_amount_dc: str  # 0427 INDICATIE DEBET/CREDIT (01)
+    special_dentistry_reduction: int | None  # 0428 BEDRAG VERMINDERING BIJZONDERE TANDHEELKUNDE
+    vat_percentage: int | None  # 0429 BTW-PERCENTAGE DECLARATIEBEDRAG
+    declared_amount: int  # 0430 DECLARATIEBEDRAG (INCL. BTW)
+    declared_amount_dc: str  # 0431 INDICATIE DEBET/CREDIT (02)
+    reference: str  # 0432 REFERENTIENUMMER DIT PRESTATIERECORD
+    previous_reference: str | None  # 0433 REFERENTIENUMMER VOORGAANDE GERELATEERDE PRESTATIERECORD
+    reserve: str | None  # 0480 RESERVE
+    insurer_calculated_amount: int | None  # 0481 BEREKEND BEDRAG ZORGVERZEKERAAR
+    insurer_calculated_amount_dc: str  # 0482 INDICATIE DEBET/CREDIT (03)
+    awarded_amount: int | None  # 0483 TOEGEKEND BEDRAG
+    awarded_amount_dc: str  # 0484 INDICATIE DEBET/CREDIT (04)
+    return_code_1: str | None  # 0496 RETOURCODE (01)
+    return_code_2: str | None  # 0497 RETOURCODE (02)
+    return_code_3: str | None  # 0498 RETOURCODE (03)
+    reserve_2: str | None  # 0499 RESERVE
+    calculated_amount_signed: int  # 0426 signed by its D/C indicator
+    declared_amount_signed: int  # 0430 signed by its D/C indicator
+    insurer_calculated_amount_signed: int | None  # 0481 signed by its D/C indicator
+    awarded_amount_signed: int | None  # 0483 signed by its D/C indicator
+
+
+class MZ302Comment(Record):
+    """MZ302 v1.3 record 98, commentaarrecord (comment)."""
+
+    SPEC: ClassVar[str] = 'MZ302 v1.3'
+    RECORD_TYPE: ClassVar[str] = '98'
+    record_code: str  # 9801 KENMERK RECORD
+    record_id: int  # 9802 IDENTIFICATIE DETAILRECORD
+    line_number: int  # 9803 REGELNUMMER VRIJE TEKST
+    text: str  # 9804 VRIJE TEKST
+    reserve: str | None  # 9880 RESERVE
+    return_code_1: str | None  # 9896 RETOURCODE (01)
+    return_code_2: str | None  # 9897 RETOURCODE (02)
+    return_code_3: str | None  # 9898 RETOURCODE (03)
+    reserve_2: str | None  # 9899 RESERVE
+
+
+class MZ302Trailer(Record):
+    """MZ302 v1.3 record 99, sluitrecord (trailer)."""
+
+    SPEC: ClassVar[str] = 'MZ302 v1.3'
+    RECORD_TYPE: ClassVar[str] = '99'
+    record_code: str  # 9901 KENMERK RECORD
+    insured_count: int | None  # 9902 AANTAL VERZEKERDENRECORDS RETOUR
+    debtor_count: int | None  # 9903 AANTAL DEBITEURRECORDS RETOUR
+    claim_count: int | None  # 9904 AANTAL PRESTATIERECORDS RETOUR
+    comment_count: int | None  # 9905 AANTAL COMMENTAARRECORDS RETOUR
+    detail_count: int | None  # 9906 TOTAAL AANTAL DETAILRECORDS RETOUR
+    submitted_total: int | None  # 9907 TOTAAL INGEDIEND DECLARATIEBEDRAG
+    submitted_total_dc: str  # 9908 INDICATIE DEBET/CREDIT (01)
+    awarded_total: int | None  # 9909 TOTAAL TOEGEKEND BEDRAG
+    awarded_total_dc: str  # 9910 INDICATIE DEBET/CREDIT (02)
+    reserve: str | None  # 9999 RESERVE
+    submitted_total_signed: int | None  # 9907 signed by its D/C indicator
+    awarded_total_signed: int | None  # 9909 signed by its D/C indicator
+
+
 VIEWS: dict[tuple[str, str], type] = {
     ('AP304 v8.0', '01'): AP304Header,
     ('AP304 v8.0', '02'): AP304Insured,
@@ -682,6 +1041,18 @@ VIEWS: dict[tuple[str, str], type] = {
     ('GZ321 v1.0', '17'): GZ321Time_spent,
     ('GZ321 v1.0', '98'): GZ321Comment,
     ('GZ321 v1.0', '99'): GZ321Trailer,
+    ('MZ301 v1.3', '01'): MZ301Header,
+    ('MZ301 v1.3', '02'): MZ301Insured,
+    ('MZ301 v1.3', '03'): MZ301Debtor,
+    ('MZ301 v1.3', '04'): MZ301Claim,
+    ('MZ301 v1.3', '98'): MZ301Comment,
+    ('MZ301 v1.3', '99'): MZ301Trailer,
+    ('MZ302 v1.3', '01'): MZ302Header,
+    ('MZ302 v1.3', '02'): MZ302Insured,
+    ('MZ302 v1.3', '03'): MZ302Debtor,
+    ('MZ302 v1.3', '04'): MZ302Claim,
+    ('MZ302 v1.3', '98'): MZ302Comment,
+    ('MZ302 v1.3', '99'): MZ302Trailer,
 }
 
 
