@@ -59,9 +59,9 @@ from typing import IO, Any
 
 import attrs
 
+from .codes import codelist
 from .errors import EicodecError, SpecError
 from .kinds import iban_ok
-from .codes import codelist
 from .layouts import FieldSpec, MessageSpec, data_dir
 from .masking import Masker
 from .outputs import atomic_output, same_file
@@ -468,7 +468,7 @@ class Anonymiser:
         self._could: dict[str, list[tuple[FieldSpec, FakeClass]]] = {}
         self._doubt: dict[str, list[tuple[FieldSpec, FakeClass]]] = {}
         for t, lay in spec.records.items():
-            planned = dict((f.attr, c) for f, c in self.plans.get(t, []))
+            planned = {f.attr: c for f, c in self.plans.get(t, [])}
             self._doubt[t] = [(f, planned.get(f.attr, self.fakes.generic)) for f in lay.fields[1:]]
             self._could[t] = [(f, c) for f, c in self._doubt[t]
                               if f.attr in planned or any(f.start <= p.end and p.start <= f.end for p in anywhere)]

@@ -14,7 +14,6 @@ rules file.
 from __future__ import annotations
 
 import functools
-from typing import Any
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast
 
@@ -26,7 +25,7 @@ from .batches import all_digits, all_of, column_major, date_ordinal, digits_valu
 from .codes import codelist, codelist_file
 from .errors import SpecError
 from .layouts import FieldSpec, MessageSpec, RecordLayout
-from .rules import Condition, Rule, owner
+from .rules import Condition, Rule, compile_pattern, owner
 
 _ZERO, _SPACE = 48, 32
 RETURN_CODE_LISTS = frozenset({"COD954", "COD955", "COD956"})
@@ -692,20 +691,6 @@ def k_any_filled(rule: Rule, view: View) -> np.ndarray:
     for r in rule.rubrics:
         some |= filled(*view.field(r))
     return when(rule, view) & ~some
-
-
-@functools.lru_cache(maxsize=64)
-def compile_pattern(pattern: str) -> Any:
-    """A ``pattern`` rule's regular expression on RE2 (``google-re2``): matching takes
-    time linear in the text, whatever the pattern, so no file can stall validation
-    (Python's ``re`` backtracks: ``([A-Za-z]+ ?)*`` on a 27-character comment runs for
-    minutes). RE2's syntax is Python's without backreferences and lookaround; such a
-    pattern raises ``re2.error`` (the rule loader turns it into a SpecError)."""
-    import re2
-
-    options = re2.Options()
-    options.log_errors = False  # (the loader reports the error; RE2 would also print it)
-    return re2.compile(pattern, options=options)
 
 
 def k_pattern(rule: Rule, view: View) -> np.ndarray:

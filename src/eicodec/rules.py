@@ -176,6 +176,20 @@ def owner(spec: MessageSpec, rubric: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=64)
+def compile_pattern(pattern: str) -> Any:
+    """A ``pattern`` rule's regular expression on RE2 (``google-re2``): matching takes
+    time linear in the text, whatever the pattern, so no file can stall validation
+    (Python's ``re`` backtracks: ``([A-Za-z]+ ?)*`` on a 27-character comment runs for
+    minutes). RE2's syntax is Python's without backreferences and lookaround; such a
+    pattern raises ``re2.error`` (the rule loader turns it into a SpecError)."""
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False  # (the loader reports the error; RE2 would also print it)
+    return re2.compile(pattern, options=options)
+
+
 def _parse_condition(c: Any, rid: str, kind: str, where: str) -> Condition:
     """One ``when`` item of rule *rid* (see :class:`Condition`)."""
     if not isinstance(c, Mapping) or set(c) - {"rubric", "record", "filled", "equals", "not_equals", "under"} \
@@ -245,8 +259,6 @@ def _parse_rule(raw: Mapping[str, Any], defaults: Mapping[str, Rule] | None, whe
                                                      "amount", "copy_exclude", *_ARITH_KEYS)}
     if kind == "pattern":
         import re2
-
-        from .kinds import compile_pattern
 
         try:
             compile_pattern(str(params.get("pattern", "")))

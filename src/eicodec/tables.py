@@ -63,8 +63,8 @@ from .batches import BATCH_LINES, Batch, iter_batches, replayable
 from .columns import ColumnBatch, batch_columns
 from .errors import EicodecError, UnknownRecordTypeError
 from .layouts import FieldSpec, MessageSpec, RecordLayout
-from .reader import RecordStream, Source
 from .masking import FORMULA_START, Masker, spreadsheet_safe
+from .reader import RecordStream, Source
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -366,7 +366,7 @@ def _mask_rows(masker: Masker, batch: Batch, lay: RecordLayout, cb: ColumnBatch)
     if not len(cb.lines) or not cb.valid:
         return cb
     keys = list(cb.valid)
-    base = {k: k[:-len("_signed")] if k.endswith("_signed") else k for k in keys}
+    base = {k: k.removesuffix("_signed") for k in keys}
     drop = {k: np.zeros(len(cb.lines), dtype=bool) for k in keys}
     seen: dict[frozenset[str] | None, list[str]] = {}
     for i, line in enumerate(cb.lines.tolist()):
