@@ -71,7 +71,6 @@ __all__ = ["AnonymiseError", "LeakError", "OverwriteRefused", "anonymise", "anon
 
 _ROUNDS = 6
 _CACHE_MAX = 4096
-_BLOB_PIECE = 40
 _METHODS = ("bsn", "date", "pick", "postcode", "number", "iban", "shape", "text")
 _DIGITS = "0123456789"
 _UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -391,16 +390,19 @@ class LeakGuard:
                 for form in value_forms(f, value):
                     if form in after and form not in self.vocabulary and form not in kept:
                         if public is None:
-                            public = self._public(before, types)
+                            public = self._public(before, types, kept)
                         if _copied(form, before, after, public):
                             return t, f
         return None
 
-    def _public(self, text: str, types: tuple[str, ...]) -> str:
+    def _public(self, text: str, types: tuple[str, ...], kept: set[str]) -> str:
+        """*text* with the personal fields of *types* cut out, except those whose value
+        stays by rule (empty, the no-BSN dummy, a date of the header)."""
         chars = list(text)
         for t in types:
             for f in self.personal[t]:
-                chars[f.start - 1:f.end] = "\x00" * len(chars[f.start - 1:f.end])
+                if _hidable(f, text[f.slice], kept):
+                    chars[f.start - 1:f.end] = "\x00" * len(chars[f.start - 1:f.end])
         return "".join(chars)
 
 
@@ -458,20 +460,17 @@ class Anonymiser:
         self._anchor_fields = [f for f in hdr.fields if f.kind == "date" and f.element in self.fakes.anchors]
         self.masker = Masker(spec)
         self._public = {t: {f.attr: _public_values(f) for f in lay.fields} for t, lay in spec.records.items()}
-        # where any layout of the spec holds personal data
-        anywhere = [f for lay in spec.records.values() for f in lay.fields
-                    if f.fixed is None and (f.personal or f.element in self.fakes.also_personal)]
         #: for a line that cannot be placed with certainty: its own plan and every field
-        #: overlapping a personal field of any layout (``_could``), or, when a personal
-        #: value would still survive that (a shifted field), every field but the kenmerk
-        #: (``_doubt``)
-        self._could: dict[str, list[tuple[FieldSpec, FakeClass]]] = {}
+        #: overlapping a personal field of a type it could be (:meth:`_could_plan`), or,
+        #: when a personal value would still survive that (a shifted field), every field
+        #: but the kenmerk (``_doubt``)
+        self._personal_fields = {t: [f for f in lay.fields if f.fixed is None and (
+            f.personal or f.element in self.fakes.also_personal)] for t, lay in spec.records.items()}
+        self._could: dict[tuple[str, tuple[str, ...]], list[tuple[FieldSpec, FakeClass]]] = {}
         self._doubt: dict[str, list[tuple[FieldSpec, FakeClass]]] = {}
         for t, lay in spec.records.items():
             planned = {f.attr: c for f, c in self.plans.get(t, [])}
             self._doubt[t] = [(f, planned.get(f.attr, self.fakes.generic)) for f in lay.fields[1:]]
-            self._could[t] = [(f, c) for f, c in self._doubt[t]
-                              if f.attr in planned or any(f.start <= p.end and p.start <= f.end for p in anywhere)]
         self.guard = LeakGuard(spec, self.fakes)
 
     # -- lines
@@ -508,10 +507,23 @@ class Anonymiser:
             out = self._apply(text[:lay.length], self._with(t, {f.attr for f in bad}), None) + tail
             if self.guard.first_leak(text, out, self.anchors) is None:
                 return out
-        out = self._apply(text[:lay.length], self._could[t], self._public[t]) + tail
+        out = self._apply(text[:lay.length], self._could_plan(t, self.masker.could_be(lay, text)),
+                          self._public[t]) + tail
         if self.guard.first_leak(text, out, self.anchors) is not None:
             out = self._apply(text[:lay.length], self._doubt[t], self._public[t]) + tail
         return out
+
+    def _could_plan(self, t: str, types: tuple[str, ...]) -> list[tuple[FieldSpec, FakeClass]]:
+        """The fields of type *t* to fake in a line that could be any of *types*: its own
+        plan and every field overlapping a personal field of one of them."""
+        got = self._could.get((t, types))
+        if got is None:
+            planned = {f.attr for f, _ in self.plans.get(t, [])}
+            others = [p for u in types for p in self._personal_fields[u]]
+            got = [(f, c) for f, c in self._doubt[t]
+                   if f.attr in planned or any(f.start <= p.end and p.start <= f.end for p in others)]
+            self._could[t, types] = got
+        return got
 
     def _with(self, t: str, attrs: frozenset[str] | set[str]) -> list[tuple[FieldSpec, FakeClass]]:
         """The plan of record type *t* plus the fields named in *attrs* (shape fakes)."""
@@ -553,25 +565,27 @@ class Anonymiser:
         return self._permuted(list(value), slots, "ascii", lambda _: True)
 
     def _blob(self, text: str) -> str:
-        """The rest of a line of unknown record type, every letter and digit replaced
-        (shape kept: which line it was and its length stay visible, nothing else). A long
-        text goes in pieces of :data:`_BLOB_PIECE` characters (cost linear in its length)."""
-        if len(text) > 2 * _BLOB_PIECE:
-            return "".join(self._blob(text[i:i + _BLOB_PIECE]) for i in range(0, len(text), _BLOB_PIECE))
+        """Text of a line that cannot be read by a layout (an unknown record type, the
+        rest of two joined records): every letter and digit replaced by another of its
+        kind (never itself), by a keyed stream derived from the whole text, so equal
+        texts get equal blobs; blanks and other characters stay (shape kept: which line
+        it was and its length stay visible, nothing else). Linear in the text's length."""
         got = self._cache.get(("blob", text))
         if got is None:
+            stream = b"".join(self._k.mac(b"blob\x1f" + i.to_bytes(4, "big") + text.encode("utf-8", "surrogatepass"))
+                              for i in range(len(text) // 32 + 1))
             chars = list(text)
-            slots: list[tuple[int, str]] = []
             for i, ch in enumerate(chars):
                 if not ch.isascii() and ch.isalpha():
+                    if self.keep_foreign:
+                        continue  # (kept in place: see keep_foreign)
                     ch = chars[i] = _fold(ch)
                 for alpha in (_DIGITS, _UPPER, _LOWER):
                     if ch in alpha:
-                        slots.append((i, alpha))
+                        step = 1 + stream[i] % (len(alpha) - 1)
+                        chars[i] = alpha[(alpha.index(ch) + step) % len(alpha)]
                         break
-            got = self._permuted(chars, slots, "blob", lambda _: True)
-            if self.keep_foreign and not text.isascii():
-                got = _keep_foreign(text, got)
+            got = "".join(chars)
             if len(self._cache) >= _CACHE_MAX:
                 self._cache.clear()
             self._cache[("blob", text)] = got

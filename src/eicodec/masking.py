@@ -43,6 +43,11 @@ TIME_OF_DAY = "(?:[01][0-9]|2[0-3])[0-5][0-9]"
 
 MASK = "***"
 
+#: How many fewer positions of the right form (:meth:`Masker.score`) than the best-fitting
+#: type a type may have and still be one that a line fitting no layout could be (see
+#: :meth:`Masker.could_be`; provisional: two short fields' worth).
+SLACK = 16
+
 #: The first characters that make a spreadsheet read a CSV cell as a formula (OWASP
 #: "CSV injection": = + - @, tab and carriage return).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -137,25 +142,41 @@ class Masker:
         return [f for f, form in self._forms[lay.type] if f.start <= n and (
             f.end > n or form.fullmatch(raw, f.start - 1, f.end) is None)]
 
+    def score(self, lay: RecordLayout, raw: str) -> int:
+        """How many of *raw*'s positions have the form *lay* constrains them to (digits,
+        a date, D/C, fixed text): how well the line fits the layout. A loose layout (a
+        comment record: mostly text) scores low whatever the line."""
+        bad = {f.attr for f in self.misfits(lay, raw)}
+        n = len(raw)
+        return sum(f.length for f, _ in self._forms[lay.type] if f.end <= n and f.attr not in bad)
+
     def nearly(self, lay: RecordLayout, raw: str, most: int) -> list[FieldSpec] | None:
         """The fields of *lay* that *raw* breaks (see :meth:`misfits`) when it breaks at
-        most *most* of them and no other layout of the spec fits it with as few broken
-        fields and at least as tightly (a claim line with a broken record id still fits
-        the loose comment layout: it is placed as a claim line); None otherwise (the
-        line cannot be placed as *lay*)."""
+        most *most* of them and fits *lay* better than any other layout of the spec
+        (more constrained positions of the right form, see :meth:`score`: a claim line
+        with a broken record id still fits the loose comment layout, yet it is placed as
+        a claim line); None otherwise (the line cannot be placed as *lay*)."""
         bad = self.misfits(lay, raw)
         if len(bad) > most:
             return None
-        for u, other in self.spec.records.items():
-            if u != lay.type and self._tight[u] >= self._tight[lay.type] and len(self.misfits(other, raw)) <= len(bad):
-                return None
+        mine = self.score(lay, raw)
+        if any(u != lay.type and self.score(other, raw) >= mine for u, other in self.spec.records.items()):
+            return None
         return bad
 
     def could_be(self, lay: RecordLayout | None, raw: str) -> tuple[str, ...]:
         """The record types line *raw* (read with layout *lay*) could be: its own when it
-        fits it, with every other it fits at least as tightly; every type otherwise."""
-        if lay is None or not self.fits(lay, raw):
+        fits it, with every other it fits at least as tightly. A line that does not fit its
+        layout could be its own type and every type that fits it nearly as well as the
+        best (:meth:`score` at most :data:`SLACK` positions below: an 02 relabelled 04 is
+        an 02; a 04 with a shifted field is a 04, not a 98); a line of unknown type could
+        be any type."""
+        if lay is None:
             return tuple(self.spec.records)
+        if not self.fits(lay, raw):
+            scores = {u: self.score(other, raw) for u, other in self.spec.records.items()}
+            best = max(scores.values())
+            return (lay.type, *(u for u, n in scores.items() if u != lay.type and n >= best - SLACK))
         t = lay.type
         return (t, *(u for u, other in self.spec.records.items()
                      if u != t and self._tight[u] >= self._tight[t] and len(raw) == other.length
