@@ -284,13 +284,20 @@ def _public_values(f: FieldSpec) -> frozenset[str] | None:
     return frozenset(a.strip(" ").lstrip("0") if f.type == "N" else a.strip(" ") for a in allowed)
 
 
-def _is_public(f: FieldSpec, value: str, allowed: frozenset[str] | None) -> bool:
-    """Whether *value* in field *f* is public: the fixed text, or a listed code."""
+def _is_public(f: FieldSpec, value: str, allowed: frozenset[str] | None, short: bool = True) -> bool:
+    """Whether *value* in the non-personal field *f* of a line in doubt may stay: the
+    fixed text, a listed code, or too short to hold a personal value (an N field with
+    fewer than :data:`GUARD_MIN` significant digits, such as a record id, a count or an
+    amount; any field with fewer than 3 characters that are not blank or 0)."""
     if f.fixed is not None and value == f.fixed:
+        return True
+    significant = value.strip(" ").lstrip("0")
+    if short and (len(significant.replace("0", "")) < 3 or (f.type == "N" and len(significant) < GUARD_MIN
+                                                            and _is_digits(value))):
         return True
     if allowed is None or len(value) != f.length:
         return False
-    return (value.strip(" ").lstrip("0") if f.type == "N" else value.strip(" ")) in allowed
+    return (significant if f.type == "N" else value.strip(" ")) in allowed
 
 
 # ---------------------------------------------------------------------- the leak guard
@@ -459,14 +466,12 @@ class Anonymiser:
         hdr = spec.layout(spec.header)
         self._anchor_fields = [f for f in hdr.fields if f.kind == "date" and f.element in self.fakes.anchors]
         self.masker = Masker(spec)
-        self._public = {t: {f.attr: _public_values(f) for f in lay.fields} for t, lay in spec.records.items()}
-        #: for a line that cannot be placed with certainty: its own plan and every field
-        #: overlapping a personal field of a type it could be (:meth:`_could_plan`), or,
-        #: when a personal value would still survive that (a shifted field), every field
-        #: but the kenmerk (``_doubt``)
-        self._personal_fields = {t: [f for f in lay.fields if f.fixed is None and (
-            f.personal or f.element in self.fakes.also_personal)] for t, lay in spec.records.items()}
-        self._could: dict[tuple[str, tuple[str, ...]], list[tuple[FieldSpec, FakeClass]]] = {}
+        planned_attrs = {t: {f.attr for f, _ in self.plans.get(t, [])} for t in spec.records}
+        #: per type, the fields (not personal: those are always faked) that keep a public value
+        self._public = {t: {f.attr: _public_values(f) for f in lay.fields if f.attr not in planned_attrs[t]}
+                        for t, lay in spec.records.items()}
+        #: for a line that cannot be placed: every field but the kenmerk (a non-personal
+        #: one keeps a value that cannot be personal, see _is_public)
         self._doubt: dict[str, list[tuple[FieldSpec, FakeClass]]] = {}
         for t, lay in spec.records.items():
             planned = {f.attr: c for f, c in self.plans.get(t, [])}
@@ -507,23 +512,13 @@ class Anonymiser:
             out = self._apply(text[:lay.length], self._with(t, {f.attr for f in bad}), None) + tail
             if self.guard.first_leak(text, out, self.anchors) is None:
                 return out
-        out = self._apply(text[:lay.length], self._could_plan(t, self.masker.could_be(lay, text)),
-                          self._public[t]) + tail
-        if self.guard.first_leak(text, out, self.anchors) is not None:
-            out = self._apply(text[:lay.length], self._doubt[t], self._public[t]) + tail
+        # in doubt (a relabelled kenmerk, a shifted field, a piece of a split line): every
+        # field but the kenmerk, each faked so that the validator sees the same form (a
+        # fixed text and a listed code stay: they are public)
+        out = self._apply(text[:lay.length], self._doubt[t], self._public[t]) + tail
+        if self.guard.first_leak(text, out, self.anchors) is not None:  # kept pieces join up to one
+            out = self._apply(text[:lay.length], self._doubt[t], self._public[t], short=False) + tail
         return out
-
-    def _could_plan(self, t: str, types: tuple[str, ...]) -> list[tuple[FieldSpec, FakeClass]]:
-        """The fields of type *t* to fake in a line that could be any of *types*: its own
-        plan and every field overlapping a personal field of one of them."""
-        got = self._could.get((t, types))
-        if got is None:
-            planned = {f.attr for f, _ in self.plans.get(t, [])}
-            others = [p for u in types for p in self._personal_fields[u]]
-            got = [(f, c) for f, c in self._doubt[t]
-                   if f.attr in planned or any(f.start <= p.end and p.start <= f.end for p in others)]
-            self._could[t, types] = got
-        return got
 
     def _with(self, t: str, attrs: frozenset[str] | set[str]) -> list[tuple[FieldSpec, FakeClass]]:
         """The plan of record type *t* plus the fields named in *attrs* (shape fakes)."""
@@ -535,7 +530,7 @@ class Anonymiser:
         return sorted([*plan, *more], key=lambda fc: fc[0].start)
 
     def _apply(self, text: str, plan: list[tuple[FieldSpec, FakeClass]],
-               public: dict[str, frozenset[str] | None] | None) -> str:
+               public: dict[str, frozenset[str] | None] | None, short: bool = True) -> str:
         """*text* with each planned field faked (a public value kept, see :meth:`line`)."""
         out = []
         pos = 0
@@ -545,7 +540,7 @@ class Anonymiser:
                 break
             value = text[s:f.end]
             out.append(text[pos:s])
-            if public is not None and _is_public(f, value, public[f.attr]):
+            if public is not None and f.attr in public and _is_public(f, value, public[f.attr], short):
                 fake = value
             else:
                 fake = self.fake(f, cls, value)

@@ -152,15 +152,17 @@ class Masker:
 
     def nearly(self, lay: RecordLayout, raw: str, most: int) -> list[FieldSpec] | None:
         """The fields of *lay* that *raw* breaks (see :meth:`misfits`) when it breaks at
-        most *most* of them and fits *lay* better than any other layout of the spec
-        (more constrained positions of the right form, see :meth:`score`: a claim line
-        with a broken record id still fits the loose comment layout, yet it is placed as
-        a claim line); None otherwise (the line cannot be placed as *lay*)."""
+        most *most* of them and no other layout of the spec fits it as well on both
+        counts (as few broken fields and as many constrained positions of the right form,
+        see :meth:`score`: a claim line with a broken record id still fits the loose
+        comment layout, yet it is placed as a claim line; a comment line with a broken
+        line number is placed as a comment); None otherwise (it cannot be placed as *lay*)."""
         bad = self.misfits(lay, raw)
         if len(bad) > most:
             return None
         mine = self.score(lay, raw)
-        if any(u != lay.type and self.score(other, raw) >= mine for u, other in self.spec.records.items()):
+        if any(u != lay.type and self.score(other, raw) >= mine and len(self.misfits(other, raw)) <= len(bad)
+               for u, other in self.spec.records.items()):
             return None
         return bad
 
