@@ -1,6 +1,8 @@
 """Issue 25's proof at scale: N seeded mutated files through every shareable output.
 
-    python scripts/privacy_corpus.py [N=20000] [SEED=25] [--parquet-every K=20]
+    python scripts/privacy_corpus.py [N=20000] [SEED=25] [--parquet-every K=20] [--shard I/M]
+
+(``--shard I/M``: only files I, I+M, I+2M, ... of the same corpus, for M processes.)
 
 Each file is a well-formed example damaged one to three times (a kenmerk relabelled to
 every other type, joined and split lines, a CR inside a line, shifted fields, truncated
@@ -34,6 +36,11 @@ def main(argv: list[str]) -> int:
         i = argv.index("--parquet-every")
         every = int(argv[i + 1])
         del argv[i:i + 2]
+    shard, shards = 0, 1
+    if "--shard" in argv:
+        i = argv.index("--shard")
+        shard, shards = (int(x) for x in argv[i + 1].split("/"))
+        del argv[i:i + 2]
     n = int(argv[0]) if argv else 20_000
     seed = int(argv[1]) if len(argv) > 1 else 25
     counts: collections.Counter[str] = collections.Counter()
@@ -44,6 +51,8 @@ def main(argv: list[str]) -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as work:
         for k, base, data, done in corpus(seed, n):
+            if k % shards != shard:
+                continue
             mutations.update(done)
             got = check(data, values.setdefault(id(base), personal_values(base)), Path(work),
                         parquet=every > 0 and k % every == 0)
@@ -52,9 +61,9 @@ def main(argv: list[str]) -> int:
                 examples.setdefault((kind, where), (k, done))
             for kind in {kind for kind, _ in got}:
                 files[kind] += 1
-            if (k + 1) % 1000 == 0:
+            if (k + 1) % (1000 * shards) < shards:
                 print(f"{k + 1:,} files, {time.monotonic() - started:.0f} s: {dict(files)}", flush=True)
-    print(f"\n{n:,} files (seed {seed}) in {time.monotonic() - started:.0f} s")
+    print(f"\n{n:,} files (seed {seed}, shard {shard}/{shards}) in {time.monotonic() - started:.0f} s")
     print("mutations applied:", dict(sorted(mutations.items())))
     for kind in ("leak", "foreign", "verdict", "refused"):
         print(f"{kind:8} {files[kind]:6,} files {counts[kind]:7,} hits")
