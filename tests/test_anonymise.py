@@ -365,7 +365,7 @@ def test_gz321_is_anonymised_from_its_spec(tmp_path_factory: pytest.TempPathFact
                                           "0217": postcode or None, "0205": number}))
         claim_number = "VZ888889" if number == "VZ888888" else number
         ins.add(spec.new("04", **{"0403": bsn, "0405": claim_number}), comments=spec.comments("Belde zelf, " + name))
-    data = eicodec.dumps(decl)
+    data = eicodec.dumps(decl, check=False)  # a sparse draft: what is tested is not its fields
     out = anon(data, spec=spec)
     try:
         assert verdict(out, spec=spec) == verdict(data, spec=spec)

@@ -169,10 +169,13 @@ def test_testing_extra_and_a_clear_message_without_hypothesis() -> None:
     assert 'pip install "eicodec[testing]"' in res.stdout
 
 
-def test_dateutil_is_a_dependency_because_it_is_used() -> None:
+def test_no_dependency_that_nothing_uses() -> None:
+    """python-dateutil only parsed --today (now the few unambiguous forms by hand), and no
+    build step runs mypy: neither is installed with eicodec."""
     deps = PYPROJECT["project"]["dependencies"]
-    assert any(d.startswith("python-dateutil") for d in deps)
-    assert "dateutil" in (ROOT / "src" / "eicodec" / "cli.py").read_text(encoding="utf-8")
+    assert not any(d.startswith("python-dateutil") for d in deps)
+    assert not any("dateutil" in p.read_text(encoding="utf-8") for p in (ROOT / "src" / "eicodec").glob("*.py"))
+    assert [r for r in PYPROJECT["build-system"]["requires"] if not r.startswith("hatchling")] == []
 
 
 def test_version_license_urls_classifiers_and_changelog_agree() -> None:

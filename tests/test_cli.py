@@ -187,7 +187,7 @@ def test_html_report_is_valid_self_contained_and_has_no_personal_data(capsys, tm
     checker.feed(text)
     assert checker.errors == [] and checker.stack == []
     assert checker.urls == []  # no network (or any external) assets
-    assert "Rejected at record level" in text and "0581" in text and "<svg" in text
+    assert "Afgekeurd op recordniveau" in text and "0581" in text and "<svg" in text
     assert "111222333" not in text and "Jansen" not in text
 
 

@@ -272,7 +272,7 @@ def test_the_html_report_says_records_were_not_assessed() -> None:
     from eicodec.report_html import render
     data = patch(patch(INSURER, 8, "9902", "000009"), 3, "0413", "777")
     page = render(eicodec.validate(data, today=TODAY), eicodec.iter_records(data))
-    assert 'id="unassessed"' in page and "1 record-level finding(s)" in page
+    assert 'id="unassessed"' in page and "1 bevinding(en) op recordniveau" in page
     assert "0581" not in page
     clean = render(eicodec.validate(INSURER, today=TODAY), eicodec.iter_records(INSURER))
     assert 'id="unassessed"' not in clean

@@ -187,5 +187,5 @@ def test_cli_html_report(ap304_file: Path, tmp_path: Path, capsys: pytest.Captur
     spec = str(data_dir() / "AP304v8.0.toml")
     assert main(["report", str(ap304_file), "--spec", spec, "--html", str(page)]) == EXIT_REJECTED
     html = page.read_text(encoding="utf-8")
-    assert "the file does not start with a voorlooprecord" in html and "0101" in html
+    assert "het bestand begint niet met een voorlooprecord" in html and "0101" in html  # (Dutch by default)
     capsys.readouterr()

@@ -11,7 +11,7 @@ import pytest
 
 import eicodec
 from eicodec import Award, ReturnFileError, ReturnMismatchError
-from eicodec.history import ClaimHistory
+from eicodec.recording import ClaimHistory
 from eicodec.tables import iter_cells
 from tests.conftest import EXAMPLES, join, lines_of
 

@@ -141,7 +141,7 @@ def test_a_new_standard_is_a_new_spec_file() -> None:
     claim.add(spec.new("06", declared_amount_signed=-500))
     claim.add(spec.new("06", declared_amount_signed=1500))
     claim.add(spec.new("17"))
-    data = eicodec.dumps(decl)
+    data = eicodec.dumps(decl, check=False)  # a sparse draft: what is tested is not its fields
     lines = data.split(b"\r\n")
     assert all(len(line) == 310 for line in lines[:-1]) and lines[-1] == b""
     back = eicodec.read(data, spec=spec)

@@ -237,7 +237,7 @@ def _gz321(drop_second_claim: bool = False) -> tuple[eicodec.MessageSpec, bytes]
             claim = ins.add(spec.new("04", bsn="123456782"))
             for k in range(i + j):
                 claim.add(spec.new("06", declared_amount_signed=(-1) ** k * (100 * i + 10 * j + k + 1)))
-    data = eicodec.dumps(decl)
+    data = eicodec.dumps(decl, check=False)  # a sparse draft: what is tested is not its fields
     if drop_second_claim:  # the 06 records of the 2nd insured's first 04 now follow its 02
         lines = data.split(b"\r\n")
         second = [n for n, ln in enumerate(lines) if ln.startswith(b"02")][1]

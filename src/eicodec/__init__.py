@@ -85,9 +85,10 @@ from .columns import ColumnBatch, columns, iter_columns
 
 __all__ += ["ColumnBatch", "columns", "iter_columns"]
 
+from .decisions import Award, Reject, read_decisions
 from .readback import ClaimOutcome, iter_outcomes, outcome
 from .recording import ClaimHistory
-from .retour import Award, build_retour, dumps_retour, iter_retour, write_retour
+from .retour import build_retour, dumps_retour, iter_retour, write_retour
 
 __all__ += ["Award", "ClaimHistory", "ClaimOutcome", "build_retour", "dumps_retour", "iter_outcomes", "iter_retour", "outcome",
             "write_retour"]
@@ -95,6 +96,8 @@ __all__ += ["Award", "ClaimHistory", "ClaimOutcome", "build_retour", "dumps_reto
 from .anonymise import anonymise, anonymise_to
 
 __all__ += ["anonymise", "anonymise_to"]
+
+__all__ += ["Reject", "read_decisions"]
 
 from .tables import to_arrow, to_parquet
 

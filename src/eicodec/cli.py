@@ -13,6 +13,7 @@ import codecs
 import datetime as dt
 import json
 import os
+import re
 import sys
 import tempfile
 import traceback
@@ -47,26 +48,40 @@ STDIO = "-"
 
 # ---------------------------------------------------------------------- arguments
 
+_MONTHS = {name: n for n, names in enumerate((
+    ("jan", "januari", "january"), ("feb", "februari", "february"), ("mrt", "maart", "mar", "march"),
+    ("apr", "april"), ("mei", "may"), ("jun", "juni", "june"), ("jul", "juli", "july"),
+    ("aug", "augustus", "august"), ("sep", "sept", "september"), ("okt", "oktober", "oct", "october"),
+    ("nov", "november"), ("dec", "december")), 1) for name in names}
+
+
 def parse_day(text: str) -> dt.date:
-    """A calendar date for ``--today``: ISO (2024-03-01, 20240301) or, leniently through
-    dateutil, a written date with the year first or last (2024/3/1, 1-3-2024, 1 March
-    2024; day before month, as in the Netherlands). Year, month and day must all be there."""
+    """A calendar date for ``--today``: ISO 8601 (``2024-03-01``, ``20240301``), or a form
+    that cannot be misread: the year first (``2024/3/1``), day-month-year with hyphens or
+    dots (``1-3-2024``, ``01.03.2024``, as the Netherlands writes it) or a written month
+    (``1 maart 2024``, ``1 March 2024``). A slash with the year last (``3/1/2024``: 3 January
+    or March 1?) and two-digit years are refused as ambiguous."""
     text = text.strip()
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
         pass
-    from dateutil import parser as dateparser
-
-    year_first = text[:4].isdigit()
-    try:
-        a = dateparser.parse(text, dayfirst=not year_first, yearfirst=year_first, default=dt.datetime(2000, 1, 1))
-        b = dateparser.parse(text, dayfirst=not year_first, yearfirst=year_first, default=dt.datetime(2001, 2, 2))
-    except (ValueError, OverflowError):
-        a = b = None
-    if a is None or a.date() != b.date():  # b differs where a part was missing and filled in
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (use YYYY-MM-DD)")
-    return dt.date(a.year, a.month, a.day)
+    parts: list[str] = []
+    if re.fullmatch(r"\d{1,2}([-.])\d{1,2}\1\d{4}", text):  # day first, as the Netherlands writes it
+        parts = re.split(r"[-.]", text)
+    elif re.fullmatch(r"\d{4}([-/.])\d{1,2}\1\d{1,2}", text):  # year first: never day before month
+        parts = re.split(r"[-/.]", text)[::-1]
+    else:
+        m = re.fullmatch(r"(\d{1,2})\.?\s+([A-Za-z]+)\.?\s+(\d{4})", text)
+        if m and m.group(2).lower() in _MONTHS:
+            parts = [m.group(1), str(_MONTHS[m.group(2).lower()]), m.group(3)]
+    if parts:
+        try:
+            return dt.date(int(parts[2]), int(parts[1]), int(parts[0]))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is no calendar date") from None
+    raise argparse.ArgumentTypeError(f"{text!r} is not an unambiguous date (use YYYY-MM-DD, e.g. 2024-03-01; "
+                                     "or 1-3-2024 / 1 maart 2024, day first)")
 
 
 def _encoding(text: str) -> str:
@@ -257,12 +272,13 @@ def _validate_one(path: str, opts: dict[str, Any]) -> _Result:
             if _is_std(retour):
                 sys.stdout.flush()
                 write_retour(source, report, sys.stdout.buffer, insurer_reference=opts.get("insurer_reference"),
-                             return_date=opts.get("today"), spec=retour_spec)
+                             return_date=opts.get("today"), spec=retour_spec, decisions=opts.get("decisions"))
                 sys.stdout.buffer.flush()
             else:
                 with atomic_output(retour) as fh:
                     write_retour(source, report, fh, insurer_reference=opts.get("insurer_reference"),
-                                 return_date=opts.get("today"), spec=retour_spec)
+                                 return_date=opts.get("today"), spec=retour_spec,
+                                 decisions=opts.get("decisions"))
             written = retour
         return _Result(path, report, retour=written)
     except Exception as exc:  # noqa: BLE001 - the answer could not be written: say so, keep the report
@@ -362,10 +378,25 @@ def cmd_validate(args: argparse.Namespace) -> int:
         except OutputConflict as exc:
             raise UsageError(f"--retour: {exc}") from None
         targets = {f: str(t) for f, t in answers.items()}
+    if args.decisions and not args.retour:
+        raise UsageError("--decisions: they go into the return file: add --retour OUT")
+    if args.decisions and args.mode == "vecozo":
+        raise UsageError("--decisions: decisions are an insurer's (VECOZO decides nothing): use --mode insurer")
+    decisions = None
+    if args.decisions:
+        from .decisions import read_decisions
+
+        if args.codes:
+            use_return_codes(args.codes)
+        try:
+            decisions = read_decisions(args.decisions)
+        except EicodecError as exc:
+            raise UsageError(f"--decisions: {exc}") from None
     open_or_create(args.history)
     base = {"mode": args.mode, "codes": args.codes, "spec": args.spec, "today": args.today,
             "encoding": args.encoding, "insurer_reference": args.insurer_reference,
-            "show_values": args.show_values, "history": args.history, "retour_spec": args.retour_spec}
+            "show_values": args.show_values, "history": args.history, "retour_spec": args.retour_spec,
+            "decisions": decisions}
     terminal = args.format == "text" and is_terminal(sys.stderr)
 
     def opts_for(path: str, *, local: bool) -> dict[str, Any]:
@@ -417,6 +448,18 @@ def _wanted_fields(spec: MessageSpec, record: str | None, fields: str | None) ->
     return wanted
 
 
+def _shown(rec: Any, f: Any) -> str:
+    """A field's value as ``show`` prints it: amounts in euros, signed by their D/C field."""
+    from .report_html import euro
+
+    if f.kind == "amount":
+        signed = f"{f.attr}_signed"
+        value = rec.get(signed) if signed in rec.layout.signed else rec.get(f.attr)
+        return "" if value is None else euro(value)
+    value = rec.get(f.attr)
+    return "" if value is None else str(value)
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec) if args.spec else None
     source: Source = _stdin() if _is_std(args.file) else args.file
@@ -448,8 +491,7 @@ def cmd_show(args: argparse.Namespace) -> int:
                 if f.kind == "reserve" and not wanted:
                     continue
                 try:
-                    value = rec.get(f.attr)
-                    shown = "" if value is None else str(value)
+                    shown = _shown(rec, f)
                 except EicodecError:
                     shown = "(invalid)"
                 if f.attr in hide and shown not in ("", "(invalid)"):
@@ -584,15 +626,33 @@ def cmd_anonymise(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------- explain / report / info / example
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    code = args.code
+    from .describe import describe
+
+    key = args.code.strip()
     table = return_codes()
+    spec = get_spec(args.message)
+    if key.isdigit() and len(key) <= 2:  # a record type: its fields
+        if key.zfill(2) not in spec.records:
+            raise UsageError(f"CODE: {spec.name} has no record type {key.zfill(2)} "
+                             f"(it has {', '.join(spec.records)})")
+        print(describe(spec, key), end="")
+        return EXIT_OK
+    code = key.zfill(4) if key.isdigit() and len(key) == 3 else key
+    is_field = any(code in lay.by_rubric or code in lay.by_attr for lay in spec.records.values())
+    if is_field:
+        print(describe(spec, code), end="")
     if code not in table:
-        raise UsageError(f"CODE: {code} is not in the COD954 list in use ({table.source})")
+        if is_field:
+            return EXIT_OK
+        raise UsageError(f"CODE: {code} is no COD954 return code ({table.source}), nor a record type or "
+                         f"field of {spec.name}")
+    if is_field:
+        print()
     rc = table.codes[code]
     print(f"{code}  {rc.meaning}")
     if rc.explanation:
         print(f"  {rc.explanation}")
-    rs = rules_for(get_spec("AP304"))
+    rs = rules_for(spec if spec.kind == "declaration" else get_spec("AP304"))
     rules = [r for r in rs.rules.values() if r.code == code]
     rubrics = sorted(r for r, c in rs.field_codes.items() if c == code)
     roles = [name for name, c in rs.roles.items() if c == code]
@@ -605,7 +665,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if roles:
         print("used in return files as: " + ", ".join(roles))
     if not (rules or rubrics or roles):
-        print("no eicodec rule emits this code (it may come from an insurer's own checks)")
+        print("no eicodec rule emits this code (it may come from an insurer's own checks: "
+              f"Reject({code!r}) in decisions=, or a row in validate --decisions)")
     return EXIT_OK
 
 
@@ -631,7 +692,8 @@ def cmd_report(args: argparse.Namespace) -> int:
             # (a file without voorlooprecord was validated with its spec named: read it so too)
             records = iter(RecordStream(source, encoding=args.encoding, spec=report.spec,
                                         headerless=not report.header_raw))
-            page = render(report, records, title=f"eicodec: {Path(_label(args.file)).name}", checked_on=today)
+            page = render(report, records, title=f"eicodec: {Path(_label(args.file)).name}", checked_on=today,
+                          lang=args.lang)
     finally:
         if not isinstance(source, str):
             source.close()  # type: ignore[union-attr]
@@ -746,8 +808,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--codes", metavar="COD954.csv", type=_existing_file("--codes"),
                    help="official COD954 list (CSV export) to use")
     p.add_argument("--today", metavar="YYYY-MM-DD", type=parse_day,
-                   help="date to check dates against (default: today)")
+                   help="date to check dates against and of the return file (default: today; "
+                        "also 1-3-2024 or 1 maart 2024; never 3/1/2024)")
     p.add_argument("--insurer-reference", help="referentienummer zorgverzekeraar for return files")
+    p.add_argument("--decisions", metavar="CSV", type=_existing_file("--decisions"),
+                   help="the insurer's own decisions for the return file: rows of reference,code[,awarded "
+                        "euros] (no amount: the claim line is rejected with code)")
     p.add_argument("--jobs", type=_jobs, default=None, metavar="N",
                    help="validate N files in parallel (default: the number of CPUs)")
     p.add_argument("--show-values", action="store_true",
@@ -808,16 +874,21 @@ def build_parser() -> argparse.ArgumentParser:
     _input_options(p)
     p.set_defaults(func=cmd_anonymise)
 
-    p = command("explain", "what a COD954 return code means and which rules emit it", "eicodec explain 0435")
-    p.add_argument("code", metavar="CODE")
+    p = command("explain", "a COD954 return code (0581, 581), a record type's fields (04) or a field (0403)",
+                "eicodec explain 0435")
+    p.add_argument("code", metavar="CODE", help="return code, record type or rubric (or attribute name)")
+    p.add_argument("--message", default="AP304", metavar="NAME",
+                   help="the message whose records and fields to explain (default AP304; e.g. AP305 v8.0)")
     p.set_defaults(func=cmd_explain)
 
     p = command("report", "a self-contained HTML report of a validation",
                 "eicodec report examples/ap304_claim_rejected.asc --html report.html")
     p.add_argument("file", metavar="FILE", help="- for standard input")
     p.add_argument("--html", metavar="OUT.html", required=True, help="- for standard output")
+    p.add_argument("--lang", choices=("nl", "en"), default="nl", help="the report's language (default: nl, Dutch)")
     p.add_argument("--mode", choices=("insurer", "vecozo"), default="insurer")
-    p.add_argument("--today", metavar="YYYY-MM-DD", type=parse_day)
+    p.add_argument("--today", metavar="YYYY-MM-DD", type=parse_day,
+                   help="date to check dates against (default: today; also 1-3-2024 or 1 maart 2024)")
     p.add_argument("--show-values", action="store_true",
                    help="put offending values in messages (may be personal data; off by default)")
     _input_options(p)
@@ -842,14 +913,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _named(prefix: str, exc: BaseException) -> str:
+    """*prefix* (``FILE: ``) unless the message names the file already."""
+    return "" if not prefix or prefix[:-2] in str(exc) else prefix
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in given
+    if not given:  # `eicodec` alone: the help (no command ran: exit status 2)
+        build_parser().print_help()
+        return EXIT_USAGE
+    named = ""  # the file of a single-file command, to name in its errors
     try:
         try:
             args = build_parser().parse_args(argv)
         except SystemExit as exc:  # --help, --version
             return EXIT_OK if exc.code in (0, None) else EXIT_USAGE
         debug = bool(getattr(args, "debug", False))
+        if isinstance(getattr(args, "file", None), str):
+            named = _label(args.file) + ": "
         with cleanup_on_signals():  # (SIGTERM: partial files removed, as on Ctrl-C)
             return int(args.func(args))
     except UsageError as exc:
@@ -860,7 +943,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UnreadableInputError as exc:
         if debug:
             traceback.print_exc()
-        print(f"eicodec: unreadable input: {exc}", file=sys.stderr)
+        print(f"eicodec: {_named(named, exc)}unreadable input: {exc}", file=sys.stderr)
         return EXIT_UNREADABLE
     except LookupFailure as exc:
         if debug:
@@ -870,7 +953,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EicodecError as exc:
         if debug:
             traceback.print_exc()
-        print(f"eicodec: {exc}", file=sys.stderr)
+        print(f"eicodec: {_named(named, exc)}{exc}", file=sys.stderr)
         return EXIT_REJECTED
     except BrokenPipeError:  # the reader of our output went away (e.g. `| head`)
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -879,7 +962,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         if debug:
             traceback.print_exc()
-        print(f"eicodec: {exc.strerror}: {exc.filename}", file=sys.stderr)
+        print(f"eicodec: {exc.strerror}: {exc.filename or named.rstrip(': ')}", file=sys.stderr)
         return EXIT_UNREADABLE
     except KeyboardInterrupt:
         return 130

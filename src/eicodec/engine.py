@@ -842,7 +842,8 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
         status = Status.APPROVED
     return Report(spec=found, mode=mode, status=status, findings=findings, outcomes=run.outcomes,
                   counts=dict(run.walker.counts), encoding=info.encoding, fingerprint=info.fingerprint,
-                  header_raw=run.walker.header_raw, bom=info.bom)
+                  header_raw=run.walker.header_raw, bom=info.bom, checked_on=day,
+                  source=os.fspath(source) if isinstance(source, (str, os.PathLike)) else None)
 
 
 def _consume(run: _Run, stream: RecordStream, batch_lines: int, progress: Callable[[int], None] | None,

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import bisect
+import datetime as dt
 import enum
 from array import array
 from collections import Counter
@@ -348,6 +349,8 @@ class Report:
     #: the file it came from: its path as given, or ``<bytes #i>`` (set by ``validate_many``
     #: and by ``validate`` for a path), None when not known
     source: str | None = None
+    #: the date the file's dates were checked against (and its return file's date)
+    checked_on: dt.date | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.status is Status.REJECTED_FILE:  # STB §6.4.1: no record is assessed
@@ -356,6 +359,13 @@ class Report:
                 else found.of_level("record")
             self.findings = found.of_level("file")
             self.outcomes = Outcomes()
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{t}: {n}" for t, n in sorted(self.counts.items()))
+        day = f", checked on {self.checked_on.isoformat()}" if self.checked_on else ""
+        name = f" {self.source}" if self.source else ""
+        return (f"<Report{name} {self.spec.name} {self.status.value} ({self.mode}{day}): records {counts}; "
+                f"{len(self.findings)} finding(s), {len(self.outcomes)} returned record(s)>")
 
     @property
     def file_findings(self) -> list[Finding]:
@@ -402,6 +412,7 @@ def report_summary(report: Report, file: str | None, show_values: bool, retour: 
         "mode": report.mode,
         "encoding": report.encoding,
         "fingerprint": report.fingerprint,
+        "checked_on": report.checked_on.isoformat() if report.checked_on else None,
         "show_values": show_values,
         "record_counts": dict(sorted(report.counts.items())),
         "code_counts": dict(sorted(report.code_counts().items())),

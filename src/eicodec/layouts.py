@@ -14,6 +14,7 @@ import functools
 import importlib.resources
 import keyword
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -242,6 +243,13 @@ class MessageSpec:
     def children_of(self, record_type: str) -> tuple[str, ...]:
         """Record types nested under *record_type*, in the order they must appear."""
         return tuple(t for t, lay in self.records.items() if lay.parent == record_type)
+
+    def describe(self, key: str) -> str:
+        """A table of the fields of record type *key* (``"04"``) or of one field (``"0403"``):
+        rubric, name, attribute, type, position, length, mandatory/conditional/optional, notes."""
+        from .describe import describe
+
+        return describe(self, key)
 
     def new(self, record_type: str, **values: Any) -> Any:
         """A new record of *record_type* with *values* (by attribute or rubric)."""
@@ -698,11 +706,25 @@ def all_specs() -> tuple[MessageSpec, ...]:
     return tuple(k.spec for k in known_specs())
 
 
-def get_spec(standard: str, version: str = "8.0") -> MessageSpec:
-    """A known spec by name, e.g. ``get_spec("AP304")`` or ``get_spec("AP305", "8.0")``
-    (the user's folders and installed packages first, see :func:`known_specs`)."""
+def get_spec(standard: str, version: str | None = None) -> MessageSpec:
+    """A known spec by name: ``get_spec("AP304")``, ``get_spec("AP305", "8.0")`` or the name a
+    spec prints, ``get_spec("AP304 v8.0")`` (the newest known version when none is given; the
+    user's folders and installed packages first, see :func:`known_specs`)."""
     specs = all_specs()
-    for spec in specs:
+    name = standard.strip()
+    match = re.fullmatch(r"([A-Za-z]+\d+)\s*v?\s*(\d+(?:\.\d+)*)?", name)
+    if match is not None:
+        name = match.group(1)
+        if match.group(2):
+            if version is not None and version != match.group(2):
+                raise UnknownSpecError(f"{standard!r} names version {match.group(2)}, not {version}")
+            version = match.group(2)
+    same = [s for s in specs if s.standard == name.upper()]
+    if version is None and same:
+        return max(same, key=lambda s: tuple(int(p) for p in s.version.split(".") if p.isdigit()))
+    version = version or "8.0"
+    standard = name
+    for spec in same:
         if spec.standard == standard.upper() and spec.version == version:
             return spec
     known = ", ".join(s.name for s in specs)

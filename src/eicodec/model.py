@@ -317,6 +317,16 @@ class Declaration:
             header_values[sub.rubric] = spec.subversion_number
         return cls(spec=spec, header=spec.new(spec.header, **header_values))
 
+    def __repr__(self) -> str:
+        counts: dict[str, int] = {}
+        for rec in self.iter_records():
+            counts[rec.record_type] = counts.get(rec.record_type, 0) + 1
+        listed = ", ".join(f"{t}: {n}" for t, n in sorted(counts.items()))
+        origin = "read" if self.header.line is not None else "built in code"
+        trouble = f", {len(self.problems)} problem(s)" if self.problems else ""
+        trouble += f", {len(self.unplaced)} unplaced" if self.unplaced else ""
+        return f"<Declaration {self.spec.name} ({origin}): records {listed}{trouble}>"
+
     def add(self, record: Record, comments: list[Record] | None = None) -> Node:
         """Append a top-level record (AP304: an insured person's 02); returns its node."""
         node = Node(record, list(comments or []))

@@ -1,21 +1,28 @@
 """A self-contained HTML page for a validation report (one file, no network assets).
 
 Written for the person who has to act on it: a pharmacy finding the claim that was
-rejected, or an insurer's analyst. It shows the verdict in words, when and how the file
-was checked (date, mode, eicodec version), declared versus awarded amounts per claim
-status in Dutch money format, and per finding the line, its insured's line, the claim's
-reference (the rubric the rules file makes unique per claim, 0445 in AP304), the rubric
-and its name, the COD954 code with its Dutch meaning, and the message. No personal data
-from the input appears on the page (messages hold values only with ``show_values``).
+rejected (in Dutch, the default) or an insurer's analyst (``lang="en"``). It shows the
+verdict in words, when and how the file was checked (date, mode, eicodec version),
+declared debit and credit apart from awarded amounts per claim status in Dutch money
+format, and per finding the line, its insured's line, the claim's reference (the rubric
+the rules file makes unique per claim, 0445 in AP304), the rubric and its name, the
+COD954 code with its Dutch meaning, the message and the wrong value, unless the field
+holds personal data (``personal`` in the spec). Technical facts (encoding, record counts,
+fingerprint) sit in a collapsed block. The words come from ``report_text.toml``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
+import importlib.resources
+import re
+import tomllib
 from collections import Counter
-from collections.abc import Iterable
-from typing import NamedTuple
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from .codes import return_codes
 from .findings import Finding, Report, Status, Verdict
@@ -23,18 +30,48 @@ from .masking import Masker
 from .model import Record
 
 _COLOURS = {Status.APPROVED: "#1b7f3b", Status.REJECTED_RECORDS: "#b26a00", Status.REJECTED_FILE: "#b3261e"}
-_LABELS = {Status.APPROVED: "Approved", Status.REJECTED_RECORDS: "Rejected at record level",
-           Status.REJECTED_FILE: "Rejected at file level"}
-_VERDICT_TEXT = {
-    Status.APPROVED: "Every record passed every check. Nothing needs to be done.",
-    Status.REJECTED_RECORDS: "The file was accepted, but some records were rejected. Correct the rejected "
-                             "claim lines below and declare them again in a new file.",
-    Status.REJECTED_FILE: "The whole file was rejected: none of its claim lines was assessed. Correct the "
-                          "file-level problems below and send the whole file again.",
-}
-_MODES = {"insurer": "insurer (a rejected insured rejects its claim lines; only rejected lines are returned)",
-          "vecozo": "VECOZO (every record assessed; approved lines are not awarded by VECOZO)"}
 STATUSES = ("approved", "rejected", "not assessed")
+LANGUAGES = ("nl", "en")
+
+
+class Text:
+    """The report's words in one language (from ``report_text.toml``), and its translation
+    of the engine's English finding messages (Dutch; English stays as it is)."""
+
+    def __init__(self, lang: str) -> None:
+        if lang not in LANGUAGES:
+            raise ValueError(f"lang must be one of {LANGUAGES}, not {lang!r}")
+        table = _catalogue()[lang]
+        self.lang = lang
+        self.words: dict[str, str] = {k: v for k, v in table.items() if isinstance(v, str)}
+        self.messages: dict[str, str] = dict(table.get("messages", {}))
+        self.patterns = [(re.compile(a), b) for a, b in table.get("patterns", {}).get("rules", [])]
+
+    def __getitem__(self, key: str) -> str:
+        return self.words[key]
+
+    def message(self, text: str) -> tuple[str, bool]:
+        """*text* in this language, and whether it is (False: left in English)."""
+        if self.lang == "en":
+            return text, True
+        value = _VALUE.search(text)
+        core, tail = (text[:value.start()], text[value.start():]) if value else (text, "")
+        tail = tail.replace(" (value ", " (waarde ")
+        if core in self.messages:
+            return self.messages[core] + tail, True
+        for pattern, replacement in self.patterns:
+            if pattern.match(core):
+                return pattern.sub(replacement, core) + tail, True
+        return text, False
+
+
+_VALUE = re.compile(r" \(value '.*'\)$")
+
+
+@functools.cache
+def _catalogue() -> dict[str, Any]:
+    data = (importlib.resources.files("eicodec") / "report_text.toml").read_text(encoding="utf-8")
+    return tomllib.loads(data)
 
 
 def euro(cents: int) -> str:
@@ -45,16 +82,29 @@ def euro(cents: int) -> str:
 
 
 class LineFacts(NamedTuple):
-    """What the page tells about a record with a finding: its insured's line and claim reference."""
+    """What the page tells about a record with a finding: its insured's line, claim
+    reference, and the text of its fields that have a finding (rubric -> value), None for
+    a field a masked view hides (personal, or in a line that does not fit its layout:
+    see :mod:`eicodec.masking`)."""
 
     insured_line: int | None
     reference: str | None
+    values: Mapping[str, str | None] = MappingProxyType({})
 
 
 class Totals(NamedTuple):
+    """Claim lines of one status: their number, declared debit and credit (both as
+    positive cents, never netted) and the signed awarded amount."""
+
     lines: int
-    declared: int
+    debit: int
+    credit: int
     awarded: int
+
+    @property
+    def declared(self) -> int:
+        """The signed declared amount (debit minus credit)."""
+        return self.debit - self.credit
 
 
 def reference_rubric(report: Report) -> str | None:
@@ -77,14 +127,19 @@ def _claim_status(report: Report, line: int) -> str:
 
 
 def scan(report: Report, records: Iterable[Record]) -> tuple[dict[str, Totals], dict[int, LineFacts]]:
-    """One pass over the file's records: totals per claim status (declared and awarded
-    signed cents, as an insurer would pay) and the facts of each line that has a finding."""
+    """One pass over the file's records: totals per claim status (declared debit and
+    credit, awarded signed cents as an insurer would pay) and the facts of each line that
+    has a finding."""
     spec = report.spec
     ref_rubric = reference_rubric(report)
     masker = Masker(spec)
     group_types = {t for t in spec.detail_types if spec.records[t].parent is None and t != spec.comment}
-    lines_wanted = {f.line for f in report.findings if f.line}
-    sums = {k: [0, 0, 0] for k in STATUSES}
+    lines_wanted: dict[int, set[str]] = {}
+    for f in report.findings:
+        if f.line:
+            lines_wanted.setdefault(f.line, set()).add(f.rubric or "")
+    sums = {k: [0, 0, 0, 0] for k in STATUSES}
+    masker = Masker(spec)
     facts: dict[int, LineFacts] = {}
     group_line: int | None = None
     last_reference: str | None = None
@@ -104,7 +159,15 @@ def scan(report: Report, records: Iterable[Record]) -> tuple[dict[str, Totals], 
         elif t == spec.comment:
             reference = last_reference  # a comment belongs to the record before it
         if rec.line in lines_wanted:
-            facts[rec.line] = LineFacts(group_line if t not in (spec.header, spec.trailer) else None, reference)
+            values: dict[str, str | None] = {}
+            hide = masker.hidden(rec)  # None: the line does not fit its layout, show nothing of it
+            for rubric in lines_wanted[rec.line]:
+                field = rec.layout.by_rubric.get(rubric) if rec.layout is not None else None
+                if field is not None:
+                    shown = hide is not None and field.attr not in hide
+                    values[rubric] = rec.raw[field.slice].strip() if shown else None
+            facts[rec.line] = LineFacts(group_line if t not in (spec.header, spec.trailer) else None, reference,
+                                        values)
         if not whole or rec.layout is None or "declared_amount_signed" not in rec.layout.signed:
             continue
         try:
@@ -113,9 +176,9 @@ def scan(report: Report, records: Iterable[Record]) -> tuple[dict[str, Totals], 
             declared = 0
         key = _claim_status(report, rec.line or 0)
         sums[key][0] += 1
-        sums[key][1] += declared
+        sums[key][1 if declared >= 0 else 2] += abs(declared)
         if key == "approved" and report.mode == "insurer":
-            sums[key][2] += declared
+            sums[key][3] += declared
     return {k: Totals(*v) for k, v in sums.items()}, facts
 
 
@@ -125,21 +188,31 @@ def amounts_by_status(report: Report, records: Iterable[Record]) -> dict[str, tu
     return {k: (v.declared, v.awarded) for k, v in totals.items()}
 
 
-def _chart(totals: dict[str, Totals]) -> str:
-    peak = max([abs(v) for t in totals.values() for v in (t.declared, t.awarded)] + [1])
-    width, bar_h, gap = 420, 16, 14
+def _chart(totals: dict[str, Totals], text: Text) -> str:
+    """Declared (debit, and credit apart) and awarded per status as bars; scales to the page width."""
+    bars = []
+    for label, t in totals.items():
+        bars.append((label, text["chart_debit"], t.debit, "#5b7db1"))
+        if t.credit:
+            bars.append((label, text["chart_credit"], t.credit, "#8a6fb0"))
+        bars.append((label, text["chart_awarded"], t.awarded, "#1b7f3b"))
+    peak = max([abs(v) for _, _, v, _ in bars] + [1])
+    width, bar_h = 400, 16
     rows = []
     y = 10
-    for label, t in totals.items():
-        for name, value, colour in (("declared", t.declared, "#5b7db1"), ("awarded", t.awarded, "#1b7f3b")):
-            w = int(abs(value) / peak * (width - 170))
-            rows.append(f'<text x="0" y="{y + 12}" font-size="12">{html.escape(label)} – {name}</text>'
-                        f'<rect x="160" y="{y}" width="{w}" height="{bar_h}" fill="{colour}"></rect>'
-                        f'<text x="{165 + w}" y="{y + 12}" font-size="11">{html.escape(euro(value))}</text>')
-            y += bar_h + 4
-        y += gap
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width + 140}" height="{y}" role="img" '
-            f'aria-label="declared versus awarded per claim status">{"".join(rows)}</svg>')
+    last = None
+    for label, name, value, colour in bars:
+        if last is not None and label != last:
+            y += 10
+        last = label
+        w = int(abs(value) / peak * 230)
+        rows.append(f'<text x="0" y="{y + 12}" font-size="11">{_e(text["claim_" + label.replace(" ", "_")])} – '
+                    f'{_e(name)}</text>'
+                    f'<rect x="0" y="{y + 16}" width="{max(w, 1)}" height="{bar_h - 6}" fill="{colour}"></rect>'
+                    f'<text x="{w + 6}" y="{y + 25}" font-size="11">{_e(euro(value))}</text>')
+        y += bar_h + 16
+    return (f'<svg id="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {y}" role="img" '
+            f'aria-label="{_e(text["chart_label"])}">{"".join(rows)}</svg>')
 
 
 def _e(value: object) -> str:
@@ -156,139 +229,184 @@ def _field_name(report: Report, f: Finding) -> str:
     return ""
 
 
-def _totals_table(totals: dict[str, Totals], report: Report) -> str:
-    rows = "".join(
-        f"<tr><td>{_e(k)}</td><td class=n>{t.lines}</td><td class=n>{_e(euro(t.declared))}</td>"
-        f"<td class=n>{_e(euro(t.awarded))}</td></tr>" for k, t in totals.items())
-    all_lines = sum(t.lines for t in totals.values())
-    sum_row = (f"<tr class=sum><td>total</td><td class=n>{all_lines}</td>"
-               f"<td class=n>{_e(euro(sum(t.declared for t in totals.values())))}</td>"
-               f"<td class=n>{_e(euro(sum(t.awarded for t in totals.values())))}</td></tr>")
-    note = ("Awarded: what an insurer pays as declared for the approved lines (an insurer may still "
-            "correct prices in its return file)." if report.mode == "insurer" else
-            "VECOZO checks files but awards nothing, so awarded is zero in this mode.")
-    return (f'<table id="totals"><tr><th>Claim lines</th><th>Number</th><th>Declared</th><th>Awarded</th></tr>'
-            f"{rows}{sum_row}</table><p class=note>{_e(note)}</p>")
+def _totals_table(totals: dict[str, Totals], report: Report, text: Text) -> str:
+    heads = (text["col_claims"], text["col_number"], text["col_debit"], text["col_credit"], text["col_awarded"])
+
+    def row(label: str, t: Totals, cls: str = "") -> str:
+        cells = (label, str(t.lines), euro(t.debit), euro(t.credit), euro(t.awarded))
+        return (f"<tr{cls}>" + "".join(f'<td data-label="{_e(h)}"{" class=n" if i else ""}>{_e(c)}</td>'
+                                       for i, (h, c) in enumerate(zip(heads, cells))) + "</tr>")
+
+    rows = "".join(row(text["claim_" + k.replace(" ", "_")], t) for k, t in totals.items())
+    whole = Totals(*(sum(t[i] for t in totals.values()) for i in range(4)))
+    note = text["note_insurer"] if report.mode == "insurer" else text["note_vecozo"]
+    return ('<table id="totals" class=cards><tr>' + "".join(f"<th>{_e(h)}</th>" for h in heads) + "</tr>"
+            f"{rows}{row(text['total'], whole, ' class=sum')}</table><p class=note>{_e(note)}</p>")
 
 
-def _returned(report: Report) -> str:
+def _returned(report: Report, text: Text) -> str:
     verdicts = Counter(o.verdict.value for o in report.outcomes.values())
     if report.status is Status.REJECTED_FILE:
-        return ("<p id=returned>The whole file is returned: it was rejected as a whole, so no record in it "
-                "was assessed.</p>")
+        return f"<p id=returned>{_e(text['returned_file'])}</p>"
     if report.status is Status.APPROVED:
-        return "<p id=returned>No records are returned: nothing was rejected.</p>"
-    return (f"<p id=returned>Returned records: {verdicts.get('rejected', 0)} rejected, "
-            f"{verdicts.get('not_assessed', 0)} not assessed, {verdicts.get('approved', 0)} co-returned.</p>"
-            "<p class=note><b>Rejected</b>: the record has a finding below. <b>Not assessed</b>: the record "
-            "was not checked because a record it belongs to was rejected (e.g. the claim lines of a "
-            "rejected insured); declare it again with the corrected record. <b>Co-returned</b>: an approved "
-            "record that goes back in the return file only to give a rejected record its context (such as "
-            "the insured of a rejected claim line, or a comment); it needs no action.</p>")
+        return f"<p id=returned>{_e(text['returned_none'])}</p>"
+    some = text["returned_some"].format(rejected=verdicts.get("rejected", 0),
+                                        not_assessed=verdicts.get("not_assessed", 0), co=verdicts.get("approved", 0))
+    return f"<p id=returned>{_e(some)}</p><p class=note>{text['returned_note']}</p>"
 
 
-def render(report: Report, records: Iterable[Record], *, title: str = "eicodec report",
-           max_lines: int = 500, checked_on: dt.date | None = None) -> str:
-    """The report as one HTML page. *records* are the file's records (for amounts,
-    references and insured lines); *checked_on* the date the file was checked against."""
+def _message_cell(f: Finding, fact: LineFacts, text: Text) -> str:
+    message, translated = text.message(f.message)
+    cell = f"<span>{_e(message)}</span>" if translated else f'<span lang="en">{_e(message)}</span>'
+    if f.rubric and f.rubric in fact.values:
+        value = fact.values[f.rubric]
+        if value is None:
+            cell += f"<br><small class=value>{_e(text['value_personal'])}</small>"
+        else:
+            shown = text["value"].format(value=f"'{value}'" if value else "''")
+            cell += f"<br><span class=value>{_e(shown)}</span>"
+    return cell
+
+
+def render(report: Report, records: Iterable[Record], *, title: str | None = None,
+           max_lines: int = 500, checked_on: dt.date | None = None, lang: str = "nl") -> str:
+    """The report as one HTML page, in Dutch (``lang="nl"``, the default) or English
+    (``lang="en"``). *records* are the file's records (for amounts, references, insured
+    lines and the wrong values of non-personal fields); *checked_on* the date the file was
+    checked against (default: the report's own)."""
     from ._version import __version__
 
+    text = Text(lang)
+    title = title or text["title"]
     table = return_codes()
     totals, facts = scan(report, records)
     status = report.status
+    checked_on = checked_on or report.checked_on
     ref_rubric = reference_rubric(report)
     code_counts = report.code_counts()
     if code_counts:
-        codes_html = ('<table id="codes"><tr><th>Code</th><th>Meaning (COD954)</th><th>Findings</th></tr>'
-                      + "".join(f"<tr><td>{c}</td><td>{_e(table.meaning(c))}</td><td class=n>{n}</td></tr>"
-                                for c, n in sorted(code_counts.items())) + "</table>")
+        codes_html = (f'<table id="codes"><tr><th>{_e(text["codes_head_code"])}</th>'
+                      f'<th>{_e(text["codes_head_meaning"])}</th><th>{_e(text["codes_head_count"])}</th></tr>'
+                      + "".join(f"<tr><td class=code>{c}</td><td lang=nl>{_e(table.meaning(c))}</td>"
+                                f"<td class=n>{n}</td></tr>" for c, n in sorted(code_counts.items())) + "</table>")
     else:
-        codes_html = '<p class=empty id="codes-empty">No return codes: nothing to correct.</p>'
+        codes_html = f'<p class=empty id="codes-empty">{_e(text["codes_empty"])}</p>'
     ordered = sorted(report.findings, key=lambda x: (x.level != "file", x.line or 0, x.code))
+    ref_head = f"{text['f_reference']} ({ref_rubric})" if ref_rubric else text["f_reference"]
+    heads = (text["f_line"], text["f_record"], text["f_insured"], ref_head, text["f_rubric"], text["f_code"],
+             text["f_meaning"], text["f_message"], text["f_level"])
     rows = []
     for f in ordered[:max_lines]:
         fact = facts.get(f.line or 0, LineFacts(None, None))
         name = _field_name(report, f)
-        rows.append(
-            f"<tr class={f.level}><td class=n>{_e(f.line) if f.line else 'file'}</td><td>{_e(f.record_type)}</td>"
-            f"<td class=n>{_e(fact.insured_line)}</td><td>{_e(fact.reference)}</td>"
-            f"<td>{_e(f.rubric)}{'<br><small>' + _e(name) + '</small>' if name else ''}</td>"
-            f"<td>{_e(f.code)}</td><td lang=nl>{_e(f.meaning)}</td><td>{_e(f.message)}</td><td>{_e(f.level)}</td></tr>")
+        cells = (
+            ("n", _e(f.line) if f.line else _e(text["file_line"])),
+            ("", _e(f.record_type)),
+            ("n", _e(fact.insured_line)),
+            ("", f"<span class=ref>{_e(fact.reference)}</span>" if fact.reference else ""),
+            ("", f"{_e(f.rubric)}{'<br><small>' + _e(name) + '</small>' if name else ''}"),
+            ("code", _e(f.code)),
+            ("", f"<span lang=nl>{_e(f.meaning)}</span>"),
+            ("", _message_cell(f, fact, text)),
+            ("", _e(text["level_" + f.level] if "level_" + f.level in text.words else f.level)),
+        )
+        rows.append(f"<tr class={f.level}>" + "".join(
+            f'<td data-label="{_e(h)}"{" class=" + cls if cls else ""}>{c}</td>' for h, (cls, c) in zip(heads, cells))
+            + "</tr>")
     more = len(ordered) - max_lines
-    more_note = (f"<p>… and {more} more findings (all of them: <code>eicodec validate FILE --format jsonl</code>)."
-                 "</p>" if more > 0 else "")
-    ref_head = f"Claim reference ({ref_rubric})" if ref_rubric else "Claim reference"
+    more_note = f"<p>{text['more'].format(more=more)}</p>" if more > 0 else ""
     group_types = [t for t in report.spec.detail_types
                    if report.spec.records[t].parent is None and t != report.spec.comment]
     group = report.spec.records[group_types[0]] if group_types else None
     ref_field = next((lay.by_rubric[ref_rubric] for lay in report.spec.records.values()
                       if ref_rubric and ref_rubric in lay.by_rubric), None)
-    legend = ["<b>Line</b>: the record's line in the file."]
+    legend = [text["legend_line"]]
     if group is not None:
-        legend.append(f"<b>Insured line</b>: the line of the {_e(group.name.lower())} ({_e(group.type)}) "
-                      "the record belongs to.")
+        legend.append(text["legend_insured"].format(name=_e(group.name.lower()), type=_e(group.type)))
     if ref_field is not None:
-        legend.append(f"<b>Claim reference</b>: {_e(ref_field.name.lower())} ({_e(ref_field.rubric)}), "
-                      "the sender's own number for the claim line.")
+        legend.append(text["legend_reference"].format(name=_e(ref_field.name.lower()), rubric=_e(ref_field.rubric)))
     if rows:
         findings_html = (
-            f'<table id="findings"><tr><th>Line</th><th>Record</th><th>Insured line</th><th>{_e(ref_head)}</th>'
-            f"<th>Rubric</th><th>Code</th><th>Meaning (COD954)</th><th>Message</th><th>Level</th></tr>"
+            '<table id="findings" class=cards><tr>' + "".join(f"<th>{_e(h)}</th>" for h in heads) + "</tr>"
             f"{''.join(rows)}</table>{more_note}<p class=note id=legend>{' '.join(legend)}</p>")
     else:
-        findings_html = '<p class=empty id="findings-empty">No findings: every record passed every check.</p>'
+        findings_html = f'<p class=empty id="findings-empty">{_e(text["findings_empty"])}</p>'
     counts = ", ".join(f"{t}: {n}" for t, n in sorted(report.counts.items()))
-    checked = checked_on.isoformat() if checked_on else "today"
+    checked = checked_on.isoformat() if checked_on else text["about_today"]
     unassessed = ""
     if report.unassessed:  # STB §6.4.1: kept apart from the answer
-        unassessed = (f'<h2>Not assessed</h2>\n<p id="unassessed">The file is rejected at file level, so no record '
-                      f"was assessed (STB §6.4.1): {len(report.unassessed)} record-level finding(s) are not part "
-                      "of the answer and not in the return file.</p>")
+        unassessed = (f'<h2>{_e(text["h_unassessed"])}</h2>\n<p id="unassessed">'
+                      f'{_e(text["unassessed"].format(n=len(report.unassessed)))}</p>')
+    mode = text["mode_" + report.mode] if "mode_" + report.mode in text.words else report.mode
     return f"""<!DOCTYPE html>
-<html lang="en">
+<html lang="{text.lang}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="generator" content="eicodec {_e(__version__)}">
 <title>{_e(title)}</title>
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #1d1d1f; max-width: 80rem; }}
+* {{ box-sizing: border-box; }}
+body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #1d1d1f; max-width: 80rem; overflow-wrap: break-word; }}
+h1, h2, p, dd {{ overflow-wrap: anywhere; }}
 .badge {{ display: inline-block; padding: .4rem .9rem; border-radius: .4rem; color: #fff;
           background: {_COLOURS[status]}; font-weight: 600; font-size: 1.2rem; }}
 table {{ border-collapse: collapse; margin: 1rem 0; }}
-td, th {{ border: 1px solid #ccc; padding: .25rem .5rem; text-align: left; font-size: .9rem; vertical-align: top; }}
+td, th {{ border: 1px solid #ccc; padding: .25rem .5rem; text-align: left; font-size: .9rem; vertical-align: top;
+          overflow-wrap: break-word; }}
 td.n {{ text-align: right; white-space: nowrap; }}
 th {{ background: #f0f0f0; }}
 tr.file td {{ background: #fdecea; }}
 tr.sum td {{ font-weight: 600; }}
+.ref, td.code {{ white-space: nowrap; overflow-wrap: normal; }}
+.value {{ font-family: ui-monospace, monospace; white-space: pre-wrap; }}
+#chart {{ width: 100%; max-width: 34rem; height: auto; display: block; }}
 dl {{ display: grid; grid-template-columns: max-content auto; gap: .2rem 1rem; }}
 dt {{ font-weight: 600; }}
+dd {{ margin: 0; overflow-wrap: anywhere; }}
+details {{ margin: 1rem 0; }}
+summary {{ cursor: pointer; color: #555; }}
+code {{ overflow-wrap: anywhere; }}
 .note, small {{ color: #555; }}
 .empty {{ padding: .6rem .9rem; background: #eef6ee; border-left: 4px solid #1b7f3b; }}
+@media (max-width: 40rem) {{
+  body {{ margin: 1rem; }}
+  dl {{ grid-template-columns: 1fr; }}
+  table.cards, table.cards tbody, table.cards tr, table.cards td {{ display: block; width: 100%; }}
+  table.cards tr:first-child {{ display: none; }}
+  table.cards tr {{ border: 1px solid #ccc; margin: 0 0 .8rem; }}
+  table.cards td {{ border: 0; border-bottom: 1px solid #eee; text-align: left; white-space: normal; }}
+  table.cards td::before {{ content: attr(data-label) ": "; font-weight: 600; }}
+}}
 </style>
 </head>
 <body>
 <h1>{_e(title)}</h1>
-<p><span class="badge" id="verdict">{_LABELS[status]}</span></p>
-<p id="verdict-text">{_e(_VERDICT_TEXT[status])}</p>
+<p><span class="badge" id="verdict">{_e(text["status_" + status.value])}</span></p>
+<p id="verdict-text">{_e(text["verdict_" + status.value])}</p>
 <dl id="about">
-<dt>Message</dt><dd>{_e(report.spec.name)} ({_e(report.spec.title)})</dd>
-<dt>Checked on</dt><dd id="checked-on">{_e(checked)} (dates in the file are checked against this date)</dd>
-<dt>Mode</dt><dd id="mode">{_e(_MODES.get(report.mode, report.mode))}</dd>
-<dt>Checked by</dt><dd id="version">eicodec {_e(__version__)}</dd>
-<dt>Encoding</dt><dd>{_e(report.encoding)}</dd>
-<dt>Records</dt><dd>{_e(counts)}</dd>
-<dt>Fingerprint</dt><dd><code>{_e(report.fingerprint)}</code></dd>
+<dt>{_e(text["about_message"])}</dt><dd>{_e(report.spec.name)} ({_e(report.spec.title)})</dd>
+<dt>{_e(text["about_checked_on"])}</dt><dd id="checked-on">{_e(checked)} {_e(text["about_checked_on_note"])}</dd>
+<dt>{_e(text["about_mode"])}</dt><dd id="mode">{_e(mode)}</dd>
+<dt>{_e(text["about_version"])}</dt><dd id="version">eicodec {_e(__version__)}</dd>
 </dl>
-{_returned(report)}
-<h2>Declared and awarded per claim status</h2>
-{_totals_table(totals, report)}
-{_chart(totals)}
-<h2>Return codes</h2>
+{_returned(report, text)}
+<h2 id="h-totals">{_e(text["h_totals"])}</h2>
+{_totals_table(totals, report, text)}
+{_chart(totals, text)}
+<h2 id="h-codes">{_e(text["h_codes"])}</h2>
 {codes_html}
-<h2>Findings</h2>
+<h2 id="h-findings">{_e(text["h_findings"])}</h2>
 {findings_html}
 {unassessed}
+<details id="technical">
+<summary>{_e(text["tech_summary"])}</summary>
+<dl>
+<dt>{_e(text["tech_encoding"])}</dt><dd>{_e(report.encoding)}</dd>
+<dt>{_e(text["tech_records"])}</dt><dd>{_e(counts)}</dd>
+<dt>{_e(text["tech_fingerprint"])}</dt><dd><code>{_e(report.fingerprint)}</code></dd>
+</dl>
+</details>
 </body>
 </html>
 """

@@ -68,8 +68,8 @@ def unreadable_to_dict(file: str | None, message: str, *, status: str = "unreada
     those of a report, null or empty where they do not apply."""
     return {"format": FORMAT, "eicodec_version": __version__, "file": file, "status": status,
             "message_type": None, "mode": None, "encoding": None, "fingerprint": None,
-            "show_values": show_values, "record_counts": {}, "code_counts": {}, "findings_count": 0,
-            "file_findings_count": 0, "unassessed_count": 0, "retour": None, "error_type": error_type,
+            "checked_on": None, "show_values": show_values, "record_counts": {}, "code_counts": {},
+            "findings_count": 0, "file_findings_count": 0, "unassessed_count": 0, "retour": None, "error_type": error_type,
             "message": message, "findings": [], "unassessed": []}
 
 

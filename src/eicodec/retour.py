@@ -34,6 +34,7 @@ import numpy as np
 from .batches import Batch, all_digits, digits_value, iter_batches
 from .batches import replayable as _replayable
 from .codes import return_codes
+from .decisions import Award, decided_awards
 from .errors import EicodecError, MismatchError
 from .findings import Outcome, Report, Status, Verdict, fingerprint_records
 from .layouts import MessageSpec, ReturnFields, all_specs, spec_of_layout
@@ -41,16 +42,6 @@ from .model import Declaration, Record, record_class
 from .reader import RecordStream, Source, build_tree
 from .rules import RuleSet, answer_for, rules_for
 from .writer import render_records, trailer_from_counts, write_records
-
-
-@attrs.frozen
-class Award:
-    """What an insurer awards on one claim line: a signed amount in cents, extra codes
-    (default 8059, price correction, when the amount differs) and optionally the VAT."""
-
-    amount: int
-    codes: tuple[str, ...] = ()
-    vat: int | None = None
 
 
 def value_or_none(rec: Record, key: str) -> Any:
@@ -742,15 +733,17 @@ def _opener(source: Declaration | Source, report: Report) -> tuple[
 def iter_retour(source: Declaration | Source, report: Report, *, insurer_reference: str | None = None,
                 return_date: dt.date | None = None, awards: Mapping[str, Award | int] | None = None,
                 comments: Mapping[Any, Sequence[str]] | None = None, mode: str | None = None,
-                spec: MessageSpec | None = None) -> Iterator[Record]:
+                spec: MessageSpec | None = None, decisions: Mapping[str, Any] | None = None) -> Iterator[Record]:
     """The AP305 records, header first and trailer last, streamed (see :func:`build_retour`).
 
     The input is read once (twice with ``awards``). Whether the report is about it is
     known only at the end: :class:`~eicodec.errors.MismatchError` then comes after the
     records before the trailer (:func:`write_retour` leaves no output then)."""
+    if decisions:  # the insurer's own decisions (eicodec.decisions) join the awards
+        awards = decided_awards(decisions, awards, source, report, mode or report.mode)
     spec305 = spec or return_spec(report.spec)
     b = _Builder(report, spec305, mode or report.mode, insurer_reference,
-                 return_date or dt.date.today(), awards or {}, comments or {})
+                 return_date or report.checked_on or dt.date.today(), awards or {}, comments or {})
     if isinstance(source, Declaration):
         yield from _from_records(b, source, report)
         return
@@ -826,18 +819,21 @@ def _from_records(b: _Builder, source: Declaration, report: Report) -> Iterator[
 def build_retour(source: Declaration | Source, report: Report, *, insurer_reference: str | None = None,
                  return_date: dt.date | None = None, awards: Mapping[str, Award | int] | None = None,
                  comments: Mapping[Any, Sequence[str]] | None = None, mode: str | None = None,
-                 spec: MessageSpec | None = None) -> Declaration:
+                 spec: MessageSpec | None = None, decisions: Mapping[str, Any] | None = None) -> Declaration:
     """The AP305 :class:`Declaration` answering *source* (an AP304) as *report* says.
 
     ``mode`` defaults to the report's. ``awards`` maps a claim's referentienummer (0445)
     to an :class:`Award` or a signed amount in cents (default: the declared amount for
     approved lines, zero for the others). ``comments`` maps a referentienummer or a line
-    number to texts the insurer adds as comment records (insurer only). Raises
+    number to texts the insurer adds as comment records (insurer only). ``decisions`` maps
+    a referentienummer to the insurer's own decision for reasons outside the file:
+    :class:`~eicodec.decisions.Reject` (a claim rejected with a COD954 code) or :class:`Award`. The return
+    date is *return_date*, else the date the report checked against. Raises
     :class:`~eicodec.errors.MismatchError` when the report is not about *source*.
     """
     spec305 = spec or return_spec(report.spec)
     records = iter_retour(source, report, insurer_reference=insurer_reference, return_date=return_date,
-                          awards=awards, comments=comments, mode=mode, spec=spec305)
+                          awards=awards, comments=comments, mode=mode, spec=spec305, decisions=decisions)
     decl = build_tree(records, spec305)
     decl.encoding = report.encoding if report.encoding not in ("", "str") else "utf-8"
     return decl

@@ -12,7 +12,9 @@ Every field is typed as :meth:`Record.get` returns it (``str``, ``int`` cents, `
             claim.declared_amount_signed         # int | None
 
 The classes exist for type checkers: they are never instantiated, and ``typed`` returns
-the record itself (after checking that it fits the view).
+the record itself (after checking that it fits the view). To build a record with its
+fields known to a type checker (a misspelt field name is an error before the code runs),
+use the constructors: ``new_ap304_claim(service_date=..., declared_amount_signed=1250)``.
 """
 
 from __future__ import annotations
@@ -1073,3 +1075,952 @@ def typed(record: Record, view: type[T]) -> T:
         raise UnknownRecordTypeError(f"not a record of the view {view.__name__} ({spec_name} record {record_type})",
                                      line=record.line, record_type=record.record_type)
     return record  # type: ignore[return-value]
+
+
+def _new(view: type[T], values: dict[str, object]) -> T:
+    """A new record of *view*'s spec and record type holding the *values* that are not None."""
+    from .layouts import get_spec
+
+    spec = get_spec(getattr(view, "SPEC", ""))
+    record = spec.new(getattr(view, "RECORD_TYPE", ""), **{k: v for k, v in values.items() if v is not None})
+    return typed(record, view)
+
+
+def new_ap304_header(
+    *,
+    standard_subversion: str | None = None,
+    message_kind: str | None = None,
+    software_vendor_code: str | None = None,
+    software_version: str | None = None,
+    uzovi: str | None = None,
+    service_bureau_code: str | None = None,
+    provider_code: str | None = None,
+    practice_code: str | None = None,
+    institution_code: str | None = None,
+    payee_code: str | None = None,
+    period_start: dt.date | None = None,
+    period_end: dt.date | None = None,
+    invoice_number: str | None = None,
+    invoice_date: dt.date | None = None,
+    vat_number: str | None = None,
+    currency: str | None = None,
+) -> AP304Header:
+    """A new AP304 v8.0 record 01 (voorlooprecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(AP304Header, locals())
+
+
+def new_ap304_insured(
+    *,
+    record_id: int | None = None,
+    bsn: str | None = None,
+    uzovi: str | None = None,
+    insured_number: str | None = None,
+    patient_number: str | None = None,
+    birth_date: dt.date | None = None,
+    gender: str | None = None,
+    name_code_1: str | None = None,
+    surname_1: str | None = None,
+    prefix_1: str | None = None,
+    name_code_2: str | None = None,
+    surname_2: str | None = None,
+    prefix_2: str | None = None,
+    initials: str | None = None,
+    name_code_3: str | None = None,
+    postcode: str | None = None,
+    foreign_postcode: str | None = None,
+    house_number: int | None = None,
+    house_number_suffix: str | None = None,
+    country_code: str | None = None,
+    patient_registration: str | None = None,
+    debtor_number: str | None = None,
+    deceased: str | None = None,
+) -> AP304Insured:
+    """A new AP304 v8.0 record 02 (verzekerdenrecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(AP304Insured, locals())
+
+
+def new_ap304_debtor(
+    *,
+    record_id: int | None = None,
+    debtor_number: str | None = None,
+    birth_date: dt.date | None = None,
+    gender: str | None = None,
+    name_code_1: str | None = None,
+    surname_1: str | None = None,
+    prefix_1: str | None = None,
+    name_code_2: str | None = None,
+    surname_2: str | None = None,
+    prefix_2: str | None = None,
+    initials: str | None = None,
+    name_code_3: str | None = None,
+    title: str | None = None,
+    street: str | None = None,
+    house_number: int | None = None,
+    house_number_suffix: str | None = None,
+    postcode: str | None = None,
+    foreign_postcode: str | None = None,
+    city: str | None = None,
+    country_code: str | None = None,
+    phone_number: str | None = None,
+    phone_country_code: str | None = None,
+    email: str | None = None,
+    iban: str | None = None,
+    relation_type: str | None = None,
+    collection_code: str | None = None,
+    debtor_record_version: str | None = None,
+    mandate_date: dt.date | None = None,
+    invoice_form: str | None = None,
+) -> AP304Debtor:
+    """A new AP304 v8.0 record 03 (debiteurrecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(AP304Debtor, locals())
+
+
+def new_ap304_claim(
+    *,
+    record_id: int | None = None,
+    bsn: str | None = None,
+    uzovi: str | None = None,
+    insured_number: str | None = None,
+    authorisation_number: str | None = None,
+    forwarding_allowed: str | None = None,
+    birth_date: dt.date | None = None,
+    information_record: str | None = None,
+    service_date: dt.date | None = None,
+    service_time: dt.time | None = None,
+    care_contract_number: str | None = None,
+    service_code_list_1: str | None = None,
+    service_code_1: str | None = None,
+    dispensing_unit: str | None = None,
+    average_daily_dose: int | None = None,
+    quantity: int | None = None,
+    performer_code: str | None = None,
+    performer_specialism: str | None = None,
+    performer_practice_code: str | None = None,
+    prescriber_code: str | None = None,
+    prescriber_specialism: str | None = None,
+    prescriber_institution_code: str | None = None,
+    prescription_number: str | None = None,
+    prescription_sequence: int | None = None,
+    service_link_number: str | None = None,
+    service_code_list_2: str | None = None,
+    service_code_2: str | None = None,
+    compounding_indicator: str | None = None,
+    wmg_price_system: str | None = None,
+    dosage_known: str | None = None,
+    claim_note_code: str | None = None,
+    care_pathway_number: str | None = None,
+    medication_duration: str | None = None,
+    gvs_contribution: int | None = None,
+    gvs_included: str | None = None,
+    amount_excl_gvs_vat: int | None = None,
+    tariff: int | None = None,
+    calculated_amount: int | None = None,
+    calculated_amount_dc: str | None = None,
+    vat_percentage: int | None = None,
+    vat_amount: int | None = None,
+    declared_amount: int | None = None,
+    declared_amount_dc: str | None = None,
+    reference: str | None = None,
+    previous_reference: str | None = None,
+    calculated_amount_signed: int | None = None,
+    declared_amount_signed: int | None = None,
+) -> AP304Claim:
+    """A new AP304 v8.0 record 04 (prestatierecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(AP304Claim, locals())
+
+
+def new_ap304_comment(
+    *,
+    record_id: int | None = None,
+    line_number: int | None = None,
+    text: str | None = None,
+) -> AP304Comment:
+    """A new AP304 v8.0 record 98 (commentaarrecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(AP304Comment, locals())
+
+
+def new_ap304_trailer(
+    *,
+    insured_count: int | None = None,
+    debtor_count: int | None = None,
+    claim_count: int | None = None,
+    comment_count: int | None = None,
+    detail_count: int | None = None,
+    total_amount: int | None = None,
+    total_amount_dc: str | None = None,
+    total_amount_signed: int | None = None,
+) -> AP304Trailer:
+    """A new AP304 v8.0 record 99 (sluitrecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(AP304Trailer, locals())
+
+
+def new_ap305_header(
+    *,
+    standard_subversion: str | None = None,
+    message_kind: str | None = None,
+    software_vendor_code: str | None = None,
+    software_version: str | None = None,
+    uzovi: str | None = None,
+    service_bureau_code: str | None = None,
+    provider_code: str | None = None,
+    practice_code: str | None = None,
+    institution_code: str | None = None,
+    payee_code: str | None = None,
+    period_start: dt.date | None = None,
+    period_end: dt.date | None = None,
+    invoice_number: str | None = None,
+    invoice_date: dt.date | None = None,
+    vat_number: str | None = None,
+    currency: str | None = None,
+    insurer_reference: str | None = None,
+    return_date: dt.date | None = None,
+    return_code_1: str | None = None,
+    return_code_2: str | None = None,
+    return_code_3: str | None = None,
+) -> AP305Header:
+    """A new AP305 v8.0 record 01 (voorlooprecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(AP305Header, locals())
+
+
+def new_ap305_insured(
+    *,
+    record_id: int | None = None,
+    bsn: str | None = None,
+    uzovi: str | None = None,
+    insured_number: str | None = None,
+    patient_number: str | None = None,
+    birth_date: dt.date | None = None,
+    gender: str | None = None,
+    name_code_1: str | None = None,
+    surname_1: str | None = None,
+    prefix_1: str | None = None,
+    name_code_2: str | None = None,
+    surname_2: str | None = None,
+    prefix_2: str | None = None,
+    initials: str | None = None,
+    name_code_3: str | None = None,
+    postcode: str | None = None,
+    foreign_postcode: str | None = None,
+    house_number: int | None = None,
+    house_number_suffix: str | None = None,
+    country_code: str | None = None,
+    patient_registration: str | None = None,
+    debtor_number: str | None = None,
+    deceased: str | None = None,
+    return_code_1: str | None = None,
+    return_code_2: str | None = None,
+    return_code_3: str | None = None,
+) -> AP305Insured:
+    """A new AP305 v8.0 record 02 (verzekerdenrecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(AP305Insured, locals())
+
+
+def new_ap305_debtor(
+    *,
+    record_id: int | None = None,
+    debtor_number: str | None = None,
+    birth_date: dt.date | None = None,
+    gender: str | None = None,
+    name_code_1: str | None = None,
+    surname_1: str | None = None,
+    prefix_1: str | None = None,
+    name_code_2: str | None = None,
+    surname_2: str | None = None,
+    prefix_2: str | None = None,
+    initials: str | None = None,
+    name_code_3: str | None = None,
+    title: str | None = None,
+    street: str | None = None,
+    house_number: int | None = None,
+    house_number_suffix: str | None = None,
+    postcode: str | None = None,
+    foreign_postcode: str | None = None,
+    city: str | None = None,
+    country_code: str | None = None,
+    phone_number: str | None = None,
+    phone_country_code: str | None = None,
+    email: str | None = None,
+    iban: str | None = None,
+    relation_type: str | None = None,
+    collection_code: str | None = None,
+    debtor_record_version: str | None = None,
+    mandate_date: dt.date | None = None,
+    invoice_form: str | None = None,
+    return_code_1: str | None = None,
+    return_code_2: str | None = None,
+    return_code_3: str | None = None,
+) -> AP305Debtor:
+    """A new AP305 v8.0 record 03 (debiteurrecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(AP305Debtor, locals())
+
+
+def new_ap305_claim(
+    *,
+    record_id: int | None = None,
+    bsn: str | None = None,
+    uzovi: str | None = None,
+    insured_number: str | None = None,
+    authorisation_number: str | None = None,
+    forwarding_allowed: str | None = None,
+    birth_date: dt.date | None = None,
+    information_record: str | None = None,
+    service_date: dt.date | None = None,
+    service_time: dt.time | None = None,
+    care_contract_number: str | None = None,
+    service_code_list_1: str | None = None,
+    service_code_1: str | None = None,
+    dispensing_unit: str | None = None,
+    average_daily_dose: int | None = None,
+    quantity: int | None = None,
+    performer_code: str | None = None,
+    performer_specialism: str | None = None,
+    performer_practice_code: str | None = None,
+    prescriber_code: str | None = None,
+    prescriber_specialism: str | None = None,
+    prescriber_institution_code: str | None = None,
+    prescription_number: str | None = None,
+    prescription_sequence: int | None = None,
+    service_link_number: str | None = None,
+    service_code_list_2: str | None = None,
+    service_code_2: str | None = None,
+    compounding_indicator: str | None = None,
+    wmg_price_system: str | None = None,
+    dosage_known: str | None = None,
+    claim_note_code: str | None = None,
+    care_pathway_number: str | None = None,
+    medication_duration: str | None = None,
+    gvs_contribution: int | None = None,
+    gvs_included: str | None = None,
+    amount_excl_gvs_vat: int | None = None,
+    tariff: int | None = None,
+    calculated_amount: int | None = None,
+    calculated_amount_dc: str | None = None,
+    vat_percentage: int | None = None,
+    vat_amount: int | None = None,
+    declared_amount: int | None = None,
+    declared_amount_dc: str | None = None,
+    reference: str | None = None,
+    previous_reference: str | None = None,
+    insurer_calculated_amount: int | None = None,
+    insurer_calculated_amount_dc: str | None = None,
+    unknown_0483: int | None = None,
+    unknown_0484: str | None = None,
+    unknown_0485: int | None = None,
+    awarded_vat_amount: int | None = None,
+    awarded_amount: int | None = None,
+    awarded_amount_dc: str | None = None,
+    return_code_1: str | None = None,
+    return_code_2: str | None = None,
+    return_code_3: str | None = None,
+    calculated_amount_signed: int | None = None,
+    declared_amount_signed: int | None = None,
+    insurer_calculated_amount_signed: int | None = None,
+    awarded_amount_signed: int | None = None,
+) -> AP305Claim:
+    """A new AP305 v8.0 record 04 (prestatierecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(AP305Claim, locals())
+
+
+def new_ap305_comment(
+    *,
+    record_id: int | None = None,
+    line_number: int | None = None,
+    text: str | None = None,
+    return_code_1: str | None = None,
+    return_code_2: str | None = None,
+    return_code_3: str | None = None,
+) -> AP305Comment:
+    """A new AP305 v8.0 record 98 (commentaarrecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(AP305Comment, locals())
+
+
+def new_ap305_trailer(
+    *,
+    insured_count: int | None = None,
+    debtor_count: int | None = None,
+    claim_count: int | None = None,
+    comment_count: int | None = None,
+    detail_count: int | None = None,
+    submitted_total: int | None = None,
+    submitted_total_dc: str | None = None,
+    awarded_total: int | None = None,
+    awarded_total_dc: str | None = None,
+    submitted_total_signed: int | None = None,
+    awarded_total_signed: int | None = None,
+) -> AP305Trailer:
+    """A new AP305 v8.0 record 99 (sluitrecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(AP305Trailer, locals())
+
+
+def new_gz321_header(
+    *,
+    standard_subversion: str | None = None,
+    message_kind: str | None = None,
+    software_vendor_code: str | None = None,
+    software_version: str | None = None,
+    uzovi: str | None = None,
+    service_bureau_code: str | None = None,
+    provider_code: str | None = None,
+    practice_code: str | None = None,
+    institution_code: str | None = None,
+    payee_code: str | None = None,
+    period_start: dt.date | None = None,
+    period_end: dt.date | None = None,
+    invoice_number: str | None = None,
+    invoice_date: dt.date | None = None,
+    vat_number: str | None = None,
+    currency: str | None = None,
+) -> GZ321Header:
+    """A new GZ321 v1.0 record 01 (voorlooprecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(GZ321Header, locals())
+
+
+def new_gz321_insured(
+    *,
+    record_id: int | None = None,
+    bsn: str | None = None,
+    uzovi: str | None = None,
+    insured_number: str | None = None,
+    patient_number: str | None = None,
+    birth_date: dt.date | None = None,
+    gender: str | None = None,
+    name_code_1: str | None = None,
+    surname_1: str | None = None,
+    prefix_1: str | None = None,
+    name_code_2: str | None = None,
+    surname_2: str | None = None,
+    prefix_2: str | None = None,
+    initials: str | None = None,
+    name_code_3: str | None = None,
+    postcode: str | None = None,
+    foreign_postcode: str | None = None,
+    house_number: int | None = None,
+    house_number_suffix: str | None = None,
+    country_code: str | None = None,
+    debtor_number: str | None = None,
+    deceased: str | None = None,
+) -> GZ321Insured:
+    """A new GZ321 v1.0 record 02 (verzekerdenrecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(GZ321Insured, locals())
+
+
+def new_gz321_service(
+    *,
+    record_id: int | None = None,
+    bsn: str | None = None,
+    uzovi: str | None = None,
+    insured_number: str | None = None,
+    authorisation_number: str | None = None,
+    forwarding_allowed: str | None = None,
+    service_code_list: str | None = None,
+    declaration_code: str | None = None,
+    dbc_service_code: str | None = None,
+    service_start: dt.date | None = None,
+    service_end: dt.date | None = None,
+    service_sequence: int | None = None,
+    care_pathway_number: str | None = None,
+    accident_indicator: str | None = None,
+    main_practitioner_1_code: str | None = None,
+    main_practitioner_1_profession: str | None = None,
+    main_practitioner_2_code: str | None = None,
+    main_practitioner_2_profession: str | None = None,
+    referrer_type: str | None = None,
+    referrer_code: str | None = None,
+    referrer_specialism: str | None = None,
+    referrer_institution_code: str | None = None,
+    referral_date: dt.date | None = None,
+    referrer_screening: str | None = None,
+    expected_service_code: str | None = None,
+    diagnosis_code_list: str | None = None,
+    diagnosis_main_group: str | None = None,
+    diagnosis_primary: str | None = None,
+    rom: str | None = None,
+    closure_reason: str | None = None,
+    activity_time_unit: str | None = None,
+    activity_time_units: int | None = None,
+    time_spent_unit: str | None = None,
+    time_units_total: int | None = None,
+    time_units_direct: int | None = None,
+    time_units_indirect: int | None = None,
+    redeclaration_code: str | None = None,
+    debit_credit: str | None = None,
+    reference: str | None = None,
+    previous_reference: str | None = None,
+) -> GZ321Service:
+    """A new GZ321 v1.0 record 04 (prestatierecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(GZ321Service, locals())
+
+
+def new_gz321_tariff(
+    *,
+    record_id: int | None = None,
+    bsn: str | None = None,
+    uzovi: str | None = None,
+    insured_number: str | None = None,
+    service_code_list: str | None = None,
+    declaration_code: str | None = None,
+    service_start: dt.date | None = None,
+    service_sequence: int | None = None,
+    tariff_type: str | None = None,
+    service_code_list_2: str | None = None,
+    part_declaration_code: str | None = None,
+    gateway_specialism: str | None = None,
+    performer_code: str | None = None,
+    performer_specialism: str | None = None,
+    part_start: dt.date | None = None,
+    part_end: dt.date | None = None,
+    quantity: int | None = None,
+    tariff: int | None = None,
+    calculated_amount: int | None = None,
+    calculated_amount_dc: str | None = None,
+    own_contribution: int | None = None,
+    own_contribution_dc: str | None = None,
+    vat_percentage: int | None = None,
+    declared_amount: int | None = None,
+    declared_amount_dc: str | None = None,
+    reference: str | None = None,
+    previous_reference: str | None = None,
+    calculated_amount_signed: int | None = None,
+    own_contribution_signed: int | None = None,
+    declared_amount_signed: int | None = None,
+) -> GZ321Tariff:
+    """A new GZ321 v1.0 record 06 (tariefrecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(GZ321Tariff, locals())
+
+
+def new_gz321_activity(
+    *,
+    record_id: int | None = None,
+    bsn: str | None = None,
+    uzovi: str | None = None,
+    insured_number: str | None = None,
+    service_code_list: str | None = None,
+    declaration_code: str | None = None,
+    service_start: dt.date | None = None,
+    service_sequence: int | None = None,
+    activity_code: str | None = None,
+    activity_start: dt.date | None = None,
+    activity_end: dt.date | None = None,
+    activity_time_unit: str | None = None,
+    activity_time_units: int | None = None,
+    performer_code: str | None = None,
+    performer_specialism: str | None = None,
+    other_institution_code: str | None = None,
+    debit_credit: str | None = None,
+    reference: str | None = None,
+    previous_reference: str | None = None,
+) -> GZ321Activity:
+    """A new GZ321 v1.0 record 16 (zorgactiviteitrecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(GZ321Activity, locals())
+
+
+def new_gz321_time_spent(
+    *,
+    record_id: int | None = None,
+    bsn: str | None = None,
+    uzovi: str | None = None,
+    insured_number: str | None = None,
+    service_code_list: str | None = None,
+    declaration_code: str | None = None,
+    service_start: dt.date | None = None,
+    service_sequence: int | None = None,
+    practitioner_type: str | None = None,
+    main_practitioner_code: str | None = None,
+    co_practitioner_profession: str | None = None,
+    time_spent_start: dt.date | None = None,
+    time_spent_end: dt.date | None = None,
+    time_spent_unit: str | None = None,
+    time_units_direct: int | None = None,
+    time_units_indirect: int | None = None,
+    debit_credit: str | None = None,
+    reference: str | None = None,
+    previous_reference: str | None = None,
+) -> GZ321Time_spent:
+    """A new GZ321 v1.0 record 17 (tijdsbestedingrecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(GZ321Time_spent, locals())
+
+
+def new_gz321_comment(
+    *,
+    record_id: int | None = None,
+    line_number: int | None = None,
+    text: str | None = None,
+) -> GZ321Comment:
+    """A new GZ321 v1.0 record 98 (commentaarrecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(GZ321Comment, locals())
+
+
+def new_gz321_trailer(
+    *,
+    insured_count: int | None = None,
+    debtor_count: int | None = None,
+    service_count: int | None = None,
+    tariff_count: int | None = None,
+    activity_count: int | None = None,
+    time_spent_count: int | None = None,
+    comment_count: int | None = None,
+    detail_count: int | None = None,
+    total_amount: int | None = None,
+    total_amount_dc: str | None = None,
+    total_amount_signed: int | None = None,
+) -> GZ321Trailer:
+    """A new GZ321 v1.0 record 99 (sluitrecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(GZ321Trailer, locals())
+
+
+def new_mz301_header(
+    *,
+    standard_subversion: str | None = None,
+    message_kind: str | None = None,
+    software_vendor_code: str | None = None,
+    software_version: str | None = None,
+    uzovi: str | None = None,
+    service_bureau_code: str | None = None,
+    provider_code: str | None = None,
+    practice_code: str | None = None,
+    institution_code: str | None = None,
+    payee_code: str | None = None,
+    period_start: dt.date | None = None,
+    period_end: dt.date | None = None,
+    invoice_number: str | None = None,
+    invoice_date: dt.date | None = None,
+    vat_number: str | None = None,
+    currency: str | None = None,
+) -> MZ301Header:
+    """A new MZ301 v1.3 record 01 (voorlooprecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(MZ301Header, locals())
+
+
+def new_mz301_insured(
+    *,
+    record_id: int | None = None,
+    bsn: str | None = None,
+    uzovi: str | None = None,
+    insured_number: str | None = None,
+    patient_number: str | None = None,
+    birth_date: dt.date | None = None,
+    gender: str | None = None,
+    name_code_1: str | None = None,
+    surname_1: str | None = None,
+    prefix_1: str | None = None,
+    name_code_2: str | None = None,
+    surname_2: str | None = None,
+    prefix_2: str | None = None,
+    initials: str | None = None,
+    name_code_3: str | None = None,
+    postcode: str | None = None,
+    foreign_postcode: str | None = None,
+    house_number: int | None = None,
+    house_number_suffix: str | None = None,
+    country_code: str | None = None,
+    debtor_number: str | None = None,
+    deceased: str | None = None,
+) -> MZ301Insured:
+    """A new MZ301 v1.3 record 02 (verzekerdenrecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(MZ301Insured, locals())
+
+
+def new_mz301_debtor(
+    *,
+    record_id: int | None = None,
+    debtor_number: str | None = None,
+    birth_date: dt.date | None = None,
+    gender: str | None = None,
+    name_code_1: str | None = None,
+    surname_1: str | None = None,
+    prefix_1: str | None = None,
+    name_code_2: str | None = None,
+    surname_2: str | None = None,
+    prefix_2: str | None = None,
+    initials: str | None = None,
+    name_code_3: str | None = None,
+    title: str | None = None,
+    street: str | None = None,
+    house_number: int | None = None,
+    house_number_suffix: str | None = None,
+    postcode: str | None = None,
+    foreign_postcode: str | None = None,
+    city: str | None = None,
+    country_code: str | None = None,
+    phone_number: str | None = None,
+    phone_country_code: str | None = None,
+    email: str | None = None,
+    bank_account: int | None = None,
+    relation_type: str | None = None,
+) -> MZ301Debtor:
+    """A new MZ301 v1.3 record 03 (debiteurrecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(MZ301Debtor, locals())
+
+
+def new_mz301_claim(
+    *,
+    record_id: int | None = None,
+    bsn: str | None = None,
+    uzovi: str | None = None,
+    insured_number: str | None = None,
+    authorisation_number: str | None = None,
+    forwarding_allowed: str | None = None,
+    service_date: dt.date | None = None,
+    service_record_kind: str | None = None,
+    special_dentistry: str | None = None,
+    special_dentistry_kind: str | None = None,
+    service_code_list: str | None = None,
+    service_code: str | None = None,
+    jaw_indicator: str | None = None,
+    tooth_code: str | None = None,
+    surface_code: str | None = None,
+    diagnosis_code_list: str | None = None,
+    special_dentistry_diagnosis: str | None = None,
+    accident_indicator: str | None = None,
+    performer_code: str | None = None,
+    performer_specialism: str | None = None,
+    prescriber_code: str | None = None,
+    prescriber_specialism: str | None = None,
+    tariff: int | None = None,
+    quantity: int | None = None,
+    calculated_amount: int | None = None,
+    calculated_amount_dc: str | None = None,
+    special_dentistry_reduction: int | None = None,
+    vat_percentage: int | None = None,
+    declared_amount: int | None = None,
+    declared_amount_dc: str | None = None,
+    reference: str | None = None,
+    previous_reference: str | None = None,
+    calculated_amount_signed: int | None = None,
+    declared_amount_signed: int | None = None,
+) -> MZ301Claim:
+    """A new MZ301 v1.3 record 04 (prestatierecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(MZ301Claim, locals())
+
+
+def new_mz301_comment(
+    *,
+    record_id: int | None = None,
+    line_number: int | None = None,
+    text: str | None = None,
+) -> MZ301Comment:
+    """A new MZ301 v1.3 record 98 (commentaarrecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(MZ301Comment, locals())
+
+
+def new_mz301_trailer(
+    *,
+    insured_count: int | None = None,
+    debtor_count: int | None = None,
+    claim_count: int | None = None,
+    comment_count: int | None = None,
+    detail_count: int | None = None,
+    total_amount: int | None = None,
+    total_amount_dc: str | None = None,
+    total_amount_signed: int | None = None,
+) -> MZ301Trailer:
+    """A new MZ301 v1.3 record 99 (sluitrecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(MZ301Trailer, locals())
+
+
+def new_mz302_header(
+    *,
+    standard_subversion: str | None = None,
+    message_kind: str | None = None,
+    software_vendor_code: str | None = None,
+    software_version: str | None = None,
+    uzovi: str | None = None,
+    service_bureau_code: str | None = None,
+    provider_code: str | None = None,
+    practice_code: str | None = None,
+    institution_code: str | None = None,
+    payee_code: str | None = None,
+    period_start: dt.date | None = None,
+    period_end: dt.date | None = None,
+    invoice_number: str | None = None,
+    invoice_date: dt.date | None = None,
+    vat_number: str | None = None,
+    currency: str | None = None,
+    insurer_reference: str | None = None,
+    return_date: dt.date | None = None,
+    return_code_1: str | None = None,
+    return_code_2: str | None = None,
+    return_code_3: str | None = None,
+) -> MZ302Header:
+    """A new MZ302 v1.3 record 01 (voorlooprecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(MZ302Header, locals())
+
+
+def new_mz302_insured(
+    *,
+    record_id: int | None = None,
+    bsn: str | None = None,
+    uzovi: str | None = None,
+    insured_number: str | None = None,
+    patient_number: str | None = None,
+    birth_date: dt.date | None = None,
+    gender: str | None = None,
+    name_code_1: str | None = None,
+    surname_1: str | None = None,
+    prefix_1: str | None = None,
+    name_code_2: str | None = None,
+    surname_2: str | None = None,
+    prefix_2: str | None = None,
+    initials: str | None = None,
+    name_code_3: str | None = None,
+    postcode: str | None = None,
+    foreign_postcode: str | None = None,
+    house_number: int | None = None,
+    house_number_suffix: str | None = None,
+    country_code: str | None = None,
+    debtor_number: str | None = None,
+    deceased: str | None = None,
+    return_code_1: str | None = None,
+    return_code_2: str | None = None,
+    return_code_3: str | None = None,
+) -> MZ302Insured:
+    """A new MZ302 v1.3 record 02 (verzekerdenrecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(MZ302Insured, locals())
+
+
+def new_mz302_debtor(
+    *,
+    record_id: int | None = None,
+    debtor_number: str | None = None,
+    birth_date: dt.date | None = None,
+    gender: str | None = None,
+    name_code_1: str | None = None,
+    surname_1: str | None = None,
+    prefix_1: str | None = None,
+    name_code_2: str | None = None,
+    surname_2: str | None = None,
+    prefix_2: str | None = None,
+    initials: str | None = None,
+    name_code_3: str | None = None,
+    title: str | None = None,
+    street: str | None = None,
+    house_number: int | None = None,
+    house_number_suffix: str | None = None,
+    postcode: str | None = None,
+    foreign_postcode: str | None = None,
+    city: str | None = None,
+    country_code: str | None = None,
+    phone_number: str | None = None,
+    phone_country_code: str | None = None,
+    email: str | None = None,
+    bank_account: int | None = None,
+    relation_type: str | None = None,
+    return_code_1: str | None = None,
+    return_code_2: str | None = None,
+    return_code_3: str | None = None,
+) -> MZ302Debtor:
+    """A new MZ302 v1.3 record 03 (debiteurrecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(MZ302Debtor, locals())
+
+
+def new_mz302_claim(
+    *,
+    record_id: int | None = None,
+    bsn: str | None = None,
+    uzovi: str | None = None,
+    insured_number: str | None = None,
+    authorisation_number: str | None = None,
+    forwarding_allowed: str | None = None,
+    service_date: dt.date | None = None,
+    service_record_kind: str | None = None,
+    special_dentistry: str | None = None,
+    special_dentistry_kind: str | None = None,
+    service_code_list: str | None = None,
+    service_code: str | None = None,
+    jaw_indicator: str | None = None,
+    tooth_code: str | None = None,
+    surface_code: str | None = None,
+    diagnosis_code_list: str | None = None,
+    special_dentistry_diagnosis: str | None = None,
+    accident_indicator: str | None = None,
+    performer_code: str | None = None,
+    performer_specialism: str | None = None,
+    prescriber_code: str | None = None,
+    prescriber_specialism: str | None = None,
+    tariff: int | None = None,
+    quantity: int | None = None,
+    calculated_amount: int | None = None,
+    calculated_amount_dc: str | None = None,
+    special_dentistry_reduction: int | None = None,
+    vat_percentage: int | None = None,
+    declared_amount: int | None = None,
+    declared_amount_dc: str | None = None,
+    reference: str | None = None,
+    previous_reference: str | None = None,
+    insurer_calculated_amount: int | None = None,
+    insurer_calculated_amount_dc: str | None = None,
+    awarded_amount: int | None = None,
+    awarded_amount_dc: str | None = None,
+    return_code_1: str | None = None,
+    return_code_2: str | None = None,
+    return_code_3: str | None = None,
+    calculated_amount_signed: int | None = None,
+    declared_amount_signed: int | None = None,
+    insurer_calculated_amount_signed: int | None = None,
+    awarded_amount_signed: int | None = None,
+) -> MZ302Claim:
+    """A new MZ302 v1.3 record 04 (prestatierecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(MZ302Claim, locals())
+
+
+def new_mz302_comment(
+    *,
+    record_id: int | None = None,
+    line_number: int | None = None,
+    text: str | None = None,
+    return_code_1: str | None = None,
+    return_code_2: str | None = None,
+    return_code_3: str | None = None,
+) -> MZ302Comment:
+    """A new MZ302 v1.3 record 98 (commentaarrecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(MZ302Comment, locals())
+
+
+def new_mz302_trailer(
+    *,
+    insured_count: int | None = None,
+    debtor_count: int | None = None,
+    claim_count: int | None = None,
+    comment_count: int | None = None,
+    detail_count: int | None = None,
+    submitted_total: int | None = None,
+    submitted_total_dc: str | None = None,
+    awarded_total: int | None = None,
+    awarded_total_dc: str | None = None,
+    submitted_total_signed: int | None = None,
+    awarded_total_signed: int | None = None,
+) -> MZ302Trailer:
+    """A new MZ302 v1.3 record 99 (sluitrecord) with the fields given (the rest empty, fixed
+    fields filled); a type checker knows every field's name and type."""
+    return _new(MZ302Trailer, locals())

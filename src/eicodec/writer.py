@@ -6,8 +6,9 @@ identificatie detailrecord where the caller left it empty, gives comments the nu
 of the record they follow and a regelnummer, computes the trailer counts and totals,
 and ends every record, the last one included, with CR/LF. It never truncates: a record
 of the wrong length or a character the encoding cannot hold raises
-:class:`~eicodec.errors.EncodeError`. With ``check=True`` it also refuses a declaration
-whose mandatory fields are empty (:func:`missing_fields` lists them).
+:class:`~eicodec.errors.EncodeError`. A declaration built in code (not read from a file)
+is refused when its mandatory fields are empty (:func:`missing_fields` lists them;
+``check=False`` writes a draft anyway).
 """
 
 from __future__ import annotations
@@ -199,13 +200,24 @@ def render_records(records: Iterable[Record], encoding: str = "utf-8") -> Iterat
                               rubric=f.rubric if f else None) from None
 
 
-def dumps(decl: Declaration, *, encoding: str | None = None, check: bool = False) -> bytes:
+def built_in_code(decl: Declaration) -> bool:
+    """Whether *decl* was built in code (its voorlooprecord was not read from a file)."""
+    return decl.header.line is None
+
+
+def _wants_check(decl: Declaration, check: bool | None) -> bool:
+    return built_in_code(decl) if check is None else check
+
+
+def dumps(decl: Declaration, *, encoding: str | None = None, check: bool | None = None) -> bytes:
     """The file text of *decl* as bytes (default: the encoding it was read in, else UTF-8).
 
-    ``check=True`` first refuses a declaration with empty mandatory fields: an
-    :class:`~eicodec.errors.EncodeError` naming line, record type and rubric of the first
-    and listing them all (``.missing``; no values from the declaration)."""
-    if check:
+    A declaration built in code is checked first (``check=None``, the default; ``True``
+    checks any declaration, ``False`` writes a draft as it is): empty mandatory fields
+    raise an :class:`~eicodec.errors.EncodeError` naming line, record type and rubric of
+    the first and listing them all (``.missing``; no values from the declaration). A
+    declaration read from a file is written back exactly as read."""
+    if _wants_check(decl, check):
         _check(decl)
     done = complete(decl)
     enc = _encoding(decl, encoding)
@@ -221,10 +233,11 @@ def dumps(decl: Declaration, *, encoding: str | None = None, check: bool = False
 
 
 def write(decl: Declaration, target: str | os.PathLike[str] | IO[bytes], *,
-          encoding: str | None = None, check: bool = False) -> None:
-    """Write *decl* to a path or binary file object, one record at a time
-    (``check=True``: refuse empty mandatory fields first, as :func:`dumps`)."""
-    if check:
+          encoding: str | None = None, check: bool | None = None) -> None:
+    """Write *decl* to a path or binary file object, one record at a time (a declaration
+    built in code is checked for empty mandatory fields first, as :func:`dumps`;
+    ``check=False`` writes a draft)."""
+    if _wants_check(decl, check):
         _check(decl)
     done = complete(decl)
     write_records(done.iter_records(), target, encoding=_encoding(decl, encoding))
