@@ -4,6 +4,7 @@ reads, private partial files, linear-time patterns (issue 25)."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import os
 import re
@@ -212,3 +213,38 @@ def test_a_backtracking_pattern_validates_the_example_correctly(tmp_path: Path) 
 def test_a_pattern_re2_cannot_run_in_linear_time_is_refused_at_load(tmp_path: Path, pattern: str) -> None:
     with pytest.raises(eicodec.SpecError, match="record.comment_words"):
         eicodec.validate(FULL, rules=_rules_with_pattern(tmp_path, pattern))
+
+
+# --------------------------------------------------------------------------- anonymise: guard, dates
+
+def test_a_birth_date_in_year_9999_gets_a_fake_not_an_error() -> None:
+    spec = eicodec.get_spec("AP304")
+    f = spec.field("02", "0207")
+    lines = FULL.read_bytes().split(b"\r\n")
+    i = next(i for i, ln in enumerate(lines) if ln[:2] == b"02")
+    lines[i] = lines[i][:f.start - 1] + b"99991231" + lines[i][f.end:]
+    data = b"\r\n".join(lines)
+    out = b"".join(eicodec.anonymise(data, b"k")).split(b"\r\n")[i]
+    fake = out[f.start - 1:f.end].decode()
+    assert fake != "99991231" and fake.startswith("9999") and dt.date(9999, int(fake[4:6]), int(fake[6:]))
+
+
+def test_the_leak_guard_writes_nothing_and_names_the_rubric_not_the_value(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Were a fake to fail (here: the anonymiser made to copy lines unchanged), the guard
+    stops the copy before anything is written: the target keeps its content, stdout gets
+    nothing, and the error says which rubric, never the value."""
+    from eicodec.anonymise import Anonymiser, LeakError
+
+    monkeypatch.setattr(Anonymiser, "line", lambda self, text: text)
+    target = tmp_path / "copy.asc"
+    target.write_bytes(b"old")
+    with pytest.raises(LeakError) as caught:
+        eicodec.anonymise_to(FULL, target, b"k")
+    assert target.read_bytes() == b"old" and _partials(tmp_path) == []
+    assert caught.value.rubric is not None and "rubric" in str(caught.value)
+    assert "123456782" not in str(caught.value) and "Vries" not in str(caught.value)
+    sink = io.BytesIO()
+    with pytest.raises(LeakError):
+        eicodec.anonymise_to(FULL, sink, b"k")
+    assert sink.getvalue() == b""
