@@ -65,7 +65,7 @@ from .kinds import iban_ok
 from .layouts import FieldSpec, MessageSpec, data_dir
 from .masking import Masker
 from .outputs import atomic_output, same_file
-from .reader import MAX_LINE, Source, open_records
+from .reader import MAX_LINE, RecordStream, Source
 
 __all__ = ["AnonymiseError", "LeakError", "OverwriteRefused", "anonymise", "anonymise_to", "load_fakes"]
 
@@ -809,7 +809,7 @@ def anonymise(source: Source, key: bytes | str | None = None, *, spec: MessageSp
     mark and line ends; only personal fields differ. Memory stays flat in file size.
     """
     k = _key_bytes(key)
-    stream = open_records(source, encoding=encoding, spec=spec)
+    stream = RecordStream(source, encoding=encoding, spec=spec, recognise=True)  # (as the validator reads it)
     found = stream.info.spec
     assert found is not None
     anon = Anonymiser(found, k, fakes, keep_foreign=stream.info.mixed)

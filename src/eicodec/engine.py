@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast
 
 import numpy as np
@@ -26,13 +26,29 @@ from .codes import return_codes, use_return_codes
 from .findings import MODES, Findings, Mode, Outcomes, Report, Status, Verdict
 from .grammar import Grammar, Placement, Walker
 from .history import HistorySource, HistoryStore
-from .kinds import CHECKS, FieldChecks, View, field_message, keys_of, pairing_keys, unique_keys
-from .layouts import MessageSpec
+from .kinds import (
+    CHECKS,
+    NOT_LEFT_ALIGNED,
+    SIBLING_KINDS,
+    FieldChecks,
+    View,
+    aligned_left,
+    child_sum_stated,
+    field_message,
+    keys_of,
+    make_previous,
+    pairing_keys,
+    unique_keys,
+)
+from .layouts import KEY_RUBRICS, MessageSpec
 from .reader import RecordStream, Source
+from .registers import Register, Registers, RegisterSource
 from .rules import Rule, RuleSet, load_rules, owner, rules_for
-from .subtree import SubtreeConditions
+from .subtree import ChildSums, SubtreeConditions
 
 _PROGRESS_EVERY = 20_000
+#: the general EI format rule on alphanumeric values (specs/defaults.rules.toml)
+ALIGN_RULE = "format.left_aligned"
 _TYPE_NAMES = [f"{t:02d}" for t in range(100)]
 _LAST = 1 << 62  # sorts findings without a line last
 
@@ -114,12 +130,25 @@ def _repeated(parts: list[np.ndarray]) -> np.ndarray:
     return np.unique(keys[1:][same])
 
 
+def _left_aligned(spec: MessageSpec, rules: RuleSet, record: str, mode: str) -> frozenset[str]:
+    """The rubrics of *record* checked by the general format rule ``format.left_aligned``
+    (every alphanumeric value field but the rule's ``exempt`` rubrics; none when the
+    rules have no such rule or it does not run in *mode*)."""
+    rule = rules.rules.get(ALIGN_RULE)
+    if rule is None or mode not in rule.modes:
+        return frozenset()
+    exempt = set(rule.params.get("exempt", ()))
+    return frozenset(f.rubric for f in spec.records[record].fields if aligned_left(f) and f.rubric not in exempt)
+
+
 class _Run:
     """One pass over the file: findings, outcomes, counts and totals."""
 
     def __init__(self, spec: MessageSpec, rules: RuleSet, mode: str, show_values: bool, today: dt.date,
-                 known: _Known | None, history: HistoryStore | None = None) -> None:
+                 known: _Known | None, history: HistoryStore | None = None,
+                 registers: Registers | None = None) -> None:
         self.spec = spec
+        self.registers = registers if registers is not None else Registers()  # (rules of kind register)
         self.rules = rules
         self.mode = mode
         self.show_values = show_values
@@ -128,18 +157,32 @@ class _Run:
         self.grammar = Grammar(spec)
         self.walker = Walker(self.grammar)
         codes = frozenset(return_codes())
-        self.field_checks = {t: FieldChecks(lay, codes) for t, lay in spec.records.items()}
+        self.field_checks = {t: FieldChecks(lay, codes, _left_aligned(spec, rules, t, mode))
+                             for t, lay in spec.records.items()}
         self.history = history  # rules of kind claim_history run only with one
         self.checks = [(i, r) for i, r in enumerate(rules.checks)
-                       if mode in r.modes and (history is not None or r.kind != "claim_history")]
+                       if mode in r.modes and (history is not None or r.kind != "claim_history")
+                       and (r.kind != "register" or r.params.get("register") in self.registers)]
         self.needs = {i: self._foreign(r) for i, r in self.checks}
         self.subtree = SubtreeConditions(spec, self.checks)  # rules with conditions on records under theirs
+        self.sums = ChildSums(spec, self.checks)  # rules on the sum of the records under theirs
+        # sibling rules: per depth of the tree, the last record at that depth read so far
+        # (parent line, its characters, type, readable), carried across batches
+        self.sibling_depths = {self.grammar.depth[r.record] for _, r in self.checks
+                               if r.kind in SIBLING_KINDS and r.record in self.grammar.depth}
+        self.depth_of = np.full(256, -1, np.int64)
+        for t, d in self.grammar.depth.items():
+            self.depth_of[int(t)] = d
+        self.last_sibling: dict[int, tuple[int, np.ndarray, int, bool]] = {}
         self.found = Findings()
         self.keys = array("q")  # per finding: phase << 32 | order (its line is in self.found)
         self.line_codes: dict[int, list[tuple[tuple[Any, ...], str]]] = {}
         self.outcomes = Outcomes()
         self.total = 0
         self.totals = self._total_fields()
+        #: per entry of ``totals``: its own signed sum, the rows summed, and whether each
+        #: had plain digits and D or C (for :meth:`exact_sums`)
+        self.total_parts = [[0, 0, True] for _ in self.totals]
         self.seq = 0
         roles = rules.roles
         self.ok, self.not_assessed = roles.get("assessed_ok", ""), roles.get("not_assessed", "")
@@ -238,23 +281,56 @@ class _Run:
         self._fields(batch, pl, chars)
         for i, rule in self.checks:
             self._rule(i, rule, batch, pl, chars, ext_ok, ext_lines, body)
-        if self.subtree:
+        if self.subtree or self.sums:
             self._subtree(batch, pl, chars, ext_lines, body)
-        for t, sl, sign in self.totals:
+        if self.sibling_depths:
+            self._carry_siblings(batch, pl)
+        for (t, sl, sign), kept in zip(self.totals, self.total_parts):
             rows = self._body_rows(batch, body, _TYPE_NAMES[t])
             if len(rows):
                 block = self._blocks.get(_TYPE_NAMES[t])
                 fc = block[2][sl].T if block is not None and block[0] is rows else chars[rows, sl]
                 ok = ((fc >= 48) & (fc <= 57)).all(axis=1)
                 value = digits_value(fc)
-                neg = chars[rows, sign] == ord("C")
-                self.total += int(np.where(ok, np.where(neg, -value, value), 0).sum())
+                dc = chars[rows, sign]
+                neg = dc == ord("C")
+                part = int(np.where(ok, np.where(neg, -value, value), 0).sum())
+                self.total += part
+                kept[0] += part
+                kept[1] += len(rows)
+                if kept[2] and not (ok.all() and (neg | (dc == ord("D"))).all()):
+                    kept[2] = False
+            # records of another length count as written (their amount at its place): the
+            # file is rejected for their length (0804), not again for a total that was right
+            odd = np.flatnonzero(pl.body & ~batch.length_ok & self._mine(batch, _TYPE_NAMES[t]))
+            for r in odd.tolist():
+                text = batch.text(r)
+                amount, dc_text = text[sl], text[sign:sign + 1]
+                if amount.isascii() and amount.isdigit() and len(amount) == sl.stop - sl.start:
+                    self.total += -int(amount) if dc_text == "C" else int(amount)
         for group in pl.closed:
             self._verdicts(group)
         if pl.fast is not None:
             self._fast_verdicts(batch, *pl.fast)
         # what was made for this batch goes before the next is read (peak memory)
         self._blocks, self._masks, self._rows_cache, self._rows_batch = {}, {}, {}, None
+
+    def header_key(self, spec: MessageSpec) -> None:
+        """The header names another message (0102/0103/0104) than the spec it was read
+        as (given, or known from its record length): each such rubric without a fixed
+        value in the layout is a file-level finding with its code (the fixed ones, 0102
+        and 0103, are found by the header's field checks)."""
+        raw = self.walker.header_raw
+        lay = self.spec.records[spec.header]
+        if len(raw) != lay.length:
+            return
+        for rubric, want in zip(KEY_RUBRICS, spec.key):
+            f = lay.by_rubric[rubric]
+            if f.fixed is None and raw[f.start - 1:f.end] != want:
+                code, prov = self.rules.field_code(rubric, spec.header)
+                line = self.walker.header.line if self.walker.header is not None else 1
+                self.add((2, f.start), "file.header_field", line, spec.header, rubric,
+                         f"{f.name} ({rubric}) is not {want}", code=code, level="file", provisional=prov)
 
     def _structural(self, event: tuple[int | None, str, str, str | None, str | None]) -> None:
         """A finding of the walker; with ``name_kenmerk`` in the rules, one about a whole
@@ -459,8 +535,8 @@ class _Run:
                     self.add(key, "file.record_id", line, t, f.rubric, message, code=code)
                 else:
                     level = "record" if lvl == 1 else "file"
-                    rule_id = "record.field" if level == "record" else (
-                        "file.header_field" if t == spec.header else "file.trailer_field")
+                    rule_id = ALIGN_RULE if problem == NOT_LEFT_ALIGNED else "record.field" if level == "record" \
+                        else "file.header_field" if t == spec.header else "file.trailer_field"
                     if self.show_values:
                         text = batch.text(row)[f.start - 1:f.end]
                         self.add(key, rule_id, line, t, f.rubric, message, code=code, level=level,
@@ -545,12 +621,19 @@ class _Run:
         else:
             view = View(self.spec, rule.record, chars, rows, anc, self.today)  # type: ignore[arg-type]
         view.history = self.history  # type: ignore[attr-defined]
+        view.registers = self.registers  # type: ignore[attr-defined]
         if rule.kind == "unique":
             self._unique(i, rule, view, usable & placed[rows], pl, batch)
             return
         if rule.kind == "credit_pairing":
             self._pairing(i, rule, view, usable & placed[rows], batch)
             return
+        if rule.kind == "child_sum":
+            stated, judged = child_sum_stated(rule, view)
+            self.sums.expect(i, batch.first + rows[judged], stated[judged])
+            return
+        if rule.kind in SIBLING_KINDS:
+            view.previous = self._previous(rule, batch, pl, chars, rows)  # type: ignore[attr-defined]
         fails = CHECKS[rule.kind](rule, view)
         if not fails.any():
             return
@@ -643,15 +726,76 @@ class _Run:
                  body: np.ndarray) -> None:
         """Conditions on the records under a record: what this batch shows, and the
         findings of the records it closed (before their groups get verdicts)."""
-        self.subtree.observe(chars, ext_lines, batch.types, pl.level,
-                             lambda t: self._rows(batch, pl, body, t)[0], pl.anc, self.today)
+        if self.subtree:
+            self.subtree.observe(chars, ext_lines, batch.types, pl.level,
+                                 lambda t: self._rows(batch, pl, body, t)[0], pl.anc, self.today)
+        if self.sums:
+            self.sums.observe(chars, ext_lines, batch.types, pl.level, pl.parent_line,
+                              lambda t: self._rows(batch, pl, body, t)[0], pl.anc, self.today)
         self._settle({n.type: n.line for n in self.walker.stack})
 
     def _settle(self, open_lines: dict[str, int] | None) -> None:
+        for i, line, _ in self.sums.settle(open_lines):
+            rule = self.sums.rules[i]
+            if i in self.subtree.rules:  # (its record is closed: its ``under`` conditions decide below)
+                at = np.array([line], np.int64)
+                self.subtree.defer(i, at, at, None)
+                continue
+            self.add((3, i), rule.id, line, rule.record, rule.reported_rubric, rule.message, rule=rule)
         for i, line, value in self.subtree.settle(open_lines):
             rule = self.subtree.rules[i]
             self.add((3, i), rule.id, line, rule.at or rule.record, rule.reported_rubric, rule.message,
                      value=value, rule=rule)
+
+    # ------------------------------------------------------------------ siblings
+    def _sibling_rows(self, batch: Batch, pl: Placement, d: int) -> np.ndarray:
+        """The rows of *batch* at depth *d* of the tree (records, not comments), in order;
+        once per batch."""
+        key = ("depth", d)
+        found = self._rows_cache.get(key)
+        if found is None or self._rows_batch is not batch:
+            if self._rows_batch is not batch:
+                self._rows_cache = {}
+                self._rows_batch = batch
+            types = batch.types.astype(np.int64)
+            at_d = self.depth_of[np.where((types >= 0) & (types < 256), types, 255)] == d
+            found = self._rows_cache[key] = np.flatnonzero(at_d & (pl.level == 1) & pl.body)
+        return cast("np.ndarray", found)
+
+    def _previous(self, rule: Rule, batch: Batch, pl: Placement, chars: np.ndarray, rows: np.ndarray) -> Any:
+        """The previous sibling of each of *rows* (records of the rule's type), from this
+        batch or carried from the one before (:class:`~eicodec.kinds.Previous`)."""
+        d = self.grammar.depth[rule.record]  # type: ignore[index]
+        cand = self._sibling_rows(batch, pl, d)
+        pos = np.searchsorted(cand, rows)
+        before = cand[np.maximum(pos - 1, 0)]
+        first = pos == 0
+        width = chars.shape[1]
+        prev_chars = chars[before].astype(np.uint32)
+        parent = pl.parent_line[before].copy()
+        types = batch.types[before].astype(np.int64)
+        readable = batch.length_ok[before].copy()
+        carried = self.last_sibling.get(d)
+        if first.any():
+            if carried is None:
+                parent[first], types[first] = -1, -1
+            else:
+                c_parent, c_chars, c_type, c_ok = carried
+                prev_chars[first] = c_chars[:width]
+                parent[first], types[first], readable[first] = c_parent, c_type, c_ok
+        sibling = parent == pl.parent_line[rows]
+        types = np.where(sibling, types, -1)
+        known = ~sibling | readable
+        return make_previous(rule, self.spec, prev_chars, types, known, self.today)
+
+    def _carry_siblings(self, batch: Batch, pl: Placement) -> None:
+        """Keep, per depth the sibling rules read, the last record at that depth."""
+        for d in self.sibling_depths:
+            cand = self._sibling_rows(batch, pl, d)
+            if len(cand):
+                r = int(cand[-1])
+                self.last_sibling[d] = (int(pl.parent_line[r]), batch.chars[r].astype(np.uint32).copy(),
+                                        int(batch.types[r]), bool(batch.length_ok[r]))
 
     # ------------------------------------------------------------------ verdicts
     def _verdicts(self, group: list[tuple[int, str, int]]) -> None:
@@ -698,7 +842,7 @@ class _Run:
     # ------------------------------------------------------------------ the end
     def finish(self) -> None:
         spec = self.spec
-        if self.subtree:
+        if self.subtree or self.sums:
             self._settle(None)
         for group in self.walker.finish(self._structural):
             self._verdicts(group)
@@ -731,6 +875,19 @@ class _Run:
             if stated != self.total or (self.total == 0 and dc is not None and sign != "D"):
                 self.add((4, 1), "file.trailer_total", line, spec.trailer, total.rubric,
                          f"{f.name} ({total.rubric}) with its D/C does not equal the signed sum of {total.sum}")
+
+    def exact_sums(self) -> dict[str, int]:
+        """The signed sums of the trailer totals' amounts (by the summed rubric) that are
+        exact for the whole file: every record of the type holding it was summed (whole,
+        between voorlooprecord and sluitrecord) with plain digits and D or C. The return
+        file's builder takes its totals from them instead of reading the file again."""
+        rubrics = self._total_rubrics()
+        return {total: value for (t, _, _), (value, rows, plain), total in zip(self.totals, self.total_parts, rubrics)
+                if plain and rows == self.walker.counts.get(_TYPE_NAMES[t], 0) and rubrics.count(total) == 1}
+
+    def _total_rubrics(self) -> list[str]:
+        return [total.sum for total in self.spec.totals for lay in self.spec.records.values()
+                if (f := lay.by_rubric.get(total.sum)) is not None and f.sign]
 
     def known_repeats(self) -> _Known:
         """After a first pass: the keys that repeat (empty when nothing does)."""
@@ -768,7 +925,8 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
              codes: str | os.PathLike[str] | None = None, spec: MessageSpec | None = None,
              rules: str | os.PathLike[str] | None = None, encoding: str | None = None,
              show_values: bool = False, progress: Callable[[int], None] | None = None,
-             batch_lines: int = BATCH_LINES, history: HistorySource | None = None) -> Report:
+             batch_lines: int = BATCH_LINES, history: HistorySource | None = None,
+             registers: Registers | Mapping[str, RegisterSource | Register] | None = None) -> Report:
     """Check *source* against its spec and rules and return a :class:`Report`.
 
     ``mode``: ``"insurer"`` (an insurer's checks and return rules) or ``"vecozo"``
@@ -782,7 +940,9 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
     checked so far. ``batch_lines``: lines checked at a time (findings do not depend on it).
     ``history``: earlier claim lines and their outcomes (:class:`~eicodec.ClaimHistory`,
     its SQLite file's path, or a mapping): the rules of kind ``claim_history`` (STB §5.4.8)
-    run only with one.
+    run only with one. ``registers``: code registers by name (``{"agb": "agb.csv",
+    "uzovi": lookup}``, see :mod:`eicodec.registers`): the rules of kind ``register``
+    run only for the registers given.
 
     Raises :class:`~eicodec.errors.UnreadableInputError` for input that is no EI file.
     A file that does not start with a voorlooprecord is one, unless ``spec`` is given and
@@ -795,18 +955,19 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
         use_return_codes(codes)
     day = today or dt.date.today()
     past = HistoryStore.of(history) if history is not None else None
+    regs = Registers.of(registers)
     opener, to_close = replayable(source)
     if past is not None and past is not history:
         to_close.append(past)  # type: ignore[arg-type]  # opened here: closed here
     try:
         with RecordStream(opener(), encoding=encoding, spec=spec, defer_check=True,
-                          headerless=spec is not None) as stream:
+                          headerless=spec is not None, recognise=True) as stream:
             found = stream.info.spec
             assert found is not None
             info = stream.info
             headerless = info.header_missing
             ruleset = _rules_of(found, rules)
-            run = _Run(found, ruleset, mode, show_values, day, None, past)
+            run = _Run(found, ruleset, mode, show_values, day, None, past, regs)
             if headerless:
                 run.missing_header()
             _consume(run, stream, batch_lines, progress, opener)
@@ -819,7 +980,7 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
         if known.any():
             # Rare: something repeats. Check again knowing what, so that the affected
             # groups get their verdicts right.
-            run = _Run(found, ruleset, mode, show_values, day, known, past)
+            run = _Run(found, ruleset, mode, show_values, day, known, past, regs)
             if headerless:
                 run.missing_header()
             with RecordStream(opener(), encoding=encoding, spec=found, defer_check=True,
@@ -828,6 +989,8 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
     finally:
         for fh in to_close:
             fh.close()
+    if info.header_key_wrong:
+        run.header_key(found)
     if "file.encoding" in run.rules.rules and mode in run.rules.rules["file.encoding"].modes:
         for line in info.fallback_lines:  # lines of a UTF-8 file that were not UTF-8 (see reader)
             run.add((0, 0), "file.encoding", line, None, None,
@@ -843,6 +1006,8 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
     return Report(spec=found, mode=mode, status=status, findings=findings, outcomes=run.outcomes,
                   counts=dict(run.walker.counts), encoding=info.encoding, fingerprint=info.fingerprint,
                   header_raw=run.walker.header_raw, bom=info.bom, checked_on=day,
+                  header_line=run.walker.header.line if run.walker.header is not None else None,
+                  trailer_raw=run.walker.trailer_raw, amount_sums=run.exact_sums(),
                   source=os.fspath(source) if isinstance(source, (str, os.PathLike)) else None)
 
 

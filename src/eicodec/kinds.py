@@ -33,10 +33,12 @@ RETURN_CODE_LISTS = frozenset({"COD954", "COD955", "COD956"})
 # ------------------------------------------------------------------ field checks (kind "field")
 
 NOT_NUMERIC, NOT_FIXED, MISSING, NOT_DATE, NOT_TIME, NOT_LISTED, NOT_RETURN_CODE, NOT_BLANK, NOT_DC = range(1, 10)
+#: (general EI format rule ``format.left_aligned``, specs/defaults.rules.toml)
+NOT_LEFT_ALIGNED = 10
 _PROBLEMS = {NOT_NUMERIC: "is not numeric", MISSING: "is missing", NOT_DATE: "is not a calendar date (CCYYMMDD)",
              NOT_TIME: "is not a time of day (HHMM)", NOT_LISTED: "is not in its code list",
              NOT_RETURN_CODE: "is not a known COD954 code", NOT_BLANK: "is not blank",
-             NOT_DC: "is not D or C"}
+             NOT_DC: "is not D or C", NOT_LEFT_ALIGNED: "is not left-aligned (starts with a space)"}
 
 
 def field_message(f: FieldSpec, problem: int) -> str:
@@ -60,6 +62,12 @@ def _padded(values: Iterable[str], width: int, numeric: bool) -> np.ndarray:
     return np.array(sorted(out), dtype=f"U{width}")
 
 
+def aligned_left(f: FieldSpec) -> bool:
+    """Whether the EI rule "links aansluiten, rechts opvullen met spaties" applies to
+    field *f*: an alphanumeric value field (not reserve, D/C or a fixed value)."""
+    return f.type == "AN" and f.kind not in ("reserve", "dc") and f.fixed is None
+
+
 def _fixed_codes(text: str) -> np.ndarray:
     return np.array([ord(c) for c in text], np.uint32)
 
@@ -67,8 +75,12 @@ def _fixed_codes(text: str) -> np.ndarray:
 class FieldChecks:
     """The layout's own checks of every field of one record type, vectorised."""
 
-    def __init__(self, lay: RecordLayout, return_codes: frozenset[str]) -> None:
+    def __init__(self, lay: RecordLayout, return_codes: frozenset[str],
+                 left_aligned: frozenset[str] = frozenset()) -> None:
+        """*left_aligned*: the rubrics of *lay* whose filled value may not start with a
+        space (rule ``format.left_aligned``; empty: not checked)."""
         self.layout = lay
+        self.left_aligned = frozenset(r for r in left_aligned if r in lay.by_rubric and aligned_left(lay.by_rubric[r]))
         self.fields: list[FieldSpec] = []
         self._plans: list[tuple[FieldSpec, np.ndarray | None, np.ndarray | None]] = []
         self._keyed_cache: dict[tuple[int, int], tuple[FieldSpec, np.ndarray | None, np.ndarray | None]] = {}
@@ -82,7 +94,7 @@ class FieldChecks:
             listed = _padded(allowed, f.length, numeric) if allowed is not None else None
             rc = _padded(return_codes, f.length, numeric) if f.codelist in RETURN_CODE_LISTS else None
             if not numeric and f.kind == "text" and f.mandatory != "Y" and f.fixed is None and listed is None \
-                    and rc is None:
+                    and rc is None and f.rubric not in self.left_aligned:
                 continue  # free optional text: nothing can be wrong with it (lines hold no CR/LF)
             self.fields.append(f)
             self._plans.append((f, listed, rc))
@@ -104,6 +116,7 @@ class FieldChecks:
         times: list[tuple[int, int, int, bool]] = []  # (plan, start, end, may be all zeros)
         numeric_lists: list[tuple[int, int, int, np.ndarray]] = []
         rest: list[int] = []  # plan indices checked in detail for every row
+        aligned: list[tuple[int, int, int]] = []  # (plan, start, end) of AN fields checked left-aligned
 
         def span(s: int, e: int, low: int, high: int) -> None:
             pos.extend(range(s, e))
@@ -117,6 +130,8 @@ class FieldChecks:
 
         for j, (f, listed, rc) in enumerate(self._plans):
             s, e = f.start - 1, f.end
+            if f.rubric in self.left_aligned:
+                aligned.append((j, s, e))
             fixed = _fixed_codes(f.fixed) if f.fixed is not None else None
             if fixed is not None and f.fixed is not None and (
                     len(fixed) != e - s or int(fixed.max(initial=0)) > 255 or (
@@ -185,6 +200,7 @@ class FieldChecks:
         self._times = times
         self._numeric_lists = numeric_lists
         self._rest = rest
+        self._aligned = aligned
 
     def fine(self, chars: np.ndarray, cols: np.ndarray | None = None) -> np.ndarray:
         """Per row of *chars*: every field passes its checks (the detailed checks would
@@ -240,6 +256,10 @@ class FieldChecks:
                 good = (v == 0) | member(v, ints)
             ok &= good
             parts.append((j, good))
+        for j, s, e in self._aligned:
+            good = (cols[s] != _SPACE) | (cols[s:e] == _SPACE).all(axis=0)
+            ok &= good
+            parts.append((j, good))
         for j in self._rest:
             f, listed, rc = self._keyed(j, chars.dtype)
             s, e = f.start - 1, f.end
@@ -247,7 +267,7 @@ class FieldChecks:
             fc = block.T
             digits = ((block - np.asarray(_ZERO, dt)) < 10).all(axis=0)
             good = self._one(f, fc, listed, rc, n, digits, (block == _ZERO).all(axis=0),
-                             (block == _SPACE).all(axis=0)) == 0
+                             (block == _SPACE).all(axis=0), f.rubric in self.left_aligned) == 0
             ok &= good
             parts.append((j, good))
         return ok, parts
@@ -303,7 +323,7 @@ class FieldChecks:
             s, e = f.start - 1, f.end
             fc = chars[:, s:e]
             out[:, j] = self._one(f, fc, listed, rc, n, digit[s:e].all(axis=0), zero[s:e].all(axis=0),
-                                  space[s:e].all(axis=0))
+                                  space[s:e].all(axis=0), f.rubric in self.left_aligned)
         return out
 
     def _keyed(self, j: int, dtype: np.dtype) -> tuple[FieldSpec, np.ndarray | None, np.ndarray | None]:
@@ -320,7 +340,7 @@ class FieldChecks:
 
     @staticmethod
     def _one(f: FieldSpec, fc: np.ndarray, listed: np.ndarray | None, rc: np.ndarray | None, n: int,
-             digits: np.ndarray, zeros: np.ndarray, spaces: np.ndarray) -> np.ndarray:
+             digits: np.ndarray, zeros: np.ndarray, spaces: np.ndarray, left: bool = False) -> np.ndarray:
         p = np.zeros(n, np.int8)
 
         def put(code: int, cond: np.ndarray) -> None:
@@ -364,6 +384,8 @@ class FieldChecks:
                 put(NOT_LISTED, ~is_listed(keys_of(fc), listed_for(listed, fc)))
             if rc is not None:
                 put(NOT_RETURN_CODE, ~is_listed(keys_of(fc), listed_for(rc, fc)))
+            if left:
+                put(NOT_LEFT_ALIGNED, fc[:, 0] == _SPACE)
         p[p < 0] = 0
         return p
 
@@ -751,6 +773,8 @@ def unique_keys(rule: Rule, view: View) -> tuple[np.ndarray, np.ndarray]:
     some = np.zeros(view.n, bool)
     for f, fc in parts:
         some |= filled(f, fc) if f.type == "AN" else ~all_of(fc, _SPACE)
+    if rule.when:  # (only the rows where the rule's conditions hold take part)
+        some &= when(rule, view)
     return row_hash(chars), some
 
 
@@ -765,6 +789,27 @@ def pairing_keys(rule: Rule, view: View) -> tuple[np.ndarray, np.ndarray, np.nda
     return row_hash(ref), has_ref & debit, row_hash(prev), has_prev & credit
 
 
+# ------------------------------------------------------------------ issue #20: register lookups
+# (kept apart from the other kinds: see eicodec.registers)
+
+def k_register(rule: Rule, view: View) -> np.ndarray:
+    """A filled field whose code the rule's register (``register``) does not hold; runs
+    only when the validation was given that register (the engine leaves it out else)."""
+    f, fc = view.field(rule.rubrics[0])
+    regs = getattr(view, "registers", None)
+    register = regs.get(str(rule.params["register"])) if regs is not None else None
+    if register is None:
+        return np.zeros(view.n, bool)
+    has = when(rule, view) & filled(f, fc)
+    texts = np.strings.strip(text_of(fc[has]), " ")
+    values, where = np.unique(texts, return_inverse=True)
+    names = [str(v) for v in values.tolist()]
+    known = register.known(names)
+    out = np.zeros(view.n, bool)
+    out[has] = np.array([v not in known for v in names], bool)[where.reshape(-1)]
+    return out
+
+
 #: kind -> its check (``unique`` and ``credit_pairing`` look across the file: the engine
 #: keeps their keys, see :func:`unique_keys` and :func:`pairing_keys`).
 CHECKS: dict[str, Callable[[Rule, View], np.ndarray]] = {
@@ -772,6 +817,7 @@ CHECKS: dict[str, Callable[[Rule, View], np.ndarray]] = {
     "equal_to_ancestor": k_equal_to_ancestor, "equal_fields": k_equal_fields, "compare": k_compare,
     "elfproef": k_elfproef, "iban": k_iban, "record_absent": k_record_absent, "empty": k_empty,
     "any_filled": k_any_filled, "pattern": k_pattern,
+    "register": k_register,
 }
 
 
@@ -810,3 +856,91 @@ def k_product(rule: Rule, view: View) -> np.ndarray:
 
 
 CHECKS["product"] = k_product
+
+
+# ------------------------------------------------------------------ siblings and child sums
+# (branch siblings: kept apart from the other kinds to ease merging)
+
+class Previous:
+    """The previous sibling of every row of a :class:`View` (the record of the same
+    level under the same parent directly before it, comments not counted), as the
+    engine found it across batches: ``view`` holds one row per checked row (a blank
+    row where there is none), ``types`` its record type (-1: none), ``known`` False
+    where it exists but cannot be read (wrong length: the rule is not judged there)."""
+
+    def __init__(self, view: View, types: np.ndarray, known: np.ndarray) -> None:
+        self.view = view
+        self.types = types
+        self.known = known
+
+
+def previous_of(view: View) -> Previous:
+    """The :class:`Previous` the engine put on *view* (kinds ``previous_sibling`` and
+    ``equal_to_previous``)."""
+    return cast("Previous", getattr(view, "previous"))  # noqa: B009  (set by the engine)
+
+
+def _previous_passes(rule: Rule, prev: Previous) -> np.ndarray:
+    """Per row: the previous sibling is of the type ``previous.record`` and passes the
+    test of ``previous`` (its rubric's filled/equals/not_equals)."""
+    c: Condition = rule.params["previous"]
+    ok: np.ndarray = np.asarray(prev.types == int(c.record or rule.record or "-1"))
+    if c.rubric is not None and ok.any():
+        ok &= field_test(prev.view, Condition(c.rubric, c.record, c.filled, c.equals, c.not_equals))
+    return ok
+
+
+def k_previous_sibling(rule: Rule, view: View) -> np.ndarray:
+    """Where ``when`` holds, the previous sibling must exist and be ``previous`` (a
+    record type, and a test on one of its fields): order among siblings."""
+    prev = previous_of(view)
+    return np.asarray(when(rule, view) & prev.known & ~_previous_passes(rule, prev))
+
+
+def k_equal_to_previous(rule: Rule, view: View) -> np.ndarray:
+    """Where ``when`` holds and the previous sibling is ``previous``, field ``rubrics[0]``
+    equals its ``previous_rubric`` (AN: without trailing spaces). Without such a
+    previous sibling the rule says nothing (order is ``previous_sibling``'s business)."""
+    prev = previous_of(view)
+    c: Condition = rule.params["previous"]
+    _, mine = view.field(rule.rubrics[0])
+    _, theirs = prev.view.field(str(rule.params["previous_rubric"]), c.record or rule.record)
+    return np.asarray(when(rule, view) & prev.known & _previous_passes(rule, prev) & _differ(mine, theirs))
+
+
+def child_sum_stated(rule: Rule, view: View) -> tuple[np.ndarray, np.ndarray]:
+    """For ``child_sum``: (the value of ``rubrics[0]`` per row, the rows judged: ``when``
+    holds and the field is all digits). The engine adds up the records under each row
+    (:class:`eicodec.subtree.ChildSums`) and compares once the row's record is closed."""
+    _, fc = view.field(rule.rubrics[0])
+    ok = all_digits(fc)
+    return digits_value(fc).astype(np.int64), np.asarray(when(rule, view) & ok)
+
+
+def child_values(rule: Rule, view: View) -> tuple[np.ndarray, np.ndarray]:
+    """For ``child_sum``, on the child records: (what each adds: the sum of its ``sum``
+    fields, or 1 with ``count``; it can be read: those fields are all digits)."""
+    if rule.params.get("count"):
+        return np.ones(view.n, np.int64), np.ones(view.n, bool)
+    total = np.zeros(view.n, np.int64)
+    ok = np.ones(view.n, bool)
+    for rub in rule.params["sum"]:
+        _, fc = view.field(rub, rule.params["child"])
+        ok &= all_digits(fc)
+        total += digits_value(fc).astype(np.int64)
+    return total, ok
+
+
+#: the kinds that read the previous sibling (the engine finds it, see :class:`Previous`)
+SIBLING_KINDS = frozenset({"previous_sibling", "equal_to_previous"})
+CHECKS["previous_sibling"] = k_previous_sibling
+CHECKS["equal_to_previous"] = k_equal_to_previous
+
+
+def make_previous(rule: Rule, spec: MessageSpec, chars: np.ndarray, types: np.ndarray, known: np.ndarray,
+                  today: int) -> Previous:
+    """The :class:`Previous` of a sibling rule's rows: *chars* one row per checked row
+    (the previous sibling's record), read as records of the type ``previous`` names."""
+    c: Condition = rule.params["previous"]
+    t = c.record or rule.record or ""
+    return Previous(View(spec, t, chars, np.arange(len(chars)), {}, today), types, known)
