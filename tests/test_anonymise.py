@@ -19,6 +19,7 @@ import eicodec
 from eicodec.anonymise import AnonymiseError, Anonymiser, Fakes, OverwriteRefused, anonymise, anonymise_to, load_fakes
 from eicodec.cli import main
 from eicodec.layouts import FieldSpec, MessageSpec, builtin_specs, data_dir
+from eicodec.masking import Masker
 from eicodec.testing import declarations
 from tests.conftest import EXAMPLES
 from tests.test_robustness import _mutations
@@ -63,10 +64,17 @@ def personal_values(data: bytes, spec: MessageSpec) -> list[tuple[int, FieldSpec
 
 
 def non_personal(data: bytes, spec: MessageSpec) -> str:
-    """The input with its faked fields cut out (a NUL where each was)."""
+    """The input with its faked fields cut out (a NUL where each was); a line that does not
+    fit its layout (whose every position that could be personal is faked) is cut to its
+    kenmerk and length."""
     fields = faked_fields(spec)
+    masker = Masker(spec)
     lines = []
     for line in data.decode("utf-8").split("\r\n"):
+        lay = spec.records.get(line[:2])
+        if lay is not None and not masker.fits(lay, line):
+            lines.append(line[:2] + "\x00" * (len(line) - 2))
+            continue
         for f in fields.get(line[:2], []):
             line = line[:f.start - 1] + "\x00" * f.length + line[f.end:]
         lines.append(line)

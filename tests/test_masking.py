@@ -44,8 +44,13 @@ def outputs(capsys, path: Path, *extra: str) -> dict[str, str]:  # type: ignore[
     for fmt in ("csv", "json", "jsonl"):
         assert main(["convert", str(path), "--to", fmt, *extra]) == 0
         out[fmt] = capsys.readouterr().out
+    assert main(["convert", str(path), "--to", "csv", "--layout", "fields", *extra]) == 0
+    out["csv-fields"] = capsys.readouterr().out
     assert main(["show", str(path), *extra]) == 0
     out["show"] = capsys.readouterr().out
+    # the tables of every record type (Arrow; Parquet and the records CSV share its cells)
+    for t in ("01", "02", "03", "04", "98", "99"):
+        out[f"arrow-{t}"] = str(eicodec.to_arrow(path, t, unmask=bool(extra)).to_pylist())
     return out
 
 
@@ -136,3 +141,21 @@ def test_messages_and_html_report_hold_no_personal_data(tmp_path: Path, capsys) 
     out = capsys.readouterr()
     for text in (messages, html.read_text(encoding="utf-8"), out.out + out.err):
         assert [v for v in personal_values(FULL.read_bytes()) if v in text] == []
+
+
+def test_a_relabelled_debtor_record_shows_no_phone_in_any_table(capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 25: tables masked by column showed a 03's phone number in a 04 text column."""
+    spec = eicodec.get_spec("AP304")
+    lines = lines_of(FULL.read_bytes())
+    i = next(i for i, ln in enumerate(lines) if ln.startswith(b"03"))
+    line = bytearray(lines[i])
+    for rubric, text in (("0322", b"0612345678"), ("0324", b"j.devries@example.nl")):
+        f = spec.field("03", rubric)
+        line[f.start - 1:f.end] = text.ljust(f.length)
+    lines[i] = b"04" + bytes(line[2:])
+    path = tmp_path / "x.asc"
+    path.write_bytes(join(lines))
+    for fmt, text in outputs(capsys, path).items():
+        assert "0612345678" not in text and "devries" not in text, fmt
+    assert main(["convert", str(path), "--to", "csv", "--record", "04", "--unmask"]) == 0
+    assert "0612345678" in capsys.readouterr().out  # (unmasked: the column shows it)

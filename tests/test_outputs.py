@@ -137,8 +137,9 @@ def test_a_failed_write_leaves_no_temporary_file(capsys, monkeypatch, decl: Path
 def test_a_signal_removes_the_temporary_file(tmp_path: Path, sig: int) -> None:
     target = tmp_path / "answer.asc"
     code = ("import sys, time\n"
-            "from eicodec.outputs import atomic_output\n"
-            f"with atomic_output({str(target)!r}) as fh:\n"
+            "from eicodec.outputs import atomic_output, cleanup_on_signals\n"
+            "with cleanup_on_signals():  # (what the command line installs)\n"
+            f"  with atomic_output({str(target)!r}) as fh:\n"
             "    fh.write(b'personal records' * 1000); fh.flush()\n"
             "    print('writing', flush=True)\n"
             "    time.sleep(30)\n")

@@ -40,6 +40,7 @@ and neither is any original value. Without a key a random one is drawn (runs dif
 
 from __future__ import annotations
 
+import calendar
 import codecs
 import datetime as dt
 import functools
@@ -49,6 +50,7 @@ import math
 import os
 import re
 import secrets
+import tempfile
 import tomllib
 import unicodedata
 from collections.abc import Callable, Iterator
@@ -57,13 +59,15 @@ from typing import IO, Any
 
 import attrs
 
+from .codes import codelist
 from .errors import EicodecError, SpecError
 from .kinds import iban_ok
 from .layouts import FieldSpec, MessageSpec, data_dir
-from .outputs import atomic_output
+from .masking import Masker
+from .outputs import atomic_output, same_file
 from .reader import MAX_LINE, RecordStream, Source
 
-__all__ = ["AnonymiseError", "OverwriteRefused", "anonymise", "anonymise_to", "load_fakes"]
+__all__ = ["AnonymiseError", "LeakError", "OverwriteRefused", "anonymise", "anonymise_to", "load_fakes"]
 
 _ROUNDS = 6
 _CACHE_MAX = 4096
@@ -268,6 +272,168 @@ def _fold(ch: str) -> str:
     return "S" if ch.isupper() else "s"
 
 
+def _public_values(f: FieldSpec) -> frozenset[str] | None:
+    """The values of field *f* that are public (its code list or allowed values), or None."""
+    allowed: frozenset[str] | None = None
+    if f.codelist:
+        allowed = codelist(f.codelist)
+    if f.allowed is not None:
+        allowed = frozenset(f.allowed)
+    if allowed is None:
+        return None
+    return frozenset(a.strip(" ").lstrip("0") if f.type == "N" else a.strip(" ") for a in allowed)
+
+
+def _is_public(f: FieldSpec, value: str, allowed: frozenset[str] | None, short: bool = True) -> bool:
+    """Whether *value* in the non-personal field *f* of a line in doubt may stay: the
+    fixed text, a listed code, or too short to hold a personal value (an N field with
+    fewer than :data:`GUARD_MIN` significant digits, such as a record id, a count or an
+    amount; any field with fewer than 3 characters that are not blank or 0)."""
+    if f.fixed is not None and value == f.fixed:
+        return True
+    significant = value.strip(" ").lstrip("0")
+    if short and (len(significant.replace("0", "")) < 3 or (f.type == "N" and len(significant) < GUARD_MIN
+                                                            and _is_digits(value))):
+        return True
+    if allowed is None or len(value) != f.length:
+        return False
+    return (significant if f.type == "N" else value.strip(" ")) in allowed
+
+
+# ---------------------------------------------------------------------- the leak guard
+
+#: A line of its layout's length that breaks at most this many of its fields' forms
+#: (and fits no other layout as well) is placed as its own type; see Masker.nearly.
+NEARLY = 2
+
+#: The shortest value the guard looks for anywhere in a line (shorter ones, such as
+#: initials or a house number, are checked at their own positions only).
+GUARD_MIN = 5
+
+
+class LeakError(AnonymiseError):
+    """The anonymised copy would still hold a personal value of the input: nothing is
+    written. The message names the line and rubric, never the value."""
+
+
+def value_forms(f: FieldSpec, value: str) -> list[str]:
+    """The forms in which the text *value* of personal field *f* could appear in an
+    output: as written (without blanks; an N field also without leading zeros), a date
+    as ISO (YYYY-MM-DD) and Dutch (DD-MM-YYYY), a Dutch postcode also with a space.
+    Forms shorter than :data:`GUARD_MIN`, with fewer than 3 characters other than 0 or
+    without a letter or digit are left out (they occur by chance)."""
+    text = value.strip(" ")
+    forms = [text]
+    if f.type == "N":
+        forms.append(text.lstrip("0"))
+    if len(text) == 8 and _is_digits(text) and f.kind == "date":
+        forms += [f"{text[:4]}-{text[4:6]}-{text[6:]}", f"{text[6:]}-{text[4:6]}-{text[:4]}"]
+    if _NL_POSTCODE.fullmatch(text):
+        forms.append(text[:4] + " " + text[-2:] if " " not in text else text.replace(" ", ""))
+    return [x for x in dict.fromkeys(forms) if len(x) >= GUARD_MIN and len(x.replace("0", "")) >= 3
+            and x != "999999999" and re.search("[0-9A-Za-z]", x)]
+
+
+class LeakGuard:
+    """Checks each anonymised line against the personal values of its original: the
+    values of every personal field of every record type the line could be (its own when
+    it fits its layout, every type of the spec when it does not; see
+    :meth:`eicodec.masking.Masker.could_be`)."""
+
+    def __init__(self, spec: MessageSpec, fakes: Fakes) -> None:
+        self.spec = spec
+        self.masker = Masker(spec)
+        self.personal = {t: [f for f in lay.fields if f.fixed is None and (
+            f.personal or f.element in fakes.also_personal)] for t, lay in spec.records.items()}
+        self.vocabulary = frozenset(v for c in fakes.by_element.values() for v in c.values)
+        self.longest = max(lay.length for lay in spec.records.values())
+
+    def check(self, before: str, after: str, line: int, anchors: tuple[dt.date, ...] = ()) -> None:
+        """Raise :class:`LeakError` when *after* (the copy of line *before*) still holds
+        one of *before*'s personal values: a personal field's text unchanged in its place,
+        or one of its :func:`value_forms` left where it was (the anonymiser moves no text)."""
+        found = self.first_leak(before, after, anchors)
+        if found is not None:
+            t, f = found
+            raise LeakError(f"the anonymised copy would still hold the personal value of rubric {f.rubric} "
+                            f"({f.name}) of record type {t}; nothing was written", line=line, record_type=t,
+                            rubric=f.rubric)
+
+    def first_leak(self, before: str, after: str, anchors: tuple[dt.date, ...] = (),
+                   types: tuple[str, ...] | None = None) -> tuple[str, FieldSpec] | None:
+        """The record type and personal field of the first value of *before* that
+        *after* still holds, or None. *types*: the types the line could be (default:
+        :meth:`eicodec.masking.Masker.could_be`, or the one it is nearly placed as)."""
+        lay = self.spec.records.get(before[:2])
+        if lay is not None and len(before) > lay.length:  # records joined: each checked
+            o = lay.length
+            while o < len(before):
+                nxt = self.spec.records.get(before[o:o + 2])
+                end = o + (nxt.length if nxt is not None else self.longest)
+                got = self._first_leak(before[o:end], after[o:end], anchors, None)
+                if got is not None:
+                    return got
+                o = end
+            before, after = before[:lay.length], after[:lay.length]
+        return self._first_leak(before, after, anchors, types)
+
+    def _first_leak(self, before: str, after: str, anchors: tuple[dt.date, ...],
+                    types: tuple[str, ...] | None) -> tuple[str, FieldSpec] | None:
+        lay = self.spec.records.get(before[:2])
+        kept = {f"{a.year:04d}{a.month:02d}{a.day:02d}" for a in anchors}
+        if types is None:
+            types = self.masker.could_be(lay, before)
+            if len(types) > 1 and lay is not None and self.masker.nearly(lay, before, NEARLY) is not None:
+                types = (lay.type,)
+        public: str | None = None  # *before* with the personal fields of every type cut out
+        for t in types:
+            own = lay is not None and t == lay.type
+            for f in self.personal[t]:
+                if f.start > len(before):
+                    break
+                value = before[f.slice]
+                if own and after[f.slice] == value and _hidable(f, value, kept):
+                    return t, f
+                for form in value_forms(f, value):
+                    if form in after and form not in self.vocabulary and form not in kept:
+                        if public is None:
+                            public = self._public(before, types, kept)
+                        if _copied(form, before, after, public):
+                            return t, f
+        return None
+
+    def _public(self, text: str, types: tuple[str, ...], kept: set[str]) -> str:
+        """*text* with the personal fields of *types* cut out, except those whose value
+        stays by rule (empty, the no-BSN dummy, a date of the header)."""
+        chars = list(text)
+        for t in types:
+            for f in self.personal[t]:
+                if _hidable(f, text[f.slice], kept):
+                    chars[f.start - 1:f.end] = "\x00" * len(chars[f.start - 1:f.end])
+        return "".join(chars)
+
+
+def _copied(form: str, before: str, after: str, public: str) -> bool:
+    """Whether *after* holds *form* where *before* held it, across a position that holds
+    personal data (*public*: *before* with those positions cut out). An occurrence the
+    fakes made up by chance, or one in data that is not personal, is no copy."""
+    k = len(form)
+    i = after.find(form)
+    while i >= 0:
+        if before[i:i + k] == form and public[i:i + k] != form:
+            return True
+        i = after.find(form, i + 1)
+    return False
+
+
+def _hidable(f: FieldSpec, value: str, anchors: set[str]) -> bool:
+    """Whether a fake must differ from *value*: it holds an ASCII letter or digit, is not
+    empty (blank, zeros), not the no-BSN dummy and not a date of the header."""
+    if value.strip(" 0" if f.type == "N" else " ") == "" or not re.search("[0-9A-Za-z]", value):
+        return False
+    return value not in ("999999999",) and value not in anchors
+
+
 # ---------------------------------------------------------------------- the anonymiser
 
 class Anonymiser:
@@ -299,19 +465,73 @@ class Anonymiser:
                 self.plans[t] = plan
         hdr = spec.layout(spec.header)
         self._anchor_fields = [f for f in hdr.fields if f.kind == "date" and f.element in self.fakes.anchors]
+        self.masker = Masker(spec)
+        planned_attrs = {t: {f.attr for f, _ in self.plans.get(t, [])} for t in spec.records}
+        #: per type, the fields (not personal: those are always faked) that keep a public value
+        self._public = {t: {f.attr: _public_values(f) for f in lay.fields if f.attr not in planned_attrs[t]}
+                        for t, lay in spec.records.items()}
+        #: for a line that cannot be placed: every field but the kenmerk (a non-personal
+        #: one keeps a value that cannot be personal, see _is_public)
+        self._doubt: dict[str, list[tuple[FieldSpec, FakeClass]]] = {}
+        for t, lay in spec.records.items():
+            planned = {f.attr: c for f, c in self.plans.get(t, [])}
+            self._doubt[t] = [(f, planned.get(f.attr, self.fakes.generic)) for f in lay.fields[1:]]
+        self.guard = LeakGuard(spec, self.fakes)
 
     # -- lines
     def line(self, text: str) -> str:
-        """*text* (one record, without its line end) with its personal fields faked."""
+        """*text* (one record, without its line end) with every position that could hold
+        personal data faked, by what the line is rather than the kenmerk it claims:
+
+        * a line that fits its layout (length and field forms, see
+          :class:`eicodec.masking.Masker`): its personal fields, reserves, and the fields
+          that overlap a personal field of another layout it fits as tightly;
+        * a line of a known type that does not fit it (a relabelled kenmerk, a wrong
+          length, two records joined, a shifted field): every field but the kenmerk,
+          each with a fake the validator sees as it saw the original (a fixed text and a
+          listed code stay: they are public), and any text past the layout's length
+          shape-faked;
+        * a line of unknown type: all its letters and digits (shape kept).
+        """
         t = text[:2]
         if t == self.spec.header:
             self.anchors = tuple(sorted({d for f in self._anchor_fields
                                          if (d := _real_date(text[f.slice])) is not None}))
-        plan = self.plans.get(t)
-        if plan is None:
-            if t in self.spec.records or len(text) <= 2:
-                return text  # a record type without personal fields
+        lay = self.spec.records.get(t)
+        if lay is None:
+            if len(text) <= 2:
+                return text
             return t + self._blob(text[2:])  # unknown record type: any character may be personal
+        hide = self.masker.hidden_raw(lay, text)
+        if hide is not None:
+            return self._apply(text, self._with(t, hide), None)
+        tail = self._blob(text[lay.length:]) if len(text) > lay.length else ""
+        bad = self.masker.nearly(lay, text, NEARLY)
+        if bad is not None:  # placed: a field or two broken (faked as well, same defect), cut
+            # short, or followed by another record (the rest of the line shape-faked)
+            out = self._apply(text[:lay.length], self._with(t, {f.attr for f in bad}), None) + tail
+            if self.guard.first_leak(text, out, self.anchors) is None:
+                return out
+        # in doubt (a relabelled kenmerk, a shifted field, a piece of a split line): every
+        # field but the kenmerk, each faked so that the validator sees the same form (a
+        # fixed text and a listed code stay: they are public)
+        out = self._apply(text[:lay.length], self._doubt[t], self._public[t]) + tail
+        if self.guard.first_leak(text, out, self.anchors) is not None:  # kept pieces join up to one
+            out = self._apply(text[:lay.length], self._doubt[t], self._public[t], short=False) + tail
+        return out
+
+    def _with(self, t: str, attrs: frozenset[str] | set[str]) -> list[tuple[FieldSpec, FakeClass]]:
+        """The plan of record type *t* plus the fields named in *attrs* (shape fakes)."""
+        plan = self.plans.get(t, [])
+        extra = set(attrs) - {f.attr for f, _ in plan}
+        if not extra:
+            return plan
+        more = [(f, self.fakes.generic) for f in self.spec.records[t].fields if f.attr in extra and f.fixed is None]
+        return sorted([*plan, *more], key=lambda fc: fc[0].start)
+
+    def _apply(self, text: str, plan: list[tuple[FieldSpec, FakeClass]],
+               public: dict[str, frozenset[str] | None] | None, short: bool = True) -> str:
+        """*text* with each planned field faked (a public value kept, see :meth:`line`)."""
         out = []
         pos = 0
         for f, cls in plan:
@@ -320,29 +540,47 @@ class Anonymiser:
                 break
             value = text[s:f.end]
             out.append(text[pos:s])
-            fake = self.fake(f, cls, value)
-            if self.keep_foreign and not value.isascii():
-                fake = _keep_foreign(value, fake)
+            if public is not None and f.attr in public and _is_public(f, value, public[f.attr], short):
+                fake = value
+            else:
+                fake = self.fake(f, cls, value)
+                if self.keep_foreign and not value.isascii():
+                    fake = _keep_foreign(value, fake)
+                    if value.strip(" ") in fake:  # (only its non-ASCII characters differed)
+                        fake = self._ascii_shape(value)
             out.append(fake)
             pos = s + len(value)
         out.append(text[pos:])
         return "".join(out)
 
+    def _ascii_shape(self, value: str) -> str:
+        """*value* with its ASCII letters and digits deranged by key, every other
+        character (non-ASCII ones too) in its place."""
+        slots = [(i, a) for i, ch in enumerate(value) for a in (_DIGITS, _UPPER, _LOWER) if ch in a]
+        return self._permuted(list(value), slots, "ascii", lambda _: True)
+
     def _blob(self, text: str) -> str:
-        """The rest of a line of unknown record type, every letter and digit replaced
-        (shape kept: which line it was and its length stay visible, nothing else)."""
+        """Text of a line that cannot be read by a layout (an unknown record type, the
+        rest of two joined records): every letter and digit replaced by another of its
+        kind (never itself), by a keyed stream derived from the whole text, so equal
+        texts get equal blobs; blanks and other characters stay (shape kept: which line
+        it was and its length stay visible, nothing else). Linear in the text's length."""
         got = self._cache.get(("blob", text))
         if got is None:
+            stream = b"".join(self._k.mac(b"blob\x1f" + i.to_bytes(4, "big") + text.encode("utf-8", "surrogatepass"))
+                              for i in range(len(text) // 32 + 1))
             chars = list(text)
-            slots: list[tuple[int, str]] = []
             for i, ch in enumerate(chars):
                 if not ch.isascii() and ch.isalpha():
+                    if self.keep_foreign:
+                        continue  # (kept in place: see keep_foreign)
                     ch = chars[i] = _fold(ch)
                 for alpha in (_DIGITS, _UPPER, _LOWER):
                     if ch in alpha:
-                        slots.append((i, alpha))
+                        step = 1 + stream[i] % (len(alpha) - 1)
+                        chars[i] = alpha[(alpha.index(ch) + step) % len(alpha)]
                         break
-            got = self._permuted(chars, slots, "blob", lambda _: True)
+            got = "".join(chars)
             if len(self._cache) >= _CACHE_MAX:
                 self._cache.clear()
             self._cache[("blob", text)] = got
@@ -454,7 +692,7 @@ class Anonymiser:
         d = _real_date(value)
         assert d is not None
         year_start = dt.date(d.year, 1, 1)
-        days = (dt.date(d.year + 1, 1, 1) - year_start).days
+        days = 366 if calendar.isleap(d.year) else 365  # (year 9999 too: no date of year 10000)
         lo, hi = 0, days  # the stretch of the year between anchors that holds d
         for a in self.anchors:
             if a.year != d.year:
@@ -587,6 +825,7 @@ def anonymise(source: Source, key: bytes | str | None = None, *, spec: MessageSp
                 if len(text) >= MAX_LINE:  # the reader kept only its start: copying would lose data
                     raise AnonymiseError(f"a line of {MAX_LINE:,} characters or more cannot be copied", line=n)
                 out = anon.line(text)
+                anon.guard.check(text, out, n, anon.anchors)
                 while k < len(fallback) and fallback[k] < n:
                     k += 1
                 if k < len(fallback) and fallback[k] == n:
@@ -622,35 +861,18 @@ _BYTE_BACK = "eicodec.byte_back"
 codecs.register_error(_BYTE_BACK, _byte_back)
 
 
-def _same_file(a: Any, b: Any) -> bool:
-    """Whether *a* (path or file object) and *b* (path or file object) are one file."""
-
-    def stat(x: Any) -> os.stat_result | None:
-        try:
-            if isinstance(x, (str, os.PathLike)):
-                return os.stat(x)
-            return os.fstat(x.fileno())
-        except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
-            return None
-
-    sa, sb = stat(a), stat(b)
-    if sa is not None and sb is not None:
-        return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
-    if isinstance(a, (str, os.PathLike)) and isinstance(b, (str, os.PathLike)):
-        return os.path.abspath(a) == os.path.abspath(b)
-    return False
-
-
 def anonymise_to(source: Source, target: str | os.PathLike[str] | IO[bytes], key: bytes | str | None = None, *,
                  spec: MessageSpec | None = None, encoding: str | None = None,
                  fakes: Fakes | None = None) -> int:
     """Write the anonymised copy of *source* to *target* (a path or binary file).
 
-    Refuses (:class:`OverwriteRefused`) to write over the input. A path target is written
-    to a temporary file next to it and renamed into place when complete. Returns the
-    number of lines written.
+    Refuses (:class:`OverwriteRefused`) to write over the input. Every line passes the
+    leak guard (:class:`LeakGuard`) before anything is written: on :class:`LeakError`
+    the target is left as it was. A path target is written to a temporary file next to
+    it and renamed into place when complete; a file object gets the copy when it is
+    complete. Returns the number of lines written.
     """
-    if _same_file(source, target):
+    if same_file(source, target):  # (a file object such as stdin: compared by the file behind it)
         raise OverwriteRefused("the output is the input file; refusing to write over it")
     count = 0
     lines = anonymise(source, key, spec=spec, encoding=encoding, fakes=fakes)
@@ -662,7 +884,13 @@ def anonymise_to(source: Source, target: str | os.PathLike[str] | IO[bytes], key
         return count
     if isinstance(target, io.TextIOBase):
         raise TypeError("pass a binary file object (open(path, 'wb')), not a text one")
-    for data in lines:
-        target.write(data)
-        count += 1
+    # every line passes the leak guard before a byte reaches the target: spooled first
+    # (memory up to 16 MB, then a private temporary file that no name points to)
+    with tempfile.SpooledTemporaryFile(max_size=16 << 20) as spool:
+        for data in lines:
+            spool.write(data)
+            count += 1
+        spool.seek(0)
+        while chunk := spool.read(1 << 20):
+            target.write(chunk)
     return count

@@ -35,7 +35,7 @@ from .history_cli import history_location, open_or_create
 from .layouts import MessageSpec, get_spec, load_spec
 from .many import failure, run_ordered
 from .masking import MASK, Masker
-from .outputs import OutputConflict, answer_paths, atomic_output, check_not_input
+from .outputs import OutputConflict, answer_paths, atomic_output, check_not_input, cleanup_on_signals
 from .progress import Progress, is_terminal
 from .reader import NoClose, RecordStream, Source, build_tree, open_records
 from .report_json import iter_report_json, iter_report_jsonl, unreadable_to_dict
@@ -204,7 +204,7 @@ def _refuse_input_as_output(option: str, output: str | None, inputs: Sequence[st
     """Usage error (exit 2) when an output path names an input file: it would be destroyed."""
     if output and not _is_std(output):
         try:
-            check_not_input(output, [i for i in inputs if not _is_std(i)])
+            check_not_input(output, inputs)  # ("-": the file behind standard input)
         except OutputConflict as exc:
             raise UsageError(f"{option}: {exc}") from None
 
@@ -381,8 +381,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         try:
             if len(files) > 1 or Path(args.retour).is_dir():
                 answers = dict(zip(files, answer_paths(files, args.retour)))
+                for answer in answers.values():  # (- : the file behind standard input)
+                    check_not_input(answer, files, "return file")
             else:
-                check_not_input(args.retour, [f for f in files if not _is_std(f)], "return file")
+                check_not_input(args.retour, files, "return file")
                 answers = {files[0]: Path(args.retour)}
         except OutputConflict as exc:
             raise UsageError(f"--retour: {exc}") from None
@@ -549,12 +551,14 @@ def cmd_convert(args: argparse.Namespace) -> int:
             _write_text_output(args.output, (line + "\n" for line in
                                              iter_jsonl(source, encoding=args.encoding, spec=spec, mask=mask)))
         elif args.layout == "fields":
-            _write_text_output(args.output, iter_csv(source, encoding=args.encoding, spec=spec, mask=mask))
+            _write_text_output(args.output, iter_csv(source, encoding=args.encoding, spec=spec, mask=mask,
+                                                     raw_csv=args.raw_csv))
         else:
             from .tables import iter_csv_rows
 
             _write_text_output(args.output, iter_csv_rows(source, args.record, ap305=args.ap305, spec=spec,
-                                                          encoding=args.encoding, unmask=args.unmask))
+                                                          encoding=args.encoding, unmask=args.unmask,
+                                                          raw_csv=args.raw_csv))
     finally:
         bar.close()
         if isinstance(source, _Tracked) or table and _is_std(args.file):
@@ -612,6 +616,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_anonymise(args: argparse.Namespace) -> int:
     from .anonymise import OverwriteRefused, anonymise_to
 
+    _refuse_input_as_output("--output", args.output, [args.file])
     key = None
     if args.key_file:
         key = Path(args.key_file).read_bytes()
@@ -855,6 +860,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CSV: one row per record (default) or one row per field")
     p.add_argument("--unmask", action="store_true",
                    help="do not mask personal data (masked by default in CSV, Parquet, JSON and JSON Lines)")
+    p.add_argument("--raw-csv", action="store_true",
+                   help="CSV: text cells as they are (default: a leading ' before = + - @ tab CR, "
+                        "so a spreadsheet never runs a cell as a formula)")
     _input_options(p)
     p.set_defaults(func=cmd_convert)
 
@@ -938,7 +946,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         debug = bool(getattr(args, "debug", False))
         if isinstance(getattr(args, "file", None), str):
             named = _label(args.file) + ": "
-        return int(args.func(args))
+        with cleanup_on_signals():  # (SIGTERM: partial files removed, as on Ctrl-C)
+            return int(args.func(args))
     except UsageError as exc:
         if debug:
             traceback.print_exc()

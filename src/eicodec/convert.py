@@ -24,12 +24,12 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from .errors import DecodeError, EicodecError, EncodeError
 from .layouts import MessageSpec, get_spec
-from .masking import MASK, Masker
+from .masking import MASK, Masker, spreadsheet_safe
 from .model import Record
 from .reader import RecordStream, Source, build_tree
 from .writer import dumps
@@ -91,9 +91,12 @@ def iter_jsonl(source: Source, *, encoding: str | None = None, spec: MessageSpec
 
 
 def iter_csv(source: Source, *, encoding: str | None = None, spec: MessageSpec | None = None,
-             mask: bool = False) -> Iterator[str]:
+             mask: bool = False, raw_csv: bool = False) -> Iterator[str]:
     """CSV rows (one per field: line, record type, rubric, name, attribute, value), streamed.
-    With *mask*, personal data is masked (see :mod:`eicodec.masking`)."""
+    With *mask*, personal data is masked (see :mod:`eicodec.masking`). A text value that
+    begins with a formula character gets a leading ``'`` (see
+    :func:`eicodec.masking.spreadsheet_safe`) unless *raw_csv*; numbers stay numbers."""
+    safe: Callable[[str], str] = (lambda s: s) if raw_csv else spreadsheet_safe
     stream, found = _records(source, encoding, spec)
     masker = Masker(found) if mask else None
     buf = io.StringIO()
@@ -111,7 +114,8 @@ def iter_csv(source: Source, *, encoding: str | None = None, spec: MessageSpec |
         for rec in stream:
             hide = masker.hidden(rec) if masker is not None else frozenset()
             if rec.layout is None or len(rec.raw) != rec.layout.length or hide is None:
-                writer.writerow([rec.line, rec.record_type, "", "", "raw", MASK if masker is not None else rec.raw])
+                writer.writerow([rec.line, rec.record_type, "", "", "raw",
+                                 MASK if masker is not None else safe(rec.raw)])
             else:
                 for f in rec.layout.fields:
                     try:
@@ -120,6 +124,8 @@ def iter_csv(source: Source, *, encoding: str | None = None, spec: MessageSpec |
                         value = rec.raw[f.slice]
                     if f.attr in hide and value not in (None, ""):
                         value = MASK
+                    elif isinstance(value, str):
+                        value = safe(value)
                     writer.writerow([rec.line, rec.record_type, f.rubric, f.name, f.attr,
                                      "" if value is None else value])
             yield flush()

@@ -14,7 +14,6 @@ rules file.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast
 
@@ -26,7 +25,7 @@ from .batches import all_digits, all_of, column_major, date_ordinal, digits_valu
 from .codes import codelist, codelist_file
 from .errors import SpecError
 from .layouts import FieldSpec, MessageSpec, RecordLayout
-from .rules import Condition, Rule, owner
+from .rules import Condition, Rule, compile_pattern, owner
 
 _ZERO, _SPACE = 48, 32
 RETURN_CODE_LISTS = frozenset({"COD954", "COD955", "COD956"})
@@ -716,17 +715,12 @@ def k_any_filled(rule: Rule, view: View) -> np.ndarray:
     return when(rule, view) & ~some
 
 
-@functools.lru_cache(maxsize=64)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
-
-
 def k_pattern(rule: Rule, view: View) -> np.ndarray:
     f, fc = view.field(rule.rubrics[0])
     texts = text_of(fc)
     if f.type == "AN":
         texts = np.strings.rstrip(texts, " ")
-    check = _compiled(str(rule.params["pattern"])).fullmatch
+    check = compile_pattern(str(rule.params["pattern"])).fullmatch
     values, where = np.unique(texts, return_inverse=True)
     bad = np.array([check(str(v)) is None for v in values.tolist()], bool)
     return np.asarray(when(rule, view) & filled(f, fc) & bad[where.reshape(-1)])

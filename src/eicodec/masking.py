@@ -43,14 +43,20 @@ TIME_OF_DAY = "(?:[01][0-9]|2[0-3])[0-5][0-9]"
 
 MASK = "***"
 
-# CCYYMMDD, a real calendar date (or 00000000 for "empty"); HHMM, a time of day. (These
-# lived in patterns.py, which the engine branch removed with the regex fast path.)
-_MONTH_DAY = ("(?:(?:0[13578]|1[02])(?:0[1-9]|[12][0-9]|3[01])"
-              "|(?:0[469]|11)(?:0[1-9]|[12][0-9]|30)"
-              "|02(?:0[1-9]|1[0-9]|2[0-8]))")
-_LEAP_YEAR = "(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)"
-DATE_OR_ZEROS = f"(?:0{{8}}|(?!0000)(?:[0-9]{{4}}{_MONTH_DAY}|{_LEAP_YEAR}0229))"
-TIME_OF_DAY = "(?:[01][0-9]|2[0-3])[0-5][0-9]"
+#: How many fewer positions of the right form (:meth:`Masker.score`) than the best-fitting
+#: type a type may have and still be one that a line fitting no layout could be (see
+#: :meth:`Masker.could_be`; provisional: two short fields' worth).
+SLACK = 16
+
+#: The first characters that make a spreadsheet read a CSV cell as a formula (OWASP
+#: "CSV injection": = + - @, tab and carriage return).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """*text* for a CSV text cell: a leading ``'`` when it begins with a formula
+    character (OWASP), so that a spreadsheet shows it as text and never runs it."""
+    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def _fit_part(f: FieldSpec, first: bool) -> str:
@@ -97,6 +103,11 @@ class Masker:
         self._tight: dict[str, int] = {
             t: sum(f.length for f in lay.fields[1:] if _fit_part(f, False) != f".{{{f.length}}}")
             for t, lay in spec.records.items()}
+        # per layout: the fields whose form is constrained, each with its own pattern
+        self._forms: dict[str, list[tuple[FieldSpec, re.Pattern[str]]]] = {
+            t: [(f, re.compile(_fit_part(f, False), re.DOTALL)) for f in lay.fields[1:]
+                if _fit_part(f, False) != f".{{{f.length}}}"]
+            for t, lay in spec.records.items()}
         self._reserves: dict[str, tuple[FieldSpec, ...]] = {
             t: tuple(f for f in lay.fields if f.kind == "reserve") for t, lay in spec.records.items()}
 
@@ -106,8 +117,12 @@ class Masker:
 
     def hidden(self, rec: Record) -> frozenset[str] | None:
         """The attributes of *rec* a masked view must hide; None: hide the whole record."""
-        lay = rec.layout
-        raw = rec.raw
+        return self.hidden_raw(rec.layout, rec.raw)
+
+    def hidden_raw(self, lay: RecordLayout | None, raw: str) -> frozenset[str] | None:
+        """The attributes of a line *raw* read with layout *lay* (None: of unknown type)
+        that a masked view must hide; None: hide the whole line. Every masked view (show,
+        JSON, both CSV layouts, Arrow, Parquet, HTML) asks this one method."""
         if lay is None or not self.fits(lay, raw):
             return None
         t = lay.type
@@ -118,6 +133,56 @@ class Masker:
                     and self._fit[u].fullmatch(raw) is not None):
                 hide |= self._overlap[t, u]
         return frozenset(hide)
+
+    def misfits(self, lay: RecordLayout, raw: str) -> list[FieldSpec]:
+        """The fields of *lay* whose text in *raw* does not have their kind's form: of a
+        line longer than the layout its first ``lay.length`` characters are read; of a
+        shorter one the fields it holds, a field it cuts short counting as broken."""
+        n = len(raw)
+        return [f for f, form in self._forms[lay.type] if f.start <= n and (
+            f.end > n or form.fullmatch(raw, f.start - 1, f.end) is None)]
+
+    def score(self, lay: RecordLayout, raw: str) -> int:
+        """How many of *raw*'s positions have the form *lay* constrains them to (digits,
+        a date, D/C, fixed text): how well the line fits the layout. A loose layout (a
+        comment record: mostly text) scores low whatever the line."""
+        bad = {f.attr for f in self.misfits(lay, raw)}
+        n = len(raw)
+        return sum(f.length for f, _ in self._forms[lay.type] if f.end <= n and f.attr not in bad)
+
+    def nearly(self, lay: RecordLayout, raw: str, most: int) -> list[FieldSpec] | None:
+        """The fields of *lay* that *raw* breaks (see :meth:`misfits`) when it breaks at
+        most *most* of them and no other layout of the spec fits it as well on both
+        counts (as few broken fields and as many constrained positions of the right form,
+        see :meth:`score`: a claim line with a broken record id still fits the loose
+        comment layout, yet it is placed as a claim line; a comment line with a broken
+        line number is placed as a comment); None otherwise (it cannot be placed as *lay*)."""
+        bad = self.misfits(lay, raw)
+        if len(bad) > most:
+            return None
+        mine = self.score(lay, raw)
+        if any(u != lay.type and self.score(other, raw) >= mine and len(self.misfits(other, raw)) <= len(bad)
+               for u, other in self.spec.records.items()):
+            return None
+        return bad
+
+    def could_be(self, lay: RecordLayout | None, raw: str) -> tuple[str, ...]:
+        """The record types line *raw* (read with layout *lay*) could be: its own when it
+        fits it, with every other it fits at least as tightly. A line that does not fit its
+        layout could be its own type and every type that fits it nearly as well as the
+        best (:meth:`score` at most :data:`SLACK` positions below: an 02 relabelled 04 is
+        an 02; a 04 with a shifted field is a 04, not a 98); a line of unknown type could
+        be any type."""
+        if lay is None:
+            return tuple(self.spec.records)
+        if not self.fits(lay, raw):
+            scores = {u: self.score(other, raw) for u, other in self.spec.records.items()}
+            best = max(scores.values())
+            return (lay.type, *(u for u, n in scores.items() if u != lay.type and n >= best - SLACK))
+        t = lay.type
+        return (t, *(u for u, other in self.spec.records.items()
+                     if u != t and self._tight[u] >= self._tight[t] and len(raw) == other.length
+                     and self._fit[u].fullmatch(raw) is not None))
 
     def fields(self, rec: Record) -> Iterator[tuple[FieldSpec, bool]]:
         """Each field of *rec*'s layout with whether a masked view shows it (the record

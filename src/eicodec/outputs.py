@@ -8,11 +8,16 @@ another, never a half-written file left behind.
   folders below those inputs' common folder (``a/x.asc`` -> ``OUT/a/x.ap305.asc``) or
   keep their suffix (``x.asc``, ``x.txt`` -> ``OUT/x.asc.ap305.asc``, ``OUT/x.txt.ap305.asc``),
   so no answer replaces another. Linear in the number of inputs.
-* :func:`atomic_output` writes through a temporary ``.<name>.<random>.part`` file in the
-  target's folder, renamed over the target only when everything was written; on any
-  error, on Ctrl-C (SIGINT) and on SIGTERM the temporary file is removed, so no partial
-  file (which may hold personal records) stays on disk. While it is written only its
-  owner can read it; the finished file gets the mode a plain ``open()`` would give.
+* :func:`atomic_output` writes through a temporary ``.<name>.<pid>.<random>.part`` file
+  in the target's folder, renamed over the target only when everything was written; on
+  any exception (Ctrl-C's KeyboardInterrupt too) it is removed by ``try``/``finally``,
+  so no partial file (which may hold personal records) stays on disk. It is private
+  (0600) from its creation; the finished file gets the mode a plain ``open()`` would
+  give. A process killed outright (SIGKILL) cannot clean up: the next write of the same
+  target removes such a file once its process is gone.
+* :func:`cleanup_on_signals` is for the command line: SIGTERM raises, so the cleanup
+  runs. The library itself never replaces a signal handler (an application embedding
+  eicodec keeps its own).
 
 Every refusal raises :class:`OutputConflict`; the CLI turns it into exit status 2.
 """
@@ -20,8 +25,11 @@ Every refusal raises :class:`OutputConflict`; the CLI turns it into exit status 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import re
 import signal
+import stat
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -41,30 +49,56 @@ def _umask() -> int:
 # The mode a plain open() would give a new file (mkstemp's files are private: 0600).
 _FILE_MODE = 0o666 & ~_umask()
 
-# Temporary files of this process not yet renamed; removed by the signal handler.
-_LIVE: set[str] = set()
-_LOCK = threading.Lock()
 
 
 class OutputConflict(Exception):
     """An output the command line refuses to write (exit status 2)."""
 
 
-def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
-    """Whether *a* and *b* name the same file (hard links and symlinks included)."""
+def _stat(x: Any) -> os.stat_result | None:
     try:
-        return os.path.samefile(a, b)
-    except OSError:
+        if isinstance(x, (str, os.PathLike)):
+            return os.stat(x)
+        if isinstance(x, int):
+            return os.fstat(x)
+        return os.fstat(x.fileno())
+    except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
+        return None
+
+
+def same_file(a: Any, b: Any) -> bool:
+    """Whether *a* and *b* (each a path, a file object or a file descriptor) are one
+    file: the same device and inode (hard links and symlinks included); two paths of
+    which one does not exist yet compare as resolved paths. The one same-file test of
+    every command (and of :func:`eicodec.anonymise_to`)."""
+    sa, sb = _stat(a), _stat(b)
+    if sa is not None and sb is not None:
+        return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+    if isinstance(a, (str, os.PathLike)) and isinstance(b, (str, os.PathLike)):
         return Path(a).resolve() == Path(b).resolve()
+    return False
+
+
+def is_stdin(target: str | os.PathLike[str]) -> bool:
+    """Whether *target* is the file behind standard input (device and inode of fd 0):
+    ``cmd - -o in.asc < in.asc`` would replace the very file it reads."""
+    st = _stat(target)
+    sin = _stat(0)
+    return st is not None and sin is not None and stat.S_ISREG(st.st_mode) and \
+        (st.st_dev, st.st_ino) == (sin.st_dev, sin.st_ino)
 
 
 def check_not_input(target: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]],
                     what: str = "output") -> None:
-    """Raise :class:`OutputConflict` when *target* is one of *inputs* ("-" is stdout)."""
+    """Raise :class:`OutputConflict` when *target* is one of *inputs*; an input ``-`` is
+    standard input, compared by the file behind it (*target* ``-`` is stdout: allowed)."""
     if str(target) == "-":
         return
     for src in inputs:
-        if str(src) != "-" and same_file(target, src):
+        if str(src) == "-":
+            if is_stdin(target):
+                raise OutputConflict(f"{what} {target} is the file standard input reads; refusing to overwrite it")
+        elif same_file(target, src):
             raise OutputConflict(f"{what} {target} is also an input file; refusing to overwrite it")
 
 
@@ -138,45 +172,83 @@ def answer_paths(inputs: Sequence[str], folder: str | os.PathLike[str]) -> list[
     return targets
 
 
-def _on_signal(signum: int, frame: FrameType | None) -> None:
-    _remove_live()
-    raise KeyboardInterrupt if signum == signal.SIGINT else SystemExit(128 + signum)
+def _partial_name(target: Path) -> re.Pattern[str]:
+    """The names of the partial files of *target*: ``.NAME.<pid>.<8 random>.part``."""
+    return re.compile(rf"\.{re.escape(target.name)}\.([0-9]+)\.[a-z0-9_]{{8}}\.part")
 
 
-def _remove_live() -> None:
-    with _LOCK:
-        for tmp in list(_LIVE):
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            _LIVE.discard(tmp)
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # (another user's, or not a pid: never ours to judge)
+    return True
+
+
+def remove_stale_partials(target: str | os.PathLike[str]) -> list[Path]:
+    """Remove the partial files of *target* that a process killed outright (SIGKILL, a
+    power cut) left behind: only names of :func:`atomic_output`'s own pattern for this
+    very target, owned by this user, whose process (the pid in the name) is gone.
+    Returns the removed paths."""
+    path = Path(target)
+    pattern = _partial_name(path)
+    removed = []
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return []
+    for name in names:
+        m = pattern.fullmatch(name)
+        if m is None or int(m.group(1)) == os.getpid() or _alive(int(m.group(1))):
+            continue
+        stale = path.parent / name
+        try:
+            st = os.lstat(stale)
+            if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid():
+                os.unlink(stale)
+                removed.append(stale)
+        except OSError:
+            continue
+    return removed
 
 
 @contextlib.contextmanager
-def _signals_clean_up() -> Iterator[None]:
-    """While writing: SIGTERM (and SIGINT) remove the temporary files, then end the run."""
+def cleanup_on_signals() -> Iterator[None]:
+    """For a command-line program (the library never touches signal handlers): while
+    the block runs, SIGTERM ends the program the way Ctrl-C does, by an exception, so
+    every ``finally`` runs and :func:`atomic_output` removes its partial file. Python's
+    own SIGINT (KeyboardInterrupt) is kept. Restores the previous handler."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        for s in old:
-            signal.signal(s, _on_signal)
-    except ValueError:  # not allowed here (embedded interpreter): the finally still cleans up
+        old = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # (not allowed here)
         yield
         return
     try:
         yield
     finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+        signal.signal(signal.SIGTERM, old)
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
 
 
 @contextlib.contextmanager
 def atomic_output(target: str | os.PathLike[str], mode: str = "wb", **open_kw: Any) -> Iterator[IO[Any]]:
     """Open a temporary file next to *target*; rename it to *target* when the block ends
-    without an error, remove it otherwise (also on SIGINT/SIGTERM). A *target* that exists
-    and is not a regular file (a device such as ``/dev/null``, a FIFO) is written directly:
-    renaming over it would replace the device."""
+    without an error, remove it otherwise (``try``/``finally``: on any exception,
+    KeyboardInterrupt and SystemExit included; signal handlers are the program's
+    business, see :func:`cleanup_on_signals`). The temporary file
+    ``.NAME.<pid>.<random>.part`` is private (0600) from its creation; partial files of
+    the same target left by a dead process are removed first
+    (:func:`remove_stale_partials`). A *target* that exists and is not a regular file
+    (a device such as ``/dev/null``, a FIFO) is written directly: renaming over it
+    would replace the device."""
     path = Path(target)
     if path.exists() and not path.is_file():
         with open(path, mode, **open_kw) as direct:
@@ -184,18 +256,14 @@ def atomic_output(target: str | os.PathLike[str], mode: str = "wb", **open_kw: A
         return
     folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
-    with _LOCK:
-        _LIVE.add(tmp)
+    remove_stale_partials(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".part", dir=folder)
     try:
-        with _signals_clean_up():
-            with os.fdopen(fd, mode, **open_kw) as fh:
-                yield fh
-            os.chmod(tmp, _FILE_MODE)
-            os.replace(tmp, path)
+        with os.fdopen(fd, mode, **open_kw) as fh:
+            yield fh
+        os.chmod(tmp, _FILE_MODE)
+        os.replace(tmp, path)
     finally:
-        with _LOCK:
-            _LIVE.discard(tmp)
         with contextlib.suppress(OSError):
             if os.path.exists(tmp):
                 os.unlink(tmp)

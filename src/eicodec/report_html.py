@@ -132,6 +132,7 @@ def scan(report: Report, records: Iterable[Record]) -> tuple[dict[str, Totals], 
     has a finding."""
     spec = report.spec
     ref_rubric = reference_rubric(report)
+    masker = Masker(spec)
     group_types = {t for t in spec.detail_types if spec.records[t].parent is None and t != spec.comment}
     lines_wanted: dict[int, set[str]] = {}
     for f in report.findings:
@@ -150,7 +151,10 @@ def scan(report: Report, records: Iterable[Record]) -> tuple[dict[str, Totals], 
             last_reference = None
         reference = None
         if whole and ref_rubric is not None and rec.layout is not None and ref_rubric in rec.layout.by_rubric:
-            reference = rec.raw[rec.layout.by_rubric[ref_rubric].slice].strip() or None
+            ref_field = rec.layout.by_rubric[ref_rubric]
+            hide = masker.hidden_raw(rec.layout, rec.raw)  # (a line that is not what it claims shows nothing)
+            shown = hide is not None and ref_field.attr not in hide
+            reference = (rec.raw[ref_field.slice].strip() or None) if shown else None
             last_reference = reference
         elif t == spec.comment:
             reference = last_reference  # a comment belongs to the record before it

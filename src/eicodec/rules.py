@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -182,6 +181,20 @@ def owner(spec: MessageSpec, rubric: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=64)
+def compile_pattern(pattern: str) -> Any:
+    """A ``pattern`` rule's regular expression on RE2 (``google-re2``): matching takes
+    time linear in the text, whatever the pattern, so no file can stall validation
+    (Python's ``re`` backtracks: ``([A-Za-z]+ ?)*`` on a 27-character comment runs for
+    minutes). RE2's syntax is Python's without backreferences and lookaround; such a
+    pattern raises ``re2.error`` (the rule loader turns it into a SpecError)."""
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False  # (the loader reports the error; RE2 would also print it)
+    return re2.compile(pattern, options=options)
+
+
 def _parse_condition(c: Any, rid: str, kind: str, where: str) -> Condition:
     """One ``when`` item of rule *rid* (see :class:`Condition`)."""
     if not isinstance(c, Mapping) or set(c) - {"rubric", "record", "filled", "equals", "not_equals", "under"} \
@@ -251,10 +264,14 @@ def _parse_rule(raw: Mapping[str, Any], defaults: Mapping[str, Rule] | None, whe
                                                      "amount", "copy_exclude", *_ARITH_KEYS,
                                                      *_SIBLING_KEYS, "register", "instead")}
     if kind == "pattern":
+        import re2
+
         try:
-            re.compile(str(params.get("pattern", "")))
-        except re.error as exc:
-            raise SpecError(f"rule {rid}: pattern is no regular expression ({exc})", spec=where) from None
+            compile_pattern(str(params.get("pattern", "")))
+        except re2.error as exc:
+            why = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+            raise SpecError(f"rule {rid}: pattern is no linear-time (RE2) regular expression ({why}); "
+                            "backreferences and lookaround are not supported", spec=where) from None
         if "pattern" not in params:
             raise SpecError(f"rule {rid}: kind pattern needs a pattern", spec=where)
     if kind == "compare" and params.get("op") not in _OPS:

@@ -28,7 +28,11 @@ see :func:`claim_type`) into a ``pyarrow.Table``:
 Personal data (fields with ``personal = true`` in the spec: BSN, names, birth dates,
 addresses, free text) is **masked unless** ``unmask=True``: a masked column keeps its
 place and type but holds only nulls (its metadata says ``masked``); its values are
-never decoded. A value that cannot be decoded (a broken field in a file that fails
+never decoded. Masking also goes by what each line is, with the rule of every masked
+view (:meth:`eicodec.masking.Masker.hidden_raw`): a line that does not fit its layout
+(a relabelled kenmerk, a broken field) shows nothing of its own, and a field of a line
+that fits another layout as tightly is null where that layout holds personal data.
+A value that cannot be decoded (a broken field in a file that fails
 validation) is null as well, and a record of the wrong length is a row whose fields are
 all null (the engine does not decode it): validate a file before analysing it.
 
@@ -59,6 +63,7 @@ from .batches import BATCH_LINES, Batch, iter_batches, replayable
 from .columns import ColumnBatch, batch_columns
 from .errors import EicodecError, UnknownRecordTypeError
 from .layouts import FieldSpec, MessageSpec, RecordLayout
+from .masking import FORMULA_START, Masker, spreadsheet_safe
 from .reader import RecordStream, Source
 
 if TYPE_CHECKING:
@@ -354,6 +359,26 @@ def _batch_columns(batch: Batch, lay: RecordLayout, fields: list[FieldSpec]) -> 
     return batch_columns(batch, lay, fields, text="bytes")
 
 
+def _mask_rows(masker: Masker, batch: Batch, lay: RecordLayout, cb: ColumnBatch) -> ColumnBatch:
+    """*cb* with every value a masked view must hide made invalid (null), line by line as
+    :meth:`eicodec.masking.Masker.hidden_raw` decides (by what the line is, not by the
+    column: a 03 relabelled 04 shows none of its phone number in a 04 text column)."""
+    if not len(cb.lines) or not cb.valid:
+        return cb
+    keys = list(cb.valid)
+    base = {k: k.removesuffix("_signed") for k in keys}
+    drop = {k: np.zeros(len(cb.lines), dtype=bool) for k in keys}
+    seen: dict[frozenset[str] | None, list[str]] = {}
+    for i, line in enumerate(cb.lines.tolist()):
+        hide = masker.hidden_raw(lay, batch.text(line - batch.first))
+        gone = seen.get(hide)
+        if gone is None:
+            gone = seen[hide] = [k for k in keys if hide is None or base[k] in hide]
+        for k in gone:
+            drop[k][i] = True
+    return ColumnBatch(cb.lines, cb.columns, {k: v & ~drop[k] for k, v in cb.valid.items()})
+
+
 def _cells(plan: TablePlan, stream: RecordStream, opener: Callable[[], Source],
            outcomes: _OutcomeFeed | None, to_close: list[IO[bytes]], name: str | None) -> Iterator[Cells]:
     """Read the file once; per batch, the rows of the record type and of its ancestors
@@ -361,6 +386,11 @@ def _cells(plan: TablePlan, stream: RecordStream, opener: Callable[[], Source],
     layouts = [plan.spec.layout(plan.record_type), *plan.chain]
     wanted = [[lay.field(a) for a in plan.fields_to_read(level)] for level, lay in enumerate(layouts)]
     followers = [_Ancestor(lay.type) for lay in plan.chain]
+    masker = None if plan.unmask else Masker(plan.spec)
+
+    def columns(batch: Batch, lay: RecordLayout, fields: list[FieldSpec]) -> ColumnBatch:
+        cb = _batch_columns(batch, lay, fields)
+        return cb if masker is None else _mask_rows(masker, batch, lay, cb)
     head_lay = plan.spec.layout(plan.spec.header)
     head_fields = [head_lay.field(a) for a in plan.fields_to_read(FILE_LEVEL)]
     file = _FileRow(name)
@@ -368,10 +398,10 @@ def _cells(plan: TablePlan, stream: RecordStream, opener: Callable[[], Source],
     def per_batch() -> Iterator[Cells]:
         for batch in iter_batches(stream, _ENGINE_BATCH_LINES, opener, fingerprint=False):
             if plan.file_columns and file.header is None and (batch.types == int(head_lay.type)).any():
-                file.header = _batch_columns(batch, head_lay, head_fields)
+                file.header = columns(batch, head_lay, head_fields)
             for anc, lay, fields in zip(followers, layouts[1:], wanted[1:]):
-                anc.push(batch, _batch_columns(batch, lay, fields))
-            own = _with_broken_rows(batch, layouts[0], _batch_columns(batch, layouts[0], wanted[0]))
+                anc.push(batch, columns(batch, lay, fields))
+            own = _with_broken_rows(batch, layouts[0], columns(batch, layouts[0], wanted[0]))
             joined = outcomes.batch(batch) if outcomes is not None else None
             if len(own.lines):
                 yield _batch_cells(plan, own, followers, joined, file)
@@ -731,9 +761,10 @@ _END = object()
 
 # --------------------------------------------------------------------------- CSV
 
-def _csv_text(kind: str, values: Any, null: np.ndarray) -> list[str]:
+def _csv_text(kind: str, values: Any, null: np.ndarray, safe: bool = True) -> list[str]:
     if kind == "codes":
-        return ["" if v is None else " ".join(v) for v in values]
+        cells = ["" if v is None else " ".join(v) for v in values]
+        return [spreadsheet_safe(c) for c in cells] if safe else cells
     if kind == "date":
         text = np.datetime_as_string(values, unit="D")
     elif kind == "time":
@@ -741,16 +772,24 @@ def _csv_text(kind: str, values: Any, null: np.ndarray) -> list[str]:
         text = np.array([f"{m // 60:02d}:{m % 60:02d}" for m in minutes.tolist()], dtype=str)
     else:
         text = np.strings.decode(values, "utf-8") if values.dtype.kind == "S" else values.astype(str)
+        if kind == "string" and safe:
+            risky = np.zeros(len(text), dtype=bool)
+            for ch in FORMULA_START:
+                risky |= np.strings.startswith(text, ch)
+            if risky.any():
+                text = np.where(risky, np.strings.add("'", text), text)
     out: list[str] = np.where(null, "", text).tolist()
     return out
 
 
 def iter_csv_rows(source: Source, record_type: str | None = None, *, ap305: Source | None = None,
                   spec: MessageSpec | None = None, encoding: str | None = None,
-                  unmask: bool = False, file_columns: bool = True) -> Iterator[str]:
+                  unmask: bool = False, file_columns: bool = True, raw_csv: bool = False) -> Iterator[str]:
     """CSV text, one row per *record_type* record with the columns of :func:`to_arrow`
     (dates ``YYYY-MM-DD``, times ``HH:MM``, codes space-separated, null and masked
-    values empty), streamed a batch at a time."""
+    values empty), streamed a batch at a time. A text cell that begins with a formula
+    character gets a leading ``'`` (:func:`eicodec.masking.spreadsheet_safe`) unless
+    *raw_csv*; number columns stay numbers."""
     plan, cells = iter_cells(source, record_type, ap305=ap305, spec=spec, encoding=encoding, unmask=unmask,
                              file_columns=file_columns)
     buf = io.StringIO()
@@ -760,7 +799,7 @@ def iter_csv_rows(source: Source, record_type: str | None = None, *, ap305: Sour
     for batch in cells:
         buf.seek(0)
         buf.truncate()
-        cols = [_csv_text(c.type, *batch[c.name]) for c in plan.columns]
+        cols = [_csv_text(c.type, *batch[c.name], safe=not raw_csv) for c in plan.columns]
         writer.writerows(zip(*cols))
         yield buf.getvalue()
 
