@@ -100,3 +100,16 @@ def test_import_eicodec_loads_only_reading_and_writing() -> None:
     with pytest.raises(AttributeError, match="no_such_name"):
         import eicodec
         eicodec.no_such_name  # noqa: B018
+
+
+def test_a_function_named_like_its_module_stays_the_function() -> None:
+    """``eicodec.columns`` and ``eicodec.anonymise`` are the functions even after their
+    modules were imported by their full names (a lazy import must not shadow them)."""
+    code = ("import eicodec.columns, eicodec.anonymise, eicodec.tables\n"
+            "import eicodec\n"
+            "from eicodec.columns import ColumnBatch\n"
+            "assert callable(eicodec.columns) and eicodec.columns.__name__ == 'columns', eicodec.columns\n"
+            "assert callable(eicodec.anonymise) and eicodec.anonymise.__module__ == 'eicodec.anonymise'\n"
+            "from eicodec import columns, anonymise\n"
+            "assert columns is eicodec.columns and anonymise is eicodec.anonymise\n")
+    subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
