@@ -753,6 +753,7 @@ def test_csv_quotes_text_as_the_csv_module_does() -> None:
 
 
 def test_csv_of_a_batch_larger_than_the_usual(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tables, "_TRUE", tables._TRUE[:2])  # as if batches were larger than it was made for
+    for name in ("_TRUE", "_COMMA", "_NEWLINE"):  # as if batches were larger than they were made for
+        monkeypatch.setattr(tables, name, getattr(tables, name)[:2])
     data = _declaration(4)
     assert "".join(tables.iter_csv_rows(data)) == _csv_reference(data)

@@ -768,7 +768,7 @@ def _csv_batch(plan: TablePlan, batch: Cells, writer: Any, buf: io.StringIO) -> 
     in one pass. Rows with a cell that the csv module would quote or that holds a NUL
     (rare: ``,`` ``"`` CR LF in text) are written by the csv module as before."""
     n = len(batch["line"][1]) if "line" in batch else len(next(iter(batch.values()))[1])
-    if n > len(_TRUE):  # (batches are a few thousand rows; the constant columns grow if not)
+    if n > min(len(_TRUE), len(_COMMA), len(_NEWLINE)):  # (batches are a few thousand rows; the constant columns grow if not)
         _grow_constants(n)
     parts: list[np.ndarray] = []
     keeps: list[np.ndarray] = []
