@@ -762,40 +762,55 @@ def iter_csv_rows(source: Source, record_type: str | None = None, *, ap305: Sour
 
 
 def _csv_batch(plan: TablePlan, batch: Cells, writer: Any, buf: io.StringIO) -> str:
-    """The CSV rows of one batch of cells. Each cell becomes a matrix of UTF-8 bytes (one
-    row per table row) and a mask of the bytes it keeps (its text, nothing where null);
-    the rows are the kept bytes of all cells side by side with the commas and line ends,
-    in one pass. Rows with a cell that the csv module would quote or that holds a NUL
-    (rare: ``,`` ``"`` CR LF in text) are written by the csv module as before."""
+    """The CSV rows of one batch of cells. Each cell becomes a matrix of UTF-8 bytes, one
+    row per table row, its text in the row and NUL bytes around it (and in every byte of
+    a null cell); with the commas and line ends between, the rows are all bytes that are
+    not NUL, taken in one pass. Rows with a cell that the csv module would quote or with a
+    NUL inside a value (rare: ``,`` ``"`` CR LF in text) are written by the csv module."""
     n = len(batch["line"][1]) if "line" in batch else len(next(iter(batch.values()))[1])
-    if n > min(len(_TRUE), len(_COMMA), len(_NEWLINE)):  # (batches are a few thousand rows; the constant columns grow if not)
-        _grow_constants(n)
-    parts: list[np.ndarray] = []
-    keeps: list[np.ndarray] = []
-    slow = np.zeros(n, dtype=bool)
-    for i, c in enumerate(plan.columns):
+    slow: np.ndarray | None = None
+    # the numbers of the batch (not the file's), formatted together: one (n, k, width) matrix
+    ints = [c.name for c in plan.columns if c.type == "int64" and c.level != FILE_LEVEL
+            and not batch[c.name][1].all()]
+    numbers: dict[str, np.ndarray] = {}
+    if ints and n:
+        digits = _int_bytes(np.stack([np.asarray(batch[k][0]) for k in ints], axis=1),
+                            np.stack([batch[k][1] for k in ints], axis=1))
+        numbers = {k: digits[:, j] for j, k in enumerate(ints)}
+    cols: list[np.ndarray] = []
+    for c in plan.columns:
         values, null = batch[c.name]
-        if c.level == FILE_LEVEL and n:  # the same on every row: made once, repeated
-            m, keep, odd = _csv_cell_bytes(c.type, values[:1], null[:1])
-            m, keep = np.broadcast_to(m, (n, m.shape[1])), np.broadcast_to(keep, (n, keep.shape[1]))
-            odd = None if odd is None else np.broadcast_to(odd, (n,))
+        if c.name in numbers:
+            m, odd = numbers[c.name], None
+        elif c.level == FILE_LEVEL and n:  # the same on every row: made once, repeated
+            m, odd = _csv_cell_bytes(c.type, values[:1], null[:1])
+            m, odd = np.broadcast_to(m, (n, m.shape[1])), None if odd is None else np.broadcast_to(odd, (n,))
         else:
-            m, keep, odd = _csv_cell_bytes(c.type, values, null)
+            m, odd = _csv_cell_bytes(c.type, values, null)
         if odd is not None:
-            slow |= odd
-        if i:
-            parts.append(_COMMA[:n])
-            keeps.append(_TRUE[:n])
-        parts.append(m)
-        keeps.append(keep)
-    parts.append(_NEWLINE[:n])
-    keeps.append(_TRUE[:n])
-    matrix = np.concatenate(parts, axis=1)
-    kept = np.concatenate(keeps, axis=1)
+            slow = odd if slow is None else slow | odd
+        cols.append(m)
+    # one matrix: the cells' bytes, a comma after each cell and a line end after the last
+    ends = np.cumsum([m.shape[1] + 1 for m in cols])
+    matrix = np.empty((n, int(ends[-1])), dtype=np.uint8)
+    matrix[:, ends[:-1] - 1] = ord(",")
+    matrix[:, -1] = ord("\n")
+    for m, end in zip(cols, ends.tolist()):
+        if m.shape[1]:
+            matrix[:, end - 1 - m.shape[1]:end - 1] = m
+    kept = matrix != 0
+    # a cell the csv module would quote: a row with more quote-worthy bytes than its commas
+    # and line end (counted over the whole batch first: rows have at least those)
+    q = (matrix == ord(",")) | (matrix == ord('"')) | (matrix == ord("\n")) | (matrix == ord("\r"))
+    if np.count_nonzero(q) != n * len(plan.columns):
+        quoted = np.count_nonzero(q, axis=1) != len(plan.columns)
+        slow = quoted if slow is None else slow | quoted
+    if slow is None:
+        slow = np.zeros(n, dtype=bool)
     if not slow.any():
         text: str = matrix[kept].tobytes().decode("utf-8")
         return text
-    # rows the csv module writes: splice them in between the runs of fast rows
+    # rows the csv module writes: spliced in between the runs of fast rows
     out: list[str] = []
     edges = np.flatnonzero(np.diff(np.concatenate([[False], slow, [False]]).astype(np.int8)))
     at = 0
@@ -805,8 +820,8 @@ def _csv_batch(plan: TablePlan, batch: Cells, writer: Any, buf: io.StringIO) -> 
         rows = np.arange(start, end)
         buf.seek(0)
         buf.truncate()
-        cols = [_csv_text(c.type, *_rows_of(batch[c.name], rows)) for c in plan.columns]
-        writer.writerows(zip(*cols))
+        texts = [_csv_text(c.type, *_rows_of(batch[c.name], rows)) for c in plan.columns]
+        writer.writerows(zip(*texts))
         out.append(buf.getvalue())
         at = end
     if at < n:
@@ -821,33 +836,16 @@ def _rows_of(cell: tuple[Any, np.ndarray], rows: np.ndarray) -> tuple[Any, np.nd
     return values[rows], null[rows]
 
 
-_COMMA = np.full((4096, 1), ord(","), dtype=np.uint8)
-_NEWLINE = np.full((4096, 1), ord("\n"), dtype=np.uint8)
-_TRUE = np.ones((4096, 1), dtype=bool)
-
-
-def _grow_constants(n: int) -> None:
-    global _COMMA, _NEWLINE, _TRUE  # (cached constant columns, grown once)
-    _COMMA = np.full((n, 1), ord(","), dtype=np.uint8)
-    _NEWLINE = np.full((n, 1), ord("\n"), dtype=np.uint8)
-    _TRUE = np.ones((n, 1), dtype=bool)
-
-
-#: Bytes that make the csv module quote a cell: , " LF CR.
-_QUOTED = np.zeros(256, dtype=bool)
-_QUOTED[[ord(","), ord('"'), ord("\n"), ord("\r")]] = True
-
-
-def _csv_cell_bytes(kind: str, values: Any, null: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """One column's cells as ``(bytes (n, w), kept (n, w), odd rows or None)``: the text
-    :func:`_csv_text` gives, UTF-8, left in each row's first kept bytes."""
+def _csv_cell_bytes(kind: str, values: Any, null: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """One column's cells as ``(bytes (n, w), rows with a NUL inside a value or None)``:
+    the UTF-8 text :func:`_csv_text` gives, NUL bytes around it (all NUL where null)."""
     n = len(null)
     if null.all():
-        return np.zeros((n, 0), dtype=np.uint8), np.zeros((n, 0), dtype=bool), None
+        return np.zeros((n, 0), dtype=np.uint8), None
     if kind == "int64":
-        return (*_int_bytes(np.asarray(values), null), None)
+        return _int_bytes(np.asarray(values), null), None  # (the file's; a batch's are done together)
     if kind == "date":
-        return (*_date_bytes(np.asarray(values), null), None)
+        return _date_bytes(np.asarray(values), null), None
     if kind == "time":
         minutes = np.where(null, 0, np.asarray(values).astype(np.int64))
         if minutes.min() >= 0 and minutes.max() < 100 * 60:
@@ -855,51 +853,52 @@ def _csv_cell_bytes(kind: str, values: Any, null: np.ndarray) -> tuple[np.ndarra
             m[:, 0:2] = _TWO_DIGITS[minutes // 60]
             m[:, 2] = ord(":")
             m[:, 3:5] = _TWO_DIGITS[minutes % 60]
-            return m, np.repeat(~null[:, None], 5, axis=1), None
+            m[null] = 0
+            return m, None
     if kind in ("codes", "time") or not isinstance(values, np.ndarray) or values.dtype.kind not in "SU":
         values = np.array(_csv_text(kind, values, null), dtype=str)
         null = np.zeros(n, dtype=bool)
     if values.dtype.kind == "U":
         values = np.strings.encode(values, "utf-8")
     if values.dtype.itemsize == 0:
-        return np.zeros((n, 0), dtype=np.uint8), np.zeros((n, 0), dtype=bool), None
+        return np.zeros((n, 0), dtype=np.uint8), None
     m = values[:, None].view(np.uint8)
-    filled = m != 0
-    # a NUL inside a value (a nonzero byte after a zero): numpy keeps it, the mask would not
-    odd = (filled[:, 1:] & ~filled[:, :-1]).any(axis=1) | _QUOTED[m].any(axis=1)
-    return m, filled & ~null[:, None], odd & ~null
+    odd = None
+    if np.count_nonzero(m) != np.strings.str_len(values).sum():  # a NUL inside some value
+        odd = (np.count_nonzero(m, axis=1) != np.strings.str_len(values)) & ~null
+    if null.any():
+        m = np.where(null[:, None], np.uint8(0), m)
+    return m, odd
 
 
-def _int_bytes(values: np.ndarray, null: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Decimal text of int64 *values*, right-aligned in a matrix as wide as the widest."""
+def _int_bytes(values: np.ndarray, null: np.ndarray) -> np.ndarray:
+    """Decimal text of int64 *values* (any shape), right-aligned in a last axis as wide as
+    the widest, NUL before it and in null cells."""
     v = np.where(null, 0, values)
-    if len(v) and -(1 << 31) < v.min() and v.max() < (1 << 31):
+    if v.size and -(1 << 31) < v.min() and v.max() < (1 << 31):
         v = v.astype(np.int32)
     neg = v < 0
     a = np.abs(v)
     if (a < 0).any():  # the one int64 without an absolute value
         text = np.strings.encode(np.where(null, "", v.astype(str)), "utf-8")
-        m = text[:, None].view(np.uint8)
-        return m, m != 0
-    top = len(str(int(a.max())))  # digits of the largest
-    ndig = np.ones(len(v), dtype=np.int64)
+        return text[..., None].view(np.uint8)
+    top = len(str(int(a.max()))) if a.size else 1  # digits of the largest
+    ndig = np.ones(v.shape, dtype=np.int8)
     for j in range(1, top):
         ndig += a >= 10 ** j
-    width = top + 1 if neg.any() else top
-    digits = np.empty((len(v), width), dtype=np.uint8)
-    rest = a.copy()
-    for k in range(width - 1, -1, -1):
-        digits[:, k] = rest % 10 + 48
-        rest //= 10
-    if neg.any():
-        digits[np.flatnonzero(neg), width - 1 - ndig[neg]] = ord("-")
-        ndig += neg
-    keep = np.arange(width)[None, :] >= (width - ndig)[:, None]
-    keep &= ~null[:, None]
-    return digits, keep
+    ndig[null] = 0  # (a null cell: no digit, no sign)
+    signed = neg.any()
+    places = []  # the last digit first; before a number's first digit its sign, else NUL
+    rest = a
+    for j in range(top + signed):
+        digit = (rest % 10).astype(np.uint8) + np.uint8(48)
+        rest = rest // 10
+        lead = np.where(neg & (ndig == j), np.uint8(ord("-")), np.uint8(0)) if signed else np.uint8(0)
+        places.append(np.where(ndig > j, digit, lead))
+    return np.stack(places[::-1], axis=-1)
 
 
-def _date_bytes(values: np.ndarray, null: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _date_bytes(values: np.ndarray, null: np.ndarray) -> np.ndarray:
     """``YYYY-MM-DD`` of datetime64[D] *values* (years 1-9999), civil date from the day
     number by integer arithmetic; elsewhere numpy's own text."""
     days = np.where(null, 0, values.astype("datetime64[D]").astype(np.int64)).astype(np.int32)
@@ -914,16 +913,16 @@ def _date_bytes(values: np.ndarray, null: np.ndarray) -> tuple[np.ndarray, np.nd
     y = yoe + era * 400 + (m <= 2)
     if ((y < 1) | (y > 9999))[~null].any():
         text = np.strings.encode(np.where(null, "", np.datetime_as_string(values, unit="D")), "utf-8")
-        mat = text[:, None].view(np.uint8)
-        return mat, mat != 0
-    out = np.empty((len(y), 10), dtype=np.uint8)
-    out[:, 0:2] = _TWO_DIGITS[y // 100]
-    out[:, 2:4] = _TWO_DIGITS[y % 100]
-    out[:, 4] = out[:, 7] = ord("-")
-    out[:, 5:7] = _TWO_DIGITS[m]
-    out[:, 8:10] = _TWO_DIGITS[d]
-    return out, np.repeat(~null[:, None], 10, axis=1)
+        return text[:, None].view(np.uint8)
+    dash = np.full(len(y), ord("-"), dtype=np.int32)
+    out = np.stack([y // 1000 + 48, y // 100 % 10 + 48, y // 10 % 10 + 48, y % 10 + 48, dash,
+                    m // 10 + 48, m % 10 + 48, dash, d // 10 + 48, d % 10 + 48], axis=1).astype(np.uint8)
+    if null.any():
+        out[null] = 0
+    return out
 
+
+_POWERS_OF_TEN = np.array([10 ** k for k in range(19)], dtype=np.int64)
 
 #: "00" .. "99" as (100, 2) bytes.
 _TWO_DIGITS = np.array([[48 + i // 10, 48 + i % 10] for i in range(100)], dtype=np.uint8)
