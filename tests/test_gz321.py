@@ -265,14 +265,16 @@ def _rules_at(path: Path, line: int) -> set[str]:
 
 def test_activity_time_unit_of_a_dbc_without_care_activities_is_00(tmp_path: Path) -> None:
     """BER 0432 '04 (= uur) vullen bij DBC en als er zorgactiviteiten zijn, anders met 00':
-    a DBC 04 whose 16 is removed keeps 04 -- wrong, by the rule on 'no 16 under the 04'."""
+    a DBC 04 whose 16 is removed keeps 04 -- wrong, by the rule on 'no 16 under the 04'
+    (and its 0433 still says the 16's 20 hours: BER 0433 makes it the sum of none, 0)."""
     gen = _generator()
     lines = _valid_lines()
     dbc = next(i for i, ln in enumerate(lines) if ln[:2] == "04")
     act = next(i for i, ln in enumerate(lines) if ln[:2] == "16")
     path = tmp_path / "dbc_without_16.asc"
     path.write_bytes(gen.join(gen.retrailer([ln for i, ln in enumerate(lines) if i != act])))
-    assert _rules_at(path, dbc + 1) == {"record.activity_unit_none_without_activities"}
+    assert _rules_at(path, dbc + 1) == {"record.activity_unit_none_without_activities",
+                                        "record.activity_time_units_sum"}
 
 
 def test_activity_time_unit_outside_a_dbc_is_00_even_with_care_activities(tmp_path: Path) -> None:

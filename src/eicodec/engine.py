@@ -26,11 +26,22 @@ from .codes import return_codes, use_return_codes
 from .findings import MODES, Findings, Mode, Outcomes, Report, Status, Verdict
 from .grammar import Grammar, Placement, Walker
 from .history import HistorySource, HistoryStore
-from .kinds import CHECKS, FieldChecks, View, field_message, keys_of, pairing_keys, unique_keys
+from .kinds import (
+    CHECKS,
+    SIBLING_KINDS,
+    FieldChecks,
+    View,
+    child_sum_stated,
+    field_message,
+    keys_of,
+    make_previous,
+    pairing_keys,
+    unique_keys,
+)
 from .layouts import MessageSpec
 from .reader import RecordStream, Source
 from .rules import Rule, RuleSet, load_rules, owner, rules_for
-from .subtree import SubtreeConditions
+from .subtree import ChildSums, SubtreeConditions
 
 _PROGRESS_EVERY = 20_000
 _TYPE_NAMES = [f"{t:02d}" for t in range(100)]
@@ -134,6 +145,15 @@ class _Run:
                        if mode in r.modes and (history is not None or r.kind != "claim_history")]
         self.needs = {i: self._foreign(r) for i, r in self.checks}
         self.subtree = SubtreeConditions(spec, self.checks)  # rules with conditions on records under theirs
+        self.sums = ChildSums(spec, self.checks)  # rules on the sum of the records under theirs
+        # sibling rules: per depth of the tree, the last record at that depth read so far
+        # (parent line, its characters, type, readable), carried across batches
+        self.sibling_depths = {self.grammar.depth[r.record] for _, r in self.checks
+                               if r.kind in SIBLING_KINDS and r.record in self.grammar.depth}
+        self.depth_of = np.full(256, -1, np.int64)
+        for t, d in self.grammar.depth.items():
+            self.depth_of[int(t)] = d
+        self.last_sibling: dict[int, tuple[int, np.ndarray, int, bool]] = {}
         self.found = Findings()
         self.keys = array("q")  # per finding: phase << 32 | order (its line is in self.found)
         self.line_codes: dict[int, list[tuple[tuple[Any, ...], str]]] = {}
@@ -238,8 +258,10 @@ class _Run:
         self._fields(batch, pl, chars)
         for i, rule in self.checks:
             self._rule(i, rule, batch, pl, chars, ext_ok, ext_lines, body)
-        if self.subtree:
+        if self.subtree or self.sums:
             self._subtree(batch, pl, chars, ext_lines, body)
+        if self.sibling_depths:
+            self._carry_siblings(batch, pl)
         for t, sl, sign in self.totals:
             rows = self._body_rows(batch, body, _TYPE_NAMES[t])
             if len(rows):
@@ -551,6 +573,12 @@ class _Run:
         if rule.kind == "credit_pairing":
             self._pairing(i, rule, view, usable & placed[rows], batch)
             return
+        if rule.kind == "child_sum":
+            stated, judged = child_sum_stated(rule, view)
+            self.sums.expect(i, batch.first + rows[judged], stated[judged])
+            return
+        if rule.kind in SIBLING_KINDS:
+            view.previous = self._previous(rule, batch, pl, chars, rows)  # type: ignore[attr-defined]
         fails = CHECKS[rule.kind](rule, view)
         if not fails.any():
             return
@@ -643,15 +671,76 @@ class _Run:
                  body: np.ndarray) -> None:
         """Conditions on the records under a record: what this batch shows, and the
         findings of the records it closed (before their groups get verdicts)."""
-        self.subtree.observe(chars, ext_lines, batch.types, pl.level,
-                             lambda t: self._rows(batch, pl, body, t)[0], pl.anc, self.today)
+        if self.subtree:
+            self.subtree.observe(chars, ext_lines, batch.types, pl.level,
+                                 lambda t: self._rows(batch, pl, body, t)[0], pl.anc, self.today)
+        if self.sums:
+            self.sums.observe(chars, ext_lines, batch.types, pl.level, pl.parent_line,
+                              lambda t: self._rows(batch, pl, body, t)[0], pl.anc, self.today)
         self._settle({n.type: n.line for n in self.walker.stack})
 
     def _settle(self, open_lines: dict[str, int] | None) -> None:
+        for i, line, _ in self.sums.settle(open_lines):
+            rule = self.sums.rules[i]
+            if i in self.subtree.rules:  # (its record is closed: its ``under`` conditions decide below)
+                at = np.array([line], np.int64)
+                self.subtree.defer(i, at, at, None)
+                continue
+            self.add((3, i), rule.id, line, rule.record, rule.reported_rubric, rule.message, rule=rule)
         for i, line, value in self.subtree.settle(open_lines):
             rule = self.subtree.rules[i]
             self.add((3, i), rule.id, line, rule.at or rule.record, rule.reported_rubric, rule.message,
                      value=value, rule=rule)
+
+    # ------------------------------------------------------------------ siblings
+    def _sibling_rows(self, batch: Batch, pl: Placement, d: int) -> np.ndarray:
+        """The rows of *batch* at depth *d* of the tree (records, not comments), in order;
+        once per batch."""
+        key = ("depth", d)
+        found = self._rows_cache.get(key)
+        if found is None or self._rows_batch is not batch:
+            if self._rows_batch is not batch:
+                self._rows_cache = {}
+                self._rows_batch = batch
+            types = batch.types.astype(np.int64)
+            at_d = self.depth_of[np.where((types >= 0) & (types < 256), types, 255)] == d
+            found = self._rows_cache[key] = np.flatnonzero(at_d & (pl.level == 1) & pl.body)
+        return cast("np.ndarray", found)
+
+    def _previous(self, rule: Rule, batch: Batch, pl: Placement, chars: np.ndarray, rows: np.ndarray) -> Any:
+        """The previous sibling of each of *rows* (records of the rule's type), from this
+        batch or carried from the one before (:class:`~eicodec.kinds.Previous`)."""
+        d = self.grammar.depth[rule.record]  # type: ignore[index]
+        cand = self._sibling_rows(batch, pl, d)
+        pos = np.searchsorted(cand, rows)
+        before = cand[np.maximum(pos - 1, 0)]
+        first = pos == 0
+        width = chars.shape[1]
+        prev_chars = chars[before].astype(np.uint32)
+        parent = pl.parent_line[before].copy()
+        types = batch.types[before].astype(np.int64)
+        readable = batch.length_ok[before].copy()
+        carried = self.last_sibling.get(d)
+        if first.any():
+            if carried is None:
+                parent[first], types[first] = -1, -1
+            else:
+                c_parent, c_chars, c_type, c_ok = carried
+                prev_chars[first] = c_chars[:width]
+                parent[first], types[first], readable[first] = c_parent, c_type, c_ok
+        sibling = parent == pl.parent_line[rows]
+        types = np.where(sibling, types, -1)
+        known = ~sibling | readable
+        return make_previous(rule, self.spec, prev_chars, types, known, self.today)
+
+    def _carry_siblings(self, batch: Batch, pl: Placement) -> None:
+        """Keep, per depth the sibling rules read, the last record at that depth."""
+        for d in self.sibling_depths:
+            cand = self._sibling_rows(batch, pl, d)
+            if len(cand):
+                r = int(cand[-1])
+                self.last_sibling[d] = (int(pl.parent_line[r]), batch.chars[r].astype(np.uint32).copy(),
+                                        int(batch.types[r]), bool(batch.length_ok[r]))
 
     # ------------------------------------------------------------------ verdicts
     def _verdicts(self, group: list[tuple[int, str, int]]) -> None:
@@ -698,7 +787,7 @@ class _Run:
     # ------------------------------------------------------------------ the end
     def finish(self) -> None:
         spec = self.spec
-        if self.subtree:
+        if self.subtree or self.sums:
             self._settle(None)
         for group in self.walker.finish(self._structural):
             self._verdicts(group)

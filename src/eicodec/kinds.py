@@ -816,3 +816,91 @@ def k_product(rule: Rule, view: View) -> np.ndarray:
 
 
 CHECKS["product"] = k_product
+
+
+# ------------------------------------------------------------------ siblings and child sums
+# (branch siblings: kept apart from the other kinds to ease merging)
+
+class Previous:
+    """The previous sibling of every row of a :class:`View` (the record of the same
+    level under the same parent directly before it, comments not counted), as the
+    engine found it across batches: ``view`` holds one row per checked row (a blank
+    row where there is none), ``types`` its record type (-1: none), ``known`` False
+    where it exists but cannot be read (wrong length: the rule is not judged there)."""
+
+    def __init__(self, view: View, types: np.ndarray, known: np.ndarray) -> None:
+        self.view = view
+        self.types = types
+        self.known = known
+
+
+def previous_of(view: View) -> Previous:
+    """The :class:`Previous` the engine put on *view* (kinds ``previous_sibling`` and
+    ``equal_to_previous``)."""
+    return cast("Previous", getattr(view, "previous"))  # noqa: B009  (set by the engine)
+
+
+def _previous_passes(rule: Rule, prev: Previous) -> np.ndarray:
+    """Per row: the previous sibling is of the type ``previous.record`` and passes the
+    test of ``previous`` (its rubric's filled/equals/not_equals)."""
+    c: Condition = rule.params["previous"]
+    ok: np.ndarray = np.asarray(prev.types == int(c.record or rule.record or "-1"))
+    if c.rubric is not None and ok.any():
+        ok &= field_test(prev.view, Condition(c.rubric, c.record, c.filled, c.equals, c.not_equals))
+    return ok
+
+
+def k_previous_sibling(rule: Rule, view: View) -> np.ndarray:
+    """Where ``when`` holds, the previous sibling must exist and be ``previous`` (a
+    record type, and a test on one of its fields): order among siblings."""
+    prev = previous_of(view)
+    return np.asarray(when(rule, view) & prev.known & ~_previous_passes(rule, prev))
+
+
+def k_equal_to_previous(rule: Rule, view: View) -> np.ndarray:
+    """Where ``when`` holds and the previous sibling is ``previous``, field ``rubrics[0]``
+    equals its ``previous_rubric`` (AN: without trailing spaces). Without such a
+    previous sibling the rule says nothing (order is ``previous_sibling``'s business)."""
+    prev = previous_of(view)
+    c: Condition = rule.params["previous"]
+    _, mine = view.field(rule.rubrics[0])
+    _, theirs = prev.view.field(str(rule.params["previous_rubric"]), c.record or rule.record)
+    return np.asarray(when(rule, view) & prev.known & _previous_passes(rule, prev) & _differ(mine, theirs))
+
+
+def child_sum_stated(rule: Rule, view: View) -> tuple[np.ndarray, np.ndarray]:
+    """For ``child_sum``: (the value of ``rubrics[0]`` per row, the rows judged: ``when``
+    holds and the field is all digits). The engine adds up the records under each row
+    (:class:`eicodec.subtree.ChildSums`) and compares once the row's record is closed."""
+    _, fc = view.field(rule.rubrics[0])
+    ok = all_digits(fc)
+    return digits_value(fc).astype(np.int64), np.asarray(when(rule, view) & ok)
+
+
+def child_values(rule: Rule, view: View) -> tuple[np.ndarray, np.ndarray]:
+    """For ``child_sum``, on the child records: (what each adds: the sum of its ``sum``
+    fields, or 1 with ``count``; it can be read: those fields are all digits)."""
+    if rule.params.get("count"):
+        return np.ones(view.n, np.int64), np.ones(view.n, bool)
+    total = np.zeros(view.n, np.int64)
+    ok = np.ones(view.n, bool)
+    for rub in rule.params["sum"]:
+        _, fc = view.field(rub, rule.params["child"])
+        ok &= all_digits(fc)
+        total += digits_value(fc).astype(np.int64)
+    return total, ok
+
+
+#: the kinds that read the previous sibling (the engine finds it, see :class:`Previous`)
+SIBLING_KINDS = frozenset({"previous_sibling", "equal_to_previous"})
+CHECKS["previous_sibling"] = k_previous_sibling
+CHECKS["equal_to_previous"] = k_equal_to_previous
+
+
+def make_previous(rule: Rule, spec: MessageSpec, chars: np.ndarray, types: np.ndarray, known: np.ndarray,
+                  today: int) -> Previous:
+    """The :class:`Previous` of a sibling rule's rows: *chars* one row per checked row
+    (the previous sibling's record), read as records of the type ``previous`` names."""
+    c: Condition = rule.params["previous"]
+    t = c.record or rule.record or ""
+    return Previous(View(spec, t, chars, np.arange(len(chars)), {}, today), types, known)

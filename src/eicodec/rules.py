@@ -37,12 +37,15 @@ _OPS = ("<=", "<", ">=", ">", "==", "!=")
 KINDS += ("product",)
 _ARITH_KEYS = ("divisor", "rounding")
 _ROUNDINGS = ("down", "half_up", "half_even")
+# --- siblings and child sums (branch siblings: kept apart to ease merging)
+KINDS += ("previous_sibling", "equal_to_previous", "child_sum")
+_SIBLING_KEYS = ("previous", "previous_rubric", "child", "sum", "count", "depth")
 #: what a ``claim_history`` rule checks (see eicodec.history)
 _HISTORY_TESTS = ("credit_known", "not_credited", "exact_copy", "full_credit", "same_date", "reference_new")
 _RULE_KEYS = {"id", "kind", "level", "code", "record", "rubrics", "modes", "provisional", "description",
               "message", "when", "report", "at", "values", "ancestor", "ancestor_rubric", "op", "other",
               "signed", "exempt", "scope", "ref", "prev", "dc", "debit_message", "pattern", "whole", "test", "date",
-              "amount", "copy_exclude", *_ARITH_KEYS}
+              "amount", "copy_exclude", *_ARITH_KEYS, *_SIBLING_KEYS}
 
 
 #: ``under`` of a condition on the records under the rule's record: some of them pass its
@@ -243,7 +246,8 @@ def _parse_rule(raw: Mapping[str, Any], defaults: Mapping[str, Rule] | None, whe
     params = {k: v for k, v in raw.items() if k in ("values", "ancestor", "ancestor_rubric", "op", "other",
                                                      "signed", "exempt", "scope", "ref", "prev", "dc",
                                                      "debit_message", "pattern", "whole", "test", "date",
-                                                     "amount", "copy_exclude", *_ARITH_KEYS)}
+                                                     "amount", "copy_exclude", *_ARITH_KEYS,
+                                                     *_SIBLING_KEYS)}
     if kind == "pattern":
         try:
             re.compile(str(params.get("pattern", "")))
@@ -261,6 +265,8 @@ def _parse_rule(raw: Mapping[str, Any], defaults: Mapping[str, Rule] | None, whe
         raise SpecError(f"rule {rid}: scope must be file or parent", spec=where)
     if kind == "product":
         _check_product(rid, raw, params, where)
+    if kind in ("previous_sibling", "equal_to_previous", "child_sum"):
+        params = _sibling_params(rid, kind, raw, params, where)
     return Rule(
         id=rid, level=level, code=code,
         description=str(raw.get("description", base.description if base is not None else "")),
@@ -304,12 +310,84 @@ def _check_against(rule: Rule, spec: MessageSpec, where: str) -> None:
     for rub in names:
         if owner(spec, rub) is None:
             raise bad(f"unknown rubric {rub!r}")
-    if not rule.rubrics and rule.kind not in ("record_absent", "credit_pairing", "claim_history") and not (
+    if not rule.rubrics and rule.kind not in ("record_absent", "credit_pairing", "claim_history",
+                                              "previous_sibling") and not (
             rule.kind == "unique" and rule.params.get("whole")):
         raise bad("no rubrics")
     for t in (rule.at, rule.params.get("ancestor")):
         if t is not None and t not in spec.records:
             raise bad(f"unknown record type {t!r}")
+    if rule.kind in ("previous_sibling", "equal_to_previous", "child_sum"):
+        _check_siblings(rule, spec, bad)
+
+
+# --- siblings and child sums (branch siblings: kept apart to ease merging)
+
+def _sibling_params(rid: str, kind: str, raw: Mapping[str, Any], params: Mapping[str, Any],
+                    where: str) -> dict[str, Any]:
+    """The params of a ``previous_sibling``, ``equal_to_previous`` or ``child_sum`` rule,
+    checked; ``previous`` parsed into a :class:`Condition` (its ``record`` defaults to the
+    rule's)."""
+    out = dict(params)
+    if kind in ("previous_sibling", "equal_to_previous"):
+        prev = raw.get("previous", {})
+        if not isinstance(prev, Mapping) or "under" in prev or set(prev) - {
+                "rubric", "record", "filled", "equals", "not_equals"}:
+            raise SpecError(f"rule {rid}: previous is a table {{record = ..., rubric = ..., equals = [...]}}",
+                            spec=where)
+        out["previous"] = _parse_condition({"record": raw.get("record"), **prev, "rubric": prev.get("rubric")},
+                                           rid, kind, where) if "rubric" in prev else Condition(
+            None, str(prev.get("record", raw.get("record"))))
+        if kind == "equal_to_previous":
+            if len(raw.get("rubrics", [])) != 1:
+                raise SpecError(f"rule {rid}: kind equal_to_previous compares one rubric (rubrics = [x])",
+                                spec=where)
+            out.setdefault("previous_rubric", raw["rubrics"][0])
+        return out
+    if not isinstance(raw.get("child"), str):
+        raise SpecError(f"rule {rid}: kind child_sum names the record type summed over in 'child'", spec=where)
+    if ("sum" in raw) == bool(raw.get("count", False)):
+        raise SpecError(f"rule {rid}: kind child_sum has either sum = [rubrics] or count = true", spec=where)
+    if "sum" in raw:
+        out["sum"] = _strs(raw["sum"], "sum", where)
+    if raw.get("depth", "direct") not in ("direct", "any"):
+        raise SpecError(f"rule {rid}: depth must be direct or any", spec=where)
+    if raw.get("op", "==") not in _OPS:
+        raise SpecError(f"rule {rid}: op must be one of {' '.join(_OPS)}", spec=where)
+    if len(raw.get("rubrics", [])) != 1:
+        raise SpecError(f"rule {rid}: kind child_sum checks one rubric of its record (rubrics = [x])", spec=where)
+    if "at" in raw:
+        raise SpecError(f"rule {rid}: a child_sum rule is reported at its own record (no 'at')", spec=where)
+    return out
+
+
+def _check_siblings(rule: Rule, spec: MessageSpec, bad: Any) -> None:
+    """Refuse sibling and child-sum rules that name record types or rubrics wrongly."""
+    rec = rule.record or ""
+    if rule.kind == "child_sum":
+        child = rule.params["child"]
+        if child not in spec.records:
+            raise bad(f"unknown record type {child!r} in child")
+        if rule.params.get("depth", "direct") == "direct" and spec.records[child].parent != rec:
+            raise bad(f"record {child} is not a child of record {rec} (depth = direct)")
+        if not descends(spec, child, rec):
+            raise bad(f"record {child} does not hang under record {rec}")
+        for rub in rule.params.get("sum", ()):
+            if rub not in spec.records[child].by_rubric:
+                raise bad(f"rubric {rub!r} is not a rubric of record {child} (sum)")
+        f = spec.records[rec].by_rubric.get(rule.rubrics[0])
+        if f is None or f.type != "N":
+            raise bad(f"rubric {rule.rubrics[0]} is not a numeric field of record {rec}")
+        return
+    prev: Condition = rule.params["previous"]
+    t = prev.record or rec
+    if t not in spec.records:
+        raise bad(f"unknown record type {t!r} in previous")
+    if spec.records[t].parent != spec.records[rec].parent:
+        raise bad(f"record {t} is no sibling of record {rec} (not under the same parent type)")
+    for rub in (prev.rubric, rule.params.get("previous_rubric")):
+        if rub is not None and rub not in spec.records[t].by_rubric:
+            raise bad(f"rubric {rub!r} is not a rubric of record {t} (previous)")
 
 
 def descends(spec: MessageSpec, record: str, ancestor: str) -> bool:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
-from .kinds import View, field_test
+from .kinds import View, child_values, field_test
 from .layouts import MessageSpec
 from .rules import Rule
 
@@ -110,4 +110,110 @@ class SubtreeConditions:
             for key, arr in store.items():
                 still = open_lines.get(self.rules[key[0]].record or "", -1) if open_lines is not None else -1
                 store[key] = arr[arr == still]
+        return out
+
+
+# ------------------------------------------------------------------ child sums
+# (branch siblings: kept apart to ease merging)
+
+_OPS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "<=": np.less_equal, "<": np.less, ">=": np.greater_equal, ">": np.greater, "==": np.equal,
+    "!=": np.not_equal}
+
+
+class ChildSums:
+    """The ``child_sum`` rules of one run: a field of a record against the sum (or the
+    count) of the records of type ``child`` under it (``depth = "direct"``: its children;
+    ``"any"``: at any depth). As for :class:`SubtreeConditions`, the rule's record is read
+    first (its stated value is kept, :meth:`expect`), each batch adds what its child
+    records say (:meth:`observe`), and the rule is decided when the record is closed
+    (:meth:`settle`). A child record that cannot be read (out of its place, wrong length,
+    a summed field not all digits) leaves its parent not judged.
+
+    Memory: per open record its stated value and its children's values."""
+
+    def __init__(self, spec: MessageSpec, checks: Iterable[tuple[int, Rule]]) -> None:
+        self.spec = spec
+        self.rules = {i: r for i, r in checks if r.kind == "child_sum"}
+        # rule index -> [(line of the rule's record, stated value)] waiting for it to close
+        self._expected: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+        # rule index -> [(line of the parent, what a child adds)]
+        self._parts: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+        # rule index -> lines of parents with a child that cannot be read
+        self._unsure: dict[int, np.ndarray] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.rules)
+
+    def expect(self, i: int, lines: np.ndarray, stated: np.ndarray) -> None:
+        """Records of rule *i* (their *lines*) judged, with the value each states."""
+        if len(lines):
+            self._expected.setdefault(i, []).append((lines.astype(np.int64), stated.astype(np.int64)))
+
+    def observe(self, chars: np.ndarray, ext_lines: np.ndarray, types: np.ndarray, level: np.ndarray,
+                parent_line: np.ndarray, placed_of: Callable[[str], np.ndarray], anc: Mapping[str, np.ndarray],
+                today: int) -> None:
+        """What one batch's child records add to their parents (see :class:`SubtreeConditions.observe`
+        for *placed_of* and *anc*; *parent_line*: per row of the batch, its parent's line)."""
+        for i, rule in self.rules.items():
+            child = str(rule.params["child"])
+            direct = rule.params.get("depth", "direct") == "direct"
+            up = anc.get(rule.record or "")
+            if up is None:
+                continue
+            placed = placed_of(child)
+            rows = np.flatnonzero(placed)
+            owner = up[rows]
+            keep = owner >= 0
+            if direct:
+                keep &= parent_line[rows] == ext_lines[np.maximum(owner, 0)]
+            rows, owner = rows[keep], owner[keep]
+            unsure: list[np.ndarray] = []
+            if len(rows):
+                value, ok = child_values(rule, View(self.spec, child, chars, rows, {}, today))
+                self._parts.setdefault(i, []).append((ext_lines[owner[ok]], value[ok]))
+                unsure.append(ext_lines[owner[~ok]])
+            broken_rows = np.flatnonzero((types == int(child)) & (level > 0) & ~placed)
+            broken = up[broken_rows]
+            if direct:  # (a child out of its place: its parent is the record it hangs under, if any)
+                broken = broken[(broken >= 0) & (parent_line[broken_rows] == ext_lines[np.maximum(broken, 0)])]
+            unsure.append(ext_lines[broken[broken >= 0]])
+            lost = np.concatenate(unsure)
+            if len(lost):
+                self._unsure[i] = np.union1d(self._unsure.get(i, _NONE), lost)
+
+    def settle(self, open_lines: Mapping[str, int] | None) -> list[tuple[int, int, str | None]]:
+        """The findings ``(rule index, line, None)`` of the closed records whose stated
+        value fails ``op`` (default ``==``) against their children's sum; what is kept
+        afterwards concerns open records only (*open_lines* as for :meth:`SubtreeConditions.settle`)."""
+        out: list[tuple[int, int, str | None]] = []
+        for i, rule in self.rules.items():
+            still = open_lines.get(rule.record or "", -1) if open_lines is not None else -1
+            waiting = self._expected.get(i)
+            parts = self._parts.get(i, [])
+            if waiting:
+                lines = np.concatenate([w[0] for w in waiting])
+                stated = np.concatenate([w[1] for w in waiting])
+                done = lines != still
+                if done.any():
+                    if parts:
+                        owners = np.concatenate([p[0] for p in parts])
+                        values = np.concatenate([p[1] for p in parts])
+                        keys, inv = np.unique(owners, return_inverse=True)
+                        sums = np.zeros(len(keys), np.int64)
+                        np.add.at(sums, inv.reshape(-1), values)
+                        self._parts[i] = parts = [(keys, sums)]
+                    else:
+                        keys, sums = _NONE, _NONE
+                    at = np.minimum(np.searchsorted(keys, lines), max(len(keys) - 1, 0))
+                    total = np.where((keys[at] == lines) if len(keys) else np.zeros(len(lines), bool),
+                                     sums[at] if len(keys) else 0, 0)
+                    op = _OPS[str(rule.params.get("op", "=="))]
+                    bad = done & ~op(stated, total) & ~np.isin(lines, self._unsure.get(i, _NONE))
+                    out.extend((i, int(line), None) for line in lines[bad].tolist())
+                self._expected[i] = [(lines[~done], stated[~done])] if (~done).any() else []
+            if parts:
+                self._parts[i] = [(p[0][p[0] == still], p[1][p[0] == still]) for p in parts]
+            if i in self._unsure:
+                self._unsure[i] = self._unsure[i][self._unsure[i] == still]
         return out
