@@ -749,3 +749,28 @@ def test_csv_quotes_text_as_the_csv_module_does() -> None:
     got = "".join(tables.iter_csv_rows(data, unmask=True))
     assert '"de Vries, J."' in got and '"O""Brien"' in got and "Ünal" in got
     assert got == _csv_reference(data, unmask=True)
+
+
+def test_csv_rows_beginning_with_given_bytes_go_through_the_csv_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hook for neutralising CSV for spreadsheets: a text cell that begins with one of
+    the bytes given sends its row to the cell-by-cell path (here marked by a stand-in)."""
+    import csv
+
+    data = _declaration(3)
+    plan, cells = tables.iter_cells(data, unmask=True)
+    batch = next(cells)
+    seen: list[int] = []
+    original = tables._csv_text
+
+    def marked(kind: str, values: Any, null: np.ndarray) -> list[str]:
+        seen.append(len(null))
+        return original(kind, values, null)
+
+    monkeypatch.setattr(tables, "_csv_text", marked)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    plain = tables._csv_batch(plan, batch, writer, buf)
+    assert not seen
+    # every claim line's reference begins with R: every row goes the csv module's way
+    assert tables._csv_batch(plan, batch, writer, buf, neutralise=b"R") == plain
+    assert set(seen) == {len(batch["line"][1])}

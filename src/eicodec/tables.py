@@ -761,12 +761,14 @@ def iter_csv_rows(source: Source, record_type: str | None = None, *, ap305: Sour
         yield _csv_batch(plan, batch, writer, buf)
 
 
-def _csv_batch(plan: TablePlan, batch: Cells, writer: Any, buf: io.StringIO) -> str:
+def _csv_batch(plan: TablePlan, batch: Cells, writer: Any, buf: io.StringIO, neutralise: bytes = b"") -> str:
     """The CSV rows of one batch of cells. Each cell becomes a matrix of UTF-8 bytes, one
     row per table row, its text in the row and NUL bytes around it (and in every byte of
     a null cell); with the commas and line ends between, the rows are all bytes that are
     not NUL, taken in one pass. Rows with a cell that the csv module would quote or with a
-    NUL inside a value (rare: ``,`` ``"`` CR LF in text) are written by the csv module."""
+    NUL inside a value (rare: ``,`` ``"`` CR LF in text), and rows with a text cell that
+    begins with one of the bytes *neutralise* (a hook for CSV made safe for spreadsheets),
+    are written by the csv module cell by cell (:func:`_csv_text`)."""
     n = len(batch["line"][1]) if "line" in batch else len(next(iter(batch.values()))[1])
     slow: np.ndarray | None = None
     # the numbers of the batch (not the file's), formatted together: one (n, k, width) matrix
@@ -787,6 +789,12 @@ def _csv_batch(plan: TablePlan, batch: Cells, writer: Any, buf: io.StringIO) -> 
             m, odd = np.broadcast_to(m, (n, m.shape[1])), None if odd is None else np.broadcast_to(odd, (n,))
         else:
             m, odd = _csv_cell_bytes(c.type, values, null)
+        if neutralise and c.type in ("string", "codes") and m.shape[1]:
+            first = m[:, 0]
+            starts = np.zeros(n, dtype=bool)
+            for byte in neutralise:
+                starts |= first == byte
+            odd = starts if odd is None else odd | starts
         if odd is not None:
             slow = odd if slow is None else slow | odd
         cols.append(m)
