@@ -21,6 +21,15 @@ import time
 from pathlib import Path
 
 
+def _bsn(n: int) -> str:
+    """A BSN passing the 11-proef, another for every n (as eicodec.testing.nth_bsn)."""
+    for head in (f"{10_000_000 + 2 * n:08d}", f"{10_000_000 + 2 * n + 1:08d}"):
+        last = sum(int(d) * w for d, w in zip(head, (9, 8, 7, 6, 5, 4, 3, 2))) % 11
+        if last < 10:
+            return head + str(last)
+    raise AssertionError("unreachable")
+
+
 def generate(path: Path, n_records: int, reject_every: int = 0) -> int:
     """Write an AP304 file of about *n_records* records; returns the exact count.
 
@@ -56,6 +65,8 @@ def generate(path: Path, n_records: int, reject_every: int = 0) -> int:
             rid += 1
             ins = ins_t.copy()
             ins.record_id = rid
+            bsn = _bsn(g)  # one verzekerdenrecord per insured (STB §5.2)
+            ins.bsn = bsn
             fh.write((ins.raw + "\r\n").encode())
             count += 1
             for k in range(1 + g % 4):
@@ -63,6 +74,7 @@ def generate(path: Path, n_records: int, reject_every: int = 0) -> int:
                 claims += 1
                 c = claim_t.copy()
                 c.record_id = rid
+                c.bsn = bsn
                 c.reference = f"R{claims:015d}"
                 if reject_every and claims % reject_every == 0:
                     c.service_code_list_1 = "777"

@@ -133,9 +133,22 @@ def test_whole_groups_are_placed_at_once(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def _big(n_copies: int) -> list[bytes]:
-    """FULL's lines with its detail records repeated (over a megabyte, no trailer check)."""
+    """FULL's lines with its detail records repeated (over a megabyte, no trailer check);
+    each copy's insured get their own BSN / verzekerdennummer (one 02 per insured)."""
+    from eicodec.testing import nth_bsn
+
     lines = lines_of(EXAMPLES.joinpath("ap304_full.asc").read_bytes())
-    return [lines[0], *(lines[1:-1] * n_copies), lines[-1]]
+    out = [lines[0]]
+    for k in range(n_copies):
+        bsn = nth_bsn(k).encode()
+        for ln in lines[1:-1]:
+            if ln[:2] in (b"02", b"04"):
+                if ln[14:23] == b"999999999":  # 0205/0405 verzekerdennummer (27..41)
+                    ln = ln[:27] + f"Z{k:014d}".encode() + ln[42:]
+                else:  # 0203/0403 BSN (15..23)
+                    ln = ln[:14] + bsn + ln[23:]
+            out.append(ln)
+    return [*out, lines[-1]]
 
 
 @pytest.mark.parametrize("late", ["cp1252", "mixed", "undecodable", "none"])

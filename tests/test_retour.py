@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import eicodec
 from eicodec import Award, Status, Verdict
-from eicodec.testing import declarations
+from eicodec.testing import declarations, nth_bsn
 from tests.conftest import EXAMPLES, join, lines_of
 from tests.test_validator import INSURER, patch
 
@@ -199,12 +199,14 @@ def _many_groups(copies: int, rejected: set[int]) -> bytes:
     recs = list(eicodec.iter_records(INSURER))
     out = [recs[0]]
     rid = 0
-    for _ in range(copies):
+    for k in range(copies):
         for rec in recs[1:-1]:
             rec = rec.copy()
             if rec.record_type != "98":
                 rid += 1
             rec.record_id = rid
+            if rec.record_type in ("02", "04"):  # one verzekerdenrecord per insured (STB §5.2)
+                rec.bsn = nth_bsn(2 * k + int(rec.bsn == "111222333"))
             if rec.record_type == "04":
                 rec.reference = f"R{rid:015d}"
                 if len(out) + 1 in rejected:
@@ -324,7 +326,7 @@ def test_the_return_file_reads_claim_reference_and_amount_from_the_rules_data() 
     answer = eicodec.rules.rules_for(eicodec.get_spec("AP304")).answer
     assert answer is not None
     assert (answer.claim_reference, answer.claim_amount) == ("0445", "0443")
-    assert set(answer.header_rewritten) == {"0102", "0105", "0106", "0107"}
+    assert set(answer.header_rewritten) == {"0102", "0103", "0104", "0105", "0106", "0107"}  # (0103/0104: issue #20)
 
 
 def test_outcome_compares_the_header_rubrics_the_rules_data_does_not_exempt(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import eicodec
 from eicodec import tables
 from eicodec.cli import main
 from eicodec.errors import DecodeError
-from eicodec.testing import declarations
+from eicodec.testing import declarations, nth_bsn
 from tests.conftest import EXAMPLES, ROOT
 
 pa = pytest.importorskip("pyarrow")
@@ -83,14 +83,15 @@ def _declaration(groups: int = 6) -> bytes:
         invoice_number="T-1", invoice_date=dt.date(2024, 2, 5), currency="EUR")
     n = 0
     for g in range(groups):
-        ins = decl.add(spec.new("02", bsn="123456782", uzovi="3311", birth_date=dt.date(1956, 3, 14),
+        bsn = nth_bsn(g)  # one verzekerdenrecord per insured (STB §5.2)
+        ins = decl.add(spec.new("02", bsn=bsn, uzovi="3311", birth_date=dt.date(1956, 3, 14),
                                 gender="2", name_code_1="1", surname_1="Vriesland", initials="J.",
                                 name_code_2="0", name_code_3="0", postcode="3511AB", house_number=12,
                                 patient_registration="J", deceased="2", patient_number=f"PAT{g:04d}"))
         for _ in range(1 + g % 3):
             n += 1
             amount = (1000 + 137 * n) * (-1 if n % 5 == 0 else 1)
-            claim = spec.new("04", bsn="123456782", uzovi="3311", forwarding_allowed="1",
+            claim = spec.new("04", bsn=bsn, uzovi="3311", forwarding_allowed="1",
                              birth_date=dt.date(1956, 3, 14), information_record="N",
                              service_date=dt.date(2024, 1, n % 28 + 1), service_code_list_1="001",
                              service_code_1="00000014325911", quantity=n, performer_code="02012345",
@@ -201,7 +202,7 @@ def _personal_values(source: bytes | Path) -> set[str]:
 def test_personal_data_is_masked_unless_asked(claims: tuple[bytes, bytes], tmp_path: Path) -> None:
     data, ap305 = claims
     personal = _personal_values(data)
-    assert {"123456782", "Vriesland", "1956-03-14", "PAT0001"} <= personal
+    assert {nth_bsn(0), "Vriesland", "1956-03-14", "PAT0001"} <= personal
     masked = eicodec.to_arrow(data, ap305=ap305)
     cells = {str(v) for col in masked.columns for v in col.to_pylist() if v is not None}
     assert not personal & cells
@@ -220,7 +221,7 @@ def test_personal_data_is_masked_unless_asked(claims: tuple[bytes, bytes], tmp_p
     assert not [p for p in personal if p in text]
     # ... and shown when asked for
     unmasked = eicodec.to_arrow(data, unmask=True)
-    assert set(unmasked.column("bsn").to_pylist()) == {"123456782"}
+    assert set(unmasked.column("bsn").to_pylist()) == {nth_bsn(g) for g in range(6)}
     assert set(unmasked.column("insured_surname_1").to_pylist()) == {"Vriesland"}
 
 

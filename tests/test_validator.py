@@ -231,7 +231,8 @@ def test_debtor_number_and_iban() -> None:
 
 
 def test_claim_date_after_invoice_date_and_after_period() -> None:
-    data = rewrite(INSURER, l1__invoice_date=dt.date(2024, 1, 12), l1__period_end=dt.date(2024, 1, 31))
+    # (the period ends on the invoice date: BER 0115, "mag niet na de dagtekening van de factuur vallen")
+    data = rewrite(INSURER, l1__invoice_date=dt.date(2024, 1, 12), l1__period_end=dt.date(2024, 1, 12))
     check(data, code="8176", line=7, rubric="0410", status=Status.REJECTED_RECORDS, rule="record.claim_date_invoice")
     data = rewrite(INSURER, l1__period_end=dt.date(2024, 1, 10))
     check(data, code="8007", line=7, rubric="0410", status=Status.REJECTED_RECORDS, rule="record.claim_date_period")
@@ -418,7 +419,7 @@ def test_comment_line_numbers_repeat() -> None:
 def test_every_registered_rule_has_a_failing_example_here() -> None:
     text = "".join((Path(__file__).parent / name).read_text(encoding="utf-8")
                    for name in ("test_validator.py", "test_fidelity.py", "test_history.py",
-                                "test_missing_header.py"))
+                                "test_missing_header.py", "test_vchecks.py"))
     generic = {"file.header_field", "file.trailer_field", "record.field"}
     for rule_id in rules_for(SPEC).rules:
         assert f'"{rule_id}"' in text or rule_id in generic and f'rule="{rule_id}"' in text, rule_id

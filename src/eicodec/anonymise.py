@@ -61,7 +61,7 @@ from .errors import EicodecError, SpecError
 from .kinds import iban_ok
 from .layouts import FieldSpec, MessageSpec, data_dir
 from .outputs import atomic_output
-from .reader import MAX_LINE, Source, open_records
+from .reader import MAX_LINE, RecordStream, Source
 
 __all__ = ["AnonymiseError", "OverwriteRefused", "anonymise", "anonymise_to", "load_fakes"]
 
@@ -571,7 +571,7 @@ def anonymise(source: Source, key: bytes | str | None = None, *, spec: MessageSp
     mark and line ends; only personal fields differ. Memory stays flat in file size.
     """
     k = _key_bytes(key)
-    stream = open_records(source, encoding=encoding, spec=spec)
+    stream = RecordStream(source, encoding=encoding, spec=spec, recognise=True)  # (as the validator reads it)
     found = stream.info.spec
     assert found is not None
     anon = Anonymiser(found, k, fakes, keep_foreign=stream.info.mixed)

@@ -254,7 +254,8 @@ def _validate_one(path: str, opts: dict[str, Any]) -> _Result:
         try:
             report = validate(source, mode=opts["mode"], today=opts.get("today"), spec=spec,
                               encoding=opts.get("encoding"), show_values=bool(opts.get("show_values")),
-                              progress=progress.update if progress else None, history=opts.get("history"))
+                              progress=progress.update if progress else None, history=opts.get("history"),
+                              registers=opts.get("registers"))
         finally:
             if progress:
                 progress.close()
@@ -357,6 +358,16 @@ def _emit(result: _Result, fmt: str, show_values: bool, out: TextIO | None = Non
     out.flush()
 
 
+def _registers(items: list[str] | None) -> dict[str, str] | None:
+    """``--register NAME=PATH`` items (see eicodec.registers)."""
+    from .registers import RegisterError, parse_option
+
+    try:
+        return parse_option(items) if items else None
+    except RegisterError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     files: list[str] = args.files
     if files.count(STDIO) > 1:
@@ -394,7 +405,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     base = {"mode": args.mode, "codes": args.codes, "spec": args.spec, "today": args.today,
             "encoding": args.encoding, "insurer_reference": args.insurer_reference,
             "show_values": args.show_values, "history": args.history, "retour_spec": args.retour_spec,
-            "decisions": decisions}
+            "decisions": decisions, "registers": _registers(args.register)}
     terminal = args.format == "text" and is_terminal(sys.stderr)
 
     def opts_for(path: str, *, local: bool) -> dict[str, Any]:
@@ -818,6 +829,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--history", metavar="WHERE", type=history_location,
                    help="claim history: a SQLite file (made when new) or a database URL; runs the STB 5.4.8 "
                         "rules on earlier files")
+    p.add_argument("--register", action="append", metavar="NAME=PATH",
+                   help="look codes up in a register (agb=AGB.csv, uzovi=UZOVI.sqlite; repeatable; off by default)")
     _input_options(p)
     p.set_defaults(func=cmd_validate)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast
 
 import numpy as np
@@ -28,9 +28,11 @@ from .grammar import Grammar, Placement, Walker
 from .history import HistorySource, HistoryStore
 from .kinds import (
     CHECKS,
+    NOT_LEFT_ALIGNED,
     SIBLING_KINDS,
     FieldChecks,
     View,
+    aligned_left,
     child_sum_stated,
     field_message,
     keys_of,
@@ -38,12 +40,15 @@ from .kinds import (
     pairing_keys,
     unique_keys,
 )
-from .layouts import MessageSpec
+from .layouts import KEY_RUBRICS, MessageSpec
 from .reader import RecordStream, Source
+from .registers import Register, Registers, RegisterSource
 from .rules import Rule, RuleSet, load_rules, owner, rules_for
 from .subtree import ChildSums, SubtreeConditions
 
 _PROGRESS_EVERY = 20_000
+#: the general EI format rule on alphanumeric values (specs/defaults.rules.toml)
+ALIGN_RULE = "format.left_aligned"
 _TYPE_NAMES = [f"{t:02d}" for t in range(100)]
 _LAST = 1 << 62  # sorts findings without a line last
 
@@ -125,12 +130,25 @@ def _repeated(parts: list[np.ndarray]) -> np.ndarray:
     return np.unique(keys[1:][same])
 
 
+def _left_aligned(spec: MessageSpec, rules: RuleSet, record: str, mode: str) -> frozenset[str]:
+    """The rubrics of *record* checked by the general format rule ``format.left_aligned``
+    (every alphanumeric value field but the rule's ``exempt`` rubrics; none when the
+    rules have no such rule or it does not run in *mode*)."""
+    rule = rules.rules.get(ALIGN_RULE)
+    if rule is None or mode not in rule.modes:
+        return frozenset()
+    exempt = set(rule.params.get("exempt", ()))
+    return frozenset(f.rubric for f in spec.records[record].fields if aligned_left(f) and f.rubric not in exempt)
+
+
 class _Run:
     """One pass over the file: findings, outcomes, counts and totals."""
 
     def __init__(self, spec: MessageSpec, rules: RuleSet, mode: str, show_values: bool, today: dt.date,
-                 known: _Known | None, history: HistoryStore | None = None) -> None:
+                 known: _Known | None, history: HistoryStore | None = None,
+                 registers: Registers | None = None) -> None:
         self.spec = spec
+        self.registers = registers if registers is not None else Registers()  # (rules of kind register)
         self.rules = rules
         self.mode = mode
         self.show_values = show_values
@@ -139,10 +157,12 @@ class _Run:
         self.grammar = Grammar(spec)
         self.walker = Walker(self.grammar)
         codes = frozenset(return_codes())
-        self.field_checks = {t: FieldChecks(lay, codes) for t, lay in spec.records.items()}
+        self.field_checks = {t: FieldChecks(lay, codes, _left_aligned(spec, rules, t, mode))
+                             for t, lay in spec.records.items()}
         self.history = history  # rules of kind claim_history run only with one
         self.checks = [(i, r) for i, r in enumerate(rules.checks)
-                       if mode in r.modes and (history is not None or r.kind != "claim_history")]
+                       if mode in r.modes and (history is not None or r.kind != "claim_history")
+                       and (r.kind != "register" or r.params.get("register") in self.registers)]
         self.needs = {i: self._foreign(r) for i, r in self.checks}
         self.subtree = SubtreeConditions(spec, self.checks)  # rules with conditions on records under theirs
         self.sums = ChildSums(spec, self.checks)  # rules on the sum of the records under theirs
@@ -271,12 +291,37 @@ class _Run:
                 value = digits_value(fc)
                 neg = chars[rows, sign] == ord("C")
                 self.total += int(np.where(ok, np.where(neg, -value, value), 0).sum())
+            # records of another length count as written (their amount at its place): the
+            # file is rejected for their length (0804), not again for a total that was right
+            odd = np.flatnonzero(pl.body & ~batch.length_ok & self._mine(batch, _TYPE_NAMES[t]))
+            for r in odd.tolist():
+                text = batch.text(r)
+                amount, dc = text[sl], text[sign:sign + 1]
+                if amount.isascii() and amount.isdigit() and len(amount) == sl.stop - sl.start:
+                    self.total += -int(amount) if dc == "C" else int(amount)
         for group in pl.closed:
             self._verdicts(group)
         if pl.fast is not None:
             self._fast_verdicts(batch, *pl.fast)
         # what was made for this batch goes before the next is read (peak memory)
         self._blocks, self._masks, self._rows_cache, self._rows_batch = {}, {}, {}, None
+
+    def header_key(self, spec: MessageSpec) -> None:
+        """The header names another message (0102/0103/0104) than the spec it was read
+        as (given, or known from its record length): each such rubric without a fixed
+        value in the layout is a file-level finding with its code (the fixed ones, 0102
+        and 0103, are found by the header's field checks)."""
+        raw = self.walker.header_raw
+        lay = self.spec.records[spec.header]
+        if len(raw) != lay.length:
+            return
+        for rubric, want in zip(KEY_RUBRICS, spec.key):
+            f = lay.by_rubric[rubric]
+            if f.fixed is None and raw[f.start - 1:f.end] != want:
+                code, prov = self.rules.field_code(rubric, spec.header)
+                line = self.walker.header.line if self.walker.header is not None else 1
+                self.add((2, f.start), "file.header_field", line, spec.header, rubric,
+                         f"{f.name} ({rubric}) is not {want}", code=code, level="file", provisional=prov)
 
     def _structural(self, event: tuple[int | None, str, str, str | None, str | None]) -> None:
         """A finding of the walker; with ``name_kenmerk`` in the rules, one about a whole
@@ -481,8 +526,8 @@ class _Run:
                     self.add(key, "file.record_id", line, t, f.rubric, message, code=code)
                 else:
                     level = "record" if lvl == 1 else "file"
-                    rule_id = "record.field" if level == "record" else (
-                        "file.header_field" if t == spec.header else "file.trailer_field")
+                    rule_id = ALIGN_RULE if problem == NOT_LEFT_ALIGNED else "record.field" if level == "record" \
+                        else "file.header_field" if t == spec.header else "file.trailer_field"
                     if self.show_values:
                         text = batch.text(row)[f.start - 1:f.end]
                         self.add(key, rule_id, line, t, f.rubric, message, code=code, level=level,
@@ -567,6 +612,7 @@ class _Run:
         else:
             view = View(self.spec, rule.record, chars, rows, anc, self.today)  # type: ignore[arg-type]
         view.history = self.history  # type: ignore[attr-defined]
+        view.registers = self.registers  # type: ignore[attr-defined]
         if rule.kind == "unique":
             self._unique(i, rule, view, usable & placed[rows], pl, batch)
             return
@@ -857,7 +903,8 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
              codes: str | os.PathLike[str] | None = None, spec: MessageSpec | None = None,
              rules: str | os.PathLike[str] | None = None, encoding: str | None = None,
              show_values: bool = False, progress: Callable[[int], None] | None = None,
-             batch_lines: int = BATCH_LINES, history: HistorySource | None = None) -> Report:
+             batch_lines: int = BATCH_LINES, history: HistorySource | None = None,
+             registers: Registers | Mapping[str, RegisterSource | Register] | None = None) -> Report:
     """Check *source* against its spec and rules and return a :class:`Report`.
 
     ``mode``: ``"insurer"`` (an insurer's checks and return rules) or ``"vecozo"``
@@ -871,7 +918,9 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
     checked so far. ``batch_lines``: lines checked at a time (findings do not depend on it).
     ``history``: earlier claim lines and their outcomes (:class:`~eicodec.ClaimHistory`,
     its SQLite file's path, or a mapping): the rules of kind ``claim_history`` (STB §5.4.8)
-    run only with one.
+    run only with one. ``registers``: code registers by name (``{"agb": "agb.csv",
+    "uzovi": lookup}``, see :mod:`eicodec.registers`): the rules of kind ``register``
+    run only for the registers given.
 
     Raises :class:`~eicodec.errors.UnreadableInputError` for input that is no EI file.
     A file that does not start with a voorlooprecord is one, unless ``spec`` is given and
@@ -884,18 +933,19 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
         use_return_codes(codes)
     day = today or dt.date.today()
     past = HistoryStore.of(history) if history is not None else None
+    regs = Registers.of(registers)
     opener, to_close = replayable(source)
     if past is not None and past is not history:
         to_close.append(past)  # type: ignore[arg-type]  # opened here: closed here
     try:
         with RecordStream(opener(), encoding=encoding, spec=spec, defer_check=True,
-                          headerless=spec is not None) as stream:
+                          headerless=spec is not None, recognise=True) as stream:
             found = stream.info.spec
             assert found is not None
             info = stream.info
             headerless = info.header_missing
             ruleset = _rules_of(found, rules)
-            run = _Run(found, ruleset, mode, show_values, day, None, past)
+            run = _Run(found, ruleset, mode, show_values, day, None, past, regs)
             if headerless:
                 run.missing_header()
             _consume(run, stream, batch_lines, progress, opener)
@@ -908,7 +958,7 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
         if known.any():
             # Rare: something repeats. Check again knowing what, so that the affected
             # groups get their verdicts right.
-            run = _Run(found, ruleset, mode, show_values, day, known, past)
+            run = _Run(found, ruleset, mode, show_values, day, known, past, regs)
             if headerless:
                 run.missing_header()
             with RecordStream(opener(), encoding=encoding, spec=found, defer_check=True,
@@ -917,6 +967,8 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
     finally:
         for fh in to_close:
             fh.close()
+    if info.header_key_wrong:
+        run.header_key(found)
     if "file.encoding" in run.rules.rules and mode in run.rules.rules["file.encoding"].modes:
         for line in info.fallback_lines:  # lines of a UTF-8 file that were not UTF-8 (see reader)
             run.add((0, 0), "file.encoding", line, None, None,

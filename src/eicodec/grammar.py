@@ -409,6 +409,14 @@ class Walker:
         """Close what is open (its structural findings go to *add*); the closed groups."""
         events: list[Event] = []
         self._close_to(0, events)
+        if self.header is not None and self.trailer_line is not None:
+            # the file's own minimum of each top-level record type (AP304: at least one
+            # verzekerdenrecord, STB tables 5-1/5-2), found at the sluitrecord
+            for t in self.g.top_types:
+                need = self.g.spec.records[t].min
+                if self.counts.get(t, 0) < need:
+                    events.append((self.trailer_line, "file.order",
+                                   f"the file holds no record {t} (at least {need} required)", None, t))
         for e in events:
             add(e)
         closed, self._closed = self._closed, []

@@ -34,10 +34,12 @@ RETURN_CODE_LISTS = frozenset({"COD954", "COD955", "COD956"})
 # ------------------------------------------------------------------ field checks (kind "field")
 
 NOT_NUMERIC, NOT_FIXED, MISSING, NOT_DATE, NOT_TIME, NOT_LISTED, NOT_RETURN_CODE, NOT_BLANK, NOT_DC = range(1, 10)
+#: (general EI format rule ``format.left_aligned``, specs/defaults.rules.toml)
+NOT_LEFT_ALIGNED = 10
 _PROBLEMS = {NOT_NUMERIC: "is not numeric", MISSING: "is missing", NOT_DATE: "is not a calendar date (CCYYMMDD)",
              NOT_TIME: "is not a time of day (HHMM)", NOT_LISTED: "is not in its code list",
              NOT_RETURN_CODE: "is not a known COD954 code", NOT_BLANK: "is not blank",
-             NOT_DC: "is not D or C"}
+             NOT_DC: "is not D or C", NOT_LEFT_ALIGNED: "is not left-aligned (starts with a space)"}
 
 
 def field_message(f: FieldSpec, problem: int) -> str:
@@ -61,6 +63,12 @@ def _padded(values: Iterable[str], width: int, numeric: bool) -> np.ndarray:
     return np.array(sorted(out), dtype=f"U{width}")
 
 
+def aligned_left(f: FieldSpec) -> bool:
+    """Whether the EI rule "links aansluiten, rechts opvullen met spaties" applies to
+    field *f*: an alphanumeric value field (not reserve, D/C or a fixed value)."""
+    return f.type == "AN" and f.kind not in ("reserve", "dc") and f.fixed is None
+
+
 def _fixed_codes(text: str) -> np.ndarray:
     return np.array([ord(c) for c in text], np.uint32)
 
@@ -68,8 +76,12 @@ def _fixed_codes(text: str) -> np.ndarray:
 class FieldChecks:
     """The layout's own checks of every field of one record type, vectorised."""
 
-    def __init__(self, lay: RecordLayout, return_codes: frozenset[str]) -> None:
+    def __init__(self, lay: RecordLayout, return_codes: frozenset[str],
+                 left_aligned: frozenset[str] = frozenset()) -> None:
+        """*left_aligned*: the rubrics of *lay* whose filled value may not start with a
+        space (rule ``format.left_aligned``; empty: not checked)."""
         self.layout = lay
+        self.left_aligned = frozenset(r for r in left_aligned if r in lay.by_rubric and aligned_left(lay.by_rubric[r]))
         self.fields: list[FieldSpec] = []
         self._plans: list[tuple[FieldSpec, np.ndarray | None, np.ndarray | None]] = []
         self._keyed_cache: dict[tuple[int, int], tuple[FieldSpec, np.ndarray | None, np.ndarray | None]] = {}
@@ -83,7 +95,7 @@ class FieldChecks:
             listed = _padded(allowed, f.length, numeric) if allowed is not None else None
             rc = _padded(return_codes, f.length, numeric) if f.codelist in RETURN_CODE_LISTS else None
             if not numeric and f.kind == "text" and f.mandatory != "Y" and f.fixed is None and listed is None \
-                    and rc is None:
+                    and rc is None and f.rubric not in self.left_aligned:
                 continue  # free optional text: nothing can be wrong with it (lines hold no CR/LF)
             self.fields.append(f)
             self._plans.append((f, listed, rc))
@@ -105,6 +117,7 @@ class FieldChecks:
         times: list[tuple[int, int, int, bool]] = []  # (plan, start, end, may be all zeros)
         numeric_lists: list[tuple[int, int, int, np.ndarray]] = []
         rest: list[int] = []  # plan indices checked in detail for every row
+        aligned: list[tuple[int, int, int]] = []  # (plan, start, end) of AN fields checked left-aligned
 
         def span(s: int, e: int, low: int, high: int) -> None:
             pos.extend(range(s, e))
@@ -118,6 +131,8 @@ class FieldChecks:
 
         for j, (f, listed, rc) in enumerate(self._plans):
             s, e = f.start - 1, f.end
+            if f.rubric in self.left_aligned:
+                aligned.append((j, s, e))
             fixed = _fixed_codes(f.fixed) if f.fixed is not None else None
             if fixed is not None and f.fixed is not None and (
                     len(fixed) != e - s or int(fixed.max(initial=0)) > 255 or (
@@ -186,6 +201,7 @@ class FieldChecks:
         self._times = times
         self._numeric_lists = numeric_lists
         self._rest = rest
+        self._aligned = aligned
 
     def fine(self, chars: np.ndarray, cols: np.ndarray | None = None) -> np.ndarray:
         """Per row of *chars*: every field passes its checks (the detailed checks would
@@ -241,6 +257,10 @@ class FieldChecks:
                 good = (v == 0) | member(v, ints)
             ok &= good
             parts.append((j, good))
+        for j, s, e in self._aligned:
+            good = (cols[s] != _SPACE) | (cols[s:e] == _SPACE).all(axis=0)
+            ok &= good
+            parts.append((j, good))
         for j in self._rest:
             f, listed, rc = self._keyed(j, chars.dtype)
             s, e = f.start - 1, f.end
@@ -248,7 +268,7 @@ class FieldChecks:
             fc = block.T
             digits = ((block - np.asarray(_ZERO, dt)) < 10).all(axis=0)
             good = self._one(f, fc, listed, rc, n, digits, (block == _ZERO).all(axis=0),
-                             (block == _SPACE).all(axis=0)) == 0
+                             (block == _SPACE).all(axis=0), f.rubric in self.left_aligned) == 0
             ok &= good
             parts.append((j, good))
         return ok, parts
@@ -304,7 +324,7 @@ class FieldChecks:
             s, e = f.start - 1, f.end
             fc = chars[:, s:e]
             out[:, j] = self._one(f, fc, listed, rc, n, digit[s:e].all(axis=0), zero[s:e].all(axis=0),
-                                  space[s:e].all(axis=0))
+                                  space[s:e].all(axis=0), f.rubric in self.left_aligned)
         return out
 
     def _keyed(self, j: int, dtype: np.dtype) -> tuple[FieldSpec, np.ndarray | None, np.ndarray | None]:
@@ -321,7 +341,7 @@ class FieldChecks:
 
     @staticmethod
     def _one(f: FieldSpec, fc: np.ndarray, listed: np.ndarray | None, rc: np.ndarray | None, n: int,
-             digits: np.ndarray, zeros: np.ndarray, spaces: np.ndarray) -> np.ndarray:
+             digits: np.ndarray, zeros: np.ndarray, spaces: np.ndarray, left: bool = False) -> np.ndarray:
         p = np.zeros(n, np.int8)
 
         def put(code: int, cond: np.ndarray) -> None:
@@ -365,6 +385,8 @@ class FieldChecks:
                 put(NOT_LISTED, ~is_listed(keys_of(fc), listed_for(listed, fc)))
             if rc is not None:
                 put(NOT_RETURN_CODE, ~is_listed(keys_of(fc), listed_for(rc, fc)))
+            if left:
+                put(NOT_LEFT_ALIGNED, fc[:, 0] == _SPACE)
         p[p < 0] = 0
         return p
 
@@ -757,6 +779,8 @@ def unique_keys(rule: Rule, view: View) -> tuple[np.ndarray, np.ndarray]:
     some = np.zeros(view.n, bool)
     for f, fc in parts:
         some |= filled(f, fc) if f.type == "AN" else ~all_of(fc, _SPACE)
+    if rule.when:  # (only the rows where the rule's conditions hold take part)
+        some &= when(rule, view)
     return row_hash(chars), some
 
 
@@ -771,6 +795,27 @@ def pairing_keys(rule: Rule, view: View) -> tuple[np.ndarray, np.ndarray, np.nda
     return row_hash(ref), has_ref & debit, row_hash(prev), has_prev & credit
 
 
+# ------------------------------------------------------------------ issue #20: register lookups
+# (kept apart from the other kinds: see eicodec.registers)
+
+def k_register(rule: Rule, view: View) -> np.ndarray:
+    """A filled field whose code the rule's register (``register``) does not hold; runs
+    only when the validation was given that register (the engine leaves it out else)."""
+    f, fc = view.field(rule.rubrics[0])
+    regs = getattr(view, "registers", None)
+    register = regs.get(str(rule.params["register"])) if regs is not None else None
+    if register is None:
+        return np.zeros(view.n, bool)
+    has = when(rule, view) & filled(f, fc)
+    texts = np.strings.strip(text_of(fc[has]), " ")
+    values, where = np.unique(texts, return_inverse=True)
+    names = [str(v) for v in values.tolist()]
+    known = register.known(names)
+    out = np.zeros(view.n, bool)
+    out[has] = np.array([v not in known for v in names], bool)[where.reshape(-1)]
+    return out
+
+
 #: kind -> its check (``unique`` and ``credit_pairing`` look across the file: the engine
 #: keeps their keys, see :func:`unique_keys` and :func:`pairing_keys`).
 CHECKS: dict[str, Callable[[Rule, View], np.ndarray]] = {
@@ -778,6 +823,7 @@ CHECKS: dict[str, Callable[[Rule, View], np.ndarray]] = {
     "equal_to_ancestor": k_equal_to_ancestor, "equal_fields": k_equal_fields, "compare": k_compare,
     "elfproef": k_elfproef, "iban": k_iban, "record_absent": k_record_absent, "empty": k_empty,
     "any_filled": k_any_filled, "pattern": k_pattern,
+    "register": k_register,
 }
 
 

@@ -32,6 +32,10 @@ RESERVED_ATTRS = frozenset({
 })
 
 
+#: The header rubrics naming the message (code, version, subversion): a spec's ``key``.
+KEY_RUBRICS = ("0102", "0103", "0104")
+
+
 @attrs.frozen
 class FieldSpec:
     """One field (rubric) of a record layout. ``start`` is 1-based, as in the BER."""
@@ -216,7 +220,7 @@ class MessageSpec:
 
     @property
     def key(self) -> tuple[str, str, str]:
-        """What the header carries in 0102/0103/0104."""
+        """What the header carries in 0102/0103/0104 (:data:`KEY_RUBRICS`)."""
         return (self.message_code, self.version_number, self.subversion_number)
 
     def layout(self, record_type: str) -> RecordLayout:
@@ -444,7 +448,7 @@ def parse_spec(data: Mapping[str, Any], source: str, folder: Path | None = None)
         if lay.parent and (lay.parent not in records or lay.parent in (header, trailer, comment)):
             raise SpecError(f"parent {lay.parent!r} is not a detail record type",
                             spec=source, record_type=lay.type)
-    for rub in ("0102", "0103", "0104"):
+    for rub in KEY_RUBRICS:
         if rub not in records[header].by_rubric:
             raise SpecError(f"header lacks rubric {rub} needed to identify the message", spec=source)
     trailer_cfg = data.get("trailer", {})
@@ -486,7 +490,7 @@ def parse_spec(data: Mapping[str, Any], source: str, folder: Path | None = None)
     )
     _BY_SOURCE[source] = spec
     hdr = records[header]
-    for rub, want in zip(("0102", "0103", "0104"), spec.key):
+    for rub, want in zip(KEY_RUBRICS, spec.key):
         f = hdr.by_rubric[rub]
         if len(want) != f.length:
             raise SpecError(f"[message] value {want!r} does not fit rubric {rub}", spec=source)

@@ -112,7 +112,7 @@ def _records_of(source: Declaration | Source, spec: MessageSpec | None = None) -
     if isinstance(source, Declaration):
         recs = sorted([*source.iter_records(), *source.unplaced], key=lambda r: r.line or 0)
         return source.spec, iter(recs), (lambda: None)
-    stream = RecordStream(source, spec=spec)
+    stream = RecordStream(source, spec=spec, recognise=True)  # (a header naming no spec: as the validator reads it)
     assert stream.info.spec is not None
     return stream.info.spec, iter(stream), stream.close
 

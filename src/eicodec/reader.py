@@ -32,7 +32,7 @@ from typing import IO, Any, Self, Union, cast
 import attrs
 
 from .errors import UnreadableInputError
-from .layouts import MessageSpec, spec_for_key
+from .layouts import MessageSpec, builtin_specs, spec_for_key
 from .model import Declaration, Node, Problem, Record, record_class
 
 Source = Union[str, bytes, bytearray, memoryview, "os.PathLike[str]", IO[bytes]]
@@ -67,6 +67,10 @@ class ReadInfo:
     #: The file does not start with a voorlooprecord: its first record is another record
     #: of the spec the caller named (only with ``headerless=True``, see :class:`RecordStream`).
     header_missing: bool = False
+    #: The voorlooprecord's 0102/0103/0104 name no spec (or, with a spec given, another)
+    #: while the spec is known: named by the caller, or (``recognise=True``) the one
+    #: shipped spec of the header's record length. The validator rejects the file for it.
+    header_key_wrong: bool = False
 
 
 def fingerprint_of(crc: int, size: int) -> str:
@@ -101,16 +105,24 @@ class RecordStream:
     ``headerless=True`` (for the validator) with *spec* given: a file whose first record
     is a record of *spec* other than its voorlooprecord is read as *spec*, with
     ``info.header_missing`` set, instead of raising :class:`UnreadableInputError`.
+
+    ``recognise=True`` (for the validator and :func:`eicodec.outcome`): without *spec*, a
+    voorlooprecord whose 0102/0103/0104 name no shipped spec is read as the one shipped
+    spec of its record length, with ``info.header_key_wrong`` set. With *spec* given, a
+    header of its record length naming no spec or another one is read as *spec* (so
+    set), whatever this flag says.
     """
 
     def __init__(self, source: Source, *, encoding: str | None = None,
-                 spec: MessageSpec | None = None, defer_check: bool = False, headerless: bool = False) -> None:
+                 spec: MessageSpec | None = None, defer_check: bool = False, headerless: bool = False,
+                 recognise: bool = False) -> None:
         self._close: list[IO[Any]] = []
         self._text: IO[str] | None = None
         self._pending: list[tuple[str, str]] = []
         self._buffer: list[tuple[str, str]] = []  # lines of the block being looked at, reversed
         self._blocks_iter: Iterator[tuple[list[str], list[str] | None]] = iter(())
         self._headerless = headerless
+        self._recognise = recognise
         try:
             self._open(source, encoding, spec, defer_check)
         except BaseException:
@@ -187,6 +199,13 @@ class RecordStream:
         key = (head[2:5], head[5:7], head[7:9])
         extra = (given,) if given is not None else ()
         spec = spec_for_key(key, extra)
+        if spec is None or given is not None and spec is not given:
+            # (a header naming a known message of another record length keeps it: its
+            # length is as likely wrong as its key)
+            known = self._known_by_length(given, len(head))
+            if known is not None:
+                self.info.header_key_wrong = True
+                return known
         if spec is None:
             shown = "/".join(k if k.isascii() and k.isprintable() else "?" for k in key)
             raise UnreadableInputError(
@@ -196,6 +215,17 @@ class RecordStream:
             raise UnreadableInputError(f"header identifies {spec.name}, not {given.name}",
                                        line=len(self._pending), record_type="01", rubric="0102")
         return spec
+
+    def _known_by_length(self, given: MessageSpec | None, length: int) -> MessageSpec | None:
+        """The spec a header that names none (or one of another record length) is read
+        as: the caller's when the header has its record length; without one, and only
+        when asked (``recognise``), the one shipped spec of that record length."""
+        if given is not None:
+            return given if given.record_length == length else None
+        if not self._recognise:
+            return None
+        fits = [s for s in builtin_specs() if s.record_length == length]
+        return fits[0] if len(fits) == 1 else None
 
     # ------------------------------------------------------------------ reading
     def _blocks(self) -> Iterator[tuple[list[str], list[str] | None]]:

@@ -37,7 +37,7 @@ from .codes import return_codes
 from .decisions import Award, decided_awards
 from .errors import EicodecError, MismatchError
 from .findings import Outcome, Report, Status, Verdict, fingerprint_records
-from .layouts import MessageSpec, ReturnFields, all_specs, spec_of_layout
+from .layouts import KEY_RUBRICS, MessageSpec, ReturnFields, all_specs, spec_of_layout
 from .model import Declaration, Record, record_class
 from .reader import RecordStream, Source, build_tree
 from .rules import RuleSet, answer_for, rules_for
@@ -422,6 +422,11 @@ class _Builder:
         hdr = self.copy(original)
         ret = self.ret
         hdr.set(f"{self.spec.header}02", self.spec.message_code)
+        for rubric, value in zip(KEY_RUBRICS[1:], self.spec.key[1:]):  # (the return message's own
+            # version: the same as the declaration's, unless that header named none, see the reader)
+            f = self.spec.records[self.spec.header].by_rubric.get(rubric)
+            if f is not None and hdr.raw[f.start - 1:f.end] != value:
+                hdr.raw = hdr.raw[:f.start - 1] + value + hdr.raw[f.end:]
         for attr in ret.cleared:  # e.g. the software fields, not filled by an insurer
             hdr.set(attr, None)
         if ret.insurer_reference:

@@ -30,7 +30,7 @@ BUILTIN = ("grammar", "field", "trailer_count", "trailer_total", "record_id")
 #: Kinds a ``[[rule]]`` may name (see specs/README.md).
 KINDS: tuple[str, ...] = ("required", "filled_together", "value_in", "equal_to_ancestor", "equal_fields", "compare",
          "elfproef", "iban", "unique", "credit_pairing", "record_absent", "empty", "any_filled", "pattern",
-         "claim_history")
+         "claim_history", "register")
 _OPS = ("<=", "<", ">=", ">", "==", "!=")
 
 # --- arithmetic within a record (branch anystd: kept apart to ease merging)
@@ -45,7 +45,7 @@ _HISTORY_TESTS = ("credit_known", "not_credited", "exact_copy", "full_credit", "
 _RULE_KEYS = {"id", "kind", "level", "code", "record", "rubrics", "modes", "provisional", "description",
               "message", "when", "report", "at", "values", "ancestor", "ancestor_rubric", "op", "other",
               "signed", "exempt", "scope", "ref", "prev", "dc", "debit_message", "pattern", "whole", "test", "date",
-              "amount", "copy_exclude", *_ARITH_KEYS, *_SIBLING_KEYS}
+              "amount", "copy_exclude", *_ARITH_KEYS, *_SIBLING_KEYS, "register"}
 
 
 #: ``under`` of a condition on the records under the rule's record: some of them pass its
@@ -247,7 +247,7 @@ def _parse_rule(raw: Mapping[str, Any], defaults: Mapping[str, Rule] | None, whe
                                                      "signed", "exempt", "scope", "ref", "prev", "dc",
                                                      "debit_message", "pattern", "whole", "test", "date",
                                                      "amount", "copy_exclude", *_ARITH_KEYS,
-                                                     *_SIBLING_KEYS)}
+                                                     *_SIBLING_KEYS, "register")}
     if kind == "pattern":
         try:
             re.compile(str(params.get("pattern", "")))
@@ -261,6 +261,8 @@ def _parse_rule(raw: Mapping[str, Any], defaults: Mapping[str, Rule] | None, whe
         raise SpecError(f"rule {rid}: test must be one of {' '.join(_HISTORY_TESTS)}", spec=where)
     if kind == "claim_history" and not {"ref", "prev", "dc", "date", "amount"} <= set(params):
         raise SpecError(f"rule {rid}: a claim_history rule names ref, prev, dc, date and amount", spec=where)
+    if kind == "register" and not (isinstance(params.get("register"), str) and params["register"]):
+        raise SpecError(f"rule {rid}: a register rule names its register (e.g. register = \"agb\")", spec=where)
     if kind == "unique" and params.get("scope", "file") not in ("file", "parent"):
         raise SpecError(f"rule {rid}: scope must be file or parent", spec=where)
     if kind == "product":

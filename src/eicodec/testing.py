@@ -57,6 +57,18 @@ def bsns(draw: st.DrawFn) -> str:
     return bsn
 
 
+def nth_bsn(n: int) -> str:
+    """A BSN passing the 11-proef, another for every *n* >= 0 (for big valid files: one
+    verzekerdenrecord per insured, STB §5.2). Of the heads 2n and 2n+1 one has a check
+    digit below 10 (the last weight is 2: their check digits differ by 2 mod 11)."""
+    weights = (9, 8, 7, 6, 5, 4, 3, 2)
+    for head in (f"{10_000_000 + 2 * n:08d}", f"{10_000_000 + 2 * n + 1:08d}"):
+        last = sum(int(d) * w for d, w in zip(head, weights)) % 11
+        if last < 10:
+            return head + str(last)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 _IBANS = ("NL91ABNA0417164300", "NL20INGB0001234567", "DE89370400440532013000",
           "BE68539007547034", "NL02ABNA0123456789")
 
@@ -167,10 +179,17 @@ def declarations(draw: st.DrawFn, *, max_insured: int = 4, to_insurer: bool | No
         invoice_number=draw(texts(12)), invoice_date=invoice_date, currency="EUR",
     )
     ref = 0
+    seen: set[tuple[str, ...]] = set()
     for _ in range(draw(st.integers(min_value=1, max_value=max_insured))):
         with_debtor = (not to_insurer) and draw(st.booleans())
         ins, debtor, claims, ins_comments, ref = draw(
             insured_groups(spec, ref, period_end, with_debtor))
+        # one verzekerdenrecord per insured (STB §5.2): key BSN + UZOVI, or with the dummy
+        # BSN UZOVI + verzekerdennummer; an insured drawn twice is left out
+        key = (ins.bsn, ins.uzovi) if ins.bsn != "999999999" else ("", ins.uzovi, ins.insured_number or "")
+        if key in seen:
+            continue
+        seen.add(key)
         node = decl.add(ins, comments=ins_comments)
         if debtor is not None:
             node.add(debtor)
