@@ -770,6 +770,8 @@ def _csv_batch(plan: TablePlan, batch: Cells, writer: Any, buf: io.StringIO, neu
     begins with one of the bytes *neutralise* (a hook for CSV made safe for spreadsheets),
     are written by the csv module cell by cell (:func:`_csv_text`)."""
     n = len(batch["line"][1]) if "line" in batch else len(next(iter(batch.values()))[1])
+    if n == 0:
+        return ""
     slow: np.ndarray | None = None
     # the numbers of the batch (not the file's), formatted together: one (n, k, width) matrix
     ints = [c.name for c in plan.columns if c.type == "int64" and c.level != FILE_LEVEL
@@ -784,9 +786,9 @@ def _csv_batch(plan: TablePlan, batch: Cells, writer: Any, buf: io.StringIO, neu
         values, null = batch[c.name]
         if c.name in numbers:
             m, odd = numbers[c.name], None
-        elif c.level == FILE_LEVEL and n:  # the same on every row: made once, repeated
-            m, odd = _csv_cell_bytes(c.type, values[:1], null[:1])
-            m, odd = np.broadcast_to(m, (n, m.shape[1])), None if odd is None else np.broadcast_to(odd, (n,))
+        elif c.level == FILE_LEVEL:  # the same on every row: made once, repeated
+            m, odd = _csv_cell_bytes(c.type, values[:1], null[:1])  # (one row: laid out once, below)
+            odd = None if odd is None else np.broadcast_to(odd, (n,))
         else:
             m, odd = _csv_cell_bytes(c.type, values, null)
         if neutralise and c.type in ("string", "codes") and m.shape[1]:
@@ -798,14 +800,21 @@ def _csv_batch(plan: TablePlan, batch: Cells, writer: Any, buf: io.StringIO, neu
         if odd is not None:
             slow = odd if slow is None else slow | odd
         cols.append(m)
-    # one matrix: the cells' bytes, a comma after each cell and a line end after the last
+    # one matrix: the cells' bytes, a comma after each cell and a line end after the last;
+    # the file's own columns (the last ones, the same on every row) laid out as one row
+    # and repeated
     ends = np.cumsum([m.shape[1] + 1 for m in cols])
     matrix = np.empty((n, int(ends[-1])), dtype=np.uint8)
-    matrix[:, ends[:-1] - 1] = ord(",")
+    tail = len(cols)
+    while tail and plan.columns[tail - 1].level == FILE_LEVEL:
+        tail -= 1
+    _lay_out(matrix, cols[:tail], ends[:tail], 0)
+    if tail < len(cols):
+        start = int(ends[tail - 1]) if tail else 0
+        row = np.empty((1, int(ends[-1]) - start), dtype=np.uint8)
+        _lay_out(row, cols[tail:], ends[tail:], start)
+        matrix[:, start:] = row
     matrix[:, -1] = ord("\n")
-    for m, end in zip(cols, ends.tolist()):
-        if m.shape[1]:
-            matrix[:, end - 1 - m.shape[1]:end - 1] = m
     kept = matrix != 0
     # a cell the csv module would quote: a row with more quote-worthy bytes than its commas
     # and line end (counted over the whole batch first: rows have at least those)
@@ -835,6 +844,15 @@ def _csv_batch(plan: TablePlan, batch: Cells, writer: Any, buf: io.StringIO, neu
     if at < n:
         out.append(matrix[at:][kept[at:]].tobytes().decode("utf-8"))
     return "".join(out)
+
+
+def _lay_out(target: np.ndarray, cols: list[np.ndarray], ends: np.ndarray, offset: int) -> None:
+    """Write the cells *cols* into *target*, each right before a comma at ``ends - 1``
+    (byte positions of the whole row; *target* begins at byte *offset*)."""
+    target[:, ends - 1 - offset] = ord(",")
+    for m, end in zip(cols, (ends - offset).tolist()):
+        if m.shape[1]:
+            target[:, end - 1 - m.shape[1]:end - 1] = m
 
 
 def _rows_of(cell: tuple[Any, np.ndarray], rows: np.ndarray) -> tuple[Any, np.ndarray]:
