@@ -90,12 +90,13 @@ def measure(label: str, argv: list[str], cwd: Path, files: int, lines: int) -> d
              "t = time.perf_counter()\n"
              "rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
              "wall = time.perf_counter() - t\n"
-             "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
-             "print(json.dumps({'rc': rc, 'wall_s': wall, 'peak_mb': peak}))\n")
+             "use = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+             "print(json.dumps({'rc': rc, 'wall_s': wall, 'peak_mb': use.ru_maxrss / 1024,\n"
+             "                  'cpu_s': use.ru_utime + use.ru_stime}))\n")
     got = json.loads(subprocess.run([sys.executable, "-c", probe, *argv], cwd=cwd, check=True,
                                     capture_output=True, text=True).stdout)
     wall = got["wall_s"]
-    return {"op": label, "files": files, "lines": lines, "wall_s": round(wall, 2),
+    return {"op": label, "files": files, "lines": lines, "wall_s": round(wall, 2), "cpu_s": round(got["cpu_s"], 2),
             "files_per_s": round(files / wall, 1), "lines_per_s": round(lines / wall),
             "peak_mb": round(got["peak_mb"], 1), "exit": got["rc"]}
 
@@ -130,6 +131,7 @@ def main() -> None:
                           "naming_share": round(name_s / float(plain["wall_s"]), 4),  # type: ignore[arg-type]
                           "answers_extra_s": round(extra, 2),
                           "answers_share": round(extra / float(plain["wall_s"]), 3),  # type: ignore[arg-type]
+                          "answers_share_cpu": round(float(answers["cpu_s"]) / float(plain["cpu_s"]) - 1, 3),  # type: ignore[arg-type]
                           "goal_share": 0.10}), flush=True)
     finally:
         if not args.keep:

@@ -3,6 +3,7 @@
     python scripts/findings_corpus.py generate DIR          # write generated/mutated files
     python scripts/findings_corpus.py dump DIR OUT.json     # findings/outcomes with the eicodec importable here
     python scripts/findings_corpus.py compare OLD.json NEW.json
+    python scripts/findings_corpus.py retours DIR OUT.json  # the return files' bytes (SHA-256), to compare
 
 ``dump`` also takes the examples and golden files of the checkout it runs in. Run
 ``dump`` once with the old code (e.g. from the main checkout) and once with the new.
@@ -85,6 +86,50 @@ def dump(corpus: Path, out: Path) -> None:
     print(f"{len(result)} reports -> {out}")
 
 
+def retours(corpus: Path, out: Path) -> None:
+    """Per file and mode the AP305 bytes (their SHA-256, or the error) as the eicodec
+    importable here writes them: plain, with an insurer's reference, from a file object,
+    and with an award for the first claim line. ``compare`` two dumps of old and new code."""
+    import hashlib
+    import io
+
+    import eicodec
+    from eicodec.rules import answer_for
+
+    files = sorted(ROOT.glob("examples/*.asc")) + sorted(ROOT.glob("tests/golden/*.asc")) + sorted(corpus.glob("*.asc"))
+    result = {}
+    for p in files:
+        data = p.read_bytes()
+        for mode in ("insurer", "vecozo"):
+            try:
+                rep = eicodec.validate(data, mode=mode, today=TODAY)
+            except eicodec.EicodecError as exc:
+                result[f"{p.name}:{mode}"] = {"error": f"{type(exc).__name__}: {exc}"}
+                continue
+            try:
+                answer = answer_for(rep.spec)
+                claim_t = answer.claim_type(rep.spec)
+                ref = rep.spec.field(claim_t, answer.claim_reference).slice
+                first = next((ln[ref].rstrip(" ") for ln in data.decode("latin-1").split("\r\n")
+                              if ln[:2] == claim_t), None)
+            except eicodec.EicodecError:
+                first = None
+            variants: dict[str, tuple[object, dict[str, object]]] = {
+                "plain": (data, {}), "path": (p, {"insurer_reference": "REF1"}),
+                "fileobj": (io.BytesIO(data), {})}
+            if first:
+                variants["award"] = (data, {"awards": {first: 1}})
+            for name, (source, kw) in variants.items():
+                key = f"{p.name}:{mode}:{name}"
+                try:
+                    body = eicodec.dumps_retour(source, rep, **kw)  # type: ignore[arg-type]
+                    result[key] = {"sha256": hashlib.sha256(body).hexdigest(), "bytes": len(body)}
+                except eicodec.EicodecError as exc:
+                    result[key] = {"error": f"{type(exc).__name__}: {exc}"}
+    out.write_text(json.dumps(result, indent=0, sort_keys=True))
+    print(f"{len(result)} return files -> {out}")
+
+
 def compare(a: Path, b: Path) -> int:
     old, new = json.loads(a.read_text()), json.loads(b.read_text())
     bad = 0
@@ -131,5 +176,7 @@ if __name__ == "__main__":
         generate(Path(sys.argv[2]))
     elif cmd == "dump":
         dump(Path(sys.argv[2]), Path(sys.argv[3]))
+    elif cmd == "retours":
+        retours(Path(sys.argv[2]), Path(sys.argv[3]))
     elif cmd == "compare":
         sys.exit(compare(Path(sys.argv[2]), Path(sys.argv[3])))

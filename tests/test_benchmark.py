@@ -21,5 +21,5 @@ def test_bench_script_reports_each_operation(tmp_path: Path) -> None:
     for r in measured.values():
         assert r["records"] >= 3000 and r["peak_rss_mb"] > 0 and r["runs"] == 2
         assert r["cpu_seconds"] >= 0 and "ratio_to_lines" in r  # (a tiny run can round to 0.0 s)
-    assert 0 < rows[-1]["rejected_vs_valid"] < 2
+    assert rows[-1]["rejected_vs_valid"] > 0  # (reported; its size is for benchmarks/README.md, not a test)
     assert (tmp_path / "bench_3000_rej.asc").exists()  # --keep keeps the generated files

@@ -82,6 +82,15 @@ class Batch:
         row: np.ndarray = self.chars[i]
         return row.tobytes().decode("ascii")
 
+    def texts_of(self, rows: np.ndarray) -> list[str]:
+        """The text of each of *rows* (one decoding for them all in a batch read as bytes)."""
+        if self._texts is not None:
+            texts = self._texts
+            return [texts[i] for i in rows.tolist()]
+        w = self.width
+        joined = self.chars[rows].tobytes().decode("ascii")
+        return [joined[k:k + w] for k in range(0, len(joined), w)]
+
     @property
     def lines(self) -> np.ndarray:
         """1-based line numbers (int64) of the batch's lines."""

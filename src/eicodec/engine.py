@@ -180,6 +180,9 @@ class _Run:
         self.outcomes = Outcomes()
         self.total = 0
         self.totals = self._total_fields()
+        #: per entry of ``totals``: its own signed sum, the rows summed, and whether each
+        #: had plain digits and D or C (for :meth:`exact_sums`)
+        self.total_parts = [[0, 0, True] for _ in self.totals]
         self.seq = 0
         roles = rules.roles
         self.ok, self.not_assessed = roles.get("assessed_ok", ""), roles.get("not_assessed", "")
@@ -282,23 +285,29 @@ class _Run:
             self._subtree(batch, pl, chars, ext_lines, body)
         if self.sibling_depths:
             self._carry_siblings(batch, pl)
-        for t, sl, sign in self.totals:
+        for (t, sl, sign), kept in zip(self.totals, self.total_parts):
             rows = self._body_rows(batch, body, _TYPE_NAMES[t])
             if len(rows):
                 block = self._blocks.get(_TYPE_NAMES[t])
                 fc = block[2][sl].T if block is not None and block[0] is rows else chars[rows, sl]
                 ok = ((fc >= 48) & (fc <= 57)).all(axis=1)
                 value = digits_value(fc)
-                neg = chars[rows, sign] == ord("C")
-                self.total += int(np.where(ok, np.where(neg, -value, value), 0).sum())
+                dc = chars[rows, sign]
+                neg = dc == ord("C")
+                part = int(np.where(ok, np.where(neg, -value, value), 0).sum())
+                self.total += part
+                kept[0] += part
+                kept[1] += len(rows)
+                if kept[2] and not (ok.all() and (neg | (dc == ord("D"))).all()):
+                    kept[2] = False
             # records of another length count as written (their amount at its place): the
             # file is rejected for their length (0804), not again for a total that was right
             odd = np.flatnonzero(pl.body & ~batch.length_ok & self._mine(batch, _TYPE_NAMES[t]))
             for r in odd.tolist():
                 text = batch.text(r)
-                amount, dc = text[sl], text[sign:sign + 1]
+                amount, dc_text = text[sl], text[sign:sign + 1]
                 if amount.isascii() and amount.isdigit() and len(amount) == sl.stop - sl.start:
-                    self.total += -int(amount) if dc == "C" else int(amount)
+                    self.total += -int(amount) if dc_text == "C" else int(amount)
         for group in pl.closed:
             self._verdicts(group)
         if pl.fast is not None:
@@ -867,6 +876,19 @@ class _Run:
                 self.add((4, 1), "file.trailer_total", line, spec.trailer, total.rubric,
                          f"{f.name} ({total.rubric}) with its D/C does not equal the signed sum of {total.sum}")
 
+    def exact_sums(self) -> dict[str, int]:
+        """The signed sums of the trailer totals' amounts (by the summed rubric) that are
+        exact for the whole file: every record of the type holding it was summed (whole,
+        between voorlooprecord and sluitrecord) with plain digits and D or C. The return
+        file's builder takes its totals from them instead of reading the file again."""
+        rubrics = self._total_rubrics()
+        return {total: value for (t, _, _), (value, rows, plain), total in zip(self.totals, self.total_parts, rubrics)
+                if plain and rows == self.walker.counts.get(_TYPE_NAMES[t], 0) and rubrics.count(total) == 1}
+
+    def _total_rubrics(self) -> list[str]:
+        return [total.sum for total in self.spec.totals for lay in self.spec.records.values()
+                if (f := lay.by_rubric.get(total.sum)) is not None and f.sign]
+
     def known_repeats(self) -> _Known:
         """After a first pass: the keys that repeat (empty when nothing does)."""
         out = _Known()
@@ -984,6 +1006,8 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
     return Report(spec=found, mode=mode, status=status, findings=findings, outcomes=run.outcomes,
                   counts=dict(run.walker.counts), encoding=info.encoding, fingerprint=info.fingerprint,
                   header_raw=run.walker.header_raw, bom=info.bom, checked_on=day,
+                  header_line=run.walker.header.line if run.walker.header is not None else None,
+                  trailer_raw=run.walker.trailer_raw, amount_sums=run.exact_sums(),
                   source=os.fspath(source) if isinstance(source, (str, os.PathLike)) else None)
 
 

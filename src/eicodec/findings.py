@@ -13,9 +13,12 @@ import enum
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
+
+if TYPE_CHECKING:
+    import numpy as np
 
 from ._version import __version__
 from .codes import return_codes
@@ -198,6 +201,21 @@ class Outcomes(Mapping[int, Outcome]):
         return {line: Outcome(line, *combos[which[k]])
                 for line, k, hit in zip(want.tolist(), at.tolist(), (have[at] == want).tolist()) if hit}
 
+    def verdicts_of_lines(self, lines: np.ndarray) -> dict[int, Outcome]:
+        """:meth:`of_lines` of increasing *lines* (int64) for a caller that reads only
+        ``record_type``, ``verdict`` and ``codes``: one shared :class:`Outcome` per
+        combination, its ``line`` 0 (cheap for a big batch of rejected lines)."""
+        import numpy as np
+
+        if not len(lines) or not len(self._lines):
+            return {}
+        have = np.frombuffer(self._lines, np.int64)
+        at = np.minimum(np.searchsorted(have, lines), len(have) - 1)
+        hit = have[at] == lines
+        which = np.frombuffer(self._which, np.int32 if self._which.itemsize == 4 else np.int64)[at[hit]]
+        shared = [Outcome(0, *combo) for combo in self._combos]
+        return dict(zip(lines[hit].tolist(), [shared[k] for k in which.tolist()]))
+
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Outcomes):
             return dict(self.items()) == dict(other.items())
@@ -351,6 +369,14 @@ class Report:
     source: str | None = None
     #: the date the file's dates were checked against (and its return file's date)
     checked_on: dt.date | None = None
+    #: the line of the voorlooprecord ``header_raw`` is the text of
+    header_line: int | None = None
+    #: the sluitrecord's text as read between voorlooprecord and end (None: none there)
+    trailer_raw: str | None = None
+    #: the signed sums of the amounts the trailer totals add up, by summed rubric, where
+    #: exact for the whole file (see ``engine._Run.exact_sums``): with ``header_raw`` and
+    #: ``trailer_raw`` what a return file without detail records is made of
+    amount_sums: dict[str, int] = attrs.field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
         if self.status is Status.REJECTED_FILE:  # STB §6.4.1: no record is assessed

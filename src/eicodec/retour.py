@@ -39,9 +39,10 @@ from .errors import EicodecError, MismatchError
 from .findings import Outcome, Report, Status, Verdict, fingerprint_records
 from .layouts import KEY_RUBRICS, MessageSpec, ReturnFields, all_specs, spec_of_layout
 from .model import Declaration, Record, record_class
-from .reader import RecordStream, Source, build_tree
+from .outputs import atomic_output
+from .reader import RecordStream, Source, _looks_like_content, build_tree, fingerprint_bytes
 from .rules import RuleSet, answer_for, rules_for
-from .writer import render_records, trailer_from_counts, write_records
+from .writer import render_records, trailer_from_counts
 
 
 def value_or_none(rec: Record, key: str) -> Any:
@@ -323,7 +324,7 @@ class _Builder:
             out_rows = out_lines[lo:hi] - first
             out_mask = np.zeros(n, bool)
             out_mask[out_rows] = True
-            batch_out = outcomes.of_lines((out_rows + first).tolist())  # this batch's outcomes
+            batch_out = outcomes.verdicts_of_lines(out_rows + first)  # this batch's outcomes
             if tot.header is None:
                 at = np.flatnonzero(types == head_t)
                 if len(at):
@@ -377,23 +378,28 @@ class _Builder:
             wanted.add(last)  # (the group left open is kept as text: it may go on)
             wanted.discard(0)  # (group 0, the one open before, comes first in any case)
 
-            def member(i: int) -> tuple[int, str, str]:
-                return first + i, batch.text(i), terms[i] if terms else "\r\n"  # noqa: B023 - used in this pass only
-
-            starts = np.searchsorted(gid, np.arange(0, last + 2))
-            for g in [0, *sorted(wanted)]:
-                idx = part[starts[g]:starts[g + 1]]
+            # the rows of the groups wanted, made into (line, text, end) at once
+            order = [0, *sorted(wanted)]
+            keep = np.isin(gid, order)
+            rows_kept, gid_kept = part[keep], gid[keep]
+            lines_kept = (rows_kept + first).tolist()
+            ends = [terms[i] for i in rows_kept.tolist()] if terms else itertools.repeat("\r\n")
+            kept = list(zip(lines_kept, batch.texts_of(rows_kept), ends))
+            out_kept = out_mask[rows_kept].tolist()
+            los = np.searchsorted(gid_kept, order, "left").tolist()
+            his = np.searchsorted(gid_kept, order, "right").tolist()
+            for g, lo, hi in zip(order, los, his):
                 if g == 0:
-                    group.extend(member(int(i)) for i in idx)
-                    outs.update(first + int(i) for i in idx[out_mask[idx]])
+                    group.extend(kept[lo:hi])
+                    outs.update(lines_kept[k] for k in range(lo, hi) if out_kept[k])
                     if last == 0:
                         break
                     if group and (outs or flush_all):
                         yield from flush(group, outs)
                     group, outs = [], set()
                     continue
-                members = [member(int(i)) for i in idx]
-                lines_out = {first + int(i) for i in idx[out_mask[idx]]}
+                members = kept[lo:hi]
+                lines_out = {lines_kept[k] for k in range(lo, hi) if out_kept[k]}
                 if g == last:
                     group, outs = members, lines_out
                 else:
@@ -415,6 +421,34 @@ class _Builder:
     def ref(self, rec: Record) -> str:
         """The claim line's reference (``[answer] claim_reference``); "" for other records."""
         return rec.raw[self.ref_slice].rstrip(" ") if rec.record_type == self.claim_t else ""
+
+    def known_totals(self) -> _Totals | None:
+        """The totals of an answer without detail records, from what validation kept
+        (``header_raw``, ``trailer_raw``, ``counts``, ``amount_sums``), when they are
+        exactly what reading the file again would give; else None.
+
+        That answer is the insurer's to an approved file and anyone's to a file rejected
+        as a whole (STB §6.7, §6.9): voorlooprecord and sluitrecord only. Awards or
+        added comments may return lines, so they need the file."""
+        rep = self.report
+        if self.awards or self.comments or not self.batch_walk_ok() or rep.header_line is None:
+            return None
+        if not (rep.status is Status.REJECTED_FILE or (
+                rep.status is Status.APPROVED and self.mode == "insurer" and not len(rep.outcomes))):
+            return None
+        spec = rep.spec
+        declared = rep.amount_sums.get(spec.layout(self.claim_t).signed[self.amount_attr][0].rubric)
+        if declared is None:
+            return None
+        tot = _Totals(header=self.make(rep.header_line, rep.header_raw, "\r\n"), declared=declared,
+                      awarded=declared if rep.status is Status.APPROVED else 0)
+        trailers = rep.counts.get(spec.trailer, 0)
+        if trailers == 1 and rep.trailer_raw is not None:  # (the one sluitrecord, in its place)
+            if self.total_attr and len(rep.trailer_raw) == spec.layout(spec.trailer).length:
+                tot.submitted = value_or_none(self.make(0, rep.trailer_raw, "\r\n"), self.total_attr)
+        elif trailers:
+            return None
+        return tot
 
     # ------------------------------------------------------------ pass B
     def header(self, original: Record, corrections: bool) -> Record:
@@ -754,6 +788,15 @@ def iter_retour(source: Declaration | Source, report: Report, *, insurer_referen
         return
     make, to_close = _replayable(source)
     try:
+        known = b.known_totals()
+        if known is not None and report.fingerprint and _fingerprint(make()) == report.fingerprint:
+            # Nothing but voorlooprecord and sluitrecord goes back: made from what the
+            # validation kept, the input read again only for its fingerprint.
+            assert known.header is not None
+            b.check_totals(known)
+            yield b.header(known.header, False)
+            yield b.trailer({}, known)
+            return
         # The header must know whether any award corrects an amount: with awards, a first
         # pass gathers the totals; without, they are gathered while the body is written.
         totals = _Totals()
@@ -783,6 +826,22 @@ def iter_retour(source: Declaration | Source, report: Report, *, insurer_referen
     finally:
         for fh in to_close:
             fh.close()
+
+
+def _fingerprint(source: Source) -> str:
+    """The fingerprint of *source*'s bytes (as the reader takes it), read in chunks."""
+    if isinstance(source, str) and _looks_like_content(source):
+        return fingerprint_bytes([source.encode("utf-8", "surrogatepass")])
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return fingerprint_bytes([bytes(source)])
+    if isinstance(source, (str, os.PathLike)):
+        try:
+            with open(source, "rb") as fh:
+                return fingerprint_bytes(iter(lambda: fh.read(1 << 20), b""))
+        except OSError:
+            return ""  # (the reader says what is wrong with it)
+    read = source.read
+    return fingerprint_bytes(iter(lambda: read(1 << 20), b""))
 
 
 def _from_records(b: _Builder, source: Declaration, report: Report) -> Iterator[Record]:
@@ -854,16 +913,29 @@ def write_retour(source: Declaration | Source, report: Report, target: str | os.
     records = iter_retour(source, report, **kw)
     enc = encoding or _enc(report)
     if isinstance(target, (str, os.PathLike)):
-        write_records(records, target, encoding=enc)
+        with atomic_output(target) as fh:
+            _write(records, fh, enc)
         return
     start = _position(target)
     try:
-        write_records(records, target, encoding=enc)
+        _write(records, target, enc)
     except BaseException:
         if start is not None:
             target.seek(start)
             target.truncate()
         raise
+
+
+def _write(records: Iterable[Record], fh: IO[bytes], encoding: str) -> None:
+    """:func:`~eicodec.writer.write_records` to an open file, a few hundred records a write."""
+    chunks: list[bytes] = []
+    for chunk in render_records(records, encoding):
+        chunks.append(chunk)
+        if len(chunks) == 512:
+            fh.write(b"".join(chunks))
+            chunks.clear()
+    if chunks:
+        fh.write(b"".join(chunks))
 
 
 def _position(fh: IO[bytes]) -> int | None:
