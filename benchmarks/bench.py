@@ -13,6 +13,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -116,6 +117,8 @@ def reject_lines(src: Path, dst: Path, every: int) -> int:
 
 
 OPS = {
+    # `import eicodec` in a fresh interpreter (issue #26: <= 0.12 s); measured by measure_import
+    "import": ("none", ""),
     "lines": ("valid", "n = sum(1 for _ in open(PATH, 'rb'))"),
     "iter_records": ("valid", "import eicodec\nn = sum(1 for _ in eicodec.iter_records(PATH))"),
     "read": ("valid", "import eicodec\nd = eicodec.read(PATH)\nn = sum(1 for _ in d.iter_records())"),
@@ -132,6 +135,19 @@ OPS = {
                            "rows = [[r.get(f.attr) for f in lay.fields] for r in eicodec.iter_records(PATH)"
                            " if r.record_type == '04']\nn = len(rows)")),
     "columns_04": ("valid", "import eicodec\nn = sum(len(b) for b in eicodec.iter_columns(PATH, '04'))"),
+    # the whole table at once (issue #26: within 1.5x the time of columns_04 and 2x the
+    # result's size in memory); result_mb is the size of the arrays returned
+    "columns_04_whole": ("valid", ("import eicodec\nc = eicodec.columns(PATH, '04')\nn = len(c['line'])\n"
+                         "_t1, _c1 = time.perf_counter(), time.process_time()\n"
+                         "_extra = {'result_mb': round(sum(a.nbytes for a in c.values()) / 2**20, 1)}")),
+    # the command line's `convert --to csv` (one row per claim line, insured joined, masked),
+    # in the process (imports outside the timing); n = claim lines (rows)
+    "csv_04": ("valid", ("from eicodec import cli\nimport os\n"
+               "cli.main(['convert', PATH, '--to', 'csv', '-o', PATH + '.csv'])\n"
+               "_t1, _c1 = time.perf_counter(), time.process_time()\n"
+               "with open(PATH + '.csv', 'rb') as _fh:\n"
+               "    n = sum(_b.count(b'\\n') for _b in iter(lambda: _fh.read(1 << 20), b'')) - 1\n"
+               "os.remove(PATH + '.csv')")),
     # claim lines (rows) to Parquet, insured joined on, streamed in row groups; pyarrow's
     # import is a one-time cost (not timed, but in the peak memory); n = claim lines
     "parquet_04": ("valid", ("import os, pyarrow.parquet\nimport time as _t\n"
@@ -165,7 +181,32 @@ OPS = {
 }
 
 
+def measure_import(runs: int = 5) -> dict[str, object]:
+    """``import eicodec`` in a fresh interpreter: wall and CPU seconds (fastest of *runs*),
+    peak memory; and a bare interpreter's start for comparison."""
+    def once(code: str) -> tuple[float, float, float]:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        # (VmHWM: getrusage's maxrss would carry this parent's peak across exec)
+        out = subprocess.run([sys.executable, "-c", code + "\nprint([int(x.split()[1]) / 1024 for x in "
+                              "open('/proc/self/status') if x.startswith('VmHWM')][0])"],
+                             capture_output=True, text=True, check=True)
+        wall = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        return wall, cpu, float(out.stdout)
+    bare = [once("pass") for _ in range(runs)]
+    full = [once("import eicodec") for _ in range(runs)]
+    return {"op": "import", "records": 1, "seconds": round(min(r[0] for r in full), 3),
+            "cpu_seconds": round(min(r[1] for r in full), 3), "records_per_s": None,
+            "peak_rss_mb": round(min(r[2] for r in full), 1),
+            "bare_interpreter_seconds": round(min(r[0] for r in bare), 3),
+            "bare_interpreter_mb": round(min(r[2] for r in bare), 1)}
+
+
 def measure(name: str, paths: dict[str, Path]) -> dict[str, object]:
+    if name == "import":
+        return measure_import()
     which, body = OPS[name]
     path = paths[which]
     code = (
@@ -183,10 +224,10 @@ def measure(name: str, paths: dict[str, Path]) -> dict[str, object]:
         "    while _fh.read(1 << 20): pass\n"
         "t0, c0 = time.perf_counter(), time.process_time()\n"
         + body + "\n"
-        "t = time.perf_counter() - (_t0 if '_t0' in dir() else t0)\n"
-        "c = time.process_time() - (_c0 if '_c0' in dir() else c0)\n"
+        "t = (_t1 if '_t1' in dir() else time.perf_counter()) - (_t0 if '_t0' in dir() else t0)\n"
+        "c = (_c1 if '_c1' in dir() else time.process_time()) - (_c0 if '_c0' in dir() else c0)\n"
         "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
-        "print(json.dumps({'n': n, 'seconds': t, 'cpu_seconds': c, 'peak_mb': peak}))\n"
+        "print(json.dumps({'n': n, 'seconds': t, 'cpu_seconds': c, 'peak_mb': peak, **globals().get('_extra', {})}))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if out.returncode:
@@ -195,7 +236,9 @@ def measure(name: str, paths: dict[str, Path]) -> dict[str, object]:
     return {"op": name, "records": res["n"], "seconds": round(res["seconds"], 3),
             "cpu_seconds": round(res["cpu_seconds"], 3),
             "records_per_s": int(res["n"] / res["seconds"]) if res["seconds"] else None,
-            "peak_rss_mb": round(res["peak_mb"], 1)}
+            "records_per_cpu_s": int(res["n"] / res["cpu_seconds"]) if res["cpu_seconds"] else None,
+            "peak_rss_mb": round(res["peak_mb"], 1),
+            **{k: v for k, v in res.items() if k not in ("n", "seconds", "cpu_seconds", "peak_mb")}}
 
 
 def main() -> None:

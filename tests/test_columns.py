@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -253,3 +255,53 @@ def test_dates_by_integer_arithmetic_are_numpys_calendar() -> None:
     ok[::97] = False
     got = _dates(y, m, d, ok)
     assert (got[ok] == days[ok]).all() and np.isnat(got[~ok]).all()
+
+
+class _Pipe(io.RawIOBase):
+    """A file object that cannot seek (its size is not known in advance)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray) -> int:  # type: ignore[override]
+        return self._data.readinto(b)
+
+
+@pytest.mark.parametrize("text", ["str", "bytes"])
+def test_columns_whole_is_iter_columns_joined_whatever_the_source(tmp_path: Path, text: str) -> None:
+    """``columns()`` (issue 26: arrays made once and filled batch by batch) gives exactly the
+    batches of ``iter_columns`` joined, from a path, bytes, a seekable or an unseekable file,
+    with multi-byte text (wider UTF-8 bytes in some batches than in others)."""
+    data = (EXAMPLES / "ap304_full.asc").read_bytes()
+    lines = lines_of(data)
+    surname = eicodec.get_spec("AP304").field("02", "0210")
+    i = next(k for k, ln in enumerate(lines) if ln.startswith(b"02"))
+    t = lines[i].decode()
+    lines[i] = (t[:surname.start - 1] + "Öçëß".ljust(surname.length) + t[surname.end:]).encode()
+    data = join(lines)
+    path = tmp_path / "f.asc"
+    path.write_bytes(data)
+    parts = list(eicodec.iter_columns(data, "02", text=text, batch_lines=2))
+    want = {"line": np.concatenate([p.lines for p in parts])}
+    want.update({k: np.concatenate([p.columns[k] for p in parts]) for k in parts[0].columns})
+    for source in (path, str(path), data, io.BytesIO(data), _Pipe(data)):
+        got = eicodec.columns(source, "02", text=text)
+        assert got.keys() == want.keys()
+        for k, values in want.items():
+            # (bytes columns are as wide as a batch's longest UTF-8 value: batches differ)
+            assert got[k].dtype == values.dtype or text == "bytes" and got[k].dtype.kind == "S", (source, k)
+            assert got[k].tolist() == values.tolist(), (source, k)
+            assert got[k].base is None or got[k].flags.owndata  # no view into a batch's characters
+
+
+def test_growing_column_grows_and_widens() -> None:
+    from eicodec.columns import _Growing
+
+    col = _Growing(np.dtype("S2"), 1)
+    col.add(np.array([b"ab", b"cd"]))
+    col.add(np.array([b"efgh"]))  # a wider batch (longer UTF-8 text) widens the column
+    col.add(np.array([], dtype="S1"))
+    assert col.done().tolist() == [b"ab", b"cd", b"efgh"]

@@ -80,3 +80,36 @@ def test_a_planted_back_import_breaks_a_contract(tmp_path: Path, module: str, li
     assert broken.returncode == 1, broken.stdout + broken.stderr
     assert f"{contract} BROKEN" in broken.stdout
     assert shown in broken.stdout
+
+
+def test_import_eicodec_loads_only_reading_and_writing() -> None:
+    """``import eicodec`` (issue 26) loads the reader and writer, not the validator's numpy nor
+    pyarrow; every public name still works, and the first use imports what it needs."""
+    code = ("import sys, eicodec\n"
+            "heavy = sorted(m for m in ('numpy', 'pyarrow', 'schwifty', 'sqlalchemy', 'jsonschema',\n"
+            "               'eicodec.engine', 'eicodec.tables', 'eicodec.retour') if m in sys.modules)\n"
+            "print(' '.join(heavy) or '-')\n"
+            "names = [n for n in eicodec.__all__ if getattr(eicodec, n) is None]\n"
+            "assert not names, names\n"
+            "assert set(eicodec.__all__) <= set(dir(eicodec))\n"
+            "assert eicodec.engine.validate is eicodec.validate\n"  # a submodule by attribute, as before
+            "from eicodec import to_parquet, ColumnBatch, Report\n"
+            "print('numpy' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.split("\n")[:2] == ["-", "True"]
+    with pytest.raises(AttributeError, match="no_such_name"):
+        import eicodec
+        eicodec.no_such_name  # noqa: B018
+
+
+def test_a_function_named_like_its_module_stays_the_function() -> None:
+    """``eicodec.columns`` and ``eicodec.anonymise`` are the functions even after their
+    modules were imported by their full names (a lazy import must not shadow them)."""
+    code = ("import eicodec.columns, eicodec.anonymise, eicodec.tables\n"
+            "import eicodec\n"
+            "from eicodec.columns import ColumnBatch\n"
+            "assert callable(eicodec.columns) and eicodec.columns.__name__ == 'columns', eicodec.columns\n"
+            "assert callable(eicodec.anonymise) and eicodec.anonymise.__module__ == 'eicodec.anonymise'\n"
+            "from eicodec import columns, anonymise\n"
+            "assert columns is eicodec.columns and anonymise is eicodec.anonymise\n")
+    subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)

@@ -674,3 +674,109 @@ def test_an_ap305_with_records_not_in_the_ap304_leaves_no_parquet(claims: tuple[
     with pytest.raises(eicodec.MismatchError, match="0116"):
         eicodec.to_parquet(data, out, ap305=other)
     assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- CSV, vectorised == csv module
+
+def _csv_reference(source: Any, **kw: Any) -> str:
+    """CSV of the table written cell by cell by the csv module (the way before issue 26)."""
+    import csv
+
+    plan, cells = tables.iter_cells(source, **kw)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([c.name for c in plan.columns])
+    for batch in cells:
+        writer.writerows(zip(*[tables._csv_text(c.type, *batch[c.name]) for c in plan.columns]))
+    return buf.getvalue()
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(decl=declarations(max_insured=3),
+       hits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 359),
+                               st.sampled_from(["0", " ", "9", "A", "C", "D", "-", ",", '"', "\x00", "\r",
+                                                "é", "€", "x,y", '"q"', "=1", "\t"])), max_size=8),
+       cuts=st.lists(st.tuples(st.integers(0, 10**6), st.integers(2, 400)), max_size=2),
+       unmask=st.booleans(), small=st.booleans())
+def test_csv_rows_equal_the_csv_module_on_any_file(monkeypatch: pytest.MonkeyPatch, decl: eicodec.Declaration,
+                                                   hits: list[tuple[int, int, str]], cuts: list[tuple[int, int]],
+                                                   unmask: bool, small: bool) -> None:
+    """The vectorised CSV (bytes assembled per batch) is the csv module's text exactly:
+    quotes, commas, CR, NUL, multi-byte characters, signs, broken dates and short lines in
+    insured and claim lines, masked or not, in batches of any size."""
+    lines = eicodec.dumps(decl).decode("utf-8").split("\r\n")
+    body = [i for i, ln in enumerate(lines) if ln[:2] in ("02", "04")]
+    for which, pos, text in hits:
+        i = body[which % len(body)]
+        lines[i] = lines[i][:max(pos, 2)] + text + lines[i][max(pos, 2) + len(text):]
+    for which, length in cuts:
+        i = body[which % len(body)]
+        lines[i] = (lines[i] + "7" * 100)[:length]
+    data = "\r\n".join(lines).encode("utf-8")
+    if small:
+        monkeypatch.setattr(tables, "_ENGINE_BATCH_LINES", 3)
+    got = "".join(tables.iter_csv_rows(data, unmask=unmask))
+    assert got == _csv_reference(data, unmask=unmask)
+
+
+def test_csv_rows_equal_the_csv_module_with_outcomes_and_numbers(claims: tuple[bytes, bytes]) -> None:
+    data, ap305 = claims
+    for kw in ({"ap305": ap305}, {"unmask": True}, {"record_type": "02", "unmask": True}, {"file_columns": False}):
+        got = "".join(tables.iter_csv_rows(data, **kw))  # type: ignore[arg-type]
+        assert got == _csv_reference(data, **kw) and got.count("\n") > 5
+    # every width and sign of a number, dates at the calendar's ends, times of the day
+    n = np.array([0, 7, -7, 10, -10, 99, 100, 2**31 - 1, -(2**31) + 1, 2**31, -(2**40), 10**18, -(2**63)],
+                 dtype=np.int64)
+    for values, null in ((n, np.zeros(len(n), dtype=bool)), (n, np.arange(len(n)) % 3 == 0)):
+        m, odd = tables._csv_cell_bytes("int64", values, null)
+        assert odd is None and [bytes(r[r != 0]).decode() for r in m] == tables._csv_text("int64", values, null)
+    d = np.array(["0001-01-01", "1970-01-01", "2000-02-29", "2024-12-31", "9999-12-31", "NaT"], dtype="datetime64[D]")
+    null = np.isnat(d)
+    m, _ = tables._csv_cell_bytes("date", d, null)
+    assert [bytes(r[r != 0]).decode() for r in m] == tables._csv_text("date", d, null)
+    t = np.array([0, 59, 60, 23 * 60 + 59, 99 * 60 + 59, 100 * 60, -1], dtype=np.int64).astype("timedelta64[m]")
+    null = np.zeros(len(t), dtype=bool)
+    for nulls in (null, np.arange(len(t)) >= 5):
+        m, _ = tables._csv_cell_bytes("time", t, nulls)
+        assert [bytes(r[r != 0]).decode() for r in m] == tables._csv_text("time", t, nulls)
+
+
+def test_csv_quotes_text_as_the_csv_module_does() -> None:
+    """A name with a comma, a quote or a NUL is quoted/written exactly as the csv module would."""
+    data = _declaration(8)
+    surname = eicodec.get_spec("AP304").field("02", "0210")
+    lines = data.split(b"\r\n")
+    for k, i in enumerate(i for i, ln in enumerate(lines) if ln.startswith(b"02")):
+        text = lines[i].decode()
+        name = ['de Vries, J.', 'O"Brien', "A\x00B", "Ünal"][k % 4].ljust(surname.length)
+        lines[i] = (text[:surname.start - 1] + name + text[surname.end:]).encode()
+    data = b"\r\n".join(lines)
+    got = "".join(tables.iter_csv_rows(data, unmask=True))
+    assert '"de Vries, J."' in got and '"O""Brien"' in got and "Ünal" in got
+    assert got == _csv_reference(data, unmask=True)
+
+
+def test_csv_rows_beginning_with_given_bytes_go_through_the_csv_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hook for neutralising CSV for spreadsheets: a text cell that begins with one of
+    the bytes given sends its row to the cell-by-cell path (here marked by a stand-in)."""
+    import csv
+
+    data = _declaration(3)
+    plan, cells = tables.iter_cells(data, unmask=True)
+    batch = next(cells)
+    seen: list[int] = []
+    original = tables._csv_text
+
+    def marked(kind: str, values: Any, null: np.ndarray) -> list[str]:
+        seen.append(len(null))
+        return original(kind, values, null)
+
+    monkeypatch.setattr(tables, "_csv_text", marked)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    plain = tables._csv_batch(plan, batch, writer, buf)
+    assert not seen
+    # every claim line's reference begins with R: every row goes the csv module's way
+    assert tables._csv_batch(plan, batch, writer, buf, neutralise=b"R") == plain
+    assert set(seen) == {len(batch["line"][1])}

@@ -21,6 +21,7 @@ Records of the wrong length are left out (the validator reports them).
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Iterable, Iterator
 
 import attrs
@@ -356,10 +357,73 @@ def columns(source: Source, record_type: str, *, spec: MessageSpec | None = None
             text: str = "str") -> dict[str, np.ndarray]:
     """Typed columns of every *record_type* record of *source*, whole: ``"line"`` (int64
     line numbers) plus one array per field (and ``<amount>_signed``); see the module doc."""
-    parts = list(iter_columns(source, record_type, spec=spec, encoding=encoding, fields=fields, text=text))
-    if not parts:
+    # Each batch's columns are views into that batch's characters (a text column holds on
+    # to its whole block, cast to code points), so they are copied out batch by batch
+    # into one array per column. Where the input's size is known, the arrays are made for
+    # as many rows as it can hold (pages never written take no memory) and cut to the
+    # rows read at the end: one copy, and the peak about the result's size.
+    opener, to_close = replayable(source)
+    try:
+        size = _size_of(opener())
+        out: dict[str, _Growing] = {}
+        with RecordStream(opener(), encoding=encoding, spec=spec, defer_check=True) as stream:
+            found = stream.info.spec
+            assert found is not None
+            lay = _layout(found, record_type)
+            wanted = _fields(lay, fields)
+            # at most: every line the record length and a line end, a byte a character
+            rows = None if size is None else size // (found.record_length + 1) + 1
+            for batch in iter_batches(stream, BATCH_LINES, opener, fingerprint=False):
+                b = batch_columns(batch, lay, wanted, text=text)
+                for name, values in (("line", b.lines), *b.columns.items()):
+                    col = out.get(name)
+                    if col is None:
+                        col = out[name] = _Growing(values.dtype, rows)
+                    col.add(values)
+    finally:
+        for fh in to_close:
+            fh.close()
+    if not out:
         raise EicodecError("no records")  # cannot happen: the stream has a header at least
-    out = {"line": np.concatenate([p.lines for p in parts])}
-    for name in parts[0].columns:
-        out[name] = np.concatenate([p.columns[name] for p in parts])
-    return out
+    return {name: col.done() for name, col in out.items()}
+
+
+def _size_of(source: Source) -> int | None:
+    """The bytes left in *source*, or None when that is not known."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return memoryview(source).nbytes
+    if isinstance(source, (str, os.PathLike)):
+        try:
+            return os.stat(source).st_size
+        except OSError:
+            return None
+    try:
+        at = source.tell()
+        size = source.seek(0, os.SEEK_END) - at
+        source.seek(at)
+    except Exception:  # noqa: BLE001 (not seekable: the size is not known)
+        return None
+    return size if size >= 0 else None
+
+
+class _Growing:
+    """One column of :func:`columns`, filled a batch at a time (see there)."""
+
+    def __init__(self, dtype: np.dtype, rows: int | None) -> None:
+        self.values = np.empty(rows if rows is not None else 1 << 16, dtype=dtype)
+        self.n = 0
+
+    def add(self, part: np.ndarray) -> None:
+        end = self.n + len(part)
+        dtype = np.result_type(self.values.dtype, part.dtype)
+        if dtype != self.values.dtype:  # (bytes text of a batch with longer UTF-8 values)
+            self.values = self.values.astype(dtype)
+        if end > len(self.values):
+            self.values.resize(max(end, 2 * len(self.values)), refcheck=False)
+        self.values[self.n:end] = part
+        self.n = end
+
+    def done(self) -> np.ndarray:
+        """The rows filled (the array is cut in place: its unused end is given back)."""
+        self.values.resize(self.n, refcheck=False)
+        return self.values

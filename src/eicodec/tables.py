@@ -797,11 +797,205 @@ def iter_csv_rows(source: Source, record_type: str | None = None, *, ap305: Sour
     writer.writerow([c.name for c in plan.columns])
     yield buf.getvalue()
     for batch in cells:
+        yield _csv_batch(plan, batch, writer, buf, neutralise=b"" if raw_csv else _FORMULA_STARTS, safe=not raw_csv)
+
+
+def _csv_batch(plan: TablePlan, batch: Cells, writer: Any, buf: io.StringIO, neutralise: bytes = b"",
+               safe: bool = True) -> str:
+    """The CSV rows of one batch of cells. Each cell becomes a matrix of UTF-8 bytes, one
+    row per table row, its text in the row and NUL bytes around it (and in every byte of
+    a null cell); with the commas and line ends between, the rows are all bytes that are
+    not NUL, taken in one pass. Rows with a cell that the csv module would quote or with a
+    NUL inside a value (rare: ``,`` ``"`` CR LF in text), and rows with a text cell that
+    begins with one of the bytes *neutralise* (a hook for CSV made safe for spreadsheets),
+    are written by the csv module cell by cell (:func:`_csv_text`)."""
+    n = len(batch["line"][1]) if "line" in batch else len(next(iter(batch.values()))[1])
+    if n == 0:
+        return ""
+    slow: np.ndarray | None = None
+    # the numbers of the batch (not the file's), formatted together: one (n, k, width) matrix
+    ints = [c.name for c in plan.columns if c.type == "int64" and c.level != FILE_LEVEL
+            and not batch[c.name][1].all()]
+    numbers: dict[str, np.ndarray] = {}
+    if ints and n:
+        digits = _int_bytes(np.stack([np.asarray(batch[k][0]) for k in ints], axis=1),
+                            np.stack([batch[k][1] for k in ints], axis=1))
+        numbers = {k: digits[:, j] for j, k in enumerate(ints)}
+    cols: list[np.ndarray] = []
+    for c in plan.columns:
+        values, null = batch[c.name]
+        if c.name in numbers:
+            m, odd = numbers[c.name], None
+        elif c.level == FILE_LEVEL:  # the same on every row: made once, repeated
+            m, odd = _csv_cell_bytes(c.type, values[:1], null[:1], safe)  # (one row: laid out once, below)
+            odd = None if odd is None else np.broadcast_to(odd, (n,))
+        else:
+            m, odd = _csv_cell_bytes(c.type, values, null, safe)
+        if neutralise and c.type in ("string", "codes") and m.shape[1]:
+            first = m[:, 0]
+            starts = np.zeros(n, dtype=bool)
+            for byte in neutralise:
+                starts |= first == byte
+            odd = starts if odd is None else odd | starts
+        if odd is not None:
+            slow = odd if slow is None else slow | odd
+        cols.append(m)
+    # one matrix: the cells' bytes, a comma after each cell and a line end after the last;
+    # the file's own columns (the last ones, the same on every row) laid out as one row
+    # and repeated
+    ends = np.cumsum([m.shape[1] + 1 for m in cols])
+    matrix = np.empty((n, int(ends[-1])), dtype=np.uint8)
+    tail = len(cols)
+    while tail and plan.columns[tail - 1].level == FILE_LEVEL:
+        tail -= 1
+    _lay_out(matrix, cols[:tail], ends[:tail], 0)
+    if tail < len(cols):
+        start = int(ends[tail - 1]) if tail else 0
+        row = np.empty((1, int(ends[-1]) - start), dtype=np.uint8)
+        _lay_out(row, cols[tail:], ends[tail:], start)
+        matrix[:, start:] = row
+    matrix[:, -1] = ord("\n")
+    kept = matrix != 0
+    # a cell the csv module would quote: a row with more quote-worthy bytes than its commas
+    # and line end (counted over the whole batch first: rows have at least those)
+    q = (matrix == ord(",")) | (matrix == ord('"')) | (matrix == ord("\n")) | (matrix == ord("\r"))
+    if np.count_nonzero(q) != n * len(plan.columns):
+        quoted = np.count_nonzero(q, axis=1) != len(plan.columns)
+        slow = quoted if slow is None else slow | quoted
+    if slow is None:
+        slow = np.zeros(n, dtype=bool)
+    if not slow.any():
+        text: str = matrix[kept].tobytes().decode("utf-8")
+        return text
+    # rows the csv module writes: spliced in between the runs of fast rows
+    out: list[str] = []
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], slow, [False]]).astype(np.int8)))
+    at = 0
+    for start, end in zip(edges[::2].tolist(), edges[1::2].tolist()):
+        if start > at:
+            out.append(matrix[at:start][kept[at:start]].tobytes().decode("utf-8"))
+        rows = np.arange(start, end)
         buf.seek(0)
         buf.truncate()
-        cols = [_csv_text(c.type, *batch[c.name], safe=not raw_csv) for c in plan.columns]
-        writer.writerows(zip(*cols))
-        yield buf.getvalue()
+        texts = [_csv_text(c.type, *_rows_of(batch[c.name], rows), safe=safe) for c in plan.columns]
+        writer.writerows(zip(*texts))
+        out.append(buf.getvalue())
+        at = end
+    if at < n:
+        out.append(matrix[at:][kept[at:]].tobytes().decode("utf-8"))
+    return "".join(out)
+
+
+def _lay_out(target: np.ndarray, cols: list[np.ndarray], ends: np.ndarray, offset: int) -> None:
+    """Write the cells *cols* into *target*, each right before a comma at ``ends - 1``
+    (byte positions of the whole row; *target* begins at byte *offset*)."""
+    target[:, ends - 1 - offset] = ord(",")
+    for m, end in zip(cols, (ends - offset).tolist()):
+        if m.shape[1]:
+            target[:, end - 1 - m.shape[1]:end - 1] = m
+
+
+def _rows_of(cell: tuple[Any, np.ndarray], rows: np.ndarray) -> tuple[Any, np.ndarray]:
+    values, null = cell
+    if isinstance(values, list):
+        return [values[i] for i in rows.tolist()], null[rows]
+    return values[rows], null[rows]
+
+
+def _csv_cell_bytes(kind: str, values: Any, null: np.ndarray, safe: bool = True,
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
+    """One column's cells as ``(bytes (n, w), rows with a NUL inside a value or None)``:
+    the UTF-8 text :func:`_csv_text` gives, NUL bytes around it (all NUL where null)."""
+    n = len(null)
+    if null.all():
+        return np.zeros((n, 0), dtype=np.uint8), None
+    if kind == "int64":
+        return _int_bytes(np.asarray(values), null), None  # (the file's; a batch's are done together)
+    if kind == "date":
+        return _date_bytes(np.asarray(values), null), None
+    if kind == "time":
+        minutes = np.where(null, 0, np.asarray(values).astype(np.int64))
+        if minutes.min() >= 0 and minutes.max() < 100 * 60:
+            m = np.empty((n, 5), dtype=np.uint8)
+            m[:, 0:2] = _TWO_DIGITS[minutes // 60]
+            m[:, 2] = ord(":")
+            m[:, 3:5] = _TWO_DIGITS[minutes % 60]
+            m[null] = 0
+            return m, None
+    if kind in ("codes", "time") or not isinstance(values, np.ndarray) or values.dtype.kind not in "SU":
+        values = np.array(_csv_text(kind, values, null, safe), dtype=str)
+        null = np.zeros(n, dtype=bool)
+    if values.dtype.kind == "U":
+        values = np.strings.encode(values, "utf-8")
+    if values.dtype.itemsize == 0:
+        return np.zeros((n, 0), dtype=np.uint8), None
+    m = values[:, None].view(np.uint8)
+    odd = None
+    if np.count_nonzero(m) != np.strings.str_len(values).sum():  # a NUL inside some value
+        odd = (np.count_nonzero(m, axis=1) != np.strings.str_len(values)) & ~null
+    if null.any():
+        m = np.where(null[:, None], np.uint8(0), m)
+    return m, odd
+
+
+def _int_bytes(values: np.ndarray, null: np.ndarray) -> np.ndarray:
+    """Decimal text of int64 *values* (any shape), right-aligned in a last axis as wide as
+    the widest, NUL before it and in null cells."""
+    v = np.where(null, 0, values)
+    if v.size and -(1 << 31) < v.min() and v.max() < (1 << 31):
+        v = v.astype(np.int32)
+    neg = v < 0
+    a = np.abs(v)
+    if (a < 0).any():  # the one int64 without an absolute value
+        text = np.strings.encode(np.where(null, "", v.astype(str)), "utf-8")
+        return text[..., None].view(np.uint8)
+    top = len(str(int(a.max()))) if a.size else 1  # digits of the largest
+    ndig = np.ones(v.shape, dtype=np.int8)
+    for j in range(1, top):
+        ndig += a >= 10 ** j
+    ndig[null] = 0  # (a null cell: no digit, no sign)
+    signed = neg.any()
+    places = []  # the last digit first; before a number's first digit its sign, else NUL
+    rest = a
+    for j in range(top + signed):
+        digit = (rest % 10).astype(np.uint8) + np.uint8(48)
+        rest = rest // 10
+        lead = np.where(neg & (ndig == j), np.uint8(ord("-")), np.uint8(0)) if signed else np.uint8(0)
+        places.append(np.where(ndig > j, digit, lead))
+    return np.stack(places[::-1], axis=-1)
+
+
+def _date_bytes(values: np.ndarray, null: np.ndarray) -> np.ndarray:
+    """``YYYY-MM-DD`` of datetime64[D] *values* (years 1-9999), civil date from the day
+    number by integer arithmetic; elsewhere numpy's own text."""
+    days = np.where(null, 0, values.astype("datetime64[D]").astype(np.int64)).astype(np.int32)
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = np.where(mp < 10, mp + 3, mp - 9)
+    y = yoe + era * 400 + (m <= 2)
+    if ((y < 1) | (y > 9999))[~null].any():
+        text = np.strings.encode(np.where(null, "", np.datetime_as_string(values, unit="D")), "utf-8")
+        return text[:, None].view(np.uint8)
+    dash = np.full(len(y), ord("-"), dtype=np.int32)
+    out = np.stack([y // 1000 + 48, y // 100 % 10 + 48, y // 10 % 10 + 48, y % 10 + 48, dash,
+                    m // 10 + 48, m % 10 + 48, dash, d // 10 + 48, d % 10 + 48], axis=1).astype(np.uint8)
+    if null.any():
+        out[null] = 0
+    return out
+
+
+#: first bytes of a text cell that a spreadsheet reads as a formula (masking.FORMULA_START)
+_FORMULA_STARTS = "".join(FORMULA_START).encode("ascii")
+
+_POWERS_OF_TEN = np.array([10 ** k for k in range(19)], dtype=np.int64)
+
+#: "00" .. "99" as (100, 2) bytes.
+_TWO_DIGITS = np.array([[48 + i // 10, 48 + i % 10] for i in range(100)], dtype=np.uint8)
 
 
 __all__ = ["FILE_LEVEL", "ROW_GROUP_ROWS", "TableColumn", "TablePlan", "ancestors", "arrow_schema", "claim_type",
