@@ -768,9 +768,9 @@ def test_csv_rows_beginning_with_given_bytes_go_through_the_csv_module(monkeypat
     seen: list[int] = []
     original = tables._csv_text
 
-    def marked(kind: str, values: Any, null: np.ndarray) -> list[str]:
+    def marked(kind: str, values: Any, null: np.ndarray, safe: bool = True) -> list[str]:
         seen.append(len(null))
-        return original(kind, values, null)
+        return original(kind, values, null, safe)
 
     monkeypatch.setattr(tables, "_csv_text", marked)
     buf = io.StringIO()
