@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,17 @@ def lines_of(data: bytes) -> list[bytes]:
 
 def join(lines: list[bytes]) -> bytes:
     return b"".join(line + b"\r\n" for line in lines)
+
+
+@pytest.fixture(scope="module")
+def postgresql() -> Iterator[str]:
+    """The URL of a real PostgreSQL server started for the test module (tests/postgres.py:
+    initdb/pg_ctl in a temporary folder, loopback only); skipped, with the reason, where
+    none can be started."""
+    from tests import postgres
+
+    why = postgres.unavailable()
+    if why:
+        pytest.skip(f"no PostgreSQL server: {why}")
+    with postgres.server() as url:
+        yield url

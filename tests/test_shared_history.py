@@ -18,7 +18,6 @@ import pytest
 import eicodec
 from eicodec import ClaimHistory
 from eicodec.recording import record_at
-from tests import postgres
 from tests.test_history import EARLIER, TODAY, answered, credit_of, later
 
 #: The STB §5.4.8 rules (kind claim_history) of the AP304 rules.
@@ -101,15 +100,6 @@ def test_sqlite_history_shared_by_process_workers(tmp_path: Path, one_machine: t
     with concurrent.futures.ProcessPoolExecutor(4, mp_context=multiprocessing.get_context("fork")) as pool:
         record_batch(pool, path, files)
     assert rows(path) == rows(single_path)
-
-
-@pytest.fixture(scope="module")
-def postgresql() -> Iterator[str]:
-    why = postgres.unavailable()
-    if why:
-        pytest.skip(f"no PostgreSQL server: {why}")
-    with postgres.server() as url:
-        yield url
 
 
 def test_postgresql_history_behaves_as_sqlite(postgresql: str, tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ line (issue #20 item 4)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,6 @@ import eicodec
 from eicodec import ClaimHistory
 from eicodec.findings import Status
 from eicodec.history import file_key
-from tests import postgres
 from tests.test_history import EARLIER, answered, later
 from tests.test_validator import INSURER, TODAY, patch
 
@@ -112,15 +110,6 @@ def test_a_history_file_rule_is_checked_at_load(tmp_path: Path) -> None:
                             encoding="utf-8")
     with pytest.raises(eicodec.errors.SpecError, match="level file"):
         eicodec.validate(EARLIER, today=TODAY, rules=record_level)
-
-
-@pytest.fixture(scope="module")
-def postgresql() -> Iterator[str]:
-    why = postgres.unavailable()
-    if why:
-        pytest.skip(f"no PostgreSQL server: {why}")
-    with postgres.server() as url:
-        yield url
 
 
 def test_a_repeated_file_on_postgresql(postgresql: str) -> None:
