@@ -5,6 +5,7 @@ dates, the return date, and the small things of the command line."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import shutil
 import subprocess
@@ -113,6 +114,7 @@ def test_typed_constructors_build_records_of_the_right_type() -> None:
 
 MYPY_SNIPPET = '''
 import datetime as dt
+import io
 from eicodec.typed import new_ap304_claim
 
 ok = new_ap304_claim(reference="A1", service_date=dt.date(2024, 2, 1))
@@ -266,7 +268,21 @@ def test_concise_reprs() -> None:
     assert len(text) < 300 and "AP304 v8.0" in text and "rejected_records" in text and str(BAD) in text
     assert "04: 3" in text and "2024-03-01" in text
     decl = eicodec.read(BAD)
-    assert len(repr(decl)) < 200 and "04: 3" in repr(decl) and "read" in repr(decl)
+    assert "\n" not in repr(decl) and len(repr(decl)) < 120 + len(str(BAD))
+    assert repr(decl).startswith(f"<Declaration AP304 v8.0 from {BAD}: records 01: 1,") and "04: 3" in repr(decl)
+    assert decl.source == str(BAD) and eicodec.read(str(BAD)).source == str(BAD)
+    with BAD.open("rb") as fh:  # a file object names its file too
+        assert eicodec.read(fh).source == str(BAD)
+    content = BAD.read_bytes()
+    for unnamed in (content, content.decode("utf-8"), io.BytesIO(content)):
+        read = eicodec.read(unnamed)
+        assert read.source is None and "(read)" in repr(read) and read == decl  # (source is not compared)
+    built = eicodec.Declaration.new(decl.spec, invoice_number="X1")
+    assert built.source is None and "(built in code)" in repr(built)
+    # content passed as str is no file name: the report's repr neither quotes it
+    assert len(repr(eicodec.validate(content.decode("utf-8"), today=TODAY))) < 300
+    # the finished copy the writer makes keeps the name; the bytes are as read
+    assert eicodec.dumps(decl) == content
 
 
 def test_what_the_readme_examples_write_is_ignored_by_git() -> None:
