@@ -114,7 +114,6 @@ def test_typed_constructors_build_records_of_the_right_type() -> None:
 
 MYPY_SNIPPET = '''
 import datetime as dt
-import io
 from eicodec.typed import new_ap304_claim
 
 ok = new_ap304_claim(reference="A1", service_date=dt.date(2024, 2, 1))
@@ -296,3 +295,44 @@ def test_what_the_readme_examples_write_is_ignored_by_git() -> None:
     ignored = {line[1:] for line in (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
                if line.startswith("/")}
     assert {o for o in outputs if not o.startswith(".")} - ignored == set()  # (not a suffix alone)
+
+
+def test_the_json_report_speaks_dutch_when_asked(capsys) -> None:  # type: ignore[no-untyped-def]
+    import jsonschema
+
+    from eicodec.report_json import iter_report_json
+
+    english = "AANDUIDING PRESTATIECODELIJST (01) (0413) is not in its code list"
+    dutch = "AANDUIDING PRESTATIECODELIJST (01) (0413) staat niet in de codelijst"
+    report = eicodec.validate(BAD, today=TODAY)
+    assert [f.message for f in report.findings] == [english]  # the API stays English
+    _, default, _ = run(capsys, "validate", BAD, "--today", "2024-03-01", "--format", "json")
+    code, en, _ = run(capsys, "validate", BAD, "--today", "2024-03-01", "--format", "json", "--lang", "en")
+    assert code == 1 and en == default  # byte for byte: English is the default
+    assert json.loads(en) == report.to_dict(file=str(BAD))
+    assert json.loads(en)["lang"] == "en" and json.loads(en)["findings"][0]["message"] == english
+    code, nl, _ = run(capsys, "validate", BAD, "--today", "2024-03-01", "--format", "json", "--lang", "nl")
+    doc = json.loads(nl)
+    assert code == 1 and doc["lang"] == "nl" and doc["findings"][0]["message"] == dutch
+    assert doc == report.to_dict(file=str(BAD), lang="nl")
+    assert nl.strip() == "".join(iter_report_json(report, file=str(BAD), lang="nl"))
+    assert {k: v for k, v in doc.items() if k not in ("lang", "findings")} == {
+        k: v for k, v in json.loads(en).items() if k not in ("lang", "findings")}
+    jsonschema.validate(doc, eicodec.report_json.schema("report"))
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**doc, "lang": "fr"}, eicodec.report_json.schema("report"))
+    # JSON Lines and the text output translate the same way
+    _, lines, _ = run(capsys, "validate", BAD, "--today", "2024-03-01", "--format", "jsonl", "--lang", "nl")
+    first, finding = (json.loads(x) for x in lines.splitlines())
+    assert first["lang"] == "nl" and finding["message"] == dutch
+    _, text, _ = run(capsys, "validate", BAD, "--today", "2024-03-01", "--lang", "nl")
+    assert dutch in text and english not in text
+    _, text, _ = run(capsys, "validate", BAD, "--today", "2024-03-01")
+    assert english in text
+    # a value shown (show_values) keeps its place, its word translated; unknown languages are refused
+    shown = eicodec.validate(BAD, today=TODAY, show_values=True).to_dict(lang="nl")["findings"][0]["message"]
+    assert shown.startswith(dutch + " (waarde '"), shown
+    with pytest.raises(ValueError, match="lang"):
+        report.to_dict(lang="fr")
+    code, _, err = run(capsys, "validate", BAD, "--lang", "fr")
+    assert code == 2 and "--lang" in err
