@@ -5,6 +5,7 @@ dates, the return date, and the small things of the command line."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import shutil
 import subprocess
@@ -266,7 +267,21 @@ def test_concise_reprs() -> None:
     assert len(text) < 300 and "AP304 v8.0" in text and "rejected_records" in text and str(BAD) in text
     assert "04: 3" in text and "2024-03-01" in text
     decl = eicodec.read(BAD)
-    assert len(repr(decl)) < 200 and "04: 3" in repr(decl) and "read" in repr(decl)
+    assert "\n" not in repr(decl) and len(repr(decl)) < 120 + len(str(BAD))
+    assert repr(decl).startswith(f"<Declaration AP304 v8.0 from {BAD}: records 01: 1,") and "04: 3" in repr(decl)
+    assert decl.source == str(BAD) and eicodec.read(str(BAD)).source == str(BAD)
+    with BAD.open("rb") as fh:  # a file object names its file too
+        assert eicodec.read(fh).source == str(BAD)
+    content = BAD.read_bytes()
+    for unnamed in (content, content.decode("utf-8"), io.BytesIO(content)):
+        read = eicodec.read(unnamed)
+        assert read.source is None and "(read)" in repr(read) and read == decl  # (source is not compared)
+    built = eicodec.Declaration.new(decl.spec, invoice_number="X1")
+    assert built.source is None and "(built in code)" in repr(built)
+    # content passed as str is no file name: the report's repr neither quotes it
+    assert len(repr(eicodec.validate(content.decode("utf-8"), today=TODAY))) < 300
+    # the finished copy the writer makes keeps the name; the bytes are as read
+    assert eicodec.dumps(decl) == content
 
 
 def test_what_the_readme_examples_write_is_ignored_by_git() -> None:
@@ -280,3 +295,44 @@ def test_what_the_readme_examples_write_is_ignored_by_git() -> None:
     ignored = {line[1:] for line in (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
                if line.startswith("/")}
     assert {o for o in outputs if not o.startswith(".")} - ignored == set()  # (not a suffix alone)
+
+
+def test_the_json_report_speaks_dutch_when_asked(capsys) -> None:  # type: ignore[no-untyped-def]
+    import jsonschema
+
+    from eicodec.report_json import iter_report_json
+
+    english = "AANDUIDING PRESTATIECODELIJST (01) (0413) is not in its code list"
+    dutch = "AANDUIDING PRESTATIECODELIJST (01) (0413) staat niet in de codelijst"
+    report = eicodec.validate(BAD, today=TODAY)
+    assert [f.message for f in report.findings] == [english]  # the API stays English
+    _, default, _ = run(capsys, "validate", BAD, "--today", "2024-03-01", "--format", "json")
+    code, en, _ = run(capsys, "validate", BAD, "--today", "2024-03-01", "--format", "json", "--lang", "en")
+    assert code == 1 and en == default  # byte for byte: English is the default
+    assert json.loads(en) == report.to_dict(file=str(BAD))
+    assert json.loads(en)["lang"] == "en" and json.loads(en)["findings"][0]["message"] == english
+    code, nl, _ = run(capsys, "validate", BAD, "--today", "2024-03-01", "--format", "json", "--lang", "nl")
+    doc = json.loads(nl)
+    assert code == 1 and doc["lang"] == "nl" and doc["findings"][0]["message"] == dutch
+    assert doc == report.to_dict(file=str(BAD), lang="nl")
+    assert nl.strip() == "".join(iter_report_json(report, file=str(BAD), lang="nl"))
+    assert {k: v for k, v in doc.items() if k not in ("lang", "findings")} == {
+        k: v for k, v in json.loads(en).items() if k not in ("lang", "findings")}
+    jsonschema.validate(doc, eicodec.report_json.schema("report"))
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**doc, "lang": "fr"}, eicodec.report_json.schema("report"))
+    # JSON Lines and the text output translate the same way
+    _, lines, _ = run(capsys, "validate", BAD, "--today", "2024-03-01", "--format", "jsonl", "--lang", "nl")
+    first, finding = (json.loads(x) for x in lines.splitlines())
+    assert first["lang"] == "nl" and finding["message"] == dutch
+    _, text, _ = run(capsys, "validate", BAD, "--today", "2024-03-01", "--lang", "nl")
+    assert dutch in text and english not in text
+    _, text, _ = run(capsys, "validate", BAD, "--today", "2024-03-01")
+    assert english in text
+    # a value shown (show_values) keeps its place, its word translated; unknown languages are refused
+    shown = eicodec.validate(BAD, today=TODAY, show_values=True).to_dict(lang="nl")["findings"][0]["message"]
+    assert shown.startswith(dutch + " (waarde '"), shown
+    with pytest.raises(ValueError, match="lang"):
+        report.to_dict(lang="fr")
+    code, _, err = run(capsys, "validate", BAD, "--lang", "fr")
+    assert code == 2 and "--lang" in err

@@ -35,6 +35,7 @@ from .history_cli import history_location, open_or_create
 from .layouts import MessageSpec, get_spec, load_spec
 from .many import failure, run_ordered
 from .masking import MASK, Masker
+from .messages_nl import translate
 from .outputs import OutputConflict, answer_paths, atomic_output, check_not_input, cleanup_on_signals
 from .progress import Progress, is_terminal
 from .reader import NoClose, RecordStream, Source, build_tree, open_records
@@ -300,7 +301,7 @@ def _close_spool(source: Any, path: str, retour: str | None) -> None:
         source.close()
 
 
-def _print_text(result: _Result, out: TextIO) -> None:
+def _print_text(result: _Result, out: TextIO, lang: str = "en") -> None:
     table = return_codes()
     print(f"{_label(result.path)}: {result.status}", file=out)
     report = result.report
@@ -316,7 +317,7 @@ def _print_text(result: _Result, out: TextIO) -> None:
         for f in report.findings[:TEXT_FINDINGS]:
             where = f"line {f.line}" if f.line else "file"
             rubric = f" rubric {f.rubric}" if f.rubric else ""
-            print(f"    {where}{rubric}: {f.code} {f.message}", file=out)
+            print(f"    {where}{rubric}: {f.code} {translate(f.message, lang)[0]}", file=out)
         more = len(report.findings) - TEXT_FINDINGS
         if more > 0:
             print(f"    ... and {more} more", file=out)
@@ -329,16 +330,16 @@ def _print_text(result: _Result, out: TextIO) -> None:
         print(f"  {result.message}", file=out)
 
 
-def _emit(result: _Result, fmt: str, show_values: bool, out: TextIO | None = None) -> None:
+def _emit(result: _Result, fmt: str, show_values: bool, out: TextIO | None = None, lang: str = "en") -> None:
     """Print one file's result (to *out*; default stdout, stderr when stdout holds the return file)."""
     out = out or sys.stdout
     report = result.report
     if fmt == "text":
-        _print_text(result, out)
+        _print_text(result, out, lang)
         return
     if report is None:
         doc = unreadable_to_dict(result.path, result.message, status=result.failed,
-                                 error_type=result.error_type, show_values=show_values)
+                                 error_type=result.error_type, show_values=show_values, lang=lang)
         if fmt == "jsonl":  # a summary line, as for a report (and no finding lines follow)
             del doc["findings"], doc["unassessed"]
             doc = {"kind": "unreadable", **doc}
@@ -348,12 +349,12 @@ def _emit(result: _Result, fmt: str, show_values: bool, out: TextIO | None = Non
     if fmt == "json":
         # report.to_dict(), streamed a finding at a time
         for piece in iter_report_json(report, file=result.path, show_values=show_values, retour=result.retour,
-                                      error=error):
+                                      error=error, lang=lang):
             out.write(piece)
         out.write("\n")
     else:
         for line in iter_report_jsonl(report, file=result.path, show_values=show_values, retour=result.retour,
-                                      error=error):
+                                      error=error, lang=lang):
             out.write(line + "\n")
     out.flush()
 
@@ -427,13 +428,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
             items = [(path, opts_for(path, local=False)) for path in files]
             for n, result in enumerate(run_ordered(_validate_job, items, files, _Result.of_error, jobs=jobs), 1):
                 bar.close()
-                _emit(result, args.format, args.show_values)
+                _emit(result, args.format, args.show_values, lang=args.lang)
                 statuses.add("failed" if result.answer_failed else result.status)
                 bar.update(n)
     else:
         for path in files:
             result = _validate_one(path, opts_for(path, local=True))
-            _emit(result, args.format, args.show_values, sys.stderr if _is_std(args.retour) else None)
+            _emit(result, args.format, args.show_values, sys.stderr if _is_std(args.retour) else None, args.lang)
             statuses.add("failed" if result.answer_failed else result.status)
             del result  # a big report goes before the next file is read
     if statuses & {"unreadable", "failed"}:
@@ -816,6 +817,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json", "jsonl"), default="text",
                    help="json: one object per file (Report.to_dict()); jsonl: a summary line per file, "
                         "then one line per finding")
+    p.add_argument("--lang", choices=("en", "nl"), default="en",
+                   help="language of the findings' messages (default: en; nl: Dutch where known)")
     p.add_argument("--codes", metavar="COD954.csv", type=_existing_file("--codes"),
                    help="official COD954 list (CSV export) to use")
     p.add_argument("--today", metavar="YYYY-MM-DD", type=parse_day,

@@ -42,7 +42,7 @@ from .kinds import (
     unique_keys,
 )
 from .layouts import KEY_RUBRICS, MessageSpec
-from .reader import RecordStream, Source
+from .reader import RecordStream, Source, source_name
 from .registers import Register, Registers, RegisterSource
 from .rules import Rule, RuleSet, load_rules, owner, rules_for
 from .subtree import ChildSums, SubtreeConditions
@@ -1025,7 +1025,7 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
                   header_raw=run.walker.header_raw, bom=info.bom, checked_on=day,
                   header_line=run.walker.header.line if run.walker.header is not None else None,
                   trailer_raw=run.walker.trailer_raw, amount_sums=run.exact_sums(),
-                  source=os.fspath(source) if isinstance(source, (str, os.PathLike)) else None)
+                  source=source_name(source))
 
 
 def _consume(run: _Run, stream: RecordStream, batch_lines: int, progress: Callable[[int], None] | None,

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 from ._version import __version__
 from .codes import return_codes
 from .layouts import MessageSpec
+from .messages_nl import check_lang, translate
 from .model import Record
 from .reader import fingerprint_bytes
 
@@ -95,10 +96,12 @@ class Finding:
         """The Dutch COD954 meaning of the code."""
         return return_codes().meaning(self.code)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, lang: str = "en") -> dict[str, Any]:
+        """JSON-ready data; the message in *lang* (``"nl"``: Dutch where the catalogue has it)."""
+        message = self.message if lang == "en" else translate(self.message, lang)[0]
         return {"code": self.code, "level": self.level, "line": self.line,
                 "record_type": self.record_type, "rubric": self.rubric, "rule": self.rule,
-                "message": self.message, "meaning": self.meaning, "provisional": self.provisional}
+                "message": message, "meaning": self.meaning, "provisional": self.provisional}
 
 
 @attrs.frozen(slots=True)
@@ -415,10 +418,11 @@ class Report:
     def code_counts(self) -> Counter[str]:
         return Counter(f.code for f in self.findings)
 
-    def to_dict(self, *, file: str | None = None, show_values: bool = False) -> dict[str, Any]:
+    def to_dict(self, *, file: str | None = None, show_values: bool = False, lang: str = "en") -> dict[str, Any]:
         """The report as JSON-ready data: exactly what ``eicodec validate --format json``
-        prints (see :mod:`eicodec.report_json`; *file* names the input)."""
-        return report_to_dict(self, file=file, show_values=show_values)
+        prints (see :mod:`eicodec.report_json`; *file* names the input; *lang* ``"nl"``
+        gives the findings' messages in Dutch)."""
+        return report_to_dict(self, file=file, show_values=show_values, lang=lang)
 
 
 #: the format of :meth:`Report.to_dict` (and of :mod:`eicodec.report_json`); bumped when a
@@ -427,7 +431,7 @@ FORMAT = "eicodec-report/1"
 
 
 def report_summary(report: Report, file: str | None, show_values: bool, retour: str | None = None,
-                   error: tuple[str, str] | None = None) -> dict[str, Any]:
+                   error: tuple[str, str] | None = None, lang: str = "en") -> dict[str, Any]:
     """Everything of :func:`report_to_dict` but the findings."""
     return {
         "format": FORMAT,
@@ -440,6 +444,7 @@ def report_summary(report: Report, file: str | None, show_values: bool, retour: 
         "fingerprint": report.fingerprint,
         "checked_on": report.checked_on.isoformat() if report.checked_on else None,
         "show_values": show_values,
+        "lang": check_lang(lang),
         "record_counts": dict(sorted(report.counts.items())),
         "code_counts": dict(sorted(report.code_counts().items())),
         "findings_count": len(report.findings),
@@ -452,18 +457,20 @@ def report_summary(report: Report, file: str | None, show_values: bool, retour: 
 
 
 def report_to_dict(report: Report, *, file: str | None = None, show_values: bool = False,
-                   retour: str | None = None, error: tuple[str, str] | None = None) -> dict[str, Any]:
+                   retour: str | None = None, error: tuple[str, str] | None = None,
+                   lang: str = "en") -> dict[str, Any]:
     """The whole report as one JSON-ready dict (what ``eicodec validate --format json``
     prints; :mod:`eicodec.report_json` writes it).
 
     *file* is the name the report is about (the CLI's argument; ``"-"`` for stdin);
     *show_values* states whether the report was made with ``validate(show_values=True)``,
     i.e. whether messages may hold values from the input (personal data); *error*
-    (error type, message) says why the return file asked for was not written.
+    (error type, message) says why the return file asked for was not written; *lang*
+    (``"en"``, the default, or ``"nl"``) is the language of the findings' messages.
     """
-    out = report_summary(report, file, show_values, retour, error)
-    out["findings"] = [f.to_dict() for f in report.findings]
-    out["unassessed"] = [f.to_dict() for f in report.unassessed]
+    out = report_summary(report, file, show_values, retour, error, lang)
+    out["findings"] = [f.to_dict(lang) for f in report.findings]
+    out["unassessed"] = [f.to_dict(lang) for f in report.unassessed]
     return out
 
 

@@ -297,7 +297,9 @@ class Declaration:
     ``groups`` are the top-level nodes (AP304: insured persons; also reachable as
     ``declaration.insured``). ``trailer`` may be None when building: the writer computes
     it. After a lenient read, ``unplaced`` holds records that fit nowhere in the tree
-    and ``problems`` says why; such a declaration cannot be written back.
+    and ``problems`` says why; such a declaration cannot be written back. ``source`` is
+    the file it was read from (the path as given, or a file object's ``name``); None for
+    content passed as bytes or str and for a declaration built in code.
     """
 
     spec: MessageSpec
@@ -307,6 +309,7 @@ class Declaration:
     unplaced: list[Record] = attrs.field(factory=list, eq=False)
     problems: list[Problem] = attrs.field(factory=list, eq=False)
     encoding: str = attrs.field(default="utf-8", eq=False)
+    source: str | None = attrs.field(default=None, eq=False)
 
     @classmethod
     def new(cls, spec: MessageSpec, **header_values: Any) -> Declaration:
@@ -322,10 +325,13 @@ class Declaration:
         for rec in self.iter_records():
             counts[rec.record_type] = counts.get(rec.record_type, 0) + 1
         listed = ", ".join(f"{t}: {n}" for t, n in sorted(counts.items()))
-        origin = "read" if self.header.line is not None else "built in code"
+        if self.source is not None:
+            origin = f" from {self.source}"
+        else:
+            origin = " (read)" if self.header.line is not None else " (built in code)"
         trouble = f", {len(self.problems)} problem(s)" if self.problems else ""
         trouble += f", {len(self.unplaced)} unplaced" if self.unplaced else ""
-        return f"<Declaration {self.spec.name} ({origin}): records {listed}{trouble}>"
+        return f"<Declaration {self.spec.name}{origin}: records {listed}{trouble}>"
 
     def add(self, record: Record, comments: list[Record] | None = None) -> Node:
         """Append a top-level record (AP304: an insured person's 02); returns its node."""

@@ -582,7 +582,19 @@ def read(source: Source, *, encoding: str | None = None,
     assert stream.info.spec is not None
     decl = build_tree(stream, stream.info.spec)
     decl.encoding = stream.info.encoding
+    decl.source = source_name(source)
     return decl
+
+
+def source_name(source: Source) -> str | None:
+    """The file *source* names, as given: a path (str or path-like) or a file object's
+    ``name``; None for content (bytes, or a str holding records) and unnamed streams."""
+    if isinstance(source, str):
+        return None if _looks_like_content(source) else source
+    if isinstance(source, os.PathLike):
+        return os.fsdecode(source)
+    name = getattr(source, "name", None)
+    return name if isinstance(name, str) else None
 
 
 def build_tree(records: Iterator[Record] | RecordStream, spec: MessageSpec) -> Declaration:

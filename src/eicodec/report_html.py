@@ -14,24 +14,20 @@ fingerprint) sit in a collapsed block. The words come from ``report_text.toml``.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import html
-import importlib.resources
-import re
-import tomllib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from .codes import return_codes
 from .findings import Finding, Report, Status, Verdict
 from .masking import Masker
+from .messages_nl import catalogue, check_lang, translate
 from .model import Record
 
 _COLOURS = {Status.APPROVED: "#1b7f3b", Status.REJECTED_RECORDS: "#b26a00", Status.REJECTED_FILE: "#b3261e"}
 STATUSES = ("approved", "rejected", "not assessed")
-LANGUAGES = ("nl", "en")
 
 
 class Text:
@@ -39,39 +35,16 @@ class Text:
     of the engine's English finding messages (Dutch; English stays as it is)."""
 
     def __init__(self, lang: str) -> None:
-        if lang not in LANGUAGES:
-            raise ValueError(f"lang must be one of {LANGUAGES}, not {lang!r}")
-        table = _catalogue()[lang]
+        table = catalogue()[check_lang(lang)]
         self.lang = lang
         self.words: dict[str, str] = {k: v for k, v in table.items() if isinstance(v, str)}
-        self.messages: dict[str, str] = dict(table.get("messages", {}))
-        self.patterns = [(re.compile(a), b) for a, b in table.get("patterns", {}).get("rules", [])]
 
     def __getitem__(self, key: str) -> str:
         return self.words[key]
 
     def message(self, text: str) -> tuple[str, bool]:
         """*text* in this language, and whether it is (False: left in English)."""
-        if self.lang == "en":
-            return text, True
-        value = _VALUE.search(text)
-        core, tail = (text[:value.start()], text[value.start():]) if value else (text, "")
-        tail = tail.replace(" (value ", " (waarde ")
-        if core in self.messages:
-            return self.messages[core] + tail, True
-        for pattern, replacement in self.patterns:
-            if pattern.match(core):
-                return pattern.sub(replacement, core) + tail, True
-        return text, False
-
-
-_VALUE = re.compile(r" \(value '.*'\)$")
-
-
-@functools.cache
-def _catalogue() -> dict[str, Any]:
-    data = (importlib.resources.files("eicodec") / "report_text.toml").read_text(encoding="utf-8")
-    return tomllib.loads(data)
+        return translate(text, self.lang)
 
 
 def euro(cents: int) -> str:

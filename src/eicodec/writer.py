@@ -114,7 +114,7 @@ def _complete(decl: Declaration, spec: MessageSpec) -> Declaration:
 
     groups = [finish(g) for g in decl.groups]
     out = Declaration(spec=spec, header=decl.header, groups=groups, trailer=None,
-                      encoding=decl.encoding)
+                      encoding=decl.encoding, source=decl.source)
     out.trailer = compute_trailer(spec, out.iter_records(), decl.trailer)
     return out
 
