@@ -14,6 +14,7 @@ import eicodec
 from eicodec import ClaimHistory
 from eicodec.findings import Status
 from eicodec.history import file_key
+from tests.conftest import ROOT
 from tests.test_history import EARLIER, answered, later
 from tests.test_validator import INSURER, TODAY, patch
 
@@ -99,7 +100,7 @@ def test_a_sqlite_history_file_and_the_cli(tmp_path: Path, capsys: pytest.Captur
 
 
 def test_a_history_file_rule_is_checked_at_load(tmp_path: Path) -> None:
-    rules = Path(eicodec.__file__).parent.parent.parent / "specs" / "AP304v8.0.rules.toml"
+    rules = ROOT / "specs" / "AP304v8.0.rules.toml"
     text = rules.read_text(encoding="utf-8")
     bad = tmp_path / "bad.rules.toml"
     bad.write_text(text.replace('"history.reference_reused"]', '"history.no_such_rule"]'), encoding="utf-8")
