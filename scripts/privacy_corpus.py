@@ -1,8 +1,10 @@
 """Issue 25's proof at scale: N seeded mutated files through every shareable output.
 
     python scripts/privacy_corpus.py [N=20000] [SEED=25] [--parquet-every K=20] [--shard I/M]
+                                     [--files K,K,...]
 
-(``--shard I/M``: only files I, I+M, I+2M, ... of the same corpus, for M processes.)
+(``--shard I/M``: only files I, I+M, I+2M, ... of the same corpus, for M processes;
+``--files``: only those files of it, to look again at what a run reported.)
 
 Each file is a well-formed example damaged one to three times (a kenmerk relabelled to
 every other type, joined and split lines, a CR inside a line, shifted fields, truncated
@@ -41,6 +43,11 @@ def main(argv: list[str]) -> int:
         i = argv.index("--shard")
         shard, shards = (int(x) for x in argv[i + 1].split("/"))
         del argv[i:i + 2]
+    only: set[int] | None = None
+    if "--files" in argv:
+        i = argv.index("--files")
+        only = {int(x) for x in argv[i + 1].split(",")}
+        del argv[i:i + 2]
     n = int(argv[0]) if argv else 20_000
     seed = int(argv[1]) if len(argv) > 1 else 25
     counts: collections.Counter[str] = collections.Counter()
@@ -48,10 +55,11 @@ def main(argv: list[str]) -> int:
     mutations: collections.Counter[str] = collections.Counter()
     examples: dict[tuple[str, str], tuple[int, list[str]]] = {}
     values: dict[int, dict[str, str]] = {}
+    found: collections.defaultdict[str, set[int]] = collections.defaultdict(set)
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as work:
         for k, base, data, done in corpus(seed, n):
-            if k % shards != shard:
+            if k % shards != shard or (only is not None and k not in only):
                 continue
             mutations.update(done)
             got = check(data, values.setdefault(id(base), personal_values(base)), Path(work),
@@ -61,6 +69,7 @@ def main(argv: list[str]) -> int:
                 examples.setdefault((kind, where), (k, done))
             for kind in {kind for kind, _ in got}:
                 files[kind] += 1
+                found[kind].add(k)
             if (k + 1) % (1000 * shards) < shards:
                 print(f"{k + 1:,} files, {time.monotonic() - started:.0f} s: {dict(files)}", flush=True)
     print(f"\n{n:,} files (seed {seed}, shard {shard}/{shards}) in {time.monotonic() - started:.0f} s")
@@ -69,6 +78,9 @@ def main(argv: list[str]) -> int:
         print(f"{kind:8} {files[kind]:6,} files {counts[kind]:7,} hits")
     for (kind, where), (k, done) in sorted(examples.items())[:40]:
         print(f"  {kind}: {where} (file {k}: {', '.join(done)})")
+    for kind in ("leak", "foreign", "verdict", "refused"):
+        if found[kind]:
+            print(f"files with {kind}: {','.join(map(str, sorted(found[kind])))}")
     return 1 if files["leak"] or files["foreign"] or files["verdict"] else 0
 
 

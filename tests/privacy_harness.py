@@ -178,7 +178,10 @@ def corpus(seed: int, n: int) -> Iterator[tuple[int, bytes, bytes, list[str]]]:
 
 def verdict(data: bytes) -> tuple[object, ...]:
     """What a user reads in a report: status, findings (where, which code), outcomes."""
-    r = eicodec.validate(data, today=TODAY)
+    return _verdict(eicodec.validate(data, today=TODAY))
+
+
+def _verdict(r: eicodec.Report) -> tuple[object, ...]:
     findings = sorted((f.level, f.line or 0, f.record_type or "", f.rubric or "", f.code) for f in r.findings)
     return r.status, findings, [(line, r.outcomes[line]) for line in r.outcomes]
 
@@ -192,8 +195,10 @@ def _show(path: Path) -> str:
     return buf.getvalue()
 
 
-def outputs(data: bytes, path: Path, *, parquet: bool) -> Iterator[tuple[str, Callable[[], str]]]:
-    """Every shareable output of *data* (written at *path* for the command line)."""
+def outputs(data: bytes, path: Path, *, parquet: bool,
+            validated: eicodec.Report | None = None) -> Iterator[tuple[str, Callable[[], str]]]:
+    """Every shareable output of *data* (written at *path* for the command line;
+    *validated*: its report when already made)."""
     yield "convert csv fields", lambda: "".join(iter_csv(data, mask=True))
     yield "convert json", lambda: json.dumps(to_json(data, mask=True), ensure_ascii=False)
     yield "convert jsonl", lambda: "\n".join(iter_jsonl(data, mask=True))
@@ -217,7 +222,7 @@ def outputs(data: bytes, path: Path, *, parquet: bool) -> Iterator[tuple[str, Ca
         yield "parquet", pq
 
     def report() -> str:
-        r = eicodec.validate(data, today=TODAY)
+        r = validated if validated is not None else eicodec.validate(data, today=TODAY)
         return "\n".join([" ".join(f.message for f in r.findings), *iter_report_json(r),
                           render(r, eicodec.iter_records(data))])
 
@@ -235,10 +240,10 @@ def check(data: bytes, values: dict[str, str], workdir: Path, *, parquet: bool =
             if v in text:
                 problems.append(("leak", f"{what}: rubric {rubric}"))
 
+    report: eicodec.Report | None = None
     try:
-        before: tuple[object, ...] | None = verdict(data)
-    except eicodec.UnreadableInputError:
-        before = None
+        report = eicodec.validate(data, today=TODAY)
+        before: tuple[object, ...] | None = _verdict(report)
     except eicodec.EicodecError:
         before = None
     except Exception as exc:  # noqa: BLE001 - what we are looking for
@@ -261,7 +266,7 @@ def check(data: bytes, values: dict[str, str], workdir: Path, *, parquet: bool =
                     problems.append(("verdict", "anonymised copy validates differently"))
             except Exception as exc:  # noqa: BLE001
                 problems.append(("verdict", f"anonymised copy: {type(exc).__name__}"))
-    for what, make in outputs(data, path, parquet=parquet):
+    for what, make in outputs(data, path, parquet=parquet, validated=report):
         try:
             text = make()
         except eicodec.EicodecError:

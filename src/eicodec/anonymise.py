@@ -62,7 +62,7 @@ import attrs
 from .codes import codelist
 from .errors import EicodecError, SpecError
 from .kinds import iban_ok
-from .layouts import FieldSpec, MessageSpec, data_dir
+from .layouts import FieldSpec, MessageSpec, RecordLayout, data_dir
 from .masking import Masker
 from .outputs import atomic_output, same_file
 from .reader import MAX_LINE, RecordStream, Source
@@ -284,6 +284,11 @@ def _public_values(f: FieldSpec) -> frozenset[str] | None:
     return frozenset(a.strip(" ").lstrip("0") if f.type == "N" else a.strip(" ") for a in allowed)
 
 
+def _telling(text: str) -> int:
+    """How many characters of *text* are neither blank nor 0 (what tells a value apart)."""
+    return len(text) - text.count(" ") - text.count("0")
+
+
 def _is_public(f: FieldSpec, value: str, allowed: frozenset[str] | None, short: bool = True) -> bool:
     """Whether *value* in the non-personal field *f* of a line in doubt may stay: the
     fixed text, a listed code, or too short to hold a personal value (an N field with
@@ -292,7 +297,7 @@ def _is_public(f: FieldSpec, value: str, allowed: frozenset[str] | None, short: 
     if f.fixed is not None and value == f.fixed:
         return True
     significant = value.strip(" ").lstrip("0")
-    if short and (len(significant.replace("0", "")) < 3 or (f.type == "N" and len(significant) < GUARD_MIN
+    if short and (_telling(significant) < 3 or (f.type == "N" and len(significant) < GUARD_MIN
                                                             and _is_digits(value))):
         return True
     if allowed is None or len(value) != f.length:
@@ -320,8 +325,8 @@ def value_forms(f: FieldSpec, value: str) -> list[str]:
     """The forms in which the text *value* of personal field *f* could appear in an
     output: as written (without blanks; an N field also without leading zeros), a date
     as ISO (YYYY-MM-DD) and Dutch (DD-MM-YYYY), a Dutch postcode also with a space.
-    Forms shorter than :data:`GUARD_MIN`, with fewer than 3 characters other than 0 or
-    without a letter or digit are left out (they occur by chance)."""
+    Forms shorter than :data:`GUARD_MIN`, with fewer than 3 characters other than 0 and
+    blank, or without a letter or digit are left out (they occur by chance)."""
     text = value.strip(" ")
     forms = [text]
     if f.type == "N":
@@ -330,7 +335,7 @@ def value_forms(f: FieldSpec, value: str) -> list[str]:
         forms += [f"{text[:4]}-{text[4:6]}-{text[6:]}", f"{text[6:]}-{text[4:6]}-{text[:4]}"]
     if _NL_POSTCODE.fullmatch(text):
         forms.append(text[:4] + " " + text[-2:] if " " not in text else text.replace(" ", ""))
-    return [x for x in dict.fromkeys(forms) if len(x) >= GUARD_MIN and len(x.replace("0", "")) >= 3
+    return [x for x in dict.fromkeys(forms) if len(x) >= GUARD_MIN and _telling(x) >= 3
             and x != "999999999" and re.search("[0-9A-Za-z]", x)]
 
 
@@ -346,6 +351,11 @@ class LeakGuard:
         self.personal = {t: [f for f in lay.fields if f.fixed is None and (
             f.personal or f.element in fakes.also_personal)] for t, lay in spec.records.items()}
         self.vocabulary = frozenset(v for c in fakes.by_element.values() for v in c.values)
+        self.dates = {t: [f for f in lay.fields if f.kind == "date"] for t, lay in spec.records.items()}
+        #: per personal field, how many leading characters its fake class keeps (a phone
+        #: number's 06): a value cut off within them has nothing to hide
+        self.keep = {(t, f.attr): c.keep for t, fs in self.personal.items() for f in fs
+                     if (c := fakes.by_element.get(f.element)) is not None and c.keep}
         self.longest = max(lay.length for lay in spec.records.values())
 
     def check(self, before: str, after: str, line: int, anchors: tuple[dt.date, ...] = ()) -> None:
@@ -359,11 +369,22 @@ class LeakGuard:
                             f"({f.name}) of record type {t}; nothing was written", line=line, record_type=t,
                             rubric=f.rubric)
 
+    def types(self, lay: RecordLayout | None, before: str) -> tuple[str, ...]:
+        """The record types line *before* (read with layout *lay*) could be: its own and
+        those it fits as tightly when it fits its layout; when it is nearly placed (see
+        :meth:`eicodec.masking.Masker.nearly`) its own and every type it fits at least as
+        well (:meth:`eicodec.masking.Masker.rivals`); otherwise
+        :meth:`eicodec.masking.Masker.could_be`."""
+        if lay is not None and not self.masker.fits(lay, before) and \
+                self.masker.nearly(lay, before, NEARLY) is not None:
+            return (lay.type, *self.masker.rivals(lay, before))
+        return self.masker.could_be(lay, before)
+
     def first_leak(self, before: str, after: str, anchors: tuple[dt.date, ...] = (),
                    types: tuple[str, ...] | None = None) -> tuple[str, FieldSpec] | None:
         """The record type and personal field of the first value of *before* that
         *after* still holds, or None. *types*: the types the line could be (default:
-        :meth:`eicodec.masking.Masker.could_be`, or the one it is nearly placed as)."""
+        :meth:`types`)."""
         lay = self.spec.records.get(before[:2])
         if lay is not None and len(before) > lay.length:  # records joined: each checked
             o = lay.length
@@ -382,9 +403,7 @@ class LeakGuard:
         lay = self.spec.records.get(before[:2])
         kept = {f"{a.year:04d}{a.month:02d}{a.day:02d}" for a in anchors}
         if types is None:
-            types = self.masker.could_be(lay, before)
-            if len(types) > 1 and lay is not None and self.masker.nearly(lay, before, NEARLY) is not None:
-                types = (lay.type,)
+            types = self.types(lay, before)
         public: str | None = None  # *before* with the personal fields of every type cut out
         for t in types:
             own = lay is not None and t == lay.type
@@ -392,7 +411,7 @@ class LeakGuard:
                 if f.start > len(before):
                     break
                 value = before[f.slice]
-                if own and after[f.slice] == value and _hidable(f, value, kept):
+                if own and after[f.slice] == value and _hidable(f, value[self.keep.get((t, f.attr), 0):], kept):
                     return t, f
                 for form in value_forms(f, value):
                     if form in after and form not in self.vocabulary and form not in kept:
@@ -404,23 +423,37 @@ class LeakGuard:
 
     def _public(self, text: str, types: tuple[str, ...], kept: set[str]) -> str:
         """*text* with the personal fields of *types* cut out, except those whose value
-        stays by rule (empty, the no-BSN dummy, a date of the header)."""
+        stays by rule (empty, the no-BSN dummy, a date of the header): their characters
+        are public whatever type claims them (the dummy 999999999 of a cut-off claim line
+        is not a comment's free text), as is a date of the header in any date field."""
         chars = list(text)
+        stays = []
         for t in types:
             for f in self.personal[t]:
                 if _hidable(f, text[f.slice], kept):
                     chars[f.start - 1:f.end] = "\x00" * len(chars[f.start - 1:f.end])
+                else:
+                    stays.append(f)
+        for f in stays:
+            chars[f.start - 1:f.end] = text[f.start - 1:f.end]
+        for t in types:  # a date of the header is public wherever a date field holds it
+            for f in self.dates[t]:
+                if text[f.slice] in kept:
+                    chars[f.start - 1:f.end] = text[f.start - 1:f.end]
         return "".join(chars)
 
 
 def _copied(form: str, before: str, after: str, public: str) -> bool:
     """Whether *after* holds *form* where *before* held it, across a position that holds
     personal data (*public*: *before* with those positions cut out). An occurrence the
-    fakes made up by chance, or one in data that is not personal, is no copy."""
+    fakes made up by chance, or one in data that is not personal, is no copy; nor is one
+    whose only characters from personal positions are blanks and zeros (a date of the
+    header kept in a claim line, followed by the 0 of a line cut off in a field that
+    another type's birth date would cover)."""
     k = len(form)
     i = after.find(form)
     while i >= 0:
-        if before[i:i + k] == form and public[i:i + k] != form:
+        if before[i:i + k] == form and any(p == "\x00" and c not in " 0" for p, c in zip(public[i:i + k], form)):
             return True
         i = after.find(form, i + 1)
     return False
@@ -507,18 +540,45 @@ class Anonymiser:
             return self._apply(text, self._with(t, hide), None)
         tail = self._blob(text[lay.length:]) if len(text) > lay.length else ""
         bad = self.masker.nearly(lay, text, NEARLY)
-        if bad is not None:  # placed: a field or two broken (faked as well, same defect), cut
-            # short, or followed by another record (the rest of the line shape-faked)
-            out = self._apply(text[:lay.length], self._with(t, {f.attr for f in bad}), None) + tail
-            if self.guard.first_leak(text, out, self.anchors) is None:
+        if bad is not None:  # nearly placed: a field or two broken (faked as well, same
+            # defect), cut short, or followed by another record (the rest of the line
+            # shape-faked). Not certain, so also the fields that overlap a personal field
+            # of a type the line fits as well (an 02 relabelled 99 and shifted), each
+            # kept only when its value is public (see _is_public)
+            broken = {f.attr for f in bad}
+            rivals = self.masker.rivals(lay, text)
+            extra = self.masker.overlapping(t, rivals) - broken
+            public = {a: v for a, v in self._public[t].items() if a in extra}
+            out = self._guarded(text, lay, self._with(t, broken | extra), public, tail, (t, *rivals))
+            if out is not None:
                 return out
         # in doubt (a relabelled kenmerk, a shifted field, a piece of a split line): every
         # field but the kenmerk, each faked so that the validator sees the same form (a
         # fixed text and a listed code stay: they are public)
-        out = self._apply(text[:lay.length], self._doubt[t], self._public[t]) + tail
-        if self.guard.first_leak(text, out, self.anchors) is not None:  # kept pieces join up to one
+        out = self._guarded(text, lay, self._doubt[t], self._public[t], tail, self.guard.types(lay, text))
+        if out is None:  # (not seen: the fields the guard names are faked one by one above)
             out = self._apply(text[:lay.length], self._doubt[t], self._public[t], short=False) + tail
         return out
+
+    def _guarded(self, text: str, lay: RecordLayout, plan: list[tuple[FieldSpec, FakeClass]],
+                 public: dict[str, frozenset[str] | None], tail: str, types: tuple[str, ...]) -> str | None:
+        """*text* faked by *plan* (values in *public* kept when public) that passes the
+        leak guard for *types*: when kept values join up to a personal value of one of
+        those types, the fields of *lay* under it are faked as well, one leak at a time
+        (the fewest changes, so the validator sees what it saw); None when that does not
+        satisfy the guard."""
+        force: set[str] = set()
+        for _ in range(len(lay.fields)):
+            out = self._apply(text[:lay.length], plan, public, force=force) + tail
+            leak = self.guard.first_leak(text, out, self.anchors, types)
+            if leak is None:
+                return out
+            f = leak[1]
+            more = {g.attr for g in lay.fields[1:] if g.start <= f.end and f.start <= g.end} - force
+            if not more & set(public):  # (not a kept value: nothing more to fake here)
+                return None
+            force |= more
+        return None
 
     def _with(self, t: str, attrs: frozenset[str] | set[str]) -> list[tuple[FieldSpec, FakeClass]]:
         """The plan of record type *t* plus the fields named in *attrs* (shape fakes)."""
@@ -530,8 +590,10 @@ class Anonymiser:
         return sorted([*plan, *more], key=lambda fc: fc[0].start)
 
     def _apply(self, text: str, plan: list[tuple[FieldSpec, FakeClass]],
-               public: dict[str, frozenset[str] | None] | None, short: bool = True) -> str:
-        """*text* with each planned field faked (a public value kept, see :meth:`line`)."""
+               public: dict[str, frozenset[str] | None] | None, short: bool = True,
+               force: set[str] | frozenset[str] = frozenset()) -> str:
+        """*text* with each planned field faked (a public value kept, see :meth:`line`,
+        unless the field is in *force*)."""
         out = []
         pos = 0
         for f, cls in plan:
@@ -540,7 +602,7 @@ class Anonymiser:
                 break
             value = text[s:f.end]
             out.append(text[pos:s])
-            if public is not None and f.attr in public and _is_public(f, value, public[f.attr], short):
+            if public is not None and f.attr in public and f.attr not in force and _is_public(f, value, public[f.attr], short):
                 fake = value
             else:
                 fake = self.fake(f, cls, value)

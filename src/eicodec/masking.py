@@ -23,7 +23,9 @@ positions and the ``personal`` flag come from the spec.
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Iterator
+from typing import Self
 
 from .layouts import FieldSpec, MessageSpec, RecordLayout
 from .model import Record
@@ -82,9 +84,22 @@ def _overlaps(a: FieldSpec, b: FieldSpec) -> bool:
 
 
 class Masker:
-    """Decides, per record, which fields a masked view may show (see the module doc)."""
+    """Decides, per record, which fields a masked view may show (see the module doc).
 
-    def __init__(self, spec: MessageSpec) -> None:
+    A masker depends on nothing but its spec and never changes: ``Masker(spec)`` gives
+    the one already made for that spec (its tables cost milliseconds per spec, more
+    than masking a small file)."""
+
+    def __new__(cls, spec: MessageSpec) -> Self:
+        got = _MADE.get(spec)
+        if isinstance(got, cls) and type(got) is cls:
+            return got
+        made = super().__new__(cls)
+        made._build(spec)
+        _MADE[spec] = made
+        return made
+
+    def _build(self, spec: MessageSpec) -> None:
         self.spec = spec
         self._fit: dict[str, re.Pattern[str]] = {}
         for t, lay in spec.records.items():
@@ -166,6 +181,25 @@ class Masker:
             return None
         return bad
 
+    def rivals(self, lay: RecordLayout, raw: str) -> tuple[str, ...]:
+        """The other record types that *raw* fits at least as well as its own layout *lay*
+        (as many constrained positions of the right form, see :meth:`score`): what a line
+        that is nearly placed as *lay* (see :meth:`nearly`) could be as well. An insured
+        record relabelled 99 and shifted breaks only two of the sluitrecord's fields, yet
+        it has more digits and dates where an insured record has them: it could be an 02."""
+        mine = self.score(lay, raw)
+        return tuple(u for u, other in self.spec.records.items()
+                     if u != lay.type and self.score(other, raw) >= mine)
+
+    def overlapping(self, t: str, types: tuple[str, ...]) -> frozenset[str]:
+        """The attributes of layout *t*'s fields that overlap a personal field of one of
+        the other layouts *types*."""
+        out: frozenset[str] = frozenset()
+        for u in types:
+            if u != t:
+                out |= self._overlap[t, u]
+        return out
+
     def could_be(self, lay: RecordLayout | None, raw: str) -> tuple[str, ...]:
         """The record types line *raw* (read with layout *lay*) could be: its own when it
         fits it, with every other it fits at least as tightly. A line that does not fit its
@@ -191,3 +225,6 @@ class Masker:
         assert rec.layout is not None and hide is not None
         for f in rec.layout.fields:
             yield f, f.attr not in hide
+
+
+_MADE: weakref.WeakKeyDictionary[MessageSpec, Masker] = weakref.WeakKeyDictionary()
