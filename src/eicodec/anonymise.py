@@ -285,8 +285,9 @@ def _public_values(f: FieldSpec) -> frozenset[str] | None:
 
 
 def _telling(text: str) -> int:
-    """How many characters of *text* are neither blank nor 0 (what tells a value apart)."""
-    return len(text) - text.count(" ") - text.count("0")
+    """How many characters of *text* are letters or digits other than 0 (what tells a
+    value apart: not blanks, zeros, punctuation or control characters)."""
+    return sum(1 for ch in text if ch.isalnum() and ch != "0")
 
 
 def _is_public(f: FieldSpec, value: str, allowed: frozenset[str] | None, short: bool = True) -> bool:
@@ -325,8 +326,8 @@ def value_forms(f: FieldSpec, value: str) -> list[str]:
     """The forms in which the text *value* of personal field *f* could appear in an
     output: as written (without blanks; an N field also without leading zeros), a date
     as ISO (YYYY-MM-DD) and Dutch (DD-MM-YYYY), a Dutch postcode also with a space.
-    Forms shorter than :data:`GUARD_MIN`, with fewer than 3 characters other than 0 and
-    blank, or without a letter or digit are left out (they occur by chance)."""
+    Forms shorter than :data:`GUARD_MIN`, with fewer than 3 letters or digits other than
+    0 (:func:`_telling`), or without a letter or digit are left out (they occur by chance)."""
     text = value.strip(" ")
     forms = [text]
     if f.type == "N":
@@ -447,13 +448,15 @@ def _copied(form: str, before: str, after: str, public: str) -> bool:
     """Whether *after* holds *form* where *before* held it, across a position that holds
     personal data (*public*: *before* with those positions cut out). An occurrence the
     fakes made up by chance, or one in data that is not personal, is no copy; nor is one
-    whose only characters from personal positions are blanks and zeros (a date of the
-    header kept in a claim line, followed by the 0 of a line cut off in a field that
-    another type's birth date would cover)."""
+    with fewer telling characters (:func:`_telling`) from personal positions than a value
+    needs (3): a date of the header kept in a claim line followed by the 0 of a line cut
+    off in a field another type's birth date would cover; the no-BSN dummy followed by
+    two digits of a kept UZOVI number, in the place of another type's debtor number."""
     k = len(form)
     i = after.find(form)
     while i >= 0:
-        if before[i:i + k] == form and any(p == "\x00" and c not in " 0" for p, c in zip(public[i:i + k], form)):
+        if before[i:i + k] == form and _telling("".join(
+                c for p, c in zip(public[i:i + k], form) if p == "\x00")) >= 3:
             return True
         i = after.find(form, i + 1)
     return False
@@ -818,16 +821,18 @@ class Anonymiser:
         return self._permuted(chars, slots, f"number|{cls.name}", lambda text: True)
 
     def _iban(self, cls: FakeClass, value: str) -> str | None:
-        """A valid IBAN for a valid one (same country and length); None otherwise."""
-        stripped = value.strip(" ")
-        if not _IBAN_FORM.fullmatch(stripped) or not iban_ok(stripped):
+        """A valid IBAN for a valid one (same country and length; blanks, tabs and other
+        white space kept in their places, as the validator reads past them); None
+        otherwise."""
+        where = [i for i, ch in enumerate(value) if not ch.isspace()]
+        compact = "".join(value[i] for i in where)
+        if not _IBAN_FORM.fullmatch(compact) or not iban_ok(compact) or not iban_ok(value.strip(" ")):
             return None
-        lead = value.index(stripped[0])
-        country, bban = stripped[:2], stripped[4:]
+        country, bban = compact[:2], compact[4:]
         chars = list(bban)
         start = 0
         if country == "NL" and len(bban) == 14 and cls.values:
-            chars[:4] = list(self._choose(list(cls.values), "iban-bank", stripped))
+            chars[:4] = list(self._choose(list(cls.values), "iban-bank", compact))
             start = 4
         slots = [(i, _DIGITS if chars[i] in _DIGITS else _UPPER) for i in range(start, len(chars))]
 
@@ -835,8 +840,10 @@ class Anonymiser:
             return country + _check_digits(country, b) + b
 
         new = self._permuted(chars, slots, f"iban|{country}", lambda b: iban_ok(whole(b)))
-        fake = whole(new)
-        return (" " * lead + fake).ljust(len(value))
+        out = list(value)
+        for i, ch in zip(where, whole(new)):
+            out[i] = ch
+        return "".join(out)
 
 
 _FILLER = FakeClass("filler", "text", ("x", "y"))
