@@ -290,6 +290,10 @@ def _telling(text: str) -> int:
     return sum(1 for ch in text if ch.isalnum() and ch != "0")
 
 
+#: (in place of a field's public values) any value of digits only
+_DIGITS_ONLY: frozenset[str] = frozenset({"<digits>"})
+
+
 def _is_public(f: FieldSpec, value: str, allowed: frozenset[str] | None, short: bool = True) -> bool:
     """Whether *value* in the non-personal field *f* of a line in doubt may stay: the
     fixed text, a listed code, or too short to hold a personal value (an N field with
@@ -301,6 +305,8 @@ def _is_public(f: FieldSpec, value: str, allowed: frozenset[str] | None, short: 
     if short and (_telling(significant) < 3 or (f.type == "N" and len(significant) < GUARD_MIN
                                                             and _is_digits(value))):
         return True
+    if allowed is _DIGITS_ONLY:
+        return len(value) == f.length and _is_digits(value)
     if allowed is None or len(value) != f.length:
         return False
     return (significant if f.type == "N" else value.strip(" ")) in allowed
@@ -506,6 +512,9 @@ class Anonymiser:
         #: per type, the fields (not personal: those are always faked) that keep a public value
         self._public = {t: {f.attr: _public_values(f) for f in lay.fields if f.attr not in planned_attrs[t]}
                         for t, lay in spec.records.items()}
+        #: the same, an amount's digits public as well (see line)
+        self._public_amounts = {t: {a: (_DIGITS_ONLY if lay.field(a).kind == "amount" else v)
+                                    for a, v in self._public[t].items()} for t, lay in spec.records.items()}
         #: for a line that cannot be placed: every field but the kenmerk (a non-personal
         #: one keeps a value that cannot be personal, see _is_public)
         self._doubt: dict[str, list[tuple[FieldSpec, FakeClass]]] = {}
@@ -557,8 +566,12 @@ class Anonymiser:
                 return out
         # in doubt (a relabelled kenmerk, a shifted field, a piece of a split line): every
         # field but the kenmerk, each faked so that the validator sees the same form (a
-        # fixed text and a listed code stay: they are public)
-        out = self._guarded(text, lay, self._doubt[t], self._public[t], tail, self.guard.types(lay, text))
+        # fixed text and a listed code stay: they are public). A line that can be nothing
+        # but its own type (noise in three fields of a claim line) keeps its amounts too,
+        # when digits: the trailer's totals add them up (the guard still looks at them)
+        types = self.guard.types(lay, text)
+        public = self._public[t] if types != (t,) else self._public_amounts[t]
+        out = self._guarded(text, lay, self._doubt[t], public, tail, types)
         if out is None:  # (not seen: the fields the guard names are faked one by one above)
             out = self._apply(text[:lay.length], self._doubt[t], self._public[t], short=False) + tail
         return out
