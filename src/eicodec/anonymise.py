@@ -32,7 +32,10 @@ compares the two).
 A line of a record type the spec does not know is kept to its first two characters and
 its shape (length, blanks, which characters are letters or digits): nothing says which
 of its characters are personal, so all its letters and digits are replaced. A line of
-a known type but the wrong length is faked field by field at the layout's positions.
+a known type that does not fit its layout (wrong length, relabelled, shifted, noise) is
+treated as every record type it could be (see :meth:`Anonymiser.line`), and a leak
+guard checks every line against the personal values of all of them before anything is
+written (:class:`LeakGuard`).
 
 The key never leaves this module: it is not written to the output, a message or a log,
 and neither is any original value. Without a key a random one is drawn (runs differ).
@@ -531,12 +534,20 @@ class Anonymiser:
         * a line that fits its layout (length and field forms, see
           :class:`eicodec.masking.Masker`): its personal fields, reserves, and the fields
           that overlap a personal field of another layout it fits as tightly;
+        * a line nearly placed (at most :data:`NEARLY` broken fields, no other layout
+          fitting as well): as above, its broken fields too, and the fields over a
+          personal field of every type it fits at least as well (it could be one of
+          them: :meth:`eicodec.masking.Masker.rivals`);
         * a line of a known type that does not fit it (a relabelled kenmerk, a wrong
           length, two records joined, a shifted field): every field but the kenmerk,
           each with a fake the validator sees as it saw the original (a fixed text and a
-          listed code stay: they are public), and any text past the layout's length
+          listed code stay: they are public; so do amounts of a line that can be
+          nothing but its own type), and any text past the layout's length
           shape-faked;
         * a line of unknown type: all its letters and digits (shape kept).
+
+        Values kept as public that join up to a personal value of a type the line could
+        be are faked one field at a time until the leak guard is satisfied.
         """
         t = text[:2]
         if t == self.spec.header:
@@ -567,7 +578,7 @@ class Anonymiser:
         # in doubt (a relabelled kenmerk, a shifted field, a piece of a split line): every
         # field but the kenmerk, each faked so that the validator sees the same form (a
         # fixed text and a listed code stay: they are public). A line that can be nothing
-        # but its own type (noise in three fields of a claim line) keeps its amounts too,
+        # but its own type (noise in a few fields of a claim line) keeps its amounts too,
         # when digits: the trailer's totals add them up (the guard still looks at them)
         types = self.guard.types(lay, text)
         public = self._public[t] if types != (t,) else self._public_amounts[t]
