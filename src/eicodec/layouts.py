@@ -598,8 +598,10 @@ def load_spec(path: str | Path) -> MessageSpec:
     return parse_spec(data, str(p), p.parent)
 
 
+@functools.cache
 def data_dir() -> Path:
-    """Folder holding the shipped spec files and code lists."""
+    """Folder holding the shipped spec files and code lists (looked up once: every
+    validation and answer asks for the known specs)."""
     packaged = importlib.resources.files("eicodec") / "specs"
     if packaged.is_dir():
         return Path(str(packaged))

@@ -25,13 +25,15 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import IO, Any
 
 import attrs
 import numpy as np
 
-from .batches import Batch, all_digits, digits_value, iter_batches
+from .answer_index import AnswerIndex, stamp_of
+from .batches import Batch, _binary, all_digits, digits_value, iter_batches
 from .batches import replayable as _replayable
 from .codes import return_codes
 from .decisions import Award, decided_awards
@@ -431,17 +433,42 @@ class _Builder:
         as a whole (STB §6.7, §6.9): voorlooprecord and sluitrecord only. Awards or
         added comments may return lines, so they need the file."""
         rep = self.report
-        if self.awards or self.comments or not self.batch_walk_ok() or rep.header_line is None:
-            return None
         if not (rep.status is Status.REJECTED_FILE or (
                 rep.status is Status.APPROVED and self.mode == "insurer" and not len(rep.outcomes))):
+            return None
+        tot = self._report_totals()
+        if tot is not None and rep.status is not Status.APPROVED:
+            tot.awarded = 0
+        return tot
+
+    def ranged(self) -> tuple[_Totals, AnswerIndex] | None:
+        """An insurer's answer to a file with rejected lines, from the byte ranges of the
+        returned groups that validation kept (:mod:`eicodec.answer_index`): the totals
+        but the awarded one (made while reading the ranges), and the index; None when
+        the ranges do not tell all (awards or comments, VECOZO's every record, a file
+        not read as regular lines, an outcome outside them, totals not exact)."""
+        rep = self.report
+        index = rep.answer_index
+        if (rep.status is not Status.REJECTED_RECORDS or self.mode != "insurer" or self.everything
+                or index is None or not index.complete or index.step != rep.spec.record_length + 2):
+            return None
+        tot = self._report_totals()
+        if tot is None or not index.covers(rep.outcomes.lines_between(0, 1 << 62)):
+            return None
+        return tot, index
+
+    def _report_totals(self) -> _Totals | None:
+        """Header, declared and submitted totals from the report (see :meth:`known_totals`);
+        awarded as declared. None when they are not exactly what reading the file gives."""
+        rep = self.report
+        if self.awards or self.comments or not self.batch_walk_ok() or rep.header_line is None:
             return None
         spec = rep.spec
         declared = rep.amount_sums.get(spec.layout(self.claim_t).signed[self.amount_attr][0].rubric)
         if declared is None:
             return None
         tot = _Totals(header=self.make(rep.header_line, rep.header_raw, "\r\n"), declared=declared,
-                      awarded=declared if rep.status is Status.APPROVED else 0)
+                      awarded=declared)
         trailers = rep.counts.get(spec.trailer, 0)
         if trailers == 1 and rep.trailer_raw is not None:  # (the one sluitrecord, in its place)
             if self.total_attr and len(rep.trailer_raw) == spec.layout(spec.trailer).length:
@@ -449,6 +476,49 @@ class _Builder:
         elif trailers:
             return None
         return tot
+
+    def range_lines(self, fh: IO[bytes], index: AnswerIndex) -> Iterator[tuple[int, list[str]]]:
+        """(first line, the lines' text) of each range of *index* read from *fh*; raises
+        :class:`MismatchError` when a range's bytes are not those validation read."""
+        step = index.step
+        width = step - 2
+        for line, count, offset, crc in index.ranges():
+            fh.seek(offset)
+            data = fh.read(count * step)
+            if len(data) != count * step or zlib.crc32(data) != crc:
+                raise MismatchError("the report is not about this declaration (its records differ)")
+            text = data.decode("ascii")  # (validation read these bytes as ASCII lines)
+            yield line, [text[k:k + width] for k in range(0, len(text), step)]
+
+    def not_awarded(self, ranges: Iterable[tuple[int, list[str]]]) -> int:
+        """The declared amounts of the claim lines in *ranges* that are not approved (their
+        sum comes off the declared total to make the awarded one)."""
+        outcomes, approved = self.report.outcomes, Verdict.APPROVED
+        claim_t, len04, total = self.claim_t, self.len04, 0
+        for first, texts in ranges:
+            for k, raw in enumerate(texts):
+                line = first + k
+                if raw[:2] == claim_t and len(raw) == len04 and line in outcomes \
+                        and outcomes[line].verdict is not approved:
+                    declared = self.declared(raw)
+                    total += declared if declared is not None else (
+                        value_or_none(self.make(line, raw, "\r\n"), self.amount_attr) or 0)
+        return total
+
+    def range_body(self, ranges: Iterable[tuple[int, list[str]]], tot: _Totals) -> Iterator[Record]:
+        """The returned records of the groups in *ranges*: each range one top-level group
+        (the first, up to the first top-level record, the records before any), as
+        :meth:`walk` makes them."""
+        spec = self.report.spec
+        outcomes = self.report.outcomes
+        skip = {spec.header, spec.trailer}
+        layouts = spec.records
+        for first, texts in ranges:
+            members = [(first + k, raw, "\r\n") for k, raw in enumerate(texts)
+                       if raw[:2] in layouts and raw[:2] not in skip]
+            outs = {m[0] for m in members if m[0] in outcomes}
+            if members and outs:
+                yield from self.flush_rows(members, outs, tot, {})
 
     # ------------------------------------------------------------ pass B
     def header(self, original: Record, corrections: bool) -> Record:
@@ -789,13 +859,20 @@ def iter_retour(source: Declaration | Source, report: Report, *, insurer_referen
     make, to_close = _replayable(source)
     try:
         known = b.known_totals()
-        if known is not None and report.fingerprint and _fingerprint(make()) == report.fingerprint:
+        if known is not None and _unchanged(source, make, report):
             # Nothing but voorlooprecord and sluitrecord goes back: made from what the
-            # validation kept, the input read again only for its fingerprint.
+            # validation kept, the input read again only for its fingerprint (not at all
+            # when its stamp says it is the file validated).
             assert known.header is not None
             b.check_totals(known)
             yield b.header(known.header, False)
             yield b.trailer({}, known)
+            return
+        ranged = b.ranged()
+        if ranged is not None and _unchanged(source, make, report):
+            # Rejected lines: their groups read back from the byte ranges validation kept
+            # (each checked against its CRC-32 first), the totals from the report.
+            yield from _from_ranges(b, make, *ranged)
             return
         # The header must know whether any award corrects an amount: with awards, a first
         # pass gathers the totals; without, they are gathered while the body is written.
@@ -826,6 +903,36 @@ def iter_retour(source: Declaration | Source, report: Report, *, insurer_referen
     finally:
         for fh in to_close:
             fh.close()
+
+
+def _from_ranges(b: _Builder, make: Callable[[], Source], tot: _Totals, index: AnswerIndex) -> Iterator[Record]:
+    """:func:`iter_retour` from the ranges of *index*: read once to check them and to
+    take the awarded total (the header may depend on it), once to make the records."""
+    binary = _binary(make())
+    assert binary is not None  # (validation kept ranges only of input it read as bytes)
+    try:
+        tot.awarded = tot.declared - b.not_awarded(b.range_lines(binary, index))
+        if b.may_overflow():
+            b.check_totals(tot)
+        assert tot.header is not None
+        yield b.header(tot.header, False)
+        counts: dict[str, int] = {}
+        if not b.file_level:
+            for rec in b.range_body(b.range_lines(binary, index), tot):
+                counts[rec.record_type] = counts.get(rec.record_type, 0) + 1
+                yield rec
+        yield b.trailer(counts, tot)
+    finally:
+        binary.close()
+
+
+def _unchanged(source: Source, make: Callable[[], Source], report: Report) -> bool:
+    """Whether *source* is the input *report* is about: its stamp as validation kept it
+    (no reading), else its fingerprint (one CRC-32 pass over its bytes)."""
+    index = report.answer_index
+    if index is not None and index.stamp is not None and stamp_of(source) == index.stamp:
+        return True
+    return bool(report.fingerprint) and _fingerprint(make()) == report.fingerprint
 
 
 def _fingerprint(source: Source) -> str:
