@@ -46,6 +46,9 @@ from .reader import RecordStream, Source, _looks_like_content, build_tree, finge
 from .rules import RuleSet, answer_for, rules_for
 from .writer import render_records, trailer_from_counts
 
+#: ranges of an answer read in one go when this close (bytes), up to this much at a time
+_GAP, _WINDOW = 1 << 16, 1 << 22
+
 
 def value_or_none(rec: Record, key: str) -> Any:
     """A field's value, or None when the record's text does not decode (broken input
@@ -477,48 +480,71 @@ class _Builder:
             return None
         return tot
 
-    def range_lines(self, fh: IO[bytes], index: AnswerIndex) -> Iterator[tuple[int, list[str]]]:
-        """(first line, the lines' text) of each range of *index* read from *fh*; raises
-        :class:`MismatchError` when a range's bytes are not those validation read."""
+    def range_data(self, fh: IO[bytes], index: AnswerIndex) -> Iterator[tuple[int, memoryview]]:
+        """(first line, bytes) of each range of *index*, read from *fh* a window of nearby
+        ranges at a time; raises :class:`MismatchError` when a range's bytes are not
+        those validation read (its CRC-32)."""
         step = index.step
-        width = step - 2
-        for line, count, offset, crc in index.ranges():
-            fh.seek(offset)
-            data = fh.read(count * step)
-            if len(data) != count * step or zlib.crc32(data) != crc:
-                raise MismatchError("the report is not about this declaration (its records differ)")
-            text = data.decode("ascii")  # (validation read these bytes as ASCII lines)
-            yield line, [text[k:k + width] for k in range(0, len(text), step)]
 
-    def not_awarded(self, ranges: Iterable[tuple[int, list[str]]]) -> int:
-        """The declared amounts of the claim lines in *ranges* that are not approved (their
-        sum comes off the declared total to make the awarded one)."""
-        outcomes, approved = self.report.outcomes, Verdict.APPROVED
-        claim_t, len04, total = self.claim_t, self.len04, 0
-        for first, texts in ranges:
-            for k, raw in enumerate(texts):
-                line = first + k
-                if raw[:2] == claim_t and len(raw) == len04 and line in outcomes \
-                        and outcomes[line].verdict is not approved:
-                    declared = self.declared(raw)
-                    total += declared if declared is not None else (
-                        value_or_none(self.make(line, raw, "\r\n"), self.amount_attr) or 0)
+        def window(items: list[tuple[int, int, int, int]]) -> Iterator[tuple[int, memoryview]]:
+            start = items[0][2]
+            end = items[-1][2] + items[-1][1] * step
+            fh.seek(start)
+            view = memoryview(fh.read(end - start))
+            if len(view) != end - start:
+                raise MismatchError("the report is not about this declaration (its records differ)")
+            for line, count, offset, crc in items:
+                piece = view[offset - start:offset - start + count * step]
+                if zlib.crc32(piece) != crc:
+                    raise MismatchError("the report is not about this declaration (its records differ)")
+                yield line, piece
+
+        pending: list[tuple[int, int, int, int]] = []
+        for r in index.ranges():
+            if pending and (r[2] - (pending[-1][2] + pending[-1][1] * step) > _GAP
+                            or r[2] + r[1] * step - pending[0][2] > _WINDOW):
+                yield from window(pending)
+                pending = []
+            pending.append(r)
+        if pending:
+            yield from window(pending)
+
+    def not_awarded(self, pieces: Iterable[tuple[int, memoryview]], outs: Mapping[int, Outcome],
+                    step: int) -> int:
+        """The declared amounts of the claim lines in *pieces* that are not approved (their
+        sum comes off the declared total to make the awarded one); *outs*: the outcomes."""
+        approved, claim_t, width = Verdict.APPROVED, self.claim_t, step - 2
+        wanted = np.array(sorted(line for line, o in outs.items()
+                                 if o.record_type == claim_t and o.verdict is not approved), np.int64)
+        total = 0
+        for first, piece in pieces:
+            lo, hi = np.searchsorted(wanted, [first, first + len(piece) // step])
+            for line in wanted[lo:hi].tolist():
+                at = (line - first) * step
+                raw = str(piece[at:at + width], "ascii")
+                if raw[:2] != claim_t:
+                    continue
+                declared = self.declared(raw)
+                total += declared if declared is not None else (
+                    value_or_none(self.make(line, raw, "\r\n"), self.amount_attr) or 0)
         return total
 
-    def range_body(self, ranges: Iterable[tuple[int, list[str]]], tot: _Totals) -> Iterator[Record]:
-        """The returned records of the groups in *ranges*: each range one top-level group
+    def range_body(self, pieces: Iterable[tuple[int, memoryview]], outs: Mapping[int, Outcome], step: int,
+                   tot: _Totals) -> Iterator[Record]:
+        """The returned records of the groups in *pieces*: each range one top-level group
         (the first, up to the first top-level record, the records before any), as
-        :meth:`walk` makes them."""
+        :meth:`walk` makes them; *outs*: the outcomes."""
         spec = self.report.spec
-        outcomes = self.report.outcomes
         skip = {spec.header, spec.trailer}
         layouts = spec.records
-        for first, texts in ranges:
-            members = [(first + k, raw, "\r\n") for k, raw in enumerate(texts)
-                       if raw[:2] in layouts and raw[:2] not in skip]
-            outs = {m[0] for m in members if m[0] in outcomes}
-            if members and outs:
-                yield from self.flush_rows(members, outs, tot, {})
+        width = step - 2
+        for first, piece in pieces:
+            text = str(piece, "ascii")  # (validation read these bytes as ASCII lines)
+            members = [(first + k, raw, "\r\n") for k, raw in enumerate(
+                text[at:at + width] for at in range(0, len(text), step)) if raw[:2] in layouts and raw[:2] not in skip]
+            lines_out = {m[0] for m in members if m[0] in outs}
+            if members and lines_out:
+                yield from self.flush_rows(members, lines_out, tot, outs)
 
     # ------------------------------------------------------------ pass B
     def header(self, original: Record, corrections: bool) -> Record:
@@ -911,14 +937,17 @@ def _from_ranges(b: _Builder, make: Callable[[], Source], tot: _Totals, index: A
     binary = _binary(make())
     assert binary is not None  # (validation kept ranges only of input it read as bytes)
     try:
-        tot.awarded = tot.declared - b.not_awarded(b.range_lines(binary, index))
+        outcomes = b.report.outcomes
+        outs = outcomes.verdicts_of_lines(outcomes.lines_between(0, 1 << 62))
+        step = index.step
+        tot.awarded = tot.declared - b.not_awarded(b.range_data(binary, index), outs, step)
         if b.may_overflow():
             b.check_totals(tot)
         assert tot.header is not None
         yield b.header(tot.header, False)
         counts: dict[str, int] = {}
         if not b.file_level:
-            for rec in b.range_body(b.range_lines(binary, index), tot):
+            for rec in b.range_body(b.range_data(binary, index), outs, step, tot):
                 counts[rec.record_type] = counts.get(rec.record_type, 0) + 1
                 yield rec
         yield b.trailer(counts, tot)
