@@ -44,7 +44,10 @@ from .model import Declaration, Record, record_class
 from .outputs import atomic_output
 from .reader import RecordStream, Source, _looks_like_content, build_tree, fingerprint_bytes
 from .rules import RuleSet, answer_for, rules_for
-from .writer import render_records, trailer_from_counts
+from .writer import CRLF, render_records, trailer_from_counts
+
+#: a returned record, or (for write_retour, see _Builder.as_text) just its text
+Item = Record | str
 
 #: ranges of an answer read in one go when this close (bytes), up to this much at a time
 _GAP, _WINDOW = 1 << 16, 1 << 22
@@ -126,6 +129,9 @@ class _Builder:
         self.price = roles["price_correction"]
         self.file_level = report.status is Status.REJECTED_FILE
         self.overflow = False  # a trailer total does not fit its field (see :meth:`check_totals`)
+        #: flush_rows gives the text of a returned record made from its input text and the
+        #: return fields' tail (a str: the same bytes without a Record each, for writing)
+        self.as_text = False
         spec304 = report.spec
         answer = answer_for(spec304)
         #: the claim line's record type, its referentienummer and its signed declared amount
@@ -205,7 +211,7 @@ class _Builder:
         return counted(tap(records))
 
     def walk(self, blocks: Iterable[tuple[list[str], list[str] | None]], tot: _Totals,
-             body: bool = True) -> Iterator[Record]:
+             body: bool = True) -> Iterator[Item]:
         """The return body from the input's lines while adding them to *tot*; *blocks* as
         :meth:`RecordStream.blocks` gives them.
 
@@ -237,7 +243,7 @@ class _Builder:
 
         make = self.make
 
-        def flush() -> Iterator[Record]:
+        def flush() -> Iterator[Item]:
             return self.flush_rows(group, outs, tot, {})
 
         crlf = itertools.repeat("\r\n")
@@ -295,7 +301,7 @@ class _Builder:
             t.isascii() and t.isdigit() and len(t) == 2 and lay.length == spec.record_length
             for t, lay in spec.records.items())
 
-    def walk_batches(self, batches: Iterable[Batch], tot: _Totals, body: bool = True) -> Iterator[Record]:
+    def walk_batches(self, batches: Iterable[Batch], tot: _Totals, body: bool = True) -> Iterator[Item]:
         """:meth:`walk` over the engine's batches (:func:`~eicodec.batches.iter_batches`):
         the totals by array operations, Python only for the lines of the groups that
         return something (and for claim lines whose amount is not plain)."""
@@ -317,7 +323,7 @@ class _Builder:
 
         make = self.make
 
-        def flush(members: list[tuple[int, str, str]], lines_out: set[int]) -> Iterator[Record]:
+        def flush(members: list[tuple[int, str, str]], lines_out: set[int]) -> Iterator[Item]:
             return self.flush_rows(members, lines_out, tot, batch_out)
 
         for batch in batches:
@@ -514,12 +520,15 @@ class _Builder:
         """The declared amounts of the claim lines in *pieces* that are not approved (their
         sum comes off the declared total to make the awarded one); *outs*: the outcomes."""
         approved, claim_t, width = Verdict.APPROVED, self.claim_t, step - 2
-        wanted = np.array(sorted(line for line, o in outs.items()
-                                 if o.record_type == claim_t and o.verdict is not approved), np.int64)
-        total = 0
-        for first, piece in pieces:
-            lo, hi = np.searchsorted(wanted, [first, first + len(piece) // step])
-            for line in wanted[lo:hi].tolist():
+        wanted = sorted(line for line, o in outs.items() if o.record_type == claim_t and o.verdict is not approved)
+        total, k, n = 0, 0, len(wanted)
+        for first, piece in pieces:  # (ascending, as the lines wanted)
+            end = first + len(piece) // step
+            while k < n and wanted[k] < first:
+                k += 1
+            while k < n and wanted[k] < end:
+                line = wanted[k]
+                k += 1
                 at = (line - first) * step
                 raw = str(piece[at:at + width], "ascii")
                 if raw[:2] != claim_t:
@@ -530,21 +539,63 @@ class _Builder:
         return total
 
     def range_body(self, pieces: Iterable[tuple[int, memoryview]], outs: Mapping[int, Outcome], step: int,
-                   tot: _Totals) -> Iterator[Record]:
-        """The returned records of the groups in *pieces*: each range one top-level group
-        (the first, up to the first top-level record, the records before any), as
-        :meth:`walk` makes them; *outs*: the outcomes."""
+                   tot: _Totals) -> Iterator[Item]:
+        """The returned records of the groups in *pieces* (each range one top-level group;
+        the first, up to the first top-level record, the records before any), as
+        :meth:`flush_rows` makes them for an insurer's answer without awards or added
+        comments: a unit (a record with its comment records) goes back when one of its
+        lines has an outcome; with a unit after the first, every unit that is no claim
+        line (the insured, a debtor) goes too. *outs*: the outcomes of all lines."""
         spec = self.report.spec
-        skip = {spec.header, spec.trailer}
-        layouts = spec.records
+        comment, claim_t, layouts = spec.comment, self.claim_t, spec.records
+        header_t, trailer_t = spec.header, spec.trailer
         width = step - 2
+        memo, approved, as_text = self._plain_tails, Verdict.APPROVED, self.as_text
+        lay305 = self.spec.layout
         for first, piece in pieces:
             text = str(piece, "ascii")  # (validation read these bytes as ASCII lines)
-            members = [(first + k, raw, "\r\n") for k, raw in enumerate(
-                text[at:at + width] for at in range(0, len(text), step)) if raw[:2] in layouts and raw[:2] not in skip]
-            lines_out = {m[0] for m in members if m[0] in outs}
-            if members and lines_out:
-                yield from self.flush_rows(members, lines_out, tot, outs)
+            units: list[list[Any]] = []  # [(line, text), its comment records, whether it goes back]
+            line = first - 1
+            for at in range(0, len(text), step):
+                line += 1
+                raw = text[at:at + width]
+                t = raw[:2]
+                if t not in layouts or t == header_t or t == trailer_t:
+                    continue
+                if t == comment:
+                    if units:  # (a comment before any unit follows no detail record)
+                        units[-1][1].append((line, raw))
+                        if line in outs:
+                            units[-1][2] = True
+                    continue
+                units.append([(line, raw), [], line in outs])
+            if not any(u[2] for u in units):
+                continue
+            if any(u[2] for u in units[1:]):  # a returned claim takes its insured (and debtor) along
+                for u in units:
+                    u[2] = u[2] or u[0][1][:2] != claim_t
+            for head, cms, back in units:
+                if not back:
+                    continue
+                for line, raw in (head, *cms):
+                    t = raw[:2]
+                    outcome = outs.get(line)
+                    key: tuple[Any, ...] | None = None
+                    if t != claim_t or (outcome is not None and outcome.verdict is not approved):
+                        key = (t, outcome.verdict, outcome.codes) if outcome is not None else (t,)
+                        tail = memo.get(key)
+                        if tail is not None:
+                            yield raw + tail if as_text else Record(lay305(t), raw + tail, line)
+                            continue
+                    kept, values = self._codes_values(t, raw, outcome, tot,
+                                                      lambda: self.make(line, raw, "\r\n"))  # noqa: B023
+                    tail = self._tail(t, kept, values)
+                    if key is not None and tail is not None:
+                        memo[key] = tail
+                    if tail is None:
+                        yield self.returned(self.make(line, raw, "\r\n"), tot, outs.__contains__)
+                    else:
+                        yield raw + tail if as_text else Record(lay305(t), raw + tail, line)
 
     # ------------------------------------------------------------ pass B
     def header(self, original: Record, corrections: bool) -> Record:
@@ -592,7 +643,7 @@ class _Builder:
         found = self._classes.get(raw[:2])
         return found[1](found[0], raw, line, term) if found is not None else Record(None, raw, line, term)
 
-    def body(self, records: Iterable[Record], totals: _Totals) -> Iterator[Record]:
+    def body(self, records: Iterable[Record], totals: _Totals) -> Iterator[Item]:
         """The returned detail records of *records* (the declaration's, in file order)."""
         if self.file_level:
             for _ in records:  # no detail records go back, but the totals need the trailer
@@ -691,7 +742,7 @@ class _Builder:
         return tail
 
     def flush_rows(self, members: list[tuple[int, str, str]], lines_out: set[int], totals: _Totals,
-                   outcome_of: Mapping[int, Outcome]) -> Iterator[Record]:
+                   outcome_of: Mapping[int, Outcome]) -> Iterator[Item]:
         """The returned records of one top-level group, given as (line, text, end) of its
         records; *lines_out*: those of its lines that have an outcome, *outcome_of* some
         of their outcomes (the others are looked up in the report). A returned record is
@@ -720,6 +771,7 @@ class _Builder:
         # depend on its text: once per (type, outcome)
         priced = bool(self.awards) or self.mode == "insurer"
         memo = self._plain_tails
+        as_text = self.as_text
         for (m, cms), ret, more in zip(units, returned, added):
             if not ret:
                 continue
@@ -734,7 +786,8 @@ class _Builder:
                     key = (t, outcome.verdict, outcome.codes) if outcome is not None else (t,)
                     tail = memo.get(key)
                     if tail is not None:
-                        yield Record(self.spec.layout(t), raw[:n].ljust(n) + tail, line)
+                        yield raw[:n].ljust(n) + tail if as_text else Record(self.spec.layout(t),
+                                                                              raw[:n].ljust(n) + tail, line)
                         continue
                 kept, values = self._codes_values(t, raw, outcome, totals,
                                                   lambda: make(line, raw, term))  # noqa: B023 (called at once)
@@ -743,6 +796,8 @@ class _Builder:
                     memo[key] = tail
                 if tail is None:
                     yield self.returned(make(line, raw, term), totals, lines_out.__contains__)
+                elif as_text:
+                    yield raw[:n].ljust(n) + tail
                 else:
                     yield Record(self.spec.layout(t), raw[:n].ljust(n) + tail, line)
             if more:  # numbered on from the record's own comments
@@ -874,6 +929,17 @@ def iter_retour(source: Declaration | Source, report: Report, *, insurer_referen
     The input is read once (twice with ``awards``). Whether the report is about it is
     known only at the end: :class:`~eicodec.errors.MismatchError` then comes after the
     records before the trailer (:func:`write_retour` leaves no output then)."""
+    for item in _answer(source, report, False, insurer_reference=insurer_reference, return_date=return_date,
+                        awards=awards, comments=comments, mode=mode, spec=spec, decisions=decisions):
+        assert not isinstance(item, str)
+        yield item
+
+
+def _answer(source: Declaration | Source, report: Report, as_text: bool, *, insurer_reference: str | None = None,
+            return_date: dt.date | None = None, awards: Mapping[str, Award | int] | None = None,
+            comments: Mapping[Any, Sequence[str]] | None = None, mode: str | None = None,
+            spec: MessageSpec | None = None, decisions: Mapping[str, Any] | None = None) -> Iterator[Item]:
+    """:func:`iter_retour`; with *as_text*, some returned records come as their text alone."""
     if decisions:  # the insurer's own decisions (eicodec.decisions) join the awards
         awards = decided_awards(decisions, awards, source, report, mode or report.mode)
     spec305 = spec or return_spec(report.spec)
@@ -898,6 +964,7 @@ def iter_retour(source: Declaration | Source, report: Report, *, insurer_referen
         if ranged is not None and _unchanged(source, make, report):
             # Rejected lines: their groups read back from the byte ranges validation kept
             # (each checked against its CRC-32 first), the totals from the report.
+            b.as_text = as_text  # (ASCII lines: their texts are written as they are)
             yield from _from_ranges(b, make, *ranged)
             return
         # The header must know whether any award corrects an amount: with awards, a first
@@ -921,7 +988,8 @@ def iter_retour(source: Declaration | Source, report: Report, *, insurer_referen
             yield b.header(again.header, bool(again.corrected))
             counts: dict[str, int] = {}
             for rec in itertools.chain([head] if head is not None else [], body):
-                counts[rec.record_type] = counts.get(rec.record_type, 0) + 1
+                t = rec[:2] if isinstance(rec, str) else rec.record_type
+                counts[t] = counts.get(t, 0) + 1
                 yield rec
             if report.status is not Status.REJECTED_FILE and stream.info.fingerprint != report.fingerprint:
                 raise MismatchError("the report is not about this declaration (its records differ)")
@@ -931,7 +999,7 @@ def iter_retour(source: Declaration | Source, report: Report, *, insurer_referen
             fh.close()
 
 
-def _from_ranges(b: _Builder, make: Callable[[], Source], tot: _Totals, index: AnswerIndex) -> Iterator[Record]:
+def _from_ranges(b: _Builder, make: Callable[[], Source], tot: _Totals, index: AnswerIndex) -> Iterator[Item]:
     """:func:`iter_retour` from the ranges of *index*: read once to check them and to
     take the awarded total (the header may depend on it), once to make the records."""
     binary = _binary(make())
@@ -948,7 +1016,8 @@ def _from_ranges(b: _Builder, make: Callable[[], Source], tot: _Totals, index: A
         counts: dict[str, int] = {}
         if not b.file_level:
             for rec in b.range_body(b.range_data(binary, index), outs, step, tot):
-                counts[rec.record_type] = counts.get(rec.record_type, 0) + 1
+                t = rec[:2] if isinstance(rec, str) else rec.record_type
+                counts[t] = counts.get(t, 0) + 1
                 yield rec
         yield b.trailer(counts, tot)
     finally:
@@ -980,7 +1049,7 @@ def _fingerprint(source: Source) -> str:
     return fingerprint_bytes(iter(lambda: read(1 << 20), b""))
 
 
-def _from_records(b: _Builder, source: Declaration, report: Report) -> Iterator[Record]:
+def _from_records(b: _Builder, source: Declaration, report: Report) -> Iterator[Item]:
     """:func:`iter_retour` of a :class:`Declaration` (its records are already made)."""
     open_records, close = _opener(source, report)
     try:
@@ -1008,9 +1077,10 @@ def _from_records(b: _Builder, source: Declaration, report: Report) -> Iterator[
         header = b.header(totals.header, bool(totals.corrected))
         yield header
         counts: dict[str, int] = {}
-        for rec in b.body(itertools.chain(first, records), totals):
-            counts[rec.record_type] = counts.get(rec.record_type, 0) + 1
-            yield rec
+        for item in b.body(itertools.chain(first, records), totals):
+            t = item[:2] if isinstance(item, str) else item.record_type
+            counts[t] = counts.get(t, 0) + 1
+            yield item
         yield b.trailer(counts, totals)
     finally:
         close()
@@ -1046,7 +1116,7 @@ def write_retour(source: Declaration | Source, report: Report, target: str | os.
     On an error (such as :class:`~eicodec.errors.MismatchError`, known only at the end)
     nothing stays behind: a path is written through a temporary file, and what was
     written to a seekable file object is cut off again."""
-    records = iter_retour(source, report, **kw)
+    records = _answer(source, report, True, **kw)
     enc = encoding or _enc(report)
     if isinstance(target, (str, os.PathLike)):
         with atomic_output(target) as fh:
@@ -1062,16 +1132,36 @@ def write_retour(source: Declaration | Source, report: Report, target: str | os.
         raise
 
 
-def _write(records: Iterable[Record], fh: IO[bytes], encoding: str) -> None:
-    """:func:`~eicodec.writer.write_records` to an open file, a few hundred records a write."""
+def _write(items: Iterable[Item], fh: IO[bytes] | list[bytes], encoding: str) -> None:
+    """:func:`~eicodec.writer.write_records` to an open file (or a list of chunks), a few
+    hundred records a write; a record given as its text alone (ASCII, the record's
+    length: see :attr:`_Builder.as_text`) is joined with the others as it is."""
     chunks: list[bytes] = []
-    for chunk in render_records(records, encoding):
-        chunks.append(chunk)
-        if len(chunks) == 512:
-            fh.write(b"".join(chunks))
-            chunks.clear()
+    texts: list[str] = []
+    for item in items:
+        if isinstance(item, str):
+            texts.append(item)
+            if len(texts) < 512:
+                continue
+        if texts:
+            chunks.append((CRLF.join(texts) + CRLF).encode(encoding))
+            texts.clear()
+        if not isinstance(item, str):
+            chunks.extend(render_records([item], encoding))
+        if len(chunks) >= 512:
+            _put(fh, chunks)
+    if texts:
+        chunks.append((CRLF.join(texts) + CRLF).encode(encoding))
     if chunks:
+        _put(fh, chunks)
+
+
+def _put(fh: IO[bytes] | list[bytes], chunks: list[bytes]) -> None:
+    if isinstance(fh, list):
+        fh.extend(chunks)
+    else:
         fh.write(b"".join(chunks))
+    chunks.clear()
 
 
 def _position(fh: IO[bytes]) -> int | None:
@@ -1085,7 +1175,9 @@ def _position(fh: IO[bytes]) -> int | None:
 def dumps_retour(source: Declaration | Source, report: Report, *, encoding: str | None = None,
                  **kw: Any) -> bytes:
     """The AP305 as bytes."""
-    return b"".join(render_records(iter_retour(source, report, **kw), encoding or _enc(report)))
+    chunks: list[bytes] = []
+    _write(_answer(source, report, True, **kw), chunks, encoding or _enc(report))
+    return b"".join(chunks)
 
 
 def _enc(report: Report) -> str:
