@@ -519,8 +519,8 @@ class _Builder:
                     step: int) -> int:
         """The declared amounts of the claim lines in *pieces* that are not approved (their
         sum comes off the declared total to make the awarded one); *outs*: the outcomes."""
-        approved, claim_t, width = Verdict.APPROVED, self.claim_t, step - 2
-        wanted = sorted(line for line, o in outs.items() if o.record_type == claim_t and o.verdict is not approved)
+        claim_t, width = self.claim_t, step - 2
+        wanted = self.not_approved_claims(outs)
         total, k, n = 0, 0, len(wanted)
         for first, piece in pieces:  # (ascending, as the lines wanted)
             end = first + len(piece) // step
@@ -538,14 +538,29 @@ class _Builder:
                     value_or_none(self.make(line, raw, "\r\n"), self.amount_attr) or 0)
         return total
 
+    def not_approved_claims(self, outs: Mapping[int, Outcome]) -> list[int]:
+        """The lines of the claim lines whose outcome is not approved, ascending."""
+        approved, claim_t = Verdict.APPROVED, self.claim_t
+        return sorted(line for line, o in outs.items() if o.record_type == claim_t and o.verdict is not approved)
+
+    def cannot_overflow(self, tot: _Totals, not_approved: int) -> bool:
+        """Whether no trailer total can overflow (:meth:`check_totals`) whatever the
+        amounts of the *not_approved* claim lines: the awarded total lies within that
+        many of the largest claim amounts of the declared one."""
+        line_max = 10 ** self.report.spec.layout(self.claim_t).signed[self.amount_attr][0].length - 1
+        return self._fits(self.ret.submitted_total, self.submitted(tot)) and \
+            self._fits(self.ret.awarded_total, abs(tot.declared) + not_approved * line_max)
+
     def range_body(self, pieces: Iterable[tuple[int, memoryview]], outs: Mapping[int, Outcome], step: int,
-                   tot: _Totals) -> Iterator[Item]:
+                   tot: _Totals, award: bool = False) -> Iterator[Item]:
         """The returned records of the groups in *pieces* (each range one top-level group;
         the first, up to the first top-level record, the records before any), as
         :meth:`flush_rows` makes them for an insurer's answer without awards or added
         comments: a unit (a record with its comment records) goes back when one of its
         lines has an outcome; with a unit after the first, every unit that is no claim
-        line (the insured, a debtor) goes too. *outs*: the outcomes of all lines."""
+        line (the insured, a debtor) goes too. *outs*: the outcomes of all lines; with
+        *award*, the declared amounts of the claim lines not approved (every one goes
+        back) come off ``tot.awarded``."""
         spec = self.report.spec
         comment, claim_t, layouts = spec.comment, self.claim_t, spec.records
         header_t, trailer_t = spec.header, spec.trailer
@@ -577,6 +592,12 @@ class _Builder:
             for head, cms, back in units:
                 if not back:
                     continue
+                if award and head[1][:2] == claim_t:
+                    outcome = outs.get(head[0])
+                    if outcome is not None and outcome.verdict is not approved:
+                        declared = self.declared(head[1])
+                        tot.awarded -= declared if declared is not None else (
+                            value_or_none(self.make(head[0], head[1], "\r\n"), self.amount_attr) or 0)
                 for line, raw in (head, *cms):
                     t = raw[:2]
                     outcome = outs.get(line)
@@ -1000,22 +1021,26 @@ def _answer(source: Declaration | Source, report: Report, as_text: bool, *, insu
 
 
 def _from_ranges(b: _Builder, make: Callable[[], Source], tot: _Totals, index: AnswerIndex) -> Iterator[Item]:
-    """:func:`iter_retour` from the ranges of *index*: read once to check them and to
-    take the awarded total (the header may depend on it), once to make the records."""
+    """:func:`iter_retour` from the ranges of *index* (the awarded total: the declared one
+    less the claim lines not approved, all of which go back)."""
     binary = _binary(make())
     assert binary is not None  # (validation kept ranges only of input it read as bytes)
     try:
         outcomes = b.report.outcomes
         outs = outcomes.verdicts_of_lines(outcomes.lines_between(0, 1 << 62))
         step = index.step
-        tot.awarded = tot.declared - b.not_awarded(b.range_data(binary, index), outs, step)
-        if b.may_overflow():
+        # one pass when no total can overflow (the header does not wait for the awarded
+        # total; a range that differs then stops the answer midway: write_retour leaves
+        # nothing behind), else a first pass checks the ranges and takes that total
+        once = not b.may_overflow() or b.cannot_overflow(tot, len(b.not_approved_claims(outs)))
+        if not once:
+            tot.awarded = tot.declared - b.not_awarded(b.range_data(binary, index), outs, step)
             b.check_totals(tot)
         assert tot.header is not None
         yield b.header(tot.header, False)
         counts: dict[str, int] = {}
         if not b.file_level:
-            for rec in b.range_body(b.range_data(binary, index), outs, step, tot):
+            for rec in b.range_body(b.range_data(binary, index), outs, step, tot, award=once):
                 t = rec[:2] if isinstance(rec, str) else rec.record_type
                 counts[t] = counts.get(t, 0) + 1
                 yield rec
