@@ -202,6 +202,15 @@ class Outcomes(Mapping[int, Outcome]):
         a, b = bisect.bisect_left(lines, lo), bisect.bisect_left(lines, hi)
         return np.frombuffer(lines[a:b], np.int64) if b > a else np.zeros(0, np.int64)
 
+    def table(self) -> tuple[np.ndarray, np.ndarray, list[tuple[str, Verdict, tuple[str, ...]]]]:
+        """The outcomes as arrays: the lines (ascending, int64), each line's index into the
+        combinations (int64), and the combinations (record type, verdict, codes); copies."""
+        import numpy as np
+
+        lines = np.array(self._lines, np.int64)
+        which = np.array(self._which, np.int64)
+        return lines, which, list(self._combos)
+
     def of_lines(self, lines: Iterable[int]) -> dict[int, Outcome]:
         """The outcomes of those of *lines* that have one (one sorted search for all)."""
         import numpy as np

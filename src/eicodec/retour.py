@@ -22,6 +22,7 @@ Both passes stream: memory grows with the largest insured group, not with the fi
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import itertools
 import os
@@ -47,7 +48,9 @@ from .rules import RuleSet, answer_for, rules_for
 from .writer import CRLF, render_records, trailer_from_counts
 
 #: a returned record, or (for write_retour, see _Builder.as_text) just its text
-Item = Record | str
+Row = Record | str
+#: a row, or the bytes of several rows (CR/LF after each)
+Item = Row | bytes
 
 #: ranges of an answer read in one go when this close (bytes), up to this much at a time
 _GAP, _WINDOW = 1 << 16, 1 << 22
@@ -211,7 +214,7 @@ class _Builder:
         return counted(tap(records))
 
     def walk(self, blocks: Iterable[tuple[list[str], list[str] | None]], tot: _Totals,
-             body: bool = True) -> Iterator[Item]:
+             body: bool = True) -> Iterator[Row]:
         """The return body from the input's lines while adding them to *tot*; *blocks* as
         :meth:`RecordStream.blocks` gives them.
 
@@ -243,7 +246,7 @@ class _Builder:
 
         make = self.make
 
-        def flush() -> Iterator[Item]:
+        def flush() -> Iterator[Row]:
             return self.flush_rows(group, outs, tot, {})
 
         crlf = itertools.repeat("\r\n")
@@ -301,7 +304,7 @@ class _Builder:
             t.isascii() and t.isdigit() and len(t) == 2 and lay.length == spec.record_length
             for t, lay in spec.records.items())
 
-    def walk_batches(self, batches: Iterable[Batch], tot: _Totals, body: bool = True) -> Iterator[Item]:
+    def walk_batches(self, batches: Iterable[Batch], tot: _Totals, body: bool = True) -> Iterator[Row]:
         """:meth:`walk` over the engine's batches (:func:`~eicodec.batches.iter_batches`):
         the totals by array operations, Python only for the lines of the groups that
         return something (and for claim lines whose amount is not plain)."""
@@ -323,7 +326,7 @@ class _Builder:
 
         make = self.make
 
-        def flush(members: list[tuple[int, str, str]], lines_out: set[int]) -> Iterator[Item]:
+        def flush(members: list[tuple[int, str, str]], lines_out: set[int]) -> Iterator[Row]:
             return self.flush_rows(members, lines_out, tot, batch_out)
 
         for batch in batches:
@@ -486,34 +489,44 @@ class _Builder:
             return None
         return tot
 
-    def range_data(self, fh: IO[bytes], index: AnswerIndex) -> Iterator[tuple[int, memoryview]]:
-        """(first line, bytes) of each range of *index*, read from *fh* a window of nearby
-        ranges at a time; raises :class:`MismatchError` when a range's bytes are not
-        those validation read (its CRC-32)."""
+    def windows(self, fh: IO[bytes], index: AnswerIndex, check: bool = True
+                ) -> Iterator[tuple[memoryview, np.ndarray, np.ndarray, np.ndarray]]:
+        """The ranges of *index* read from *fh* a window of nearby ranges at a time: the
+        window's bytes (whole lines) and its ranges' first lines, numbers of lines and
+        offsets in the window; raises :class:`MismatchError` when a range's bytes are not
+        those validation read (its CRC-32; ``check=False``: not compared)."""
         step = index.step
-
-        def window(items: list[tuple[int, int, int, int]]) -> Iterator[tuple[int, memoryview]]:
-            start = items[0][2]
-            end = items[-1][2] + items[-1][1] * step
-            fh.seek(start)
-            view = memoryview(fh.read(end - start))
-            if len(view) != end - start:
-                raise MismatchError("the report is not about this declaration (its records differ)")
-            for line, count, offset, crc in items:
-                piece = view[offset - start:offset - start + count * step]
-                if zlib.crc32(piece) != crc:
+        firsts = np.array(index.first, np.int64)
+        sizes = np.array(index.count, np.int64)
+        offsets = np.array(index.offset, np.int64)
+        if not len(firsts):
+            return
+        ends = offsets + sizes * step
+        # a new window where the gap to the range before is large, or every _WINDOW bytes
+        cut = np.flatnonzero(offsets[1:] - ends[:-1] > _GAP) + 1
+        bounds = [0, *cut.tolist(), len(firsts)]
+        for a, b in itertools.pairwise(bounds):
+            part = (offsets[a:b] - offsets[a]) // _WINDOW
+            sub = [a, *(np.flatnonzero(part[1:] != part[:-1]) + 1 + a).tolist(), b]
+            for lo, hi in itertools.pairwise(sub):
+                start, end = int(offsets[lo]), int(ends[hi - 1])
+                fh.seek(start)
+                view = memoryview(fh.read(end - start))
+                if len(view) != end - start:
                     raise MismatchError("the report is not about this declaration (its records differ)")
-                yield line, piece
+                rel = offsets[lo:hi] - start
+                if check:
+                    for at, size, crc in zip(rel.tolist(), (sizes[lo:hi] * step).tolist(), index.crc[lo:hi]):
+                        if zlib.crc32(view[at:at + size]) != crc:
+                            raise MismatchError("the report is not about this declaration (its records differ)")
+                yield view, firsts[lo:hi], sizes[lo:hi], rel
 
-        pending: list[tuple[int, int, int, int]] = []
-        for r in index.ranges():
-            if pending and (r[2] - (pending[-1][2] + pending[-1][1] * step) > _GAP
-                            or r[2] + r[1] * step - pending[0][2] > _WINDOW):
-                yield from window(pending)
-                pending = []
-            pending.append(r)
-        if pending:
-            yield from window(pending)
+    def range_data(self, fh: IO[bytes], index: AnswerIndex) -> Iterator[tuple[int, memoryview]]:
+        """(first line, bytes) of each range of *index* (see :meth:`windows`)."""
+        step = index.step
+        for view, firsts, sizes, rel in self.windows(fh, index):
+            for line, count, at in zip(firsts.tolist(), sizes.tolist(), rel.tolist()):
+                yield line, view[at:at + count * step]
 
     def not_awarded(self, pieces: Iterable[tuple[int, memoryview]], outs: Mapping[int, Outcome],
                     step: int) -> int:
@@ -552,7 +565,7 @@ class _Builder:
             self._fits(self.ret.awarded_total, abs(tot.declared) + not_approved * line_max)
 
     def range_body(self, pieces: Iterable[tuple[int, memoryview]], outs: Mapping[int, Outcome], step: int,
-                   tot: _Totals, award: bool = False) -> Iterator[Item]:
+                   tot: _Totals, award: bool = False) -> Iterator[Row]:
         """The returned records of the groups in *pieces* (each range one top-level group;
         the first, up to the first top-level record, the records before any), as
         :meth:`flush_rows` makes them for an insurer's answer without awards or added
@@ -618,6 +631,144 @@ class _Builder:
                     else:
                         yield raw + tail if as_text else Record(lay305(t), raw + tail, line)
 
+    def _window_rows(self, window: tuple[memoryview, np.ndarray, np.ndarray, np.ndarray], step: int,
+                     table: tuple[np.ndarray, np.ndarray, list[tuple[str, Verdict, tuple[str, ...]]]]
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The lines of a window (:meth:`windows`): its bytes as a (lines, step) array, and
+        per line of the ranges its row in that array, line number, range, record type
+        (-1: not two digits) and outcome (an index into the outcomes' combinations, -1:
+        none)."""
+        view, firsts, sizes, rel = window
+        rid = np.repeat(np.arange(len(firsts)), sizes)
+        k = np.arange(len(rid)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        off = rel[rid] // step + k  # (the window is whole lines)
+        lines = firsts[rid] + k
+        arr = np.frombuffer(view, np.uint8).reshape(-1, step)
+        d0, d1 = arr[off, 0].astype(np.int64) - 48, arr[off, 1].astype(np.int64) - 48
+        types = np.where((d0 >= 0) & (d0 <= 9) & (d1 >= 0) & (d1 <= 9), d0 * 10 + d1, -1)
+        out_lines, out_which, _ = table
+        which = np.full(len(lines), -1, np.int64)
+        if len(out_lines):
+            at = np.minimum(np.searchsorted(out_lines, lines), len(out_lines) - 1)
+            hit = out_lines[at] == lines
+            which[hit] = out_which[at[hit]]
+        return arr, off, lines, rid, types, which
+
+    def _amounts(self, arr: np.ndarray, off: np.ndarray, lines: np.ndarray) -> int:
+        """The sum of the signed declared amounts of the claim lines on rows *off* of *arr*."""
+        if not len(off):
+            return 0
+        f = arr[off, self.a0:self.a1]
+        sign = arr[off, self.dcpos]
+        d_code, c_code = ord("D"), ord("C")
+        plain = all_digits(f) & ((sign == d_code) | (sign == c_code))
+        total = int((np.where(sign == c_code, -1, 1) * digits_value(f))[plain].sum())
+        for k in np.flatnonzero(~plain).tolist():
+            total += self._amount(memoryview(arr[int(off[k]), :self.len04].tobytes()), 0, int(lines[k]))
+        return total
+
+    def window_not_awarded(self, window: tuple[memoryview, np.ndarray, np.ndarray, np.ndarray], step: int,
+                           table: tuple[np.ndarray, np.ndarray, list[tuple[str, Verdict, tuple[str, ...]]]]) -> int:
+        """:meth:`not_awarded` of one window, by array operations."""
+        arr, off, lines, _rid, types, which = self._window_rows(window, step, table)
+        not_ok = np.array([c[1] is not Verdict.APPROVED for c in table[2]] + [False])
+        sel = np.flatnonzero((types == int(self.claim_t)) & not_ok[which])
+        return self._amounts(arr, off[sel], lines[sel])
+
+    def range_bytes(self, window: tuple[memoryview, np.ndarray, np.ndarray, np.ndarray], step: int,
+                    table: tuple[np.ndarray, np.ndarray, list[tuple[str, Verdict, tuple[str, ...]]]],
+                    tot: _Totals, award: bool, counts: dict[str, int]) -> bytes | None:
+        """:meth:`range_body` of one window (:meth:`windows`) at once, as the bytes of its
+        returned records (CR/LF after each): the units that go back found by array
+        operations, the return fields' tail made once per (type, outcome) and Python
+        only for a claim line whose tail depends on its amount. Adds to *counts* (and,
+        with *award*, takes the claim lines not approved off ``tot.awarded``). None
+        when a record does not come out plain (:meth:`range_body` then makes them).
+        *table*: the outcomes' lines, combination indices and combinations."""
+        spec = self.report.spec
+        n, out_len = spec.record_length, self.spec.record_length
+        code = np.array([int(t) for t in spec.records], np.int64)
+        head_t, tail_t, comment_t, claim = int(spec.header), int(spec.trailer), int(spec.comment), int(self.claim_t)
+        arr, off, lines, rid, types, which = self._window_rows(window, step, table)
+        m = np.flatnonzero(np.isin(types, code) & (types != head_t) & (types != tail_t))  # the members
+        mt, mr = types[m], rid[m]
+        head = mt != comment_t  # a unit: a record and the comment records after it (same range)
+        uid = np.cumsum(head) - 1
+        heads = np.flatnonzero(head)
+        valid = uid >= 0
+        valid[valid] = mr[heads[uid[valid]]] == mr[valid]  # (a comment before any unit: none)
+        back = np.zeros(len(heads), bool)
+        back[uid[valid & (which[m] >= 0)]] = True
+        u_range = mr[heads]
+        first_unit = np.ones(len(heads), bool)  # (the first unit of its range)
+        first_unit[1:] = u_range[1:] != u_range[:-1]
+        back |= np.isin(u_range, u_range[back & ~first_unit]) & (mt[heads] != claim)  # the insured along
+        rows = m[valid & back[np.maximum(uid, 0)]]
+        if not len(rows):
+            return b""
+        combos = table[2]
+        rt, rw = types[rows], which[rows]
+        not_ok = np.array([c[1] is not Verdict.APPROVED for c in combos] + [False])
+        plain = (rt != claim) | not_ok[rw]  # the tail does not depend on the text
+        keys = rt * (len(combos) + 1) + (rw + 1)
+        uniq, first_at, inv = np.unique(keys[plain], return_index=True, return_inverse=True)
+        plain_rows = np.flatnonzero(plain)
+        tails: list[bytes] = []
+        memo = self._plain_tails
+        for key, j in zip(uniq.tolist(), plain_rows[first_at].tolist()):
+            t_code, w1 = divmod(key, len(combos) + 1)
+            t = f"{t_code:02d}"
+            outcome = Outcome(int(lines[rows[j]]), *combos[w1 - 1]) if w1 else None
+            memo_key = (t, outcome.verdict, outcome.codes) if outcome is not None else (t,)
+            tail = memo.get(memo_key)
+            if tail is None:
+                tail = self._row_tail(arr[int(off[rows[j]])], int(lines[rows[j]]), t, outcome, tot)
+                if tail is None:
+                    return None
+                memo[memo_key] = tail
+            tails.append(tail.encode("ascii"))
+        own: dict[int, bytes] = {}  # the other rows' tails (a claim line paid: its amount)
+        for j in np.flatnonzero(~plain).tolist():
+            w = int(rw[j])
+            outcome = Outcome(int(lines[rows[j]]), *combos[w]) if w >= 0 else None
+            tail = self._row_tail(arr[int(off[rows[j]])], int(lines[rows[j]]), f"{int(rt[j]):02d}", outcome, tot)
+            if tail is None:
+                return None
+            own[j] = tail.encode("ascii")
+        if any(len(t) != out_len - n for t in (*tails, *own.values())):
+            return None
+        out = np.empty((len(rows), out_len + 2), np.uint8)
+        out[:, :n] = arr[off[rows], :n]
+        if tails:
+            block = np.frombuffer(b"".join(tails), np.uint8).reshape(len(tails), out_len - n)
+            out[plain_rows, n:out_len] = block[inv.reshape(-1)]
+        for j, tail_bytes in own.items():
+            out[j, n:out_len] = np.frombuffer(tail_bytes, np.uint8)
+        out[:, out_len] = 13
+        out[:, out_len + 1] = 10
+        if award:
+            sel = rows[(rt == claim) & not_ok[rw]]
+            tot.awarded -= self._amounts(arr, off[sel], lines[sel])
+        kinds, many = np.unique(rt, return_counts=True)
+        for t_code, c in zip(kinds.tolist(), many.tolist()):
+            counts[f"{t_code:02d}"] = counts.get(f"{t_code:02d}", 0) + c
+        return out.tobytes()
+
+    def _row_tail(self, row: np.ndarray, line: int, t: str, outcome: Outcome | None, tot: _Totals) -> str | None:
+        """The return fields' tail of the record whose bytes *row* begins with (ASCII;
+        None: not plain)."""
+        raw = row[:self.report.spec.record_length].tobytes().decode("ascii")
+        kept, values = self._codes_values(t, raw, outcome, tot, lambda: self.make(line, raw, "\r\n"))
+        tail = self._tail(t, kept, values)
+        return tail if tail is not None and tail.isascii() else None
+
+    def _amount(self, view: memoryview, at: int, line: int) -> int:
+        """The signed declared amount of the claim line at *at* in *view*."""
+        raw = str(view[at:at + self.len04], "ascii")
+        declared = self.declared(raw)
+        return declared if declared is not None else (
+            value_or_none(self.make(line, raw, "\r\n"), self.amount_attr) or 0)
+
     # ------------------------------------------------------------ pass B
     def header(self, original: Record, corrections: bool) -> Record:
         rep, roles = self.report, self.rules.roles
@@ -664,7 +815,7 @@ class _Builder:
         found = self._classes.get(raw[:2])
         return found[1](found[0], raw, line, term) if found is not None else Record(None, raw, line, term)
 
-    def body(self, records: Iterable[Record], totals: _Totals) -> Iterator[Item]:
+    def body(self, records: Iterable[Record], totals: _Totals) -> Iterator[Row]:
         """The returned detail records of *records* (the declaration's, in file order)."""
         if self.file_level:
             for _ in records:  # no detail records go back, but the totals need the trailer
@@ -763,7 +914,7 @@ class _Builder:
         return tail
 
     def flush_rows(self, members: list[tuple[int, str, str]], lines_out: set[int], totals: _Totals,
-                   outcome_of: Mapping[int, Outcome]) -> Iterator[Item]:
+                   outcome_of: Mapping[int, Outcome]) -> Iterator[Row]:
         """The returned records of one top-level group, given as (line, text, end) of its
         records; *lines_out*: those of its lines that have an outcome, *outcome_of* some
         of their outcomes (the others are looked up in the report). A returned record is
@@ -952,7 +1103,7 @@ def iter_retour(source: Declaration | Source, report: Report, *, insurer_referen
     records before the trailer (:func:`write_retour` leaves no output then)."""
     for item in _answer(source, report, False, insurer_reference=insurer_reference, return_date=return_date,
                         awards=awards, comments=comments, mode=mode, spec=spec, decisions=decisions):
-        assert not isinstance(item, str)
+        assert isinstance(item, Record)
         yield item
 
 
@@ -1034,12 +1185,34 @@ def _from_ranges(b: _Builder, make: Callable[[], Source], tot: _Totals, index: A
         # nothing behind), else a first pass checks the ranges and takes that total
         once = not b.may_overflow() or b.cannot_overflow(tot, len(b.not_approved_claims(outs)))
         if not once:
-            tot.awarded = tot.declared - b.not_awarded(b.range_data(binary, index), outs, step)
+            if b.as_text:
+                table = outcomes.table()
+                tot.awarded = tot.declared - sum(b.window_not_awarded(window, step, table)
+                                                 for window in b.windows(binary, index, check=False))
+            else:
+                tot.awarded = tot.declared - b.not_awarded(b.range_data(binary, index), outs, step)
             b.check_totals(tot)
         assert tot.header is not None
         yield b.header(tot.header, False)
         counts: dict[str, int] = {}
-        if not b.file_level:
+        if not b.file_level and b.as_text and b.spec.record_length == min(
+                lay.length for lay in b.spec.records.values()) == max(lay.length for lay in b.spec.records.values()):
+            table = outcomes.table()
+            for window in b.windows(binary, index):
+                before, awarded = dict(counts), tot.awarded
+                block = b.range_bytes(window, step, table, tot, once, counts)
+                if block is not None:
+                    yield block
+                    continue
+                counts, tot.awarded = before, awarded  # (a record not plain: made one by one)
+                view, firsts, sizes, rel = window
+                pieces = [(line, view[at:at + count * step])
+                          for line, count, at in zip(firsts.tolist(), sizes.tolist(), rel.tolist())]
+                for rec in b.range_body(pieces, outs, step, tot, award=once):
+                    t = rec[:2] if isinstance(rec, str) else rec.record_type
+                    counts[t] = counts.get(t, 0) + 1
+                    yield rec
+        elif not b.file_level:
             for rec in b.range_body(b.range_data(binary, index), outs, step, tot, award=once):
                 t = rec[:2] if isinstance(rec, str) else rec.record_type
                 counts[t] = counts.get(t, 0) + 1
@@ -1074,7 +1247,7 @@ def _fingerprint(source: Source) -> str:
     return fingerprint_bytes(iter(lambda: read(1 << 20), b""))
 
 
-def _from_records(b: _Builder, source: Declaration, report: Report) -> Iterator[Item]:
+def _from_records(b: _Builder, source: Declaration, report: Report) -> Iterator[Row]:
     """:func:`iter_retour` of a :class:`Declaration` (its records are already made)."""
     open_records, close = _opener(source, report)
     try:
@@ -1141,8 +1314,8 @@ def write_retour(source: Declaration | Source, report: Report, target: str | os.
     On an error (such as :class:`~eicodec.errors.MismatchError`, known only at the end)
     nothing stays behind: a path is written through a temporary file, and what was
     written to a seekable file object is cut off again."""
-    records = _answer(source, report, True, **kw)
     enc = encoding or _enc(report)
+    records = _answer(source, report, _ascii_kin(enc), **kw)
     if isinstance(target, (str, os.PathLike)):
         with atomic_output(target) as fh:
             _write(records, fh, enc)
@@ -1171,7 +1344,9 @@ def _write(items: Iterable[Item], fh: IO[bytes] | list[bytes], encoding: str) ->
         if texts:
             chunks.append((CRLF.join(texts) + CRLF).encode(encoding))
             texts.clear()
-        if not isinstance(item, str):
+        if isinstance(item, bytes):
+            chunks.append(item)
+        elif not isinstance(item, str):
             chunks.extend(render_records([item], encoding))
         if len(chunks) >= 512:
             _put(fh, chunks)
@@ -1200,9 +1375,19 @@ def _position(fh: IO[bytes]) -> int | None:
 def dumps_retour(source: Declaration | Source, report: Report, *, encoding: str | None = None,
                  **kw: Any) -> bytes:
     """The AP305 as bytes."""
+    enc = encoding or _enc(report)
     chunks: list[bytes] = []
-    _write(_answer(source, report, True, **kw), chunks, encoding or _enc(report))
+    _write(_answer(source, report, _ascii_kin(enc), **kw), chunks, enc)
     return b"".join(chunks)
+
+
+def _ascii_kin(encoding: str) -> bool:
+    """Whether *encoding* writes ASCII text as its bytes (the answer's rows may then be
+    given as text and bytes: see :attr:`_Builder.as_text`)."""
+    try:
+        return codecs.lookup(encoding).name in ("utf-8", "ascii", "cp1252", "iso8859-1", "iso8859-15")
+    except LookupError:
+        return False
 
 
 def _enc(report: Report) -> str:
