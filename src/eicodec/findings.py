@@ -20,9 +20,8 @@ import attrs
 if TYPE_CHECKING:
     import numpy as np
 
-    from .answer_index import AnswerIndex
-
 from ._version import __version__
+from .answer_index import AnswerIndex
 from .codes import return_codes
 from .layouts import MessageSpec
 from .messages_nl import check_lang, translate
