@@ -3,8 +3,10 @@
     python benchmarks/batch.py [--files N] [--jobs J] [--keep DIR] [--seed S]
 
 Generates N AP304 files (default 10,000) of pharmacy sizes -- most 200-5,000 lines
-(log-normal, median about 1,000), one in twenty 5,000-20,000 -- a third of them with every
-10th claim line rejected, each with its own invoice number. Then runs, each in a fresh
+(log-normal, median about 1,000), one in twenty 5,000-20,000 -- each a copy of the
+nearest of 24 template sizes, a third of which have every 10th claim line rejected
+(about a third of the files: the count is printed), each file with its own invoice
+number. Then runs, each in a fresh
 child process, timed:
 
 * ``eicodec validate in/* --jobs J --format json`` (output to /dev/null): validating only;
@@ -49,9 +51,9 @@ def sizes(n: int, rng: random.Random) -> list[int]:
     return out
 
 
-def make_batch(folder: Path, n: int, seed: int) -> tuple[list[str], int]:
+def make_batch(folder: Path, n: int, seed: int) -> tuple[list[str], int, int]:
     """Write the *n* input files under *folder*/in; returns their paths (relative to
-    *folder*) and the total number of lines."""
+    *folder*), the total number of lines and the number of files with rejected lines."""
     import eicodec
 
     rng = random.Random(seed)
@@ -62,26 +64,30 @@ def make_batch(folder: Path, n: int, seed: int) -> tuple[list[str], int]:
     for k, size in enumerate(grid):
         path = tdir / f"t{k}.asc"
         generate(path, size)
-        if k % 3 == 1:  # a third with rejected claim lines
+        if k % 3 == 1:  # a third of the templates with rejected claim lines
             reject_lines(path, tdir / f"t{k}r.asc", 10)
             path = tdir / f"t{k}r.asc"
         templates.append(path.read_bytes().splitlines(keepends=True))
     invoice = eicodec.get_spec("AP304").layout("01").field("invoice_number")
     (folder / "in").mkdir(exist_ok=True)
-    names, lines = [], 0
+    names, lines, rejected = [], 0, 0
     for i, size in enumerate(sizes(n, rng)):
         k = min(range(TEMPLATES), key=lambda j: abs(grid[j] - size))
         body = templates[k]
         head = body[0].decode()
         sl = invoice.slice
-        head = head[:sl.start] + f"NIGHT-{i:09d}".ljust(sl.stop - sl.start) + head[sl.stop:]
+        width = sl.stop - sl.start  # (12: "NIGHT-" and six digits, then a number that fits)
+        number = f"NIGHT-{i:06d}" if i < 10 ** (width - 6) else f"N{i:0{width - 1}d}"
+        assert len(number) == width, number
+        head = head[:sl.start] + number + head[sl.stop:]
         name = f"in/f{i:05d}.asc"
         with open(folder / name, "wb") as fh:
             fh.write(head.encode())
             fh.writelines(body[1:])
         names.append(name)
         lines += len(body)
-    return names, lines
+        rejected += k % 3 == 1
+    return names, lines, rejected
 
 
 def measure(label: str, argv: list[str], cwd: Path, files: int, lines: int) -> dict[str, object]:
@@ -110,8 +116,8 @@ def main() -> None:
     args = ap.parse_args()
     folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="eicodec-batch-"))
     try:
-        names, lines = make_batch(folder, args.files, args.seed)
-        print(json.dumps({"generated": len(names), "lines": lines, "jobs": args.jobs,
+        names, lines, rejected = make_batch(folder, args.files, args.seed)
+        print(json.dumps({"generated": len(names), "lines": lines, "with_rejected_lines": rejected, "jobs": args.jobs,
                           "bytes": sum((folder / n).stat().st_size for n in names)}), flush=True)
         cli = [sys.executable, "-m", "eicodec", "validate", *names, "--jobs", str(args.jobs),
                "--format", "json", "--today", "2024-06-01"]

@@ -265,3 +265,43 @@ def test_refusing_to_overwrite_an_input_sees_links_and_hard_links(tmp_path: Path
     os.unlink(tmp_path / "out" / "x.ap305.asc")
     assert answer_paths([str(tmp_path / "x.asc"), str(tmp_path / "in.asc")], tmp_path / "out")[1].name == \
         "in.ap305.asc"
+
+
+def test_a_batchs_answers_are_checked_and_swept_once_not_per_pair(capsys, monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 24: 10,000 answers must not cost 10,000 x 10,000 same-file tests (the check
+    that no answer replaces an input is answer_paths' linear one) nor a listing of the
+    answers' folder per answer (stale partial files are swept once per folder)."""
+    from eicodec import outputs
+
+    inputs = []
+    for i in range(30):
+        path = tmp_path / "in" / f"f{i:02d}.asc"
+        path.parent.mkdir(exist_ok=True)
+        shutil.copy(EXAMPLES / ("ap304_claim_rejected.asc" if i % 3 else "ap304_full.asc"), path)
+        inputs.append(str(path))
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    stale = out / f".f07.ap305.asc.{int(dead.stdout)}.abcdefgh.part"  # left by a killed run
+    stale.write_bytes(b"x")
+    calls = {"same_file": 0, "listdir": 0}
+    real_same, real_listdir = outputs.same_file, os.listdir
+
+    def same_file(a: object, b: object) -> bool:
+        calls["same_file"] += 1
+        return real_same(a, b)
+
+    def listdir(folder: object = ".") -> list[str]:
+        if Path(str(folder)) == out:
+            calls["listdir"] += 1
+        return real_listdir(folder)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(outputs, "same_file", same_file)
+    monkeypatch.setattr(os, "listdir", listdir)
+    code, _, _ = run(capsys, "validate", *inputs, "--retour", str(out), "--jobs", "1", "--format", "jsonl", *TODAY)
+    assert code == 1
+    assert calls == {"same_file": 0, "listdir": 1}
+    assert not stale.exists()
+    assert len(list(out.glob("*.ap305.asc"))) == 30
+    assert not parts(out)

@@ -27,12 +27,14 @@ KW = {"insurer_reference": "ZV-2024-000123", "return_date": RETURN_DATE}
 
 def read_again(data: bytes, report: eicodec.Report, **kw: object) -> bytes:
     """The answer as made by reading the file again (the path for detail records)."""
-    saved = retour._Builder.known_totals
+    saved, saved_ranged = retour._Builder.known_totals, retour._Builder.ranged
     retour._Builder.known_totals = lambda self: None  # type: ignore[method-assign]
+    retour._Builder.ranged = lambda self: None  # type: ignore[method-assign]
     try:
         return eicodec.dumps_retour(data, report, **kw)  # type: ignore[arg-type]
     finally:
         retour._Builder.known_totals = saved  # type: ignore[method-assign]
+        retour._Builder.ranged = saved_ranged  # type: ignore[method-assign]
 
 
 class NoReading(Exception):
@@ -74,11 +76,22 @@ def test_file_rejected_without_reading(mode: str, monkeypatch: pytest.MonkeyPatc
     assert out.split(b"\r\n")[1] == golden[1]  # (the submitted total the trailer states)
 
 
-def test_detail_records_still_read(no_reader: None) -> None:
-    """Rejected lines, awards and comments need the records: the reader is used."""
+def test_rejected_lines_read_from_the_kept_ranges_awards_still_need_the_records(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rejected lines: the returned groups are read back from the byte ranges validation
+    kept (no reader, the same bytes); awards and comments need the records: the reader
+    is used."""
     bad = patch(INSURER, 4, "0413", "777")
+    report = eicodec.validate(bad, today=TODAY)
+    assert report.status is eicodec.Status.REJECTED_RECORDS
+    expected = read_again(bad, report, **KW)
+
+    def refuse(*_a: object, **_k: object) -> None:
+        raise NoReading
+    monkeypatch.setattr(retour, "RecordStream", refuse)
+    assert eicodec.dumps_retour(bad, report, **KW) == expected
     with pytest.raises(NoReading):
-        eicodec.dumps_retour(bad, eicodec.validate(bad, today=TODAY), **KW)
+        eicodec.dumps_retour(bad, report, awards={"R2024-000103": 1}, **KW)
     report = eicodec.validate(INSURER, today=TODAY)
     with pytest.raises(NoReading):
         eicodec.dumps_retour(INSURER, report, awards={"R2024-000103": 1}, **KW)

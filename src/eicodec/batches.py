@@ -31,11 +31,16 @@ _ZERO, _NINE, _SPACE = 48, 57, 32
 class Batch:
     """Consecutive lines of a file: ``first`` is the 1-based number of the first line."""
 
-    __slots__ = ("_lines", "_n", "_texts", "chars", "first", "length_ok", "terms", "types", "width")
+    __slots__ = ("_lines", "_n", "_texts", "chars", "first", "length_ok", "offset", "raw", "terms", "types",
+                 "width")
 
     def __init__(self, first: int, texts: list[str] | None, terms: list[str] | None, width: int,
                  chars: np.ndarray | None = None) -> None:
         self.first = first
+        #: read as bytes (see _byte_batches): the batch's bytes, lines of ``width + 2``
+        #: bytes each (CR/LF included), and the input's offset of its first line
+        self.raw: bytes | None = None
+        self.offset = -1
         self._texts = texts
         self.terms = terms  # None: every line ends with CR/LF
         self.width = width
@@ -202,7 +207,9 @@ def _byte_batches(binary: IO[bytes], info: ReadInfo, width: int, size: int,
         if not settled and fingerprint:
             crc = zlib.crc32(data, crc)  # (one checksum: see reader.fingerprint_of)
             count += len(data)
-        yield Batch(first, None, None, width, m[:, :width])
+        batch = Batch(first, None, None, width, m[:, :width])
+        batch.raw, batch.offset = data, offset
+        yield batch
         first += rows
         offset += len(data)
     if not settled:

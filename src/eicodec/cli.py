@@ -36,7 +36,14 @@ from .layouts import MessageSpec, get_spec, load_spec
 from .many import failure, run_ordered
 from .masking import MASK, Masker
 from .messages_nl import translate
-from .outputs import OutputConflict, answer_paths, atomic_output, check_not_input, cleanup_on_signals
+from .outputs import (
+    OutputConflict,
+    answer_paths,
+    atomic_output,
+    check_not_input,
+    cleanup_on_signals,
+    remove_stale_partials_of,
+)
 from .progress import Progress, is_terminal
 from .reader import NoClose, RecordStream, Source, build_tree, open_records
 from .report_json import iter_report_json, iter_report_jsonl, unreadable_to_dict
@@ -277,7 +284,7 @@ def _validate_one(path: str, opts: dict[str, Any]) -> _Result:
                              return_date=opts.get("today"), spec=retour_spec, decisions=opts.get("decisions"))
                 sys.stdout.buffer.flush()
             else:
-                with atomic_output(retour) as fh:
+                with atomic_output(retour, sweep=not opts.get("swept")) as fh:
                     write_retour(source, report, fh, insurer_reference=opts.get("insurer_reference"),
                                  return_date=opts.get("today"), spec=retour_spec,
                                  decisions=opts.get("decisions"))
@@ -381,15 +388,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
     elif args.retour:
         try:
             if len(files) > 1 or Path(args.retour).is_dir():
+                # (answer_paths refuses an answer that is an input, in linear time; what
+                # is left is -: the file behind standard input, one stat per answer)
                 answers = dict(zip(files, answer_paths(files, args.retour)))
-                for answer in answers.values():  # (- : the file behind standard input)
-                    check_not_input(answer, files, "return file")
+                if STDIO in files:
+                    for answer in answers.values():
+                        check_not_input(answer, [STDIO], "return file")
             else:
                 check_not_input(args.retour, files, "return file")
                 answers = {files[0]: Path(args.retour)}
         except OutputConflict as exc:
             raise UsageError(f"--retour: {exc}") from None
         targets = {f: str(t) for f, t in answers.items()}
+        remove_stale_partials_of(targets.values())  # (each folder listed once, not per answer)
     if args.decisions and not args.retour:
         raise UsageError("--decisions: they go into the return file: add --retour OUT")
     if args.decisions and args.mode == "vecozo":
@@ -408,7 +419,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     base = {"mode": args.mode, "codes": args.codes, "spec": args.spec, "today": args.today,
             "encoding": args.encoding, "insurer_reference": args.insurer_reference,
             "show_values": args.show_values, "history": args.history, "retour_spec": args.retour_spec,
-            "decisions": decisions, "registers": _registers(args.register)}
+            "decisions": decisions, "registers": _registers(args.register), "swept": bool(targets)}
     terminal = args.format == "text" and is_terminal(sys.stderr)
 
     def opts_for(path: str, *, local: bool) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from .answer_index import Recorder, kept_stamp, now_ns, stamp_of
 from .batches import BATCH_LINES, Batch, char_matrix, column_major, digits_value, iter_batches, replayable
 from .codes import return_codes, use_return_codes
 from .findings import MODES, Findings, Mode, Outcomes, Report, Status, Verdict
@@ -208,6 +209,7 @@ class _Run:
         self._worded: dict[tuple[str, int, int], tuple[str, str, bool]] = {}
         self._made: dict[tuple[str, int, int, int], tuple[int, str, int, int]] = {}
         self._rows_batch: Batch | None = None
+        self.recorder = Recorder(spec)  # where the groups with an outcome lie (for the answer)
 
     def _foreign(self, rule: Rule) -> tuple[str, ...]:
         """Record types other than the rule's own that it reads (ancestors, header)."""
@@ -973,6 +975,7 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
     day = today or dt.date.today()
     past = HistoryStore.of(history) if history is not None else None
     regs = Registers.of(registers)
+    since, before = now_ns(), stamp_of(source)
     opener, to_close = replayable(source)
     if past is not None and past is not history:
         to_close.append(past)  # type: ignore[arg-type]  # opened here: closed here
@@ -1025,7 +1028,8 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
                   header_raw=run.walker.header_raw, bom=info.bom, checked_on=day,
                   header_line=run.walker.header.line if run.walker.header is not None else None,
                   trailer_raw=run.walker.trailer_raw, amount_sums=run.exact_sums(),
-                  source=source_name(source))
+                  source=source_name(source),
+                  answer_index=run.recorder.finish(run.outcomes, kept_stamp(before, source, since)))
 
 
 def _consume(run: _Run, stream: RecordStream, batch_lines: int, progress: Callable[[int], None] | None,
@@ -1034,6 +1038,7 @@ def _consume(run: _Run, stream: RecordStream, batch_lines: int, progress: Callab
     done = 0
     for batch in iter_batches(stream, batch_lines, reopen):
         run.feed(batch)
+        run.recorder.feed(batch, run.outcomes)
         done += len(batch)
         if progress is not None and done >= mark:
             progress(done)

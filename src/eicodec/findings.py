@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 from ._version import __version__
+from .answer_index import AnswerIndex
 from .codes import return_codes
 from .layouts import MessageSpec
 from .messages_nl import check_lang, translate
@@ -190,6 +191,24 @@ class Outcomes(Mapping[int, Outcome]):
 
     def __len__(self) -> int:
         return len(self._lines)
+
+    def lines_between(self, lo: int, hi: int) -> np.ndarray:
+        """The lines from *lo* up to (not including) *hi* that have an outcome, ascending
+        (int64, a copy)."""
+        import numpy as np
+
+        lines = self._lines
+        a, b = bisect.bisect_left(lines, lo), bisect.bisect_left(lines, hi)
+        return np.frombuffer(lines[a:b], np.int64) if b > a else np.zeros(0, np.int64)
+
+    def table(self) -> tuple[np.ndarray, np.ndarray, list[tuple[str, Verdict, tuple[str, ...]]]]:
+        """The outcomes as arrays: the lines (ascending, int64), each line's index into the
+        combinations (int64), and the combinations (record type, verdict, codes); copies."""
+        import numpy as np
+
+        lines = np.array(self._lines, np.int64)
+        which = np.array(self._which, np.int64)
+        return lines, which, list(self._combos)
 
     def of_lines(self, lines: Iterable[int]) -> dict[int, Outcome]:
         """The outcomes of those of *lines* that have one (one sorted search for all)."""
@@ -380,6 +399,9 @@ class Report:
     #: exact for the whole file (see ``engine._Run.exact_sums``): with ``header_raw`` and
     #: ``trailer_raw`` what a return file without detail records is made of
     amount_sums: dict[str, int] = attrs.field(factory=dict)
+    #: where the groups with an outcome lie in the file, and the file's stamp (see
+    #: :mod:`eicodec.answer_index`): the answer reads only those (None: not kept)
+    answer_index: AnswerIndex | None = attrs.field(default=None, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.status is Status.REJECTED_FILE:  # STB §6.4.1: no record is assessed

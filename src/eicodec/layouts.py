@@ -600,7 +600,8 @@ def load_spec(path: str | Path) -> MessageSpec:
 
 @functools.cache
 def data_dir() -> Path:
-    """Folder holding the shipped spec files and code lists (found once per process)."""
+    """Folder holding the shipped spec files and code lists (looked up once: every
+    validation and answer asks for the known specs)."""
     packaged = importlib.resources.files("eicodec") / "specs"
     if packaged.is_dir():
         return Path(str(packaged))

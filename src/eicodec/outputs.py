@@ -172,11 +172,6 @@ def answer_paths(inputs: Sequence[str], folder: str | os.PathLike[str]) -> list[
     return targets
 
 
-def _partial_name(target: Path) -> re.Pattern[str]:
-    """The names of the partial files of *target*: ``.NAME.<pid>.<8 random>.part``."""
-    return re.compile(rf"\.{re.escape(target.name)}\.([0-9]+)\.[a-z0-9_]{{8}}\.part")
-
-
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -192,25 +187,39 @@ def remove_stale_partials(target: str | os.PathLike[str]) -> list[Path]:
     power cut) left behind: only names of :func:`atomic_output`'s own pattern for this
     very target, owned by this user, whose process (the pid in the name) is gone.
     Returns the removed paths."""
-    path = Path(target)
-    pattern = _partial_name(path)
+    return remove_stale_partials_of([target])
+
+
+#: the name of any partial file of :func:`atomic_output`: (the target's name, the pid)
+_ANY_PARTIAL = re.compile(r"\.(.+)\.([0-9]+)\.[a-z0-9_]{8}\.part")
+
+
+def remove_stale_partials_of(targets: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """:func:`remove_stale_partials` of many targets, each folder listed once (a batch's
+    thousands of answers in one folder: linear, not a listing per answer)."""
+    by_folder: dict[Path, set[str]] = {}
+    for target in targets:
+        path = Path(target)
+        by_folder.setdefault(path.parent, set()).add(path.name)
     removed = []
-    try:
-        names = os.listdir(path.parent)
-    except OSError:
-        return []
-    for name in names:
-        m = pattern.fullmatch(name)
-        if m is None or int(m.group(1)) == os.getpid() or _alive(int(m.group(1))):
-            continue
-        stale = path.parent / name
+    me = os.getpid()
+    for folder, names in by_folder.items():
         try:
-            st = os.lstat(stale)
-            if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid():
-                os.unlink(stale)
-                removed.append(stale)
+            entries = os.listdir(folder)
         except OSError:
             continue
+        for entry in entries:
+            m = _ANY_PARTIAL.fullmatch(entry)
+            if m is None or m.group(1) not in names or int(m.group(2)) == me or _alive(int(m.group(2))):
+                continue
+            stale = folder / entry
+            try:
+                st = os.lstat(stale)
+                if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid():
+                    os.unlink(stale)
+                    removed.append(stale)
+            except OSError:
+                continue
     return removed
 
 
@@ -239,7 +248,8 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 
 @contextlib.contextmanager
-def atomic_output(target: str | os.PathLike[str], mode: str = "wb", **open_kw: Any) -> Iterator[IO[Any]]:
+def atomic_output(target: str | os.PathLike[str], mode: str = "wb", *, sweep: bool = True,
+                  **open_kw: Any) -> Iterator[IO[Any]]:
     """Open a temporary file next to *target*; rename it to *target* when the block ends
     without an error, remove it otherwise (``try``/``finally``: on any exception,
     KeyboardInterrupt and SystemExit included; signal handlers are the program's
@@ -248,7 +258,8 @@ def atomic_output(target: str | os.PathLike[str], mode: str = "wb", **open_kw: A
     the same target left by a dead process are removed first
     (:func:`remove_stale_partials`). A *target* that exists and is not a regular file
     (a device such as ``/dev/null``, a FIFO) is written directly: renaming over it
-    would replace the device."""
+    would replace the device. ``sweep=False``: the caller removed the stale partials
+    already (:func:`remove_stale_partials_of`, once for a whole batch)."""
     path = Path(target)
     if path.exists() and not path.is_file():
         with open(path, mode, **open_kw) as direct:
@@ -256,7 +267,8 @@ def atomic_output(target: str | os.PathLike[str], mode: str = "wb", **open_kw: A
         return
     folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
-    remove_stale_partials(path)
+    if sweep:
+        remove_stale_partials(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".part", dir=folder)
     try:
         with os.fdopen(fd, mode, **open_kw) as fh:

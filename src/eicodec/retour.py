@@ -22,16 +22,19 @@ Both passes stream: memory grows with the largest insured group, not with the fi
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import itertools
 import os
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import IO, Any
 
 import attrs
 import numpy as np
 
-from .batches import Batch, all_digits, digits_value, iter_batches
+from .answer_index import AnswerIndex, stamp_of
+from .batches import Batch, _binary, all_digits, digits_value, iter_batches
 from .batches import replayable as _replayable
 from .codes import return_codes
 from .decisions import Award, decided_awards
@@ -42,7 +45,15 @@ from .model import Declaration, Record, record_class
 from .outputs import atomic_output
 from .reader import RecordStream, Source, _looks_like_content, build_tree, fingerprint_bytes
 from .rules import RuleSet, answer_for, rules_for
-from .writer import render_records, trailer_from_counts
+from .writer import CRLF, render_records, trailer_from_counts
+
+#: a returned record, or (for write_retour, see _Builder.as_text) just its text
+Row = Record | str
+#: a row, or the bytes of several rows (CR/LF after each)
+Item = Row | bytes
+
+#: ranges of an answer read in one go when this close (bytes), up to this much at a time
+_GAP, _WINDOW = 1 << 16, 1 << 22
 
 
 def value_or_none(rec: Record, key: str) -> Any:
@@ -121,6 +132,9 @@ class _Builder:
         self.price = roles["price_correction"]
         self.file_level = report.status is Status.REJECTED_FILE
         self.overflow = False  # a trailer total does not fit its field (see :meth:`check_totals`)
+        #: flush_rows gives the text of a returned record made from its input text and the
+        #: return fields' tail (a str: the same bytes without a Record each, for writing)
+        self.as_text = False
         spec304 = report.spec
         answer = answer_for(spec304)
         #: the claim line's record type, its referentienummer and its signed declared amount
@@ -200,7 +214,7 @@ class _Builder:
         return counted(tap(records))
 
     def walk(self, blocks: Iterable[tuple[list[str], list[str] | None]], tot: _Totals,
-             body: bool = True) -> Iterator[Record]:
+             body: bool = True) -> Iterator[Row]:
         """The return body from the input's lines while adding them to *tot*; *blocks* as
         :meth:`RecordStream.blocks` gives them.
 
@@ -232,7 +246,7 @@ class _Builder:
 
         make = self.make
 
-        def flush() -> Iterator[Record]:
+        def flush() -> Iterator[Row]:
             return self.flush_rows(group, outs, tot, {})
 
         crlf = itertools.repeat("\r\n")
@@ -290,7 +304,7 @@ class _Builder:
             t.isascii() and t.isdigit() and len(t) == 2 and lay.length == spec.record_length
             for t, lay in spec.records.items())
 
-    def walk_batches(self, batches: Iterable[Batch], tot: _Totals, body: bool = True) -> Iterator[Record]:
+    def walk_batches(self, batches: Iterable[Batch], tot: _Totals, body: bool = True) -> Iterator[Row]:
         """:meth:`walk` over the engine's batches (:func:`~eicodec.batches.iter_batches`):
         the totals by array operations, Python only for the lines of the groups that
         return something (and for claim lines whose amount is not plain)."""
@@ -312,7 +326,7 @@ class _Builder:
 
         make = self.make
 
-        def flush(members: list[tuple[int, str, str]], lines_out: set[int]) -> Iterator[Record]:
+        def flush(members: list[tuple[int, str, str]], lines_out: set[int]) -> Iterator[Row]:
             return self.flush_rows(members, lines_out, tot, batch_out)
 
         for batch in batches:
@@ -431,17 +445,42 @@ class _Builder:
         as a whole (STB §6.7, §6.9): voorlooprecord and sluitrecord only. Awards or
         added comments may return lines, so they need the file."""
         rep = self.report
-        if self.awards or self.comments or not self.batch_walk_ok() or rep.header_line is None:
-            return None
         if not (rep.status is Status.REJECTED_FILE or (
                 rep.status is Status.APPROVED and self.mode == "insurer" and not len(rep.outcomes))):
+            return None
+        tot = self._report_totals()
+        if tot is not None and rep.status is not Status.APPROVED:
+            tot.awarded = 0
+        return tot
+
+    def ranged(self) -> tuple[_Totals, AnswerIndex] | None:
+        """An insurer's answer to a file with rejected lines, from the byte ranges of the
+        returned groups that validation kept (:mod:`eicodec.answer_index`): the totals
+        but the awarded one (made while reading the ranges), and the index; None when
+        the ranges do not tell all (awards or comments, VECOZO's every record, a file
+        not read as regular lines, an outcome outside them, totals not exact)."""
+        rep = self.report
+        index = rep.answer_index
+        if (rep.status is not Status.REJECTED_RECORDS or self.mode != "insurer" or self.everything
+                or index is None or not index.complete or index.step != rep.spec.record_length + 2):
+            return None
+        tot = self._report_totals()
+        if tot is None or not index.covers(rep.outcomes.lines_between(0, 1 << 62)):
+            return None
+        return tot, index
+
+    def _report_totals(self) -> _Totals | None:
+        """Header, declared and submitted totals from the report (see :meth:`known_totals`);
+        awarded as declared. None when they are not exactly what reading the file gives."""
+        rep = self.report
+        if self.awards or self.comments or not self.batch_walk_ok() or rep.header_line is None:
             return None
         spec = rep.spec
         declared = rep.amount_sums.get(spec.layout(self.claim_t).signed[self.amount_attr][0].rubric)
         if declared is None:
             return None
         tot = _Totals(header=self.make(rep.header_line, rep.header_raw, "\r\n"), declared=declared,
-                      awarded=declared if rep.status is Status.APPROVED else 0)
+                      awarded=declared)
         trailers = rep.counts.get(spec.trailer, 0)
         if trailers == 1 and rep.trailer_raw is not None:  # (the one sluitrecord, in its place)
             if self.total_attr and len(rep.trailer_raw) == spec.layout(spec.trailer).length:
@@ -449,6 +488,286 @@ class _Builder:
         elif trailers:
             return None
         return tot
+
+    def windows(self, fh: IO[bytes], index: AnswerIndex, check: bool = True
+                ) -> Iterator[tuple[memoryview, np.ndarray, np.ndarray, np.ndarray]]:
+        """The ranges of *index* read from *fh* a window of nearby ranges at a time: the
+        window's bytes (whole lines) and its ranges' first lines, numbers of lines and
+        offsets in the window; raises :class:`MismatchError` when a range's bytes are not
+        those validation read (its CRC-32; ``check=False``: not compared)."""
+        step = index.step
+        firsts = np.array(index.first, np.int64)
+        sizes = np.array(index.count, np.int64)
+        offsets = np.array(index.offset, np.int64)
+        if not len(firsts):
+            return
+        ends = offsets + sizes * step
+        # a new window where the gap to the range before is large, or every _WINDOW bytes
+        cut = np.flatnonzero(offsets[1:] - ends[:-1] > _GAP) + 1
+        bounds = [0, *cut.tolist(), len(firsts)]
+        for a, b in itertools.pairwise(bounds):
+            part = (offsets[a:b] - offsets[a]) // _WINDOW
+            sub = [a, *(np.flatnonzero(part[1:] != part[:-1]) + 1 + a).tolist(), b]
+            for lo, hi in itertools.pairwise(sub):
+                start, end = int(offsets[lo]), int(ends[hi - 1])
+                fh.seek(start)
+                view = memoryview(fh.read(end - start))
+                if len(view) != end - start:
+                    raise MismatchError("the report is not about this declaration (its records differ)")
+                rel = offsets[lo:hi] - start
+                if check:
+                    for at, size, crc in zip(rel.tolist(), (sizes[lo:hi] * step).tolist(), index.crc[lo:hi]):
+                        if zlib.crc32(view[at:at + size]) != crc:
+                            raise MismatchError("the report is not about this declaration (its records differ)")
+                yield view, firsts[lo:hi], sizes[lo:hi], rel
+
+    def range_data(self, fh: IO[bytes], index: AnswerIndex) -> Iterator[tuple[int, memoryview]]:
+        """(first line, bytes) of each range of *index* (see :meth:`windows`)."""
+        step = index.step
+        for view, firsts, sizes, rel in self.windows(fh, index):
+            for line, count, at in zip(firsts.tolist(), sizes.tolist(), rel.tolist()):
+                yield line, view[at:at + count * step]
+
+    def not_awarded(self, pieces: Iterable[tuple[int, memoryview]], outs: Mapping[int, Outcome],
+                    step: int) -> int:
+        """The declared amounts of the claim lines in *pieces* that are not approved (their
+        sum comes off the declared total to make the awarded one); *outs*: the outcomes."""
+        claim_t, width = self.claim_t, step - 2
+        wanted = self.not_approved_claims(outs)
+        total, k, n = 0, 0, len(wanted)
+        for first, piece in pieces:  # (ascending, as the lines wanted)
+            end = first + len(piece) // step
+            while k < n and wanted[k] < first:
+                k += 1
+            while k < n and wanted[k] < end:
+                line = wanted[k]
+                k += 1
+                at = (line - first) * step
+                raw = str(piece[at:at + width], "ascii")
+                if raw[:2] != claim_t:
+                    continue
+                declared = self.declared(raw)
+                total += declared if declared is not None else (
+                    value_or_none(self.make(line, raw, "\r\n"), self.amount_attr) or 0)
+        return total
+
+    def not_approved_claims(self, outs: Mapping[int, Outcome]) -> list[int]:
+        """The lines of the claim lines whose outcome is not approved, ascending."""
+        approved, claim_t = Verdict.APPROVED, self.claim_t
+        return sorted(line for line, o in outs.items() if o.record_type == claim_t and o.verdict is not approved)
+
+    def cannot_overflow(self, tot: _Totals, not_approved: int) -> bool:
+        """Whether no trailer total can overflow (:meth:`check_totals`) whatever the
+        amounts of the *not_approved* claim lines: the awarded total lies within that
+        many of the largest claim amounts of the declared one."""
+        line_max = 10 ** self.report.spec.layout(self.claim_t).signed[self.amount_attr][0].length - 1
+        return self._fits(self.ret.submitted_total, self.submitted(tot)) and \
+            self._fits(self.ret.awarded_total, abs(tot.declared) + not_approved * line_max)
+
+    def range_body(self, pieces: Iterable[tuple[int, memoryview]], outs: Mapping[int, Outcome], step: int,
+                   tot: _Totals, award: bool = False) -> Iterator[Row]:
+        """The returned records of the groups in *pieces* (each range one top-level group;
+        the first, up to the first top-level record, the records before any), as
+        :meth:`flush_rows` makes them for an insurer's answer without awards or added
+        comments: a unit (a record with its comment records) goes back when one of its
+        lines has an outcome; with a unit after the first, every unit that is no claim
+        line (the insured, a debtor) goes too. *outs*: the outcomes of all lines; with
+        *award*, the declared amounts of the claim lines not approved (every one goes
+        back) come off ``tot.awarded``."""
+        spec = self.report.spec
+        comment, claim_t, layouts = spec.comment, self.claim_t, spec.records
+        header_t, trailer_t = spec.header, spec.trailer
+        width = step - 2
+        memo, approved, as_text = self._plain_tails, Verdict.APPROVED, self.as_text
+        lay305 = self.spec.layout
+        for first, piece in pieces:
+            text = str(piece, "ascii")  # (validation read these bytes as ASCII lines)
+            units: list[list[Any]] = []  # [(line, text), its comment records, whether it goes back]
+            line = first - 1
+            for at in range(0, len(text), step):
+                line += 1
+                raw = text[at:at + width]
+                t = raw[:2]
+                if t not in layouts or t == header_t or t == trailer_t:
+                    continue
+                if t == comment:
+                    if units:  # (a comment before any unit follows no detail record)
+                        units[-1][1].append((line, raw))
+                        if line in outs:
+                            units[-1][2] = True
+                    continue
+                units.append([(line, raw), [], line in outs])
+            if not any(u[2] for u in units):
+                continue
+            if any(u[2] for u in units[1:]):  # a returned claim takes its insured (and debtor) along
+                for u in units:
+                    u[2] = u[2] or u[0][1][:2] != claim_t
+            for head, cms, back in units:
+                if not back:
+                    continue
+                if award and head[1][:2] == claim_t:
+                    outcome = outs.get(head[0])
+                    if outcome is not None and outcome.verdict is not approved:
+                        declared = self.declared(head[1])
+                        tot.awarded -= declared if declared is not None else (
+                            value_or_none(self.make(head[0], head[1], "\r\n"), self.amount_attr) or 0)
+                for line, raw in (head, *cms):
+                    t = raw[:2]
+                    outcome = outs.get(line)
+                    key: tuple[Any, ...] | None = None
+                    if t != claim_t or (outcome is not None and outcome.verdict is not approved):
+                        key = (t, outcome.verdict, outcome.codes) if outcome is not None else (t,)
+                        tail = memo.get(key)
+                        if tail is not None:
+                            yield raw + tail if as_text else Record(lay305(t), raw + tail, line)
+                            continue
+                    kept, values = self._codes_values(t, raw, outcome, tot,
+                                                      lambda: self.make(line, raw, "\r\n"))  # noqa: B023
+                    tail = self._tail(t, kept, values)
+                    if key is not None and tail is not None:
+                        memo[key] = tail
+                    if tail is None:
+                        yield self.returned(self.make(line, raw, "\r\n"), tot, outs.__contains__)
+                    else:
+                        yield raw + tail if as_text else Record(lay305(t), raw + tail, line)
+
+    def _window_rows(self, window: tuple[memoryview, np.ndarray, np.ndarray, np.ndarray], step: int,
+                     table: tuple[np.ndarray, np.ndarray, list[tuple[str, Verdict, tuple[str, ...]]]]
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The lines of a window (:meth:`windows`): its bytes as a (lines, step) array, and
+        per line of the ranges its row in that array, line number, range, record type
+        (-1: not two digits) and outcome (an index into the outcomes' combinations, -1:
+        none)."""
+        view, firsts, sizes, rel = window
+        rid = np.repeat(np.arange(len(firsts)), sizes)
+        k = np.arange(len(rid)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        off = rel[rid] // step + k  # (the window is whole lines)
+        lines = firsts[rid] + k
+        arr = np.frombuffer(view, np.uint8).reshape(-1, step)
+        d0, d1 = arr[off, 0].astype(np.int64) - 48, arr[off, 1].astype(np.int64) - 48
+        types = np.where((d0 >= 0) & (d0 <= 9) & (d1 >= 0) & (d1 <= 9), d0 * 10 + d1, -1)
+        out_lines, out_which, _ = table
+        which = np.full(len(lines), -1, np.int64)
+        if len(out_lines):
+            at = np.minimum(np.searchsorted(out_lines, lines), len(out_lines) - 1)
+            hit = out_lines[at] == lines
+            which[hit] = out_which[at[hit]]
+        return arr, off, lines, rid, types, which
+
+    def _amounts(self, arr: np.ndarray, off: np.ndarray, lines: np.ndarray) -> int:
+        """The sum of the signed declared amounts of the claim lines on rows *off* of *arr*."""
+        if not len(off):
+            return 0
+        f = arr[off, self.a0:self.a1]
+        sign = arr[off, self.dcpos]
+        d_code, c_code = ord("D"), ord("C")
+        plain = all_digits(f) & ((sign == d_code) | (sign == c_code))
+        total = int((np.where(sign == c_code, -1, 1) * digits_value(f))[plain].sum())
+        for k in np.flatnonzero(~plain).tolist():
+            total += self._amount(memoryview(arr[int(off[k]), :self.len04].tobytes()), 0, int(lines[k]))
+        return total
+
+    def window_not_awarded(self, window: tuple[memoryview, np.ndarray, np.ndarray, np.ndarray], step: int,
+                           table: tuple[np.ndarray, np.ndarray, list[tuple[str, Verdict, tuple[str, ...]]]]) -> int:
+        """:meth:`not_awarded` of one window, by array operations."""
+        arr, off, lines, _rid, types, which = self._window_rows(window, step, table)
+        not_ok = np.array([c[1] is not Verdict.APPROVED for c in table[2]] + [False])
+        sel = np.flatnonzero((types == int(self.claim_t)) & not_ok[which])
+        return self._amounts(arr, off[sel], lines[sel])
+
+    def range_bytes(self, window: tuple[memoryview, np.ndarray, np.ndarray, np.ndarray], step: int,
+                    table: tuple[np.ndarray, np.ndarray, list[tuple[str, Verdict, tuple[str, ...]]]],
+                    tot: _Totals, award: bool, counts: dict[str, int]) -> bytes | None:
+        """:meth:`range_body` of one window (:meth:`windows`) at once, as the bytes of its
+        returned records (CR/LF after each): the units that go back found by array
+        operations, the return fields' tail made once per (type, outcome) and Python
+        only for a claim line whose tail depends on its amount. Adds to *counts* (and,
+        with *award*, takes the claim lines not approved off ``tot.awarded``). None
+        when a record does not come out plain (:meth:`range_body` then makes them).
+        *table*: the outcomes' lines, combination indices and combinations."""
+        spec = self.report.spec
+        n, out_len = spec.record_length, self.spec.record_length
+        code = np.array([int(t) for t in spec.records], np.int64)
+        head_t, tail_t, comment_t, claim = int(spec.header), int(spec.trailer), int(spec.comment), int(self.claim_t)
+        arr, off, lines, rid, types, which = self._window_rows(window, step, table)
+        m = np.flatnonzero(np.isin(types, code) & (types != head_t) & (types != tail_t))  # the members
+        mt, mr = types[m], rid[m]
+        head = mt != comment_t  # a unit: a record and the comment records after it (same range)
+        uid = np.cumsum(head) - 1
+        heads = np.flatnonzero(head)
+        valid = uid >= 0
+        valid[valid] = mr[heads[uid[valid]]] == mr[valid]  # (a comment before any unit: none)
+        back = np.zeros(len(heads), bool)
+        back[uid[valid & (which[m] >= 0)]] = True
+        u_range = mr[heads]
+        first_unit = np.ones(len(heads), bool)  # (the first unit of its range)
+        first_unit[1:] = u_range[1:] != u_range[:-1]
+        back |= np.isin(u_range, u_range[back & ~first_unit]) & (mt[heads] != claim)  # the insured along
+        rows = m[valid & back[np.maximum(uid, 0)]]
+        if not len(rows):
+            return b""
+        combos = table[2]
+        rt, rw = types[rows], which[rows]
+        not_ok = np.array([c[1] is not Verdict.APPROVED for c in combos] + [False])
+        plain = (rt != claim) | not_ok[rw]  # the tail does not depend on the text
+        keys = rt * (len(combos) + 1) + (rw + 1)
+        uniq, first_at, inv = np.unique(keys[plain], return_index=True, return_inverse=True)
+        plain_rows = np.flatnonzero(plain)
+        tails: list[bytes] = []
+        memo = self._plain_tails
+        for key, j in zip(uniq.tolist(), plain_rows[first_at].tolist()):
+            t_code, w1 = divmod(key, len(combos) + 1)
+            t = f"{t_code:02d}"
+            outcome = Outcome(int(lines[rows[j]]), *combos[w1 - 1]) if w1 else None
+            memo_key = (t, outcome.verdict, outcome.codes) if outcome is not None else (t,)
+            tail = memo.get(memo_key)
+            if tail is None:
+                tail = self._row_tail(arr[int(off[rows[j]])], int(lines[rows[j]]), t, outcome, tot)
+                if tail is None:
+                    return None
+                memo[memo_key] = tail
+            tails.append(tail.encode("ascii"))
+        own: dict[int, bytes] = {}  # the other rows' tails (a claim line paid: its amount)
+        for j in np.flatnonzero(~plain).tolist():
+            w = int(rw[j])
+            outcome = Outcome(int(lines[rows[j]]), *combos[w]) if w >= 0 else None
+            tail = self._row_tail(arr[int(off[rows[j]])], int(lines[rows[j]]), f"{int(rt[j]):02d}", outcome, tot)
+            if tail is None:
+                return None
+            own[j] = tail.encode("ascii")
+        if any(len(t) != out_len - n for t in (*tails, *own.values())):
+            return None
+        out = np.empty((len(rows), out_len + 2), np.uint8)
+        out[:, :n] = arr[off[rows], :n]
+        if tails:
+            block = np.frombuffer(b"".join(tails), np.uint8).reshape(len(tails), out_len - n)
+            out[plain_rows, n:out_len] = block[inv.reshape(-1)]
+        for j, tail_bytes in own.items():
+            out[j, n:out_len] = np.frombuffer(tail_bytes, np.uint8)
+        out[:, out_len] = 13
+        out[:, out_len + 1] = 10
+        if award:
+            sel = rows[(rt == claim) & not_ok[rw]]
+            tot.awarded -= self._amounts(arr, off[sel], lines[sel])
+        kinds, many = np.unique(rt, return_counts=True)
+        for t_code, c in zip(kinds.tolist(), many.tolist()):
+            counts[f"{t_code:02d}"] = counts.get(f"{t_code:02d}", 0) + c
+        return out.tobytes()
+
+    def _row_tail(self, row: np.ndarray, line: int, t: str, outcome: Outcome | None, tot: _Totals) -> str | None:
+        """The return fields' tail of the record whose bytes *row* begins with (ASCII;
+        None: not plain)."""
+        raw = row[:self.report.spec.record_length].tobytes().decode("ascii")
+        kept, values = self._codes_values(t, raw, outcome, tot, lambda: self.make(line, raw, "\r\n"))
+        tail = self._tail(t, kept, values)
+        return tail if tail is not None and tail.isascii() else None
+
+    def _amount(self, view: memoryview, at: int, line: int) -> int:
+        """The signed declared amount of the claim line at *at* in *view*."""
+        raw = str(view[at:at + self.len04], "ascii")
+        declared = self.declared(raw)
+        return declared if declared is not None else (
+            value_or_none(self.make(line, raw, "\r\n"), self.amount_attr) or 0)
 
     # ------------------------------------------------------------ pass B
     def header(self, original: Record, corrections: bool) -> Record:
@@ -496,7 +815,7 @@ class _Builder:
         found = self._classes.get(raw[:2])
         return found[1](found[0], raw, line, term) if found is not None else Record(None, raw, line, term)
 
-    def body(self, records: Iterable[Record], totals: _Totals) -> Iterator[Record]:
+    def body(self, records: Iterable[Record], totals: _Totals) -> Iterator[Row]:
         """The returned detail records of *records* (the declaration's, in file order)."""
         if self.file_level:
             for _ in records:  # no detail records go back, but the totals need the trailer
@@ -595,7 +914,7 @@ class _Builder:
         return tail
 
     def flush_rows(self, members: list[tuple[int, str, str]], lines_out: set[int], totals: _Totals,
-                   outcome_of: Mapping[int, Outcome]) -> Iterator[Record]:
+                   outcome_of: Mapping[int, Outcome]) -> Iterator[Row]:
         """The returned records of one top-level group, given as (line, text, end) of its
         records; *lines_out*: those of its lines that have an outcome, *outcome_of* some
         of their outcomes (the others are looked up in the report). A returned record is
@@ -624,6 +943,7 @@ class _Builder:
         # depend on its text: once per (type, outcome)
         priced = bool(self.awards) or self.mode == "insurer"
         memo = self._plain_tails
+        as_text = self.as_text
         for (m, cms), ret, more in zip(units, returned, added):
             if not ret:
                 continue
@@ -638,7 +958,8 @@ class _Builder:
                     key = (t, outcome.verdict, outcome.codes) if outcome is not None else (t,)
                     tail = memo.get(key)
                     if tail is not None:
-                        yield Record(self.spec.layout(t), raw[:n].ljust(n) + tail, line)
+                        yield raw[:n].ljust(n) + tail if as_text else Record(self.spec.layout(t),
+                                                                              raw[:n].ljust(n) + tail, line)
                         continue
                 kept, values = self._codes_values(t, raw, outcome, totals,
                                                   lambda: make(line, raw, term))  # noqa: B023 (called at once)
@@ -647,6 +968,8 @@ class _Builder:
                     memo[key] = tail
                 if tail is None:
                     yield self.returned(make(line, raw, term), totals, lines_out.__contains__)
+                elif as_text:
+                    yield raw[:n].ljust(n) + tail
                 else:
                     yield Record(self.spec.layout(t), raw[:n].ljust(n) + tail, line)
             if more:  # numbered on from the record's own comments
@@ -778,6 +1101,17 @@ def iter_retour(source: Declaration | Source, report: Report, *, insurer_referen
     The input is read once (twice with ``awards``). Whether the report is about it is
     known only at the end: :class:`~eicodec.errors.MismatchError` then comes after the
     records before the trailer (:func:`write_retour` leaves no output then)."""
+    for item in _answer(source, report, False, insurer_reference=insurer_reference, return_date=return_date,
+                        awards=awards, comments=comments, mode=mode, spec=spec, decisions=decisions):
+        assert isinstance(item, Record)
+        yield item
+
+
+def _answer(source: Declaration | Source, report: Report, as_text: bool, *, insurer_reference: str | None = None,
+            return_date: dt.date | None = None, awards: Mapping[str, Award | int] | None = None,
+            comments: Mapping[Any, Sequence[str]] | None = None, mode: str | None = None,
+            spec: MessageSpec | None = None, decisions: Mapping[str, Any] | None = None) -> Iterator[Item]:
+    """:func:`iter_retour`; with *as_text*, some returned records come as their text alone."""
     if decisions:  # the insurer's own decisions (eicodec.decisions) join the awards
         awards = decided_awards(decisions, awards, source, report, mode or report.mode)
     spec305 = spec or return_spec(report.spec)
@@ -789,13 +1123,21 @@ def iter_retour(source: Declaration | Source, report: Report, *, insurer_referen
     make, to_close = _replayable(source)
     try:
         known = b.known_totals()
-        if known is not None and report.fingerprint and _fingerprint(make()) == report.fingerprint:
+        if known is not None and _unchanged(source, make, report):
             # Nothing but voorlooprecord and sluitrecord goes back: made from what the
-            # validation kept, the input read again only for its fingerprint.
+            # validation kept, the input read again only for its fingerprint (not at all
+            # when its stamp says it is the file validated).
             assert known.header is not None
             b.check_totals(known)
             yield b.header(known.header, False)
             yield b.trailer({}, known)
+            return
+        ranged = b.ranged()
+        if ranged is not None and _unchanged(source, make, report):
+            # Rejected lines: their groups read back from the byte ranges validation kept
+            # (each checked against its CRC-32 first), the totals from the report.
+            b.as_text = as_text  # (ASCII lines: their texts are written as they are)
+            yield from _from_ranges(b, make, *ranged)
             return
         # The header must know whether any award corrects an amount: with awards, a first
         # pass gathers the totals; without, they are gathered while the body is written.
@@ -818,7 +1160,8 @@ def iter_retour(source: Declaration | Source, report: Report, *, insurer_referen
             yield b.header(again.header, bool(again.corrected))
             counts: dict[str, int] = {}
             for rec in itertools.chain([head] if head is not None else [], body):
-                counts[rec.record_type] = counts.get(rec.record_type, 0) + 1
+                t = rec[:2] if isinstance(rec, str) else rec.record_type
+                counts[t] = counts.get(t, 0) + 1
                 yield rec
             if report.status is not Status.REJECTED_FILE and stream.info.fingerprint != report.fingerprint:
                 raise MismatchError("the report is not about this declaration (its records differ)")
@@ -826,6 +1169,66 @@ def iter_retour(source: Declaration | Source, report: Report, *, insurer_referen
     finally:
         for fh in to_close:
             fh.close()
+
+
+def _from_ranges(b: _Builder, make: Callable[[], Source], tot: _Totals, index: AnswerIndex) -> Iterator[Item]:
+    """:func:`iter_retour` from the ranges of *index* (the awarded total: the declared one
+    less the claim lines not approved, all of which go back)."""
+    binary = _binary(make())
+    assert binary is not None  # (validation kept ranges only of input it read as bytes)
+    try:
+        outcomes = b.report.outcomes
+        outs = outcomes.verdicts_of_lines(outcomes.lines_between(0, 1 << 62))
+        step = index.step
+        # one pass when no total can overflow (the header does not wait for the awarded
+        # total; a range that differs then stops the answer midway: write_retour leaves
+        # nothing behind), else a first pass checks the ranges and takes that total
+        once = not b.may_overflow() or b.cannot_overflow(tot, len(b.not_approved_claims(outs)))
+        if not once:
+            if b.as_text:
+                table = outcomes.table()
+                tot.awarded = tot.declared - sum(b.window_not_awarded(window, step, table)
+                                                 for window in b.windows(binary, index, check=False))
+            else:
+                tot.awarded = tot.declared - b.not_awarded(b.range_data(binary, index), outs, step)
+            b.check_totals(tot)
+        assert tot.header is not None
+        yield b.header(tot.header, False)
+        counts: dict[str, int] = {}
+        if not b.file_level and b.as_text and b.spec.record_length == min(
+                lay.length for lay in b.spec.records.values()) == max(lay.length for lay in b.spec.records.values()):
+            table = outcomes.table()
+            for window in b.windows(binary, index):
+                before, awarded = dict(counts), tot.awarded
+                block = b.range_bytes(window, step, table, tot, once, counts)
+                if block is not None:
+                    yield block
+                    continue
+                counts, tot.awarded = before, awarded  # (a record not plain: made one by one)
+                view, firsts, sizes, rel = window
+                pieces = [(line, view[at:at + count * step])
+                          for line, count, at in zip(firsts.tolist(), sizes.tolist(), rel.tolist())]
+                for rec in b.range_body(pieces, outs, step, tot, award=once):
+                    t = rec[:2] if isinstance(rec, str) else rec.record_type
+                    counts[t] = counts.get(t, 0) + 1
+                    yield rec
+        elif not b.file_level:
+            for rec in b.range_body(b.range_data(binary, index), outs, step, tot, award=once):
+                t = rec[:2] if isinstance(rec, str) else rec.record_type
+                counts[t] = counts.get(t, 0) + 1
+                yield rec
+        yield b.trailer(counts, tot)
+    finally:
+        binary.close()
+
+
+def _unchanged(source: Source, make: Callable[[], Source], report: Report) -> bool:
+    """Whether *source* is the input *report* is about: its stamp as validation kept it
+    (no reading), else its fingerprint (one CRC-32 pass over its bytes)."""
+    index = report.answer_index
+    if index is not None and index.stamp is not None and stamp_of(source) == index.stamp:
+        return True
+    return bool(report.fingerprint) and _fingerprint(make()) == report.fingerprint
 
 
 def _fingerprint(source: Source) -> str:
@@ -844,7 +1247,7 @@ def _fingerprint(source: Source) -> str:
     return fingerprint_bytes(iter(lambda: read(1 << 20), b""))
 
 
-def _from_records(b: _Builder, source: Declaration, report: Report) -> Iterator[Record]:
+def _from_records(b: _Builder, source: Declaration, report: Report) -> Iterator[Row]:
     """:func:`iter_retour` of a :class:`Declaration` (its records are already made)."""
     open_records, close = _opener(source, report)
     try:
@@ -872,9 +1275,10 @@ def _from_records(b: _Builder, source: Declaration, report: Report) -> Iterator[
         header = b.header(totals.header, bool(totals.corrected))
         yield header
         counts: dict[str, int] = {}
-        for rec in b.body(itertools.chain(first, records), totals):
-            counts[rec.record_type] = counts.get(rec.record_type, 0) + 1
-            yield rec
+        for item in b.body(itertools.chain(first, records), totals):
+            t = item[:2] if isinstance(item, str) else item.record_type
+            counts[t] = counts.get(t, 0) + 1
+            yield item
         yield b.trailer(counts, totals)
     finally:
         close()
@@ -910,8 +1314,8 @@ def write_retour(source: Declaration | Source, report: Report, target: str | os.
     On an error (such as :class:`~eicodec.errors.MismatchError`, known only at the end)
     nothing stays behind: a path is written through a temporary file, and what was
     written to a seekable file object is cut off again."""
-    records = iter_retour(source, report, **kw)
     enc = encoding or _enc(report)
+    records = _answer(source, report, _ascii_kin(enc), **kw)
     if isinstance(target, (str, os.PathLike)):
         with atomic_output(target) as fh:
             _write(records, fh, enc)
@@ -926,16 +1330,38 @@ def write_retour(source: Declaration | Source, report: Report, target: str | os.
         raise
 
 
-def _write(records: Iterable[Record], fh: IO[bytes], encoding: str) -> None:
-    """:func:`~eicodec.writer.write_records` to an open file, a few hundred records a write."""
+def _write(items: Iterable[Item], fh: IO[bytes] | list[bytes], encoding: str) -> None:
+    """:func:`~eicodec.writer.write_records` to an open file (or a list of chunks), a few
+    hundred records a write; a record given as its text alone (ASCII, the record's
+    length: see :attr:`_Builder.as_text`) is joined with the others as it is."""
     chunks: list[bytes] = []
-    for chunk in render_records(records, encoding):
-        chunks.append(chunk)
-        if len(chunks) == 512:
-            fh.write(b"".join(chunks))
-            chunks.clear()
+    texts: list[str] = []
+    for item in items:
+        if isinstance(item, str):
+            texts.append(item)
+            if len(texts) < 512:
+                continue
+        if texts:
+            chunks.append((CRLF.join(texts) + CRLF).encode(encoding))
+            texts.clear()
+        if isinstance(item, bytes):
+            chunks.append(item)
+        elif not isinstance(item, str):
+            chunks.extend(render_records([item], encoding))
+        if len(chunks) >= 512:
+            _put(fh, chunks)
+    if texts:
+        chunks.append((CRLF.join(texts) + CRLF).encode(encoding))
     if chunks:
+        _put(fh, chunks)
+
+
+def _put(fh: IO[bytes] | list[bytes], chunks: list[bytes]) -> None:
+    if isinstance(fh, list):
+        fh.extend(chunks)
+    else:
         fh.write(b"".join(chunks))
+    chunks.clear()
 
 
 def _position(fh: IO[bytes]) -> int | None:
@@ -949,7 +1375,19 @@ def _position(fh: IO[bytes]) -> int | None:
 def dumps_retour(source: Declaration | Source, report: Report, *, encoding: str | None = None,
                  **kw: Any) -> bytes:
     """The AP305 as bytes."""
-    return b"".join(render_records(iter_retour(source, report, **kw), encoding or _enc(report)))
+    enc = encoding or _enc(report)
+    chunks: list[bytes] = []
+    _write(_answer(source, report, _ascii_kin(enc), **kw), chunks, enc)
+    return b"".join(chunks)
+
+
+def _ascii_kin(encoding: str) -> bool:
+    """Whether *encoding* writes ASCII text as its bytes (the answer's rows may then be
+    given as text and bytes: see :attr:`_Builder.as_text`)."""
+    try:
+        return codecs.lookup(encoding).name in ("utf-8", "ascii", "cp1252", "iso8859-1", "iso8859-15")
+    except LookupError:
+        return False
 
 
 def _enc(report: Report) -> str:

@@ -1,0 +1,176 @@
+"""What validation keeps for the answer: where the groups that go back lie in the file.
+
+An insurer's AP305 to a file with rejected lines copies the top-level groups (an insured
+with the claim lines under it) that hold a returned record, and nothing else of the
+body (STB §6.7). While :func:`~eicodec.validate` reads a file as regular lines (ASCII,
+each the record length and CR/LF, see :mod:`eicodec.batches`), :class:`Recorder` notes
+for each top-level group that got an outcome the lines and bytes it spans and their
+CRC-32: memory grows with the returned groups, not with the file. The answer
+(:mod:`eicodec.retour`) then reads those byte ranges only (seek + read), each checked
+against its CRC-32 before a byte of the answer is made.
+
+:func:`stamp_of` is a file's identity by ``stat`` (device, inode, size, modification and
+change times in nanoseconds), kept when it did not change while the file was read and
+was not recent then (a change within the same tick of the file system's clock would
+leave it as it was, as git's "racy" files): an answer to a file whose stamp is the same
+needs no second reading to know that the report is about it. Otherwise the whole file's
+fingerprint (CRC-32 and size) is compared, as before.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+import zlib
+from array import array
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import numpy as np
+
+from .layouts import MessageSpec
+from .reader import _looks_like_content
+
+if TYPE_CHECKING:
+    from .batches import Batch
+    from .findings import Outcomes
+
+#: a stamp is trusted only when the file's times lie this far before its reading began
+#: (file system clocks tick coarsely: 2 s on FAT, a few ms on ext4)
+RACY_NS = 3_000_000_000
+
+Stamp = tuple[int, int, int, int, int]
+
+
+def _longs() -> array[int]:
+    return array("q")
+
+
+@attrs.define(eq=False)
+class AnswerIndex:
+    """The byte ranges of the top-level groups with an outcome, in file order: first line,
+    number of lines, byte offset of the first line in the input (as validation read it)
+    and CRC-32 of the range's bytes; lines are ``step`` bytes each (the record length and
+    CR/LF). ``complete``: the whole file was followed (else the ranges are not used).
+    ``stamp``: see :func:`stamp_of` (None: not kept)."""
+
+    step: int
+    first: array[int] = attrs.field(factory=_longs)
+    count: array[int] = attrs.field(factory=_longs)
+    offset: array[int] = attrs.field(factory=_longs)
+    crc: array[int] = attrs.field(factory=_longs)
+    complete: bool = False
+    stamp: Stamp | None = None
+
+    def __len__(self) -> int:
+        return len(self.first)
+
+    def ranges(self) -> Iterator[tuple[int, int, int, int]]:
+        """(first line, number of lines, byte offset, CRC-32) of each range."""
+        return zip(self.first, self.count, self.offset, self.crc)
+
+    def covers(self, lines: np.ndarray) -> bool:
+        """Whether each of *lines* (ascending) lies in a range."""
+        if not len(lines):
+            return True
+        if not len(self.first):
+            return False
+        starts = np.frombuffer(self.first, np.int64)
+        at = np.searchsorted(starts, lines, "right") - 1
+        ends = starts + np.frombuffer(self.count, np.int64)
+        return bool((at >= 0).all() and (lines < ends[np.maximum(at, 0)]).all())
+
+
+class Recorder:
+    """Follows the batches of one validation pass (the engine calls :meth:`feed` after
+    each batch is checked, :meth:`finish` at the end). The top-level group being read is
+    open: its CRC-32 goes on batch by batch; a group closes at the next top-level record,
+    in the batch where the engine gives it its verdicts, and is kept if it got any."""
+
+    def __init__(self, spec: MessageSpec) -> None:
+        tops = spec.top_types
+        self.usable = bool(tops) and all(t.isascii() and t.isdigit() and len(t) == 2 for t in tops)
+        self.tops = np.array(sorted(int(t) for t in tops) if self.usable else [], np.int16)
+        self.index = AnswerIndex(spec.record_length + 2)
+        self.next_line = 1  # the line the next batch must start with
+        self.open_line = 1  # the first line of the open range
+        self.open_offset = -1  # its byte offset (-1: no batch yet)
+        self.open_crc = 0
+
+    def _keep(self, line: int, count: int, offset: int, crc: int) -> None:
+        ix = self.index
+        ix.first.append(line)
+        ix.count.append(count)
+        ix.offset.append(offset)
+        ix.crc.append(crc)
+
+    def feed(self, batch: Batch, outcomes: Outcomes) -> None:
+        """After the engine checked *batch*: keep the groups closed in it that got an outcome."""
+        if not self.usable:
+            return
+        data, step, first = batch.raw, self.index.step, batch.first
+        if data is None or batch.width + 2 != step or first != self.next_line or len(data) != len(batch) * step:
+            self.usable = False  # (not read as regular lines: the answer reads the whole file)
+            return
+        if self.open_offset < 0:
+            self.open_offset = batch.offset
+        self.next_line = first + len(batch)
+        view = memoryview(data)
+        rows = np.flatnonzero(np.isin(batch.types, self.tops))
+        if not len(rows):
+            self.open_crc = zlib.crc32(view, self.open_crc)
+            return
+        bounds = [self.open_line, *(rows + first).tolist()]
+        out = outcomes.lines_between(self.open_line, bounds[-1])
+        if len(out):
+            for i in np.unique(np.searchsorted(bounds, out, "right") - 1).tolist():
+                a, b = bounds[i], bounds[i + 1]
+                hi = (b - first) * step
+                if i == 0:
+                    self._keep(a, b - a, self.open_offset, zlib.crc32(view[:hi], self.open_crc))
+                else:
+                    lo = (a - first) * step
+                    self._keep(a, b - a, batch.offset + lo, zlib.crc32(view[lo:hi]))
+        lo = (bounds[-1] - first) * step
+        self.open_line, self.open_offset = bounds[-1], batch.offset + lo
+        self.open_crc = zlib.crc32(view[lo:])
+
+    def finish(self, outcomes: Outcomes, stamp: Stamp | None) -> AnswerIndex:
+        """The index, after the engine's last verdicts (the open group closes at the end)."""
+        ix = self.index
+        ix.stamp = stamp
+        if self.usable and self.open_offset >= 0:
+            if len(outcomes.lines_between(self.open_line, self.next_line)):
+                self._keep(self.open_line, self.next_line - self.open_line, self.open_offset, self.open_crc)
+            ix.complete = True
+        return ix
+
+
+def stamp_of(source: Any) -> Stamp | None:
+    """(device, inode, size, modification ns, change ns) of the regular file *source*
+    names (a path); None for anything else."""
+    if not isinstance(source, (str, os.PathLike)) or (isinstance(source, str) and _looks_like_content(source)):
+        return None
+    try:
+        st = os.stat(source)
+    except (OSError, ValueError):
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def kept_stamp(before: Stamp | None, source: Any, since_ns: int) -> Stamp | None:
+    """*before* (taken before reading *source*, which began at *since_ns*, ``time.time_ns``)
+    when the file's stamp is still the same after reading it and its times lie at least
+    :data:`RACY_NS` before the reading began; else None."""
+    if before is None or stamp_of(source) != before:
+        return None
+    return before if max(before[3], before[4]) < since_ns - RACY_NS else None
+
+
+def now_ns() -> int:
+    """The wall clock in nanoseconds (what file times are compared with)."""
+    return time.time_ns()

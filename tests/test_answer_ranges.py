@@ -1,0 +1,139 @@
+"""An insurer's answer to a file with rejected lines is made from the byte ranges of the
+returned groups that validation kept (eicodec.answer_index): the same bytes as reading
+the whole file again, the reader not used, and a file changed since its validation is
+refused (MismatchError), never answered wrongly."""
+
+from __future__ import annotations
+
+import pickle
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import eicodec
+from eicodec import answer_index, retour
+from tests.test_retour import RETURN_DATE, TODAY, _many_groups
+from tests.test_retour_known import read_again
+from tests.test_validator import INSURER
+
+KW = {"return_date": RETURN_DATE}
+#: rejected claim lines at the start, side by side, and at the edges of 4096-line batches
+REJECTED = {3, 4, 60, 61, 62, 4094, 4096, 4097, 4099, 8191, 8192, 8194, 8195, 8196}
+
+
+class NoReading(Exception):
+    pass
+
+
+def refuse(*_a: object, **_k: object) -> None:
+    raise NoReading
+
+
+@pytest.fixture(scope="module")
+def many() -> bytes:
+    return _many_groups(1400, REJECTED)
+
+
+def groups_with_outcome(data: bytes, report: eicodec.Report) -> int:
+    """The top-level groups (from one record of a top type to the next) holding a line
+    with an outcome, counted from the text."""
+    tops = set(report.spec.top_types)
+    starts = [n for n, line in enumerate(data.split(b"\r\n"), 1) if line[:2].decode() in tops]
+    at = np.searchsorted(np.array(starts), np.array(list(report.outcomes)), "right")
+    return len(set(at.tolist()))
+
+
+@pytest.mark.parametrize("batch_lines", [1, 2, 3, 7, 500, 4096])
+def test_same_bytes_as_reading_the_whole_file(many: bytes, batch_lines: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Groups that span batches (down to one line a batch) and rejected lines at a
+    batch's edges: the ranges are those of the groups with an outcome, one per group,
+    and the answer made from them is byte for byte the one made by reading the file."""
+    report = eicodec.validate(many, today=TODAY, batch_lines=batch_lines)
+    assert report.status is eicodec.Status.REJECTED_RECORDS
+    index = report.answer_index
+    assert index is not None and index.complete
+    assert len(index) == groups_with_outcome(many, report)  # (memory: the returned groups, not the file)
+    expected = read_again(many, report, **KW)
+    monkeypatch.setattr(retour, "RecordStream", refuse)
+    assert eicodec.dumps_retour(many, report, **KW) == expected
+    # iter_retour gives the same records as Records
+    assert b"".join((r.raw + "\r\n").encode() for r in eicodec.iter_retour(many, report, **KW)) == expected
+
+
+def test_a_report_travels_with_its_index(many: bytes) -> None:
+    """validate_many's workers send reports back pickled: the index goes along."""
+    report = pickle.loads(pickle.dumps(eicodec.validate(many, today=TODAY)))
+    assert report.answer_index is not None and len(report.answer_index)
+    assert eicodec.dumps_retour(many, report, **KW) == read_again(many, report, **KW)
+
+
+def test_a_file_not_read_as_regular_lines_is_read_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name with an accent (UTF-8, not ASCII): from there on the file is read through
+    the reader, validation keeps no ranges, the answer reads the file as before."""
+    data = _many_groups(30, {3, 60}).replace(b"Vries                    de", "Vriës                    de".encode())
+    report = eicodec.validate(data, today=TODAY)
+    assert report.status is eicodec.Status.REJECTED_RECORDS
+    assert report.answer_index is not None and not report.answer_index.complete
+    expected = read_again(data, report, **KW)
+    assert eicodec.dumps_retour(data, report, **KW) == expected
+    monkeypatch.setattr(retour, "RecordStream", refuse)
+    with pytest.raises(NoReading):
+        eicodec.dumps_retour(data, report, **KW)
+
+
+def test_a_changed_file_is_refused(tmp_path: Path, many: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "in.asc"
+    path.write_bytes(many)
+    report = eicodec.validate(path, today=TODAY)
+    start = report.answer_index.offset[1]  # type: ignore[union-attr]  # (a byte of a returned group)
+    changed = bytearray(many)
+    changed[start + 10] = ord("9") if changed[start + 10] != ord("9") else ord("8")
+    path.write_bytes(bytes(changed))  # (same size; its times change)
+    target = tmp_path / "out.asc"
+    with pytest.raises(eicodec.MismatchError, match="records differ"):
+        eicodec.write_retour(path, report, target, **KW)
+    assert not target.exists()
+    # even were its stamp the same (a change the file system's clock did not see), the
+    # range's CRC-32 is checked before a byte is written
+    monkeypatch.setattr(retour, "stamp_of", lambda _source: report.answer_index.stamp)  # type: ignore[union-attr]
+    monkeypatch.setattr(retour, "_fingerprint", lambda _source: report.fingerprint)
+    with pytest.raises(eicodec.MismatchError, match="records differ"):
+        eicodec.write_retour(path, report, target, **KW)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.asc"]
+
+
+@pytest.mark.parametrize("data", [INSURER, _many_groups(30, {3, 60})], ids=["approved", "rejected"])
+def test_an_unchanged_file_is_known_by_its_stamp(tmp_path: Path, data: bytes,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file not changed since it was validated is known by its stat stamp: no
+    fingerprint pass over it; a file validated right after it changed gets no stamp
+    (RACY_NS: a change within the same tick of the file system's clock would leave the
+    stamp as it was; file times cannot be set back -- utime sets the change time -- so
+    here the margin is shortened instead of waiting it out)."""
+    path = tmp_path / "in.asc"
+    path.write_bytes(data)
+    fresh = eicodec.validate(path, today=TODAY)
+    assert fresh.answer_index is not None and fresh.answer_index.stamp is None  # (racy: just written)
+    monkeypatch.setattr(answer_index, "RACY_NS", 0)
+    time.sleep(0.02)
+    report = eicodec.validate(path, today=TODAY)
+    assert report.answer_index is not None and report.answer_index.stamp is not None
+    expected = read_again(data, report, **KW)
+    monkeypatch.setattr(retour, "_fingerprint", refuse)
+    monkeypatch.setattr(retour, "RecordStream", refuse)
+    assert eicodec.dumps_retour(path, report, **KW) == expected
+    assert eicodec.dumps_retour(str(path), report, **KW) == expected
+    with pytest.raises(NoReading):  # (bytes have no stamp: their fingerprint is compared)
+        eicodec.dumps_retour(data, report, **KW)
+
+
+def test_stamp_of_names_only_regular_files(tmp_path: Path) -> None:
+    assert answer_index.stamp_of(INSURER) is None
+    assert answer_index.stamp_of(INSURER.decode()) is None  # (file content as text)
+    assert answer_index.stamp_of(tmp_path) is None
+    assert answer_index.stamp_of(tmp_path / "missing.asc") is None
+    (tmp_path / "x.asc").write_bytes(INSURER)
+    stamp = answer_index.stamp_of(tmp_path / "x.asc")
+    assert stamp is not None and stamp[2] == len(INSURER)
