@@ -40,6 +40,7 @@ from .kinds import (
     make_previous,
     pairing_keys,
     unique_keys,
+    whole_hash,
 )
 from .layouts import KEY_RUBRICS, MessageSpec
 from .reader import RecordStream, Source, source_name
@@ -170,6 +171,12 @@ class _Run:
         seen = known.file_seen if known is not None else ()
         instead = {rid for r in seen for rid in r.params.get("instead", ())}
         self.checks = [(i, r) for i, r in self.checks if r.kind != "history_file" and r.id not in instead]
+        # ``unique`` rules on whole records of a type whose identificatie detailrecord the
+        # engine checks (not comments): two identical records repeat their identificatie,
+        # so only records whose identificatie repeats (or is no number) can be copies
+        self.whole_by_id = {i for i, r in self.checks if r.kind == "unique" and r.params.get("whole")
+                            and r.params.get("scope", "file") == "file" and r.record != spec.comment
+                            and r.record in self.grammar.id_slice}
         # (the first pass hashes the file: its key in the history, see eicodec.history.file_key)
         self.digest = hashlib.sha256() if self.file_rules and known is None else None
         self.needs = {i: self._foreign(r) for i, r in self.checks}
@@ -670,6 +677,9 @@ class _Run:
             self.add((3, i), rule.id, line, rtype, rubric, rule.message, value=value, rule=rule)
 
     def _unique(self, i: int, rule: Rule, view: View, checked: np.ndarray, pl: Placement, batch: Batch) -> None:
+        if i in self.whole_by_id:
+            self._whole_by_id(i, rule, view, checked, batch)
+            return
         keys, some = unique_keys(rule, view)
         rows = view.rows
         rubric = rule.reported_rubric
@@ -710,6 +720,42 @@ class _Run:
         seen = self.seen.setdefault(i, set())
         for k in np.flatnonzero(some & np.isin(keys, dups)).tolist():
             key_value = int(keys[k])
+            if key_value in seen and checked[k]:
+                self.add((3, i), rule.id, batch.first + int(rows[k]), rule.record, rubric, rule.message, rule=rule)
+            seen.add(key_value)
+
+    def _whole_by_id(self, i: int, rule: Rule, view: View, checked: np.ndarray, batch: Batch) -> None:
+        """A ``unique`` rule on whole records (see ``whole_by_id``): the first pass keeps the
+        keys of the records whose identificatie is not all digits only (an identical copy
+        with a numeric identificatie repeats it, and repeated identificaties send the file
+        through the second pass); the second looks at the records whose identificatie
+        repeats and at the records with a key that repeats."""
+        t = rule.record
+        idf = self.spec.records[t].id_field  # type: ignore[index]
+        assert idf is not None
+        rows = view.rows
+        _, ic = view.field(idf.rubric)
+        digit = ((ic >= 48) & (ic <= 57)).all(axis=1)
+        if self.known is None:
+            if not digit.all():
+                self.unique_keys.setdefault(i, _Keys()).add(whole_hash(view.all_chars, rows[~digit]))
+            return
+        ids, dups = self.known.ids.get(t), self.known.dups.get(i)  # type: ignore[arg-type]
+        cand = np.zeros(view.n, bool)
+        if ids is not None and len(ids):
+            cand |= digit & np.isin(_numbers(ic), ids)
+        if dups is not None and len(dups):
+            cand |= ~digit
+        sel = np.flatnonzero(cand)
+        if not len(sel):
+            return
+        keys = whole_hash(view.all_chars, rows[sel])
+        if dups is not None and len(dups):
+            keep = digit[sel] | np.isin(keys, dups)
+            sel, keys = sel[keep], keys[keep]
+        seen = self.seen.setdefault(i, set())
+        rubric = rule.reported_rubric
+        for k, key_value in zip(sel.tolist(), keys.tolist()):
             if key_value in seen and checked[k]:
                 self.add((3, i), rule.id, batch.first + int(rows[k]), rule.record, rubric, rule.message, rule=rule)
             seen.add(key_value)
