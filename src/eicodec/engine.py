@@ -97,7 +97,7 @@ class _Keys:
     memory; beyond, they go to a temporary file in 16 buckets by their top bits, and the
     repeats are found a bucket at a time (memory stays flat however large the file)."""
 
-    LIMIT = 1 << 20  #: keys held in memory (8 MB) before they go to the file
+    LIMIT = 1 << 19  #: keys held in memory (4 MB) before they go to the file
     BUCKETS = 16
 
     def __init__(self) -> None:
