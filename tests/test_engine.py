@@ -290,3 +290,66 @@ message = "postcode is not NNNNAA"
     # without name_kenmerk (the shipped AP304 rules) structural findings name no rubric
     plain = eicodec.validate(join(lines[:-1]), today=TODAY)
     assert [(x.line, x.rubric) for x in plain.findings if x.rule == "file.missing_trailer"] == [(None, None)]
+
+
+# ------------------------------------------------------------------ issue #26: flat memory
+
+def test_keys_spill_to_buckets_and_find_the_same_repeats() -> None:
+    """Keys beyond the store's limit go to a temporary file in buckets; the repeats found
+    are those of all keys, whether kept in memory or not."""
+    import numpy as np
+
+    from eicodec.engine import _Keys
+
+    rng = np.random.default_rng(26)
+    keys = rng.integers(-(1 << 63), (1 << 63) - 1, 5000, dtype=np.int64)
+    keys[4000:4100] = keys[:100]  # 100 repeated keys
+    keys[4100] = keys[4000]  # one of them thrice
+    want = np.unique(keys[4000:4100])
+    for limit in (1 << 19, 64):
+        store = _Keys()
+        store.LIMIT = limit
+        for part in np.array_split(keys, 37):
+            store.add(part)
+        assert store.spilled() == (limit == 64)
+        assert len(store) == len(keys)
+        assert np.array_equal(np.sort(store.repeated()), want)
+
+
+def test_findings_do_not_depend_on_where_the_keys_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Identical records (found through their identificatie), repeated references and
+    identificaties: the same report with every key in memory and with keys spilled to the
+    temporary file after a few, in batches of any size."""
+    from eicodec import engine
+
+    lines = lines_of((EXAMPLES / "ap304_full.asc").read_bytes())
+    body = lines[1:-1]
+    copied = [lines[0], *body, *body[1:4], lines[-1]]  # identical copies: ids, refs, whole records repeat
+    renamed = [*copied]
+    k = next(i for i, line in enumerate(renamed) if line.startswith(b"04"))
+    renamed[k] = renamed[k][:2] + b"X" + renamed[k][3:]  # an identificatie that is no number ...
+    renamed.insert(k + 1, renamed[k])  # ... and an identical copy of that claim line
+    for data in (join(copied), join(renamed)):
+        want = eicodec.validate(data, today=TODAY)
+        assert "file.identical_record" in {f.rule for f in want.findings}
+        if data == join(renamed):
+            assert any(f.rule == "file.identical_record" and f.line == k + 2 for f in want.findings)
+        monkeypatch.setattr(engine._Keys, "LIMIT", 2)
+        for size in (3, 4096):
+            got = eicodec.validate(data, today=TODAY, batch_lines=size)
+            assert list(got.findings) == list(want.findings)
+            assert dict(got.outcomes.items()) == dict(want.outcomes.items())
+        monkeypatch.undo()
+
+
+def test_a_group_keeps_its_records_in_arrays() -> None:
+    """A top-level group holds (line, record type, unit) per record without a tuple each."""
+    from eicodec.grammar import Group
+
+    g = Group(2, "02", 0)
+    g.append(3, "04", 3)
+    g.append(4, "98", 3)
+    g.append(5, "04", 5)
+    assert len(g) == 4
+    assert list(g) == [(2, "02", 0), (3, "04", 3), (4, "98", 3), (5, "04", 5)]
+    assert g.lines.itemsize == 8 and g.types.itemsize == 1

@@ -212,6 +212,7 @@ def _byte_batches(binary: IO[bytes], info: ReadInfo, width: int, size: int,
         yield batch
         first += rows
         offset += len(data)
+        del m, data  # (before the next read: one batch's bytes at a time)
     if not settled:
         # Not plain ASCII lines all through: check the whole input as the reader does
         # (what was read so far was ASCII, which every encoding it chooses reads alike).

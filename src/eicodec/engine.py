@@ -16,9 +16,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import tempfile
 from array import array
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, cast
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import IO, Any, cast
 
 import numpy as np
 
@@ -26,7 +27,7 @@ from .answer_index import Recorder, kept_stamp, now_ns, stamp_of
 from .batches import BATCH_LINES, Batch, char_matrix, column_major, digits_value, iter_batches, replayable
 from .codes import return_codes, use_return_codes
 from .findings import MODES, Findings, Mode, Outcomes, Report, Status, Verdict
-from .grammar import Grammar, Placement, Walker
+from .grammar import Grammar, Group, Placement, Walker
 from .history import HistorySource, HistoryStore
 from .kinds import (
     CHECKS,
@@ -41,6 +42,7 @@ from .kinds import (
     make_previous,
     pairing_keys,
     unique_keys,
+    whole_hash,
 )
 from .layouts import KEY_RUBRICS, MessageSpec
 from .reader import RecordStream, Source, source_name
@@ -49,6 +51,9 @@ from .rules import Rule, RuleSet, load_rules, owner, rules_for
 from .subtree import ChildSums, SubtreeConditions
 
 _PROGRESS_EVERY = 20_000
+#: lines validated at a time: twice the readers' batch (fewer kernel calls per record; the
+#: blocks of a batch are freed before the next is read, so memory stays flat)
+VALIDATE_BATCH_LINES = 2 * BATCH_LINES
 #: the general EI format rule on alphanumeric values (specs/defaults.rules.toml)
 ALIGN_RULE = "format.left_aligned"
 _TYPE_NAMES = [f"{t:02d}" for t in range(100)]
@@ -78,59 +83,109 @@ def id_repeats(spec: MessageSpec, batches: Iterable[Batch], types: set[str]) -> 
     among the records of the record length (a pass of its own, run only when a type's
     ids did not only increase)."""
     slices = {t: spec.records[t].id_field.slice for t in types}  # type: ignore[union-attr]
-    parts: dict[str, list[np.ndarray]] = {t: [] for t in types}
+    parts = {t: _Keys() for t in types}
     for batch in batches:
         for t, sl in slices.items():
             fc = batch.chars[batch.rows(t), sl]
             fc = fc[((fc >= 48) & (fc <= 57)).all(axis=1)]
             if len(fc):
-                parts[t].append(_numbers(fc))
-    return {t: _repeated(p) for t, p in parts.items()}
+                parts[t].add(_numbers(fc))
+    return {t: p.repeated() for t, p in parts.items()}
 
 
 class _Keys:
-    """64-bit keys collected batch by batch in one growing array (no copy to join them)."""
+    """64-bit keys collected batch by batch. Up to :attr:`LIMIT` of them are held in
+    memory; beyond, they go to a temporary file in 16 buckets by their top bits, and the
+    repeats are found a bucket at a time (memory stays flat however large the file)."""
+
+    LIMIT = 1 << 19  #: keys held in memory (4 MB) before they go to the file
+    BUCKETS = 16
 
     def __init__(self) -> None:
-        self._buf = np.empty(1 << 12, np.int64)
-        self._n = 0
+        self._parts: list[np.ndarray] = []
+        self._n = 0  # keys in memory
+        self._total = 0
+        self._file: IO[bytes] | None = None
+        self._where: list[list[tuple[int, int]]] = [[] for _ in range(self.BUCKETS)]  # (offset, bytes)
+
+    def __len__(self) -> int:
+        return self._total
 
     def add(self, keys: np.ndarray) -> None:
-        n = self._n + len(keys)
-        if n > len(self._buf):
-            grown = np.empty(max(n, len(self._buf) + len(self._buf) // 2), np.int64)  # (x1.5: peak memory)
-            grown[:self._n] = self._buf[:self._n]
-            self._buf = grown
-        self._buf[self._n:n] = keys
-        self._n = n
+        if not len(keys):
+            return
+        self._parts.append(np.ascontiguousarray(keys, np.int64))
+        self._n += len(keys)
+        self._total += len(keys)
+        if self._n > self.LIMIT:
+            self._spill()
 
-    def view(self) -> np.ndarray:
-        return self._buf[:self._n]
+    def _spill(self) -> None:
+        """The keys in memory to the file, by bucket."""
+        keys = self._take()
+        if self._file is None:
+            self._file = tempfile.TemporaryFile()  # noqa: SIM115  (closed by buckets())
+        fh = self._file
+        fh.seek(0, os.SEEK_END)
+        for b, part in enumerate(self._split(keys)):
+            if len(part):
+                self._where[b].append((fh.tell(), part.nbytes))
+                fh.write(part.tobytes())
 
-    def sorted(self) -> np.ndarray:
-        """The keys, sorted in place."""
-        keys = self.view()
-        keys.sort()
+    def _take(self) -> np.ndarray:
+        """The keys in memory as one array (emptied)."""
+        if not self._parts:
+            return np.zeros(0, np.int64)
+        keys = np.concatenate(self._parts) if len(self._parts) != 1 else self._parts[0]
+        self._parts, self._n = [], 0
         return keys
 
+    @classmethod
+    def _split(cls, keys: np.ndarray) -> list[np.ndarray]:
+        bucket = (keys >> 60) & (cls.BUCKETS - 1)
+        return [keys[bucket == b] for b in range(cls.BUCKETS)]
+
+    def spilled(self) -> bool:
+        return self._file is not None
+
+    def buckets(self) -> Iterator[np.ndarray]:
+        """The keys, a bucket at a time when spilled (else one array of them all); the
+        store is emptied on the way."""
+        if self._file is None:
+            yield self._take()
+            return
+        rest = self._split(self._take())
+        fh, self._file = self._file, None
+        try:
+            for b in range(self.BUCKETS):
+                chunks = [rest[b]]
+                for offset, size in self._where[b]:
+                    fh.seek(offset)
+                    chunks.append(np.frombuffer(fh.read(size), np.int64))
+                rest[b] = chunks[0][:0]
+                yield np.concatenate(chunks)
+        finally:
+            fh.close()
+
+    def in_buckets(self) -> Iterator[np.ndarray]:
+        """The keys bucket by bucket (an in-memory store split as a spilled one is, to
+        pair its buckets with those of a spilled store)."""
+        if self._file is not None:
+            yield from self.buckets()
+        else:
+            yield from self._split(self._take())
+
     def repeated(self) -> np.ndarray:
-        """The keys that occur more than once."""
-        keys = self.sorted()
-        same = keys[1:] == keys[:-1]
-        return np.unique(keys[1:][same]) if same.any() else keys[:0].copy()
-
-
-def _repeated(parts: list[np.ndarray]) -> np.ndarray:
-    """The keys that occur more than once in *parts* (emptied on the way: one copy at a time)."""
-    if not parts:
-        return np.zeros(0, np.int64)
-    keys = np.concatenate(parts)
-    parts.clear()
-    keys.sort()
-    same = keys[1:] == keys[:-1]
-    if not same.any():
-        return np.zeros(0, np.int64)
-    return np.unique(keys[1:][same])
+        """The keys that occur more than once (the store is emptied)."""
+        found = []
+        for keys in self.buckets():
+            if not keys.flags.writeable:
+                keys = keys.copy()
+            keys.sort()
+            same = keys[1:] == keys[:-1]
+            if same.any():
+                found.append(np.unique(keys[1:][same]))
+        return np.concatenate(found) if found else np.zeros(0, np.int64)
 
 
 def _left_aligned(spec: MessageSpec, rules: RuleSet, record: str, mode: str) -> frozenset[str]:
@@ -171,6 +226,12 @@ class _Run:
         seen = known.file_seen if known is not None else ()
         instead = {rid for r in seen for rid in r.params.get("instead", ())}
         self.checks = [(i, r) for i, r in self.checks if r.kind != "history_file" and r.id not in instead]
+        # ``unique`` rules on whole records of a type whose identificatie detailrecord the
+        # engine checks (not comments): two identical records repeat their identificatie,
+        # so only records whose identificatie repeats (or is no number) can be copies
+        self.whole_by_id = {i for i, r in self.checks if r.kind == "unique" and r.params.get("whole")
+                            and r.params.get("scope", "file") == "file" and r.record != spec.comment
+                            and r.record in self.grammar.id_slice}
         # (the first pass hashes the file: its key in the history, see eicodec.history.file_key)
         self.digest = hashlib.sha256() if self.file_rules and known is None else None
         self.needs = {i: self._foreign(r) for i, r in self.checks}
@@ -287,7 +348,7 @@ class _Run:
         body = pl.body & batch.length_ok
         # record type -> its rows that are field-checked, their characters row- and
         # column-major, and values the rules worked out for them (see _block)
-        self._blocks: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, dict[object, object]] | None] = {}
+        self._blocks: dict[str, tuple[np.ndarray, np.ndarray | None, np.ndarray, dict[object, object]] | None] = {}
         self._masks: dict[str, np.ndarray] = {}  # record type -> its lines, and its lines in the body
         self._checked: np.ndarray | None = None
         self._record_ids(batch, pl, body, chars)
@@ -463,7 +524,7 @@ class _Run:
                 seen.add(k)
 
     def _block(self, batch: Batch, pl: Placement, chars: np.ndarray, t: str,
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[object, object]] | None:
+               ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, dict[object, object]] | None:
         """(rows of type *t* that the field checks check, ``chars[rows]``, the same
         column-major, a memo), once per batch: the field checks, record ids and every rule
         of the type read them (column-major, a reduction over a field's characters runs
@@ -473,10 +534,9 @@ class _Run:
         if self._checked is None:
             self._checked = (pl.level > 0) & batch.length_ok
         rows = np.flatnonzero(self._checked & self._mine(batch, t))
-        block: tuple[np.ndarray, np.ndarray, np.ndarray, dict[Any, Any]] | None = None
+        block: tuple[np.ndarray, np.ndarray | None, np.ndarray, dict[Any, Any]] | None = None
         if len(rows):
-            sub = chars[rows]
-            block = (rows, sub, column_major(sub), {})
+            block = (rows, None, column_major(chars[rows]), {})  # (row-major: not kept, see View.sub)
         self._blocks[t] = block
         return block
 
@@ -512,8 +572,8 @@ class _Run:
             block = self._block(batch, pl, chars, t)
             if block is None:
                 continue
-            rows, sub, cols, _ = block
-            bad, problems = fc.failing(sub, cols)
+            rows, _, cols, _ = block
+            bad, problems = fc.failing(chars, cols, rows)
             if not len(bad):
                 continue
             bad_rows, bad_fields = np.nonzero(problems)
@@ -672,6 +732,9 @@ class _Run:
             self.add((3, i), rule.id, line, rtype, rubric, rule.message, value=value, rule=rule)
 
     def _unique(self, i: int, rule: Rule, view: View, checked: np.ndarray, pl: Placement, batch: Batch) -> None:
+        if i in self.whole_by_id:
+            self._whole_by_id(i, rule, view, checked, batch)
+            return
         keys, some = unique_keys(rule, view)
         rows = view.rows
         rubric = rule.reported_rubric
@@ -712,6 +775,42 @@ class _Run:
         seen = self.seen.setdefault(i, set())
         for k in np.flatnonzero(some & np.isin(keys, dups)).tolist():
             key_value = int(keys[k])
+            if key_value in seen and checked[k]:
+                self.add((3, i), rule.id, batch.first + int(rows[k]), rule.record, rubric, rule.message, rule=rule)
+            seen.add(key_value)
+
+    def _whole_by_id(self, i: int, rule: Rule, view: View, checked: np.ndarray, batch: Batch) -> None:
+        """A ``unique`` rule on whole records (see ``whole_by_id``): the first pass keeps the
+        keys of the records whose identificatie is not all digits only (an identical copy
+        with a numeric identificatie repeats it, and repeated identificaties send the file
+        through the second pass); the second looks at the records whose identificatie
+        repeats and at the records with a key that repeats."""
+        t = rule.record
+        idf = self.spec.records[t].id_field  # type: ignore[index]
+        assert idf is not None
+        rows = view.rows
+        _, ic = view.field(idf.rubric)
+        digit = np.asarray(((ic >= 48) & (ic <= 57)).all(axis=1))
+        if self.known is None:
+            if not digit.all():
+                self.unique_keys.setdefault(i, _Keys()).add(whole_hash(view.all_chars, rows[~digit]))
+            return
+        ids, dups = self.known.ids.get(t), self.known.dups.get(i)  # type: ignore[arg-type]
+        cand = np.zeros(view.n, bool)
+        if ids is not None and len(ids):
+            cand |= digit & np.isin(_numbers(ic), ids)
+        if dups is not None and len(dups):
+            cand |= ~digit
+        sel = np.flatnonzero(cand)
+        if not len(sel):
+            return
+        keys = whole_hash(view.all_chars, rows[sel])
+        if dups is not None and len(dups):
+            keep = digit[sel] | np.isin(keys, dups)
+            sel, keys = sel[keep], keys[keep]
+        seen = self.seen.setdefault(i, set())
+        rubric = rule.reported_rubric
+        for k, key_value in zip(sel.tolist(), keys.tolist()):
             if key_value in seen and checked[k]:
                 self.add((3, i), rule.id, batch.first + int(rows[k]), rule.record, rubric, rule.message, rule=rule)
             seen.add(key_value)
@@ -811,12 +910,14 @@ class _Run:
                                         int(batch.types[r]), bool(batch.length_ok[r]))
 
     # ------------------------------------------------------------------ verdicts
-    def _verdicts(self, group: list[tuple[int, str, int]]) -> None:
+    def _verdicts(self, group: Group) -> None:
         """Verdicts of one closed top-level group (STB §6.4.3): its top part (the top record
         and the records judged with it) and each unit with what hangs under it."""
         line_codes = self.line_codes
+        if not line_codes:
+            return
         codes_of: dict[int, tuple[str, ...]] = {}
-        for line, _t, _u in group:
+        for line in group.lines:
             found = line_codes.pop(line, None)
             if found:
                 if len(found) > 1:
@@ -829,7 +930,7 @@ class _Run:
         put = self.outcomes.put
         ok, not_assessed = (self.ok,), (self.not_assessed,)
         rejected, approved = Verdict.REJECTED, Verdict.APPROVED
-        head_line = group[0][0]
+        head_line = group.lines[0]
         vecozo = self.mode == "vecozo"
         top_bad = any(line in codes_of for line, _t, u in group if not u)
         bad_units = {u for line, _t, u in group if u and line in codes_of}
@@ -915,11 +1016,22 @@ class _Run:
             out.dups[i] = keys.repeated()
         for i, keys in self.debit_keys.items():
             credits = self.credit_keys.get(i)
-            if credits is not None and len(credits.view()) and len(keys.view()):
-                prev = np.unique(credits.view())  # (few: credit lines)
-                debits = keys.sorted()
-                at = np.minimum(np.searchsorted(debits, prev), len(debits) - 1)
-                out.credited[i] = prev[debits[at] == prev]
+            if credits is None or not len(credits) or not len(keys):
+                continue
+            pairs: Iterable[tuple[np.ndarray, np.ndarray]]
+            if credits.spilled() or keys.spilled():  # (bucket by bucket: the same top bits)
+                pairs = zip(keys.in_buckets(), credits.in_buckets())
+            else:
+                pairs = [(next(keys.buckets()), next(credits.buckets()))]
+            found = []
+            for debits, prevs in pairs:
+                if len(debits) and len(prevs):
+                    prev = np.unique(prevs)  # (few: credit lines)
+                    debits = debits if debits.flags.writeable else debits.copy()
+                    debits.sort()  # (in place: no second copy of the many debit keys)
+                    at = np.minimum(np.searchsorted(debits, prev), len(debits) - 1)
+                    found.append(prev[debits[at] == prev])
+            out.credited[i] = np.concatenate(found) if found else np.zeros(0, np.int64)
         return out
 
     def findings(self) -> Findings:
@@ -944,7 +1056,7 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
              codes: str | os.PathLike[str] | None = None, spec: MessageSpec | None = None,
              rules: str | os.PathLike[str] | None = None, encoding: str | None = None,
              show_values: bool = False, progress: Callable[[int], None] | None = None,
-             batch_lines: int = BATCH_LINES, history: HistorySource | None = None,
+             batch_lines: int = VALIDATE_BATCH_LINES, history: HistorySource | None = None,
              registers: Registers | Mapping[str, RegisterSource | Register] | None = None) -> Report:
     """Check *source* against its spec and rules and return a :class:`Report`.
 
@@ -1040,6 +1152,7 @@ def _consume(run: _Run, stream: RecordStream, batch_lines: int, progress: Callab
         run.feed(batch)
         run.recorder.feed(batch, run.outcomes)
         done += len(batch)
+        del batch  # (before the next is read: peak memory)
         if progress is not None and done >= mark:
             progress(done)
             mark = done + _PROGRESS_EVERY

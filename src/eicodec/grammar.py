@@ -17,6 +17,7 @@ kinds' business (:mod:`eicodec.kinds`).
 from __future__ import annotations
 
 import re
+from array import array
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -101,6 +102,37 @@ def _one_of(t: np.ndarray, codes: list[int]) -> np.ndarray:
     return out
 
 
+class Group:
+    """The records of one top-level group, in order: (line, record type, unit line) each,
+    kept in arrays (a group may hold a million claim lines: no tuple per record)."""
+
+    __slots__ = ("_index", "_names", "lines", "types", "units")
+
+    def __init__(self, line: int, record_type: str, unit: int) -> None:
+        self.lines = array("q")
+        self.units = array("q")
+        self.types = array("B")
+        self._names: list[str] = []
+        self._index: dict[str, int] = {}
+        self.append(line, record_type, unit)
+
+    def append(self, line: int, record_type: str, unit: int) -> None:
+        k = self._index.get(record_type)
+        if k is None:
+            k = self._index[record_type] = len(self._names)
+            self._names.append(record_type)
+        self.lines.append(line)
+        self.types.append(k)
+        self.units.append(unit)
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def __iter__(self) -> Iterator[tuple[int, str, int]]:
+        names = self._names
+        return zip(self.lines, map(names.__getitem__, self.types), self.units)
+
+
 class Placement:
     """Where the lines of one batch hang (arrays of the batch's length unless told)."""
 
@@ -114,7 +146,7 @@ class Placement:
         self.context_lines: list[int] = []
         self.context_ok: list[bool] = []
         self.events: list[Event] = []
-        self.closed: list[list[tuple[int, str, int]]] = []  # closed groups: (line, type, unit line)
+        self.closed: list[Group] = []  # closed groups
         # groups placed at once (see Walker._fast): rows a..b with their top and unit rows
         self.fast: tuple[int, int, np.ndarray, np.ndarray] | None = None
 
@@ -131,8 +163,8 @@ class Walker:
         self.trailer_raw: str | None = None
         self.stack: list[_Node] = []  # open records, top-level first
         self.last: _Node | None = None  # the record a comment would follow
-        self.group: list[tuple[int, str, int]] | None = None
-        self._closed: list[list[tuple[int, str, int]]] = []
+        self.group: Group | None = None
+        self._closed: list[Group] = []
         self.batch_no = 0
 
     def assume_header(self) -> None:
@@ -256,14 +288,14 @@ class Walker:
                 if last.type in anc:
                     anc[last.type][i] = ext(last)
                 assert self.group is not None
-                self.group.append((line, t, last.unit))
+                self.group.append(line, t, last.unit)
                 continue
             parent = parent_of[t]
             stack = self.stack
             if not parent:
                 self._close_to(0, events)
                 node = _Node(t, line, raw, i, bno, line if t in units else 0, ok)
-                self.group = [(line, t, node.unit)]
+                self.group = Group(line, t, node.unit)
                 stack.append(node)
                 self.last = node
                 level[i] = 1
@@ -299,7 +331,7 @@ class Walker:
             chain_ok[i] = node.ok
             parent_line[i] = up.line
             assert self.group is not None
-            self.group.append((line, t, unit))
+            self.group.append(line, t, unit)
         out.closed, self._closed = self._closed, []
         return out
 
@@ -405,7 +437,7 @@ class Walker:
                 self._closed = [*self._closed, self.group]
                 self.group = None
 
-    def finish(self, add: Callable[[Event], None]) -> list[list[tuple[int, str, int]]]:
+    def finish(self, add: Callable[[Event], None]) -> list[Group]:
         """Close what is open (its structural findings go to *add*); the closed groups."""
         events: list[Event] = []
         self._close_to(0, events)

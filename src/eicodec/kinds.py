@@ -211,10 +211,10 @@ class FieldChecks:
               ) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
         """:meth:`fine`, and per field checked apart from the positions: (plan index,
         that field fine per row)."""
-        n = len(chars)
-        parts: list[tuple[int, np.ndarray]] = []
         if cols is None:
             cols = np.ascontiguousarray(chars.T)
+        n = cols.shape[1]
+        parts: list[tuple[int, np.ndarray]] = []
         dt = cols.dtype
         ok = np.ones(n, bool)
         if len(self._pos):
@@ -284,15 +284,17 @@ class FieldChecks:
         out[bad] = codes
         return out
 
-    def failing(self, chars: np.ndarray, cols: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(the rows of *chars* with a problem, in order; their rows of :meth:`problems`)."""
-        n = len(chars)
+    def failing(self, chars: np.ndarray, cols: np.ndarray | None = None, rows: np.ndarray | None = None,
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """(the rows of *chars* with a problem, in order; their rows of :meth:`problems`).
+        With *rows*, the records are ``chars[rows]`` (and *cols* is given: them column-major)."""
+        n = len(chars) if rows is None else len(rows)
         if not n or not self._plans:
             return np.zeros(0, np.intp), np.zeros((0, len(self._plans)), np.int8)
         # column-major, so that each field's characters are a block of whole rows and a
         # reduction over them runs across all records at once (*cols*: given by the caller)
         if cols is None:
-            cols = column_major(chars)
+            cols = column_major(chars if rows is None else chars[rows])
         ok, parts = self._fine(chars, cols)
         if ok.all():
             return np.zeros(0, np.intp), np.zeros((0, len(self._plans)), np.int8)
@@ -305,7 +307,7 @@ class FieldChecks:
             off = ((sub - self._lo.astype(dt)[:, None]) > self._span.astype(dt)[:, None]).any(axis=1)
             suspects.update(self._pos_plan[off].tolist())
         suspects.update(j for j, good in parts if not good[bad].all())
-        return bad, self.detailed(chars[bad], sorted(suspects))
+        return bad, self.detailed(chars[bad] if rows is None else chars[rows[bad]], sorted(suspects))
 
     def detailed(self, chars: np.ndarray, only: list[int] | None = None) -> np.ndarray:
         """``(rows, len(self.fields))`` problem codes (0: fine), field by field (the
