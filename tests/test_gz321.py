@@ -147,10 +147,12 @@ def test_manifest_names_every_fixture_and_points_at_its_record() -> None:
     assert set(MANIFEST) == {p.stem for p in FIXTURES.glob("*.asc")}
     for name, entry in MANIFEST.items():
         level, rubric, _ = name.removeprefix("TB_").split("_")
-        assert level in ("N2", "N3", "N4") and entry["rubric"] == rubric
+        assert level in ("N2", "N3", "N4", "N5") and entry["rubric"] == rubric
         data = (FIXTURES / f"{name}.asc").read_bytes()
         assert data != VALID.read_bytes()
         lines = data.split(b"\r\n")
+        if level == "N5":  # across fields or records: may add a record (a repeated key)
+            assert lines[entry["line"] - 1][:2].decode() == rubric[:2], name
         if level in ("N3", "N4") and "gap" not in entry:
             # a content defect changes records in place: same shape as the valid file
             assert len(lines) == len(valid), name
@@ -232,6 +234,28 @@ def test_fixture_is_rejected_at_its_rubric(name: str) -> None:
     assert at, [(f.rubric, f.line, f.rule) for f in found]
     if "code" in entry:
         assert entry["code"] in {f.code for f in at}
+
+
+EXACT = [n for n, e in MANIFEST.items() if "rules" in e]
+
+
+@pytest.mark.parametrize("name", EXACT)
+def test_condition_fixture_breaks_exactly_its_rules(name: str) -> None:
+    """Issue #20: a fixture written from one BER condition is caught at its rubric, line
+    and code, and by no rule but the ones it lists (no knock-on finding)."""
+    entry = MANIFEST[name]
+    report = eicodec.validate(FIXTURES / f"{name}.asc", spec=SPEC)
+    found = [*report.findings, *report.unassessed]
+    assert {f.rule for f in found} == set(entry["rules"]), [(f.rule, f.rubric, f.line) for f in found]
+    at = [f for f in found if f.rubric == entry["rubric"] and f.line == entry["line"]]
+    assert at and ("code" not in entry or entry["code"] in {f.code for f in at})
+    assert report.status is not eicodec.Status.APPROVED
+
+
+def test_every_n5_fixture_is_exact() -> None:
+    """The cross-field fixtures (N5) each name the rules they break (and there are some)."""
+    n5 = [n for n in MANIFEST if n.startswith("TB_N5_")]
+    assert len(n5) >= 35 and set(n5) <= set(EXACT)
 
 
 STRUCTURE = [pytest.param(n, marks=pytest.mark.xfail(strict=False, reason=ENGINE_GAPS[n])) if n in ENGINE_GAPS
