@@ -572,3 +572,23 @@ def test_a_stray_byte_in_a_name_keeps_its_encoding_finding() -> None:
     out = anon(data)
     assert verdict(out) == before
     assert b"Vries" not in out and b"\xc2\x80\xc2" in out.split(b"\r\n")[1]
+
+
+def test_a_line_in_doubt_keeps_the_zorgverlenerssoort_of_a_service_bureau_code() -> None:
+    """Issue #20: a rule checks that code servicebureau (0109) is of zorgverlenerssoort 98.
+    On a header that cannot be placed (here: 0102-0108 shifted by one, 0109 in place, so
+    every field is faked), the fake of 0109 keeps its first two digits, so the copy's
+    verdict is the original's."""
+    spec = eicodec.get_spec("AP304")
+    f = spec.field("01", "0109")
+    lines = (EXAMPLES / "ap304_full.asc").read_bytes().split(b"\r\n")
+    head = lines[0]
+    assert head[f.start - 1:f.end] == b"98012345"
+    lines[0] = head[:3] + head[4:28] + b"0" + head[28:]  # 0102-0108 shifted: the header is in doubt
+    data = b"\r\n".join(lines)
+    copy = b"".join(anonymise(data, KEY))
+    faked = copy.split(b"\r\n")[0][f.start - 1:f.end]
+    original = data.split(b"\r\n")[0][f.start - 1:f.end]
+    assert original == b"98012345" and faked != original and faked[:2] == b"98"
+    before, after = eicodec.validate(data), eicodec.validate(copy)
+    assert [(x.rubric, x.code) for x in before.findings] == [(x.rubric, x.code) for x in after.findings]

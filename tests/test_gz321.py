@@ -147,10 +147,12 @@ def test_manifest_names_every_fixture_and_points_at_its_record() -> None:
     assert set(MANIFEST) == {p.stem for p in FIXTURES.glob("*.asc")}
     for name, entry in MANIFEST.items():
         level, rubric, _ = name.removeprefix("TB_").split("_")
-        assert level in ("N2", "N3", "N4") and entry["rubric"] == rubric
+        assert level in ("N2", "N3", "N4", "N5") and entry["rubric"] == rubric
         data = (FIXTURES / f"{name}.asc").read_bytes()
         assert data != VALID.read_bytes()
         lines = data.split(b"\r\n")
+        if level == "N5":  # across fields or records: may add a record (a repeated key)
+            assert lines[entry["line"] - 1][:2].decode() == rubric[:2], name
         if level in ("N3", "N4") and "gap" not in entry:
             # a content defect changes records in place: same shape as the valid file
             assert len(lines) == len(valid), name
@@ -232,6 +234,28 @@ def test_fixture_is_rejected_at_its_rubric(name: str) -> None:
     assert at, [(f.rubric, f.line, f.rule) for f in found]
     if "code" in entry:
         assert entry["code"] in {f.code for f in at}
+
+
+EXACT = [n for n, e in MANIFEST.items() if "rules" in e]
+
+
+@pytest.mark.parametrize("name", EXACT)
+def test_condition_fixture_breaks_exactly_its_rules(name: str) -> None:
+    """Issue #20: a fixture written from one BER condition is caught at its rubric, line
+    and code, and by no rule but the ones it lists (no knock-on finding)."""
+    entry = MANIFEST[name]
+    report = eicodec.validate(FIXTURES / f"{name}.asc", spec=SPEC)
+    found = [*report.findings, *report.unassessed]
+    assert {f.rule for f in found} == set(entry["rules"]), [(f.rule, f.rubric, f.line) for f in found]
+    at = [f for f in found if f.rubric == entry["rubric"] and f.line == entry["line"]]
+    assert at and ("code" not in entry or entry["code"] in {f.code for f in at})
+    assert report.status is not eicodec.Status.APPROVED
+
+
+def test_every_n5_fixture_is_exact() -> None:
+    """The cross-field fixtures (N5) each name the rules they break (and there are some)."""
+    n5 = [n for n in MANIFEST if n.startswith("TB_N5_")]
+    assert len(n5) >= 35 and set(n5) <= set(EXACT)
 
 
 STRUCTURE = [pytest.param(n, marks=pytest.mark.xfail(strict=False, reason=ENGINE_GAPS[n])) if n in ENGINE_GAPS
@@ -326,3 +350,57 @@ def test_cli_names_the_spec_of_a_file_without_voorlooprecord(capsys: pytest.Capt
     out = json.loads(capsys.readouterr().out)
     assert out["message_type"] == "GZ321 v1.0" and out["status"] == "rejected_file"
     assert [(f["rubric"], f["line"], f["rule"]) for f in out["findings"]] == [("0101", 1, "file.missing_header")]
+
+
+def _ber_audit() -> dict[str, tuple[str, list[str]]]:
+    """The rules file's BER audit: rubric -> (status, rule ids)."""
+    text = (ROOT / "specs" / "GZ321v1.0.rules.toml").read_text(encoding="utf-8")
+    block = text.split("# ---- BER audit", 1)[1].split("# ---- end of BER audit", 1)[0]
+    out: dict[str, tuple[str, list[str]]] = {}
+    for line in block.splitlines():
+        words = line.removeprefix("# ").split(" -- ", 1)[0].split()
+        if words and len(words[0]) == 4 and words[0].isdigit():
+            assert words[0] not in out, words[0]
+            out[words[0]] = (words[1], words[2:])
+    return out
+
+
+def test_ber_audit_covers_every_condition_of_the_ber() -> None:
+    """Issue #20 item 2: every BER field with a condition is accounted for -- a rule that
+    names it, the layout, or data outside the file -- and each rule named exists."""
+    import csv
+
+    with (ROOT / "tests" / "fixtures" / "exports" / "GZ321v1.0_BER.tsv").open(encoding="cp1252", newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    conditioned = {r["Volgnummer"] for r in rows if r["Constraints/condities"].strip()} | {"0109", "0113"}
+    audit = _ber_audit()
+    assert set(audit) == conditioned
+    data = tomllib.loads((ROOT / "specs" / "GZ321v1.0.rules.toml").read_text(encoding="utf-8"))
+    by_id: dict[str, list[dict[str, object]]] = {}
+    for rule in data["rule"]:
+        by_id.setdefault(rule["id"], []).append(rule)
+    builtin = {"grammar", "field", "trailer_count", "trailer_total", "record_id"}
+    for rubric, (status, ids) in audit.items():
+        assert status in ("rule", "partly", "layout", "outside", "list"), rubric
+        assert bool(ids) == (status in ("rule", "partly")), rubric
+        for rid in ids:
+            assert rid in by_id, (rubric, rid)
+            named = {r for rule in by_id[rid] if rule["kind"] not in builtin
+                     for r in [*rule.get("rubrics", []), rule.get("report")]}  # type: ignore[list-item]
+            assert rubric in named or all(rule["kind"] in builtin for rule in by_id[rid]), (rubric, rid)
+        if status == "layout":
+            f = SPEC.field(rubric[:2], rubric)
+            assert f.fixed or f.allowed or f.codelist or f.kind in ("reserve", "dc") or rubric == "0104", rubric
+
+
+@pytest.mark.parametrize("rubric,value,code", [("0102", "196", "0010"), ("0103", "02", "0011"), ("0104", "01", "8027")])
+def test_a_gz321_header_with_one_wrong_key_part_is_recognised_without_a_spec(rubric: str, value: str, code: str) -> None:
+    """GZ321 and MZ301 share the record length 310: a header whose 0102/0103/0104 agree
+    with GZ321's in two of three is read as GZ321 and rejected at the wrong rubric
+    (before: unreadable without --spec)."""
+    f = SPEC.field("01", rubric)
+    data = VALID.read_bytes()
+    bad = data[:f.start - 1] + value.encode() + data[f.end:]
+    report = eicodec.validate(bad)
+    assert report.spec.name == "GZ321 v1.0" and report.status is eicodec.Status.REJECTED_FILE
+    assert [(x.rubric, x.code) for x in report.findings] == [(rubric, code)]

@@ -392,3 +392,16 @@ def test_a_foreign_address_with_its_country_is_fine() -> None:
     lines[1] = _put(_put(_put(lines[1], "0217", " " * 6), "0218", "52062".ljust(9)), "0221", "DE")
     report = eicodec.validate(_file(lines, retrailer=False))
     assert not [f for f in report.findings if f.rule.startswith("record.insured_")]
+
+
+def test_a_service_bureau_code_is_of_zorgverlenerssoort_98() -> None:
+    """BER 0109 'Zorgverlenerssoort = 98' (issue #20): a code servicebureau whose first two
+    digits are not 98 rejects the file (0013); the example's 98012345 is fine."""
+    lines = _lines()
+    assert _get(lines[0], "0109") == "98012345"
+    assert eicodec.validate(_file(lines, retrailer=False)).status is eicodec.Status.APPROVED
+    lines[0] = _put(lines[0], "0109", "01012345")
+    report = eicodec.validate(_file(lines, retrailer=False))
+    assert report.status is eicodec.Status.REJECTED_FILE
+    assert [(f.line, f.rubric, f.code, f.rule) for f in report.findings] == [
+        (1, "0109", "0013", "file.service_bureau_code_kind")]

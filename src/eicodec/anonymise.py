@@ -519,11 +519,14 @@ class Anonymiser:
         self._public_amounts = {t: {a: (_DIGITS_ONLY if lay.field(a).kind == "amount" else v)
                                     for a, v in self._public[t].items()} for t, lay in spec.records.items()}
         #: for a line that cannot be placed: every field but the kenmerk (a non-personal
-        #: one keeps a value that cannot be personal, see _is_public)
+        #: one keeps a value that cannot be personal, see _is_public; one whose element
+        #: has a class in [elements] gets that class, e.g. an AGB code keeping its
+        #: zorgverlenerssoort, which a rule may check)
         self._doubt: dict[str, list[tuple[FieldSpec, FakeClass]]] = {}
         for t, lay in spec.records.items():
             planned = {f.attr: c for f, c in self.plans.get(t, [])}
-            self._doubt[t] = [(f, planned.get(f.attr, self.fakes.generic)) for f in lay.fields[1:]]
+            self._doubt[t] = [(f, planned.get(f.attr) or self.fakes.by_element.get(f.element, self.fakes.generic))
+                              for f in lay.fields[1:]]
         self.guard = LeakGuard(spec, self.fakes)
 
     # -- lines

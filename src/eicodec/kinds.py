@@ -655,6 +655,19 @@ def k_equal_fields(rule: Rule, view: View) -> np.ndarray:
     return when(rule, view) & all_filled & differ
 
 
+def k_fields_differ(rule: Rule, view: View) -> np.ndarray:
+    """All of ``rubrics`` filled and ``rubrics[0]`` equal to one of the others (AN: without
+    trailing spaces): "a value other than ..." (the mirror of ``equal_fields``)."""
+    parts = [view.field(r) for r in rule.rubrics]
+    all_filled = np.ones(view.n, bool)
+    for f, fc in parts:
+        all_filled &= filled(f, fc)
+    same = np.zeros(view.n, bool)
+    for _, fc in parts[1:]:
+        same |= ~_differ(parts[0][1], fc)
+    return when(rule, view) & all_filled & same
+
+
 def k_compare(rule: Rule, view: View) -> np.ndarray:
     signed = bool(rule.params.get("signed", False))
     left, has_left = view.typed(rule.rubrics[0], None, signed)
@@ -817,6 +830,7 @@ def k_register(rule: Rule, view: View) -> np.ndarray:
 CHECKS: dict[str, Callable[[Rule, View], np.ndarray]] = {
     "required": k_required, "filled_together": k_filled_together, "value_in": k_value_in,
     "equal_to_ancestor": k_equal_to_ancestor, "equal_fields": k_equal_fields, "compare": k_compare,
+    "fields_differ": k_fields_differ,
     "elfproef": k_elfproef, "iban": k_iban, "record_absent": k_record_absent, "empty": k_empty,
     "any_filled": k_any_filled, "pattern": k_pattern,
     "register": k_register,

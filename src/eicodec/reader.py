@@ -202,7 +202,7 @@ class RecordStream:
         if spec is None or given is not None and spec is not given:
             # (a header naming a known message of another record length keeps it: its
             # length is as likely wrong as its key)
-            known = self._known_by_length(given, len(head))
+            known = self._known_by_length(given, len(head), key)
             if known is not None:
                 self.info.header_key_wrong = True
                 return known
@@ -216,15 +216,20 @@ class RecordStream:
                                        line=len(self._pending), record_type="01", rubric="0102")
         return spec
 
-    def _known_by_length(self, given: MessageSpec | None, length: int) -> MessageSpec | None:
+    def _known_by_length(self, given: MessageSpec | None, length: int,
+                         key: tuple[str, str, str]) -> MessageSpec | None:
         """The spec a header that names none (or one of another record length) is read
         as: the caller's when the header has its record length; without one, and only
-        when asked (``recognise``), the one shipped spec of that record length."""
+        when asked (``recognise``), the one shipped spec of that record length -- or,
+        where several share it, the one whose 0102/0103/0104 agree with the header's in
+        two of the three (e.g. a GZ321 header with a wrong subversion)."""
         if given is not None:
             return given if given.record_length == length else None
         if not self._recognise:
             return None
         fits = [s for s in builtin_specs() if s.record_length == length]
+        if len(fits) > 1:
+            fits = [s for s in fits if sum(a == b for a, b in zip(s.key, key)) >= 2]
         return fits[0] if len(fits) == 1 else None
 
     # ------------------------------------------------------------------ reading

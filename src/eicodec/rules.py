@@ -40,6 +40,8 @@ _ARITH_KEYS = ("divisor", "rounding")
 _ROUNDINGS = ("down", "half_up", "half_even")
 # --- siblings and child sums (branch siblings: kept apart to ease merging)
 KINDS += ("previous_sibling", "equal_to_previous", "child_sum")
+# --- "a value other than" (branch gzcond: kept apart to ease merging)
+KINDS += ("fields_differ",)
 _SIBLING_KEYS = ("previous", "previous_rubric", "child", "sum", "count", "depth")
 #: what a ``claim_history`` rule checks (see eicodec.history)
 _HISTORY_TESTS = ("credit_known", "not_credited", "exact_copy", "full_credit", "same_date", "reference_new")
@@ -289,6 +291,8 @@ def _parse_rule(raw: Mapping[str, Any], defaults: Mapping[str, Rule] | None, whe
         raise SpecError(f"rule {rid}: a history_file rule is of level file", spec=where)
     if kind == "unique" and params.get("scope", "file") not in ("file", "parent"):
         raise SpecError(f"rule {rid}: scope must be file or parent", spec=where)
+    if kind == "fields_differ" and len(raw.get("rubrics", [])) < 2:
+        raise SpecError(f"rule {rid}: a fields_differ rule names at least two rubrics", spec=where)
     if kind == "product":
         _check_product(rid, raw, params, where)
     if kind in ("previous_sibling", "equal_to_previous", "child_sum"):
