@@ -644,28 +644,29 @@ def k_equal_to_ancestor(rule: Rule, view: View) -> np.ndarray:
     return np.asarray(when(rule, view) & _differ(mine, theirs))
 
 
-def k_equal_fields(rule: Rule, view: View) -> np.ndarray:
+def _first_against_others(rule: Rule, view: View, *, equal: bool) -> np.ndarray:
+    """Rows where every field of ``rubrics`` is filled and ``rubrics[0]`` differs from one of
+    the others (``equal=False``) or equals one of them (``equal=True``)."""
     parts = [view.field(r) for r in rule.rubrics]
     all_filled = np.ones(view.n, bool)
     for f, fc in parts:
         all_filled &= filled(f, fc)
-    differ = np.zeros(view.n, bool)
+    hit = np.zeros(view.n, bool)
     for _, fc in parts[1:]:
-        differ |= _differ(parts[0][1], fc)
-    return when(rule, view) & all_filled & differ
+        differ = _differ(parts[0][1], fc)
+        hit |= ~differ if equal else differ
+    return when(rule, view) & all_filled & hit
+
+
+def k_equal_fields(rule: Rule, view: View) -> np.ndarray:
+    """All of ``rubrics`` filled and ``rubrics[0]`` different from one of the others."""
+    return _first_against_others(rule, view, equal=False)
 
 
 def k_fields_differ(rule: Rule, view: View) -> np.ndarray:
     """All of ``rubrics`` filled and ``rubrics[0]`` equal to one of the others (AN: without
     trailing spaces): "a value other than ..." (the mirror of ``equal_fields``)."""
-    parts = [view.field(r) for r in rule.rubrics]
-    all_filled = np.ones(view.n, bool)
-    for f, fc in parts:
-        all_filled &= filled(f, fc)
-    same = np.zeros(view.n, bool)
-    for _, fc in parts[1:]:
-        same |= ~_differ(parts[0][1], fc)
-    return when(rule, view) & all_filled & same
+    return _first_against_others(rule, view, equal=True)
 
 
 def k_compare(rule: Rule, view: View) -> np.ndarray:
