@@ -556,6 +556,14 @@ class _Builder:
         approved, claim_t = Verdict.APPROVED, self.claim_t
         return sorted(line for line, o in outs.items() if o.record_type == claim_t and o.verdict is not approved)
 
+    def count_not_approved(self, table: tuple[np.ndarray, np.ndarray, list[tuple[str, Verdict, tuple[str, ...]]]]
+                           ) -> int:
+        """How many claim lines of an outcomes *table* (:meth:`Outcomes.table`) are not
+        approved (:meth:`not_approved_claims` counted, without an outcome per line)."""
+        _lines, which, combos = table
+        bad = np.array([t == self.claim_t and v is not Verdict.APPROVED for t, v, _codes in combos], bool)
+        return int(np.count_nonzero(bad[which])) if len(which) else 0
+
     def cannot_overflow(self, tot: _Totals, not_approved: int) -> bool:
         """Whether no trailer total can overflow (:meth:`check_totals`) whatever the
         amounts of the *not_approved* claim lines: the awarded total lies within that
@@ -1178,26 +1186,33 @@ def _from_ranges(b: _Builder, make: Callable[[], Source], tot: _Totals, index: A
     assert binary is not None  # (validation kept ranges only of input it read as bytes)
     try:
         outcomes = b.report.outcomes
-        outs = outcomes.verdicts_of_lines(outcomes.lines_between(0, 1 << 62))
+        table = outcomes.table()
+        memo: list[dict[int, Outcome]] = []
+
+        def outs() -> dict[int, Outcome]:
+            """Every line's outcome, made only where records are built one by one (a dict
+            of a big file's lines is most of an answer's memory)."""
+            if not memo:
+                memo.append(outcomes.verdicts_of_lines(table[0]))
+            return memo[0]
+
         step = index.step
         # one pass when no total can overflow (the header does not wait for the awarded
         # total; a range that differs then stops the answer midway: write_retour leaves
         # nothing behind), else a first pass checks the ranges and takes that total
-        once = not b.may_overflow() or b.cannot_overflow(tot, len(b.not_approved_claims(outs)))
+        once = not b.may_overflow() or b.cannot_overflow(tot, b.count_not_approved(table))
         if not once:
             if b.as_text:
-                table = outcomes.table()
                 tot.awarded = tot.declared - sum(b.window_not_awarded(window, step, table)
                                                  for window in b.windows(binary, index, check=False))
             else:
-                tot.awarded = tot.declared - b.not_awarded(b.range_data(binary, index), outs, step)
+                tot.awarded = tot.declared - b.not_awarded(b.range_data(binary, index), outs(), step)
             b.check_totals(tot)
         assert tot.header is not None
         yield b.header(tot.header, False)
         counts: dict[str, int] = {}
         if not b.file_level and b.as_text and b.spec.record_length == min(
                 lay.length for lay in b.spec.records.values()) == max(lay.length for lay in b.spec.records.values()):
-            table = outcomes.table()
             for window in b.windows(binary, index):
                 before, awarded = dict(counts), tot.awarded
                 block = b.range_bytes(window, step, table, tot, once, counts)
@@ -1208,12 +1223,12 @@ def _from_ranges(b: _Builder, make: Callable[[], Source], tot: _Totals, index: A
                 view, firsts, sizes, rel = window
                 pieces = [(line, view[at:at + count * step])
                           for line, count, at in zip(firsts.tolist(), sizes.tolist(), rel.tolist())]
-                for rec in b.range_body(pieces, outs, step, tot, award=once):
+                for rec in b.range_body(pieces, outs(), step, tot, award=once):
                     t = rec[:2] if isinstance(rec, str) else rec.record_type
                     counts[t] = counts.get(t, 0) + 1
                     yield rec
         elif not b.file_level:
-            for rec in b.range_body(b.range_data(binary, index), outs, step, tot, award=once):
+            for rec in b.range_body(b.range_data(binary, index), outs(), step, tot, award=once):
                 t = rec[:2] if isinstance(rec, str) else rec.record_type
                 counts[t] = counts.get(t, 0) + 1
                 yield rec
@@ -1345,8 +1360,10 @@ def _write(items: Iterable[Item], fh: IO[bytes] | list[bytes], encoding: str) ->
             chunks.append((CRLF.join(texts) + CRLF).encode(encoding))
             texts.clear()
         if isinstance(item, bytes):
-            chunks.append(item)
-        elif not isinstance(item, str):
+            chunks.append(item)  # (a window's block: written now, never all held at once)
+            _put(fh, chunks)
+            continue
+        if not isinstance(item, str):
             chunks.extend(render_records([item], encoding))
         if len(chunks) >= 512:
             _put(fh, chunks)
