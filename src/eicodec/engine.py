@@ -772,11 +772,18 @@ class _Run:
         dups = self.known.dups.get(i)
         if dups is None or not len(dups):
             return
+        sel = np.flatnonzero(some & np.isin(keys, dups))
+        self._repeats(i, rule, rows[sel], keys[sel], checked[sel], batch)
+
+    def _repeats(self, i: int, rule: Rule, rows: np.ndarray, keys: np.ndarray, checked: np.ndarray,
+                 batch: Batch) -> None:
+        """The second pass of a file-wide ``unique`` rule: a finding at each of *rows* (in
+        order) whose key was seen before in the file and that is checked."""
         seen = self.seen.setdefault(i, set())
-        for k in np.flatnonzero(some & np.isin(keys, dups)).tolist():
-            key_value = int(keys[k])
-            if key_value in seen and checked[k]:
-                self.add((3, i), rule.id, batch.first + int(rows[k]), rule.record, rubric, rule.message, rule=rule)
+        rubric = rule.reported_rubric
+        for row, key_value, check in zip(rows.tolist(), keys.tolist(), checked.tolist()):
+            if key_value in seen and check:
+                self.add((3, i), rule.id, batch.first + row, rule.record, rubric, rule.message, rule=rule)
             seen.add(key_value)
 
     def _whole_by_id(self, i: int, rule: Rule, view: View, checked: np.ndarray, batch: Batch) -> None:
@@ -808,12 +815,7 @@ class _Run:
         if dups is not None and len(dups):
             keep = digit[sel] | np.isin(keys, dups)
             sel, keys = sel[keep], keys[keep]
-        seen = self.seen.setdefault(i, set())
-        rubric = rule.reported_rubric
-        for k, key_value in zip(sel.tolist(), keys.tolist()):
-            if key_value in seen and checked[k]:
-                self.add((3, i), rule.id, batch.first + int(rows[k]), rule.record, rubric, rule.message, rule=rule)
-            seen.add(key_value)
+        self._repeats(i, rule, rows[sel], keys, checked[sel], batch)
 
     def _pairing(self, i: int, rule: Rule, view: View, checked: np.ndarray, batch: Batch) -> None:
         ref, debit, prev, credit = pairing_keys(rule, view)

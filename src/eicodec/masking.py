@@ -92,7 +92,7 @@ class Masker:
 
     def __new__(cls, spec: MessageSpec) -> Self:
         got = _MADE.get(spec)
-        if isinstance(got, cls) and type(got) is cls:
+        if type(got) is cls:
             return got
         made = super().__new__(cls)
         made._build(spec)

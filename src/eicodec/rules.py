@@ -40,7 +40,7 @@ _ARITH_KEYS = ("divisor", "rounding")
 _ROUNDINGS = ("down", "half_up", "half_even")
 # --- siblings and child sums (branch siblings: kept apart to ease merging)
 KINDS += ("previous_sibling", "equal_to_previous", "child_sum")
-# --- "a value other than" (branch gzcond: kept apart to ease merging)
+# --- "a value other than ..."
 KINDS += ("fields_differ",)
 _SIBLING_KEYS = ("previous", "previous_rubric", "child", "sum", "count", "depth")
 #: what a ``claim_history`` rule checks (see eicodec.history)
