@@ -22,10 +22,13 @@ positions and the ``personal`` flag come from the spec.
 
 from __future__ import annotations
 
+import functools
 import re
 import weakref
 from collections.abc import Iterator
 from typing import Self
+
+import numpy as np
 
 from .layouts import FieldSpec, MessageSpec, RecordLayout
 from .model import Record
@@ -61,22 +64,172 @@ def spreadsheet_safe(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
+def _form(f: FieldSpec, first: bool) -> str:
+    """The form field *f*'s text must have for a line to fit its layout: ``any``,
+    ``fixed`` (its fixed text), ``digits``, ``date`` (:data:`DATE_OR_ZEROS`), ``time``
+    (0000 or :data:`TIME_OF_DAY`) or ``dc`` (D, C or space). The one dispatch both the
+    pattern of a line (:func:`_fit_part`) and the checks of a batch (:class:`_BatchForm`)
+    are made from."""
+    n = f.length
+    if first:
+        return "any"  # the kenmerk record: the very thing that may lie
+    if f.fixed is not None:
+        return "fixed"
+    if f.kind in ("digits", "number", "amount"):
+        return "digits"
+    if f.kind == "date" and n == 8:
+        return "date"
+    if f.kind == "time" and n == 4:
+        return "time"
+    if f.kind == "dc":
+        return "dc"
+    return "any"  # text, reserve (and kinds whose form we do not know)
+
+
 def _fit_part(f: FieldSpec, first: bool) -> str:
     """A pattern matching the text of field *f* when it has the form of its kind."""
     n = f.length
-    if first:
-        return f".{{{n}}}"  # the kenmerk record: the very thing that may lie
-    if f.fixed is not None:
+    form = _form(f, first)
+    if form == "fixed":
+        assert f.fixed is not None
         return re.escape(f.fixed)
-    if f.kind in ("digits", "number", "amount"):
+    if form == "digits":
         return f"[0-9]{{{n}}}"
-    if f.kind == "date" and n == 8:
+    if form == "date":
         return DATE_OR_ZEROS
-    if f.kind == "time" and n == 4:
+    if form == "time":
         return f"(?:0000|{TIME_OF_DAY})"
-    if f.kind == "dc":
+    if form == "dc":
         return f"[DC ]{{{n}}}"
-    return f".{{{n}}}"  # text, reserve (and kinds whose form we do not know)
+    return f".{{{n}}}"
+
+
+def _form_width(f: FieldSpec, form: str) -> int:
+    """How many characters the pattern of *f* (:func:`_fit_part`) matches: every form
+    matches a fixed number of them."""
+    if form == "fixed":
+        assert f.fixed is not None
+        return len(f.fixed)
+    return {"date": 8, "time": 4}.get(form, f.length)
+
+
+class _BatchForm:
+    """The pattern of one layout (:func:`_fit_part` of each field, joined) as array
+    checks of many lines at once, at the offsets where the joined pattern matches each
+    field (the sum of the widths before): per position the range of character codes it
+    allows (0-9 for digits, dates and times, the one code of fixed text, any code
+    elsewhere), then D/C positions, then the calendar of dates and the clock of times."""
+
+    def __init__(self, lay: RecordLayout) -> None:
+        lo: list[int] = []
+        hi: list[int] = []
+        dc: list[int] = []
+        dates: list[int] = []
+        times: list[int] = []
+        for i, f in enumerate(lay.fields):
+            form = _form(f, i == 0)
+            width = _form_width(f, form)
+            at = len(lo)
+            if form == "fixed":
+                assert f.fixed is not None
+                codes = [ord(c) for c in f.fixed]
+                lo += codes
+                hi += codes
+            elif form in ("digits", "date", "time"):  # (a date or a time is digits first)
+                lo += [48] * width
+                hi += [57] * width
+                if form == "date":
+                    dates.append(at)
+                elif form == "time":
+                    times.append(at)
+            else:
+                lo += [0] * width
+                hi += [_ANY] * width
+                if form == "dc":
+                    dc += range(at, at + width)
+        #: the pattern matches lines of this many characters (the layout's length when the
+        #: fields follow each other, as a spec's do)
+        self.width = len(lo)
+        self.lo = np.array(lo, dtype=np.int64)
+        self.hi = np.array(hi, dtype=np.int64)
+        self.dc = np.array(dc, dtype=np.intp)
+        self.dates = (np.array(dates, dtype=np.intp)[:, None] + np.arange(8)).reshape(-1)
+        self.times = (np.array(times, dtype=np.intp)[:, None] + np.arange(4)).reshape(-1)
+        self._bounds: dict[np.dtype, tuple[np.ndarray, np.ndarray] | None] = {}
+
+    def _bounds_of(self, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(lo, hi - lo)`` in *dtype* (unsigned); None when a fixed character cannot
+        be one of its codes (no line of such characters fits)."""
+        if dtype not in self._bounds:
+            top = np.iinfo(dtype).max
+            bounded = self.hi != _ANY
+            if (self.hi[bounded] > top).any():
+                self._bounds[dtype] = None
+            else:
+                hi = np.where(bounded, self.hi, top)
+                self._bounds[dtype] = (self.lo.astype(dtype), (hi - self.lo).astype(dtype))
+        return self._bounds[dtype]
+
+    def fits(self, chars: np.ndarray) -> np.ndarray:
+        """Which rows of *chars* (``(n, width)`` unsigned character codes, every line
+        that long) the layout's pattern fully matches."""
+        n = len(chars)
+        bounds = self._bounds_of(chars.dtype) if chars.shape[1] == self.width else None
+        if bounds is None or n == 0:
+            return np.zeros(n, dtype=bool)
+        lo, span = bounds
+        # below lo wraps round to above the span (unsigned)
+        out = (chars - lo) > span
+        ok = np.ones(n, dtype=bool) if not out.any() else ~out.any(axis=1)
+        if self.dc.size:
+            c = chars[:, self.dc]
+            ok &= ((c == 68) | (c == 67) | (c == 32)).all(axis=1)
+        # (dates and times are digits in the rows still ok: the others read as zeros)
+        if self.dates.size:
+            d = np.where(ok[:, None], chars[:, self.dates], 48).astype(np.int32).reshape(n, -1, 8) - 48
+            ok &= _dates_ok(d).all(axis=1)
+        if self.times.size:
+            d = np.where(ok[:, None], chars[:, self.times], 48).astype(np.int32).reshape(n, -1, 4) - 48
+            ok &= ((d[..., 0] * 10 + d[..., 1] <= 23) & (d[..., 2] * 10 + d[..., 3] <= 59)).all(axis=1)
+        return ok
+
+
+#: the top of a position's range that allows any character
+_ANY = -1
+
+
+#: days in each month 0..99 of a common year (0: not a month)
+_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] + [0] * 87, dtype=np.int32)
+
+
+def _dates_ok(d: np.ndarray) -> np.ndarray:
+    """Which of the CCYYMMDD digit groups *d* (``(..., 8)`` digit values) match
+    :data:`DATE_OR_ZEROS`: 00000000, or a year 0001-9999 with a real month and day of the
+    Gregorian calendar (29 February in a year divisible by 4, not by 100 unless by 400)."""
+    year = d[..., 0] * 1000 + d[..., 1] * 100 + d[..., 2] * 10 + d[..., 3]
+    month = d[..., 4] * 10 + d[..., 5]
+    day = d[..., 6] * 10 + d[..., 7]
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    most = _MONTH_DAYS[month] + ((month == 2) & leap)
+    zeros = (year == 0) & (month == 0) & (day == 0)
+    return zeros | ((year > 0) & (day >= 1) & (day <= most))
+
+
+@functools.cache
+def _whitespace() -> np.ndarray:
+    """The code points ``str.strip()`` removes (``str.isspace``)."""
+    return np.array([c for c in range(0x110000) if chr(c).isspace()], dtype=np.uint32)
+
+
+#: the same for a byte (an ASCII batch)
+_BLANK_BYTE = np.array([chr(c).isspace() for c in range(256)], dtype=bool)
+
+
+def _not_blank(chars: np.ndarray) -> np.ndarray:
+    """Which rows of *chars* hold a character ``str.strip()`` keeps."""
+    if chars.dtype == np.uint8:
+        return (~_BLANK_BYTE[chars]).any(axis=1)
+    return (~np.isin(chars, _whitespace())).any(axis=1)
 
 
 def _overlaps(a: FieldSpec, b: FieldSpec) -> bool:
@@ -125,6 +278,10 @@ class Masker:
             for t, lay in spec.records.items()}
         self._reserves: dict[str, tuple[FieldSpec, ...]] = {
             t: tuple(f for f in lay.fields if f.kind == "reserve") for t, lay in spec.records.items()}
+        # per layout: the other layouts a line of it is checked against (as tight or tighter)
+        self._rivals: dict[str, tuple[str, ...]] = {
+            t: tuple(u for u in spec.records if u != t and self._tight[u] >= self._tight[t]) for t in spec.records}
+        self._batch: dict[str, _BatchForm] = {t: _BatchForm(lay) for t, lay in spec.records.items()}
 
     def fits(self, layout: RecordLayout, raw: str) -> bool:
         """Whether *raw* has the length and the field forms of *layout*."""
@@ -141,13 +298,52 @@ class Masker:
         if lay is None or not self.fits(lay, raw):
             return None
         t = lay.type
+        return self._hide(t, [bool(raw[f.slice].strip()) for f in self._reserves[t]],
+                          [len(raw) == self.spec.records[u].length and self._fit[u].fullmatch(raw) is not None
+                           for u in self._rivals[t]])
+
+    def _hide(self, t: str, filled: list[bool], fitting: list[bool]) -> frozenset[str]:
+        """What a line of layout *t* that fits it hides: the personal fields, the reserves
+        of ``self._reserves[t]`` that are *filled*, and the fields overlapping a personal
+        field of each layout of ``self._rivals[t]`` that the line is *fitting*."""
         hide = set(self._personal[t])
-        hide.update(f.attr for f in self._reserves[t] if raw[f.slice].strip())
-        for u, other in self.spec.records.items():
-            if (u != t and self._tight[u] >= self._tight[t] and len(raw) == other.length
-                    and self._fit[u].fullmatch(raw) is not None):
+        hide.update(f.attr for f, yes in zip(self._reserves[t], filled, strict=True) if yes)
+        for u, yes in zip(self._rivals[t], fitting, strict=True):
+            if yes:
                 hide |= self._overlap[t, u]
         return frozenset(hide)
+
+    def hidden_rows(self, lay: RecordLayout, chars: np.ndarray,
+                    ) -> tuple[list[frozenset[str] | None], np.ndarray]:
+        """:meth:`hidden_raw` of many lines at once, by array operations: *chars* are the
+        character codes (``(n, width)``, ``uint8`` or ``uint32`` code points) of *n* lines
+        read with layout *lay*, each exactly *width* characters long. Returns the distinct
+        answers and, per line, the index of its own (``hidden_raw`` of that line)."""
+        n = len(chars)
+        t = lay.type
+        own = self._batch[t].fits(chars) if chars.shape[1] == lay.length else np.zeros(n, dtype=bool)
+        reserves = self._reserves[t]
+        rivals = self._rivals[t]
+        bits = np.zeros((n, len(reserves) + len(rivals)), dtype=bool)
+        rows = np.flatnonzero(own)
+        if rows.size:
+            for j, f in enumerate(reserves):
+                bits[rows, j] = _not_blank(chars[rows, f.start - 1:f.end])
+            sub = chars if rows.size == n else chars[rows]
+            for j, u in enumerate(rivals, len(reserves)):
+                if chars.shape[1] == self.spec.records[u].length:
+                    bits[rows, j] = self._batch[u].fits(sub)
+        # one answer per distinct combination of those predicates (-1: the line does not fit)
+        if bits.shape[1] <= 62:
+            code = np.where(own, bits.astype(np.int64) @ (np.int64(1) << np.arange(bits.shape[1], dtype=np.int64)),
+                            np.int64(-1))
+            keys, which = np.unique(code, return_inverse=True)
+            combos = [None if k < 0 else [bool(k >> j & 1) for j in range(bits.shape[1])] for k in keys.tolist()]
+        else:
+            keys, which = np.unique(np.column_stack([~own, bits]), axis=0, return_inverse=True)
+            combos = [None if k[0] else [bool(x) for x in k[1:]] for k in keys.tolist()]
+        answers = [None if c is None else self._hide(t, c[:len(reserves)], c[len(reserves):]) for c in combos]
+        return answers, which.reshape(-1).astype(np.intp)
 
     def misfits(self, lay: RecordLayout, raw: str) -> list[FieldSpec]:
         """The fields of *lay* whose text in *raw* does not have their kind's form: of a

@@ -362,21 +362,26 @@ def _batch_columns(batch: Batch, lay: RecordLayout, fields: list[FieldSpec]) -> 
 def _mask_rows(masker: Masker, batch: Batch, lay: RecordLayout, cb: ColumnBatch) -> ColumnBatch:
     """*cb* with every value a masked view must hide made invalid (null), line by line as
     :meth:`eicodec.masking.Masker.hidden_raw` decides (by what the line is, not by the
-    column: a 03 relabelled 04 shows none of its phone number in a 04 text column)."""
+    column: a 03 relabelled 04 shows none of its phone number in a 04 text column); all
+    the batch's lines at once (:meth:`~eicodec.masking.Masker.hidden_rows`: the lines of
+    *cb* are those of the record length)."""
     if not len(cb.lines) or not cb.valid:
         return cb
-    keys = list(cb.valid)
-    base = {k: k.removesuffix("_signed") for k in keys}
-    drop = {k: np.zeros(len(cb.lines), dtype=bool) for k in keys}
-    seen: dict[frozenset[str] | None, list[str]] = {}
-    for i, line in enumerate(cb.lines.tolist()):
-        hide = masker.hidden_raw(lay, batch.text(line - batch.first))
-        gone = seen.get(hide)
-        if gone is None:
-            gone = seen[hide] = [k for k in keys if hide is None or base[k] in hide]
-        for k in gone:
-            drop[k][i] = True
-    return ColumnBatch(cb.lines, cb.columns, {k: v & ~drop[k] for k, v in cb.valid.items()})
+    at = cb.lines - batch.first
+    answers, which = masker.hidden_rows(lay, batch.chars[at])
+    odd = np.flatnonzero(~batch.length_ok[at])  # (none from the engine's columns; a line
+    if odd.size:  # of another length is cut or padded in chars: asked with its own text)
+        answers = list(answers)
+        which = which.copy()
+        for i in odd.tolist():
+            answers.append(masker.hidden_raw(lay, batch.text(int(at[i]))))
+            which[i] = len(answers) - 1
+    valid: dict[str, np.ndarray] = {}
+    for k, v in cb.valid.items():
+        base = k.removesuffix("_signed")
+        hides = np.array([hide is None or base in hide for hide in answers], dtype=bool)
+        valid[k] = v & ~hides[which] if hides.any() else v
+    return ColumnBatch(cb.lines, cb.columns, valid)
 
 
 def _cells(plan: TablePlan, stream: RecordStream, opener: Callable[[], Source],
