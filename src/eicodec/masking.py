@@ -228,6 +228,8 @@ _BLANK_BYTE = np.array([chr(c).isspace() for c in range(256)], dtype=bool)
 def _not_blank(chars: np.ndarray) -> np.ndarray:
     """Which rows of *chars* hold a character ``str.strip()`` keeps."""
     if chars.dtype == np.uint8:
+        if (chars == 32).all():  # (the common case: spaces)
+            return np.zeros(len(chars), dtype=bool)
         return (~_BLANK_BYTE[chars]).any(axis=1)
     return (~np.isin(chars, _whitespace())).any(axis=1)
 
@@ -278,9 +280,12 @@ class Masker:
             for t, lay in spec.records.items()}
         self._reserves: dict[str, tuple[FieldSpec, ...]] = {
             t: tuple(f for f in lay.fields if f.kind == "reserve") for t, lay in spec.records.items()}
-        # per layout: the other layouts a line of it is checked against (as tight or tighter)
+        # per layout: the other layouts a line of it is checked against (as tight or
+        # tighter), leaving out those whose personal fields overlap only fields of its own
+        # that are personal (hidden anyway: fitting them would add nothing)
         self._rivals: dict[str, tuple[str, ...]] = {
-            t: tuple(u for u in spec.records if u != t and self._tight[u] >= self._tight[t]) for t in spec.records}
+            t: tuple(u for u in spec.records if u != t and self._tight[u] >= self._tight[t]
+                     and not self._overlap[t, u] <= self._personal[t]) for t in spec.records}
         self._batch: dict[str, _BatchForm] = {t: _BatchForm(lay) for t, lay in spec.records.items()}
 
     def fits(self, layout: RecordLayout, raw: str) -> bool:
@@ -328,7 +333,7 @@ class Masker:
         rows = np.flatnonzero(own)
         if rows.size:
             for j, f in enumerate(reserves):
-                bits[rows, j] = _not_blank(chars[rows, f.start - 1:f.end])
+                bits[:, j] = _not_blank(chars[:, f.start - 1:f.end])
             sub = chars if rows.size == n else chars[rows]
             for j, u in enumerate(rivals, len(reserves)):
                 if chars.shape[1] == self.spec.records[u].length:
