@@ -155,6 +155,9 @@ class _BatchForm:
         self.dc = np.array(dc, dtype=np.intp)
         self.dates = (np.array(dates, dtype=np.intp)[:, None] + np.arange(8)).reshape(-1)
         self.times = (np.array(times, dtype=np.intp)[:, None] + np.arange(4)).reshape(-1)
+        ranged = np.flatnonzero((self.lo != 0) | (self.hi != _ANY))
+        #: a few of the positions with a range, spread over the line (checked first)
+        self.sample = ranged[np.linspace(0, len(ranged) - 1, min(len(ranged), 12)).astype(np.intp)]
         self._bounds: dict[np.dtype, tuple[np.ndarray, np.ndarray] | None] = {}
 
     def _bounds_of(self, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray] | None:
@@ -172,47 +175,71 @@ class _BatchForm:
 
     def fits(self, chars: np.ndarray) -> np.ndarray:
         """Which rows of *chars* (``(n, width)`` unsigned character codes, every line
-        that long) the layout's pattern fully matches."""
+        that long) the layout's pattern fully matches. Each check goes over the rows
+        still in the running (a sample of the ranged positions first: a line of another
+        layout mostly fails there)."""
         n = len(chars)
         bounds = self._bounds_of(chars.dtype) if chars.shape[1] == self.width else None
         if bounds is None or n == 0:
             return np.zeros(n, dtype=bool)
         lo, span = bounds
-        # below lo wraps round to above the span (unsigned)
-        out = (chars - lo) > span
-        ok = np.ones(n, dtype=bool) if not out.any() else ~out.any(axis=1)
-        if self.dc.size:
-            c = chars[:, self.dc]
-            ok &= ((c == 68) | (c == 67) | (c == 32)).all(axis=1)
-        # (dates and times are digits in the rows still ok: the others read as zeros)
-        if self.dates.size:
-            d = np.where(ok[:, None], chars[:, self.dates], 48).astype(np.int32).reshape(n, -1, 8) - 48
-            ok &= _dates_ok(d).all(axis=1)
-        if self.times.size:
-            d = np.where(ok[:, None], chars[:, self.times], 48).astype(np.int32).reshape(n, -1, 4) - 48
-            ok &= ((d[..., 0] * 10 + d[..., 1] <= 23) & (d[..., 2] * 10 + d[..., 3] <= 59)).all(axis=1)
-        return ok
+        rows: np.ndarray | None = None  # (None: all)
+        sub = chars
+
+        def keep(good: np.ndarray) -> None:
+            nonlocal rows, sub
+            if not good.all():
+                at = np.flatnonzero(good)
+                rows = at if rows is None else rows[at]
+                sub = sub[at]
+
+        # a character below its range wraps round to above the span (unsigned)
+        s = self.sample
+        bad = (sub[:, s] - lo[s]) > span[s]
+        if bad.any():
+            keep(~bad.any(axis=1))
+        if len(sub):
+            bad = (sub - lo) > span
+            if bad.any():
+                keep(~bad.any(axis=1))
+        if self.dc.size and len(sub):
+            c = sub[:, self.dc]
+            keep(((c == 68) | (c == 67) | (c == 32)).all(axis=1))
+        # (dates and times are digits by now)
+        if self.dates.size and len(sub):
+            keep(_dates_ok(sub[:, self.dates].astype(np.int16).reshape(len(sub), -1, 8) - 48).all(axis=1))
+        if self.times.size and len(sub):
+            d = sub[:, self.times].astype(np.int16).reshape(len(sub), -1, 4) - 48
+            keep(((d[..., 0] * 10 + d[..., 1] <= 23) & (d[..., 2] * 10 + d[..., 3] <= 59)).all(axis=1))
+        if rows is None:
+            return np.ones(n, dtype=bool)
+        out = np.zeros(n, dtype=bool)
+        out[rows] = True
+        return out
 
 
 #: the top of a position's range that allows any character
 _ANY = -1
 
 
-#: days in each month 0..99 of a common year (0: not a month)
-_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] + [0] * 87, dtype=np.int32)
+#: the most days of each month 0..99 (0: not a month; February 29)
+_MONTH_DAYS = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] + [0] * 87, dtype=np.int16)
 
 
 def _dates_ok(d: np.ndarray) -> np.ndarray:
     """Which of the CCYYMMDD digit groups *d* (``(..., 8)`` digit values) match
     :data:`DATE_OR_ZEROS`: 00000000, or a year 0001-9999 with a real month and day of the
     Gregorian calendar (29 February in a year divisible by 4, not by 100 unless by 400)."""
+    d = d.astype(np.int16, copy=False)
     year = d[..., 0] * 1000 + d[..., 1] * 100 + d[..., 2] * 10 + d[..., 3]
     month = d[..., 4] * 10 + d[..., 5]
     day = d[..., 6] * 10 + d[..., 7]
-    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
-    most = _MONTH_DAYS[month] + ((month == 2) & leap)
-    zeros = (year == 0) & (month == 0) & (day == 0)
-    return zeros | ((year > 0) & (day >= 1) & (day <= most))
+    ok = (year > 0) & (day >= 1) & (day <= _MONTH_DAYS[month])
+    feb29 = (month == 2) & (day == 29)
+    if feb29.any():
+        leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+        ok &= ~feb29 | leap
+    return ok | ((year == 0) & (month == 0) & (day == 0))
 
 
 @functools.cache

@@ -377,10 +377,14 @@ def _mask_rows(masker: Masker, batch: Batch, lay: RecordLayout, cb: ColumnBatch)
             answers.append(masker.hidden_raw(lay, batch.text(int(at[i]))))
             which[i] = len(answers) - 1
     valid: dict[str, np.ndarray] = {}
+    kept: dict[tuple[bool, ...], np.ndarray | None] = {}  # which answers hide a field -> rows kept
     for k, v in cb.valid.items():
         base = k.removesuffix("_signed")
-        hides = np.array([hide is None or base in hide for hide in answers], dtype=bool)
-        valid[k] = v & ~hides[which] if hides.any() else v
+        hides = tuple(hide is None or base in hide for hide in answers)
+        if hides not in kept:
+            kept[hides] = None if not any(hides) else ~np.array(hides, dtype=bool)[which]
+        keep = kept[hides]
+        valid[k] = v if keep is None else v & keep
     return ColumnBatch(cb.lines, cb.columns, valid)
 
 
