@@ -281,10 +281,24 @@ _NULL_VALUE = {"string": "", "int64": 0, "date": np.datetime64("NaT", "D"), "tim
 
 
 def _null_column(typ: str, n: int) -> tuple[Any, np.ndarray]:
+    """A column of *n* nulls: views of arrays made once (read-only: every batch shares them)."""
     if typ == "codes":
         return [None] * n, np.ones(n, dtype=bool)
-    dtype = {"string": str, "int64": np.int64, "date": "datetime64[D]", "time": "timedelta64[m]"}[typ]
-    return np.full(n, _NULL_VALUE[typ], dtype=dtype), np.ones(n, dtype=bool)
+    made = _NULLS.get(typ)
+    if made is None or len(made[1]) < n:
+        dtype = {"string": str, "int64": np.int64, "date": "datetime64[D]", "time": "timedelta64[m]"}[typ]
+        made = _NULLS[typ] = _read_only(np.full(max(n, 4096), _NULL_VALUE[typ], dtype=dtype),
+                                        np.ones(max(n, 4096), dtype=bool))
+    return made[0][:n], made[1][:n]
+
+
+_NULLS: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _read_only(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    for a in arrays:
+        a.flags.writeable = False
+    return arrays
 
 
 Outcomes = dict[int, tuple[str, tuple[str, ...], int]]  # line -> (status, codes, awarded)
@@ -470,17 +484,28 @@ class _FileRow:
     name: str | None
     header: ColumnBatch | None = None
 
+    #: per column: the header it was made of and its value repeated (read-only; views given)
+    made: dict[str, tuple[ColumnBatch | None, np.ndarray, np.ndarray]] = attrs.field(factory=dict)
+
     def cells(self, c: TableColumn, n: int) -> tuple[Any, np.ndarray]:
         """Column *c* of the file, repeated on *n* rows."""
         if not c.key:  # source
             if self.name is None:
                 return _null_column(c.type, n)
-            return np.repeat(np.array([self.name]), n), np.zeros(n, dtype=bool)
-        head = self.header
-        if c.masked or head is None or len(head.lines) == 0:
+        elif c.masked or self.header is None or len(self.header.lines) == 0:
             return _null_column(c.type, n)
-        present = bool(_present(c, head.columns, head.valid)[0])
-        return np.repeat(head.columns[c.key][:1], n), np.full(n, not present)
+        got = self.made.get(c.name)
+        if got is None or got[0] is not self.header or len(got[1]) < n:
+            size = max(n, 4096)
+            if not c.key:
+                values, null = np.repeat(np.array([self.name]), size), np.zeros(size, dtype=bool)
+            else:
+                head = self.header
+                assert head is not None
+                present = bool(_present(c, head.columns, head.valid)[0])
+                values, null = np.repeat(head.columns[c.key][:1], size), np.full(size, not present)
+            got = self.made[c.name] = (self.header, *_read_only(values, null))
+        return got[1][:n], got[2][:n]
 
 
 def _batch_cells(plan: TablePlan, batch: ColumnBatch, followers: list[_Ancestor],
@@ -805,85 +830,85 @@ def iter_csv_rows(source: Source, record_type: str | None = None, *, ap305: Sour
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow([c.name for c in plan.columns])
     yield buf.getvalue()
+    memo: dict[str, Any] = {}
     for batch in cells:
-        yield _csv_batch(plan, batch, writer, buf, neutralise=b"" if raw_csv else _FORMULA_STARTS, safe=not raw_csv)
+        yield _csv_batch(plan, batch, writer, buf, neutralise=b"" if raw_csv else _FORMULA_STARTS, safe=not raw_csv,
+                         memo=memo)
 
 
 def _csv_batch(plan: TablePlan, batch: Cells, writer: Any, buf: io.StringIO, neutralise: bytes = b"",
-               safe: bool = True) -> str:
+               safe: bool = True, memo: dict[str, Any] | None = None) -> str:
     """The CSV rows of one batch of cells. Each cell becomes a matrix of UTF-8 bytes, one
     row per table row, its text in the row and NUL bytes around it (and in every byte of
     a null cell); with the commas and line ends between, the rows are all bytes that are
     not NUL, taken in one pass. Rows with a cell that the csv module would quote or with a
     NUL inside a value (rare: ``,`` ``"`` CR LF in text), and rows with a text cell that
     begins with one of the bytes *neutralise* (a hook for CSV made safe for spreadsheets),
-    are written by the csv module cell by cell (:func:`_csv_text`)."""
+    are written by the csv module cell by cell (:func:`_csv_text`). *memo* (one dict for
+    the batches of one table) keeps the file's own columns, the same on every row, laid
+    out once while they stay the same."""
     n = len(batch["line"][1]) if "line" in batch else len(next(iter(batch.values()))[1])
     if n == 0:
         return ""
     slow: np.ndarray | None = None
+    tail = len(plan.columns)
+    while tail and plan.columns[tail - 1].level == FILE_LEVEL:
+        tail -= 1
     # the numbers of the batch (not the file's), formatted together: one (n, k, width) matrix
-    ints = [c.name for c in plan.columns if c.type == "int64" and c.level != FILE_LEVEL
-            and not batch[c.name][1].all()]
+    ints = [c.name for c in plan.columns[:tail] if c.type == "int64" and not batch[c.name][1].all()]
     numbers: dict[str, np.ndarray] = {}
-    if ints and n:
+    if ints:
         digits = _int_bytes(np.stack([np.asarray(batch[k][0]) for k in ints], axis=1),
                             np.stack([batch[k][1] for k in ints], axis=1))
         numbers = {k: digits[:, j] for j, k in enumerate(ints)}
     cols: list[np.ndarray] = []
-    for c in plan.columns:
+    for c in plan.columns[:tail]:
         values, null = batch[c.name]
         if c.name in numbers:
             m, odd = numbers[c.name], None
-        elif c.level == FILE_LEVEL:  # the same on every row: made once, repeated
-            m, odd = _csv_cell_bytes(c.type, values[:1], null[:1], safe)  # (one row: laid out once, below)
-            odd = None if odd is None else np.broadcast_to(odd, (n,))
         else:
             m, odd = _csv_cell_bytes(c.type, values, null, safe)
-        if neutralise and c.type in ("string", "codes") and m.shape[1]:
-            first = m[:, 0]
-            starts = np.zeros(n, dtype=bool)
-            for byte in neutralise:
-                starts |= first == byte
-            odd = starts if odd is None else odd | starts
         if odd is not None:
             slow = odd if slow is None else slow | odd
         cols.append(m)
-    # one matrix: the cells' bytes, a comma after each cell and a line end after the last;
-    # the file's own columns (the last ones, the same on every row) laid out as one row
-    # and repeated
-    ends = np.cumsum([m.shape[1] + 1 for m in cols])
-    matrix = np.empty((n, int(ends[-1])), dtype=np.uint8)
-    tail = len(cols)
-    while tail and plan.columns[tail - 1].level == FILE_LEVEL:
-        tail -= 1
-    _lay_out(matrix, cols[:tail], ends[:tail], 0)
-    if tail < len(cols):
-        start = int(ends[tail - 1]) if tail else 0
-        row = np.empty((1, int(ends[-1]) - start), dtype=np.uint8)
-        _lay_out(row, cols[tail:], ends[tail:], start)
-        matrix[:, start:] = row
-    matrix[:, -1] = ord("\n")
-    kept = matrix != 0
+    # the file's own columns (the last ones, the same on every row): one row laid out
+    row, row_odd = _file_row_bytes(plan.columns[tail:], batch, neutralise, safe, memo)
+    # one matrix: the cells' bytes, a comma after each cell and a line end after the last
+    ends = np.cumsum([m.shape[1] + 1 for m in cols], dtype=np.intp)
+    start = int(ends[-1]) if len(ends) else 0
+    template = np.zeros(start + len(row), dtype=np.uint8)  # (what every row has: copied in one go)
+    template[ends - 1] = ord(",")
+    template[start:] = row
+    template[-1] = ord("\n")
+    matrix = np.empty((n, len(template)), dtype=np.uint8)
+    matrix[:] = template
+    for m, end in zip(cols, ends.tolist()):
+        if m.shape[1]:
+            matrix[:, end - 1 - m.shape[1]:end - 1] = m
+    if row_odd:
+        slow = np.ones(n, dtype=bool)
+    if neutralise:  # the first byte of each text cell of the batch's own (NUL where null)
+        firsts = [end - 1 - m.shape[1] for c, m, end in zip(plan.columns, cols, ends.tolist())
+                  if c.type in ("string", "codes") and m.shape[1]]
+        if firsts:
+            starts = _bytes_table(neutralise)[matrix[:, firsts]].any(axis=1)
+            slow = starts if slow is None else slow | starts
     # a cell the csv module would quote: a row with more quote-worthy bytes than its commas
     # and line end (counted over the whole batch first: rows have at least those)
     q = (matrix == ord(",")) | (matrix == ord('"')) | (matrix == ord("\n")) | (matrix == ord("\r"))
     if np.count_nonzero(q) != n * len(plan.columns):
         quoted = np.count_nonzero(q, axis=1) != len(plan.columns)
         slow = quoted if slow is None else slow | quoted
-    if slow is None:
-        slow = np.zeros(n, dtype=bool)
-    if not slow.any():
-        text: str = matrix[kept].tobytes().decode("utf-8")
-        return text
+    if slow is None or not slow.any():
+        return _without_nul(matrix)
     # rows the csv module writes: spliced in between the runs of fast rows
     out: list[str] = []
     edges = np.flatnonzero(np.diff(np.concatenate([[False], slow, [False]]).astype(np.int8)))
     at = 0
-    for start, end in zip(edges[::2].tolist(), edges[1::2].tolist()):
-        if start > at:
-            out.append(matrix[at:start][kept[at:start]].tobytes().decode("utf-8"))
-        rows = np.arange(start, end)
+    for first, end in zip(edges[::2].tolist(), edges[1::2].tolist()):
+        if first > at:
+            out.append(_without_nul(matrix[at:first]))
+        rows = np.arange(first, end)
         buf.seek(0)
         buf.truncate()
         texts = [_csv_text(c.type, *_rows_of(batch[c.name], rows), safe=safe) for c in plan.columns]
@@ -891,17 +916,60 @@ def _csv_batch(plan: TablePlan, batch: Cells, writer: Any, buf: io.StringIO, neu
         out.append(buf.getvalue())
         at = end
     if at < n:
-        out.append(matrix[at:][kept[at:]].tobytes().decode("utf-8"))
+        out.append(_without_nul(matrix[at:]))
     return "".join(out)
 
 
-def _lay_out(target: np.ndarray, cols: list[np.ndarray], ends: np.ndarray, offset: int) -> None:
-    """Write the cells *cols* into *target*, each right before a comma at ``ends - 1``
-    (byte positions of the whole row; *target* begins at byte *offset*)."""
-    target[:, ends - 1 - offset] = ord(",")
-    for m, end in zip(cols, (ends - offset).tolist()):
-        if m.shape[1]:
-            target[:, end - 1 - m.shape[1]:end - 1] = m
+def _without_nul(matrix: np.ndarray) -> str:
+    """The bytes of *matrix* that are not NUL, as UTF-8 text."""
+    text: str = matrix[matrix != 0].tobytes().decode("utf-8")
+    return text
+
+
+@functools.cache
+def _bytes_table(chosen: bytes) -> np.ndarray:
+    """A (256,) bool table: which bytes are in *chosen*."""
+    table = np.zeros(256, dtype=bool)
+    table[list(chosen)] = True
+    return table
+
+
+def _file_row_bytes(columns: tuple[TableColumn, ...], batch: Cells, neutralise: bytes, safe: bool,
+                    memo: dict[str, Any] | None) -> tuple[np.ndarray, bool]:
+    """The file's own *columns* of the batch's first row as CSV bytes with NUL between
+    (each cell followed by a comma), and whether the row goes the csv module's way (a
+    NUL inside a value, or a text cell beginning with one of *neutralise*). Kept in
+    *memo* while the cells stay the same."""
+    key = tuple((c.name, _cell_key(batch[c.name])) for c in columns)
+    if memo is not None and memo.get("key") == key:
+        got: tuple[np.ndarray, bool] = memo["row"]
+        return got
+    cells: list[np.ndarray] = []
+    odd = False
+    for c in columns:
+        values, null = batch[c.name]
+        m, bad = _csv_cell_bytes(c.type, values[:1], null[:1], safe)
+        odd |= bad is not None and bool(bad[0])
+        if neutralise and c.type in ("string", "codes") and m.shape[1]:
+            odd |= int(m[0, 0]) in neutralise
+        cells.append(m)
+    row = np.zeros(sum(m.shape[1] + 1 for m in cells), dtype=np.uint8)
+    at = 0
+    for m in cells:
+        row[at:at + m.shape[1]] = m[0]
+        at += m.shape[1] + 1
+        row[at - 1] = ord(",")
+    if memo is not None and all(k is not None for _, k in key):
+        memo["key"], memo["row"] = key, (row, odd)
+    return row, odd
+
+
+def _cell_key(cell: tuple[Any, np.ndarray]) -> tuple[str, bytes, bool] | None:
+    """What a file column holds in its first row (None: not a numpy value, not kept)."""
+    values, null = cell
+    if not isinstance(values, np.ndarray) or values.dtype.kind == "O":
+        return None
+    return values.dtype.str, values[:1].tobytes(), bool(null[0])
 
 
 def _rows_of(cell: tuple[Any, np.ndarray], rows: np.ndarray) -> tuple[Any, np.ndarray]:
@@ -963,15 +1031,22 @@ def _int_bytes(values: np.ndarray, null: np.ndarray) -> np.ndarray:
     for j in range(1, top):
         ndig += a >= 10 ** j
     ndig[null] = 0  # (a null cell: no digit, no sign)
-    signed = neg.any()
-    places = []  # the last digit first; before a number's first digit its sign, else NUL
+    signed = bool(neg.any())
+    width = top + signed
+    out = np.empty((*v.shape, width), dtype=np.uint8)
     rest = a
-    for j in range(top + signed):
-        digit = (rest % 10).astype(np.uint8) + np.uint8(48)
-        rest = rest // 10
-        lead = np.where(neg & (ndig == j), np.uint8(ord("-")), np.uint8(0)) if signed else np.uint8(0)
-        places.append(np.where(ndig > j, digit, lead))
-    return np.stack(places[::-1], axis=-1)
+    for j in range(top):  # the last digit first (x - 10 * (x // 10): integer division by a constant is fast)
+        q = rest // 10
+        out[..., width - 1 - j] = rest - q * 10
+        rest = q
+    if signed:
+        out[..., 0] = 0
+    # the digits a number has; before them NUL, or its sign right before the first
+    place = np.arange(width - 1, -1, -1, dtype=np.int8)  # (from the right)
+    out = np.where(place < ndig[..., None], out + np.uint8(48), np.uint8(0))
+    if signed:
+        out[(place == ndig[..., None]) & neg[..., None]] = ord("-")
+    return out
 
 
 def _date_bytes(values: np.ndarray, null: np.ndarray) -> np.ndarray:
