@@ -20,7 +20,8 @@ import pytest
 import eicodec
 from eicodec import tables
 from eicodec.batches import char_matrix
-from eicodec.masking import DATE_OR_ZEROS, TIME_OF_DAY, Masker, _dates_ok
+from eicodec.masking import DATE_OR_ZEROS, TIME_OF_DAY, Masker
+from eicodec.masking_rows import dates_ok
 from tests.privacy_harness import EXAMPLES, bases, corpus
 
 
@@ -137,7 +138,7 @@ def test_dates_and_times_by_arrays_match_the_patterns() -> None:
              for md in range(10000)]
     texts += [f"{y:04d}02{d:02d}" for y in range(10000) for d in (28, 29, 30)]
     digits = np.array([[int(c) for c in t] for t in texts], dtype=np.int32)
-    got = _dates_ok(digits)
+    got = dates_ok(digits)
     pattern = re.compile(DATE_OR_ZEROS)
     want = np.array([pattern.fullmatch(t) is not None for t in texts])
     assert np.array_equal(got, want)
@@ -169,6 +170,13 @@ def _per_line_mask_rows(masker, batch, lay, cb):  # type: ignore[no-untyped-def]
     return tables.ColumnBatch(cb.lines, cb.columns, valid)
 
 
+def _csv_or_error(data: bytes, record_type: str) -> str:
+    try:
+        return "".join(tables.iter_csv_rows(data, record_type))
+    except eicodec.EicodecError as exc:
+        return f"error {type(exc).__name__}"
+
+
 @pytest.mark.parametrize("batch_lines", [7, 4096])
 def test_masked_tables_are_the_same_as_with_the_line_decision(monkeypatch: pytest.MonkeyPatch,
                                                                batch_lines: int) -> None:
@@ -182,15 +190,10 @@ def test_masked_tables_are_the_same_as_with_the_line_decision(monkeypatch: pytes
         except eicodec.EicodecError:
             continue
         for t in spec.records:
-            def csv() -> str:
-                try:
-                    return "".join(tables.iter_csv_rows(data, t))
-                except eicodec.EicodecError as exc:
-                    return f"error {type(exc).__name__}"
-            fast = csv()
+            fast = _csv_or_error(data, t)
             with monkeypatch.context() as m:
                 m.setattr(tables, "_mask_rows", _per_line_mask_rows)
-                slow = csv()
+                slow = _csv_or_error(data, t)
             assert fast == slow, (k, t)
             compared += not fast.startswith("error")
     assert compared > 100

@@ -22,16 +22,16 @@ positions and the ``personal`` flag come from the spec.
 
 from __future__ import annotations
 
-import functools
 import re
 import weakref
 from collections.abc import Iterator
-from typing import Self
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Self
 
 from .layouts import FieldSpec, MessageSpec, RecordLayout
 from .model import Record
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # The forms a date or time field's text may take (what "fits the layout" means for them).
 # CCYYMMDD, a real calendar date in years 0001-9999 (what datetime.date accepts)
@@ -68,7 +68,7 @@ def _form(f: FieldSpec, first: bool) -> str:
     """The form field *f*'s text must have for a line to fit its layout: ``any``,
     ``fixed`` (its fixed text), ``digits``, ``date`` (:data:`DATE_OR_ZEROS`), ``time``
     (0000 or :data:`TIME_OF_DAY`) or ``dc`` (D, C or space). The one dispatch both the
-    pattern of a line (:func:`_fit_part`) and the checks of a batch (:class:`_BatchForm`)
+    pattern of a line (:func:`_fit_part`) and the checks of a batch (:func:`forms_of`)
     are made from."""
     n = f.length
     if first:
@@ -113,152 +113,15 @@ def _form_width(f: FieldSpec, form: str) -> int:
     return {"date": 8, "time": 4}.get(form, f.length)
 
 
-class _BatchForm:
-    """The pattern of one layout (:func:`_fit_part` of each field, joined) as array
-    checks of many lines at once, at the offsets where the joined pattern matches each
-    field (the sum of the widths before): per position the range of character codes it
-    allows (0-9 for digits, dates and times, the one code of fixed text, any code
-    elsewhere), then D/C positions, then the calendar of dates and the clock of times."""
-
-    def __init__(self, lay: RecordLayout) -> None:
-        lo: list[int] = []
-        hi: list[int] = []
-        dc: list[int] = []
-        dates: list[int] = []
-        times: list[int] = []
-        for i, f in enumerate(lay.fields):
-            form = _form(f, i == 0)
-            width = _form_width(f, form)
-            at = len(lo)
-            if form == "fixed":
-                assert f.fixed is not None
-                codes = [ord(c) for c in f.fixed]
-                lo += codes
-                hi += codes
-            elif form in ("digits", "date", "time"):  # (a date or a time is digits first)
-                lo += [48] * width
-                hi += [57] * width
-                if form == "date":
-                    dates.append(at)
-                elif form == "time":
-                    times.append(at)
-            else:
-                lo += [0] * width
-                hi += [_ANY] * width
-                if form == "dc":
-                    dc += range(at, at + width)
-        #: the pattern matches lines of this many characters (the layout's length when the
-        #: fields follow each other, as a spec's do)
-        self.width = len(lo)
-        self.lo = np.array(lo, dtype=np.int64)
-        self.hi = np.array(hi, dtype=np.int64)
-        self.dc = np.array(dc, dtype=np.intp)
-        self.dates = (np.array(dates, dtype=np.intp)[:, None] + np.arange(8)).reshape(-1)
-        self.times = (np.array(times, dtype=np.intp)[:, None] + np.arange(4)).reshape(-1)
-        ranged = np.flatnonzero((self.lo != 0) | (self.hi != _ANY))
-        #: a few of the positions with a range, spread over the line (checked first)
-        self.sample = ranged[np.linspace(0, len(ranged) - 1, min(len(ranged), 12)).astype(np.intp)]
-        self._bounds: dict[np.dtype, tuple[np.ndarray, np.ndarray] | None] = {}
-
-    def _bounds_of(self, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray] | None:
-        """``(lo, hi - lo)`` in *dtype* (unsigned); None when a fixed character cannot
-        be one of its codes (no line of such characters fits)."""
-        if dtype not in self._bounds:
-            top = np.iinfo(dtype).max
-            bounded = self.hi != _ANY
-            if (self.hi[bounded] > top).any():
-                self._bounds[dtype] = None
-            else:
-                hi = np.where(bounded, self.hi, top)
-                self._bounds[dtype] = (self.lo.astype(dtype), (hi - self.lo).astype(dtype))
-        return self._bounds[dtype]
-
-    def fits(self, chars: np.ndarray) -> np.ndarray:
-        """Which rows of *chars* (``(n, width)`` unsigned character codes, every line
-        that long) the layout's pattern fully matches. Each check goes over the rows
-        still in the running (a sample of the ranged positions first: a line of another
-        layout mostly fails there)."""
-        n = len(chars)
-        bounds = self._bounds_of(chars.dtype) if chars.shape[1] == self.width else None
-        if bounds is None or n == 0:
-            return np.zeros(n, dtype=bool)
-        lo, span = bounds
-        rows: np.ndarray | None = None  # (None: all)
-        sub = chars
-
-        def keep(good: np.ndarray) -> None:
-            nonlocal rows, sub
-            if not good.all():
-                at = np.flatnonzero(good)
-                rows = at if rows is None else rows[at]
-                sub = sub[at]
-
-        # a character below its range wraps round to above the span (unsigned)
-        s = self.sample
-        bad = (sub[:, s] - lo[s]) > span[s]
-        if bad.any():
-            keep(~bad.any(axis=1))
-        if len(sub):
-            bad = (sub - lo) > span
-            if bad.any():
-                keep(~bad.any(axis=1))
-        if self.dc.size and len(sub):
-            c = sub[:, self.dc]
-            keep(((c == 68) | (c == 67) | (c == 32)).all(axis=1))
-        # (dates and times are digits by now)
-        if self.dates.size and len(sub):
-            keep(_dates_ok(sub[:, self.dates].astype(np.int16).reshape(len(sub), -1, 8) - 48).all(axis=1))
-        if self.times.size and len(sub):
-            d = sub[:, self.times].astype(np.int16).reshape(len(sub), -1, 4) - 48
-            keep(((d[..., 0] * 10 + d[..., 1] <= 23) & (d[..., 2] * 10 + d[..., 3] <= 59)).all(axis=1))
-        if rows is None:
-            return np.ones(n, dtype=bool)
-        out = np.zeros(n, dtype=bool)
-        out[rows] = True
-        return out
-
-
-#: the top of a position's range that allows any character
-_ANY = -1
-
-
-#: the most days of each month 0..99 (0: not a month; February 29)
-_MONTH_DAYS = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] + [0] * 87, dtype=np.int16)
-
-
-def _dates_ok(d: np.ndarray) -> np.ndarray:
-    """Which of the CCYYMMDD digit groups *d* (``(..., 8)`` digit values) match
-    :data:`DATE_OR_ZEROS`: 00000000, or a year 0001-9999 with a real month and day of the
-    Gregorian calendar (29 February in a year divisible by 4, not by 100 unless by 400)."""
-    d = d.astype(np.int16, copy=False)
-    year = d[..., 0] * 1000 + d[..., 1] * 100 + d[..., 2] * 10 + d[..., 3]
-    month = d[..., 4] * 10 + d[..., 5]
-    day = d[..., 6] * 10 + d[..., 7]
-    ok = (year > 0) & (day >= 1) & (day <= _MONTH_DAYS[month])
-    feb29 = (month == 2) & (day == 29)
-    if feb29.any():
-        leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
-        ok &= ~feb29 | leap
-    return ok | ((year == 0) & (month == 0) & (day == 0))
-
-
-@functools.cache
-def _whitespace() -> np.ndarray:
-    """The code points ``str.strip()`` removes (``str.isspace``)."""
-    return np.array([c for c in range(0x110000) if chr(c).isspace()], dtype=np.uint32)
-
-
-#: the same for a byte (an ASCII batch)
-_BLANK_BYTE = np.array([chr(c).isspace() for c in range(256)], dtype=bool)
-
-
-def _not_blank(chars: np.ndarray) -> np.ndarray:
-    """Which rows of *chars* hold a character ``str.strip()`` keeps."""
-    if chars.dtype == np.uint8:
-        if (chars == 32).all():  # (the common case: spaces)
-            return np.zeros(len(chars), dtype=bool)
-        return (~_BLANK_BYTE[chars]).any(axis=1)
-    return (~np.isin(chars, _whitespace())).any(axis=1)
+def forms_of(lay: RecordLayout) -> list[tuple[str, str | None, int]]:
+    """Each field of *lay* as ``(form, fixed text, characters its pattern matches)``:
+    the pattern of a line (:func:`_fit_part` of each field, joined) as data, for the
+    checks of many lines at once (:mod:`eicodec.masking_rows`)."""
+    out = []
+    for i, f in enumerate(lay.fields):
+        form = _form(f, i == 0)
+        out.append((form, f.fixed if form == "fixed" else None, _form_width(f, form)))
+    return out
 
 
 def _overlaps(a: FieldSpec, b: FieldSpec) -> bool:
@@ -313,7 +176,7 @@ class Masker:
         self._rivals: dict[str, tuple[str, ...]] = {
             t: tuple(u for u in spec.records if u != t and self._tight[u] >= self._tight[t]
                      and not self._overlap[t, u] <= self._personal[t]) for t in spec.records}
-        self._batch: dict[str, _BatchForm] = {t: _BatchForm(lay) for t, lay in spec.records.items()}
+        self._rows: dict[str, Any] = {}  # per layout, its RowForm (eicodec.masking_rows), made when first asked
 
     def fits(self, layout: RecordLayout, raw: str) -> bool:
         """Whether *raw* has the length and the field forms of *layout*."""
@@ -350,32 +213,36 @@ class Masker:
         """:meth:`hidden_raw` of many lines at once, by array operations: *chars* are the
         character codes (``(n, width)``, ``uint8`` or ``uint32`` code points) of *n* lines
         read with layout *lay*, each exactly *width* characters long. Returns the distinct
-        answers and, per line, the index of its own (``hidden_raw`` of that line)."""
-        n = len(chars)
+        answers and, per line, the index of its own (``hidden_raw`` of that line): the
+        same three questions (does the line fit *lay*, which of its reserves hold text,
+        which other layouts does it fit), asked of all lines with numpy
+        (:mod:`eicodec.masking_rows`), and the same :meth:`_hide` of their answers."""
+        from .masking_rows import RowForm, distinct, fits_among, not_blank
+
+        def form(t: str) -> RowForm:
+            if t not in self._rows:
+                self._rows[t] = RowForm(forms_of(self.spec.records[t]))
+            got: RowForm = self._rows[t]
+            return got
+
         t = lay.type
-        own = self._batch[t].fits(chars) if chars.shape[1] == lay.length else np.zeros(n, dtype=bool)
+        width = chars.shape[1]
         reserves = self._reserves[t]
-        rivals = self._rivals[t]
-        bits = np.zeros((n, len(reserves) + len(rivals)), dtype=bool)
-        rows = np.flatnonzero(own)
-        if rows.size:
-            for j, f in enumerate(reserves):
-                bits[:, j] = _not_blank(chars[:, f.start - 1:f.end])
-            sub = chars if rows.size == n else chars[rows]
-            for j, u in enumerate(rivals, len(reserves)):
-                if chars.shape[1] == self.spec.records[u].length:
-                    bits[rows, j] = self._batch[u].fits(sub)
-        # one answer per distinct combination of those predicates (-1: the line does not fit)
-        if bits.shape[1] <= 62:
-            code = np.where(own, bits.astype(np.int64) @ (np.int64(1) << np.arange(bits.shape[1], dtype=np.int64)),
-                            np.int64(-1))
-            keys, which = np.unique(code, return_inverse=True)
-            combos = [None if k < 0 else [bool(k >> j & 1) for j in range(bits.shape[1])] for k in keys.tolist()]
-        else:
-            keys, which = np.unique(np.column_stack([~own, bits]), axis=0, return_inverse=True)
-            combos = [None if k[0] else [bool(x) for x in k[1:]] for k in keys.tolist()]
-        answers = [None if c is None else self._hide(t, c[:len(reserves)], c[len(reserves):]) for c in combos]
-        return answers, which.reshape(-1).astype(np.intp)
+        rivals = [u for u in self._rivals[t] if self.spec.records[u].length == width]
+        own = form(t).fits(chars) if width == lay.length else None
+        bits = []
+        if own is not None and own.any():
+            bits = [not_blank(chars[:, f.start - 1:f.end]) for f in reserves]
+            bits += fits_among([form(u) for u in rivals], chars, own)
+        combos, which = distinct(own, bits, len(chars))
+        answers: list[frozenset[str] | None] = []
+        for c in combos:
+            if c is None:
+                answers.append(None)
+            else:
+                fitting = dict(zip(rivals, c[len(reserves):], strict=True))
+                answers.append(self._hide(t, c[:len(reserves)], [fitting.get(u, False) for u in self._rivals[t]]))
+        return answers, which
 
     def misfits(self, lay: RecordLayout, raw: str) -> list[FieldSpec]:
         """The fields of *lay* whose text in *raw* does not have their kind's form: of a

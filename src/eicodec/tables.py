@@ -287,7 +287,7 @@ def _null_column(typ: str, n: int) -> tuple[Any, np.ndarray]:
     made = _NULLS.get(typ)
     if made is None or len(made[1]) < n:
         dtype = {"string": str, "int64": np.int64, "date": "datetime64[D]", "time": "timedelta64[m]"}[typ]
-        made = _NULLS[typ] = _read_only(np.full(max(n, 4096), _NULL_VALUE[typ], dtype=dtype),
+        made = _NULLS[typ] = _read_only(np.full(max(n, 4096), _NULL_VALUE[typ], dtype=dtype),  # type: ignore[call-overload]
                                         np.ones(max(n, 4096), dtype=bool))
     return made[0][:n], made[1][:n]
 
@@ -295,10 +295,11 @@ def _null_column(typ: str, n: int) -> tuple[Any, np.ndarray]:
 _NULLS: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
 
-def _read_only(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
-    for a in arrays:
-        a.flags.writeable = False
-    return arrays
+def _read_only(values: np.ndarray, null: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """*values* and *null*, made read-only (shared by batches)."""
+    values.flags.writeable = False
+    null.flags.writeable = False
+    return values, null
 
 
 Outcomes = dict[int, tuple[str, tuple[str, ...], int]]  # line -> (status, codes, awarded)
@@ -504,7 +505,8 @@ class _FileRow:
                 assert head is not None
                 present = bool(_present(c, head.columns, head.valid)[0])
                 values, null = np.repeat(head.columns[c.key][:1], size), np.full(size, not present)
-            got = self.made[c.name] = (self.header, *_read_only(values, null))
+            values, null = _read_only(values, null)
+            got = self.made[c.name] = (self.header, values, null)
         return got[1][:n], got[2][:n]
 
 
@@ -891,7 +893,7 @@ def _csv_batch(plan: TablePlan, batch: Cells, writer: Any, buf: io.StringIO, neu
         firsts = [end - 1 - m.shape[1] for c, m, end in zip(plan.columns, cols, ends.tolist())
                   if c.type in ("string", "codes") and m.shape[1]]
         if firsts:
-            starts = _bytes_table(neutralise)[matrix[:, firsts]].any(axis=1)
+            starts = np.asarray(_bytes_table(neutralise)[matrix[:, firsts]].any(axis=1))
             slow = starts if slow is None else slow | starts
     # a cell the csv module would quote: a row with more quote-worthy bytes than its commas
     # and line end (counted over the whole batch first: rows have at least those)

@@ -1,0 +1,202 @@
+"""The masking decision of :mod:`eicodec.masking` for many lines at once, with numpy.
+
+:meth:`eicodec.masking.Masker.hidden_raw` asks three questions of a line: does it fit
+its layout (a regex of each field's form), which reserves hold text (``str.strip``),
+which other layouts does it fit. :meth:`~eicodec.masking.Masker.hidden_rows` asks
+them of a batch's character array with the checks here, made from the same forms
+(:func:`eicodec.masking.forms_of`): a range of character codes per position (0-9, the
+fixed text's code, anything), D/C positions, the calendar of dates and the clock of
+times. tests/test_masking_batch.py proves the answers equal line for line.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+
+#: the top of a position's range that allows any character
+_ANY = -1
+
+
+class RowForm:
+    """The pattern of one layout (its fields' forms, :func:`eicodec.masking.forms_of`)
+    as array checks of many lines at once, at the offsets where the joined pattern
+    matches each field (the sum of the widths before): per position the range of
+    character codes it allows (0-9 for digits, dates and times, the one code of fixed
+    text, any code elsewhere), then D/C positions, then the calendar of dates and the
+    clock of times."""
+
+    def __init__(self, forms: list[tuple[str, str | None, int]]) -> None:
+        lo: list[int] = []
+        hi: list[int] = []
+        dc: list[int] = []
+        dates: list[int] = []
+        times: list[int] = []
+        for form, fixed, width in forms:
+            at = len(lo)
+            if form == "fixed":
+                assert fixed is not None and len(fixed) == width
+                codes = [ord(c) for c in fixed]
+                lo += codes
+                hi += codes
+            elif form in ("digits", "date", "time"):  # (a date or a time is digits first)
+                lo += [48] * width
+                hi += [57] * width
+                if form == "date":
+                    dates.append(at)
+                elif form == "time":
+                    times.append(at)
+            else:
+                lo += [0] * width
+                hi += [_ANY] * width
+                if form == "dc":
+                    dc += range(at, at + width)
+        #: the pattern matches lines of this many characters (the layout's length when the
+        #: fields follow each other, as a spec's do)
+        self.width = len(lo)
+        self.lo = np.array(lo, dtype=np.int64)
+        self.hi = np.array(hi, dtype=np.int64)
+        self.dc = np.array(dc, dtype=np.intp)
+        self.dates = (np.array(dates, dtype=np.intp)[:, None] + np.arange(8)).reshape(-1)
+        self.times = (np.array(times, dtype=np.intp)[:, None] + np.arange(4)).reshape(-1)
+        ranged = np.flatnonzero((self.lo != 0) | (self.hi != _ANY))
+        #: a few of the positions with a range, spread over the line (checked first)
+        self.sample = ranged[np.linspace(0, len(ranged) - 1, min(len(ranged), 12)).astype(np.intp)]
+        self._bounds: dict[np.dtype, tuple[np.ndarray, np.ndarray] | None] = {}
+
+    def _bounds_of(self, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(lo, hi - lo)`` in *dtype* (unsigned); None when a fixed character cannot
+        be one of its codes (no line of such characters fits)."""
+        if dtype not in self._bounds:
+            top = np.iinfo(dtype).max
+            bounded = self.hi != _ANY
+            if (self.hi[bounded] > top).any():
+                self._bounds[dtype] = None
+            else:
+                hi = np.where(bounded, self.hi, top)
+                self._bounds[dtype] = (self.lo.astype(dtype), (hi - self.lo).astype(dtype))
+        return self._bounds[dtype]
+
+    def fits(self, chars: np.ndarray) -> np.ndarray:
+        """Which rows of *chars* (``(n, width)`` unsigned character codes, every line
+        that long) the layout's pattern fully matches. Each check goes over the rows
+        still in the running (a sample of the ranged positions first: a line of another
+        layout mostly fails there)."""
+        n = len(chars)
+        bounds = self._bounds_of(chars.dtype) if chars.shape[1] == self.width else None
+        if bounds is None or n == 0:
+            return np.zeros(n, dtype=bool)
+        lo, span = bounds
+        rows: np.ndarray | None = None  # (None: all)
+        sub = chars
+
+        def keep(good: Any) -> None:
+            nonlocal rows, sub
+            if not good.all():
+                at = np.flatnonzero(good)
+                rows = at if rows is None else rows[at]
+                sub = sub[at]
+
+        # a character below its range wraps round to above the span (unsigned)
+        s = self.sample
+        bad = (sub[:, s] - lo[s]) > span[s]
+        if bad.any():
+            keep(~bad.any(axis=1))
+        if len(sub):
+            bad = (sub - lo) > span
+            if bad.any():
+                keep(~bad.any(axis=1))
+        if self.dc.size and len(sub):
+            c = sub[:, self.dc]
+            keep(((c == 68) | (c == 67) | (c == 32)).all(axis=1))
+        # (dates and times are digits by now)
+        if self.dates.size and len(sub):
+            keep(dates_ok(sub[:, self.dates].astype(np.int16).reshape(len(sub), -1, 8) - 48).all(axis=1))
+        if self.times.size and len(sub):
+            d = sub[:, self.times].astype(np.int16).reshape(len(sub), -1, 4) - 48
+            keep(((d[..., 0] * 10 + d[..., 1] <= 23) & (d[..., 2] * 10 + d[..., 3] <= 59)).all(axis=1))
+        if rows is None:
+            return np.ones(n, dtype=bool)
+        out = np.zeros(n, dtype=bool)
+        out[rows] = True
+        return out
+
+
+#: the top of a position's range that allows any character
+_ANY = -1
+
+
+#: the most days of each month 0..99 (0: not a month; February 29)
+_MONTH_DAYS = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] + [0] * 87, dtype=np.int16)
+
+
+def dates_ok(d: np.ndarray) -> np.ndarray:
+    """Which of the CCYYMMDD digit groups *d* (``(..., 8)`` digit values) match
+    :data:`DATE_OR_ZEROS`: 00000000, or a year 0001-9999 with a real month and day of the
+    Gregorian calendar (29 February in a year divisible by 4, not by 100 unless by 400)."""
+    d = d.astype(np.int16, copy=False)
+    year = d[..., 0] * 1000 + d[..., 1] * 100 + d[..., 2] * 10 + d[..., 3]
+    month = d[..., 4] * 10 + d[..., 5]
+    day = d[..., 6] * 10 + d[..., 7]
+    ok = (year > 0) & (day >= 1) & (day <= _MONTH_DAYS[month])
+    feb29 = (month == 2) & (day == 29)
+    if feb29.any():
+        leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+        ok &= ~feb29 | leap
+    return np.asarray(ok | ((year == 0) & (month == 0) & (day == 0)))
+
+
+@functools.cache
+def _whitespace() -> np.ndarray:
+    """The code points ``str.strip()`` removes (``str.isspace``; made when first needed)."""
+    return np.array([c for c in range(0x110000) if chr(c).isspace()], dtype=np.uint32)
+
+
+#: the same for a byte (an ASCII batch)
+_BLANK_BYTE = np.array([chr(c).isspace() for c in range(256)], dtype=bool)
+
+
+def not_blank(chars: np.ndarray) -> np.ndarray:
+    """Which rows of *chars* hold a character ``str.strip()`` keeps."""
+    if chars.dtype == np.uint8:
+        if (chars == 32).all():  # (the common case: spaces)
+            return np.zeros(len(chars), dtype=bool)
+        return np.asarray((~_BLANK_BYTE[chars]).any(axis=1))
+    return np.asarray((~np.isin(chars, _whitespace())).any(axis=1))
+
+
+
+
+def distinct(own: np.ndarray | None, bits: list[np.ndarray], n: int) -> tuple[list[list[bool] | None], np.ndarray]:
+    """The distinct combinations of the predicates *bits* (one bool array per question)
+    over the *n* lines, None for a line not *own* (that does not fit its layout; *own*
+    None: no line does), and per line the index of its combination."""
+    if own is None or not own.any():
+        return [None], np.zeros(n, dtype=np.intp)
+    if len(bits) <= 62:
+        weights = np.int64(1) << np.arange(len(bits), dtype=np.int64)
+        code = np.zeros(n, dtype=np.int64)
+        for b, w in zip(bits, weights.tolist()):
+            code[b] += w
+        code[~own] = -1
+        keys, which = np.unique(code, return_inverse=True)
+        combos = [None if k < 0 else [bool(k >> j & 1) for j in range(len(bits))] for k in keys.tolist()]
+    else:
+        rows, which = np.unique(np.column_stack([~own, *bits]), axis=0, return_inverse=True)
+        combos = [None if r[0] else [bool(x) for x in r[1:]] for r in rows.tolist()]
+    return combos, which.reshape(-1).astype(np.intp)
+
+
+def fits_among(forms: list[RowForm], chars: np.ndarray, rows: np.ndarray) -> list[np.ndarray]:
+    """For each of *forms*, which lines of *chars* it fits, asked of the *rows* only
+    (a bool array; the others: False)."""
+    at = np.flatnonzero(rows)
+    sub = chars if at.size == len(chars) else chars[at]
+    out = []
+    for form in forms:
+        fit = np.zeros(len(chars), dtype=bool)
+        fit[at] = form.fits(sub)
+        out.append(fit)
+    return out
