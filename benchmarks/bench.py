@@ -164,6 +164,7 @@ OPS = {
     # the command line's `convert --to csv` (one row per claim line, insured joined, masked),
     # in the process (imports outside the timing); n = claim lines (rows)
     "csv_04": ("valid", ("from eicodec import cli\nimport os\n"
+               "_t0, _c0 = time.perf_counter(), time.process_time()\n"
                "cli.main(['convert', PATH, '--to', 'csv', '-o', PATH + '.csv'])\n"
                "_t1, _c1 = time.perf_counter(), time.process_time()\n"
                "with open(PATH + '.csv', 'rb') as _fh:\n"
