@@ -287,8 +287,8 @@ def _null_column(typ: str, n: int) -> tuple[Any, np.ndarray]:
     made = _NULLS.get(typ)
     if made is None or len(made[1]) < n:
         dtype = {"string": str, "int64": np.int64, "date": "datetime64[D]", "time": "timedelta64[m]"}[typ]
-        made = _NULLS[typ] = _read_only(np.full(max(n, 4096), _NULL_VALUE[typ], dtype=dtype),  # type: ignore[call-overload]
-                                        np.ones(max(n, 4096), dtype=bool))
+        made = _NULLS[typ] = _read_only(np.full(max(n, _ENGINE_BATCH_LINES), _NULL_VALUE[typ], dtype=dtype),  # type: ignore[call-overload]
+                                        np.ones(max(n, _ENGINE_BATCH_LINES), dtype=bool))
     return made[0][:n], made[1][:n]
 
 
@@ -364,8 +364,9 @@ def _close(files: list[IO[bytes]]) -> None:
         fh.close()
 
 
-#: Lines per batch the engine reads (its default; tests make it small).
-_ENGINE_BATCH_LINES = BATCH_LINES
+#: Lines per batch the engine reads for a table (twice its default: a table's rows cost
+#: per batch and per column, about a hundred columns; tests make it small).
+_ENGINE_BATCH_LINES = 2 * BATCH_LINES
 
 
 def _batch_columns(batch: Batch, lay: RecordLayout, fields: list[FieldSpec]) -> ColumnBatch:
@@ -497,7 +498,7 @@ class _FileRow:
             return _null_column(c.type, n)
         got = self.made.get(c.name)
         if got is None or got[0] is not self.header or len(got[1]) < n:
-            size = max(n, 4096)
+            size = max(n, _ENGINE_BATCH_LINES)
             if not c.key:
                 values, null = np.repeat(np.array([self.name]), size), np.zeros(size, dtype=bool)
             else:
@@ -897,8 +898,9 @@ def _csv_batch(plan: TablePlan, batch: Cells, writer: Any, buf: io.StringIO, neu
             slow = starts if slow is None else slow | starts
     # a cell the csv module would quote: a row with more quote-worthy bytes than its commas
     # and line end (counted over the whole batch first: rows have at least those)
-    q = (matrix == ord(",")) | (matrix == ord('"')) | (matrix == ord("\n")) | (matrix == ord("\r"))
-    if np.count_nonzero(q) != n * len(plan.columns):
+    # (the four counted one by one: no four matrices alive at once)
+    if sum(np.count_nonzero(matrix == b) for b in _QUOTED) != n * len(plan.columns):
+        q = (matrix == ord(",")) | (matrix == ord('"')) | (matrix == ord("\n")) | (matrix == ord("\r"))
         quoted = np.count_nonzero(q, axis=1) != len(plan.columns)
         slow = quoted if slow is None else slow | quoted
     if slow is None or not slow.any():
@@ -1074,6 +1076,9 @@ def _date_bytes(values: np.ndarray, null: np.ndarray) -> np.ndarray:
         out[null] = 0
     return out
 
+
+#: the bytes that make the csv module quote a cell
+_QUOTED = tuple(b',"\n\r')
 
 #: first bytes of a text cell that a spreadsheet reads as a formula (masking.FORMULA_START)
 _FORMULA_STARTS = "".join(FORMULA_START).encode("ascii")
