@@ -32,8 +32,8 @@ _ZERO, _NINE, _SPACE = 48, 57, 32
 class Batch:
     """Consecutive lines of a file: ``first`` is the 1-based number of the first line."""
 
-    __slots__ = ("_lines", "_n", "_texts", "chars", "first", "length_ok", "offset", "raw", "terms", "types",
-                 "width")
+    __slots__ = ("_lines", "_n", "_texts", "chars", "crc_after", "crc_before", "first", "length_ok", "offset",
+                 "raw", "terms", "types", "width")
 
     def __init__(self, first: int, texts: list[str] | None, terms: list[str] | None, width: int,
                  chars: np.ndarray | None = None) -> None:
@@ -42,6 +42,12 @@ class Batch:
         #: bytes each (CR/LF included), and the input's offset of its first line
         self.raw: bytes | None = None
         self.offset = -1
+        #: read as bytes while the input's fingerprint is taken: its CRC-32 of the bytes
+        #: before this batch; a consumer that works out the CRC-32 of the bytes up to its
+        #: end (going on from ``crc_before``) may leave it in ``crc_after`` (the fingerprint
+        #: then goes on from there instead of reading the batch's bytes again)
+        self.crc_before: int | None = None
+        self.crc_after: int | None = None
         self._texts = texts
         self.terms = terms  # None: every line ends with CR/LF
         self.width = width
@@ -206,12 +212,15 @@ def _byte_batches(binary: IO[bytes], info: ReadInfo, width: int, size: int,
                            and m[:, :width].min(initial=255) >= 32)
         if not regular:
             break
-        if not settled and fingerprint:
-            crc = zlib.crc32(data, crc)  # (one checksum: see reader.fingerprint_of)
-            count += len(data)
+        chained = not settled and fingerprint
         batch = Batch(first, None, None, width, m[:, :width])
         batch.raw, batch.offset = data, offset
+        if chained:
+            batch.crc_before = crc
         yield batch
+        if chained:  # (one checksum: see reader.fingerprint_of; the consumer's, see Batch)
+            crc = batch.crc_after if batch.crc_after is not None else zlib.crc32(data, crc)
+            count += len(data)
         first += rows
         offset += len(data)
         del m, data  # (before the next read: one batch's bytes at a time)
