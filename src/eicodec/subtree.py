@@ -236,9 +236,7 @@ class ChildSums:
                     if parts:
                         owners = np.concatenate([p[0] for p in parts])
                         values = np.concatenate([p[1] for p in parts])
-                        keys, inv = np.unique(owners, return_inverse=True)
-                        sums = np.zeros(len(keys), np.int64)
-                        np.add.at(sums, inv.reshape(-1), values)
+                        keys, sums = _sums_by(owners, values)
                         self._parts[i] = parts = [(keys, sums)]
                     else:
                         keys, sums = _NONE, _NONE
@@ -246,7 +244,7 @@ class ChildSums:
                     total = np.where((keys[at] == lines) if len(keys) else np.zeros(len(lines), bool),
                                      sums[at] if len(keys) else 0, 0)
                     op = _OPS[str(rule.params.get("op", "=="))]
-                    bad = done & ~op(stated, total) & ~np.isin(lines, self._unsure.get(i, _NONE))
+                    bad = done & ~op(stated, total) & ~_member(lines, self._unsure.get(i, _NONE))
                     out.extend((i, int(line), None) for line in lines[bad].tolist())
                 self._expected[i] = [(lines[~done], stated[~done])] if (~done).any() else []
             if parts:
@@ -254,3 +252,16 @@ class ChildSums:
             if i in self._unsure:
                 self._unsure[i] = self._unsure[i][self._unsure[i] == still]
         return out
+
+
+def _sums_by(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct *keys* sorted, the int64 sum of *values* per key): ``np.unique`` and
+    ``np.add.at``, by runs where the keys come in order (lines of parents do)."""
+    values = values.astype(np.int64, copy=False)
+    if len(keys) > 1 and not (keys[1:] >= keys[:-1]).all():
+        order = np.argsort(keys, kind="stable")
+        keys, values = keys[order], values[order]
+    if not len(keys):
+        return keys, values
+    start = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    return keys[start], np.add.reduceat(values, start)
