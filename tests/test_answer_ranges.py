@@ -105,6 +105,38 @@ def test_a_changed_file_is_refused(tmp_path: Path, many: bytes, monkeypatch: pyt
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.asc"]
 
 
+@pytest.mark.parametrize("batch_lines", [3, 4096])
+def test_every_byte_of_the_returned_groups_is_checked(tmp_path: Path, many: bytes, batch_lines: int,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nearby returned groups share one CRC-32 (a run): a changed byte anywhere in a
+    returned group (first, last, in a run's middle; seeded choices) is refused, even
+    when the file's stamp is taken to be unchanged."""
+    path = tmp_path / "in.asc"
+    path.write_bytes(many)
+    report = eicodec.validate(path, today=TODAY, batch_lines=batch_lines)
+    index = report.answer_index
+    assert index is not None and index.complete
+    assert 0 < len(index.run_start) <= len(index)
+    if batch_lines > 100:  # (nearby groups closed in one batch: fewer checks than groups)
+        assert len(index.run_start) < len(index)
+    monkeypatch.setattr(retour, "stamp_of", lambda _source: index.stamp)
+    monkeypatch.setattr(retour, "_fingerprint", lambda _source: report.fingerprint)
+    step = index.step
+    ends = [o + c * step for o, c in zip(index.offset, index.count)]
+    rng = np.random.default_rng(26)
+    spots = [index.offset[0], ends[-1] - 3, *(int(rng.integers(o, e - 2)) for o, e in zip(index.offset, ends))]
+    for at in spots[:: max(1, len(spots) // 30)]:
+        changed = bytearray(many)
+        changed[at] = ord("7") if changed[at] != ord("7") else ord("8")
+        path.write_bytes(bytes(changed))
+        with pytest.raises(eicodec.MismatchError, match="records differ"):
+            eicodec.write_retour(path, report, tmp_path / "out.asc", **KW)
+        assert not (tmp_path / "out.asc").exists()
+    path.write_bytes(many)
+    eicodec.write_retour(path, report, tmp_path / "out.asc", **KW)
+    assert (tmp_path / "out.asc").read_bytes() == read_again(many, report, **KW)
+
+
 @pytest.mark.parametrize("data", [INSURER, _many_groups(30, {3, 60})], ids=["approved", "rejected"])
 def test_an_unchanged_file_is_known_by_its_stamp(tmp_path: Path, data: bytes,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:

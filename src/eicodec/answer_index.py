@@ -4,10 +4,10 @@ An insurer's AP305 to a file with rejected lines copies the top-level groups (an
 with the claim lines under it) that hold a returned record, and nothing else of the
 body (STB §6.7). While :func:`~eicodec.validate` reads a file as regular lines (ASCII,
 each the record length and CR/LF, see :mod:`eicodec.batches`), :class:`Recorder` notes
-for each top-level group that got an outcome the lines and bytes it spans and their
-CRC-32: memory grows with the returned groups, not with the file. The answer
-(:mod:`eicodec.retour`) then reads those byte ranges only (seek + read), each checked
-against its CRC-32 before a byte of the answer is made.
+for each top-level group that got an outcome the lines and bytes it spans, and for each
+run of nearby ones the CRC-32 of their bytes: memory grows with the returned groups,
+not with the file. The answer (:mod:`eicodec.retour`) then reads those byte ranges only
+(seek + read), each run checked against its CRC-32 before a byte of the answer is made.
 
 :func:`stamp_of` is a file's identity by ``stat`` (device, inode, size, modification and
 change times in nanoseconds), kept when it did not change while the file was read and
@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
+from .batches import unique_ints
 from .layouts import MessageSpec
 from .reader import _looks_like_content
 
@@ -41,6 +42,10 @@ if TYPE_CHECKING:
 #: (file system clocks tick coarsely: 2 s on FAT, a few ms on ext4)
 RACY_NS = 3_000_000_000
 
+#: ranges this close (bytes between them) are read by the answer in one go, and their
+#: bytes (those between them too) checked by one CRC-32
+GAP = 1 << 16
+
 Stamp = tuple[int, int, int, int, int]
 
 
@@ -51,25 +56,28 @@ def _longs() -> array[int]:
 @attrs.define(eq=False)
 class AnswerIndex:
     """The byte ranges of the top-level groups with an outcome, in file order: first line,
-    number of lines, byte offset of the first line in the input (as validation read it)
-    and CRC-32 of the range's bytes; lines are ``step`` bytes each (the record length and
-    CR/LF). ``complete``: the whole file was followed (else the ranges are not used).
-    ``stamp``: see :func:`stamp_of` (None: not kept)."""
+    number of lines and byte offset of the first line in the input (as validation read
+    it); lines are ``step`` bytes each (the record length and CR/LF). Adjacent ranges
+    form runs (ranges at most :data:`GAP` bytes apart), each with the CRC-32 of its bytes
+    from its first range's first to its last range's last (the lines between its ranges
+    too): ``run_start`` (the index of each run's first range, ascending) and ``run_crc``. ``complete``: the whole file was followed
+    (else the ranges are not used). ``stamp``: see :func:`stamp_of` (None: not kept)."""
 
     step: int
     first: array[int] = attrs.field(factory=_longs)
     count: array[int] = attrs.field(factory=_longs)
     offset: array[int] = attrs.field(factory=_longs)
-    crc: array[int] = attrs.field(factory=_longs)
+    run_start: array[int] = attrs.field(factory=_longs)
+    run_crc: array[int] = attrs.field(factory=_longs)
     complete: bool = False
     stamp: Stamp | None = None
 
     def __len__(self) -> int:
         return len(self.first)
 
-    def ranges(self) -> Iterator[tuple[int, int, int, int]]:
-        """(first line, number of lines, byte offset, CRC-32) of each range."""
-        return zip(self.first, self.count, self.offset, self.crc)
+    def ranges(self) -> Iterator[tuple[int, int, int]]:
+        """(first line, number of lines, byte offset) of each range."""
+        return zip(self.first, self.count, self.offset)
 
     def covers(self, lines: np.ndarray) -> bool:
         """Whether each of *lines* (ascending) lies in a range."""
@@ -99,12 +107,15 @@ class Recorder:
         self.open_offset = -1  # its byte offset (-1: no batch yet)
         self.open_crc = 0
 
-    def _keep(self, line: int, count: int, offset: int, crc: int) -> None:
+    def _keep(self, firsts: np.ndarray, counts: np.ndarray, offsets: np.ndarray, runs: np.ndarray,
+              crcs: list[int]) -> None:
+        """Ranges (first lines, line counts, offsets) and their runs (the index of each
+        run's first range among them, the run's CRC-32)."""
         ix = self.index
-        ix.first.append(line)
-        ix.count.append(count)
-        ix.offset.append(offset)
-        ix.crc.append(crc)
+        ix.run_start.frombytes((runs + len(ix.first)).astype(np.int64).tobytes())
+        ix.run_crc.extend(crcs)
+        for arr, values in ((ix.first, firsts), (ix.count, counts), (ix.offset, offsets)):
+            arr.frombytes(np.ascontiguousarray(values, np.int64).tobytes())
 
     def feed(self, batch: Batch, outcomes: Outcomes) -> None:
         """After the engine checked *batch*: keep the groups closed in it that got an outcome."""
@@ -122,19 +133,30 @@ class Recorder:
         if not len(rows):
             self.open_crc = zlib.crc32(view, self.open_crc)
             return
-        bounds = [self.open_line, *(rows + first).tolist()]
-        out = outcomes.lines_between(self.open_line, bounds[-1])
+        bounds = np.concatenate([[self.open_line], rows + first]).astype(np.int64)
+        out = outcomes.lines_between(self.open_line, int(bounds[-1]))
         if len(out):
-            for i in np.unique(np.searchsorted(bounds, out, "right") - 1).tolist():
-                a, b = bounds[i], bounds[i + 1]
-                hi = (b - first) * step
-                if i == 0:
-                    self._keep(a, b - a, self.open_offset, zlib.crc32(view[:hi], self.open_crc))
+            kept = unique_ints(np.searchsorted(bounds, out, "right") - 1)
+            firsts, ends = bounds[kept], bounds[kept + 1]
+            offsets = batch.offset + (firsts - first) * step
+            if kept[0] == 0:
+                offsets[0] = self.open_offset
+            # runs of nearby groups (the answer reads them in one go, the lines between them
+            # too): one CRC-32 each, of all their bytes (the first may go on from the open group)
+            gaps = np.empty(len(kept), np.int64)
+            gaps[0], gaps[1:] = GAP + 1, (firsts[1:] - ends[:-1]) * step
+            runs = np.flatnonzero(gaps > GAP)
+            crcs = []
+            for a, b in zip(runs.tolist(), [*runs[1:].tolist(), len(kept)]):
+                hi = int(ends[b - 1] - first) * step
+                if kept[a] == 0:
+                    crcs.append(zlib.crc32(view[:hi], self.open_crc))
                 else:
-                    lo = (a - first) * step
-                    self._keep(a, b - a, batch.offset + lo, zlib.crc32(view[lo:hi]))
-        lo = (bounds[-1] - first) * step
-        self.open_line, self.open_offset = bounds[-1], batch.offset + lo
+                    crcs.append(zlib.crc32(view[int(firsts[a] - first) * step:hi]))
+            self._keep(firsts, ends - firsts, offsets, runs, crcs)
+        last = int(bounds[-1])
+        lo = (last - first) * step
+        self.open_line, self.open_offset = last, batch.offset + lo
         self.open_crc = zlib.crc32(view[lo:])
 
     def finish(self, outcomes: Outcomes, stamp: Stamp | None) -> AnswerIndex:
@@ -143,7 +165,9 @@ class Recorder:
         ix.stamp = stamp
         if self.usable and self.open_offset >= 0:
             if len(outcomes.lines_between(self.open_line, self.next_line)):
-                self._keep(self.open_line, self.next_line - self.open_line, self.open_offset, self.open_crc)
+                one = np.zeros(1, np.int64)
+                self._keep(one + self.open_line, one + (self.next_line - self.open_line), one + self.open_offset,
+                           one, [self.open_crc])
             ix.complete = True
         return ix
 

@@ -16,7 +16,7 @@ import os
 import tempfile
 import zlib
 from collections.abc import Callable, Iterator
-from typing import IO, cast
+from typing import IO, Any, cast
 
 import numpy as np
 
@@ -292,6 +292,28 @@ def column_major(a: np.ndarray, block: int = 128) -> np.ndarray:
     for i in range(0, n, block):
         out[:, i:i + block] = a[i:i + block].T
     return out
+
+
+def unique_ints(values: np.ndarray, return_inverse: bool = False) -> Any:
+    """``np.unique`` of int64 *values* (with the inverse, flat, if asked), by a table
+    over their span when that is small (no sort: the engine's line and group numbers
+    of a batch)."""
+    if len(values):
+        lo = int(values.min())
+        span = int(values.max()) - lo + 1
+        if span <= 4 * len(values) + 1024:
+            present = np.zeros(span, bool)
+            at = values - lo
+            present[at] = True
+            keys = np.flatnonzero(present)
+            if not return_inverse:
+                return keys + lo
+            rank = np.cumsum(present) - 1
+            return keys + lo, rank[at]
+    if not return_inverse:
+        return np.unique(values)
+    keys, inverse = np.unique(values, return_inverse=True)
+    return keys, inverse.reshape(-1)
 
 
 # ------------------------------------------------------------------ field values

@@ -24,7 +24,7 @@ from typing import IO, Any, cast
 import numpy as np
 
 from .answer_index import Recorder, kept_stamp, now_ns, stamp_of
-from .batches import BATCH_LINES, Batch, char_matrix, column_major, digits_value, iter_batches, replayable
+from .batches import BATCH_LINES, Batch, char_matrix, column_major, digits_value, iter_batches, replayable, unique_ints
 from .codes import return_codes, use_return_codes
 from .findings import MODES, Findings, Mode, Outcomes, Report, Status, Verdict
 from .grammar import Grammar, Group, Placement, Walker
@@ -45,6 +45,7 @@ from .kinds import (
     whole_hash,
 )
 from .layouts import KEY_RUBRICS, MessageSpec
+from .line_codes import LineCodes
 from .reader import RecordStream, Source, source_name
 from .registers import Register, Registers, RegisterSource
 from .rules import Rule, RuleSet, load_rules, owner, rules_for
@@ -98,7 +99,7 @@ class _Keys:
     memory; beyond, they go to a temporary file in 16 buckets by their top bits, and the
     repeats are found a bucket at a time (memory stays flat however large the file)."""
 
-    LIMIT = 1 << 19  #: keys held in memory (4 MB) before they go to the file
+    LIMIT = 1 << 16  #: keys held in memory (512 kB) before they go to the file
     BUCKETS = 16
 
     def __init__(self) -> None:
@@ -247,7 +248,7 @@ class _Run:
         self.last_sibling: dict[int, tuple[int, np.ndarray, int, bool]] = {}
         self.found = Findings()
         self.keys = array("q")  # per finding: phase << 32 | order (its line is in self.found)
-        self.line_codes: dict[int, list[tuple[tuple[Any, ...], str]]] = {}
+        self.line_codes = LineCodes()  # record-level findings of lines awaiting verdicts
         self.outcomes = Outcomes()
         self.total = 0
         self.totals = self._total_fields()
@@ -317,7 +318,7 @@ class _Run:
         self.seq += 1
         self.keys.append(key[0] << 32 | key[1])
         if level == "record" and line is not None:
-            self.line_codes.setdefault(line, []).append(((*key, self.seq), code))
+            self.line_codes.add(line, key[0], key[1], self.seq, code)
 
     def missing_header(self) -> None:
         """The file does not start with a voorlooprecord (the caller named its spec): a
@@ -418,36 +419,25 @@ class _Run:
         """Verdicts of the groups the walker placed at once (rows a..b of *batch*): only
         those with a record-level finding need any."""
         lo, hi = batch.first + a, batch.first + b
-        line_codes = self.line_codes
-        bad = sorted(line for line in line_codes if lo <= line < hi)
-        if not bad:
+        bad_lines, bad_ids, tuples = self.line_codes.pop_between(lo, hi)
+        if not len(bad_lines):
             return
         # The rules of _verdicts, for all groups at once. The rows of the groups with a
         # record-level finding (every group starts with its top record: tops is its line):
-        bad_at = np.array(bad, np.int64) - lo
-        tops_found = np.unique(tops[bad_at])
+        bad_at = bad_lines - lo
+        tops_found = unique_ints(tops[bad_at])
         at = np.minimum(np.searchsorted(tops_found, tops), len(tops_found) - 1)
         rows = np.flatnonzero(tops_found[at] == tops)
         lines, unit, top = batch.lines[a:b][rows], units[rows], tops[rows]
         # their own codes (as _verdicts orders them), numbered
         own_id = np.full(len(rows), -1, np.int64)
-        tuples: dict[tuple[str, ...], int] = {}
-        ids = []
-        for line in bad:
-            found = line_codes.pop(line)
-            if len(found) > 1:
-                found.sort()
-                codes = tuple(dict.fromkeys(c for _, c in found))[:3]
-            else:
-                codes = (found[0][1],)
-            ids.append(tuples.setdefault(codes, len(tuples)))
-        own_id[np.searchsorted(lines, bad)] = ids
+        own_id[np.searchsorted(lines, bad_lines)] = bad_ids
         own = own_id >= 0
         is_top = unit == 0
         top_bad = np.zeros(len(tops_found), bool)
         top_bad[np.searchsorted(tops_found, top[own & is_top])] = True
         top_bad = top_bad[np.searchsorted(tops_found, top)]
-        bad_units = np.unique(unit[own & ~is_top])
+        bad_units = unique_ints(unit[own & ~is_top])
         unit_bad = ~is_top & (bad_units[np.minimum(np.searchsorted(bad_units, unit), len(bad_units) - 1)] == unit
                               if len(bad_units) else np.zeros(len(rows), bool))
         vecozo = self.mode == "vecozo"
@@ -467,17 +457,16 @@ class _Run:
         units_put = unit_bad & (~top_bad if not vecozo else True)
         verdict[units_put & (own | (lines == unit))] = rejected
         put |= units_put
-        names = {c: v for v, c in tuples.items()}
-        names[ok_id], names[na_id] = (self.ok,), (self.not_assessed,)
+        names = [*tuples, (self.ok,), (self.not_assessed,)]
         verdicts = (Verdict.REJECTED, Verdict.APPROVED, Verdict.NOT_ASSESSED)
         types = batch.types[a:b][rows][put].astype(np.int64)
-        keys, which = np.unique((types * 3 + verdict[put]) * (len(tuples) + 2) + codes_id[put], return_inverse=True)
+        keys, which = unique_ints((types * 3 + verdict[put]) * (len(tuples) + 2) + codes_id[put], return_inverse=True)
         combos = []
         for key in keys.tolist():
             rest, c = divmod(key, len(tuples) + 2)
             t, v = divmod(rest, 3)
             combos.append((_TYPE_NAMES[t], verdicts[v], names[c]))
-        self.outcomes.put_many(lines[put].tolist(), combos, which.reshape(-1).tolist())
+        self.outcomes.put_many(lines[put], combos, which)
 
     def _record_ids(self, batch: Batch, pl: Placement, body: np.ndarray, chars: np.ndarray) -> None:
         """Identificatie detailrecord unique per record type (comments excepted)."""
@@ -564,7 +553,6 @@ class _Run:
         return rows
 
     def _fields(self, batch: Batch, pl: Placement, chars: np.ndarray) -> None:
-        spec = self.spec
         runs_reserve = self.mode in self.rules.rules["file.reserve"].modes
         for t, fc in self.field_checks.items():
             if not fc.fields:
@@ -577,51 +565,87 @@ class _Run:
             if not len(bad):
                 continue
             bad_rows, bad_fields = np.nonzero(problems)
-            kinds = problems[bad_rows, bad_fields].tolist()
+            kinds = problems[bad_rows, bad_fields].astype(np.int64)
             at_rows = rows[bad[bad_rows]]
-            at = at_rows.tolist()
-            levels = pl.level[at_rows].tolist()
-            first = batch.first
-            made_of, found_add, keys_append, line_codes = self._made, self.found.add, self.keys.append, self.line_codes
-            for row, j, problem, lvl in zip(at, bad_fields.tolist(), kinds, levels):
-                line = first + row
-                if not self.show_values:
-                    made = made_of.get((t, j, problem, lvl))
-                    if made is not None:  # (a record or header/trailer field, worded before: see below)
-                        found_add(made[0], line)
-                        self.seq += 1
-                        keys_append(made[2])
-                        if lvl == 1:
-                            line_codes.setdefault(line, []).append(((2, made[3], self.seq), made[1]))
-                        continue
-                f = fc.fields[j]
-                worded = self._worded.get((t, j, problem))
-                if worded is None:
-                    worded = self._worded[(t, j, problem)] = (
-                        field_message(f, problem), *self.rules.field_code(f.rubric, t))
-                message, code, prov = worded
-                key = (2, f.start)
-                if f.kind == "reserve":
-                    if runs_reserve:
-                        self.add(key, "file.reserve", line, t, f.rubric, message, code=code)
-                elif f.element == "NUM040":
-                    self.add(key, "file.record_id", line, t, f.rubric, message, code=code)
-                else:
-                    level = "record" if lvl == 1 else "file"
-                    rule_id = ALIGN_RULE if problem == NOT_LEFT_ALIGNED else "record.field" if level == "record" \
-                        else "file.header_field" if t == spec.header else "file.trailer_field"
-                    if self.show_values:
-                        text = batch.text(row)[f.start - 1:f.end]
-                        self.add(key, rule_id, line, t, f.rubric, message, code=code, level=level,
-                                 provisional=prov, value=text)
-                        continue
-                    # (the same finding but for its line, as add makes it: made once, then
-                    # put by the loop's first branch)
-                    rule = self.rules.rules[rule_id]
-                    made = made_of[(t, j, problem, lvl)] = (self.found.combo(
-                        code or rule.code, level, t, f.rubric, rule_id, message,
-                        rule.provisional if prov is None else prov), code or rule.code, 2 << 32 | f.start, f.start)
-                    self._put(made[0], key, line, made[1], level)
+            levels = pl.level[at_rows].astype(np.int64)
+            # one finding per (field, problem, level) worded once; alike ones put at once
+            combo_key = (bad_fields.astype(np.int64) * 256 + kinds) * 4 + levels
+            keys, which = unique_ints(combo_key, return_inverse=True)
+            which = which.reshape(-1)
+            slow = np.zeros(len(keys), bool)
+            for k, key in enumerate(keys.tolist()):
+                rest, lvl = divmod(key, 4)
+                j, problem = divmod(rest, 256)
+                made = self._made_for(t, j, problem, lvl, fc) if not self.show_values else None
+                if made is None:
+                    slow[k] = True
+                    continue
+                sel = np.flatnonzero(which == k)
+                self._put_many(made, batch.first + at_rows[sel], lvl)
+            if slow.any():
+                for r in np.flatnonzero(slow[which]).tolist():
+                    self._field_finding(batch, t, fc, int(at_rows[r]), int(bad_fields[r]), int(kinds[r]),
+                                        int(levels[r]), runs_reserve)
+
+    def _made_for(self, t: str, j: int, problem: int, lvl: int, fc: FieldChecks) -> tuple[int, str, int, int] | None:
+        """The finding of field *j* of record type *t* with *problem* at level *lvl*
+        (1: record, else file) as :meth:`add` would make it: (combination, code, order
+        key, field start); None for the fields whose findings are made one by one (a
+        reserve, the identificatie detailrecord)."""
+        made = self._made.get((t, j, problem, lvl))
+        if made is not None:
+            return made
+        f = fc.fields[j]
+        if f.kind == "reserve" or f.element == "NUM040":
+            return None
+        message, code, prov = self._wording(t, j, problem, fc)
+        level = "record" if lvl == 1 else "file"
+        rule_id = ALIGN_RULE if problem == NOT_LEFT_ALIGNED else "record.field" if level == "record" \
+            else "file.header_field" if t == self.spec.header else "file.trailer_field"
+        rule = self.rules.rules[rule_id]
+        made = self._made[(t, j, problem, lvl)] = (self.found.combo(
+            code or rule.code, level, t, f.rubric, rule_id, message,
+            rule.provisional if prov is None else prov), code or rule.code, 2 << 32 | f.start, f.start)
+        return made
+
+    def _wording(self, t: str, j: int, problem: int, fc: FieldChecks) -> tuple[str, str, bool]:
+        """(message, code, provisional) of field *j* of *t* with *problem*, worded once."""
+        worded = self._worded.get((t, j, problem))
+        if worded is None:
+            f = fc.fields[j]
+            worded = self._worded[(t, j, problem)] = (
+                field_message(f, problem), *self.rules.field_code(f.rubric, t))
+        return worded
+
+    def _put_many(self, made: tuple[int, str, int, int], lines: np.ndarray, lvl: int) -> None:
+        """The finding *made* (see :meth:`_made_for`) at each of *lines*."""
+        n = len(lines)
+        self.found.add_many(made[0], lines)
+        self.keys.frombytes(np.full(n, made[2], np.int64).tobytes())
+        seqs = np.arange(self.seq + 1, self.seq + 1 + n, dtype=np.int64)
+        self.seq += n
+        if lvl == 1:
+            self.line_codes.add_many(lines, 2, np.full(n, made[3], np.int64), seqs,
+                                     np.full(n, self.line_codes.code_id(made[1]), np.int64))
+
+    def _field_finding(self, batch: Batch, t: str, fc: FieldChecks, row: int, j: int, problem: int, lvl: int,
+                       runs_reserve: bool) -> None:
+        """One finding of field *j* of *t* on *row* of *batch*, made as :meth:`add` makes it."""
+        f = fc.fields[j]
+        line = batch.first + row
+        message, code, prov = self._wording(t, j, problem, fc)
+        key = (2, f.start)
+        if f.kind == "reserve":
+            if runs_reserve:
+                self.add(key, "file.reserve", line, t, f.rubric, message, code=code)
+        elif f.element == "NUM040":
+            self.add(key, "file.record_id", line, t, f.rubric, message, code=code)
+        else:
+            level = "record" if lvl == 1 else "file"
+            rule_id = ALIGN_RULE if problem == NOT_LEFT_ALIGNED else "record.field" if level == "record" \
+                else "file.header_field" if t == self.spec.header else "file.trailer_field"
+            text = batch.text(row)[f.start - 1:f.end] if self.show_values else None
+            self.add(key, rule_id, line, t, f.rubric, message, code=code, level=level, provisional=prov, value=text)
 
     def _rows(self, batch: Batch, pl: Placement, body: np.ndarray, record: str) -> tuple[np.ndarray, np.ndarray]:
         """(rows of *record* in their place with the record length, rows of *record* in the
@@ -915,18 +939,7 @@ class _Run:
     def _verdicts(self, group: Group) -> None:
         """Verdicts of one closed top-level group (STB §6.4.3): its top part (the top record
         and the records judged with it) and each unit with what hangs under it."""
-        line_codes = self.line_codes
-        if not line_codes:
-            return
-        codes_of: dict[int, tuple[str, ...]] = {}
-        for line in group.lines:
-            found = line_codes.pop(line, None)
-            if found:
-                if len(found) > 1:
-                    found.sort()
-                    codes_of[line] = tuple(dict.fromkeys(c for _, c in found))[:3]
-                else:
-                    codes_of[line] = (found[0][1],)
+        codes_of = self.line_codes.pop_group(group.lines)
         if not codes_of:
             return
         put = self.outcomes.put

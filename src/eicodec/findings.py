@@ -145,14 +145,15 @@ class Outcomes(Mapping[int, Outcome]):
             lines.insert(k, line)
             self._which.insert(k, i)
 
-    def put_many(self, lines: list[int], combos: list[tuple[str, Verdict, tuple[str, ...]]],
-                 which: list[int]) -> None:
-        """:meth:`put` of each of *lines* (increasing) with ``combos[which[k]]``: appended
-        at once when they all follow the lines so far."""
-        if not lines:
+    def put_many(self, lines: Any, combos: list[tuple[str, Verdict, tuple[str, ...]]], which: Any) -> None:
+        """:meth:`put` of each of *lines* (increasing; a list or an int64 numpy array) with
+        ``combos[which[k]]``: appended at once when they all follow the lines so far."""
+        import numpy as np
+
+        if not len(lines):
             return
         if self._lines and lines[0] <= self._lines[-1]:
-            for line, k in zip(lines, which):
+            for line, k in zip(np.asarray(lines).tolist(), np.asarray(which).tolist()):
                 self.put(line, *combos[k])
             return
         ids = []
@@ -163,8 +164,8 @@ class Outcomes(Mapping[int, Outcome]):
                 i = self._index[key] = len(self._combos)
                 self._combos.append((t, verdict, codes))
             ids.append(i)
-        self._lines.extend(lines)
-        self._which.extend([ids[k] for k in which])
+        self._lines.frombytes(np.ascontiguousarray(lines, np.int64).tobytes())
+        self._which.frombytes(np.asarray(ids, np.int32)[np.asarray(which, np.intp)].tobytes())
 
     def _find(self, line: object) -> int:
         if not isinstance(line, int):
@@ -283,6 +284,13 @@ class Findings(Sequence[Finding]):
     def add(self, combo: int, line: int | None) -> None:
         self._which.append(combo)
         self._lines.append(-1 if line is None else line)
+
+    def add_many(self, combo: int, lines: Any) -> None:
+        """:meth:`add` of *combo* at each of *lines* (an int64 numpy array)."""
+        import numpy as np
+
+        self._which.frombytes(np.full(len(lines), combo, np.int32).tobytes())
+        self._lines.frombytes(np.ascontiguousarray(lines, np.int64).tobytes())
 
     def line_numbers(self) -> Any:
         """The findings' lines as an int64 numpy array (-1: no line), a view: not to change."""

@@ -316,16 +316,15 @@ class FieldChecks:
         out = np.zeros((n, len(self._plans)), np.int8)
         if not n or not self._plans:
             return out
-        cols = np.ascontiguousarray(chars.T)
-        digit = (cols - np.asarray(_ZERO, cols.dtype)) < 10
-        zero = cols == _ZERO
-        space = cols == _SPACE
         for j in range(len(self._plans)) if only is None else only:
             f, listed, rc = self._keyed(j, chars.dtype)
             s, e = f.start - 1, f.end
-            fc = chars[:, s:e]
-            out[:, j] = self._one(f, fc, listed, rc, n, digit[s:e].all(axis=0), zero[s:e].all(axis=0),
-                                  space[s:e].all(axis=0), f.rubric in self.left_aligned)
+            # (the field's characters column-major: each reduction runs across the rows)
+            cols = np.ascontiguousarray(chars[:, s:e].T)
+            fc = cols.T
+            digit = ((cols - np.asarray(_ZERO, cols.dtype)) < 10).all(axis=0)
+            out[:, j] = self._one(f, fc, listed, rc, n, digit, (cols == _ZERO).all(axis=0),
+                                  (cols == _SPACE).all(axis=0), f.rubric in self.left_aligned)
         return out
 
     def _keyed(self, j: int, dtype: np.dtype) -> tuple[FieldSpec, np.ndarray | None, np.ndarray | None]:

@@ -33,7 +33,7 @@ from typing import IO, Any
 import attrs
 import numpy as np
 
-from .answer_index import AnswerIndex, stamp_of
+from .answer_index import GAP, AnswerIndex, stamp_of
 from .batches import Batch, _binary, all_digits, digits_value, iter_batches
 from .batches import replayable as _replayable
 from .codes import return_codes
@@ -52,8 +52,9 @@ Row = Record | str
 #: a row, or the bytes of several rows (CR/LF after each)
 Item = Row | bytes
 
-#: ranges of an answer read in one go when this close (bytes), up to this much at a time
-_GAP, _WINDOW = 1 << 16, 1 << 22
+#: ranges of an answer read in one go when this close (bytes: see answer_index.GAP), up to
+#: this much at a time (whole runs of ranges)
+_GAP, _WINDOW = GAP, 1 << 22
 
 
 def value_or_none(rec: Record, key: str) -> Any:
@@ -502,11 +503,16 @@ class _Builder:
         if not len(firsts):
             return
         ends = offsets + sizes * step
+        runs = np.array(index.run_start, np.int64)
+        # the run each range belongs to: a window holds whole runs (each is checked whole)
+        run_of = np.zeros(len(firsts), np.int64)
+        run_of[runs[1:]] = 1
+        run_of = np.cumsum(run_of)
         # a new window where the gap to the range before is large, or every _WINDOW bytes
         cut = np.flatnonzero(offsets[1:] - ends[:-1] > _GAP) + 1
         bounds = [0, *cut.tolist(), len(firsts)]
         for a, b in itertools.pairwise(bounds):
-            part = (offsets[a:b] - offsets[a]) // _WINDOW
+            part = (offsets[runs[run_of[a:b]]] - offsets[a]) // _WINDOW
             sub = [a, *(np.flatnonzero(part[1:] != part[:-1]) + 1 + a).tolist(), b]
             for lo, hi in itertools.pairwise(sub):
                 start, end = int(offsets[lo]), int(ends[hi - 1])
@@ -516,8 +522,11 @@ class _Builder:
                     raise MismatchError("the report is not about this declaration (its records differ)")
                 rel = offsets[lo:hi] - start
                 if check:
-                    for at, size, crc in zip(rel.tolist(), (sizes[lo:hi] * step).tolist(), index.crc[lo:hi]):
-                        if zlib.crc32(view[at:at + size]) != crc:
+                    r0, r1 = int(run_of[lo]), int(run_of[hi - 1]) + 1
+                    run_ends = [*runs[r0 + 1:r1].tolist(), hi]
+                    for r, ra, rb in zip(range(r0, r1), runs[r0:r1].tolist(), run_ends):
+                        piece = view[int(offsets[ra]) - start:int(ends[rb - 1]) - start]
+                        if zlib.crc32(piece) != index.run_crc[r]:
                             raise MismatchError("the report is not about this declaration (its records differ)")
                 yield view, firsts[lo:hi], sizes[lo:hi], rel
 
