@@ -53,31 +53,42 @@ def _longs() -> array[int]:
     return array("q")
 
 
+def _ints() -> array[int]:
+    return array("i")
+
+
 @attrs.define(eq=False)
 class AnswerIndex:
-    """The byte ranges of the top-level groups with an outcome, in file order: first line,
-    number of lines and byte offset of the first line in the input (as validation read
-    it); lines are ``step`` bytes each (the record length and CR/LF). Adjacent ranges
-    form runs (ranges at most :data:`GAP` bytes apart), each with the CRC-32 of its bytes
-    from its first range's first to its last range's last (the lines between its ranges
-    too): ``run_start`` (the index of each run's first range, ascending) and ``run_crc``. ``complete``: the whole file was followed
-    (else the ranges are not used). ``stamp``: see :func:`stamp_of` (None: not kept)."""
+    """The byte ranges of the top-level groups with an outcome, in file order: first line
+    and number of lines; lines are ``step`` bytes each (the record length and CR/LF) and
+    line 1 starts at byte ``base`` (after a byte order mark: 3), so :attr:`offset` follows.
+    Nearby ranges (at most :data:`GAP` bytes apart) form runs, each with the CRC-32 of its
+    bytes from its first range's first line to its last range's last (the lines between
+    its ranges too): ``run_start`` (the index of each run's first range, ascending) and
+    ``run_crc``. ``complete``: the whole file was followed (else the ranges are not
+    used). ``stamp``: see :func:`stamp_of` (None: not kept)."""
 
     step: int
     first: array[int] = attrs.field(factory=_longs)
-    count: array[int] = attrs.field(factory=_longs)
-    offset: array[int] = attrs.field(factory=_longs)
+    count: array[int] = attrs.field(factory=_ints)
     run_start: array[int] = attrs.field(factory=_longs)
     run_crc: array[int] = attrs.field(factory=_longs)
+    base: int = 0
     complete: bool = False
     stamp: Stamp | None = None
+
+    @property
+    def offset(self) -> np.ndarray:
+        """The byte offset of each range's first line in the input (int64)."""
+        return self.base + (np.frombuffer(self.first, np.int64) - 1) * self.step if len(self.first) \
+            else np.zeros(0, np.int64)
 
     def __len__(self) -> int:
         return len(self.first)
 
     def ranges(self) -> Iterator[tuple[int, int, int]]:
         """(first line, number of lines, byte offset) of each range."""
-        return zip(self.first, self.count, self.offset)
+        return zip(self.first, self.count, self.offset.tolist())
 
     def covers(self, lines: np.ndarray) -> bool:
         """Whether each of *lines* (ascending) lies in a range."""
@@ -87,7 +98,7 @@ class AnswerIndex:
             return False
         starts = np.frombuffer(self.first, np.int64)
         at = np.searchsorted(starts, lines, "right") - 1
-        ends = starts + np.frombuffer(self.count, np.int64)
+        ends = starts + np.frombuffer(self.count, np.int32)
         return bool((at >= 0).all() and (lines < ends[np.maximum(at, 0)]).all())
 
 
@@ -104,18 +115,16 @@ class Recorder:
         self.index = AnswerIndex(spec.record_length + 2)
         self.next_line = 1  # the line the next batch must start with
         self.open_line = 1  # the first line of the open range
-        self.open_offset = -1  # its byte offset (-1: no batch yet)
         self.open_crc = 0
 
-    def _keep(self, firsts: np.ndarray, counts: np.ndarray, offsets: np.ndarray, runs: np.ndarray,
-              crcs: list[int]) -> None:
-        """Ranges (first lines, line counts, offsets) and their runs (the index of each
-        run's first range among them, the run's CRC-32)."""
+    def _keep(self, firsts: np.ndarray, counts: np.ndarray, runs: np.ndarray, crcs: list[int]) -> None:
+        """Ranges (first lines, line counts) and their runs (the index of each run's first
+        range among them, the run's CRC-32)."""
         ix = self.index
         ix.run_start.frombytes((runs + len(ix.first)).astype(np.int64).tobytes())
         ix.run_crc.extend(crcs)
-        for arr, values in ((ix.first, firsts), (ix.count, counts), (ix.offset, offsets)):
-            arr.frombytes(np.ascontiguousarray(values, np.int64).tobytes())
+        ix.first.frombytes(np.ascontiguousarray(firsts, np.int64).tobytes())
+        ix.count.frombytes(np.ascontiguousarray(counts, np.int32).tobytes())
 
     def feed(self, batch: Batch, outcomes: Outcomes) -> None:
         """After the engine checked *batch*: keep the groups closed in it that got an outcome."""
@@ -125,8 +134,8 @@ class Recorder:
         if data is None or batch.width + 2 != step or first != self.next_line or len(data) != len(batch) * step:
             self.usable = False  # (not read as regular lines: the answer reads the whole file)
             return
-        if self.open_offset < 0:
-            self.open_offset = batch.offset
+        if first == 1:
+            self.index.base = batch.offset
         self.next_line = first + len(batch)
         view = memoryview(data)
         rows = np.flatnonzero(np.isin(batch.types, self.tops))
@@ -138,9 +147,6 @@ class Recorder:
         if len(out):
             kept = unique_ints(np.searchsorted(bounds, out, "right") - 1)
             firsts, ends = bounds[kept], bounds[kept + 1]
-            offsets = batch.offset + (firsts - first) * step
-            if kept[0] == 0:
-                offsets[0] = self.open_offset
             # runs of nearby groups (the answer reads them in one go, the lines between them
             # too): one CRC-32 each, of all their bytes (the first may go on from the open group)
             gaps = np.empty(len(kept), np.int64)
@@ -153,21 +159,20 @@ class Recorder:
                     crcs.append(zlib.crc32(view[:hi], self.open_crc))
                 else:
                     crcs.append(zlib.crc32(view[int(firsts[a] - first) * step:hi]))
-            self._keep(firsts, ends - firsts, offsets, runs, crcs)
+            self._keep(firsts, ends - firsts, runs, crcs)
         last = int(bounds[-1])
         lo = (last - first) * step
-        self.open_line, self.open_offset = last, batch.offset + lo
+        self.open_line = last
         self.open_crc = zlib.crc32(view[lo:])
 
     def finish(self, outcomes: Outcomes, stamp: Stamp | None) -> AnswerIndex:
         """The index, after the engine's last verdicts (the open group closes at the end)."""
         ix = self.index
         ix.stamp = stamp
-        if self.usable and self.open_offset >= 0:
+        if self.usable and self.next_line > 1:
             if len(outcomes.lines_between(self.open_line, self.next_line)):
                 one = np.zeros(1, np.int64)
-                self._keep(one + self.open_line, one + (self.next_line - self.open_line), one + self.open_offset,
-                           one, [self.open_crc])
+                self._keep(one + self.open_line, one + (self.next_line - self.open_line), one, [self.open_crc])
             ix.complete = True
         return ix
 

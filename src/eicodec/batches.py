@@ -20,6 +20,7 @@ from typing import IO, Any, cast
 
 import numpy as np
 
+from .heap import keep_freed_memory
 from .reader import NoClose, ReadInfo, RecordStream, Source
 
 #: Lines per batch (a batch of AP304 records is then about 1.5 MB of characters).
@@ -140,6 +141,7 @@ def iter_batches(stream: RecordStream, size: int = BATCH_LINES,
     typed columns): a stream opened with ``defer_check=True`` that turns out regular all
     through is settled without its fingerprint (left ``""``); encoding checks are as usual.
     """
+    keep_freed_memory()  # (see eicodec.heap: once per process)
     spec = stream.info.spec
     assert spec is not None
     width = spec.record_length

@@ -59,6 +59,9 @@ VALIDATE_BATCH_LINES = 2 * BATCH_LINES
 ALIGN_RULE = "format.left_aligned"
 _TYPE_NAMES = [f"{t:02d}" for t in range(100)]
 _LAST = 1 << 62  # sorts findings without a line last
+#: a finding's order key: its phase (0-4) above the order within the phase (a field's
+#: start, a rule's index: below 2**26)
+_ORDER_BITS = 26
 
 
 class _Known:
@@ -247,7 +250,8 @@ class _Run:
             self.depth_of[int(t)] = d
         self.last_sibling: dict[int, tuple[int, np.ndarray, int, bool]] = {}
         self.found = Findings()
-        self.keys = array("q")  # per finding: phase << 32 | order (its line is in self.found)
+        self.keys = array("i")  # per finding: phase << _ORDER_BITS | order (its line is in self.found)
+        self._ordered = 0  # the findings before this one are in order (see _order_tail)
         self.line_codes = LineCodes()  # record-level findings of lines awaiting verdicts
         self.outcomes = Outcomes()
         self.total = 0
@@ -316,7 +320,7 @@ class _Run:
         """The finding *combo* (see :meth:`add`) at *line*."""
         self.found.add(combo, line)
         self.seq += 1
-        self.keys.append(key[0] << 32 | key[1])
+        self.keys.append(key[0] << _ORDER_BITS | key[1])
         if level == "record" and line is not None:
             self.line_codes.add(line, key[0], key[1], self.seq, code)
 
@@ -387,6 +391,7 @@ class _Run:
             self._verdicts(group)
         if pl.fast is not None:
             self._fast_verdicts(batch, *pl.fast)
+        self._order_tail()
         # what was made for this batch goes before the next is read (peak memory)
         self._blocks, self._masks, self._rows_cache, self._rows_batch = {}, {}, {}, None
 
@@ -605,7 +610,7 @@ class _Run:
         rule = self.rules.rules[rule_id]
         made = self._made[(t, j, problem, lvl)] = (self.found.combo(
             code or rule.code, level, t, f.rubric, rule_id, message,
-            rule.provisional if prov is None else prov), code or rule.code, 2 << 32 | f.start, f.start)
+            rule.provisional if prov is None else prov), code or rule.code, 2 << _ORDER_BITS | f.start, f.start)
         return made
 
     def _wording(self, t: str, j: int, problem: int, fc: FieldChecks) -> tuple[str, str, bool]:
@@ -621,7 +626,7 @@ class _Run:
         """The finding *made* (see :meth:`_made_for`) at each of *lines*."""
         n = len(lines)
         self.found.add_many(made[0], lines)
-        self.keys.frombytes(np.full(n, made[2], np.int64).tobytes())
+        self.keys.frombytes(np.full(n, made[2], np.int32).tobytes())
         seqs = np.arange(self.seq + 1, self.seq + 1 + n, dtype=np.int64)
         self.seq += n
         if lvl == 1:
@@ -1049,16 +1054,48 @@ class _Run:
             out.credited[i] = np.concatenate(found) if found else np.zeros(0, np.int64)
         return out
 
+    def _order_tail(self) -> None:
+        """Put the findings made since the last call in order (see :meth:`findings`):
+        a batch's findings at a time, so that the whole is mostly in order already."""
+        a, n = self._ordered, len(self.keys)
+        self._ordered = n
+        if n - a < 2:
+            return
+        keys = np.frombuffer(self.keys, np.int32)[a:n]
+        lines = self.found.line_numbers()[a:n]
+        order = np.lexsort((keys, np.where(lines < 0, _LAST, lines)))
+        if (order[1:] < order[:-1]).any():
+            keys[:] = keys[order]
+            del keys, lines  # (the views hold the arrays: let them go)
+            self.found.reorder(order, a)
+
     def findings(self) -> Findings:
         """The findings in order: by line, then structure, identificatie, fields, rules
         (in the order of the rules file), trailer; in the order made within those."""
-        keys = np.frombuffer(self.keys, np.int64) if len(self.keys) else np.zeros(0, np.int64)
+        self._order_tail()
+        keys = np.frombuffer(self.keys, np.int32) if len(self.keys) else np.zeros(0, np.int32)
         lines = self.found.line_numbers()
-        lines = np.where(lines < 0, _LAST, lines)  # (no line: last)
-        order = np.lexsort((keys, lines))  # (a stable sort: made order within equal keys)
-        del keys, lines  # (the view holds the array: let it go)
-        self.keys = array("q")
-        return self.found.reorder(order)  # (in place: the run is done with them)
+        if not _in_order(lines, keys):  # (findings of earlier lines made later: sort them all)
+            lines = np.where(lines < 0, _LAST, lines)  # (no line: last)
+            order = np.lexsort((keys, lines))  # (a stable sort: made order within equal keys)
+            del keys, lines  # (the view holds the array: let it go)
+            self.found.reorder(order)  # (in place: the run is done with them)
+        else:
+            del keys, lines
+        self.keys = array("i")
+        return self.found
+
+
+def _in_order(lines: np.ndarray, keys: np.ndarray, chunk: int = 1 << 18) -> bool:
+    """Whether findings with *lines* (-1: none, last) and order *keys* are in order
+    (ascending by line, then key), checked a chunk at a time (no copy of them all)."""
+    for a in range(0, max(len(lines) - 1, 0), chunk):
+        b = min(a + chunk + 1, len(lines))
+        li = np.where(lines[a:b] < 0, _LAST, lines[a:b])
+        k = keys[a:b]
+        if not ((li[1:] > li[:-1]) | ((li[1:] == li[:-1]) & (k[1:] >= k[:-1]))).all():
+            return False
+    return True
 
 
 def _rules_of(spec: MessageSpec, rules: str | os.PathLike[str] | None) -> RuleSet:

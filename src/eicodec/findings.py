@@ -303,15 +303,16 @@ class Findings(Sequence[Finding]):
         used = set(self._which)
         return {self._combos[i][1] for i in used}
 
-    def reorder(self, order: Any) -> Findings:
-        """Put the findings in *order* (a permutation, as a numpy array of indices), in
-        place (no second copy of a big store); returns this store."""
+    def reorder(self, order: Any, start: int = 0) -> Findings:
+        """Put the findings from *start* on in *order* (a permutation of them, as a numpy
+        array of indices from *start*), in place (no second copy of a big store); returns
+        this store."""
         import numpy as np
 
-        if len(self._which):
-            which = np.frombuffer(self._which, np.int32)
+        if len(self._which) > start:
+            which = np.frombuffer(self._which, np.int32)[start:]
             which[:] = which[order]
-            lines = np.frombuffer(self._lines, np.int64)
+            lines = np.frombuffer(self._lines, np.int64)[start:]
             lines[:] = lines[order]
             del which, lines  # (views block resizing the arrays)
         return self
