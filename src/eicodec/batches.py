@@ -383,9 +383,30 @@ def date_parts(f: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
 
 
 def date_ordinal(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(CCYYMMDD as an int comparable like the date, is a calendar date) of *f*."""
-    y, m, d, ok = date_parts(f)
-    return y * 10000 + m * 100 + d, ok
+    """(CCYYMMDD as an int comparable like the date, is a calendar date) of *f*: the
+    number its eight characters spell as digits (as :func:`date_parts` gives it, also where
+    they are not digits)."""
+    if f.dtype != np.uint8 or f.shape[1] != 8:
+        y, m, d, ok = date_parts(f)
+        return y * 10000 + m * 100 + d, ok
+    # ASCII: the eight characters weighed in one product (exact in float64: each term is
+    # below 2**40), then month and day from the number; the leap year only for 29 February
+    t = f.T
+    ok = np.asarray(((t >= _ZERO) & (t <= _NINE)).all(axis=0))
+    v = (_DATE_WEIGHTS @ t.astype(np.float64)).astype(np.int64) - _ZERO * 11_111_111
+    md = v % 10000
+    m, d = md // 100, md % 100
+    good_m = (m >= 1) & (m <= 12)
+    ok &= good_m & (d >= 1) & (d <= _MOST_DAYS[np.where(good_m, m, 0)]) & (v >= 10000)
+    leap_day = np.flatnonzero(ok & (m == 2) & (d == 29))
+    if len(leap_day):
+        y = v[leap_day] // 10000
+        ok[leap_day] = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
+    return v, ok
+
+
+_DATE_WEIGHTS = np.array([10_000_000, 1_000_000, 100_000, 10_000, 1000, 100, 10, 1], np.float64)
+_MOST_DAYS = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int64)  # (29 February: see above)
 
 
 def to_datetime64(y: np.ndarray, m: np.ndarray, d: np.ndarray, ok: np.ndarray) -> np.ndarray:
