@@ -5,8 +5,10 @@ refused (MismatchError), never answered wrongly."""
 
 from __future__ import annotations
 
+import itertools
 import pickle
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +17,8 @@ import pytest
 
 import eicodec
 from eicodec import answer_index, retour
+from eicodec.batches import iter_batches
+from eicodec.reader import RecordStream
 from tests.test_retour import RETURN_DATE, TODAY, _many_groups
 from tests.test_retour_known import read_again
 from tests.test_validator import INSURER
@@ -56,6 +60,10 @@ def test_same_bytes_as_reading_the_whole_file(many: bytes, batch_lines: int, mon
     index = report.answer_index
     assert index is not None and index.complete
     assert len(index) == groups_with_outcome(many, report)  # (memory: the returned groups, not the file)
+    # the runs' checksums are pieces of the input's fingerprint, taken in the same pass:
+    # the fingerprint is still the whole input's
+    assert report.fingerprint == retour._fingerprint(many)
+    assert any(index.run_from)
     expected = read_again(many, report, **KW)
     monkeypatch.setattr(retour, "RecordStream", refuse)
     assert eicodec.dumps_retour(many, report, **KW) == expected
@@ -103,6 +111,29 @@ def test_a_changed_file_is_refused(tmp_path: Path, many: bytes, monkeypatch: pyt
     with pytest.raises(eicodec.MismatchError, match="records differ"):
         eicodec.write_retour(path, report, target, **KW)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.asc"]
+
+
+@pytest.mark.parametrize("batch_lines", [1, 7, 4096])
+def test_runs_have_checksums_of_their_own_when_no_fingerprint_is_taken(many: bytes, batch_lines: int) -> None:
+    """Batches read without the input's fingerprint (nothing to chain to): the same
+    ranges, each run with a CRC-32 of its own bytes (going on from 0)."""
+    report = eicodec.validate(many, today=TODAY, batch_lines=batch_lines)
+    chained = report.answer_index
+    assert chained is not None and chained.complete
+    recorder = answer_index.Recorder(report.spec)
+    with RecordStream(many, defer_check=True) as stream:
+        for batch in iter_batches(stream, batch_lines, lambda: many, fingerprint=False):
+            assert batch.crc_before is None
+            recorder.feed(batch, report.outcomes)
+    alone = recorder.finish(report.outcomes, None)
+    assert alone.complete and list(alone.first) == list(chained.first) and list(alone.count) == list(chained.count)
+    assert list(alone.run_start) == list(chained.run_start) and not any(alone.run_from)
+    starts = [*alone.run_start, len(alone)]
+    for r, (a, b) in enumerate(itertools.pairwise(starts)):
+        lo = int(alone.offset[a])
+        hi = int(alone.offset[b - 1]) + alone.count[b - 1] * alone.step
+        assert zlib.crc32(many[lo:hi]) == alone.run_crc[r]
+        assert zlib.crc32(many[lo:hi], chained.run_from[r]) == chained.run_crc[r]
 
 
 @pytest.mark.parametrize("batch_lines", [3, 4096])

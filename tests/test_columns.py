@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import mmap
 from pathlib import Path
 
 import numpy as np
@@ -270,11 +271,20 @@ class _Pipe(io.RawIOBase):
         return self._data.readinto(b)
 
 
+@pytest.mark.parametrize("mapped", [False, True])
 @pytest.mark.parametrize("text", ["str", "bytes"])
-def test_columns_whole_is_iter_columns_joined_whatever_the_source(tmp_path: Path, text: str) -> None:
+def test_columns_whole_is_iter_columns_joined_whatever_the_source(tmp_path: Path, text: str, mapped: bool,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """``columns()`` (issue 26: arrays made once and filled batch by batch) gives exactly the
     batches of ``iter_columns`` joined, from a path, bytes, a seekable or an unseekable file,
-    with multi-byte text (wider UTF-8 bytes in some batches than in others)."""
+    with multi-byte text (wider UTF-8 bytes in some batches than in others; ASCII batches,
+    read as bytes and widened to str, next to a batch read as str); *mapped*: every column
+    in a memory map of its own (as big tables are), else in numpy's arrays (small ones)."""
+    import importlib
+
+    module = importlib.import_module("eicodec.columns")
+    monkeypatch.setattr(module, "BATCH_LINES", 2)
+    monkeypatch.setattr(module, "_MAPPED", 1 if mapped else 1 << 40)
     data = (EXAMPLES / "ap304_full.asc").read_bytes()
     lines = lines_of(data)
     surname = eicodec.get_spec("AP304").field("02", "0210")
@@ -294,7 +304,9 @@ def test_columns_whole_is_iter_columns_joined_whatever_the_source(tmp_path: Path
             # (bytes columns are as wide as a batch's longest UTF-8 value: batches differ)
             assert got[k].dtype == values.dtype or text == "bytes" and got[k].dtype.kind == "S", (source, k)
             assert got[k].tolist() == values.tolist(), (source, k)
-            assert got[k].base is None or got[k].flags.owndata  # no view into a batch's characters
+            # no view into a batch's characters (a big column views its own memory map)
+            assert got[k].base is None or got[k].flags.owndata or isinstance(getattr(got[k].base, "obj", None), mmap.mmap)
+            assert got[k].flags.writeable
 
 
 def test_growing_column_grows_and_widens() -> None:
@@ -305,3 +317,23 @@ def test_growing_column_grows_and_widens() -> None:
     col.add(np.array([b"efgh"]))  # a wider batch (longer UTF-8 text) widens the column
     col.add(np.array([], dtype="S1"))
     assert col.done().tolist() == [b"ab", b"cd", b"efgh"]
+
+
+@pytest.mark.parametrize("mapped", [False, True])
+def test_growing_str_column_widens_ascii_bytes(mapped: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ASCII bytes added to a str column become the same str (a byte per code point), the
+    rest of a shorter value NUL (numpy's end of a str); a column of no rows is empty."""
+    import importlib
+
+    module = importlib.import_module("eicodec.columns")
+    monkeypatch.setattr(module, "_MAPPED", 1 if mapped else 1 << 40)
+    col = module._Growing(np.dtype("<U3"), 2)
+    col.add(np.array(["Ö", "ab"]))
+    chars = np.frombuffer(b"xyzqrs", np.uint8).reshape(2, 3)
+    col.add(chars.view("S3")[:, 0])
+    col.add(np.array([b"", b"k"], dtype="S2"))
+    col.add(np.array([b"wxyz"]))  # longer than the column: it widens
+    got = col.done()
+    assert got.dtype == np.dtype("<U4")
+    assert got.tolist() == ["Ö", "ab", "xyz", "qrs", "", "k", "wxyz"]
+    assert module._Growing(np.dtype("<U3"), 5).done().tolist() == []

@@ -82,6 +82,35 @@ def test_digits_value_and_weighted_sum_are_the_int64_dot_product(chars: list[str
 
 
 @SETTINGS
+@given(st.lists(st.sampled_from(["19000229", "20000229", "20240229", "20230229", "00010101", "00001231",
+                                 "99991231", "20241131", "20241301", "2024 101", "2024a101", "202401\x00\x01",
+                                 "\x7f\x7f\x7f\x7f0101", "20240100", "99999999"]), min_size=1, max_size=30),
+       st.booleans(), st.booleans())
+def test_date_ordinal_is_date_parts_combined(dates: list[str], wide: bool, column_major: bool) -> None:
+    """``date_ordinal`` (a float product for ASCII) gives what ``date_parts`` gives, combined:
+    the same number where the characters are no digits, the same calendar check."""
+    from eicodec.batches import date_ordinal, date_parts
+
+    f = np.array([[ord(c) for c in d] for d in dates], np.uint32 if wide else np.uint8)
+    if column_major:
+        f = np.ascontiguousarray(f.T).T
+    y, m, day, ok = date_parts(f)
+    value, good = date_ordinal(f)
+    assert value.tolist() == (y * 10000 + m * 100 + day).tolist() and good.tolist() == ok.tolist()
+    assert good.tolist() == [d.isdigit() and _is_date(d) for d in dates]
+
+
+def _is_date(text: str) -> bool:
+    import datetime as dt
+
+    try:
+        dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError:
+        return False
+    return True
+
+
+@SETTINGS
 @given(st.lists(st.text(st.sampled_from("AB C\x00\x7fë"), min_size=2, max_size=2), max_size=40),
        st.lists(st.text(st.sampled_from("AB C\x7fë"), min_size=1, max_size=2), max_size=20), st.booleans())
 def test_is_listed_is_isin(rows: list[str], values: list[str], wide: bool) -> None:

@@ -119,3 +119,47 @@ def test_kinds_that_look_across_the_file_take_no_under_condition(tmp_path: Path)
                                    extra='rubrics = ["0440"]\n'))
     with pytest.raises(SpecError, match="kind unique cannot have"):
         _run(VALID, rules)
+
+
+def test_rules_that_ask_the_same_share_what_is_seen(tmp_path: Path) -> None:
+    """Rules on the same record type with the same condition (``any`` and ``none`` alike)
+    share the records seen under theirs (issue 26): each finds, beside the others, what
+    it finds alone, whatever the batch size."""
+    same = '{ under = "%s", record = "06", rubric = "0610", equals = ["10", "11", "12"] }'
+    rules = [_rule("t.any_a", "04", same % "any"), _rule("t.any_b", "04", same % "any"),
+             _rule("t.none", "04", same % "none"), _rule("t.other", "04", '{ under = "any", record = "17" }')]
+    alone = {}
+    for i, text in enumerate(rules):
+        report = _run(VALID, _rules(tmp_path, text))
+        alone[f"r{i}"] = _lines(report, text.split('"')[1])
+    assert alone["r0"] == alone["r1"] == [4] and alone["r2"] == [12, 16, 19, 23]
+    together = _rules(tmp_path, *rules)
+    for n in BATCHES:
+        report = _run(VALID, together, n)
+        got = [_lines(report, text.split('"')[1]) for text in rules]
+        assert got == [alone[f"r{i}"] for i in range(len(rules))], n
+
+
+def test_sorted_helpers_agree_with_numpy() -> None:
+    """``_union``, ``_member`` and ``_sums_by`` (sorted lines, no sort where they come in
+    order) give what ``np.union1d``, ``np.isin`` and ``np.unique`` with ``np.add.at``
+    give, in order or not."""
+    import numpy as np
+
+    from eicodec.subtree import _member, _sums_by, _union
+
+    rng = np.random.default_rng(26)
+    for _ in range(500):
+        old = np.unique(rng.integers(0, 60, rng.integers(0, 6)))
+        new = rng.integers(0, 80, rng.integers(0, 12))
+        if rng.random() < 0.6:
+            new = np.sort(new) + (old[-1] + rng.integers(-2, 3) if len(old) else 0)
+        got = _union(old, new)
+        assert got.tolist() == np.union1d(old, new).tolist() and got.dtype == np.int64
+        assert _member(new, old).tolist() == np.isin(new, old).tolist()
+        values = rng.integers(-5, 50, len(new))
+        keys, sums = _sums_by(new, values)
+        want_keys, inv = np.unique(new, return_inverse=True)
+        want = np.zeros(len(want_keys), np.int64)
+        np.add.at(want, inv.reshape(-1), values)
+        assert keys.tolist() == want_keys.tolist() and sums.tolist() == want.tolist()

@@ -64,14 +64,16 @@ class AnswerIndex:
     line 1 starts at byte ``base`` (after a byte order mark: 3), so :attr:`offset` follows.
     Nearby ranges (at most :data:`GAP` bytes apart) form runs, each with the CRC-32 of its
     bytes from its first range's first line to its last range's last (the lines between
-    its ranges too): ``run_start`` (the index of each run's first range, ascending) and
-    ``run_crc``. ``complete``: the whole file was followed (else the ranges are not
+    its ranges too): ``run_start`` (the index of each run's first range, ascending),
+    ``run_from`` (the CRC-32 its checksum goes on from: the input's up to the run, when
+    validation took both in one pass; else 0) and ``run_crc``. ``complete``: the whole file was followed (else the ranges are not
     used). ``stamp``: see :func:`stamp_of` (None: not kept)."""
 
     step: int
     first: array[int] = attrs.field(factory=_longs)
     count: array[int] = attrs.field(factory=_ints)
     run_start: array[int] = attrs.field(factory=_longs)
+    run_from: array[int] = attrs.field(factory=_longs)
     run_crc: array[int] = attrs.field(factory=_longs)
     base: int = 0
     complete: bool = False
@@ -115,19 +117,29 @@ class Recorder:
         self.index = AnswerIndex(spec.record_length + 2)
         self.next_line = 1  # the line the next batch must start with
         self.open_line = 1  # the first line of the open range
-        self.open_crc = 0
+        self.open_crc = 0  # (the batches not chained, see feed: the open range's CRC-32 so far)
+        self.open_from = 0  # the CRC-32 its run's goes on from (see AnswerIndex)
+        self.last_crc = 0  # (chained) the input's CRC-32 up to the last batch's end
+        self.chained = False  # the batches come with the input's CRC-32 (see feed)
 
-    def _keep(self, firsts: np.ndarray, counts: np.ndarray, runs: np.ndarray, crcs: list[int]) -> None:
+    def _keep(self, firsts: np.ndarray, counts: np.ndarray, runs: np.ndarray, froms: list[int],
+              crcs: list[int]) -> None:
         """Ranges (first lines, line counts) and their runs (the index of each run's first
-        range among them, the run's CRC-32)."""
+        range among them, the CRC-32s each goes on from and comes to)."""
         ix = self.index
         ix.run_start.frombytes((runs + len(ix.first)).astype(np.int64).tobytes())
+        ix.run_from.extend(froms)
         ix.run_crc.extend(crcs)
         ix.first.frombytes(np.ascontiguousarray(firsts, np.int64).tobytes())
         ix.count.frombytes(np.ascontiguousarray(counts, np.int32).tobytes())
 
     def feed(self, batch: Batch, outcomes: Outcomes) -> None:
-        """After the engine checked *batch*: keep the groups closed in it that got an outcome."""
+        """After the engine checked *batch*: keep the groups closed in it that got an outcome.
+
+        While the reader takes the input's fingerprint (``batch.crc_before`` is set), the
+        runs' CRC-32s are that same checksum, taken piece by piece here and handed back
+        (``batch.crc_after``): each run's bytes are read once, for both. Otherwise each
+        run has a CRC-32 of its own (going on from 0)."""
         if not self.usable:
             return
         data, step, first = batch.raw, self.index.step, batch.first
@@ -138,12 +150,22 @@ class Recorder:
             self.index.base = batch.offset
         self.next_line = first + len(batch)
         view = memoryview(data)
+        chained = batch.crc_before is not None
+        if first > 1 and chained != self.chained:
+            self.usable = False  # (never so: one way or the other all through)
+            return
+        self.chained = chained
+        state = batch.crc_before if batch.crc_before is not None else 0
         rows = np.flatnonzero(np.isin(batch.types, self.tops))
         if not len(rows):
-            self.open_crc = zlib.crc32(view, self.open_crc)
+            if chained:
+                batch.crc_after = self.last_crc = zlib.crc32(view, state)
+            else:
+                self.open_crc = zlib.crc32(view, self.open_crc)
             return
         bounds = np.concatenate([[self.open_line], rows + first]).astype(np.int64)
         out = outcomes.lines_between(self.open_line, int(bounds[-1]))
+        pos = 0  # (chained: the bytes before pos are in state)
         if len(out):
             kept = unique_ints(np.searchsorted(bounds, out, "right") - 1)
             firsts, ends = bounds[kept], bounds[kept + 1]
@@ -152,18 +174,31 @@ class Recorder:
             gaps = np.empty(len(kept), np.int64)
             gaps[0], gaps[1:] = GAP + 1, (firsts[1:] - ends[:-1]) * step
             runs = np.flatnonzero(gaps > GAP)
-            crcs = []
+            froms, crcs = [], []
             for a, b in zip(runs.tolist(), [*runs[1:].tolist(), len(kept)]):
                 hi = int(ends[b - 1] - first) * step
-                if kept[a] == 0:
-                    crcs.append(zlib.crc32(view[:hi], self.open_crc))
+                if kept[a] == 0:  # (the open range: it began in this batch or before)
+                    froms.append(self.open_from)
+                    state = zlib.crc32(view[:hi], state if chained else self.open_crc)
                 else:
-                    crcs.append(zlib.crc32(view[int(firsts[a] - first) * step:hi]))
-            self._keep(firsts, ends - firsts, runs, crcs)
+                    lo = int(firsts[a] - first) * step
+                    if chained:
+                        state = zlib.crc32(view[pos:lo], state)
+                    else:
+                        state = 0
+                    froms.append(state)
+                    state = zlib.crc32(view[lo:hi], state)
+                crcs.append(state)
+                pos = hi
+            self._keep(firsts, ends - firsts, runs, froms, crcs)
         last = int(bounds[-1])
         lo = (last - first) * step
         self.open_line = last
-        self.open_crc = zlib.crc32(view[lo:])
+        if chained:
+            self.open_from = zlib.crc32(view[pos:lo], state)
+            batch.crc_after = self.last_crc = zlib.crc32(view[lo:], self.open_from)
+        else:
+            self.open_from, self.open_crc = 0, zlib.crc32(view[lo:])
 
     def finish(self, outcomes: Outcomes, stamp: Stamp | None) -> AnswerIndex:
         """The index, after the engine's last verdicts (the open group closes at the end)."""
@@ -172,7 +207,8 @@ class Recorder:
         if self.usable and self.next_line > 1:
             if len(outcomes.lines_between(self.open_line, self.next_line)):
                 one = np.zeros(1, np.int64)
-                self._keep(one + self.open_line, one + (self.next_line - self.open_line), one, [self.open_crc])
+                end = self.last_crc if self.chained else self.open_crc
+                self._keep(one + self.open_line, one + (self.next_line - self.open_line), one, [self.open_from], [end])
             ix.complete = True
         return ix
 

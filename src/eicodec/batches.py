@@ -32,8 +32,8 @@ _ZERO, _NINE, _SPACE = 48, 57, 32
 class Batch:
     """Consecutive lines of a file: ``first`` is the 1-based number of the first line."""
 
-    __slots__ = ("_lines", "_n", "_texts", "chars", "first", "length_ok", "offset", "raw", "terms", "types",
-                 "width")
+    __slots__ = ("_lines", "_n", "_texts", "chars", "crc_after", "crc_before", "first", "length_ok", "offset",
+                 "raw", "terms", "types", "width")
 
     def __init__(self, first: int, texts: list[str] | None, terms: list[str] | None, width: int,
                  chars: np.ndarray | None = None) -> None:
@@ -42,6 +42,12 @@ class Batch:
         #: bytes each (CR/LF included), and the input's offset of its first line
         self.raw: bytes | None = None
         self.offset = -1
+        #: read as bytes while the input's fingerprint is taken: its CRC-32 of the bytes
+        #: before this batch; a consumer that works out the CRC-32 of the bytes up to its
+        #: end (going on from ``crc_before``) may leave it in ``crc_after`` (the fingerprint
+        #: then goes on from there instead of reading the batch's bytes again)
+        self.crc_before: int | None = None
+        self.crc_after: int | None = None
         self._texts = texts
         self.terms = terms  # None: every line ends with CR/LF
         self.width = width
@@ -206,12 +212,15 @@ def _byte_batches(binary: IO[bytes], info: ReadInfo, width: int, size: int,
                            and m[:, :width].min(initial=255) >= 32)
         if not regular:
             break
-        if not settled and fingerprint:
-            crc = zlib.crc32(data, crc)  # (one checksum: see reader.fingerprint_of)
-            count += len(data)
+        chained = not settled and fingerprint
         batch = Batch(first, None, None, width, m[:, :width])
         batch.raw, batch.offset = data, offset
+        if chained:
+            batch.crc_before = crc
         yield batch
+        if chained:  # (one checksum: see reader.fingerprint_of; the consumer's, see Batch)
+            crc = batch.crc_after if batch.crc_after is not None else zlib.crc32(data, crc)
+            count += len(data)
         first += rows
         offset += len(data)
         del m, data  # (before the next read: one batch's bytes at a time)
@@ -374,9 +383,30 @@ def date_parts(f: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
 
 
 def date_ordinal(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(CCYYMMDD as an int comparable like the date, is a calendar date) of *f*."""
-    y, m, d, ok = date_parts(f)
-    return y * 10000 + m * 100 + d, ok
+    """(CCYYMMDD as an int comparable like the date, is a calendar date) of *f*: the
+    number its eight characters spell as digits (as :func:`date_parts` gives it, also where
+    they are not digits)."""
+    if f.dtype != np.uint8 or f.shape[1] != 8:
+        y, m, d, ok = date_parts(f)
+        return y * 10000 + m * 100 + d, ok
+    # ASCII: the eight characters weighed in one product (exact in float64: each term is
+    # below 2**40), then month and day from the number; the leap year only for 29 February
+    t = f.T
+    ok = np.asarray(((t >= _ZERO) & (t <= _NINE)).all(axis=0))
+    v = (_DATE_WEIGHTS @ t.astype(np.float64)).astype(np.int64) - _ZERO * 11_111_111
+    md = v % 10000
+    m, d = md // 100, md % 100
+    good_m = (m >= 1) & (m <= 12)
+    ok &= good_m & (d >= 1) & (d <= _MOST_DAYS[np.where(good_m, m, 0)]) & (v >= 10000)
+    leap_day = np.flatnonzero(ok & (m == 2) & (d == 29))
+    if len(leap_day):
+        y = v[leap_day] // 10000
+        ok[leap_day] = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
+    return v, ok
+
+
+_DATE_WEIGHTS = np.array([10_000_000, 1_000_000, 100_000, 10_000, 1000, 100, 10, 1], np.float64)
+_MOST_DAYS = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int64)  # (29 February: see above)
 
 
 def to_datetime64(y: np.ndarray, m: np.ndarray, d: np.ndarray, ok: np.ndarray) -> np.ndarray:

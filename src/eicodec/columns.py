@@ -21,6 +21,7 @@ Records of the wrong length are left out (the validator reports them).
 from __future__ import annotations
 
 import functools
+import mmap
 import os
 from collections.abc import Iterable, Iterator
 
@@ -357,11 +358,14 @@ def columns(source: Source, record_type: str, *, spec: MessageSpec | None = None
             text: str = "str") -> dict[str, np.ndarray]:
     """Typed columns of every *record_type* record of *source*, whole: ``"line"`` (int64
     line numbers) plus one array per field (and ``<amount>_signed``); see the module doc."""
-    # Each batch's columns are views into that batch's characters (a text column holds on
-    # to its whole block, cast to code points), so they are copied out batch by batch
-    # into one array per column. Where the input's size is known, the arrays are made for
-    # as many rows as it can hold (pages never written take no memory) and cut to the
-    # rows read at the end: one copy, and the peak about the result's size.
+    # Each batch's columns are views into that batch's characters, so they are copied out
+    # batch by batch into one array per column. Where the input's size is known, the arrays
+    # are made for as many rows as it can hold (pages never written take no memory) and cut
+    # to the rows read at the end: one copy, and the peak about the result's size. An ASCII
+    # batch is read as bytes (no cast of its block to code points) and its text widened
+    # straight into the str columns (a byte is the character's code point).
+    if text not in ("str", "bytes"):
+        raise ValueError(f"text must be 'str' or 'bytes', not {text!r}")
     opener, to_close = replayable(source)
     try:
         size = _size_of(opener())
@@ -374,11 +378,15 @@ def columns(source: Source, record_type: str, *, spec: MessageSpec | None = None
             # at most: every line the record length and a line end, a byte a character
             rows = None if size is None else size // (found.record_length + 1) + 1
             for batch in iter_batches(stream, BATCH_LINES, opener, fingerprint=False):
-                b = batch_columns(batch, lay, wanted, text=text)
+                read_as = "bytes" if text == "bytes" or batch.chars.dtype == np.uint8 else "str"
+                b = batch_columns(batch, lay, wanted, text=read_as)
                 for name, values in (("line", b.lines), *b.columns.items()):
                     col = out.get(name)
                     if col is None:
-                        col = out[name] = _Growing(values.dtype, rows)
+                        dtype = values.dtype
+                        if text == "str" and dtype.kind == "S":
+                            dtype = np.dtype(f"<U{dtype.itemsize}")
+                        col = out[name] = _Growing(dtype, rows)
                     col.add(values)
     finally:
         for fh in to_close:
@@ -407,23 +415,69 @@ def _size_of(source: Source) -> int | None:
 
 
 class _Growing:
-    """One column of :func:`columns`, filled a batch at a time (see there)."""
+    """One column of :func:`columns`, filled a batch at a time (see there).
+
+    Its rows live in an anonymous memory map of their own, not in numpy's allocator: numpy
+    asks the kernel for huge pages on big arrays, and where the kernel must first compact
+    memory to find them (``defrag=madvise``, the default) the first touch of a 700 MB
+    table cost 1.3-2.0 s of system time against 0.5 s in ordinary pages (issue 26)."""
 
     def __init__(self, dtype: np.dtype, rows: int | None) -> None:
-        self.values = np.empty(rows if rows is not None else 1 << 16, dtype=dtype)
+        self.dtype = dtype
         self.n = 0
+        self._map: mmap.mmap | None = None
+        self.values = self._new(rows if rows is not None else 1 << 16)
+
+    def _new(self, rows: int) -> np.ndarray:
+        """Room for *rows* rows (its pages taken only when written)."""
+        size = rows * self.dtype.itemsize
+        if size < _MAPPED or not size:
+            self._map = None
+            return np.empty(rows, dtype=self.dtype)
+        self._map = mmap.mmap(-1, size)
+        return np.frombuffer(self._map, dtype=self.dtype)
+
+    def _move(self, dtype: np.dtype, rows: int) -> None:
+        """Copy the rows filled to room for *rows* rows of *dtype*."""
+        old, self.dtype = self.values, dtype
+        self.values = self._new(rows)
+        self.values[:self.n] = old[:self.n]
 
     def add(self, part: np.ndarray) -> None:
+        """Append *part*; ASCII bytes (``S``) to a str column are widened a byte to a code point."""
         end = self.n + len(part)
-        dtype = np.result_type(self.values.dtype, part.dtype)
-        if dtype != self.values.dtype:  # (bytes text of a batch with longer UTF-8 values)
-            self.values = self.values.astype(dtype)
-        if end > len(self.values):
-            self.values.resize(max(end, 2 * len(self.values)), refcheck=False)
-        self.values[self.n:end] = part
+        widen = part.dtype.kind == "S" and self.dtype.kind == "U"
+        dtype = np.dtype(f"<U{max(part.itemsize, self.dtype.itemsize // 4)}") if widen else \
+            np.result_type(self.dtype, part.dtype)
+        if dtype != self.dtype or end > len(self.values):  # (text of a batch with longer values)
+            self._move(dtype, max(end, 2 * len(self.values)) if end > len(self.values) else len(self.values))
+        if widen:
+            width, have = self.dtype.itemsize // 4, part.itemsize
+            codes = self.values.view(np.uint32).reshape(-1, width)[self.n:end]
+            if have:
+                codes[:, :have] = part[:, None].view(np.uint8)  # (n, have): a byte per character
+            codes[:, have:] = 0
+        else:
+            self.values[self.n:end] = part
         self.n = end
 
     def done(self) -> np.ndarray:
-        """The rows filled (the array is cut in place: its unused end is given back)."""
-        self.values.resize(self.n, refcheck=False)
-        return self.values
+        """The rows filled (the room after them given back)."""
+        if self._map is None:
+            self.values.resize(self.n, refcheck=False)
+            return self.values
+        mapped, self._map = self._map, None
+        del self.values  # (the map cannot shrink while an array views it)
+        size = self.n * self.dtype.itemsize
+        if not size:
+            mapped.close()
+            return np.empty(0, dtype=self.dtype)
+        try:
+            mapped.resize(size)
+        except (OSError, SystemError, ValueError):  # (a platform that cannot shrink one: it stays)
+            pass
+        return np.frombuffer(mapped, dtype=self.dtype, count=self.n)
+
+
+#: columns of at least this many bytes are kept in a memory map of their own (see _Growing)
+_MAPPED = 1 << 22

@@ -507,15 +507,15 @@ class _Run:
             dups = self.known.ids.get(t)
             if dups is None or not len(dups):
                 continue
-            seen = self.seen.setdefault(("id", t), set())
             idf = self.spec.records[t].id_field
             assert idf is not None
-            for r in np.flatnonzero(np.isin(keys, dups)):
-                k = int(keys[r])
-                if k in seen:
-                    self.add((1, 0), "file.record_id", int(batch.lines[rows[r]]), t, idf.rubric,
-                             f"{idf.name} ({idf.rubric}) is not unique for record type {t}")
-                seen.add(k)
+            sel = np.flatnonzero(np.isin(keys, dups))
+            again = _seen_before(keys[sel], self.seen.setdefault(("id", t), set()))
+            if again.any():
+                rule = self.rules.rules["file.record_id"]
+                made = self._made_as((1, 0), rule, t, idf.rubric,
+                                     f"{idf.name} ({idf.rubric}) is not unique for record type {t}")
+                self._put_many(made, batch.first + rows[sel[again]], rule.level == "record")
 
     def _block(self, batch: Batch, pl: Placement, chars: np.ndarray, t: str,
                ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, dict[object, object]] | None:
@@ -622,15 +622,22 @@ class _Run:
                 field_message(f, problem), *self.rules.field_code(f.rubric, t))
         return worded
 
-    def _put_many(self, made: tuple[int, str, int, int], lines: np.ndarray, lvl: int) -> None:
-        """The finding *made* (see :meth:`_made_for`) at each of *lines*."""
+    def _made_as(self, key: tuple[int, int], rule: Rule, record_type: str | None, rubric: str | None,
+                 message: str) -> tuple[int, str, int, int]:
+        """A finding of *rule* as :meth:`add` makes it without a value (see :meth:`_made_for`)."""
+        combo = self.found.combo(rule.code, rule.level, record_type, rubric, rule.id, message, rule.provisional)
+        return combo, rule.code, key[0] << _ORDER_BITS | key[1], key[1]
+
+    def _put_many(self, made: tuple[int, str, int, int], lines: np.ndarray, record_level: bool | int) -> None:
+        """The finding *made* (see :meth:`_made_for`) at each of *lines* (ascending);
+        *record_level*: the finding is of level ``record`` (1 or True)."""
         n = len(lines)
         self.found.add_many(made[0], lines)
         self.keys.frombytes(np.full(n, made[2], np.int32).tobytes())
         seqs = np.arange(self.seq + 1, self.seq + 1 + n, dtype=np.int64)
         self.seq += n
-        if lvl == 1:
-            self.line_codes.add_many(lines, 2, np.full(n, made[3], np.int64), seqs,
+        if record_level == 1:
+            self.line_codes.add_many(lines, made[2] >> _ORDER_BITS, np.full(n, made[3], np.int64), seqs,
                                      np.full(n, self.line_codes.code_id(made[1]), np.int64))
 
     def _field_finding(self, batch: Batch, t: str, fc: FieldChecks, row: int, j: int, problem: int, lvl: int,
@@ -808,12 +815,10 @@ class _Run:
                  batch: Batch) -> None:
         """The second pass of a file-wide ``unique`` rule: a finding at each of *rows* (in
         order) whose key was seen before in the file and that is checked."""
-        seen = self.seen.setdefault(i, set())
-        rubric = rule.reported_rubric
-        for row, key_value, check in zip(rows.tolist(), keys.tolist(), checked.tolist()):
-            if key_value in seen and check:
-                self.add((3, i), rule.id, batch.first + row, rule.record, rubric, rule.message, rule=rule)
-            seen.add(key_value)
+        hit = _seen_before(keys, self.seen.setdefault(i, set())) & checked
+        if hit.any():
+            made = self._made_as((3, i), rule, rule.record, rule.reported_rubric, rule.message)
+            self._put_many(made, batch.first + rows[hit], rule.level == "record")
 
     def _whole_by_id(self, i: int, rule: Rule, view: View, checked: np.ndarray, batch: Batch) -> None:
         """A ``unique`` rule on whole records (see ``whole_by_id``): the first pass keeps the
@@ -1084,6 +1089,20 @@ class _Run:
             del keys, lines
         self.keys = array("i")
         return self.found
+
+
+def _seen_before(keys: np.ndarray, seen: set[int]) -> np.ndarray:
+    """Per key of *keys* (in file order): it was seen before, in *seen* (the keys of
+    earlier batches) or earlier in *keys*; *seen* takes them all."""
+    again = np.ones(len(keys), bool)
+    if not len(keys):
+        return again
+    uniq, first = np.unique(keys, return_index=True)
+    again[first] = False
+    if seen:
+        again |= np.isin(keys, np.fromiter(seen, np.int64, len(seen)))
+    seen.update(uniq.tolist())
+    return again
 
 
 def _in_order(lines: np.ndarray, keys: np.ndarray, chunk: int = 1 << 18) -> bool:

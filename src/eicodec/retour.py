@@ -526,7 +526,7 @@ class _Builder:
                     run_ends = [*runs[r0 + 1:r1].tolist(), hi]
                     for r, ra, rb in zip(range(r0, r1), runs[r0:r1].tolist(), run_ends):
                         piece = view[int(offsets[ra]) - start:int(ends[rb - 1]) - start]
-                        if zlib.crc32(piece) != index.run_crc[r]:
+                        if zlib.crc32(piece, index.run_from[r]) != index.run_crc[r]:
                             raise MismatchError("the report is not about this declaration (its records differ)")
                 yield view, firsts[lo:hi], sizes[lo:hi], rel
 
