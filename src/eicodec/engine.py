@@ -701,36 +701,17 @@ class _Run:
               ext_lines: np.ndarray, body: np.ndarray) -> None:
         placed, in_body = self._rows(batch, pl, body, rule.record)  # type: ignore[arg-type]
         across = rule.kind in ("unique", "credit_pairing")
-        # keys of every record of the type count across the file, placed or not
-        rows = in_body if across else self._placed_rows(rule.record, placed)  # type: ignore[arg-type]
-        if not len(rows):
+        # the rows, ancestors and view of the rules of one record type that read the same
+        # ancestors are the same: made once per batch (a sibling rule's view is its own)
+        key = ("view", rule.record, self.needs[i], across)
+        made = self._rows_cache.get(key) if rule.kind not in SIBLING_KINDS else None
+        if made is None:
+            made = self._view(i, rule, pl, chars, ext_ok, placed, in_body, across)
+            if rule.kind not in SIBLING_KINDS:
+                self._rows_cache[key] = made
+        if not made:
             return
-        needs = self.needs[i]
-        anc: dict[str, np.ndarray] = {}
-        usable: np.ndarray | None = None  # (None: every row)
-        for a in needs:
-            found = self._ancestors(pl, ext_ok, rows, a)
-            if found is None:
-                return
-            anc[a], ok, all_ok = found
-            if not all_ok:
-                usable = ok if usable is None else usable & ok
-        if not across:
-            if usable is not None:
-                rows = rows[usable]
-                anc = {a: arr[usable] for a, arr in anc.items()}
-            if not len(rows):
-                return
-        if usable is None:
-            usable = np.ones(len(rows), bool)
-        block = self._blocks.get(rule.record)  # type: ignore[arg-type]
-        if block is not None and block[0] is rows:
-            view = View(self.spec, rule.record, chars, rows, anc, self.today,  # type: ignore[arg-type]
-                        block[2], block[1], block[3])
-        else:
-            view = View(self.spec, rule.record, chars, rows, anc, self.today)  # type: ignore[arg-type]
-        view.history = self.history  # type: ignore[attr-defined]
-        view.registers = self.registers  # type: ignore[attr-defined]
+        rows, usable, view = cast("tuple[np.ndarray, np.ndarray, View]", made)
         if rule.kind == "unique":
             self._unique(i, rule, view, usable & placed[rows], pl, batch)
             return
@@ -753,12 +734,12 @@ class _Run:
             values: list[str | None] | None = (
                 ["".join(map(chr, value_f[1][k])).strip() for k in failing.tolist()] if value_f else None)
             self.subtree.defer(i, batch.first + rows[failing],
-                               ext_lines[anc[rule.at][failing]] if rule.at else batch.first + rows[failing], values)
+                               ext_lines[view.anc[rule.at][failing]] if rule.at else batch.first + rows[failing], values)
             return
         rtype: str | None
         for k in failing.tolist():
             if rule.at:
-                at = int(anc[rule.at][k])
+                at = int(view.anc[rule.at][k])
                 line, rtype = int(ext_lines[at]), rule.at
             else:
                 line, rtype = batch.first + int(rows[k]), rule.record
@@ -766,6 +747,41 @@ class _Run:
             if value_f is not None:
                 value = "".join(map(chr, value_f[1][k])).strip()
             self.add((3, i), rule.id, line, rtype, rubric, rule.message, value=value, rule=rule)
+
+    def _view(self, i: int, rule: Rule, pl: Placement, chars: np.ndarray, ext_ok: np.ndarray, placed: np.ndarray,
+              in_body: np.ndarray, across: bool) -> tuple[np.ndarray, np.ndarray, View] | tuple[()]:
+        """(rows rule *i* checks, which of them have every ancestor it reads, its
+        :class:`View`); ``()`` when it checks none in this batch."""
+        # keys of every record of the type count across the file, placed or not
+        rows = in_body if across else self._placed_rows(rule.record, placed)  # type: ignore[arg-type]
+        if not len(rows):
+            return ()
+        anc: dict[str, np.ndarray] = {}
+        usable: np.ndarray | None = None  # (None: every row)
+        for a in self.needs[i]:
+            found = self._ancestors(pl, ext_ok, rows, a)
+            if found is None:
+                return ()
+            anc[a], ok, all_ok = found
+            if not all_ok:
+                usable = ok if usable is None else usable & ok
+        if not across:
+            if usable is not None:
+                rows = rows[usable]
+                anc = {a: arr[usable] for a, arr in anc.items()}
+            if not len(rows):
+                return ()
+        if usable is None:
+            usable = np.ones(len(rows), bool)
+        block = self._blocks.get(rule.record)  # type: ignore[arg-type]
+        if block is not None and block[0] is rows:
+            view = View(self.spec, rule.record, chars, rows, anc, self.today,  # type: ignore[arg-type]
+                        block[2], block[1], block[3])
+        else:
+            view = View(self.spec, rule.record, chars, rows, anc, self.today)  # type: ignore[arg-type]
+        view.history = self.history  # type: ignore[attr-defined]
+        view.registers = self.registers  # type: ignore[attr-defined]
+        return rows, usable, view
 
     def _unique(self, i: int, rule: Rule, view: View, checked: np.ndarray, pl: Placement, batch: Batch) -> None:
         if i in self.whole_by_id:
