@@ -353,3 +353,39 @@ def test_a_group_keeps_its_records_in_arrays() -> None:
     assert len(g) == 4
     assert list(g) == [(2, "02", 0), (3, "04", 3), (4, "98", 3), (5, "04", 5)]
     assert g.lines.itemsize == 8 and g.types.itemsize == 1
+
+
+def test_line_numbers_beyond_the_stores_limit_are_refused_not_wrapped() -> None:
+    """Findings and outcomes keep line numbers as int32: a line past the limit is an
+    UnreadableInputError naming it, never a wrapped (negative) number."""
+    import numpy as np
+
+    from eicodec.errors import UnreadableInputError
+    from eicodec.findings import LINE_LIMIT, Findings, Outcomes, Verdict
+
+    found, outs = Findings(), Outcomes()
+    combo = found.combo("0001", "record", "04", "0401", "record.field", "x", False)
+    found.add(combo, LINE_LIMIT)
+    outs.put(LINE_LIMIT, "04", Verdict.APPROVED, ("8001",))
+    assert found.line_numbers().tolist() == [LINE_LIMIT] and list(outs) == [LINE_LIMIT]
+    for call in (lambda: found.add(combo, LINE_LIMIT + 1),
+                 lambda: found.add_many(combo, np.array([5, LINE_LIMIT + 1], np.int64)),
+                 lambda: outs.put(LINE_LIMIT + 1, "04", Verdict.APPROVED, ("8001",)),
+                 lambda: Outcomes().put_many(np.array([1, LINE_LIMIT + 7], np.int64),
+                                             [("04", Verdict.APPROVED, ("8001",))], np.array([0, 0]))):
+        with pytest.raises(UnreadableInputError) as err:
+            call()
+        assert err.value.line is not None and err.value.line > LINE_LIMIT
+
+
+@pytest.mark.parametrize("batch_lines", [3, 100, 8192])
+def test_a_finding_without_a_line_comes_last(batch_lines: int) -> None:
+    """A file without sluitrecord: that finding (no line) comes after those of lines,
+    whatever the batch size (a line-less finding sorts as the largest line)."""
+    data = (ROOT / "examples" / "ap304_full.asc").read_bytes().split(b"\r\n")[:-2]
+    data.insert(1, data[0])  # (a second voorlooprecord: a finding with a line)
+    report = eicodec.validate(b"".join(line + b"\r\n" for line in data), today=dt.date(2024, 6, 1),
+                              batch_lines=batch_lines)
+    found = list(report.findings) + list(report.unassessed or [])
+    assert found[-1].rule == "file.missing_trailer" and found[-1].line is None
+    assert len(found) > 1 and all(f.line is not None for f in found[:-1])

@@ -58,7 +58,7 @@ VALIDATE_BATCH_LINES = 2 * BATCH_LINES
 #: the general EI format rule on alphanumeric values (specs/defaults.rules.toml)
 ALIGN_RULE = "format.left_aligned"
 _TYPE_NAMES = [f"{t:02d}" for t in range(100)]
-_LAST = 1 << 62  # sorts findings without a line last
+_LAST = np.int64(1 << 62)  # sorts findings without a line last (an int64: lines are int32)
 #: a finding's order key: its phase (0-4) above the order within the phase (a field's
 #: start, a rule's index: below 2**26)
 _ORDER_BITS = 26

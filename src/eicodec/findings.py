@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 from ._version import __version__
 from .answer_index import AnswerIndex
 from .codes import return_codes
+from .errors import UnreadableInputError
 from .layouts import MessageSpec
 from .messages_nl import check_lang, translate
 from .model import Record
@@ -105,6 +106,21 @@ class Finding:
                 "message": message, "meaning": self.meaning, "provisional": self.provisional}
 
 
+#: line numbers are kept as int32 (a report of a big file holds millions): a file of more
+#: lines (some 770 GB of AP304) is refused, never numbered wrongly
+LINE_LIMIT = (1 << 31) - 1
+
+
+def _line_bytes(lines: Any) -> bytes:
+    """*lines* (an int64 numpy array or a list) as int32 bytes for a store of line numbers."""
+    import numpy as np
+
+    arr = np.asarray(lines, np.int64)
+    if len(arr) and int(arr.max()) > LINE_LIMIT:
+        raise UnreadableInputError(f"the file has more than {LINE_LIMIT} lines", line=int(arr.max()))
+    return arr.astype(np.int32).tobytes()
+
+
 @attrs.frozen(slots=True)
 class Outcome:
     """What the return file says of one record: its verdict and its codes (max 3 used)."""
@@ -121,13 +137,15 @@ class Outcomes(Mapping[int, Outcome]):
     distinct verdict/code combinations."""
 
     def __init__(self) -> None:
-        self._lines = array("q")
+        self._lines = array("i")  # (int32: see LINE_LIMIT)
         self._which = array("i")  # (an index into the few combinations)
         self._combos: list[tuple[str, Verdict, tuple[str, ...]]] = []
         self._index: dict[tuple[str, str, tuple[str, ...]], int] = {}
         self._cursor = 0
 
     def put(self, line: int, record_type: str, verdict: Verdict, codes: tuple[str, ...]) -> None:
+        if line > LINE_LIMIT:
+            raise UnreadableInputError(f"the file has more than {LINE_LIMIT} lines", line=line)
         key = (record_type, verdict._value_, codes)
         i = self._index.get(key)
         if i is None:
@@ -164,7 +182,7 @@ class Outcomes(Mapping[int, Outcome]):
                 i = self._index[key] = len(self._combos)
                 self._combos.append((t, verdict, codes))
             ids.append(i)
-        self._lines.frombytes(np.ascontiguousarray(lines, np.int64).tobytes())
+        self._lines.frombytes(_line_bytes(lines))
         self._which.frombytes(np.asarray(ids, np.int32)[np.asarray(which, np.intp)].tobytes())
 
     def _find(self, line: object) -> int:
@@ -200,7 +218,7 @@ class Outcomes(Mapping[int, Outcome]):
 
         lines = self._lines
         a, b = bisect.bisect_left(lines, lo), bisect.bisect_left(lines, hi)
-        return np.frombuffer(lines[a:b], np.int64) if b > a else np.zeros(0, np.int64)
+        return np.frombuffer(lines[a:b], np.int32).astype(np.int64) if b > a else np.zeros(0, np.int64)
 
     def table(self) -> tuple[np.ndarray, np.ndarray, list[tuple[str, Verdict, tuple[str, ...]]]]:
         """The outcomes as arrays: the lines (ascending, int64), each line's index into the
@@ -218,7 +236,7 @@ class Outcomes(Mapping[int, Outcome]):
         want = np.fromiter(lines, np.int64)
         if not len(want) or not len(self._lines):
             return {}
-        have = np.frombuffer(self._lines, np.int64)
+        have = np.frombuffer(self._lines, np.int32)
         at = np.minimum(np.searchsorted(have, want), len(have) - 1)
         combos, which = self._combos, self._which
         return {line: Outcome(line, *combos[which[k]])
@@ -232,7 +250,7 @@ class Outcomes(Mapping[int, Outcome]):
 
         if not len(lines) or not len(self._lines):
             return {}
-        have = np.frombuffer(self._lines, np.int64)
+        have = np.frombuffer(self._lines, np.int32)
         at = np.minimum(np.searchsorted(have, lines), len(have) - 1)
         hit = have[at] == lines
         which = np.frombuffer(self._which, np.int32 if self._which.itemsize == 4 else np.int64)[at[hit]]
@@ -262,7 +280,7 @@ class Findings(Sequence[Finding]):
         self._combos: list[_Combo] = []
         self._index: dict[_Combo, int] = {}
         self._which = array("i")
-        self._lines = array("q")  # -1: no line
+        self._lines = array("i")  # -1: no line (int32: see LINE_LIMIT)
         for f in items:
             self.append(f)
 
@@ -278,10 +296,11 @@ class Findings(Sequence[Finding]):
         return i
 
     def append(self, f: Finding) -> None:
-        self._which.append(self.combo(f.code, f.level, f.record_type, f.rubric, f.rule, f.message, f.provisional))
-        self._lines.append(-1 if f.line is None else f.line)
+        self.add(self.combo(f.code, f.level, f.record_type, f.rubric, f.rule, f.message, f.provisional), f.line)
 
     def add(self, combo: int, line: int | None) -> None:
+        if line is not None and line > LINE_LIMIT:
+            raise UnreadableInputError(f"the file has more than {LINE_LIMIT} lines", line=line)
         self._which.append(combo)
         self._lines.append(-1 if line is None else line)
 
@@ -290,13 +309,13 @@ class Findings(Sequence[Finding]):
         import numpy as np
 
         self._which.frombytes(np.full(len(lines), combo, np.int32).tobytes())
-        self._lines.frombytes(np.ascontiguousarray(lines, np.int64).tobytes())
+        self._lines.frombytes(_line_bytes(lines))
 
     def line_numbers(self) -> Any:
-        """The findings' lines as an int64 numpy array (-1: no line), a view: not to change."""
+        """The findings' lines as an int32 numpy array (-1: no line), a view: not to change."""
         import numpy as np
 
-        return np.frombuffer(self._lines, np.int64) if len(self._lines) else np.zeros(0, np.int64)
+        return np.frombuffer(self._lines, np.int32) if len(self._lines) else np.zeros(0, np.int32)
 
     def levels(self) -> set[str]:
         """The levels of the findings held."""
@@ -312,7 +331,7 @@ class Findings(Sequence[Finding]):
         if len(self._which) > start:
             which = np.frombuffer(self._which, np.int32)[start:]
             which[:] = which[order]
-            lines = np.frombuffer(self._lines, np.int64)[start:]
+            lines = np.frombuffer(self._lines, np.int32)[start:]
             lines[:] = lines[order]
             del which, lines  # (views block resizing the arrays)
         return self
@@ -325,7 +344,7 @@ class Findings(Sequence[Finding]):
         out._combos, out._index = self._combos, self._index
         if len(self._which):  # (from the arrays' own buffers: no bytes copy on the way)
             out._which.frombytes(memoryview(np.frombuffer(self._which, np.int32)[order]).cast("B"))
-            out._lines.frombytes(memoryview(np.frombuffer(self._lines, np.int64)[order]).cast("B"))
+            out._lines.frombytes(memoryview(np.frombuffer(self._lines, np.int32)[order]).cast("B"))
         return out
 
     def of_level(self, level: str) -> Findings:
