@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-#: an entry: line, phase, order within the phase, made order, code (an index into codes)
+#: an entry: line, phase, order within the phase, made order, code (an index into codes);
+#: lines below 2**31, phases below 32 and orders below 2**27 (see engine._ORDER_BITS)
 _WIDTH = 5
 #: codes a line's outcome names at most (STB §6.4.3: up to three return codes)
 MOST = 3
@@ -64,12 +65,19 @@ class LineCodes:
     def _settle(self) -> np.ndarray:
         """All entries held, sorted (the additions merged in, the taken ones dropped)."""
         if self._fresh or self._one or self._gone.any():
-            parts = [self._sorted[~self._gone], *self._fresh]
+            kept = self._sorted[~self._gone] if self._gone.any() else self._sorted
+            parts = list(self._fresh)
             if self._one:
                 parts.append(np.array(self._one, np.int64).reshape(-1, _WIDTH))
-            e = np.concatenate(parts)
-            order = np.lexsort((e[:, 3], e[:, 2], e[:, 1], e[:, 0]))
-            self._sorted, self._gone = e[order], np.zeros(len(e), bool)
+            if parts:
+                new = np.concatenate(parts)
+                new = new[np.lexsort((new[:, 3], new[:, 2], new[:, 1], new[:, 0]))]
+                # merged with those held (made earlier: before the new ones where the rest
+                # is equal), two sorted runs: a stable sort of one key merges them
+                e = np.concatenate([kept, new])
+                key = e[:, 0] << 32 | e[:, 1] << 27 | e[:, 2]
+                kept = e[np.argsort(key, kind="stable")] if len(kept) else new
+            self._sorted, self._gone = kept, np.zeros(len(kept), bool)
             self._fresh, self._one = [], []
         return self._sorted
 
