@@ -141,12 +141,13 @@ def test_rules_that_ask_the_same_share_what_is_seen(tmp_path: Path) -> None:
 
 
 def test_sorted_helpers_agree_with_numpy() -> None:
-    """``_union``, ``_member`` and ``_sums_by`` (sorted lines, no sort where they come in
-    order) give what ``np.union1d``, ``np.isin`` and ``np.unique`` with ``np.add.at``
-    give, in order or not."""
+    """``_union``, ``kinds.member`` (which the conditions use) and ``_sums_by`` (sorted
+    lines, no sort where they come in order) give what ``np.union1d``, ``np.isin`` and
+    ``np.unique`` with ``np.add.at`` give, in order or not."""
     import numpy as np
 
-    from eicodec.subtree import _member, _sums_by, _union
+    from eicodec.kinds import member
+    from eicodec.subtree import _sums_by, _union
 
     rng = np.random.default_rng(26)
     for _ in range(500):
@@ -156,7 +157,7 @@ def test_sorted_helpers_agree_with_numpy() -> None:
             new = np.sort(new) + (old[-1] + rng.integers(-2, 3) if len(old) else 0)
         got = _union(old, new)
         assert got.tolist() == np.union1d(old, new).tolist() and got.dtype == np.int64
-        assert _member(new, old).tolist() == np.isin(new, old).tolist()
+        assert member(new, old).tolist() == np.isin(new, old).tolist()
         values = rng.integers(-5, 50, len(new))
         keys, sums = _sums_by(new, values)
         want_keys, inv = np.unique(new, return_inverse=True)

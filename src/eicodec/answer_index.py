@@ -66,8 +66,9 @@ class AnswerIndex:
     bytes from its first range's first line to its last range's last (the lines between
     its ranges too): ``run_start`` (the index of each run's first range, ascending),
     ``run_from`` (the CRC-32 its checksum goes on from: the input's up to the run, when
-    validation took both in one pass; else 0) and ``run_crc``. ``complete``: the whole file was followed (else the ranges are not
-    used). ``stamp``: see :func:`stamp_of` (None: not kept)."""
+    validation took both in one pass; else 0) and ``run_crc``. ``complete``: the whole
+    file was followed (else the ranges are not used). ``stamp``: see :func:`stamp_of`
+    (None: not kept)."""
 
     step: int
     first: array[int] = attrs.field(factory=_longs)

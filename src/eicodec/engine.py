@@ -62,6 +62,9 @@ _LAST = np.int64(1 << 62)  # sorts findings without a line last (an int64: lines
 #: a finding's order key: its phase (0-4) above the order within the phase (a field's
 #: start, a rule's index: below 2**26)
 _ORDER_BITS = 26
+_ORDER_MASK = (1 << _ORDER_BITS) - 1
+#: a finding made once and put at many lines: (combination, code, order key, of level record)
+_Made = tuple[int, str, int, bool]
 
 
 class _Known:
@@ -273,7 +276,7 @@ class _Run:
         self.parent_seen: dict[int, tuple[int, set[int]]] = {}
         self._rows_cache: dict[object, Any] = {}  # per batch: rows of a type, placed rows, ancestors
         self._worded: dict[tuple[str, int, int], tuple[str, str, bool]] = {}
-        self._made: dict[tuple[str, int, int, int], tuple[int, str, int, int]] = {}
+        self._made: dict[tuple[str, int, int, int], _Made] = {}
         self._rows_batch: Batch | None = None
         self.recorder = Recorder(spec)  # where the groups with an outcome lie (for the answer)
 
@@ -303,25 +306,19 @@ class _Run:
         return out
 
     # ------------------------------------------------------------------ findings
-    def add(self, key: tuple[Any, ...], rule_id: str, line: int | None, record_type: str | None,
+    def add(self, key: tuple[int, int], rule_id: str, line: int | None, record_type: str | None,
             rubric: str | None, message: str, *, code: str | None = None, level: str | None = None,
             provisional: bool | None = None, value: str | None = None, rule: Rule | None = None) -> None:
         """A finding of rule *rule_id* (or of *rule*: several checks may share an id)."""
         rule = rule or self.rules.rules[rule_id]
         if value is not None and self.show_values:
             message = f"{message} (value {value!r})"
-        code = code or rule.code
-        level = level or rule.level
-        combo = self.found.combo(code, level, record_type, rubric, rule_id, message,
-                                 rule.provisional if provisional is None else provisional)
-        self._put(combo, key, line, code, level)
-
-    def _put(self, combo: int, key: tuple[Any, ...], line: int | None, code: str, level: str) -> None:
-        """The finding *combo* (see :meth:`add`) at *line*."""
+        combo, code, order, record_level = self._made_as(key, rule, record_type, rubric, message, code=code,
+                                                         level=level, provisional=provisional)
         self.found.add(combo, line)
         self.seq += 1
-        self.keys.append(key[0] << _ORDER_BITS | key[1])
-        if level == "record" and line is not None:
+        self.keys.append(order)
+        if record_level and line is not None:
             self.line_codes.add(line, key[0], key[1], self.seq, code)
 
     def missing_header(self) -> None:
@@ -515,7 +512,7 @@ class _Run:
                 rule = self.rules.rules["file.record_id"]
                 made = self._made_as((1, 0), rule, t, idf.rubric,
                                      f"{idf.name} ({idf.rubric}) is not unique for record type {t}")
-                self._put_many(made, batch.first + rows[sel[again]], rule.level == "record")
+                self._put_many(made, batch.first + rows[sel[again]])
 
     def _block(self, batch: Batch, pl: Placement, chars: np.ndarray, t: str,
                ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, dict[object, object]] | None:
@@ -586,17 +583,17 @@ class _Run:
                     slow[k] = True
                     continue
                 sel = np.flatnonzero(which == k)
-                self._put_many(made, batch.first + at_rows[sel], lvl)
+                self._put_many(made, batch.first + at_rows[sel])
             if slow.any():
                 for r in np.flatnonzero(slow[which]).tolist():
                     self._field_finding(batch, t, fc, int(at_rows[r]), int(bad_fields[r]), int(kinds[r]),
                                         int(levels[r]), runs_reserve)
 
-    def _made_for(self, t: str, j: int, problem: int, lvl: int, fc: FieldChecks) -> tuple[int, str, int, int] | None:
+    def _made_for(self, t: str, j: int, problem: int, lvl: int, fc: FieldChecks) -> _Made | None:
         """The finding of field *j* of record type *t* with *problem* at level *lvl*
-        (1: record, else file) as :meth:`add` would make it: (combination, code, order
-        key, field start); None for the fields whose findings are made one by one (a
-        reserve, the identificatie detailrecord)."""
+        (1: record, else file) as :meth:`add` would make it (see :meth:`_made_as`); None
+        for the fields whose findings are made one by one (a reserve, the identificatie
+        detailrecord)."""
         made = self._made.get((t, j, problem, lvl))
         if made is not None:
             return made
@@ -604,14 +601,18 @@ class _Run:
         if f.kind == "reserve" or f.element == "NUM040":
             return None
         message, code, prov = self._wording(t, j, problem, fc)
+        rule_id, level = self._field_rule(t, problem, lvl)
+        made = self._made[(t, j, problem, lvl)] = self._made_as(
+            (2, f.start), self.rules.rules[rule_id], t, f.rubric, message, code=code, level=level, provisional=prov)
+        return made
+
+    def _field_rule(self, t: str, problem: int, lvl: int) -> tuple[str, str]:
+        """(rule id, level) of a field's finding with *problem* on a line of level *lvl*
+        (1: record, else file: the voorloop- or sluitrecord) of record type *t*."""
         level = "record" if lvl == 1 else "file"
         rule_id = ALIGN_RULE if problem == NOT_LEFT_ALIGNED else "record.field" if level == "record" \
             else "file.header_field" if t == self.spec.header else "file.trailer_field"
-        rule = self.rules.rules[rule_id]
-        made = self._made[(t, j, problem, lvl)] = (self.found.combo(
-            code or rule.code, level, t, f.rubric, rule_id, message,
-            rule.provisional if prov is None else prov), code or rule.code, 2 << _ORDER_BITS | f.start, f.start)
-        return made
+        return rule_id, level
 
     def _wording(self, t: str, j: int, problem: int, fc: FieldChecks) -> tuple[str, str, bool]:
         """(message, code, provisional) of field *j* of *t* with *problem*, worded once."""
@@ -623,22 +624,27 @@ class _Run:
         return worded
 
     def _made_as(self, key: tuple[int, int], rule: Rule, record_type: str | None, rubric: str | None,
-                 message: str) -> tuple[int, str, int, int]:
-        """A finding of *rule* as :meth:`add` makes it without a value (see :meth:`_made_for`)."""
-        combo = self.found.combo(rule.code, rule.level, record_type, rubric, rule.id, message, rule.provisional)
-        return combo, rule.code, key[0] << _ORDER_BITS | key[1], key[1]
+                 message: str, *, code: str | None = None, level: str | None = None,
+                 provisional: bool | None = None) -> _Made:
+        """A finding of *rule* (its code, level and provisional flag unless given) with
+        order *key*: (combination, code, order key, of level ``record``)."""
+        code = code or rule.code
+        level = level or rule.level
+        combo = self.found.combo(code, level, record_type, rubric, rule.id, message,
+                                 rule.provisional if provisional is None else provisional)
+        return combo, code, key[0] << _ORDER_BITS | key[1], level == "record"
 
-    def _put_many(self, made: tuple[int, str, int, int], lines: np.ndarray, record_level: bool | int) -> None:
-        """The finding *made* (see :meth:`_made_for`) at each of *lines* (ascending);
-        *record_level*: the finding is of level ``record`` (1 or True)."""
+    def _put_many(self, made: _Made, lines: np.ndarray) -> None:
+        """The finding *made* (see :meth:`_made_as`) at each of *lines* (ascending)."""
+        combo, code, order, record_level = made
         n = len(lines)
-        self.found.add_many(made[0], lines)
-        self.keys.frombytes(np.full(n, made[2], np.int32).tobytes())
+        self.found.add_many(combo, lines)
+        self.keys.frombytes(np.full(n, order, np.int32).tobytes())
         seqs = np.arange(self.seq + 1, self.seq + 1 + n, dtype=np.int64)
         self.seq += n
-        if record_level == 1:
-            self.line_codes.add_many(lines, made[2] >> _ORDER_BITS, np.full(n, made[3], np.int64), seqs,
-                                     np.full(n, self.line_codes.code_id(made[1]), np.int64))
+        if record_level:
+            self.line_codes.add_many(lines, order >> _ORDER_BITS, np.full(n, order & _ORDER_MASK, np.int64), seqs,
+                                     np.full(n, self.line_codes.code_id(code), np.int64))
 
     def _field_finding(self, batch: Batch, t: str, fc: FieldChecks, row: int, j: int, problem: int, lvl: int,
                        runs_reserve: bool) -> None:
@@ -653,9 +659,7 @@ class _Run:
         elif f.element == "NUM040":
             self.add(key, "file.record_id", line, t, f.rubric, message, code=code)
         else:
-            level = "record" if lvl == 1 else "file"
-            rule_id = ALIGN_RULE if problem == NOT_LEFT_ALIGNED else "record.field" if level == "record" \
-                else "file.header_field" if t == self.spec.header else "file.trailer_field"
+            rule_id, level = self._field_rule(t, problem, lvl)
             text = batch.text(row)[f.start - 1:f.end] if self.show_values else None
             self.add(key, rule_id, line, t, f.rubric, message, code=code, level=level, provisional=prov, value=text)
 
@@ -834,7 +838,7 @@ class _Run:
         hit = _seen_before(keys, self.seen.setdefault(i, set())) & checked
         if hit.any():
             made = self._made_as((3, i), rule, rule.record, rule.reported_rubric, rule.message)
-            self._put_many(made, batch.first + rows[hit], rule.level == "record")
+            self._put_many(made, batch.first + rows[hit])
 
     def _whole_by_id(self, i: int, rule: Rule, view: View, checked: np.ndarray, batch: Batch) -> None:
         """A ``unique`` rule on whole records (see ``whole_by_id``): the first pass keeps the

@@ -116,9 +116,15 @@ def _line_bytes(lines: Any) -> bytes:
     import numpy as np
 
     arr = np.asarray(lines, np.int64)
-    if len(arr) and int(arr.max()) > LINE_LIMIT:
-        raise UnreadableInputError(f"the file has more than {LINE_LIMIT} lines", line=int(arr.max()))
+    if len(arr):
+        _check_line(int(arr.max()))
     return arr.astype(np.int32).tobytes()
+
+
+def _check_line(line: int) -> None:
+    """Refuse a line number the stores cannot hold (see :data:`LINE_LIMIT`)."""
+    if line > LINE_LIMIT:
+        raise UnreadableInputError(f"the file has more than {LINE_LIMIT} lines", line=line)
 
 
 @attrs.frozen(slots=True)
@@ -144,8 +150,7 @@ class Outcomes(Mapping[int, Outcome]):
         self._cursor = 0
 
     def put(self, line: int, record_type: str, verdict: Verdict, codes: tuple[str, ...]) -> None:
-        if line > LINE_LIMIT:
-            raise UnreadableInputError(f"the file has more than {LINE_LIMIT} lines", line=line)
+        _check_line(line)
         key = (record_type, verdict._value_, codes)
         i = self._index.get(key)
         if i is None:
@@ -299,8 +304,8 @@ class Findings(Sequence[Finding]):
         self.add(self.combo(f.code, f.level, f.record_type, f.rubric, f.rule, f.message, f.provisional), f.line)
 
     def add(self, combo: int, line: int | None) -> None:
-        if line is not None and line > LINE_LIMIT:
-            raise UnreadableInputError(f"the file has more than {LINE_LIMIT} lines", line=line)
+        if line is not None:
+            _check_line(line)
         self._which.append(combo)
         self._lines.append(-1 if line is None else line)
 

@@ -21,6 +21,7 @@ system at once.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import platform
 
@@ -30,24 +31,16 @@ MMAP_THRESHOLD = 4 << 20
 TRIM_THRESHOLD = 32 << 20
 _OWN = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
 
-_done: list[bool] = []
-
-
+@functools.cache
 def keep_freed_memory() -> bool:
     """Tune glibc's malloc as the module says (once per process); whether it was."""
-    if _done:
-        return _done[0]
-    _done.append(False)
     if os.environ.get("EICODEC_MALLOC", "") == "system" or any(k in os.environ for k in _OWN):
         return False
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
     try:
-        libc = ctypes.CDLL(None)
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    ok = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
-    _done[0] = ok
-    return ok
+    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from .batches import date_ordinal
+
 #: the top of a position's range that allows any character
 _ANY = -1
 
@@ -124,28 +126,13 @@ class RowForm:
         return out
 
 
-#: the top of a position's range that allows any character
-_ANY = -1
-
-
-#: the most days of each month 0..99 (0: not a month; February 29)
-_MONTH_DAYS = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] + [0] * 87, dtype=np.int16)
-
-
 def dates_ok(d: np.ndarray) -> np.ndarray:
     """Which of the CCYYMMDD digit groups *d* (``(..., 8)`` digit values) match
-    :data:`DATE_OR_ZEROS`: 00000000, or a year 0001-9999 with a real month and day of the
-    Gregorian calendar (29 February in a year divisible by 4, not by 100 unless by 400)."""
-    d = d.astype(np.int16, copy=False)
-    year = d[..., 0] * 1000 + d[..., 1] * 100 + d[..., 2] * 10 + d[..., 3]
-    month = d[..., 4] * 10 + d[..., 5]
-    day = d[..., 6] * 10 + d[..., 7]
-    ok = (year > 0) & (day >= 1) & (day <= _MONTH_DAYS[month])
-    feb29 = (month == 2) & (day == 29)
-    if feb29.any():
-        leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
-        ok &= ~feb29 | leap
-    return np.asarray(ok | ((year == 0) & (month == 0) & (day == 0)))
+    :data:`DATE_OR_ZEROS`: 00000000, or a calendar date as the engine's field checks
+    take it (:func:`eicodec.batches.date_ordinal`: year 0001-9999, the Gregorian calendar)."""
+    codes = (np.asarray(d).reshape(-1, 8) + 48).astype(np.uint8)
+    _, ok = date_ordinal(codes)
+    return np.asarray(ok | (codes == 48).all(axis=1)).reshape(d.shape[:-1])
 
 
 @functools.cache
@@ -165,8 +152,6 @@ def not_blank(chars: np.ndarray) -> np.ndarray:
             return np.zeros(len(chars), dtype=bool)
         return np.asarray((~_BLANK_BYTE[chars]).any(axis=1))
     return np.asarray((~np.isin(chars, _whitespace())).any(axis=1))
-
-
 
 
 def distinct(own: np.ndarray | None, bits: list[np.ndarray], n: int) -> tuple[list[list[bool] | None], np.ndarray]:

@@ -52,9 +52,9 @@ Row = Record | str
 #: a row, or the bytes of several rows (CR/LF after each)
 Item = Row | bytes
 
-#: ranges of an answer read in one go when this close (bytes: see answer_index.GAP), up to
+#: an answer reads its ranges (in one go when at most answer_index.GAP bytes apart) up to
 #: this much at a time (whole runs of ranges)
-_GAP, _WINDOW = GAP, 1 << 22
+_WINDOW = 1 << 22
 
 
 def value_or_none(rec: Record, key: str) -> Any:
@@ -509,7 +509,7 @@ class _Builder:
         run_of[runs[1:]] = 1
         run_of = np.cumsum(run_of)
         # a new window where the gap to the range before is large, or every _WINDOW bytes
-        cut = np.flatnonzero(offsets[1:] - ends[:-1] > _GAP) + 1
+        cut = np.flatnonzero(offsets[1:] - ends[:-1] > GAP) + 1
         bounds = [0, *cut.tolist(), len(firsts)]
         for a, b in itertools.pairwise(bounds):
             part = (offsets[runs[run_of[a:b]]] - offsets[a]) // _WINDOW

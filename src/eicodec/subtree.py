@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
-from .kinds import View, child_values, field_test
+from .kinds import View, child_values, field_test, member
 from .layouts import MessageSpec
 from .rules import Rule
 
@@ -111,10 +111,10 @@ class SubtreeConditions:
             for j, c in enumerate(rule.when):
                 if c.under is None:
                     continue
-                hit = _member(owners, self._hits.get(self._key[(i, j)], _NONE))
+                hit = member(owners, self._hits.get(self._key[(i, j)], _NONE))
                 ok &= hit if c.under == "any" else ~hit
                 # no readable record passed, but one could not be read: not judged
-                ok &= hit | ~_member(owners, self._unsure.get((rule.record, c.record), _NONE))
+                ok &= hit | ~member(owners, self._unsure.get((rule.record, c.record), _NONE))
             for k in np.flatnonzero(ok).tolist():
                 out.append((i, int(lines[k]), values[k] if values is not None else None))
             wait = np.flatnonzero(~done)
@@ -125,14 +125,6 @@ class SubtreeConditions:
                 still = open_lines.get(str(key[0] or ""), -1) if open_lines is not None else -1
                 store[key] = arr[arr == still]
         return out
-
-
-def _member(values: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """``np.isin(values, known)`` for *known* sorted and distinct (no sort of *values*)."""
-    if not len(known) or not len(values):
-        return np.zeros(len(values), bool)
-    at = np.minimum(np.searchsorted(known, values), len(known) - 1)
-    return np.asarray(known[at] == values)
 
 
 def _union(old: np.ndarray, new: np.ndarray) -> np.ndarray:
@@ -244,7 +236,7 @@ class ChildSums:
                     total = np.where((keys[at] == lines) if len(keys) else np.zeros(len(lines), bool),
                                      sums[at] if len(keys) else 0, 0)
                     op = _OPS[str(rule.params.get("op", "=="))]
-                    bad = done & ~op(stated, total) & ~_member(lines, self._unsure.get(i, _NONE))
+                    bad = done & ~op(stated, total) & ~member(lines, self._unsure.get(i, _NONE))
                     out.extend((i, int(line), None) for line in lines[bad].tolist())
                 self._expected[i] = [(lines[~done], stated[~done])] if (~done).any() else []
             if parts:
