@@ -343,3 +343,24 @@ def test_the_possessive_grammar_pattern_matches_what_backtracking_matches(name: 
             types[at] = data.draw(st.sampled_from([int(t) for t in g.spec.records] + [255]))
     text = bytes(types)
     assert (g.pattern.fullmatch(text) is None) == (plain.fullmatch(text) is None), types
+
+
+def test_a_batch_read_as_bytes_has_room_after_its_rows() -> None:
+    """Batches read as bytes leave room after their rows (``Batch.room``), where the
+    engine puts the records of earlier batches its rows hang under without copying the
+    batch; the batch's own characters stay read-only."""
+    import numpy as np
+
+    from eicodec.batches import ROOM_ROWS, iter_batches
+    from eicodec.reader import RecordStream
+
+    data = (EXAMPLES / "ap304_insurer.asc").read_bytes()
+    with RecordStream(data, defer_check=True) as stream:
+        batches = list(iter_batches(stream, 5, lambda: data))
+    assert batches and all(b.room is not None for b in batches)
+    for b in batches:
+        assert b.room is not None and len(b.room) >= len(b) + ROOM_ROWS
+        assert np.shares_memory(b.room, b.chars) and (b.room[:len(b)] == b.chars).all()
+        assert not b.chars.flags.writeable and b.room.flags.writeable
+        b.room[len(b):] = ord("Z")  # (the room only)
+        assert (b.chars != ord("Z")).any(axis=1).all()

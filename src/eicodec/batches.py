@@ -33,15 +33,19 @@ class Batch:
     """Consecutive lines of a file: ``first`` is the 1-based number of the first line."""
 
     __slots__ = ("_lines", "_n", "_texts", "chars", "crc_after", "crc_before", "first", "length_ok", "offset",
-                 "raw", "terms", "types", "width")
+                 "raw", "room", "terms", "types", "width")
 
     def __init__(self, first: int, texts: list[str] | None, terms: list[str] | None, width: int,
                  chars: np.ndarray | None = None) -> None:
         self.first = first
         #: read as bytes (see _byte_batches): the batch's bytes, lines of ``width + 2``
         #: bytes each (CR/LF included), and the input's offset of its first line
-        self.raw: bytes | None = None
+        self.raw: bytes | memoryview | None = None
         self.offset = -1
+        #: read as bytes: ``chars`` followed by rows of room (``chars`` is its first rows;
+        #: writable, unlike ``chars``), where a consumer may put rows of its own after the
+        #: batch's without copying it (see engine._Run._with_context); else None
+        self.room: np.ndarray | None = None
         #: read as bytes while the input's fingerprint is taken: its CRC-32 of the bytes
         #: before this batch; a consumer that works out the CRC-32 of the bytes up to its
         #: end (going on from ``crc_before``) may leave it in ``crc_after`` (the fingerprint
@@ -180,6 +184,30 @@ def _binary(source: Source) -> IO[bytes] | None:
     return None
 
 
+#: rows of room after a batch read as bytes (see Batch.room): the engine puts there the
+#: records of earlier batches its rows hang under (one per open level of the grammar)
+ROOM_ROWS = 16
+
+
+def _read_into(binary: IO[bytes], want: int, room: int) -> tuple[bytearray, int]:
+    """Up to *want* bytes of *binary* in a new buffer with *room* zero bytes after them:
+    (the buffer, the number of bytes read)."""
+    buf = bytearray(want + room)
+    readinto = getattr(binary, "readinto", None)
+    if readinto is None:
+        data = binary.read(want)
+        buf[:len(data)] = data
+        return buf, len(data)
+    got = 0
+    with memoryview(buf) as view:
+        while got < want:
+            k = readinto(view[got:want])
+            if not k:
+                break
+            got += k
+    return buf, got
+
+
 def _byte_batches(binary: IO[bytes], info: ReadInfo, width: int, size: int,
                   reopen: Callable[[], Source], fingerprint: bool = True) -> Iterator[Batch]:
     """Batches straight from the bytes while they are regular, then the reader's way.
@@ -196,16 +224,19 @@ def _byte_batches(binary: IO[bytes], info: ReadInfo, width: int, size: int,
     offset = start
     crc, count = 0, 0
     while True:
-        data = binary.read(size * step)
-        if not data:
+        buf, got = _read_into(binary, size * step, ROOM_ROWS * step)
+        data = memoryview(buf)[:got]
+        if not got:
             if not settled:
                 info.fingerprint = fingerprint_of(crc, count) if fingerprint else ""
                 info.settled = True
             return
-        rows = len(data) // step
-        regular = len(data) == rows * step and data.isascii()
+        rows = got // step
+        regular = got == rows * step and buf.isascii()  # (the room after the bytes read: zeros)
         if regular:
-            m = np.frombuffer(data, np.uint8).reshape(rows, step)
+            lines = np.frombuffer(buf, np.uint8).reshape(-1, step)  # (and the room's)
+            m = lines[:rows].view()
+            m.flags.writeable = False
             # CR/LF at the end of every line and no control character (CR, LF, TAB, ...)
             # before it; a stretch with one goes the reader's way
             regular = bool((m[:, width] == 13).all() and (m[:, width + 1] == 10).all()
@@ -214,7 +245,7 @@ def _byte_batches(binary: IO[bytes], info: ReadInfo, width: int, size: int,
             break
         chained = not settled and fingerprint
         batch = Batch(first, None, None, width, m[:, :width])
-        batch.raw, batch.offset = data, offset
+        batch.raw, batch.offset, batch.room = data, offset, lines[:, :width]
         if chained:
             batch.crc_before = crc
         yield batch
@@ -223,7 +254,7 @@ def _byte_batches(binary: IO[bytes], info: ReadInfo, width: int, size: int,
             count += len(data)
         first += rows
         offset += len(data)
-        del m, data  # (before the next read: one batch's bytes at a time)
+        del m, lines, batch, data, buf  # (before the next read: one batch's bytes at a time)
     if not settled:
         # Not plain ASCII lines all through: check the whole input as the reader does
         # (what was read so far was ASCII, which every encoding it chooses reads alike).
@@ -293,15 +324,16 @@ def replayable(source: Source) -> tuple[Callable[[], Source], list[IO[bytes]]]:
     raise TypeError(f"cannot read EI records from {type(source).__name__}")
 
 
-def column_major(a: np.ndarray, block: int = 128) -> np.ndarray:
-    """``np.ascontiguousarray(a.T)`` of a 2-D array, copied *block* rows at a time (about a
-    third faster for a batch's records: the rows being read stay in the cache)."""
-    n = len(a)
+def column_major(a: np.ndarray, block: int = 128, rows: np.ndarray | None = None) -> np.ndarray:
+    """``np.ascontiguousarray(a.T)`` of a 2-D array (with *rows*: of ``a[rows]``), copied
+    *block* rows at a time (about a third faster for a batch's records: the rows being
+    read stay in the cache; and no row-major copy of ``a[rows]`` on the way)."""
+    n = len(a) if rows is None else len(rows)
     if n <= block:
-        return np.ascontiguousarray(a.T)
+        return np.ascontiguousarray((a if rows is None else a[rows]).T)
     out = np.empty((a.shape[1], n), a.dtype)
     for i in range(0, n, block):
-        out[:, i:i + block] = a[i:i + block].T
+        out[:, i:i + block] = (a[i:i + block] if rows is None else a[rows[i:i + block]]).T
     return out
 
 

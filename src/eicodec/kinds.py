@@ -72,6 +72,10 @@ def _fixed_codes(text: str) -> np.ndarray:
     return np.array([ord(c) for c in text], np.uint32)
 
 
+#: character positions checked against their ranges at once (the batch-wide pass)
+_POSITIONS_AT_ONCE = 96
+
+
 class FieldChecks:
     """The layout's own checks of every field of one record type, vectorised."""
 
@@ -220,10 +224,11 @@ class FieldChecks:
         parts: list[tuple[int, np.ndarray]] = []
         dt = cols.dtype
         ok = np.ones(n, bool)
-        if len(self._pos):
-            sub = cols[self._pos]  # (a copy: worked on in place)
-            np.subtract(sub, self._lo.astype(dt)[:, None], out=sub)
-            np.logical_and.reduce(sub <= self._span.astype(dt)[:, None], axis=0, out=ok)
+        step = _POSITIONS_AT_ONCE
+        for a in range(0, len(self._pos), step):  # (a slice of positions at a time: memory)
+            sub = cols[self._pos[a:a + step]]  # (a copy: worked on in place)
+            np.subtract(sub, self._lo[a:a + step].astype(dt)[:, None], out=sub)
+            ok &= np.logical_and.reduce(sub <= self._span[a:a + step].astype(dt)[:, None], axis=0)
         if len(self._filled_pos):
             some = cols[self._filled_pos] != self._filled_blank.astype(dt)[:, None]
             for j, (a, b) in zip(self._filled_plans, self._filled_spans):  # (reduceat is slower)
@@ -297,7 +302,7 @@ class FieldChecks:
         # column-major, so that each field's characters are a block of whole rows and a
         # reduction over them runs across all records at once (*cols*: given by the caller)
         if cols is None:
-            cols = column_major(chars if rows is None else chars[rows])
+            cols = column_major(chars, rows=rows)
         ok, parts = self._fine(chars, cols)
         if ok.all():
             return np.zeros(0, np.intp), np.zeros((0, len(self._plans)), np.int8)
