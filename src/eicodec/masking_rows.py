@@ -81,11 +81,12 @@ class RowForm:
                 self._bounds[dtype] = (self.lo.astype(dtype), (hi - self.lo).astype(dtype))
         return self._bounds[dtype]
 
-    def fits(self, chars: np.ndarray) -> np.ndarray:
+    def fits(self, chars: np.ndarray, sample: bool = False) -> np.ndarray:
         """Which rows of *chars* (``(n, width)`` unsigned character codes, every line
         that long) the layout's pattern fully matches. Each check goes over the rows
-        still in the running (a sample of the ranged positions first: a line of another
-        layout mostly fails there)."""
+        still in the running; with *sample*, a sample of the ranged positions first (for
+        lines of another layout, which mostly fail there; lines of the layout's own type
+        mostly fit, and the sample would only cost)."""
         n = len(chars)
         bounds = self._bounds_of(chars.dtype) if chars.shape[1] == self.width else None
         if bounds is None or n == 0:
@@ -102,10 +103,11 @@ class RowForm:
                 sub = sub[at]
 
         # a character below its range wraps round to above the span (unsigned)
-        s = self.sample
-        bad = (sub[:, s] - lo[s]) > span[s]
-        if bad.any():
-            keep(~bad.any(axis=1))
+        if sample:
+            s = self.sample
+            bad = (sub[:, s] - lo[s]) > span[s]
+            if bad.any():
+                keep(~bad.any(axis=1))
         if len(sub):
             bad = (sub - lo) > span
             if bad.any():
@@ -115,7 +117,10 @@ class RowForm:
             keep(((c == 68) | (c == 67) | (c == 32)).all(axis=1))
         # (dates and times are digits by now)
         if self.dates.size and len(sub):
-            keep(dates_ok(sub[:, self.dates].astype(np.int16).reshape(len(sub), -1, 8) - 48).all(axis=1))
+            if sub.dtype == np.uint8:
+                keep(_digit_dates_ok(sub[:, self.dates]).all(axis=1))
+            else:
+                keep(dates_ok(sub[:, self.dates].astype(np.int16).reshape(len(sub), -1, 8) - 48).all(axis=1))
         if self.times.size and len(sub):
             d = sub[:, self.times].astype(np.int16).reshape(len(sub), -1, 4) - 48
             keep(((d[..., 0] * 10 + d[..., 1] <= 23) & (d[..., 2] * 10 + d[..., 3] <= 59)).all(axis=1))
@@ -124,6 +129,30 @@ class RowForm:
         out = np.zeros(n, dtype=bool)
         out[rows] = True
         return out
+
+
+def _digit_dates_ok(chars: np.ndarray) -> np.ndarray:
+    """:func:`dates_ok` of digit characters (``(n, 8 * k)`` codes, every one 0-9): a
+    calendar date or 00000000, per row and date (``(n, k)``), by small-integer arithmetic
+    on the eight digits' columns (the same calendar: year 0001-9999, Gregorian)."""
+    n = len(chars)
+    t = np.ascontiguousarray(chars.reshape(-1, 8).T).astype(np.int16)
+    t -= 48
+    y = t[0] * 1000 + t[1] * 100 + t[2] * 10 + t[3]
+    m = t[4] * 10 + t[5]
+    d = t[6] * 10 + t[7]
+    good_m = (m >= 1) & (m <= 12)
+    ok = good_m & (d >= 1) & (d <= _MOST_DAYS[np.where(good_m, m, 0)]) & (y >= 1)
+    leap_day = np.flatnonzero(ok & (m == 2) & (d == 29))
+    if len(leap_day):
+        yy = y[leap_day]
+        ok[leap_day] = (yy % 4 == 0) & ((yy % 100 != 0) | (yy % 400 == 0))
+    ok |= (y == 0) & (m == 0) & (d == 0)
+    return ok.reshape(n, -1)
+
+
+#: the days a month may have (29 February: then checked against the year)
+_MOST_DAYS = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int16)
 
 
 def dates_ok(d: np.ndarray) -> np.ndarray:
@@ -182,6 +211,6 @@ def fits_among(forms: list[RowForm], chars: np.ndarray, rows: np.ndarray) -> lis
     out = []
     for form in forms:
         fit = np.zeros(len(chars), dtype=bool)
-        fit[at] = form.fits(sub)
+        fit[at] = form.fits(sub, sample=True)
         out.append(fit)
     return out
