@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .batches import date_ordinal
+from .batches import date_ordinal, unique_ints
 
 #: the top of a position's range that allows any character
 _ANY = -1
@@ -195,7 +195,7 @@ def distinct(own: np.ndarray | None, bits: list[np.ndarray], n: int) -> tuple[li
         for b, w in zip(bits, weights.tolist()):
             code[b] += w
         code[~own] = -1
-        keys, which = np.unique(code, return_inverse=True)
+        keys, which = unique_ints(code, return_inverse=True)  # (a few bits: by a table, no sort)
         combos = [None if k < 0 else [bool(k >> j & 1) for j in range(len(bits))] for k in keys.tolist()]
     else:
         rows, which = np.unique(np.column_stack([~own, *bits]), axis=0, return_inverse=True)
