@@ -40,11 +40,15 @@ __all__ = ["ColumnBatch", "batch_columns", "columns", "iter_columns"]
 @attrs.frozen
 class ColumnBatch:
     """The records of one type in one batch: ``lines`` (int64 line numbers), ``columns``
-    (attribute name -> array) and ``valid`` (attribute name -> bool array)."""
+    (attribute name -> array) and ``valid`` (attribute name -> bool array). ``lengths``
+    (text read as bytes from an ASCII batch): attribute name -> each value's length in
+    bytes as numpy measures it, or one int for all -- known while reading, so that a
+    consumer (Arrow's string buffers) need not measure the values again."""
 
     lines: np.ndarray
     columns: dict[str, np.ndarray]
     valid: dict[str, np.ndarray]
+    lengths: dict[str, np.ndarray | int] = attrs.field(factory=dict, eq=False, repr=False)
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -82,6 +86,8 @@ class _Block:
         self.cols = _transposed(chars, spans)
         self._wide: np.ndarray | None = None
         self.as_bytes = as_bytes
+        #: the lengths of text columns where known (bytes of an ASCII block; see ColumnBatch)
+        self.lengths: dict[str, np.ndarray | int] | None = {} if as_bytes and chars.dtype == np.uint8 else None
 
     def lit(self, text: str) -> str | bytes:
         """*text* as the text columns hold it (str, or UTF-8 bytes)."""
@@ -132,8 +138,10 @@ class _Block:
             return text, text != self.lit("")
         filled = (x != 32).any(axis=0)
         if not filled.any():
+            self._measured(f, 0)
             return np.zeros(len(self.chars), dtype=f"S{f.length}" if self.as_bytes else f"<U{f.length}"), filled
         if not (x[-1] == 32).any():
+            self._measured(f, f.length)
             return None, filled
         # trailing spaces: each value's length (its last character that is not a space),
         # the characters after it made NUL in place -- numpy's rstrip, without a string op
@@ -142,7 +150,13 @@ class _Block:
         for chars in self._held():
             field = chars[:, f.start - 1:f.end]
             np.bitwise_and(field, _keep_mask(f.length, chars.dtype)[length], out=field)
+        self._measured(f, length)
         return None, filled
+
+    def _measured(self, f: FieldSpec, length: np.ndarray | int) -> None:
+        """Note the length of each value of text field *f* (where lengths are kept)."""
+        if self.lengths is not None:
+            self.lengths[f.attr] = length
 
 
 @functools.cache
@@ -236,9 +250,13 @@ def _digit_column(f: FieldSpec, block: _Block, ok: np.ndarray, zeros: np.ndarray
         return out, ok
     if kind == "digits":
         if not ok.any():  # empty (or not digits) in every row
+            block._measured(f, 0)
             return np.zeros(len(ok), dtype=f"S{f.length}" if block.as_bytes else f"<U{f.length}"), ok
         if not ok.all():
             block.blank(f, ~ok)  # "" where empty or not digits
+            block._measured(f, np.where(ok, np.int32(f.length), np.int32(0)))
+        else:
+            block._measured(f, f.length)
         return None, ok  # (block.text(f), made when every field's characters are final)
     assert value is not None
     return (value if ok.all() else np.where(ok, value, 0)), ok
@@ -344,7 +362,7 @@ def batch_columns(batch: Batch, lay: RecordLayout, fields: list[FieldSpec], *, t
         sign = block.cols[dc.start - 1] == ord("C")
         cols[name] = np.where(sign, -value, value)
         valid[name] = valid[amount.attr]
-    return ColumnBatch(batch.lines[rows], cols, valid)
+    return ColumnBatch(batch.lines[rows], cols, valid, block.lengths or {})
 
 
 def iter_columns(source: Source, record_type: str, *, spec: MessageSpec | None = None,

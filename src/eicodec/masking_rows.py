@@ -148,7 +148,7 @@ def _digit_dates_ok(chars: np.ndarray) -> np.ndarray:
         yy = y[leap_day]
         ok[leap_day] = (yy % 4 == 0) & ((yy % 100 != 0) | (yy % 400 == 0))
     ok |= (y == 0) & (m == 0) & (d == 0)
-    return ok.reshape(n, -1)
+    return np.asarray(ok).reshape(n, -1)
 
 
 #: the days a month may have (29 February: then checked against the year)

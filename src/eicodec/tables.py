@@ -250,16 +250,21 @@ class _Ancestor:
         self.lines = np.empty(0, dtype=np.int64)
         self.columns: dict[str, np.ndarray] = {}
         self.valid: dict[str, np.ndarray] = {}
+        self.lengths: dict[str, np.ndarray] = {}  # (of text columns, where the engine knows them)
 
     def push(self, batch: Batch, b: ColumnBatch) -> None:
         """Move on to the next *batch*, whose decoded rows of this type are *b*."""
         self.every = np.concatenate([self.every[-1:], batch.lines[batch.types == self.code]])
+        n = len(b.lines)
         if len(self.lines) == 0:
             self.lines, self.columns, self.valid = b.lines, dict(b.columns), dict(b.valid)
-        elif len(b.lines):
+            self.lengths = {k: _length_array(v, n) for k, v in b.lengths.items()}
+        elif n:
             self.lines = np.concatenate([self.lines[-1:], b.lines])
             self.columns = {k: np.concatenate([v[-1:], b.columns[k]]) for k, v in self.columns.items()}
             self.valid = {k: np.concatenate([v[-1:], b.valid[k]]) for k, v in self.valid.items()}
+            self.lengths = {k: np.concatenate([v[-1:], _length_array(b.lengths[k], n)])
+                            for k, v in self.lengths.items() if k in b.lengths}
 
     def locate(self, lines: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For *lines* (ascending): the line of the last record of this type before each
@@ -276,6 +281,21 @@ class _Ancestor:
 # A batch of the table: column name -> (values, null mask). Values are numpy arrays, or a
 # list for ``codes`` columns.
 Cells = dict[str, tuple[Any, np.ndarray]]
+
+
+class _Cells(dict[str, tuple[Any, np.ndarray]]):
+    """:data:`Cells` that also carry ``lengths``: table column name -> the length in
+    bytes of each of its values (or one int for all), for the text columns whose lengths
+    the engine knew (see :class:`eicodec.ColumnBatch`); Arrow's buffers are made from them."""
+
+    lengths: dict[str, np.ndarray | int]
+
+
+def _length_array(length: np.ndarray | int, n: int) -> np.ndarray:
+    """*length* (an int for all, or one per row) as an int32 array of *n* rows."""
+    if isinstance(length, np.ndarray):
+        return length.astype(np.int32, copy=False)
+    return np.full(n, length, dtype=np.int32)
 
 _NULL_VALUE = {"string": "", "int64": 0, "date": np.datetime64("NaT", "D"), "time": np.timedelta64(0, "m")}
 
@@ -401,7 +421,7 @@ def _mask_rows(masker: Masker, batch: Batch, lay: RecordLayout, cb: ColumnBatch)
             kept[hides] = None if not any(hides) else ~np.array(hides, dtype=bool)[which]
         keep = kept[hides]
         valid[k] = v if keep is None else v & keep
-    return ColumnBatch(cb.lines, cb.columns, valid)
+    return ColumnBatch(cb.lines, cb.columns, valid, cb.lengths)
 
 
 def _cells(plan: TablePlan, stream: RecordStream, opener: Callable[[], Source],
@@ -450,12 +470,17 @@ def _with_broken_rows(batch: Batch, lay: RecordLayout, cb: ColumnBatch) -> Colum
     at = np.searchsorted(lines, cb.lines)
     columns: dict[str, np.ndarray] = {}
     valid: dict[str, np.ndarray] = {}
+    lengths: dict[str, np.ndarray | int] = {}
     for key, values in cb.columns.items():
         columns[key] = np.zeros(len(lines), dtype=values.dtype)
         columns[key][at] = values
         valid[key] = np.zeros(len(lines), dtype=bool)
         valid[key][at] = cb.valid[key]
-    return ColumnBatch(lines, columns, valid)
+    for key, length in cb.lengths.items():  # (a broken row: empty)
+        spread = np.zeros(len(lines), dtype=np.int32)
+        spread[at] = length
+        lengths[key] = spread
+    return ColumnBatch(lines, columns, valid, lengths)
 
 
 def _present(c: TableColumn, columns: dict[str, np.ndarray], valid: dict[str, np.ndarray]) -> np.ndarray:
@@ -524,7 +549,8 @@ def _batch_cells(plan: TablePlan, batch: ColumnBatch, followers: list[_Ancestor]
         placed &= (anc_lines >= 0) & (anc_lines < below)
         below = anc_lines
         where.append((anc_lines, idx, decoded))
-    cells: Cells = {}
+    cells = _Cells()
+    cells.lengths = lengths = {}
     for c in plan.columns:
         if c.level == -1 and c.name == "line":
             cells[c.name] = (batch.lines, np.zeros(n, dtype=bool))
@@ -536,6 +562,8 @@ def _batch_cells(plan: TablePlan, batch: ColumnBatch, followers: list[_Ancestor]
             cells[c.name] = _null_column(c.type, n)
         elif c.level == 0:
             cells[c.name] = (batch.columns[c.key], ~_present(c, batch.columns, batch.valid))
+            if c.key in batch.lengths:
+                lengths[c.name] = batch.lengths[c.key]
         else:
             anc = followers[c.level - 1]
             anc_lines, idx, decoded = where[c.level - 1]
@@ -546,6 +574,8 @@ def _batch_cells(plan: TablePlan, batch: ColumnBatch, followers: list[_Ancestor]
             else:
                 present = _present(c, anc.columns, anc.valid)[idx] & decoded & placed
                 cells[c.name] = (anc.columns[c.key][idx], ~present)
+                if c.key in anc.lengths:
+                    lengths[c.name] = anc.lengths[c.key][idx]
     if outcomes is not None:
         got = [outcomes.get(line) for line in batch.lines.tolist()]
         missing = np.array([g is None for g in got], dtype=bool)
@@ -576,7 +606,8 @@ def arrow_schema(plan: TablePlan) -> pa.Schema:
     return pa.schema(fields, metadata=meta)
 
 
-def _arrow_array(pa: Any, typ: Any, kind: str, values: Any, null: np.ndarray) -> Any:
+def _arrow_array(pa: Any, typ: Any, kind: str, values: Any, null: np.ndarray,
+                 lengths: np.ndarray | int | None = None) -> Any:
     if kind == "codes":
         return pa.array(values, type=typ)
     n = len(null)
@@ -591,7 +622,7 @@ def _arrow_array(pa: Any, typ: Any, kind: str, values: Any, null: np.ndarray) ->
             return pa.array(values, type=typ, mask=null)
         return pa.Array.from_buffers(typ, n, [bitmap, pa.py_buffer(data)], null_count=int(null.sum()))
     # bytes (the engine's): UTF-8 as it is; str (a reference's): by array operations when ASCII
-    made = _utf8_buffers(values) if values.dtype.kind == "S" else _ascii_buffers(values)
+    made = _utf8_buffers(values, lengths) if values.dtype.kind == "S" else _ascii_buffers(values)
     if made is None:  # str, not ASCII, or a NUL inside a value: through Python str objects
         # (pyarrow's own conversion of a numpy str array cuts a value at a NUL)
         buffers = pa.array(values.tolist(), type=typ).buffers()[1:]
@@ -615,17 +646,21 @@ def _fixed_width(kind: str, values: Any, null: np.ndarray) -> np.ndarray | None:
     return None
 
 
-def _utf8_buffers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _utf8_buffers(values: np.ndarray, known: np.ndarray | int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Arrow string buffers (int32 offsets, bytes) of a numpy ``bytes`` array of UTF-8
     text (each value its bytes up to its trailing NULs, as numpy reads it), made with
-    array operations."""
+    array operations; *known*: the values' lengths (one int for all), when known."""
     n, width = len(values), values.dtype.itemsize
     if width == 0:
         return np.zeros(n + 1, dtype=np.int32), np.zeros(0, dtype=np.uint8)
     chars = _byte_matrix(values)
-    lengths = np.strings.str_len(values).astype(np.int32)
-    first = int(lengths[0]) if n else width
-    if (lengths == first).all():  # every value as long (codes, references): the bytes as they are
+    if isinstance(known, int):
+        lengths = np.empty(0, dtype=np.int32)
+        first = known
+    else:
+        lengths = (np.strings.str_len(values) if known is None else known).astype(np.int32, copy=False)
+        first = int(lengths[0]) if n else width
+    if isinstance(known, int) or (lengths == first).all():  # every value as long (codes, references): the bytes as they are
         return (np.arange(0, (n + 1) * first, first, dtype=np.int32) if first else np.zeros(n + 1, dtype=np.int32),
                 np.ascontiguousarray(chars[:, :first]).reshape(-1))
     offsets = np.zeros(n + 1, dtype=np.int32)
@@ -663,12 +698,13 @@ def _record_batch(pa: Any, schema: Any, plan: TablePlan, cells: Cells,
     read-only array (the file's own columns, masked and empty columns: the same on every
     row), made once and sliced to each batch."""
     arrays = []
+    lengths: dict[str, np.ndarray | int] = getattr(cells, "lengths", {})
     for i, c in enumerate(plan.columns):
         values, null = cells[c.name]
         typ = schema.field(i).type
         shared = values.base if isinstance(values, np.ndarray) and not values.flags.writeable else None
         if memo is None or shared is None or null.base is None or null.flags.writeable:
-            arrays.append(_arrow_array(pa, typ, c.type, values, null))
+            arrays.append(_arrow_array(pa, typ, c.type, values, null, lengths.get(c.name)))
             continue
         got = memo.get(c.name)
         if got is None or got[0] is not shared or got[1] is not null.base or len(got[2]) < len(null):
