@@ -379,3 +379,24 @@ def test_growing_column_whatever_the_kernel_does_with_its_pages(populate: str,
     got = col.done()
     assert got.tolist() == want
     assert isinstance(got.base, mmap.mmap) or isinstance(getattr(got.base, "obj", None), mmap.mmap)
+
+
+@pytest.mark.parametrize("mapped", [False, True])
+def test_growing_column_with_parts_of_zero_bytes(mapped: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parts of only zero bytes (empty text, zero amounts) between others, before and after
+    the column widens or moves to a bigger map: the rows read as written (a mapped column
+    leaves its zero pages untouched)."""
+    import importlib
+
+    module = importlib.import_module("eicodec.columns")
+    monkeypatch.setattr(module, "_MAPPED", 1 if mapped else 1 << 40)
+    text = module._Growing(np.dtype("<U2"), 3000)
+    parts = [np.zeros(1500, dtype="S2"), np.array([b"ab"] * 700), np.zeros(2000, dtype="S3"),
+             np.array([b"xyz", b""]), np.zeros(3, dtype="S1"), np.zeros(0, dtype="S2")]
+    for part in parts:
+        text.add(part)
+    assert text.done().tolist() == [v.decode() for p in parts for v in p.tolist()]
+    numbers = module._Growing(np.dtype(np.int64), 10)
+    for part in (np.zeros(5000, np.int64), np.arange(3, dtype=np.int64), np.zeros(7, np.int64)):
+        numbers.add(part)
+    assert numbers.done().tolist() == [0] * 5000 + [0, 1, 2] + [0] * 7

@@ -510,6 +510,14 @@ class _Growing:
             np.result_type(self.dtype, part.dtype)
         if dtype != self.dtype or end > len(self.values):  # (text of a batch with longer values)
             self._move(dtype, max(end, 2 * len(self.values)) if end > len(self.values) else len(self.values))
+        if self._map is not None and part.flags.c_contiguous and not part.view(np.uint8).any():
+            # all zero bytes (an empty text column, zero amounts): the map's pages after the
+            # rows written are still the kernel's zero pages -- nothing to write, and pages
+            # wholly inside these rows are never taken (they read as zeros)
+            whole = end * self.dtype.itemsize
+            self._ready = max(self._ready, whole - whole % mmap.PAGESIZE)
+            self.n = end
+            return
         self._take_pages(end * self.dtype.itemsize, _AHEAD * len(part) * self.dtype.itemsize)
         if widen:
             width, have = self.dtype.itemsize // 4, part.itemsize
