@@ -132,27 +132,10 @@ class RowForm:
 
 
 def _digit_dates_ok(chars: np.ndarray) -> np.ndarray:
-    """:func:`dates_ok` of digit characters (``(n, 8 * k)`` codes, every one 0-9): a
-    calendar date or 00000000, per row and date (``(n, k)``), by small-integer arithmetic
-    on the eight digits' columns (the same calendar: year 0001-9999, Gregorian)."""
-    n = len(chars)
-    t = np.ascontiguousarray(chars.reshape(-1, 8).T).astype(np.int16)
-    t -= 48
-    y = t[0] * 1000 + t[1] * 100 + t[2] * 10 + t[3]
-    m = t[4] * 10 + t[5]
-    d = t[6] * 10 + t[7]
-    good_m = (m >= 1) & (m <= 12)
-    ok = good_m & (d >= 1) & (d <= _MOST_DAYS[np.where(good_m, m, 0)]) & (y >= 1)
-    leap_day = np.flatnonzero(ok & (m == 2) & (d == 29))
-    if len(leap_day):
-        yy = y[leap_day]
-        ok[leap_day] = (yy % 4 == 0) & ((yy % 100 != 0) | (yy % 400 == 0))
-    ok |= (y == 0) & (m == 0) & (d == 0)
-    return np.asarray(ok).reshape(n, -1)
-
-
-#: the days a month may have (29 February: then checked against the year)
-_MOST_DAYS = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int16)
+    """:func:`dates_ok` of ASCII digit characters as they are (``(n, 8 * k)`` codes,
+    every one 0-9), per row and date (``(n, k)``): no round trip through digit values."""
+    v, ok = date_ordinal(np.ascontiguousarray(chars).reshape(-1, 8))
+    return np.asarray(ok | (v == 0)).reshape(len(chars), -1)  # (v == 0: 00000000)
 
 
 def dates_ok(d: np.ndarray) -> np.ndarray:
