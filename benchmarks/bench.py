@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # (its sibling, also when loaded by path)
 from gz321 import generate_gz321
 
 

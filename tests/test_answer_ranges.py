@@ -220,3 +220,66 @@ def test_an_answer_s_blocks_are_written_as_they_come(tmp_path: Path) -> None:
 
         _write(items(), fh, "ascii")
     assert path.read_bytes() == b"01HEAD\r\n" + b"04BLOCK\r\n" * 3 + b"99TAIL\r\n"
+
+
+@pytest.mark.parametrize("data", [INSURER, _many_groups(30, {3, 60}), b"\xef\xbb\xbf" + INSURER,
+                                  INSURER.replace(b"\r\n", b"\n")],
+                         ids=["approved", "rejected", "bom", "lf"])
+def test_a_file_s_fingerprint_is_taken_when_asked(tmp_path: Path, data: bytes,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file validated by its path (its stamp trusted) is not fingerprinted on the way:
+    the report reads it again when asked, and gives what validating its bytes gives."""
+    monkeypatch.setattr(answer_index, "RACY_NS", 0)
+    path = tmp_path / "in.asc"
+    path.write_bytes(data)
+    time.sleep(0.02)
+    report = eicodec.validate(path, today=TODAY)
+    expected = eicodec.validate(data, today=TODAY).fingerprint
+    assert expected and report.fingerprint == expected == retour._fingerprint(data)
+    assert report == eicodec.validate(path, today=TODAY)  # (compared by the fingerprint, taken or not)
+    kept = pickle.loads(pickle.dumps(report))
+    path.unlink()  # (once taken it stays)
+    assert kept.fingerprint == report.fingerprint == expected
+
+
+def test_a_file_changed_after_validation_has_no_fingerprint(tmp_path: Path, many: bytes,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Changed (seeded: a byte, a line more, a line less, times only), moved or gone
+    before the fingerprint was asked for: the report says "" (not known), never the
+    fingerprint of other bytes; an answer to it is refused."""
+    monkeypatch.setattr(answer_index, "RACY_NS", 0)
+    rng = np.random.default_rng(30)
+    at = int(rng.integers(0, len(many) - 4))
+    changes = {
+        "byte": lambda p: p.write_bytes(many[:at] + bytes([many[at] ^ 1]) + many[at + 1:]),
+        "more": lambda p: p.write_bytes(many + many[-362:]),
+        "less": lambda p: p.write_bytes(many[:-362]),
+        "touched": lambda p: p.touch(),
+        "moved": lambda p: p.rename(p.with_suffix(".old")),
+        "gone": lambda p: p.unlink(),
+    }
+    for name, change in changes.items():
+        path = tmp_path / f"{name}.asc"
+        path.write_bytes(many)
+        time.sleep(0.02)
+        report = eicodec.validate(path, today=TODAY)
+        time.sleep(0.02)
+        change(path)
+        assert report.fingerprint == "", name
+        if path.exists():
+            with pytest.raises(eicodec.MismatchError):
+                eicodec.dumps_retour(path, report, **KW)
+
+
+def test_validate_many_takes_the_fingerprint_where_the_file_is(tmp_path: Path, many: bytes,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A report of ``validate_many`` may travel to another machine: its fingerprint is
+    taken before it leaves the worker."""
+    monkeypatch.setattr(answer_index, "RACY_NS", 0)
+    path = tmp_path / "in.asc"
+    path.write_bytes(many)
+    time.sleep(0.02)
+    [report] = list(eicodec.validate_many([path], jobs=1, today=TODAY))
+    assert isinstance(report, eicodec.Report)
+    path.unlink()
+    assert report.fingerprint == retour._fingerprint(many)

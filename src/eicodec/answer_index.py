@@ -32,7 +32,7 @@ import numpy as np
 
 from .batches import unique_ints
 from .layouts import MessageSpec
-from .reader import _looks_like_content
+from .reader import _looks_like_content, fingerprint_bytes
 
 if TYPE_CHECKING:
     from .batches import Batch
@@ -234,7 +234,34 @@ def kept_stamp(before: Stamp | None, source: Any, since_ns: int) -> Stamp | None
     :data:`RACY_NS` before the reading began; else None."""
     if before is None or stamp_of(source) != before:
         return None
-    return before if max(before[3], before[4]) < since_ns - RACY_NS else None
+    return before if stable_before(before, since_ns) else None
+
+
+def stable_before(before: Stamp | None, since_ns: int) -> bool:
+    """Whether a file with stamp *before* (taken as its reading began at *since_ns*) may
+    keep that stamp: its times lie at least :data:`RACY_NS` before (see :func:`kept_stamp`)."""
+    return before is not None and max(before[3], before[4]) < since_ns - RACY_NS
+
+
+@attrs.frozen
+class FileFingerprint:
+    """The fingerprint of a file validated by its path without taking it on the way (see
+    :func:`~eicodec.validate`): its bytes are read again when it is first asked for, if
+    the file's stamp is still the one it had while it was validated; ``""`` (not known)
+    when the file changed, moved or went since (or while it was read again)."""
+
+    path: str | os.PathLike[str]
+    stamp: Stamp
+
+    def __call__(self) -> str:
+        if stamp_of(self.path) != self.stamp:
+            return ""
+        try:
+            with open(self.path, "rb") as fh:
+                found = fingerprint_bytes(iter(lambda: fh.read(1 << 16), b""))
+        except OSError:
+            return ""
+        return found if stamp_of(self.path) == self.stamp else ""
 
 
 def now_ns() -> int:

@@ -23,7 +23,7 @@ from typing import IO, Any, cast
 
 import numpy as np
 
-from .answer_index import Recorder, kept_stamp, now_ns, stamp_of
+from .answer_index import FileFingerprint, Recorder, kept_stamp, now_ns, stable_before, stamp_of
 from .batches import BATCH_LINES, Batch, char_matrix, column_major, digits_value, iter_batches, replayable, unique_ints
 from .codes import return_codes, use_return_codes
 from .findings import MODES, Findings, Mode, Outcomes, Report, Status, Verdict
@@ -1179,6 +1179,9 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
     past = HistoryStore.of(history) if history is not None else None
     regs = Registers.of(registers)
     since, before = now_ns(), stamp_of(source)
+    # a file whose stamp can be trusted is fingerprinted only when the report is asked
+    # for it (Report.fingerprint): the answer knows it by its stamp
+    later = stable_before(before, since)
     opener, to_close = replayable(source)
     if past is not None and past is not history:
         to_close.append(past)  # type: ignore[arg-type]  # opened here: closed here
@@ -1193,13 +1196,13 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
             run = _Run(found, ruleset, mode, show_values, day, None, past, regs)
             if headerless:
                 run.missing_header()
-            _consume(run, stream, batch_lines, progress, opener)
+            _consume(run, stream, batch_lines, progress, opener, fingerprint=not later)
         known = run.known_repeats()
         unsure = {t for t, ok in run.id_increasing.items() if not ok}
         if unsure:
             with RecordStream(opener(), encoding=encoding, spec=found, defer_check=True,
                               headerless=headerless) as stream:
-                known.ids = id_repeats(found, iter_batches(stream, batch_lines, opener), unsure)
+                known.ids = id_repeats(found, iter_batches(stream, batch_lines, opener, fingerprint=False), unsure)
         if known.any():
             # Rare: something repeats. Check again knowing what, so that the affected
             # groups get their verdicts right.
@@ -1208,7 +1211,7 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
                 run.missing_header()
             with RecordStream(opener(), encoding=encoding, spec=found, defer_check=True,
                               headerless=headerless) as stream:
-                _consume(run, stream, batch_lines, progress, opener)
+                _consume(run, stream, batch_lines, progress, opener, fingerprint=False)  # (taken above)
     finally:
         for fh in to_close:
             fh.close()
@@ -1219,6 +1222,10 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
             run.add((0, 0), "file.encoding", line, None, None,
                     "line is not UTF-8 like the rest of the file; read as cp1252")
     findings = run.findings()
+    kept = kept_stamp(before, source, since)
+    fingerprint: str | FileFingerprint = info.fingerprint
+    if later and not fingerprint:
+        fingerprint = FileFingerprint(source, kept) if kept is not None else ""  # type: ignore[arg-type]
     levels = findings.levels()
     if "file" in levels:
         status = Status.REJECTED_FILE
@@ -1227,19 +1234,19 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
     else:
         status = Status.APPROVED
     return Report(spec=found, mode=mode, status=status, findings=findings, outcomes=run.outcomes,
-                  counts=dict(run.walker.counts), encoding=info.encoding, fingerprint=info.fingerprint,
+                  counts=dict(run.walker.counts), encoding=info.encoding, fingerprint=fingerprint,
                   header_raw=run.walker.header_raw, bom=info.bom, checked_on=day,
                   header_line=run.walker.header.line if run.walker.header is not None else None,
                   trailer_raw=run.walker.trailer_raw, amount_sums=run.exact_sums(),
                   source=source_name(source),
-                  answer_index=run.recorder.finish(run.outcomes, kept_stamp(before, source, since)))
+                  answer_index=run.recorder.finish(run.outcomes, kept))
 
 
 def _consume(run: _Run, stream: RecordStream, batch_lines: int, progress: Callable[[int], None] | None,
-             reopen: Callable[[], Source]) -> None:
+             reopen: Callable[[], Source], fingerprint: bool = True) -> None:
     mark = _PROGRESS_EVERY
     done = 0
-    for batch in iter_batches(stream, batch_lines, reopen):
+    for batch in iter_batches(stream, batch_lines, reopen, fingerprint=fingerprint):
         run.feed(batch)
         run.recorder.feed(batch, run.outcomes)
         done += len(batch)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 from ._version import __version__
-from .answer_index import AnswerIndex
+from .answer_index import AnswerIndex, FileFingerprint
 from .codes import return_codes
 from .errors import UnreadableInputError
 from .layouts import MessageSpec
@@ -415,7 +415,9 @@ class Report:
     outcomes: Outcomes
     counts: dict[str, int]
     encoding: str
-    fingerprint: str
+    #: see the property :attr:`fingerprint`
+    _fingerprint: str | FileFingerprint = attrs.field(
+        alias="fingerprint", eq=attrs.cmp_using(eq=lambda a, b: _resolved(a) == _resolved(b), require_same_type=False))
     header_raw: str
     bom: bool = False
     unassessed: Sequence[Finding] = attrs.field(factory=list)
@@ -443,6 +445,18 @@ class Report:
                 else found.of_level("record")
             self.findings = found.of_level("file")
             self.outcomes = Outcomes()
+
+    @property
+    def fingerprint(self) -> str:
+        """The input's fingerprint (CRC-32 and size of its bytes, see
+        :func:`~eicodec.reader.fingerprint_of`). Of a file validated by its path it is
+        taken when first asked for (one more reading of the file, then kept), if the file
+        is still as validated (its stamp, see :mod:`eicodec.answer_index`); ``""`` when it
+        changed, moved or went in between. Ask for it before moving the file to keep it."""
+        found = self._fingerprint
+        if not isinstance(found, str):
+            found = self._fingerprint = found()
+        return found
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{t}: {n}" for t, n in sorted(self.counts.items()))
@@ -527,6 +541,10 @@ def report_to_dict(report: Report, *, file: str | None = None, show_values: bool
     out["findings"] = [f.to_dict(lang) for f in report.findings]
     out["unassessed"] = [f.to_dict(lang) for f in report.unassessed]
     return out
+
+
+def _resolved(fingerprint: str | FileFingerprint) -> str:
+    return fingerprint if isinstance(fingerprint, str) else fingerprint()
 
 
 def fingerprint_records(records: Iterable[Record], encoding: str = "utf-8", bom: bool = False) -> str:

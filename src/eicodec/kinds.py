@@ -183,6 +183,9 @@ class FieldChecks:
                     lo.extend(fixed.tolist())
                     hi.extend(fixed.tolist())
                 continue
+            if f.type != "N" and f.kind == "text" and f.mandatory != "Y" and fixed is None \
+                    and listed is None and rc is None and f.rubric in self.left_aligned:
+                continue  # optional free text: its one check (left-aligned) is in `aligned`
             rest.append(j)
         order = np.argsort(np.array(pos, np.int64), kind="stable")
         self._pos = np.array(pos, np.intp)[order]

@@ -78,6 +78,7 @@ def validate_one(source: Source, kwargs: dict[str, Any], name: str | None = None
     except Exception as exc:  # noqa: BLE001 - every failure becomes a result
         return failure(name or describe(source), exc)
     report.source = name or describe(source)
+    report.fingerprint  # noqa: B018  (taken here, where the file is: the report may travel)
     return report
 
 
