@@ -665,6 +665,11 @@ def _utf8_buffers(values: np.ndarray, known: np.ndarray | int | None = None) -> 
                 np.ascontiguousarray(chars[:, :first]).reshape(-1))
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(lengths, out=offsets[1:])
+    if known is not None:  # the engine's: NULs only after a value's end -- its other bytes, in order
+        flat = np.ascontiguousarray(values).view(np.uint8)
+        data = flat[flat != 0]
+        if len(data) == offsets[-1]:
+            return offsets, data
     return offsets, chars[_first_of(width)[lengths]]
 
 
