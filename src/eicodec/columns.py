@@ -144,14 +144,16 @@ class _Block:
             self._measured(f, f.length)
             return None, filled
         # trailing spaces: each value's length (its last character that is not a space),
-        # the characters after it made NUL in place -- numpy's rstrip, without a string op
+        # the characters after it made NUL in a copy -- numpy's rstrip, without a string op
+        # (a new array, not NULs written into the block: an in-place operation on a strided
+        # view goes through numpy's buffers, and the copy is contiguous)
+        chars = self._viewed(f)
         weights = np.arange(1, f.length + 1, dtype=np.uint8 if f.length < 256 else np.uint16)
         length = ((x != 32) * weights[:, None]).max(axis=0)
-        for chars in self._held():
-            field = chars[:, f.start - 1:f.end]
-            np.bitwise_and(field, _keep_mask(f.length, chars.dtype)[length], out=field)
+        kept = np.bitwise_and(chars, _keep_mask(f.length, chars.dtype)[length])
+        text = kept.view(f"S{f.length}" if chars.dtype == np.uint8 else f"<U{f.length}")[:, 0]
         self._measured(f, length)
-        return None, filled
+        return (np.strings.encode(text, "utf-8") if self.as_bytes and text.dtype.kind == "U" else text), filled
 
     def _measured(self, f: FieldSpec, length: np.ndarray | int) -> None:
         """Note the length of each value of text field *f* (where lengths are kept)."""
@@ -197,16 +199,16 @@ class _Group:
     def read(self, block: _Block) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """(digits and not empty, all zeros, number) per field: ``(k, n)`` arrays; the
         number (meaningless where not digits) only for the fields in ``valued``."""
-        x = block.cols[self.positions]  # (k, length, n)
-        d = x - np.asarray(48, x.dtype)  # digit values; any other character wraps to >= 10
+        d = block.cols[self.positions]  # (k, length, n): a copy of its own
+        d -= np.asarray(48, d.dtype)  # digit values; any other character wraps to >= 10
         top = d.max(axis=1)
         ok = top < 10
         zeros = top == 0
         ok &= ~(zeros & self.optional[:, None])
         value = None
         if self.valued:
-            v = d if len(self.valued) == len(self.fields) else d[self.valued]
             # Horner's rule over the digits; int32 while the number fits (9 digits)
+            v = d if len(self.valued) == len(self.fields) else d[self.valued]
             acc = v[:, 0].astype(np.int32 if self.length <= 9 else np.int64)
             for j in range(1, self.length):
                 acc *= 10
