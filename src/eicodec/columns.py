@@ -147,11 +147,14 @@ class _Block:
         # the characters after it made NUL in a copy -- numpy's rstrip, without a string op
         # (a new array, not NULs written into the block: an in-place operation on a strided
         # view goes through numpy's buffers, and the copy is contiguous)
-        chars = self._viewed(f)
+        ascii_str = not self.as_bytes and self.chars.dtype == np.uint8
+        chars = self.chars[:, f.start - 1:f.end] if ascii_str else self._viewed(f)
         weights = np.arange(1, f.length + 1, dtype=np.uint8 if f.length < 256 else np.uint16)
         length = ((x != 32) * weights[:, None]).max(axis=0)
         kept = np.bitwise_and(chars, _keep_mask(f.length, chars.dtype)[length])
-        text = kept.view(f"S{f.length}" if chars.dtype == np.uint8 else f"<U{f.length}")[:, 0]
+        if ascii_str:  # (cut as bytes, then one cast of the copy to code points)
+            kept = kept.astype(np.uint32)
+        text = kept.view(f"S{f.length}" if kept.dtype == np.uint8 else f"<U{f.length}")[:, 0]
         self._measured(f, length)
         return (np.strings.encode(text, "utf-8") if self.as_bytes and text.dtype.kind == "U" else text), filled
 
