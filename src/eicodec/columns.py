@@ -212,7 +212,7 @@ class _Group:
         if self.valued:
             # Horner's rule over the digits; int32 while the number fits (9 digits)
             v = d if len(self.valued) == len(self.fields) else d[self.valued]
-            acc = v[:, 0].astype(np.int32 if self.length <= 9 else np.int64)
+            acc: np.ndarray = v[:, 0].astype(np.int32 if self.length <= 9 else np.int64)
             for j in range(1, self.length):
                 acc *= 10
                 acc += v[:, j]
