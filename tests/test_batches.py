@@ -299,3 +299,47 @@ def test_unique_ints_is_np_unique(values: list[int], spread: int, inverse: bool)
         assert keys.tolist() == want_keys.tolist() and which.tolist() == want_which.reshape(-1).tolist()
     else:
         assert unique_ints(arr).tolist() == np.unique(arr).tolist()
+
+
+@pytest.mark.parametrize("name", ["AP304", "AP305", "GZ321", "MZ301"])
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_the_possessive_grammar_pattern_matches_what_backtracking_matches(name: str, data: st.DataObject) -> None:
+    """The walker places a stretch of whole groups at once when the grammar's pattern
+    matches its record types; the pattern's repeats are possessive (no backtracking). For
+    the shipped grammars it accepts exactly what the same pattern with backtracking
+    accepts: well-formed groups (built from the grammar) and mutated ones (a type
+    dropped, doubled, swapped or foreign)."""
+    import re
+
+    from eicodec.grammar import Grammar
+
+    g = Grammar(eicodec.get_spec(name))
+    plain = re.compile(g.pattern.pattern.replace(b"*+", b"*").replace(b"}+", b"}"))
+    assert plain.pattern != g.pattern.pattern
+
+    def group(t: str, depth: int = 0) -> list[int]:
+        out = [int(t)] + [int(g.comment)] * data.draw(st.integers(0, 2))
+        for c in g.children[t]:
+            lay = g.spec.records[c]
+            hi = lay.max if lay.max is not None else lay.min + 3
+            for _ in range(data.draw(st.integers(lay.min, min(hi, lay.min + 3)))):
+                out += group(c, depth + 1)
+        return out
+
+    types: list[int] = []
+    for _ in range(data.draw(st.integers(0, 4))):
+        types += group(data.draw(st.sampled_from(list(g.top_types))))
+    if types and data.draw(st.booleans()):
+        at = data.draw(st.integers(0, len(types) - 1))
+        how = data.draw(st.sampled_from(["drop", "double", "swap", "foreign"]))
+        if how == "drop":
+            del types[at]
+        elif how == "double":
+            types.insert(at, types[at])
+        elif how == "swap" and at + 1 < len(types):
+            types[at], types[at + 1] = types[at + 1], types[at]
+        else:
+            types[at] = data.draw(st.sampled_from([int(t) for t in g.spec.records] + [255]))
+    text = bytes(types)
+    assert (g.pattern.fullmatch(text) is None) == (plain.fullmatch(text) is None), types

@@ -316,6 +316,53 @@ def test_keys_spill_to_buckets_and_find_the_same_repeats() -> None:
         assert np.array_equal(np.sort(store.repeated()), want)
 
 
+def _repeating_files() -> list[tuple[str, bytes, dt.date]]:
+    """Files where something repeats: copied claim lines (identificaties, references and
+    whole records), a non-numeric identificatie with its copy, a repeated reference alone
+    (record level only), a copied insured, a GZ321 file whose ids start again."""
+    lines = lines_of((EXAMPLES / "ap304_full.asc").read_bytes())
+    body = lines[1:-1]
+    copied = [lines[0], *body, *body[1:4], lines[-1]]
+    renamed = [*copied]
+    k = next(i for i, line in enumerate(renamed) if line.startswith(b"04"))
+    renamed[k] = renamed[k][:2] + b"X" + renamed[k][3:]
+    renamed.insert(k + 1, renamed[k])
+    spec = eicodec.get_spec("AP304")
+    ref = spec.records["04"].by_rubric["0445"].slice
+    claims = [i for i, line in enumerate(lines) if line.startswith(b"04")]
+    same_ref = [*lines]
+    first, other = same_ref[claims[0]], same_ref[claims[-1]]
+    same_ref[claims[-1]] = other[:ref.start] + first[ref] + other[ref.stop:]
+    insured = next(i for i, line in enumerate(lines) if line.startswith(b"02"))
+    twice = [*lines[:-1], lines[insured], lines[-1]]
+    gz = lines_of((EXAMPLES / "gz321_valid.asc").read_bytes())
+    return [("copied", join(copied), TODAY), ("renamed", join(renamed), TODAY), ("same_ref", join(same_ref), TODAY),
+            ("insured_twice", join(twice), TODAY),
+            ("gz321_ids_again", join([gz[0], *gz[1:-1], *gz[1:-1], gz[-1]]), dt.date(2025, 6, 1))]
+
+
+@pytest.mark.parametrize(("name", "data", "today"), _repeating_files(), ids=lambda v: v if isinstance(v, str) else "")
+def test_looking_for_repeats_alone_gives_the_report_of_checking_again(
+        name: str, data: bytes, today: dt.date, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When something repeats, the engine first looks again for what repeats only; the
+    report (findings, unassessed ones, verdicts, the answer) is the one a whole second
+    check gives, in both modes and batch sizes."""
+    from eicodec import engine
+
+    for mode in ("insurer", "vecozo"):
+        for size in (3, 4096):
+            got = eicodec.validate(data, today=today, mode=mode, batch_lines=size)
+            with monkeypatch.context() as m:
+                m.setattr(engine, "_repeats_first", lambda _known: False)
+                want = eicodec.validate(data, today=today, mode=mode, batch_lines=size)
+            assert got.findings, name  # (something repeats)
+            assert (got.status, list(got.findings), list(got.unassessed), got.counts) == (
+                want.status, list(want.findings), list(want.unassessed), want.counts), (name, mode, size)
+            assert [(n, got.outcomes[n]) for n in got.outcomes] == [(n, want.outcomes[n]) for n in want.outcomes]
+            if got.spec.name == "AP304":
+                assert eicodec.dumps_retour(data, got) == eicodec.dumps_retour(data, want)
+
+
 def test_findings_do_not_depend_on_where_the_keys_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     """Identical records (found through their identificatie), repeated references and
     identificaties: the same report with every key in memory and with keys spilled to the

@@ -149,8 +149,12 @@ class _Keys:
 
     @classmethod
     def _split(cls, keys: np.ndarray) -> list[np.ndarray]:
-        bucket = (keys >> 60) & (cls.BUCKETS - 1)
-        return [keys[bucket == b] for b in range(cls.BUCKETS)]
+        """*keys* by bucket (their top bits), each in the order given (one stable radix
+        sort of the bucket numbers, not a pass per bucket)."""
+        bucket = ((keys >> 60) & (cls.BUCKETS - 1)).astype(np.uint8)
+        ends = np.cumsum(np.bincount(bucket, minlength=cls.BUCKETS)).tolist()
+        ordered = keys[np.argsort(bucket, kind="stable")]
+        return [ordered[a:b] for a, b in zip([0, *ends[:-1]], ends)]
 
     def spilled(self) -> bool:
         return self._file is not None
@@ -279,6 +283,10 @@ class _Run:
         self._made: dict[tuple[str, int, int, int], _Made] = {}
         self._rows_batch: Batch | None = None
         self.recorder = Recorder(spec)  # where the groups with an outcome lie (for the answer)
+        #: a look at the file again for what repeats only (see :meth:`look_for_repeats`)
+        self.repeats_only = False
+        self.repeat_checks = [(i, r) for i, r in self.checks if r.kind == "credit_pairing" or (
+            r.kind == "unique" and r.params.get("scope", "file") == "file")]
 
     def _foreign(self, rule: Rule) -> tuple[str, ...]:
         """Record types other than the rule's own that it reads (ancestors, header)."""
@@ -333,20 +341,15 @@ class _Run:
 
     # ------------------------------------------------------------------ per batch
     def feed(self, batch: Batch) -> None:
+        if self.repeats_only:
+            self._feed_repeats(batch)
+            return
         if self.digest is not None:
             self.digest.update(batch.key_bytes())
         pl = self.walker.walk(batch)
         for event in pl.events:
             self._structural(event)
-        chars, ext_ok, ext_lines = batch.chars, batch.length_ok, batch.lines
-        if pl.context:
-            width = self.spec.record_length
-            extra = char_matrix([t[:width].ljust(width) for t in pl.context], width)
-            if extra.dtype != chars.dtype:
-                chars, extra = chars.astype(np.uint32), extra.astype(np.uint32)
-            chars = np.concatenate([chars, extra])
-            ext_ok = np.concatenate([ext_ok, np.array(pl.context_ok, bool)])
-            ext_lines = np.concatenate([ext_lines, np.array(pl.context_lines, np.int64)])
+        chars, ext_ok, ext_lines = self._with_context(batch, pl)
         body = pl.body & batch.length_ok
         # record type -> its rows that are field-checked, their characters row- and
         # column-major, and values the rules worked out for them (see _block)
@@ -390,6 +393,45 @@ class _Run:
             self._fast_verdicts(batch, *pl.fast)
         self._order_tail()
         # what was made for this batch goes before the next is read (peak memory)
+        self._blocks, self._masks, self._rows_cache, self._rows_batch = {}, {}, {}, None
+
+    def _with_context(self, batch: Batch, pl: Placement) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(characters, has the record length, line) of the batch's rows followed by its
+        context rows (ancestors read in earlier batches)."""
+        chars, ext_ok, ext_lines = batch.chars, batch.length_ok, batch.lines
+        if pl.context:
+            width = self.spec.record_length
+            extra = char_matrix([t[:width].ljust(width) for t in pl.context], width)
+            if extra.dtype != chars.dtype:
+                chars, extra = chars.astype(np.uint32), extra.astype(np.uint32)
+            chars = np.concatenate([chars, extra])
+            ext_ok = np.concatenate([ext_ok, np.array(pl.context_ok, bool)])
+            ext_lines = np.concatenate([ext_lines, np.array(pl.context_lines, np.int64)])
+        return chars, ext_ok, ext_lines
+
+    def look_for_repeats(self, known: _Known, headerless: bool) -> Walker:
+        """Make this (finished) run look at the file again for what *known* says repeats,
+        and for nothing else: its findings are added to the first pass's (see
+        :func:`validate`). Returns the first pass's walker (its counts and texts are the
+        file's), to be put back afterwards."""
+        walker = self.walker
+        self.known, self.repeats_only, self.walker = known, True, Walker(self.grammar)
+        if headerless:
+            self.walker.assume_header()
+        return walker
+
+    def _feed_repeats(self, batch: Batch) -> None:
+        """A batch looked at again for what repeats: identificaties, keys of file-wide
+        ``unique`` rules and credited lines (their findings only: every other check made
+        its findings in the first pass already, and the same)."""
+        pl = self.walker.walk(batch)
+        chars, ext_ok, ext_lines = self._with_context(batch, pl)
+        body = pl.body & batch.length_ok
+        self._blocks, self._masks, self._checked = {}, {}, None
+        self._record_ids(batch, pl, body, chars)
+        for i, rule in self.repeat_checks:
+            self._rule(i, rule, batch, pl, chars, ext_ok, ext_lines, body)
+        self._order_tail()
         self._blocks, self._masks, self._rows_cache, self._rows_batch = {}, {}, {}, None
 
     def header_key(self, spec: MessageSpec) -> None:
@@ -476,7 +518,8 @@ class _Run:
         for t, sl in g.id_slice.items():
             if t == self.spec.comment:
                 continue
-            block = self._block(batch, pl, chars, t)  # (first: the rows below are then its array if the same)
+            # (first: the rows below are then its array if the same; none made to look for repeats)
+            block = self._block(batch, pl, chars, t) if not self.repeats_only else None
             rows = self._body_rows(batch, body, t)
             if not len(rows):
                 continue
@@ -1203,9 +1246,20 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
             with RecordStream(opener(), encoding=encoding, spec=found, defer_check=True,
                               headerless=headerless) as stream:
                 known.ids = id_repeats(found, iter_batches(stream, batch_lines, opener, fingerprint=False), unsure)
-        if known.any():
-            # Rare: something repeats. Check again knowing what, so that the affected
-            # groups get their verdicts right.
+        again = known.any()
+        if again and _repeats_first(known):
+            # Rare: something repeats. Look again for what repeats only; when that (or the
+            # first pass) rejects the file as a whole no verdict counts, and the findings
+            # are the first pass's and these (a file seen before drops rules instead).
+            walker = run.look_for_repeats(known, headerless)
+            with RecordStream(opener(), encoding=encoding, spec=found, defer_check=True,
+                              headerless=headerless) as stream:
+                _consume(run, stream, batch_lines, progress, opener, fingerprint=False)
+            run.walker, run.repeats_only = walker, False
+            again = "file" not in run.found.levels()
+        if again:
+            # Check again knowing what repeats, so that the affected groups get their
+            # verdicts right.
             run = _Run(found, ruleset, mode, show_values, day, known, past, regs)
             if headerless:
                 run.missing_header()
@@ -1242,16 +1296,24 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
                   answer_index=run.recorder.finish(run.outcomes, kept))
 
 
+def _repeats_first(known: _Known) -> bool:
+    """Whether to look for what repeats alone before checking the file again as a whole
+    (not when the history holds the file: some rules then stand instead of others)."""
+    return not known.file_seen
+
+
 def _consume(run: _Run, stream: RecordStream, batch_lines: int, progress: Callable[[int], None] | None,
              reopen: Callable[[], Source], fingerprint: bool = True) -> None:
     mark = _PROGRESS_EVERY
     done = 0
     for batch in iter_batches(stream, batch_lines, reopen, fingerprint=fingerprint):
         run.feed(batch)
-        run.recorder.feed(batch, run.outcomes)
+        if not run.repeats_only:
+            run.recorder.feed(batch, run.outcomes)
         done += len(batch)
         del batch  # (before the next is read: peak memory)
         if progress is not None and done >= mark:
             progress(done)
             mark = done + _PROGRESS_EVERY
-    run.finish()
+    if not run.repeats_only:
+        run.finish()

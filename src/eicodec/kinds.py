@@ -486,7 +486,8 @@ class View:
             idx = self.rows if t == self.record else self.anc[t]
             # column-major (n, length): reductions over a field's characters (all digits,
             # all blank, differs) then run across all rows at once, not row by row
-            found = self.memo[key] = np.ascontiguousarray(self.all_chars[idx, f.start - 1:f.end].T).T
+            found = self.memo[key] = np.ascontiguousarray(
+                np.take(self.all_chars[:, f.start - 1:f.end], idx, axis=0).T).T
         return f, found  # type: ignore[return-value]
 
 
@@ -749,9 +750,18 @@ _WEIGHTS = np.array([pow(1_000_003, k, 1 << 64) for k in range(512)], np.uint64)
 
 def row_hash(fc: np.ndarray) -> np.ndarray:
     """A 64-bit hash (as int64) of each row's characters."""
-    w = fc.shape[1]
-    weights = _WEIGHTS[:w] if w <= len(_WEIGHTS) else np.resize(_WEIGHTS, w)
-    return (fc.astype(np.uint64) @ weights).view(np.int64) ^ np.int64(w)
+    n, w = fc.shape
+    weights = (_WEIGHTS[:w] if w <= len(_WEIGHTS) else np.resize(_WEIGHTS, w)).tolist()
+    if not w:
+        return np.zeros(n, np.int64)
+    # the sum of products, wrapping as uint64, a column at a time (each column contiguous
+    # when *fc* is column-major, as the engine's field views are; numpy's integer matmul
+    # has no fast loop)
+    cols = fc.T
+    v = cols[0] * np.uint64(weights[0])
+    for k in range(1, w):
+        v += cols[k] * np.uint64(weights[k])
+    return np.asarray(v.view(np.int64) ^ np.int64(w))
 
 
 def _words_hash(a: np.ndarray) -> np.ndarray:
