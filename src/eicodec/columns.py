@@ -404,7 +404,8 @@ def columns(source: Source, record_type: str, *, spec: MessageSpec | None = None
     # Each batch's columns are views into that batch's characters, so they are copied out
     # batch by batch into one array per column. Where the input's size is known, the arrays
     # are made for as many rows as it can hold (pages never written take no memory) and cut
-    # to the rows read at the end: one copy, and the peak about the result's size. An ASCII
+    # to the rows read at the end: one copy, and the peak at most the result's size (less where
+    # a column's rows are all zero bytes: see _Growing). An ASCII
     # batch is read as bytes (no cast of its block to code points) and its text widened
     # straight into the str columns (a byte is the character's code point).
     if text not in ("str", "bytes"):
