@@ -231,6 +231,17 @@ def test_findings_are_stored_compactly_and_behave_like_a_list() -> None:
     assert store.reordered(np.array([2, 0, 1])) == [items[2], items[0], items[1]]
     assert pickle.loads(pickle.dumps(store)) == items
     assert len(store._combos) == 2  # the same combination is kept once
+    # moving the findings of one level out keeps the others in order, in place (seeded,
+    # across the slices the store is compacted in)
+    rng = np.random.default_rng(31)
+    levels = rng.choice(["file", "record"], 150_000, p=[0.1, 0.9])
+    big = Findings()
+    for k, level in enumerate(levels.tolist()):
+        big.add(big.combo("0435", level, "04", "0403", "r", f"m{k % 7}", False), k + 1)
+    want = [(f.line, f.level, f.message) for f in big]
+    moved = big.take_out("file")
+    assert [(f.line, f.level, f.message) for f in moved] == [w for w in want if w[1] == "file"]
+    assert [(f.line, f.level, f.message) for f in big] == [w for w in want if w[1] == "record"]
     with pytest.raises(ValueError):
         Findings().combo("12", "record", None, None, "x", "m", False)
 

@@ -448,6 +448,43 @@ def test_outcomes_behave_like_a_dict(puts, queries) -> None:  # type: ignore[no-
                 store[q]
 
 
+@pytest.mark.parametrize("many", [3, 256, 257, 65_536, 65_537])
+def test_outcomes_and_findings_keep_any_number_of_combinations(many: int) -> None:
+    """Combinations are indexed in the narrowest type that holds them (one byte for most
+    reports): past 256 and 65,536 distinct ones the store widens and every outcome and
+    finding reads back as put, put one by one, many at once, out of order and pickled."""
+    import pickle
+
+    import numpy as np
+
+    from eicodec.findings import Findings
+    from eicodec.validator import Outcomes
+
+    codes = [(f"{k // 10000 % 10}{k // 1000 % 10}{k // 100 % 10}{k // 10 % 10}", f"{k % 10:04d}") for k in range(many)]
+    store = Outcomes()
+    half = many // 2
+    for k in range(half):
+        store.put(2 * k + 2, "04", eicodec.Verdict.REJECTED, codes[k])
+    store.put(1, "02", eicodec.Verdict.APPROVED, codes[-1])  # (before the others: inserted)
+    rest = np.arange(half, many)
+    store.put_many(2 * rest + 2, [("04", eicodec.Verdict.REJECTED, codes[k]) for k in range(half, many)],
+                   rest - half)
+    again = pickle.loads(pickle.dumps(store))
+    for s in (store, again):
+        assert len(s) == many + 1 and s[1].codes == codes[-1]
+        assert all(s[2 * k + 2].codes == codes[k] for k in range(0, many, max(1, many // 500)))
+        assert s.verdicts_of_lines(np.array([2 * many], np.int64))[2 * many].codes == codes[many - 1]
+        assert s.table()[1].max() == len(s._combos) - 1
+    found = Findings()
+    for k in range(many):
+        found.add(found.combo("0435", "record" if k % 2 else "file", "04", "0403", "r", f"m{k}", False), k + 1)
+    found.add_many(found.combo("0435", "record", "04", "0403", "r", "last", False), np.array([many + 1, many + 2]))
+    assert [f.message for f in found[-3:]] == [f"m{many - 1}", "last", "last"]
+    assert [f.line for f in found.of_level("file")][-1] == many - (1 if many % 2 == 0 else 0)
+    assert len(found.of_level("record")) == many // 2 + 2
+    assert pickle.loads(pickle.dumps(found)) == list(found)
+
+
 def test_a_nul_after_an_iban_is_not_a_valid_iban() -> None:
     """numpy's str values lose trailing NULs; the IBAN check must still see one (found by
     the anonymiser's property test: the file was approved, its anonymised copy not)."""

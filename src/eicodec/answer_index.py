@@ -71,7 +71,7 @@ class AnswerIndex:
     (None: not kept)."""
 
     step: int
-    first: array[int] = attrs.field(factory=_longs)
+    first: array[int] = attrs.field(factory=_ints)  # (int32: line numbers, see findings.LINE_LIMIT)
     count: array[int] = attrs.field(factory=_ints)
     run_start: array[int] = attrs.field(factory=_longs)
     run_from: array[int] = attrs.field(factory=_longs)
@@ -83,7 +83,7 @@ class AnswerIndex:
     @property
     def offset(self) -> np.ndarray:
         """The byte offset of each range's first line in the input (int64)."""
-        return self.base + (np.frombuffer(self.first, np.int64) - 1) * self.step if len(self.first) \
+        return self.base + (np.frombuffer(self.first, np.int32).astype(np.int64) - 1) * self.step if len(self.first) \
             else np.zeros(0, np.int64)
 
     def __len__(self) -> int:
@@ -99,7 +99,7 @@ class AnswerIndex:
             return True
         if not len(self.first):
             return False
-        starts = np.frombuffer(self.first, np.int64)
+        starts = np.frombuffer(self.first, np.int32).astype(np.int64)
         at = np.searchsorted(starts, lines, "right") - 1
         ends = starts + np.frombuffer(self.count, np.int32)
         return bool((at >= 0).all() and (lines < ends[np.maximum(at, 0)]).all())
@@ -131,7 +131,7 @@ class Recorder:
         ix.run_start.frombytes((runs + len(ix.first)).astype(np.int64).tobytes())
         ix.run_from.extend(froms)
         ix.run_crc.extend(crcs)
-        ix.first.frombytes(np.ascontiguousarray(firsts, np.int64).tobytes())
+        ix.first.frombytes(np.ascontiguousarray(firsts, np.int32).tobytes())
         ix.count.frombytes(np.ascontiguousarray(counts, np.int32).tobytes())
 
     def feed(self, batch: Batch, outcomes: Outcomes) -> None:

@@ -1114,11 +1114,11 @@ class _Run:
             found = []
             for debits, prevs in pairs:
                 if len(debits) and len(prevs):
-                    prev = np.unique(prevs)  # (few: credit lines)
-                    debits = debits if debits.flags.writeable else debits.copy()
-                    debits.sort()  # (in place: no second copy of the many debit keys)
-                    at = np.minimum(np.searchsorted(debits, prev), len(debits) - 1)
-                    found.append(prev[debits[at] == prev])
+                    # the many debit keys looked up among the few credit lines' (sorted):
+                    # no sort of the many
+                    prev = np.unique(prevs)
+                    at = np.minimum(np.searchsorted(prev, debits), len(prev) - 1)
+                    found.append(np.unique(debits[prev[at] == debits]))
             out.credited[i] = np.concatenate(found) if found else np.zeros(0, np.int64)
         return out
 
@@ -1281,13 +1281,17 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
     if later and not fingerprint:
         fingerprint = FileFingerprint(source, kept) if kept is not None else ""  # type: ignore[arg-type]
     levels = findings.levels()
+    unassessed: Findings | None = None
     if "file" in levels:
         status = Status.REJECTED_FILE
+        if "record" in levels:  # (kept apart, see Report; the many moved out of the way of the few)
+            findings, unassessed = findings.take_out("file"), findings
     elif "record" in levels:
         status = Status.REJECTED_RECORDS
     else:
         status = Status.APPROVED
     return Report(spec=found, mode=mode, status=status, findings=findings, outcomes=run.outcomes,
+                  unassessed=unassessed if unassessed is not None else [],
                   counts=dict(run.walker.counts), encoding=info.encoding, fingerprint=fingerprint,
                   header_raw=run.walker.header_raw, bom=info.bom, checked_on=day,
                   header_line=run.walker.header.line if run.walker.header is not None else None,

@@ -137,6 +137,20 @@ class Outcome:
     codes: tuple[str, ...]
 
 
+#: indices into the few combinations of a report are kept in the narrowest type that holds
+#: them ("B": up to 255, "H": up to 65,535, then "i"): millions of lines, few combinations
+_NARROW = {"B": 255, "H": 65_535, "i": (1 << 31) - 1}
+_WIDER = {"B": "H", "H": "i"}
+
+
+def _wide_enough(which: array[int], top: int) -> array[int]:
+    """*which*, or a copy of it of a wider type when index *top* does not fit its own."""
+    code: str = which.typecode
+    while top > _NARROW[code]:
+        code = _WIDER[code]
+    return which if code == which.typecode else array(code, which)
+
+
 class Outcomes(Mapping[int, Outcome]):
     """Line -> :class:`Outcome`, stored compactly (a report of a big rejected file holds
     many of them): two arrays sorted by line, each line pointing at one of the few
@@ -144,7 +158,7 @@ class Outcomes(Mapping[int, Outcome]):
 
     def __init__(self) -> None:
         self._lines = array("i")  # (int32: see LINE_LIMIT)
-        self._which = array("i")  # (an index into the few combinations)
+        self._which = array("B")  # (an index into the few combinations, see _NARROW)
         self._combos: list[tuple[str, Verdict, tuple[str, ...]]] = []
         self._index: dict[tuple[str, str, tuple[str, ...]], int] = {}
         self._cursor = 0
@@ -156,6 +170,7 @@ class Outcomes(Mapping[int, Outcome]):
         if i is None:
             i = self._index[key] = len(self._combos)
             self._combos.append((record_type, verdict, codes))
+            self._which = _wide_enough(self._which, i)
         lines = self._lines
         if not lines or line > lines[-1]:  # (lines mostly come in order)
             lines.append(line)
@@ -188,7 +203,8 @@ class Outcomes(Mapping[int, Outcome]):
                 self._combos.append((t, verdict, codes))
             ids.append(i)
         self._lines.frombytes(_line_bytes(lines))
-        self._which.frombytes(np.asarray(ids, np.int32)[np.asarray(which, np.intp)].tobytes())
+        self._which = _wide_enough(self._which, max(ids))
+        self._which.frombytes(np.asarray(ids, self._which.typecode)[np.asarray(which, np.intp)].tobytes())
 
     def _find(self, line: object) -> int:
         if not isinstance(line, int):
@@ -258,7 +274,7 @@ class Outcomes(Mapping[int, Outcome]):
         have = np.frombuffer(self._lines, np.int32)
         at = np.minimum(np.searchsorted(have, lines), len(have) - 1)
         hit = have[at] == lines
-        which = np.frombuffer(self._which, np.int32 if self._which.itemsize == 4 else np.int64)[at[hit]]
+        which = np.frombuffer(self._which, self._which.typecode)[at[hit]]
         shared = [Outcome(0, *combo) for combo in self._combos]
         return dict(zip(lines[hit].tolist(), [shared[k] for k in which.tolist()]))
 
@@ -284,7 +300,7 @@ class Findings(Sequence[Finding]):
     def __init__(self, items: Iterable[Finding] = ()) -> None:
         self._combos: list[_Combo] = []
         self._index: dict[_Combo, int] = {}
-        self._which = array("i")
+        self._which = array("B")  # (see _NARROW)
         self._lines = array("i")  # -1: no line (int32: see LINE_LIMIT)
         for f in items:
             self.append(f)
@@ -298,6 +314,7 @@ class Findings(Sequence[Finding]):
             Finding(code, level, None, record_type, rubric, rule, message, provisional)  # validates
             i = self._index[key] = len(self._combos)
             self._combos.append(key)
+            self._which = _wide_enough(self._which, i)
         return i
 
     def append(self, f: Finding) -> None:
@@ -306,6 +323,8 @@ class Findings(Sequence[Finding]):
     def add(self, combo: int, line: int | None) -> None:
         if line is not None:
             _check_line(line)
+        if combo > _NARROW[self._which.typecode]:
+            self._which = _wide_enough(self._which, combo)
         self._which.append(combo)
         self._lines.append(-1 if line is None else line)
 
@@ -313,7 +332,8 @@ class Findings(Sequence[Finding]):
         """:meth:`add` of *combo* at each of *lines* (an int64 numpy array)."""
         import numpy as np
 
-        self._which.frombytes(np.full(len(lines), combo, np.int32).tobytes())
+        self._which = _wide_enough(self._which, combo)
+        self._which.frombytes(np.full(len(lines), combo, self._which.typecode).tobytes())
         self._lines.frombytes(_line_bytes(lines))
 
     def line_numbers(self) -> Any:
@@ -334,7 +354,7 @@ class Findings(Sequence[Finding]):
         import numpy as np
 
         if len(self._which) > start:
-            which = np.frombuffer(self._which, np.int32)[start:]
+            which = np.frombuffer(self._which, self._which.typecode)[start:]
             which[:] = which[order]
             lines = np.frombuffer(self._lines, np.int32)[start:]
             lines[:] = lines[order]
@@ -342,13 +362,14 @@ class Findings(Sequence[Finding]):
         return self
 
     def reordered(self, order: Any) -> Findings:
-        """A copy with the findings in *order* (a numpy array of indices into this one)."""
+        """A copy with the findings in *order* (a numpy array of indices into this one, or
+        a boolean mask of those to keep)."""
         import numpy as np
 
         out = Findings()
-        out._combos, out._index = self._combos, self._index
+        out._combos, out._index, out._which = self._combos, self._index, array(self._which.typecode)
         if len(self._which):  # (from the arrays' own buffers: no bytes copy on the way)
-            out._which.frombytes(memoryview(np.frombuffer(self._which, np.int32)[order]).cast("B"))
+            out._which.frombytes(memoryview(np.frombuffer(self._which, self._which.typecode)[order]).cast("B"))
             out._lines.frombytes(memoryview(np.frombuffer(self._lines, np.int32)[order]).cast("B"))
         return out
 
@@ -357,8 +378,38 @@ class Findings(Sequence[Finding]):
         import numpy as np
 
         keep = [i for i, c in enumerate(self._combos) if c[1] == level]
-        which = np.frombuffer(self._which, np.int32) if len(self._which) else np.zeros(0, np.int32)
-        return self.reordered(np.flatnonzero(np.isin(which, keep)))
+        which = np.frombuffer(self._which, self._which.typecode) if len(self._which) else np.zeros(0, np.int32)
+        return self.reordered(np.isin(which, keep))  # (a mask: no index array as big as the store)
+
+    def take_out(self, level: str) -> Findings:
+        """The findings of *level*, moved into a new store (in order); this one keeps the
+        others, compacted in place a slice at a time (no second copy of a big store)."""
+        import numpy as np
+
+        out = Findings()
+        out._combos, out._index, out._which = self._combos, self._index, array(self._which.typecode)
+        n = len(self._which)
+        if not n:
+            return out
+        moved = np.array([c[1] == level for c in self._combos], bool)
+        kept = 0
+        step = 1 << 16
+        for a in range(0, n, step):
+            which = np.frombuffer(self._which, self._which.typecode)[a:a + step]
+            lines = np.frombuffer(self._lines, np.int32)[a:a + step]
+            going = moved[which]
+            if going.any():
+                out._which.frombytes(which[going].tobytes())
+                out._lines.frombytes(lines[going].tobytes())
+            staying = ~going
+            k = int(staying.sum())
+            stay_which, stay_lines = which[staying], lines[staying]  # (copies: then written back)
+            np.frombuffer(self._which, self._which.typecode)[kept:kept + k] = stay_which
+            np.frombuffer(self._lines, np.int32)[kept:kept + k] = stay_lines
+            kept += k
+            del which, lines, going, staying, stay_which, stay_lines  # (views block resizing)
+        del self._which[kept:], self._lines[kept:]
+        return out
 
     def _make(self, k: int) -> Finding:
         code, level, rtype, rubric, rule, message, prov = self._combos[self._which[k]]
@@ -441,9 +492,11 @@ class Report:
     def __attrs_post_init__(self) -> None:
         if self.status is Status.REJECTED_FILE:  # STB §6.4.1: no record is assessed
             found = self.findings if isinstance(self.findings, Findings) else Findings(self.findings)
-            self.unassessed = Findings([*self.unassessed, *found.of_level("record")]) if self.unassessed \
-                else found.of_level("record")
-            self.findings = found.of_level("file")
+            if "record" in found.levels():  # (validate hands them over apart already)
+                record = found.of_level("record")
+                self.unassessed = Findings([*self.unassessed, *record]) if self.unassessed else record
+                found = found.of_level("file")
+            self.findings = found
             self.outcomes = Outcomes()
 
     @property
