@@ -173,6 +173,9 @@ def _check_both_text_modes(data: bytes, batch_lines: int) -> None:
             for key, col in part.columns.items():  # valid: never empty (tables rely on it)
                 if col.dtype.kind == "S":
                     assert (col[part.valid[key]] != b"").all(), (t, key)
+            for key, length in part.lengths.items():  # the lengths given are numpy's own
+                measured = np.strings.str_len(part.columns[key])
+                assert np.array_equal(np.broadcast_to(length, measured.shape), measured), (t, key)
 
 
 _TEXT_NOISE = st.text(st.sampled_from(list("AZ09 ë€\x00-")), min_size=1, max_size=24)
@@ -337,3 +340,63 @@ def test_growing_str_column_widens_ascii_bytes(mapped: bool, monkeypatch: pytest
     assert got.dtype == np.dtype("<U4")
     assert got.tolist() == ["Ö", "ab", "xyz", "qrs", "", "k", "wxyz"]
     assert module._Growing(np.dtype("<U3"), 5).done().tolist() == []
+
+
+def test_text_lengths_are_given_for_ascii_bytes_only() -> None:
+    """``ColumnBatch.lengths``: for text read as bytes from an ASCII batch (every text and
+    code column of the example's claim lines), none for str or for non-ASCII batches."""
+    data = (EXAMPLES / "ap304_full.asc").read_bytes()
+    part = next(iter(eicodec.iter_columns(data, "04", text="bytes")))
+    text = {k for k, v in part.columns.items() if v.dtype.kind == "S"}
+    assert text and set(part.lengths) == text
+    assert next(iter(eicodec.iter_columns(data, "04"))).lengths == {}
+    lines = lines_of(data)
+    i = next(k for k, ln in enumerate(lines) if ln.startswith(b"04"))
+    lines[i] = lines[i].replace(b" ", "\u00eb".encode(), 1)  # (a character of two bytes: a batch of code points)
+    assert next(iter(eicodec.iter_columns(join(lines), "04", text="bytes"))).lengths == {}
+
+
+@pytest.mark.parametrize("populate", ["kernel", "refused", "none"])
+def test_growing_column_whatever_the_kernel_does_with_its_pages(populate: str,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mapped column's pages taken ahead (MADV_POPULATE_WRITE), refused (an older
+    kernel: madvise fails, pages come as they are written) or not asked for: the same rows."""
+    import importlib
+
+    module = importlib.import_module("eicodec.columns")
+    monkeypatch.setattr(module, "_MAPPED", 1)
+    monkeypatch.setattr(module, "_AHEAD", 3)
+    if populate == "refused":
+        monkeypatch.setattr(module, "_POPULATE", 10_000)  # (no such advice: EINVAL)
+    elif populate == "none":
+        monkeypatch.setattr(module, "_POPULATE", None)
+    col = module._Growing(np.dtype("<U3"), 50_000)
+    want = []
+    for k in range(40):
+        part = np.array([f"{k}{j}"[:3] for j in range(997)])
+        col.add(part)
+        want += part.tolist()
+    got = col.done()
+    assert got.tolist() == want
+    assert isinstance(got.base, mmap.mmap) or isinstance(getattr(got.base, "obj", None), mmap.mmap)
+
+
+@pytest.mark.parametrize("mapped", [False, True])
+def test_growing_column_with_parts_of_zero_bytes(mapped: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parts of only zero bytes (empty text, zero amounts) between others, before and after
+    the column widens or moves to a bigger map: the rows read as written (a mapped column
+    leaves its zero pages untouched)."""
+    import importlib
+
+    module = importlib.import_module("eicodec.columns")
+    monkeypatch.setattr(module, "_MAPPED", 1 if mapped else 1 << 40)
+    text = module._Growing(np.dtype("<U2"), 3000)
+    parts = [np.zeros(1500, dtype="S2"), np.array([b"ab"] * 700), np.zeros(2000, dtype="S3"),
+             np.array([b"xyz", b""]), np.zeros(3, dtype="S1"), np.zeros(0, dtype="S2")]
+    for part in parts:
+        text.add(part)
+    assert text.done().tolist() == [v.decode() for p in parts for v in p.tolist()]
+    numbers = module._Growing(np.dtype(np.int64), 10)
+    for part in (np.zeros(5000, np.int64), np.arange(3, dtype=np.int64), np.zeros(7, np.int64)):
+        numbers.add(part)
+    assert numbers.done().tolist() == [0] * 5000 + [0, 1, 2] + [0] * 7

@@ -21,7 +21,7 @@ import eicodec
 from eicodec import tables
 from eicodec.batches import char_matrix
 from eicodec.masking import DATE_OR_ZEROS, TIME_OF_DAY, Masker
-from eicodec.masking_rows import dates_ok
+from eicodec.masking_rows import _digit_dates_ok, dates_ok
 from tests.privacy_harness import EXAMPLES, bases, corpus
 
 
@@ -197,3 +197,16 @@ def test_masked_tables_are_the_same_as_with_the_line_decision(monkeypatch: pytes
             assert fast == slow, (k, t)
             compared += not fast.startswith("error")
     assert compared > 100
+
+
+def test_dates_of_ascii_digits_by_small_integers_match_dates_ok() -> None:
+    """The ASCII path's date check (_digit_dates_ok, on character codes) and dates_ok (on
+    digit values) agree on every month and day edge of chosen years and on random digits."""
+    rng = random.Random(26)
+    texts = [f"{y:04d}{m:02d}{d:02d}" for y in (0, 1, 4, 100, 1600, 1900, 2000, 2023, 2024, 9999)
+             for m in range(14) for d in (0, 1, 28, 29, 30, 31, 32)]
+    texts += ["".join(rng.choice("0123456789") for _ in range(8)) for _ in range(3000)]
+    codes = np.frombuffer("".join(texts).encode("ascii"), np.uint8).reshape(-1, 16)  # two dates a row
+    want = dates_ok(codes.astype(np.int16).reshape(len(codes), 2, 8) - 48)
+    assert np.array_equal(_digit_dates_ok(codes), want)
+    assert want.any() and not want.all()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import mmap
 import os
+import sys
 from collections.abc import Iterable, Iterator
 
 import attrs
@@ -39,11 +40,15 @@ __all__ = ["ColumnBatch", "batch_columns", "columns", "iter_columns"]
 @attrs.frozen
 class ColumnBatch:
     """The records of one type in one batch: ``lines`` (int64 line numbers), ``columns``
-    (attribute name -> array) and ``valid`` (attribute name -> bool array)."""
+    (attribute name -> array) and ``valid`` (attribute name -> bool array). ``lengths``
+    (text read as bytes from an ASCII batch): attribute name -> each value's length in
+    bytes as numpy measures it, or one int for all -- known while reading, so that a
+    consumer (Arrow's string buffers) need not measure the values again."""
 
     lines: np.ndarray
     columns: dict[str, np.ndarray]
     valid: dict[str, np.ndarray]
+    lengths: dict[str, np.ndarray | int] = attrs.field(factory=dict, eq=False, repr=False)
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -81,6 +86,8 @@ class _Block:
         self.cols = _transposed(chars, spans)
         self._wide: np.ndarray | None = None
         self.as_bytes = as_bytes
+        #: the lengths of text columns where known (bytes of an ASCII block; see ColumnBatch)
+        self.lengths: dict[str, np.ndarray | int] | None = {} if as_bytes and chars.dtype == np.uint8 else None
 
     def lit(self, text: str) -> str | bytes:
         """*text* as the text columns hold it (str, or UTF-8 bytes)."""
@@ -109,28 +116,52 @@ class _Block:
     def blank(self, f: FieldSpec, rows: np.ndarray) -> None:
         """Make the characters of *f* NUL in *rows* (bool per row): a numpy string ends at
         its trailing NULs, so :meth:`text` then reads those rows as empty."""
-        self._viewed(f)[np.flatnonzero(rows)] = 0
+        at = np.flatnonzero(rows)
+        for chars in self._held():
+            chars[at, f.start - 1:f.end] = 0
 
-    def stripped(self, f: FieldSpec) -> tuple[np.ndarray, np.ndarray]:
+    def _held(self) -> list[np.ndarray]:
+        """The character arrays that text views are made of: ``chars``, and its cast to
+        code points once made (a change to a field's characters goes to both)."""
+        if self._wide is None or self._wide is self.chars:
+            return [self.chars]
+        return [self.chars, self._wide]
+
+    def stripped(self, f: FieldSpec) -> tuple[np.ndarray | None, np.ndarray]:
         """(:meth:`text` without trailing spaces, not empty); the common cases (no value
-        ends in a space, every value blank) without a string operation."""
+        ends in a space, every value blank) without a string operation. The text is None
+        where it is :meth:`text` of *f* (made when every field's characters are final: an
+        ASCII block is cast to code points once, after the NULs went into its bytes)."""
         x = self.cols[f.start - 1:f.end]
         if (x == 0).any():  # a NUL: numpy ends a string at its trailing NULs; compare the text
             text = np.strings.rstrip(self.text(f), self.lit(" "))
             return text, text != self.lit("")
         filled = (x != 32).any(axis=0)
         if not filled.any():
+            self._measured(f, 0)
             return np.zeros(len(self.chars), dtype=f"S{f.length}" if self.as_bytes else f"<U{f.length}"), filled
         if not (x[-1] == 32).any():
-            return self.text(f), filled
+            self._measured(f, f.length)
+            return None, filled
         # trailing spaces: each value's length (its last character that is not a space),
         # the characters after it made NUL in a copy -- numpy's rstrip, without a string op
-        chars = self._viewed(f)
+        # (a new array, not NULs written into the block: an in-place operation on a strided
+        # view goes through numpy's buffers, and the copy is contiguous)
+        ascii_str = not self.as_bytes and self.chars.dtype == np.uint8
+        chars = self.chars[:, f.start - 1:f.end] if ascii_str else self._viewed(f)
         weights = np.arange(1, f.length + 1, dtype=np.uint8 if f.length < 256 else np.uint16)
         length = ((x != 32) * weights[:, None]).max(axis=0)
         kept = np.bitwise_and(chars, _keep_mask(f.length, chars.dtype)[length])
-        text = kept.view(f"S{f.length}" if chars.dtype == np.uint8 else f"<U{f.length}")[:, 0]
+        if ascii_str:  # (cut as bytes, then one cast of the copy to code points)
+            kept = kept.astype(np.uint32)
+        text = kept.view(f"S{f.length}" if kept.dtype == np.uint8 else f"<U{f.length}")[:, 0]
+        self._measured(f, length)
         return (np.strings.encode(text, "utf-8") if self.as_bytes and text.dtype.kind == "U" else text), filled
+
+    def _measured(self, f: FieldSpec, length: np.ndarray | int) -> None:
+        """Note the length of each value of text field *f* (where lengths are kept)."""
+        if self.lengths is not None:
+            self.lengths[f.attr] = length
 
 
 @functools.cache
@@ -171,17 +202,17 @@ class _Group:
     def read(self, block: _Block) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """(digits and not empty, all zeros, number) per field: ``(k, n)`` arrays; the
         number (meaningless where not digits) only for the fields in ``valued``."""
-        x = block.cols[self.positions]  # (k, length, n)
-        d = x - np.asarray(48, x.dtype)  # digit values; any other character wraps to >= 10
+        d = block.cols[self.positions]  # (k, length, n): a copy of its own
+        d -= np.asarray(48, d.dtype)  # digit values; any other character wraps to >= 10
         top = d.max(axis=1)
         ok = top < 10
         zeros = top == 0
         ok &= ~(zeros & self.optional[:, None])
         value = None
         if self.valued:
-            v = d if len(self.valued) == len(self.fields) else d[self.valued]
             # Horner's rule over the digits; int32 while the number fits (9 digits)
-            acc = v[:, 0].astype(np.int32 if self.length <= 9 else np.int64)
+            v = d if len(self.valued) == len(self.fields) else d[self.valued]
+            acc: np.ndarray = v[:, 0].astype(np.int32 if self.length <= 9 else np.int64)
             for j in range(1, self.length):
                 acc *= 10
                 acc += v[:, j]
@@ -201,9 +232,10 @@ def _groups(fields: list[FieldSpec]) -> list[_Group]:
 
 
 def _digit_column(f: FieldSpec, block: _Block, ok: np.ndarray, zeros: np.ndarray,
-                  value: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+                  value: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray]:
     """(values, valid) of digit field *f*: *ok* (digits, not an empty optional), *zeros*
-    (all zeros) and *value* (the number the digits spell) from its :class:`_Group`."""
+    (all zeros) and *value* (the number the digits spell) from its :class:`_Group`.
+    Values None: ``block.text(f)``, once every field's characters are final."""
     kind = f.kind
     if kind == "date":
         d = block.cols[f.start - 1:f.end].astype(np.int32) - 48
@@ -223,22 +255,28 @@ def _digit_column(f: FieldSpec, block: _Block, ok: np.ndarray, zeros: np.ndarray
         return out, ok
     if kind == "digits":
         if not ok.any():  # empty (or not digits) in every row
+            block._measured(f, 0)
             return np.zeros(len(ok), dtype=f"S{f.length}" if block.as_bytes else f"<U{f.length}"), ok
         if not ok.all():
             block.blank(f, ~ok)  # "" where empty or not digits
-        return block.text(f), ok
+            block._measured(f, np.where(ok, np.int32(f.length), np.int32(0)))
+        else:
+            block._measured(f, f.length)
+        return None, ok  # (block.text(f), made when every field's characters are final)
     assert value is not None
     return (value if ok.all() else np.where(ok, value, 0)), ok
 
 
-def _text_column(f: FieldSpec, block: _Block) -> tuple[np.ndarray, np.ndarray]:
-    """(values, valid) of text, D/C or reserve field *f* in *block*."""
+def _text_column(f: FieldSpec, block: _Block) -> tuple[np.ndarray | None, np.ndarray]:
+    """(values, valid) of text, D/C or reserve field *f* in *block* (values None:
+    ``block.text(f)``, as :meth:`_Block.stripped`)."""
     text, filled = block.stripped(f)
     if f.kind == "dc":
         if f.length == 1:  # one character: D or C (not a NUL, not a space)
             x = block.cols[f.start - 1]
             return text, (x == ord("D")) | (x == ord("C"))
-        return text, (text == block.lit("D")) | (text == block.lit("C"))
+        shown = block.text(f) if text is None else text
+        return text, (shown == block.lit("D")) | (shown == block.lit("C"))
     return text, filled
 
 
@@ -309,22 +347,27 @@ def batch_columns(batch: Batch, lay: RecordLayout, fields: list[FieldSpec], *, t
     rows = batch.rows(lay.type)
     plan = _plan_of(lay, fields)
     block = _Block(batch.chars[rows], text == "bytes", plan.spans)
-    read: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    read: dict[str, tuple[np.ndarray | None, np.ndarray]] = {}
     for g in plan.groups:  # digit fields, a group of one length at a time
         ok, zeros, value = g.read(block)
         for i, f in enumerate(g.fields):
             k = g.index[i]
             read[f.attr] = _digit_column(f, block, ok[i], zeros[i], None if k < 0 or value is None else value[k])
+    made: dict[str, tuple[np.ndarray | None, np.ndarray]] = {}
+    for f in fields:
+        made[f.attr] = read[f.attr] if f.attr in read else _text_column(f, block)
+    # every field's characters final (NULs written): the text columns, views of the block
     cols: dict[str, np.ndarray] = {}
     valid: dict[str, np.ndarray] = {}
     for f in fields:
-        cols[f.attr], valid[f.attr] = read[f.attr] if f.attr in read else _text_column(f, block)
+        values, valid[f.attr] = made[f.attr]
+        cols[f.attr] = block.text(f) if values is None else values
     for name, amount, dc in plan.signed:
         value = cols[amount.attr]
         sign = block.cols[dc.start - 1] == ord("C")
         cols[name] = np.where(sign, -value, value)
         valid[name] = valid[amount.attr]
-    return ColumnBatch(batch.lines[rows], cols, valid)
+    return ColumnBatch(batch.lines[rows], cols, valid, block.lengths or {})
 
 
 def iter_columns(source: Source, record_type: str, *, spec: MessageSpec | None = None,
@@ -361,7 +404,8 @@ def columns(source: Source, record_type: str, *, spec: MessageSpec | None = None
     # Each batch's columns are views into that batch's characters, so they are copied out
     # batch by batch into one array per column. Where the input's size is known, the arrays
     # are made for as many rows as it can hold (pages never written take no memory) and cut
-    # to the rows read at the end: one copy, and the peak about the result's size. An ASCII
+    # to the rows read at the end: one copy, and the peak at most the result's size (less where
+    # a column's rows are all zero bytes: see _Growing). An ASCII
     # batch is read as bytes (no cast of its block to code points) and its text widened
     # straight into the str columns (a byte is the character's code point).
     if text not in ("str", "bytes"):
@@ -417,30 +461,51 @@ def _size_of(source: Source) -> int | None:
 class _Growing:
     """One column of :func:`columns`, filled a batch at a time (see there).
 
-    Its rows live in an anonymous memory map of their own, not in numpy's allocator: numpy
-    asks the kernel for huge pages on big arrays, and where the kernel must first compact
-    memory to find them (``defrag=madvise``, the default) the first touch of a 700 MB
-    table cost 1.3-2.0 s of system time against 0.5 s in ordinary pages (issue 26)."""
+    Its rows live in a private anonymous memory map of their own, not in numpy's
+    allocator: numpy asks the kernel for huge pages on big arrays, and a huge page's first
+    touch cost 1.3-2.0 s of system time for a 700 MB table against 0.35 s in ordinary
+    pages (issue 26; a shared map, as ``mmap.mmap(-1, n)`` makes by default, 0.5 s). Its
+    pages are taken a stretch ahead of the rows written, all in one call
+    (``MADV_POPULATE_WRITE``, Linux 5.14): one system call instead of a page fault per
+    4 kB page, about 0.23 s for the same table."""
 
     def __init__(self, dtype: np.dtype, rows: int | None) -> None:
         self.dtype = dtype
         self.n = 0
         self._map: mmap.mmap | None = None
+        self._ready = 0  # bytes of the map whose pages are taken
         self.values = self._new(rows if rows is not None else 1 << 16)
 
     def _new(self, rows: int) -> np.ndarray:
         """Room for *rows* rows (its pages taken only when written)."""
         size = rows * self.dtype.itemsize
+        self._ready = 0
         if size < _MAPPED or not size:
             self._map = None
             return np.empty(rows, dtype=self.dtype)
-        self._map = mmap.mmap(-1, size)
+        self._map = _private_map(size)
         return np.frombuffer(self._map, dtype=self.dtype)
+
+    def _take_pages(self, end: int, ahead: int) -> None:
+        """Have the map's pages up to byte *end* taken, and *ahead* bytes more (what a
+        few batches will write), with one call (see the class doc)."""
+        global _POPULATE
+        if self._map is None or end <= self._ready or _POPULATE is None:
+            return
+        start = self._ready - self._ready % mmap.PAGESIZE
+        stop = min(len(self._map), end + ahead)
+        try:
+            self._map.madvise(_POPULATE, start, stop - start)
+        except (OSError, ValueError):  # (an older kernel: pages taken as they are written)
+            _POPULATE = None
+            return
+        self._ready = stop
 
     def _move(self, dtype: np.dtype, rows: int) -> None:
         """Copy the rows filled to room for *rows* rows of *dtype*."""
         old, self.dtype = self.values, dtype
         self.values = self._new(rows)
+        self._take_pages(self.n * dtype.itemsize, 0)
         self.values[:self.n] = old[:self.n]
 
     def add(self, part: np.ndarray) -> None:
@@ -451,12 +516,24 @@ class _Growing:
             np.result_type(self.dtype, part.dtype)
         if dtype != self.dtype or end > len(self.values):  # (text of a batch with longer values)
             self._move(dtype, max(end, 2 * len(self.values)) if end > len(self.values) else len(self.values))
+        if self._map is not None and part.flags.c_contiguous and not part.view(np.uint8).any():
+            # all zero bytes (an empty text column, zero amounts): the map's pages after the
+            # rows written are still the kernel's zero pages -- nothing to write, and pages
+            # wholly inside these rows are never taken (they read as zeros)
+            whole = end * self.dtype.itemsize
+            self._ready = max(self._ready, whole - whole % mmap.PAGESIZE)
+            self.n = end
+            return
+        self._take_pages(end * self.dtype.itemsize, _AHEAD * len(part) * self.dtype.itemsize)
         if widen:
             width, have = self.dtype.itemsize // 4, part.itemsize
             codes = self.values.view(np.uint32).reshape(-1, width)[self.n:end]
-            if have:
-                codes[:, :have] = part[:, None].view(np.uint8)  # (n, have): a byte per character
-            codes[:, have:] = 0
+            if have == width:  # (both made contiguous: one cast of all the bytes, not one per row)
+                codes.reshape(-1)[:] = np.ascontiguousarray(part).view(np.uint8)
+            else:
+                if have:
+                    codes[:, :have] = part[:, None].view(np.uint8)  # (n, have): a byte per character
+                codes[:, have:] = 0
         else:
             self.values[self.n:end] = part
         self.n = end
@@ -481,3 +558,17 @@ class _Growing:
 
 #: columns of at least this many bytes are kept in a memory map of their own (see _Growing)
 _MAPPED = 1 << 22
+
+#: batches' worth of a column's pages taken ahead of its rows (see _Growing)
+_AHEAD = 8
+
+#: madvise's MADV_POPULATE_WRITE (Linux; None where it is not known or fails)
+_POPULATE: int | None = getattr(mmap, "MADV_POPULATE_WRITE", 23 if sys.platform == "linux" else None)
+
+
+def _private_map(size: int) -> mmap.mmap:
+    """*size* bytes of anonymous memory, private to the process where the platform says
+    so (the default anonymous map is shared: its pages cost more to take)."""
+    if hasattr(mmap, "MAP_PRIVATE") and hasattr(mmap, "MAP_ANONYMOUS"):
+        return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    return mmap.mmap(-1, size)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .batches import date_ordinal
+from .batches import date_ordinal, unique_ints
 
 #: the top of a position's range that allows any character
 _ANY = -1
@@ -81,11 +81,12 @@ class RowForm:
                 self._bounds[dtype] = (self.lo.astype(dtype), (hi - self.lo).astype(dtype))
         return self._bounds[dtype]
 
-    def fits(self, chars: np.ndarray) -> np.ndarray:
+    def fits(self, chars: np.ndarray, sample: bool = False) -> np.ndarray:
         """Which rows of *chars* (``(n, width)`` unsigned character codes, every line
         that long) the layout's pattern fully matches. Each check goes over the rows
-        still in the running (a sample of the ranged positions first: a line of another
-        layout mostly fails there)."""
+        still in the running; with *sample*, a sample of the ranged positions first (for
+        lines of another layout, which mostly fail there; lines of the layout's own type
+        mostly fit, and the sample would only cost)."""
         n = len(chars)
         bounds = self._bounds_of(chars.dtype) if chars.shape[1] == self.width else None
         if bounds is None or n == 0:
@@ -102,10 +103,11 @@ class RowForm:
                 sub = sub[at]
 
         # a character below its range wraps round to above the span (unsigned)
-        s = self.sample
-        bad = (sub[:, s] - lo[s]) > span[s]
-        if bad.any():
-            keep(~bad.any(axis=1))
+        if sample:
+            s = self.sample
+            bad = (sub[:, s] - lo[s]) > span[s]
+            if bad.any():
+                keep(~bad.any(axis=1))
         if len(sub):
             bad = (sub - lo) > span
             if bad.any():
@@ -115,7 +117,10 @@ class RowForm:
             keep(((c == 68) | (c == 67) | (c == 32)).all(axis=1))
         # (dates and times are digits by now)
         if self.dates.size and len(sub):
-            keep(dates_ok(sub[:, self.dates].astype(np.int16).reshape(len(sub), -1, 8) - 48).all(axis=1))
+            if sub.dtype == np.uint8:
+                keep(_digit_dates_ok(sub[:, self.dates]).all(axis=1))
+            else:
+                keep(dates_ok(sub[:, self.dates].astype(np.int16).reshape(len(sub), -1, 8) - 48).all(axis=1))
         if self.times.size and len(sub):
             d = sub[:, self.times].astype(np.int16).reshape(len(sub), -1, 4) - 48
             keep(((d[..., 0] * 10 + d[..., 1] <= 23) & (d[..., 2] * 10 + d[..., 3] <= 59)).all(axis=1))
@@ -124,6 +129,13 @@ class RowForm:
         out = np.zeros(n, dtype=bool)
         out[rows] = True
         return out
+
+
+def _digit_dates_ok(chars: np.ndarray) -> np.ndarray:
+    """:func:`dates_ok` of ASCII digit characters as they are (``(n, 8 * k)`` codes,
+    every one 0-9), per row and date (``(n, k)``): no round trip through digit values."""
+    v, ok = date_ordinal(np.ascontiguousarray(chars).reshape(-1, 8))
+    return np.asarray(ok | (v == 0)).reshape(len(chars), -1)  # (v == 0: 00000000)
 
 
 def dates_ok(d: np.ndarray) -> np.ndarray:
@@ -166,7 +178,7 @@ def distinct(own: np.ndarray | None, bits: list[np.ndarray], n: int) -> tuple[li
         for b, w in zip(bits, weights.tolist()):
             code[b] += w
         code[~own] = -1
-        keys, which = np.unique(code, return_inverse=True)
+        keys, which = unique_ints(code, return_inverse=True)  # (a few bits: by a table, no sort)
         combos = [None if k < 0 else [bool(k >> j & 1) for j in range(len(bits))] for k in keys.tolist()]
     else:
         rows, which = np.unique(np.column_stack([~own, *bits]), axis=0, return_inverse=True)
@@ -182,6 +194,6 @@ def fits_among(forms: list[RowForm], chars: np.ndarray, rows: np.ndarray) -> lis
     out = []
     for form in forms:
         fit = np.zeros(len(chars), dtype=bool)
-        fit[at] = form.fits(sub)
+        fit[at] = form.fits(sub, sample=True)
         out.append(fit)
     return out
