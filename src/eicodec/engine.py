@@ -408,10 +408,9 @@ class _Run:
                 room[n:n + len(extra)] = extra  # (after the batch's rows: no copy of them)
                 chars = room[:n + len(extra)].view()
                 chars.flags.writeable = False
-            elif extra.dtype != chars.dtype:
-                chars, extra = chars.astype(np.uint32), extra.astype(np.uint32)
-                chars = np.concatenate([chars, extra])
             else:
+                if extra.dtype != chars.dtype:
+                    chars, extra = chars.astype(np.uint32), extra.astype(np.uint32)
                 chars = np.concatenate([chars, extra])
             ext_ok = np.concatenate([ext_ok, np.array(pl.context_ok, bool)])
             ext_lines = np.concatenate([ext_lines, np.array(pl.context_lines, np.int64)])
