@@ -491,8 +491,7 @@ class View:
             idx = self.rows if t == self.record else self.anc[t]
             # column-major (n, length): reductions over a field's characters (all digits,
             # all blank, differs) then run across all rows at once, not row by row
-            found = self.memo[key] = np.ascontiguousarray(
-                np.take(self.all_chars[:, f.start - 1:f.end], idx, axis=0).T).T
+            found = self.memo[key] = np.ascontiguousarray(self.all_chars[idx, f.start - 1:f.end].T).T
         return f, found  # type: ignore[return-value]
 
 
