@@ -364,3 +364,19 @@ def test_a_batch_read_as_bytes_has_room_after_its_rows() -> None:
         assert not b.chars.flags.writeable and b.room.flags.writeable
         b.room[len(b):] = ord("Z")  # (the room only)
         assert (b.chars != ord("Z")).any(axis=1).all()
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 128, 129, 1000])
+def test_column_major_of_chosen_rows_is_their_transpose(n: int) -> None:
+    """The engine's column-major blocks: the transpose of the rows it chose (seeded rows,
+    across the copy's 128-row pieces), with and without a row choice."""
+    import numpy as np
+
+    from eicodec.batches import column_major
+
+    rng = np.random.default_rng(n)
+    full = rng.integers(0, 256, (max(n, 1) * 2, 362), dtype=np.uint8)[:, :360]  # (a strided view, as a batch's)
+    rows = np.sort(rng.choice(len(full), n, replace=False))
+    got = column_major(full, rows=rows)
+    assert got.flags.c_contiguous and np.array_equal(got, full[rows].T)
+    assert np.array_equal(column_major(full[rows]), full[rows].T)

@@ -32,7 +32,7 @@ import numpy as np
 
 from .batches import unique_ints
 from .layouts import MessageSpec
-from .reader import _looks_like_content, fingerprint_bytes
+from .reader import _looks_like_content, fingerprint_path
 
 if TYPE_CHECKING:
     from .batches import Batch
@@ -256,11 +256,7 @@ class FileFingerprint:
     def __call__(self) -> str:
         if stamp_of(self.path) != self.stamp:
             return ""
-        try:
-            with open(self.path, "rb") as fh:
-                found = fingerprint_bytes(iter(lambda: fh.read(1 << 16), b""))
-        except OSError:
-            return ""
+        found = fingerprint_path(self.path)
         return found if stamp_of(self.path) == self.stamp else ""
 
 

@@ -163,14 +163,19 @@ class Outcomes(Mapping[int, Outcome]):
         self._index: dict[tuple[str, str, tuple[str, ...]], int] = {}
         self._cursor = 0
 
-    def put(self, line: int, record_type: str, verdict: Verdict, codes: tuple[str, ...]) -> None:
-        _check_line(line)
+    def _id(self, record_type: str, verdict: Verdict, codes: tuple[str, ...]) -> int:
+        """The index of a combination (added when new; the indices widened to hold it)."""
         key = (record_type, verdict._value_, codes)
         i = self._index.get(key)
         if i is None:
             i = self._index[key] = len(self._combos)
             self._combos.append((record_type, verdict, codes))
             self._which = _wide_enough(self._which, i)
+        return i
+
+    def put(self, line: int, record_type: str, verdict: Verdict, codes: tuple[str, ...]) -> None:
+        _check_line(line)
+        i = self._id(record_type, verdict, codes)
         lines = self._lines
         if not lines or line > lines[-1]:  # (lines mostly come in order)
             lines.append(line)
@@ -194,16 +199,8 @@ class Outcomes(Mapping[int, Outcome]):
             for line, k in zip(np.asarray(lines).tolist(), np.asarray(which).tolist()):
                 self.put(line, *combos[k])
             return
-        ids = []
-        for t, verdict, codes in combos:
-            key = (t, verdict._value_, codes)
-            i = self._index.get(key)
-            if i is None:
-                i = self._index[key] = len(self._combos)
-                self._combos.append((t, verdict, codes))
-            ids.append(i)
+        ids = [self._id(*combo) for combo in combos]
         self._lines.frombytes(_line_bytes(lines))
-        self._which = _wide_enough(self._which, max(ids))
         self._which.frombytes(np.asarray(ids, self._which.typecode)[np.asarray(which, np.intp)].tobytes())
 
     def _find(self, line: object) -> int:

@@ -90,6 +90,16 @@ def fingerprint_bytes(chunks: Iterable[bytes]) -> str:
     return fingerprint_of(crc, size)
 
 
+def fingerprint_path(path: str | os.PathLike[str]) -> str:
+    """The fingerprint of the file at *path*, read 64 kB at a time; ``""`` when it cannot
+    be read (the reader says what is wrong with it)."""
+    try:
+        with open(path, "rb") as fh:
+            return fingerprint_bytes(iter(lambda: fh.read(1 << 16), b""))
+    except OSError:
+        return ""
+
+
 class RecordStream:
     """An open EI input: ``info`` (encoding, spec) plus the records, streamed.
 

@@ -43,7 +43,7 @@ from .findings import Outcome, Report, Status, Verdict, fingerprint_records
 from .layouts import KEY_RUBRICS, MessageSpec, ReturnFields, all_specs, spec_of_layout
 from .model import Declaration, Record, record_class
 from .outputs import atomic_output
-from .reader import RecordStream, Source, _looks_like_content, build_tree, fingerprint_bytes
+from .reader import RecordStream, Source, _looks_like_content, build_tree, fingerprint_bytes, fingerprint_path
 from .rules import RuleSet, answer_for, rules_for
 from .writer import CRLF, render_records, trailer_from_counts
 
@@ -1262,11 +1262,7 @@ def _fingerprint(source: Source) -> str:
     if isinstance(source, (bytes, bytearray, memoryview)):
         return fingerprint_bytes([bytes(source)])
     if isinstance(source, (str, os.PathLike)):
-        try:
-            with open(source, "rb") as fh:
-                return fingerprint_bytes(iter(lambda: fh.read(1 << 20), b""))
-        except OSError:
-            return ""  # (the reader says what is wrong with it)
+        return fingerprint_path(source)
     read = source.read
     return fingerprint_bytes(iter(lambda: read(1 << 20), b""))
 
