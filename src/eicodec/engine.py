@@ -38,6 +38,7 @@ from .kinds import (
     aligned_left,
     child_sum_stated,
     field_message,
+    fuse,
     keys_of,
     make_previous,
     pairing_keys,
@@ -247,6 +248,9 @@ class _Run:
         # (the first pass hashes the file: its key in the history, see eicodec.history.file_key)
         self.digest = hashlib.sha256() if self.file_rules and known is None else None
         self.needs = {i: self._foreign(r) for i, r in self.checks}
+        # rules of one family of kinds read through one view: checked at once (kinds.Fused)
+        self.fused = fuse(spec, ((i, r, (r.record, self.needs[i])) for i, r in self.checks
+                                 if r.kind not in SIBLING_KINDS))
         self.subtree = SubtreeConditions(spec, self.checks)  # rules with conditions on records under theirs
         self.sums = ChildSums(spec, self.checks)  # rules on the sum of the records under theirs
         # sibling rules: per depth of the tree, the last record at that depth read so far
@@ -778,8 +782,9 @@ class _Run:
             return
         if rule.kind in SIBLING_KINDS:
             view.previous = self._previous(rule, batch, pl, chars, rows)  # type: ignore[attr-defined]
-        fails = CHECKS[rule.kind](rule, view)
-        if not fails.any():
+        group = self.fused.get(i)
+        fails = CHECKS[rule.kind](rule, view) if group is None else group.fails(i, view)
+        if fails is None or not fails.any():
             return
         failing = np.flatnonzero(fails)
         rubric = rule.reported_rubric

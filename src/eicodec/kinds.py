@@ -499,10 +499,11 @@ class View:
               ) -> tuple[np.ndarray, np.ndarray]:
         """:func:`typed` of field *rubric* (of *record*, or the type that holds it), worked
         out once for these rows (callers do not change the arrays)."""
-        key = ("typed", rubric, record, signed)
+        t = self.source(rubric, record)
+        # (keyed by the type read: a rule naming its own record type shares the value)
+        key = ("typed", rubric, t, signed)
         found = self.memo.get(key)
         if found is None:
-            t = self.source(rubric, record)
             idx = self.anc.get(t) if t != self.record else None
             if idx is not None and self.n > 1 and idx[0] == idx[-1] and bool((idx == idx[0]).all()):
                 # one record for every row (the header): its value, worked out once
@@ -511,9 +512,19 @@ class View:
                 value, ok = one.typed(rubric, record, signed)
                 found = (np.broadcast_to(value, self.n), np.broadcast_to(ok, self.n))
             else:
-                f, fc = self.field(rubric, record)
-                found = typed(f, fc, signed, self, None if record is None else t)
+                f, fc = self.field(rubric, t)
+                found = typed(f, fc, signed, self, t)  # (a D/C field lies in its amount's record)
             self.memo[key] = found
+        return found  # type: ignore[return-value]
+
+    def filled(self, rubric: str, record: str | None = None) -> np.ndarray:
+        """:func:`filled` of field *rubric* (of *record*, or the type that holds it), worked
+        out once for these rows (callers do not change the array)."""
+        t = self.source(rubric, record)
+        key = ("filled", t, rubric)
+        found = self.memo.get(key)
+        if found is None:
+            found = self.memo[key] = filled(*self.field(rubric, t))
         return found  # type: ignore[return-value]
 
 
@@ -580,7 +591,7 @@ def field_test(view: View, c: Condition) -> np.ndarray:
         return ok
     f, fc = view.field(c.rubric, c.record)
     if c.filled is not None:
-        ok &= filled(f, fc) == c.filled
+        ok &= view.filled(c.rubric, c.record) == c.filled
     if c.equals is not None:
         ok &= value_in(f, fc, c.equals)
     if c.not_equals is not None:
@@ -625,12 +636,11 @@ _COMPARE: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
 # ------------------------------------------------------------------ the kinds
 
 def k_required(rule: Rule, view: View) -> np.ndarray:
-    f, fc = view.field(rule.rubrics[0])
-    return np.asarray(when(rule, view) & ~filled(f, fc))
+    return np.asarray(when(rule, view) & ~view.filled(rule.rubrics[0]))
 
 
 def k_filled_together(rule: Rule, view: View) -> np.ndarray:
-    marks = np.stack([filled(*view.field(r)) for r in rule.rubrics], axis=1)
+    marks = np.stack([view.filled(r) for r in rule.rubrics], axis=1)
     return when(rule, view) & marks.any(axis=1) & ~marks.all(axis=1)
 
 
@@ -656,8 +666,8 @@ def _first_against_others(rule: Rule, view: View, *, equal: bool) -> np.ndarray:
     the others (``equal=False``) or equals one of them (``equal=True``)."""
     parts = [view.field(r) for r in rule.rubrics]
     all_filled = np.ones(view.n, bool)
-    for f, fc in parts:
-        all_filled &= filled(f, fc)
+    for r in rule.rubrics:
+        all_filled &= view.filled(r)
     hit = np.zeros(view.n, bool)
     for _, fc in parts[1:]:
         differ = _differ(parts[0][1], fc)
@@ -727,14 +737,13 @@ def k_record_absent(rule: Rule, view: View) -> np.ndarray:
 
 
 def k_empty(rule: Rule, view: View) -> np.ndarray:
-    f, fc = view.field(rule.rubrics[0])
-    return np.asarray(when(rule, view) & filled(f, fc))
+    return np.asarray(when(rule, view) & view.filled(rule.rubrics[0]))
 
 
 def k_any_filled(rule: Rule, view: View) -> np.ndarray:
     some = np.zeros(view.n, bool)
     for r in rule.rubrics:
-        some |= filled(*view.field(r))
+        some |= view.filled(r)
     return when(rule, view) & ~some
 
 
@@ -977,3 +986,185 @@ def make_previous(rule: Rule, spec: MessageSpec, chars: np.ndarray, types: np.nd
     c: Condition = rule.params["previous"]
     t = c.record or rule.record or ""
     return Previous(View(spec, t, chars, np.arange(len(chars)), {}, today), types, known)
+
+
+# ------------------------------------------------------------------ rules of one kind at once
+# (issue #26, stop 32: kept apart to ease merging)
+#
+# A record type with many rules of one kind costs a kernel call per rule and batch, each
+# with its own numpy calls on a few thousand rows (GZ321's 04 has 36 required/empty
+# rules, its 06, 16 and 17 seven to nine equal_to_ancestor rules each). The engine checks
+# the rules of one family of kinds that it reads through one view at once (:class:`Fused`):
+# their fields gathered side by side, one comparison for all, and a rule's own work only
+# where it fails. The failing rows are those of the kinds one by one
+# (tests/test_fused.py compares them).
+
+#: kind -> the family of kinds checked at once
+FUSED_FAMILIES = {"required": "filled", "empty": "filled", "equal_to_ancestor": "ancestor"}
+
+
+def own_chars(view: View, positions: np.ndarray) -> np.ndarray:
+    """``(len(positions), n)``: the characters at *positions* (0-based) of the view's own
+    rows, column-major."""
+    if view.cols is not None:
+        return view.cols[positions]
+    rows = view.sub if view.sub is not None else view.all_chars[view.rows]
+    return np.ascontiguousarray(rows[:, positions].T)
+
+
+def ancestor_chars(view: View, record: str, fields: list[FieldSpec]) -> tuple[np.ndarray, list[int]]:
+    """(the characters of *fields* of the ancestor of type *record* of every row,
+    column-major and side by side; where each field starts in them). Each field is kept
+    in the view's memo as :meth:`View.field` would read it (the other rules share it)."""
+    positions = np.array([p for f in fields for p in range(f.start - 1, f.end)], np.intp)
+    starts = np.cumsum([0] + [f.length for f in fields]).tolist()
+    # (whole rows gathered at once, then the columns: a gather per field costs more)
+    block = np.ascontiguousarray(view.all_chars[view.anc[record]][:, positions].T)
+    for f, b, e in zip(fields, starts, starts[1:]):
+        view.memo.setdefault(("field", record, f.rubric), block[b:e].T)
+    return block, starts
+
+
+class _Filled:
+    """``required`` and ``empty`` rules: every field they name tested for a value at once,
+    and every rule's conditions with it."""
+
+    def __init__(self, spec: MessageSpec, record: str, rules: list[Rule]) -> None:
+        self.rules = rules
+        self.record = record
+        lay = spec.records[record]
+        self.fields = list({r.rubrics[0]: lay.by_rubric[r.rubrics[0]] for r in rules
+                            if owner(spec, r.rubrics[0]) == record}.values())
+        self.positions = np.array([p for f in self.fields for p in range(f.start - 1, f.end)], np.intp)
+        # (a number's blank characters: "0" and " "; a text's: " " twice)
+        self.blank = np.array([_ZERO if f.type == "N" else _SPACE for f in self.fields for _ in range(f.length)],
+                              np.uint32)[:, None]
+        ends = np.cumsum([f.length for f in self.fields]).tolist()
+        self.spans = list(zip([0, *ends[:-1]], ends))
+        self.required = np.array([r.kind == "required" for r in rules], bool)[:, None]
+        conditions = list(dict.fromkeys(r.when for r in rules))
+        self.conditions = [next(r for r in rules if r.when == c) for c in conditions]  # (a rule of each)
+        self.condition_of = [conditions.index(r.when) for r in rules]
+
+    def __call__(self, view: View) -> list[np.ndarray | None]:
+        n = view.n
+        if self.fields and ("filled", self.record, self.fields[-1].rubric) not in view.memo:
+            chars = own_chars(view, self.positions)
+            some = (chars != _SPACE) & (chars != self.blank.astype(chars.dtype))
+            out = np.empty((len(self.fields), n), bool)
+            for k, (f, (b, e)) in enumerate(zip(self.fields, self.spans)):
+                np.logical_or.reduce(some[b:e], axis=0, out=out[k])
+                view.memo.setdefault(("filled", self.record, f.rubric), out[k])
+        marks = np.empty((len(self.rules), n), bool)
+        for k, r in enumerate(self.rules):
+            marks[k] = view.filled(r.rubrics[0])
+        marks ^= self.required  # (a required field fails where it is not filled)
+        held = np.empty((len(self.conditions), n), bool)
+        for k, r in enumerate(self.conditions):
+            held[k] = when(r, view)
+        marks &= held[self.condition_of]
+        some_fail = marks.any(axis=1).tolist()
+        return [marks[k] if some_fail[k] else None for k in range(len(self.rules))]
+
+
+class _Ancestors:
+    """``equal_to_ancestor`` rules: their fields and their ancestors' side by side,
+    compared at once; a rule's conditions only where it finds a difference."""
+
+    def __init__(self, spec: MessageSpec, record: str, rules: list[Rule], extra: Iterable[tuple[str, str]] = ()
+                 ) -> None:
+        self.rules = rules
+        self.alone: list[int] = []  # (one by one: fields of other widths, or not of these records)
+        lay = spec.records[record]
+        groups: dict[str, tuple[list[int], list[FieldSpec], list[FieldSpec]]] = {}
+        for j, r in enumerate(rules):
+            a = str(r.params["ancestor"])
+            mine = lay.by_rubric.get(r.rubrics[0]) if owner(spec, r.rubrics[0]) == record else None
+            theirs = spec.records[a].by_rubric.get(str(r.params["ancestor_rubric"])) if a != record else None
+            if mine is None or theirs is None or mine.length != theirs.length:
+                self.alone.append(j)
+                continue
+            js, own, anc = groups.setdefault(a, ([], [], []))
+            js.append(j)
+            own.append(mine)
+            anc.append(theirs)
+        self.groups = []
+        for a, (js, own, anc) in groups.items():
+            # other fields of the same ancestor that rules on these rows read: gathered with them
+            more = [spec.records[a].by_rubric[rub] for t, rub in dict.fromkeys(extra)
+                    if t == a and rub in spec.records[a].by_rubric and all(f.rubric != rub for f in anc)]
+            positions = np.array([p for f in own for p in range(f.start - 1, f.end)], np.intp)
+            self.groups.append((a, js, positions, anc + more))
+
+    def __call__(self, view: View) -> list[np.ndarray | None]:
+        out: list[np.ndarray | None] = [None] * len(self.rules)
+        for j in self.alone:
+            out[j] = k_equal_to_ancestor(self.rules[j], view)
+        for a, js, positions, fields in self.groups:
+            theirs, starts = ancestor_chars(view, a, fields)
+            width = len(positions)
+            differ = own_chars(view, positions) != theirs[:width]
+            where = differ.any(axis=1).tolist()
+            for j, b, e in zip(js, starts, starts[1:]):
+                if any(where[b:e]):
+                    out[j] = np.asarray(when(self.rules[j], view) & np.logical_or.reduce(differ[b:e], axis=0))
+        return out
+
+
+class Fused:
+    """Rules (engine index, rule) of one family of kinds (:data:`FUSED_FAMILIES`) on one
+    record type that the engine reads through the same view: :meth:`fails` gives a
+    rule's failing rows as its kind would, worked out for all of them at the first
+    asked (once per view)."""
+
+    def __init__(self, spec: MessageSpec, family: str, members: list[tuple[int, Rule]],
+                 extra: Iterable[tuple[str, str]] = ()) -> None:
+        self.at = {i: k for k, (i, _) in enumerate(members)}
+        self._key = ("fused", family, tuple(self.at))
+        record = str(members[0][1].record)
+        rules = [r for _, r in members]
+        self._check: Callable[[View], list[np.ndarray | None]] = (
+            _Filled(spec, record, rules) if family == "filled" else _Ancestors(spec, record, rules, extra))
+
+    def fails(self, i: int, view: View) -> np.ndarray | None:
+        """Rule *i*'s failing rows of *view* (None: none fails)."""
+        got = view.memo.get(self._key)
+        if got is None:
+            got = view.memo[self._key] = self._check(view)
+        return cast("list[np.ndarray | None]", got)[self.at[i]]
+
+
+def reads_of(spec: MessageSpec, rule: Rule) -> set[tuple[str, str]]:
+    """(record type, rubric) of the fields of other record types than its own that *rule*
+    reads (its ancestor's, conditions', compared fields)."""
+    out: set[tuple[str, str]] = set()
+    if "ancestor" in rule.params:
+        out.add((str(rule.params["ancestor"]), str(rule.params["ancestor_rubric"])))
+    for c in rule.when:
+        if c.rubric is not None and c.under is None:
+            out.add((c.record or owner(spec, c.rubric) or "", c.rubric))
+    other = rule.params.get("other")
+    for o in other if isinstance(other, list) else [other]:
+        if isinstance(o, Mapping):
+            out.add((str(o.get("record") or owner(spec, o["rubric"]) or ""), str(o["rubric"])))
+    return {(t, rub) for t, rub in out if t != rule.record and t != spec.header}
+
+
+def fuse(spec: MessageSpec, checks: Iterable[tuple[int, Rule, object]]) -> dict[int, Fused]:
+    """The rules of *checks* (engine index, rule, the key of the view the engine reads
+    it through) that are checked together: rule index -> its :class:`Fused` (families
+    of one rule are left to their kind)."""
+    checks = list(checks)
+    groups: dict[tuple[str, object], list[tuple[int, Rule]]] = {}
+    reads: dict[object, set[tuple[str, str]]] = {}
+    for i, r, key in checks:
+        reads.setdefault(key, set()).update(reads_of(spec, r))
+        family = FUSED_FAMILIES.get(r.kind)
+        if family is not None and r.record in spec.records:
+            groups.setdefault((family, key), []).append((i, r))
+    out: dict[int, Fused] = {}
+    for (family, key), members in groups.items():
+        if len(members) > 1:
+            fused = Fused(spec, family, members, sorted(reads[key]))
+            out.update((i, fused) for i, _ in members)
+    return out
