@@ -427,6 +427,14 @@ class _Run:
         file's), to be put back afterwards."""
         walker = self.walker
         self.known, self.repeats_only, self.walker = known, True, Walker(self.grammar)
+
+        def some(found: dict[Any, np.ndarray], key: object) -> bool:
+            return len(found.get(key, ())) > 0
+
+        # (a rule none of whose keys repeats finds nothing: not looked at)
+        self.repeat_checks = [(i, r) for i, r in self.repeat_checks if (
+            some(known.credited, i) if r.kind == "credit_pairing" else
+            some(known.dups, i) or (i in self.whole_by_id and some(known.ids, r.record)))]
         if headerless:
             self.walker.assume_header()
         return walker
