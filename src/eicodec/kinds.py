@@ -1018,8 +1018,10 @@ def ancestor_chars(view: View, record: str, fields: list[FieldSpec]) -> tuple[np
     in the view's memo as :meth:`View.field` would read it (the other rules share it)."""
     positions = np.array([p for f in fields for p in range(f.start - 1, f.end)], np.intp)
     starts = np.cumsum([0] + [f.length for f in fields]).tolist()
-    # (whole rows gathered at once, then the columns: a gather per field costs more)
-    block = np.ascontiguousarray(view.all_chars[view.anc[record]][:, positions].T)
+    # (the span of the rows that holds them gathered at once, then the columns: a
+    # gather per field costs more)
+    lo, hi = int(positions.min()), int(positions.max()) + 1
+    block = view.all_chars[view.anc[record], lo:hi].T[positions - lo]
     for f, b, e in zip(fields, starts, starts[1:]):
         view.memo.setdefault(("field", record, f.rubric), block[b:e].T)
     return block, starts
