@@ -1000,7 +1000,7 @@ def make_previous(rule: Rule, spec: MessageSpec, chars: np.ndarray, types: np.nd
 # (tests/test_fused.py compares them).
 
 #: kind -> the family of kinds checked at once
-FUSED_FAMILIES = {"required": "filled", "empty": "filled", "equal_to_ancestor": "ancestor"}
+FUSED_FAMILIES = {"required": "filled", "empty": "filled", "equal_to_ancestor": "ancestor", "compare": "compare"}
 
 
 def own_chars(view: View, positions: np.ndarray) -> np.ndarray:
@@ -1113,6 +1113,89 @@ class _Ancestors:
         return out
 
 
+_DATE_WEIGHTS = np.array([10_000_000, 1_000_000, 100_000, 10_000, 1000, 100, 10, 1], np.float64)
+_MOST_DAYS = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int64)
+
+
+def dates_at_once(chars: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`typed` of ``m`` date fields at once: *chars* ``(m, 8, n)`` ASCII, each field's
+    eight characters column-major; (CCYYMMDD values, has a date) ``(m, n)``, as
+    :func:`eicodec.batches.date_ordinal` and :func:`typed` give them field by field."""
+    ok = ((chars >= _ZERO) & (chars <= _ZERO + 9)).all(axis=1)
+    zeros = (chars == _ZERO).all(axis=1)
+    v = (_DATE_WEIGHTS @ chars.astype(np.float64)).astype(np.int64) - _ZERO * 11_111_111
+    md = v % 10000
+    m, d = md // 100, md % 100
+    good_m = (m >= 1) & (m <= 12)
+    ok &= good_m & (d >= 1) & (d <= _MOST_DAYS[np.where(good_m, m, 0)]) & (v >= 10000)
+    leap_day = np.nonzero(ok & (m == 2) & (d == 29))
+    if len(leap_day[0]):
+        y = v[leap_day] // 10000
+        ok[leap_day] = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
+    return v, ok & ~zeros
+
+
+class _Compare:
+    """``compare`` rules: the dates of these rows they read parsed at once (kept as
+    :meth:`View.typed` keeps them), then the rules of one operator compared at once."""
+
+    def __init__(self, spec: MessageSpec, record: str, rules: list[Rule]) -> None:
+        self.rules = rules
+        self.record = record
+        # (rule, left rubric, right: (rubric, record) or None for today, signed)
+        self.pairs: dict[str, list[tuple[int, str, tuple[str, str | None] | None, bool]]] = {}
+        dates: dict[tuple[str, str], FieldSpec] = {}
+        for j, r in enumerate(rules):
+            signed = bool(r.params.get("signed", False))
+            others = r.params["other"]
+            for o in others if isinstance(others, list) else [others]:
+                right = None if o == "today" else (str(o["rubric"]), o.get("record"))
+                self.pairs.setdefault(str(r.params["op"]), []).append((j, r.rubrics[0], right, signed))
+                for rub, rec in ((r.rubrics[0], None), right or ("", None)):
+                    t = rec or owner(spec, rub)
+                    f = spec.records[t].by_rubric.get(rub) if t in spec.records else None
+                    if t is not None and f is not None and f.kind == "date" and f.length == 8:
+                        dates[(t, rub)] = f
+        self.own_dates = [f for (t, _), f in dates.items() if t == record]
+        self.own_positions = np.array([p for f in self.own_dates for p in range(f.start - 1, f.end)], np.intp)
+
+    def _dates(self, view: View) -> None:
+        """The view's own date fields that the rules read, parsed at once."""
+        if len(self.own_dates) < 2 or ("typed", self.own_dates[-1].rubric, self.record, False) in view.memo:
+            return
+        chars = own_chars(view, self.own_positions)
+        if chars.dtype != np.uint8:
+            return  # (wider characters: field by field)
+        values, has = dates_at_once(chars.reshape(len(self.own_dates), 8, view.n))
+        for k, f in enumerate(self.own_dates):
+            for signed in (False, True):  # (a date has no sign)
+                view.memo.setdefault(("typed", f.rubric, self.record, signed), (values[k], has[k]))
+
+    def __call__(self, view: View) -> list[np.ndarray | None]:
+        self._dates(view)
+        n = view.n
+        fails: list[np.ndarray | None] = [None] * len(self.rules)
+        for op, pairs in self.pairs.items():
+            left = np.empty((len(pairs), n), np.int64)
+            right = np.empty((len(pairs), n), np.int64)
+            known = np.empty((len(pairs), n), bool)
+            for k, (_, rub, other, signed) in enumerate(pairs):
+                left[k], has = view.typed(rub, None, signed)
+                if other is None:
+                    right[k] = view.today
+                    known[k] = has
+                else:
+                    right[k], has_right = view.typed(other[0], other[1], signed)
+                    np.logical_and(has, has_right, out=known[k])
+            known &= ~_COMPARE[op](left, right)
+            some = known.any(axis=1).tolist()
+            for k, (j, *_) in enumerate(pairs):
+                if some[k]:
+                    prev = fails[j]
+                    fails[j] = known[k] if prev is None else prev | known[k]
+        return [None if f is None else np.asarray(when(r, view) & f) for f, r in zip(fails, self.rules)]
+
+
 class Fused:
     """Rules (engine index, rule) of one family of kinds (:data:`FUSED_FAMILIES`) on one
     record type that the engine reads through the same view: :meth:`fails` gives a
@@ -1126,7 +1209,8 @@ class Fused:
         record = str(members[0][1].record)
         rules = [r for _, r in members]
         self._check: Callable[[View], list[np.ndarray | None]] = (
-            _Filled(spec, record, rules) if family == "filled" else _Ancestors(spec, record, rules, extra))
+            _Filled(spec, record, rules) if family == "filled" else _Compare(spec, record, rules)
+            if family == "compare" else _Ancestors(spec, record, rules, extra))
 
     def fails(self, i: int, view: View) -> np.ndarray | None:
         """Rule *i*'s failing rows of *view* (None: none fails)."""
