@@ -210,6 +210,72 @@ class _Keys:
         return np.concatenate(found) if found else np.zeros(0, np.int64)
 
 
+class _IdsSoFar:
+    """The identificaties (digits) of one record type that a first pass read, kept so that
+    the repeated ones are known without a pass of their own (:func:`id_repeats`) when they
+    turn out not to only increase: while they increase, as runs of consecutive numbers
+    (ids count up: a run or a few); from the first that does not, every one (a
+    :class:`_Keys`, flat in memory). Increasing ids with many gaps make too many runs:
+    then it gives up (:attr:`lost`) and the pass of their own runs as before."""
+
+    RUNS = 1 << 12  #: runs kept at most
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.later: _Keys | None = None  # (every id from the first that did not increase)
+        self.lost = False
+
+    def add(self, fc: np.ndarray) -> None:
+        """The ids of one batch (rows of digits, in file order)."""
+        if self.lost or not len(fc):
+            return
+        if self.later is not None:
+            self.later.add(_numbers(fc))
+            return
+        texts = keys_of(fc)  # (digits of one width compare as their numbers)
+        first, last = int(texts[0]), int(texts[-1])
+        if (self.ends and first <= self.ends[-1]) or not bool((texts[1:] > texts[:-1]).all()):
+            self.later = _Keys()
+            self.later.add(_numbers(fc))
+            return
+        if last - first == len(fc) - 1:  # (increasing, none missing: one run)
+            starts, ends = [first], [last]
+        else:
+            keys = _numbers(fc)
+            cut = np.flatnonzero(keys[1:] != keys[:-1] + 1) + 1
+            if len(self.starts) + len(cut) >= self.RUNS:
+                self.lost, self.starts, self.ends = True, [], []
+                return
+            starts, ends = keys[np.concatenate(([0], cut))].tolist(), keys[np.append(cut - 1, len(keys) - 1)].tolist()
+        if self.ends and starts[0] == self.ends[-1] + 1:
+            self.ends[-1] = ends[0]
+            starts, ends = starts[1:], ends[1:]
+        self.starts += starts
+        self.ends += ends
+        if len(self.starts) > self.RUNS:
+            self.lost, self.starts, self.ends = True, [], []
+
+    def repeated(self) -> np.ndarray:
+        """The ids that occur more than once (as :func:`id_repeats` finds them; the store
+        is emptied)."""
+        assert not self.lost
+        if self.later is None:
+            return np.zeros(0, np.int64)
+        starts, ends = np.array(self.starts, np.int64), np.array(self.ends, np.int64)
+        found = []
+        for keys in self.later.buckets():
+            if not keys.flags.writeable:
+                keys = keys.copy()
+            keys.sort()
+            same = keys[1:] == keys[:-1]
+            found.append(keys[1:][same])
+            if len(starts):  # (an id within an earlier run was read before)
+                at = np.searchsorted(starts, keys, side="right") - 1
+                found.append(keys[(at >= 0) & (keys <= ends[np.maximum(at, 0)])])
+        return np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
+
+
 def _left_aligned(spec: MessageSpec, rules: RuleSet, record: str, mode: str) -> frozenset[str]:
     """The rubrics of *record* checked by the general format rule ``format.left_aligned``
     (every alphanumeric value field but the rule's ``exempt`` rubrics; none when the
@@ -286,6 +352,7 @@ class _Run:
         # keys of a first pass
         self.id_increasing: dict[str, bool] = {}  # record type -> its ids so far only increase
         self.id_last: dict[str, int] = {}
+        self.ids_so_far: dict[str, _IdsSoFar] = {}  # record type -> its ids (see _IdsSoFar)
         self.unique_keys: dict[int, _Keys] = {}
         self.debit_keys: dict[int, _Keys] = {}
         self.credit_keys: dict[int, _Keys] = {}
@@ -549,13 +616,17 @@ class _Run:
             # (first: the rows below are then its array if the same; none made to look for repeats)
             block = self._block(batch, pl, chars, t) if not self.repeats_only else None
             rows = self._body_rows(batch, body, t)
+            fc = batch.chars[:0, sl]
+            if len(rows):
+                if block is not None and block[0] is rows:
+                    fc = block[2][sl].T  # (column-major: see _block)
+                else:
+                    fc = batch.chars[rows, sl]
+            digits = ((fc >= 48) & (fc <= 57)).all(axis=1)
+            if self.known is None and not self.repeats_only:
+                self._ids_so_far(batch, t, sl, rows, fc, digits)
             if not len(rows):
                 continue
-            if block is not None and block[0] is rows:
-                fc = block[2][sl].T  # (column-major: see _block)
-            else:
-                fc = batch.chars[rows, sl]
-            digits = ((fc >= 48) & (fc <= 57)).all(axis=1)
             if self.known is None and not digits.all():
                 self.id_increasing[t] = False  # (the field check reports it; look closer)
             if not digits.all():
@@ -584,6 +655,20 @@ class _Run:
                 made = self._made_as((1, 0), rule, t, idf.rubric,
                                      f"{idf.name} ({idf.rubric}) is not unique for record type {t}")
                 self._put_many(made, batch.first + rows[sel[again]])
+
+    def _ids_so_far(self, batch: Batch, t: str, sl: slice, rows: np.ndarray, fc: np.ndarray,
+                    digits: np.ndarray) -> None:
+        """The ids of *t* in *batch* to :class:`_IdsSoFar`: those of every record of the
+        type with the record length, as :func:`id_repeats` reads them (*rows*, *fc*: the
+        body's, *digits*: which of them are digits)."""
+        ids = self.ids_so_far.setdefault(t, _IdsSoFar())
+        if ids.lost:
+            return
+        every = batch.rows(t)
+        if len(every) != len(rows):
+            fc = batch.chars[every, sl]
+            digits = ((fc >= 48) & (fc <= 57)).all(axis=1)
+        ids.add(fc if digits.all() else fc[digits])
 
     def _block(self, batch: Batch, pl: Placement, chars: np.ndarray, t: str,
                ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, dict[object, object]] | None:
@@ -1273,10 +1358,14 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
             _consume(run, stream, batch_lines, progress, opener, fingerprint=not later)
         known = run.known_repeats()
         unsure = {t for t, ok in run.id_increasing.items() if not ok}
-        if unsure:
+        # (the first pass kept the ids: a pass of their own only for those it gave up on)
+        kept = {t: run.ids_so_far.get(t, _IdsSoFar()) for t in unsure}
+        known.ids = {t: ids.repeated() for t, ids in kept.items() if not ids.lost}
+        if unsure - set(known.ids):
             with RecordStream(opener(), encoding=encoding, spec=found, defer_check=True,
                               headerless=headerless) as stream:
-                known.ids = id_repeats(found, iter_batches(stream, batch_lines, opener, fingerprint=False), unsure)
+                known.ids.update(id_repeats(found, iter_batches(stream, batch_lines, opener, fingerprint=False),
+                                            unsure - set(known.ids)))
         again = known.any()
         if again and _repeats_first(known):
             # Rare: something repeats. Look again for what repeats only; when that (or the
