@@ -622,7 +622,7 @@ class _Run:
                     fc = block[2][sl].T  # (column-major: see _block)
                 else:
                     fc = batch.chars[rows, sl]
-            digits = ((fc >= 48) & (fc <= 57)).all(axis=1)
+            digits = np.asarray(((fc >= 48) & (fc <= 57)).all(axis=1))
             if self.known is None and not self.repeats_only:
                 self._ids_so_far(batch, t, sl, rows, fc, digits)
             if not len(rows):
@@ -667,7 +667,7 @@ class _Run:
         every = batch.rows(t)
         if len(every) != len(rows):
             fc = batch.chars[every, sl]
-            digits = ((fc >= 48) & (fc <= 57)).all(axis=1)
+            digits = np.asarray(((fc >= 48) & (fc <= 57)).all(axis=1))
         ids.add(fc if digits.all() else fc[digits])
 
     def _block(self, batch: Batch, pl: Placement, chars: np.ndarray, t: str,
@@ -1359,8 +1359,8 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
         known = run.known_repeats()
         unsure = {t for t, ok in run.id_increasing.items() if not ok}
         # (the first pass kept the ids: a pass of their own only for those it gave up on)
-        kept = {t: run.ids_so_far.get(t, _IdsSoFar()) for t in unsure}
-        known.ids = {t: ids.repeated() for t, ids in kept.items() if not ids.lost}
+        so_far = {t: run.ids_so_far.get(t, _IdsSoFar()) for t in unsure}
+        known.ids = {t: ids.repeated() for t, ids in so_far.items() if not ids.lost}
         if unsure - set(known.ids):
             with RecordStream(opener(), encoding=encoding, spec=found, defer_check=True,
                               headerless=headerless) as stream:

@@ -1007,7 +1007,7 @@ def own_chars(view: View, positions: np.ndarray) -> np.ndarray:
     """``(len(positions), n)``: the characters at *positions* (0-based) of the view's own
     rows, column-major."""
     if view.cols is not None:
-        return view.cols[positions]
+        return np.asarray(view.cols[positions])
     rows = view.sub if view.sub is not None else view.all_chars[view.rows]
     return np.ascontiguousarray(rows[:, positions].T)
 
@@ -1065,7 +1065,7 @@ class _Filled:
         for k, r in enumerate(self.conditions):
             held[k] = when(r, view)
         marks &= held[self.condition_of]
-        some_fail = marks.any(axis=1).tolist()
+        some_fail = cast("list[bool]", marks.any(axis=1).tolist())
         return [marks[k] if some_fail[k] else None for k in range(len(self.rules))]
 
 
@@ -1152,9 +1152,9 @@ class _Compare:
                 right = None if o == "today" else (str(o["rubric"]), o.get("record"))
                 self.pairs.setdefault(str(r.params["op"]), []).append((j, r.rubrics[0], right, signed))
                 for rub, rec in ((r.rubrics[0], None), right or ("", None)):
-                    t = rec or owner(spec, rub)
+                    t = rec or owner(spec, rub) or ""
                     f = spec.records[t].by_rubric.get(rub) if t in spec.records else None
-                    if t is not None and f is not None and f.kind == "date" and f.length == 8:
+                    if f is not None and f.kind == "date" and f.length == 8:
                         dates[(t, rub)] = f
         self.own_dates = [f for (t, _), f in dates.items() if t == record]
         self.own_positions = np.array([p for f in self.own_dates for p in range(f.start - 1, f.end)], np.intp)
@@ -1188,7 +1188,7 @@ class _Compare:
                     right[k], has_right = view.typed(other[0], other[1], signed)
                     np.logical_and(has, has_right, out=known[k])
             known &= ~_COMPARE[op](left, right)
-            some = known.any(axis=1).tolist()
+            some = cast("list[bool]", known.any(axis=1).tolist())
             for k, (j, *_) in enumerate(pairs):
                 if some[k]:
                     prev = fails[j]
