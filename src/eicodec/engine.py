@@ -828,11 +828,13 @@ class _Run:
         if usable is None:
             usable = np.ones(len(rows), bool)
         block = self._blocks.get(rule.record)  # type: ignore[arg-type]
+        others = {a: (b[0], b[2]) for a in anc if (b := self._blocks.get(a)) is not None}
         if block is not None and block[0] is rows:
             view = View(self.spec, rule.record, chars, rows, anc, self.today,  # type: ignore[arg-type]
-                        block[2], block[1], block[3])
+                        block[2], block[1], block[3], others)
         else:
-            view = View(self.spec, rule.record, chars, rows, anc, self.today)  # type: ignore[arg-type]
+            view = View(self.spec, rule.record, chars, rows, anc, self.today,  # type: ignore[arg-type]
+                        blocks=others)
         view.history = self.history  # type: ignore[attr-defined]
         view.registers = self.registers  # type: ignore[attr-defined]
         return rows, usable, view

@@ -242,17 +242,27 @@ class FieldChecks:
             m = d[:, 4] * 10 + d[:, 5]
             day = d[:, 6] * 10 + d[:, 7]
             good_m = (m >= 1) & (m <= 12)
-            dim = _DAYS32[np.where(good_m, m, 0)]
-            dim += (m == 2) & (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
+            dim = np.take(_MOST_DAYS32, m, mode="clip")  # (any month but 1..12: good_m fails it)
             good = (y >= 1) & good_m & (day >= 1) & (day <= dim)
+            leap_day = good & (m == 2) & (day == 29)  # (no division for the other days)
+            if leap_day.any():
+                ly = y[leap_day]
+                good[leap_day] = (ly % 4 == 0) & ((ly % 100 != 0) | (ly % 400 == 0))
             good |= may_be_zero[:, None] & (y == 0) & (m == 0) & (day == 0)
             ok = np.asarray(ok & good.all(axis=0))
             parts.extend(zip(self._date_plans, good))
         for j, s, e, zero_ok in self._times:
-            v = _col_value(cols, s, e)
-            good = np.asarray((v // 100 < 24) & (v % 100 < 60))
-            if not zero_ok:
-                good &= v != 0
+            if e - s == 4:  # HHMM from its digits (no division)
+                hh = cols[s] * np.int16(10) + cols[s + 1].astype(np.int16)
+                mm = cols[s + 2] * np.int16(10) + cols[s + 3].astype(np.int16)
+                good = (hh < 24 + _ZERO * 11) & (mm < 60 + _ZERO * 11)
+                if not zero_ok:
+                    good &= (hh != _ZERO * 11) | (mm != _ZERO * 11)
+            else:
+                v = _col_value(cols, s, e)
+                good = np.asarray((v // 100 < 24) & (v % 100 < 60))
+                if not zero_ok:
+                    good &= v != 0
             ok &= good
             parts.append((j, good))
         for j, s, e, ints in self._numeric_lists:
@@ -399,7 +409,8 @@ class FieldChecks:
         return p
 
 
-_DAYS32 = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int32)
+#: days of each month in a leap year (29 February is checked apart)
+_MOST_DAYS32 = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int32)
 
 
 def _col_value(cols: np.ndarray, s: int, e: int) -> np.ndarray:
@@ -458,7 +469,11 @@ class View:
 
     def __init__(self, spec: MessageSpec, record: str, chars: np.ndarray, rows: np.ndarray,
                  anc: Mapping[str, np.ndarray], today: int, cols: np.ndarray | None = None,
-                 sub: np.ndarray | None = None, memo: dict[object, object] | None = None) -> None:
+                 sub: np.ndarray | None = None, memo: dict[object, object] | None = None,
+                 blocks: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None) -> None:
+        """*blocks*: per record type, rows of *chars* (ascending) and those rows
+        column-major, where the caller has them: an ancestor's fields are taken from
+        there (a gather along contiguous rows instead of across whole records)."""
         self.spec = spec
         self.record = record
         self.all_chars = chars
@@ -471,6 +486,7 @@ class View:
         self.sub = sub
         #: values worked out once for these rows (shared by the views of the same rows)
         self.memo: dict[object, object] = {} if memo is None else memo
+        self.blocks = blocks or {}
 
     def source(self, rubric: str, record: str | None = None) -> str:
         """The record type *rubric* is read from (the rule's own, an ancestor or the header)."""
@@ -488,11 +504,31 @@ class View:
         key = ("field", t, rubric)
         found = self.memo.get(key)
         if found is None:
-            idx = self.rows if t == self.record else self.anc[t]
-            # column-major (n, length): reductions over a field's characters (all digits,
-            # all blank, differs) then run across all rows at once, not row by row
-            found = self.memo[key] = np.ascontiguousarray(self.all_chars[idx, f.start - 1:f.end].T).T
+            found = self.memo[key] = self._gather(t, f.start - 1, f.end)
         return f, found  # type: ignore[return-value]
+
+    def _gather(self, t: str, s: int, e: int) -> np.ndarray:
+        """Characters *s*..*e* of the record of type *t* of every checked row, as an
+        ``(n, e - s)`` array laid out column-major: reductions over a field's characters
+        (all digits, all blank, differs) then run across all rows at once. One record for
+        every row (the header): that record's characters broadcast."""
+        idx = self.rows if t == self.record else self.anc[t]
+        if self.n > 1 and idx[0] == idx[-1] and bool((idx == idx[0]).all()):
+            return np.broadcast_to(self.all_chars[idx[0], s:e], (self.n, e - s))
+        block = self.blocks.get(t) if t != self.record else None
+        if block is None:
+            return np.ascontiguousarray(self.all_chars[idx, s:e].T).T
+        at = self.memo.get(("at", t))
+        if at is None:
+            rows = block[0]
+            pos = np.searchsorted(rows, idx)
+            np.minimum(pos, len(rows) - 1, out=pos)
+            at = self.memo[("at", t)] = (pos, np.flatnonzero(rows[pos] != idx))
+        pos, outside = cast("tuple[np.ndarray, np.ndarray]", at)
+        out = np.take(block[1][s:e], pos, axis=1)
+        if len(outside):  # (ancestors read in an earlier batch: a few rows)
+            out[:, outside] = self.all_chars[idx[outside], s:e].T
+        return out.T
 
 
     def typed(self, rubric: str, record: str | None = None, signed: bool = False,
