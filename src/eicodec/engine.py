@@ -369,7 +369,8 @@ class _Run:
             rows = self._body_rows(batch, body, _TYPE_NAMES[t])
             if len(rows):
                 block = self._blocks.get(_TYPE_NAMES[t])
-                fc = block[2][sl].T if block is not None and block[0] is rows else chars[rows, sl]
+                fc = block[2][sl].T if block is not None and block[0] is rows and sl.stop <= len(block[2]) \
+                    else chars[rows, sl]
                 ok = ((fc >= 48) & (fc <= 57)).all(axis=1)
                 value = digits_value(fc)
                 dc = chars[rows, sign]
@@ -530,7 +531,7 @@ class _Run:
             rows = self._body_rows(batch, body, t)
             if not len(rows):
                 continue
-            if block is not None and block[0] is rows:
+            if block is not None and block[0] is rows and sl.stop <= len(block[2]):
                 fc = block[2][sl].T  # (column-major: see _block)
             else:
                 fc = batch.chars[rows, sl]
@@ -577,7 +578,11 @@ class _Run:
         rows = np.flatnonzero(self._checked & self._mine(batch, t))
         block: tuple[np.ndarray, np.ndarray | None, np.ndarray, dict[Any, Any]] | None = None
         if len(rows):
-            block = (rows, None, column_major(chars, rows=rows), {})  # (row-major: not kept, see View.sub)
+            # (column-major up to where the field checks need it: see FieldChecks.cut; a
+            # rule reading beyond gets its field from the rows, see View.field)
+            fc = self.field_checks.get(t)
+            cut = chars if fc is None or fc.cut >= chars.shape[1] else chars[:, :fc.cut]
+            block = (rows, None, column_major(cut, rows=rows), {})  # (row-major: not kept, see View.sub)
         self._blocks[t] = block
         return block
 

@@ -74,6 +74,9 @@ def _fixed_codes(text: str) -> np.ndarray:
 
 #: character positions checked against their ranges at once (the batch-wide pass)
 _POSITIONS_AT_ONCE = 96
+#: a reserve at the end of a record at least this long is checked on the rows as they
+#: are, not copied column-major (FieldChecks.cut)
+_ROW_TAIL = 32
 
 
 class FieldChecks:
@@ -121,6 +124,16 @@ class FieldChecks:
         numeric_lists: list[tuple[int, int, int, np.ndarray]] = []
         rest: list[int] = []  # plan indices checked in detail for every row
         aligned: list[tuple[int, int, int]] = []  # (plan, start, end) of AN fields checked left-aligned
+        # a long reserve at the end of the record is checked on the rows as they are (see
+        # cut): the column-major copy of the rows stops before it
+        tail = len(self._plans) - 1 if self._plans else -1
+        last = self._plans[tail][0] if self._plans else None
+        if last is None or last.kind != "reserve" or last.end != self.layout.length or last.length < _ROW_TAIL \
+                or (last.fixed is not None and set(last.fixed) != {" "}):
+            tail = -1
+        #: the characters before this position are all the checks read column-major
+        self.cut = self.layout.length if tail < 0 else cast(FieldSpec, last).start - 1
+        self._tail = None if tail < 0 else (tail, self.cut, self.layout.length)
 
         def span(s: int, e: int, low: int, high: int) -> None:
             pos.extend(range(s, e))
@@ -143,7 +156,8 @@ class FieldChecks:
                 rest.append(j)
                 continue
             if f.kind == "reserve":
-                span(s, e, _SPACE, _SPACE)
+                if j != tail:
+                    span(s, e, _SPACE, _SPACE)
                 continue
             if f.type == "N":
                 if fixed is not None:
@@ -214,16 +228,22 @@ class FieldChecks:
         find nothing). Exact, not a guess: a row this rejects is checked in detail."""
         return self._fine(chars, cols)[0]
 
-    def _fine(self, chars: np.ndarray, cols: np.ndarray | None = None,
+    def _fine(self, chars: np.ndarray, cols: np.ndarray | None = None, rows: np.ndarray | None = None,
               ) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
         """:meth:`fine`, and per field checked apart from the positions: (plan index,
-        that field fine per row)."""
+        that field fine per row). With *rows*, the records are ``chars[rows]``; *cols*
+        (them column-major) need only hold the characters before :attr:`cut`."""
         if cols is None:
-            cols = np.ascontiguousarray(chars.T)
+            cols = np.ascontiguousarray((chars if rows is None else chars[rows]).T)
         n = cols.shape[1]
         parts: list[tuple[int, np.ndarray]] = []
         dt = cols.dtype
         ok = np.ones(n, bool)
+        if self._tail is not None:  # (the reserve at the end: all spaces, row by row)
+            j, s, e = self._tail
+            good = np.logical_and.reduce((chars[:, s:e] if rows is None else chars[rows, s:e]) == _SPACE, axis=1)
+            ok &= good
+            parts.append((j, good))
         step = _POSITIONS_AT_ONCE
         for a in range(0, len(self._pos), step):  # (a slice of positions at a time: memory)
             sub = cols[self._pos[a:a + step]]  # (a copy: worked on in place)
@@ -313,7 +333,7 @@ class FieldChecks:
         # reduction over them runs across all records at once (*cols*: given by the caller)
         if cols is None:
             cols = column_major(chars, rows=rows)
-        ok, parts = self._fine(chars, cols)
+        ok, parts = self._fine(chars, cols, rows)
         if ok.all():
             return np.zeros(0, np.intp), np.zeros((0, len(self._plans)), np.int8)
         bad = np.flatnonzero(~ok)
@@ -499,7 +519,7 @@ class View:
         """The field *rubric* and its ``(n, length)`` characters for every checked row."""
         t = self.source(rubric, record)
         f = self.spec.records[t].by_rubric[rubric]
-        if t == self.record and self.cols is not None:
+        if t == self.record and self.cols is not None and f.end <= len(self.cols):
             return f, self.cols[f.start - 1:f.end].T
         key = ("field", t, rubric)
         found = self.memo.get(key)
@@ -516,7 +536,7 @@ class View:
         if self.n > 1 and idx[0] == idx[-1] and bool((idx == idx[0]).all()):
             return np.broadcast_to(self.all_chars[idx[0], s:e], (self.n, e - s))
         block = self.blocks.get(t) if t != self.record else None
-        if block is None:
+        if block is None or e > len(block[1]):
             return np.ascontiguousarray(self.all_chars[idx, s:e].T).T
         at = self.memo.get(("at", t))
         if at is None:
