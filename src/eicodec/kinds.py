@@ -211,6 +211,15 @@ class FieldChecks:
         self._pos_plan = np.array([owner_of[p] for p in self._pos.tolist()], np.intp)
         self._lo = np.array(lo, np.int64)[order]
         self._span = (np.array(hi, np.int64) - np.array(lo, np.int64))[order]
+        # the positions with one allowed span at a time, a slice of them at a time: after
+        # the lowest allowed character is taken off, the largest of a row's characters
+        # tells (one reduction; no array of comparisons)
+        self._chunks: list[tuple[np.ndarray, np.ndarray, int]] = []
+        for width in np.unique(self._span).tolist():
+            at = np.flatnonzero(self._span == width)
+            for a in range(0, len(at), _POSITIONS_AT_ONCE):
+                part = at[a:a + _POSITIONS_AT_ONCE]
+                self._chunks.append((self._pos[part], self._lo[part][:, None], int(width)))
         self._filled_pos = np.array(filled_pos, np.intp)
         self._filled_blank = np.array(filled_blank, np.int64)
         self._filled_spans = list(zip(filled_starts, [*filled_starts[1:], len(filled_pos)]))
@@ -244,11 +253,10 @@ class FieldChecks:
             good = np.logical_and.reduce((chars[:, s:e] if rows is None else chars[rows, s:e]) == _SPACE, axis=1)
             ok &= good
             parts.append((j, good))
-        step = _POSITIONS_AT_ONCE
-        for a in range(0, len(self._pos), step):  # (a slice of positions at a time: memory)
-            sub = cols[self._pos[a:a + step]]  # (a copy: worked on in place)
-            np.subtract(sub, self._lo[a:a + step].astype(dt)[:, None], out=sub)
-            ok &= np.logical_and.reduce(sub <= self._span[a:a + step].astype(dt)[:, None], axis=0)
+        for at, low, width in self._chunks:
+            sub = cols[at]  # (a copy: worked on in place)
+            np.subtract(sub, low.astype(dt), out=sub)  # (unsigned: below the range wraps above it)
+            ok &= sub.max(axis=0) <= width
         if len(self._filled_pos):
             some = cols[self._filled_pos] != self._filled_blank.astype(dt)[:, None]
             for j, (a, b) in zip(self._filled_plans, self._filled_spans):  # (reduceat is slower)
