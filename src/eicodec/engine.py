@@ -369,11 +369,11 @@ class _Run:
             rows = self._body_rows(batch, body, _TYPE_NAMES[t])
             if len(rows):
                 block = self._blocks.get(_TYPE_NAMES[t])
-                fc = block[2][sl].T if block is not None and block[0] is rows and sl.stop <= len(block[2]) \
-                    else chars[rows, sl]
+                cols = block[2] if block is not None and block[0] is rows else None
+                fc = cols[sl].T if cols is not None and sl.stop <= len(cols) else chars[rows, sl]
                 ok = ((fc >= 48) & (fc <= 57)).all(axis=1)
                 value = digits_value(fc)
-                dc = chars[rows, sign]
+                dc = cols[sign] if cols is not None and sign < len(cols) else chars[rows, sign]
                 neg = dc == ord("C")
                 part = int(np.where(ok, np.where(neg, -value, value), 0).sum())
                 self.total += part

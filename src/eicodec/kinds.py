@@ -250,7 +250,10 @@ class FieldChecks:
         ok = np.ones(n, bool)
         if self._tail is not None:  # (the reserve at the end: all spaces, row by row)
             j, s, e = self._tail
-            good = np.logical_and.reduce((chars[:, s:e] if rows is None else chars[rows, s:e]) == _SPACE, axis=1)
+            tail = chars[:, s:e] ^ np.asarray(_SPACE, chars.dtype) if rows is None else chars[rows, s:e]
+            if rows is not None:
+                np.bitwise_xor(tail, np.asarray(_SPACE, chars.dtype), out=tail)  # (a copy: in place)
+            good = tail.max(axis=1, initial=0) == 0  # (a row's largest: no array of comparisons)
             ok &= good
             parts.append((j, good))
         for at, low, width in self._chunks:
