@@ -354,7 +354,14 @@ def column_major(a: np.ndarray, block: int = 256, rows: np.ndarray | None = None
 def unique_ints(values: np.ndarray, return_inverse: bool = False) -> Any:
     """``np.unique`` of int64 *values* (with the inverse, flat, if asked), by a table
     over their span when that is small (no sort: the engine's line and group numbers
-    of a batch)."""
+    of a batch), or by their runs when they are in order already."""
+    if len(values) > 1 and bool((values[1:] >= values[:-1]).all()):
+        new = np.empty(len(values), bool)
+        new[0] = True
+        np.not_equal(values[1:], values[:-1], out=new[1:])
+        if not return_inverse:
+            return values[new]
+        return values[new], np.cumsum(new) - 1
     if len(values):
         lo = int(values.min())
         span = int(values.max()) - lo + 1

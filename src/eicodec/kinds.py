@@ -351,7 +351,7 @@ class FieldChecks:
         # only the fields that are not fine in some of those rows are checked in detail
         suspects = set()
         if len(self._pos):
-            sub = cols[self._pos][:, bad]
+            sub = np.take(cols, bad, axis=1)[self._pos]  # (the failing rows first: few)
             dt = cols.dtype
             off = ((sub - self._lo.astype(dt)[:, None]) > self._span.astype(dt)[:, None]).any(axis=1)
             suspects.update(self._pos_plan[off].tolist())
