@@ -198,9 +198,10 @@ def _read_into(binary: IO[bytes], want: int, room: int, spare: list[bytearray]) 
     batch instead of fresh pages each time (the allocator may give a buffer this size
     back to the system and map it again, a page fault per 4 kB)."""
     probe = [bytearray(1)]  # (held once, as a spare buffer that nothing else holds)
+    count: Callable[[object], int] | None = getattr(sys, "getrefcount", None)  # (none: not used again)
     free = -1
-    for k in range(len(spare)):  # (by index: no other name for a buffer while it is counted)
-        if len(spare[k]) == want + room and sys.getrefcount(spare[k]) == sys.getrefcount(probe[0]):
+    for k in range(len(spare) if count is not None else 0):  # (by index: no other name for it)
+        if len(spare[k]) == want + room and count is not None and count(spare[k]) == count(probe[0]):
             free = k
             break
     buf = spare.pop(free) if free >= 0 else bytearray(want + room)
