@@ -14,6 +14,7 @@ rules file.
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast
 
@@ -1066,15 +1067,17 @@ def make_previous(rule: Rule, spec: MessageSpec, chars: np.ndarray, types: np.nd
 # (issue #26, stop 32: kept apart to ease merging)
 #
 # A record type with many rules of one kind costs a kernel call per rule and batch, each
-# with its own numpy calls on a few thousand rows (GZ321's 04 has 36 required/empty
-# rules, its 06, 16 and 17 seven to nine equal_to_ancestor rules each). The engine checks
-# the rules of one family of kinds that it reads through one view at once (:class:`Fused`):
-# their fields gathered side by side, one comparison for all, and a rule's own work only
-# where it fails. The failing rows are those of the kinds one by one
-# (tests/test_fused.py compares them).
+# with its own numpy calls on a few thousand rows (GZ321's 06, 16 and 17 have seven to
+# nine equal_to_ancestor rules each). The engine checks the rules of a family of kinds
+# that it reads through one view at once (:class:`Fused`): equal_to_ancestor rules
+# compare all their fields with their ancestors' in one comparison (a rule's conditions
+# only where it finds a difference); compare rules parse the dates they read at once.
+# (required/empty rules fused the same way measured no cheaper: their fields' "filled"
+# is kept per view instead, :meth:`View.filled`.) The failing rows are those of the
+# kinds one by one (tests/test_fused.py compares them).
 
 #: kind -> the family of kinds checked at once
-FUSED_FAMILIES = {"required": "filled", "empty": "filled", "equal_to_ancestor": "ancestor", "compare": "compare"}
+FUSED_FAMILIES = {"equal_to_ancestor": "ancestor", "compare": "compare"}
 
 
 def own_chars(view: View, positions: np.ndarray) -> np.ndarray:
@@ -1084,6 +1087,14 @@ def own_chars(view: View, positions: np.ndarray) -> np.ndarray:
         return np.asarray(view.cols[positions])
     lo, hi = int(positions.min()), int(positions.max()) + 1
     return np.asarray(view.all_chars[view.rows, lo:hi].T[positions - lo])
+
+
+def _runs(positions: np.ndarray) -> list[tuple[int, int, int]]:
+    """(start, end, offset) of each run of consecutive *positions*: characters
+    start..end of a record, at offset.. of an array of the positions side by side."""
+    cut = np.flatnonzero(np.diff(positions) != 1) + 1
+    bounds = [0, *cut.tolist(), len(positions)]
+    return [(int(positions[a]), int(positions[b - 1]) + 1, a) for a, b in itertools.pairwise(bounds)]
 
 
 def ancestor_chars(view: View, record: str, fields: list[FieldSpec]) -> tuple[np.ndarray, list[int]]:
@@ -1099,7 +1110,9 @@ def ancestor_chars(view: View, record: str, fields: list[FieldSpec]) -> tuple[np
         chars = np.broadcast_to(view.all_chars[idx[0], positions][:, None], (len(positions), view.n))
     elif block is not None and hi <= len(block[1]):  # (from the ancestors' own block, as View.field)
         pos, outside = view.at(record)
-        chars = np.take(block[1][positions], pos, axis=1)
+        chars = np.empty((len(positions), view.n), block[1].dtype)
+        for s, e, b in _runs(positions):  # (a run of whole rows at a time: no copy of them first)
+            np.take(block[1][s:e], pos, axis=1, out=chars[b:b + e - s], mode="clip")
         if len(outside):  # (ancestors read in an earlier batch: a few rows)
             chars[:, outside] = view.all_chars[idx[outside], lo:hi].T[positions - lo]
     else:  # (the span of the rows that holds them at once, then the columns)
@@ -1107,48 +1120,6 @@ def ancestor_chars(view: View, record: str, fields: list[FieldSpec]) -> tuple[np
     for f, b, e in zip(fields, starts, starts[1:]):
         view.memo.setdefault(("field", record, f.rubric), chars[b:e].T)
     return chars, starts
-
-
-class _Filled:
-    """``required`` and ``empty`` rules: every field they name tested for a value at once,
-    and every rule's conditions with it."""
-
-    def __init__(self, spec: MessageSpec, record: str, rules: list[Rule]) -> None:
-        self.rules = rules
-        self.record = record
-        lay = spec.records[record]
-        self.fields = list({r.rubrics[0]: lay.by_rubric[r.rubrics[0]] for r in rules
-                            if owner(spec, r.rubrics[0]) == record}.values())
-        self.positions = np.array([p for f in self.fields for p in range(f.start - 1, f.end)], np.intp)
-        # (a number's blank characters: "0" and " "; a text's: " " twice)
-        self.blank = np.array([_ZERO if f.type == "N" else _SPACE for f in self.fields for _ in range(f.length)],
-                              np.uint32)[:, None]
-        ends = np.cumsum([f.length for f in self.fields]).tolist()
-        self.spans = list(zip([0, *ends[:-1]], ends))
-        self.required = np.array([r.kind == "required" for r in rules], bool)[:, None]
-        conditions = list(dict.fromkeys(r.when for r in rules))
-        self.conditions = [next(r for r in rules if r.when == c) for c in conditions]  # (a rule of each)
-        self.condition_of = [conditions.index(r.when) for r in rules]
-
-    def __call__(self, view: View) -> list[np.ndarray | None]:
-        n = view.n
-        if self.fields and ("filled", self.record, self.fields[-1].rubric) not in view.memo:
-            chars = own_chars(view, self.positions)
-            some = (chars != _SPACE) & (chars != self.blank.astype(chars.dtype))
-            out = np.empty((len(self.fields), n), bool)
-            for k, (f, (b, e)) in enumerate(zip(self.fields, self.spans)):
-                np.logical_or.reduce(some[b:e], axis=0, out=out[k])
-                view.memo.setdefault(("filled", self.record, f.rubric), out[k])
-        marks = np.empty((len(self.rules), n), bool)
-        for k, r in enumerate(self.rules):
-            marks[k] = view.filled(r.rubrics[0])
-        marks ^= self.required  # (a required field fails where it is not filled)
-        held = np.empty((len(self.conditions), n), bool)
-        for k, r in enumerate(self.conditions):
-            held[k] = when(r, view)
-        marks &= held[self.condition_of]
-        some_fail = cast("list[bool]", marks.any(axis=1).tolist())
-        return [marks[k] if some_fail[k] else None for k in range(len(self.rules))]
 
 
 class _Ancestors:
@@ -1178,17 +1149,22 @@ class _Ancestors:
             more = [spec.records[a].by_rubric[rub] for t, rub in dict.fromkeys(extra)
                     if t == a and rub in spec.records[a].by_rubric and all(f.rubric != rub for f in anc)]
             positions = np.array([p for f in own for p in range(f.start - 1, f.end)], np.intp)
-            self.groups.append((a, js, positions, anc + more))
+            self.groups.append((a, js, positions, _runs(positions), anc + more))
 
     def __call__(self, view: View) -> list[np.ndarray | None]:
         out: list[np.ndarray | None] = [None] * len(self.rules)
         for j in self.alone:
             out[j] = k_equal_to_ancestor(self.rules[j], view)
-        for a, js, positions, fields in self.groups:
+        for a, js, positions, runs, fields in self.groups:
             theirs, starts = ancestor_chars(view, a, fields)
             width = len(positions)
-            differ = own_chars(view, positions) != theirs[:width]
-            where = differ.any(axis=1).tolist()
+            if view.cols is not None and max(e for _, e, _ in runs) <= len(view.cols):
+                differ = np.empty((width, view.n), bool)
+                for s, e, b in runs:  # (the view's own characters as they are: no copy)
+                    np.not_equal(view.cols[s:e], theirs[b:b + e - s], out=differ[b:b + e - s])
+            else:
+                differ = own_chars(view, positions) != theirs[:width]
+            where = cast("list[bool]", differ.any(axis=1).tolist())
             for j, b, e in zip(js, starts, starts[1:]):
                 if any(where[b:e]):
                     out[j] = np.asarray(when(self.rules[j], view) & np.logical_or.reduce(differ[b:e], axis=0))
@@ -1206,8 +1182,9 @@ def dates_at_once(chars: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ok = ((chars >= _ZERO) & (chars <= _ZERO + 9)).all(axis=1)
     zeros = (chars == _ZERO).all(axis=1)
     v = (_DATE_WEIGHTS @ chars.astype(np.float64)).astype(np.int64) - _ZERO * 11_111_111
-    md = v % 10000
-    m, d = md // 100, md % 100
+    # (month and day from their digits: no 64-bit division)
+    m = chars[:, 4] * np.int16(10) + chars[:, 5].astype(np.int16) - _ZERO * 11
+    d = chars[:, 6] * np.int16(10) + chars[:, 7].astype(np.int16) - _ZERO * 11
     good_m = (m >= 1) & (m <= 12)
     ok &= good_m & (d >= 1) & (d <= _MOST_DAYS[np.where(good_m, m, 0)]) & (v >= 10000)
     leap_day = np.nonzero(ok & (m == 2) & (d == 29))
@@ -1218,27 +1195,23 @@ def dates_at_once(chars: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _Compare:
-    """``compare`` rules: the dates of these rows they read parsed at once (kept as
-    :meth:`View.typed` keeps them), then the rules of one operator compared at once."""
+    """``compare`` rules: the dates of these rows that they read parsed at once (kept as
+    :meth:`View.typed` keeps them), then the kind rule by rule (stacking the values of one
+    operator cost more copies than it saved calls)."""
 
     def __init__(self, spec: MessageSpec, record: str, rules: list[Rule]) -> None:
         self.rules = rules
         self.record = record
-        # (rule, left rubric, right: (rubric, record) or None for today, signed)
-        self.pairs: dict[str, list[tuple[int, str, tuple[str, str | None] | None, bool]]] = {}
-        dates: dict[tuple[str, str], FieldSpec] = {}
-        for j, r in enumerate(rules):
-            signed = bool(r.params.get("signed", False))
+        dates: dict[str, FieldSpec] = {}
+        for r in rules:
             others = r.params["other"]
-            for o in others if isinstance(others, list) else [others]:
-                right = None if o == "today" else (str(o["rubric"]), o.get("record"))
-                self.pairs.setdefault(str(r.params["op"]), []).append((j, r.rubrics[0], right, signed))
-                for rub, rec in ((r.rubrics[0], None), right or ("", None)):
-                    t = rec or owner(spec, rub) or ""
-                    f = spec.records[t].by_rubric.get(rub) if t in spec.records else None
-                    if f is not None and f.kind == "date" and f.length == 8:
-                        dates[(t, rub)] = f
-        self.own_dates = [f for (t, _), f in dates.items() if t == record]
+            for o in [{"rubric": r.rubrics[0]}, *(others if isinstance(others, list) else [others])]:
+                if not isinstance(o, Mapping) or (o.get("record") or owner(spec, o["rubric"])) != record:
+                    continue
+                f = spec.records[record].by_rubric[o["rubric"]]
+                if f.kind == "date" and f.length == 8:
+                    dates[f.rubric] = f
+        self.own_dates = list(dates.values())
         self.own_positions = np.array([p for f in self.own_dates for p in range(f.start - 1, f.end)], np.intp)
 
     def _dates(self, view: View) -> None:
@@ -1255,27 +1228,7 @@ class _Compare:
 
     def __call__(self, view: View) -> list[np.ndarray | None]:
         self._dates(view)
-        n = view.n
-        fails: list[np.ndarray | None] = [None] * len(self.rules)
-        for op, pairs in self.pairs.items():
-            left = np.empty((len(pairs), n), np.int64)
-            right = np.empty((len(pairs), n), np.int64)
-            known = np.empty((len(pairs), n), bool)
-            for k, (_, rub, other, signed) in enumerate(pairs):
-                left[k], has = view.typed(rub, None, signed)
-                if other is None:
-                    right[k] = view.today
-                    known[k] = has
-                else:
-                    right[k], has_right = view.typed(other[0], other[1], signed)
-                    np.logical_and(has, has_right, out=known[k])
-            known &= ~_COMPARE[op](left, right)
-            some = cast("list[bool]", known.any(axis=1).tolist())
-            for k, (j, *_) in enumerate(pairs):
-                if some[k]:
-                    prev = fails[j]
-                    fails[j] = known[k] if prev is None else prev | known[k]
-        return [None if f is None else np.asarray(when(r, view) & f) for f, r in zip(fails, self.rules)]
+        return [k_compare(r, view) for r in self.rules]
 
 
 class Fused:
@@ -1291,8 +1244,7 @@ class Fused:
         record = str(members[0][1].record)
         rules = [r for _, r in members]
         self._check: Callable[[View], list[np.ndarray | None]] = (
-            _Filled(spec, record, rules) if family == "filled" else _Compare(spec, record, rules)
-            if family == "compare" else _Ancestors(spec, record, rules, extra))
+            _Compare(spec, record, rules) if family == "compare" else _Ancestors(spec, record, rules, extra))
 
     def fails(self, i: int, view: View) -> np.ndarray | None:
         """Rule *i*'s failing rows of *view* (None: none fails)."""
