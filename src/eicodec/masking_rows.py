@@ -61,6 +61,7 @@ class RowForm:
         self.lo = np.array(lo, dtype=np.int64)
         self.hi = np.array(hi, dtype=np.int64)
         self.dc = np.array(dc, dtype=np.intp)
+        self.date_starts = tuple(dates)
         self.dates = (np.array(dates, dtype=np.intp)[:, None] + np.arange(8)).reshape(-1)
         self.times = (np.array(times, dtype=np.intp)[:, None] + np.arange(4)).reshape(-1)
         ranged = np.flatnonzero((self.lo != 0) | (self.hi != _ANY))
@@ -118,7 +119,7 @@ class RowForm:
         # (dates and times are digits by now)
         if self.dates.size and len(sub):
             if sub.dtype == np.uint8:
-                keep(_digit_dates_ok(sub[:, self.dates]).all(axis=1))
+                keep(_digit_dates_fit(sub, self.date_starts))
             else:
                 keep(dates_ok(sub[:, self.dates].astype(np.int16).reshape(len(sub), -1, 8) - 48).all(axis=1))
         if self.times.size and len(sub):
@@ -131,11 +132,36 @@ class RowForm:
         return out
 
 
-def _digit_dates_ok(chars: np.ndarray) -> np.ndarray:
-    """:func:`dates_ok` of ASCII digit characters as they are (``(n, 8 * k)`` codes,
-    every one 0-9), per row and date (``(n, k)``): no round trip through digit values."""
-    v, ok = date_ordinal(np.ascontiguousarray(chars).reshape(-1, 8))
-    return np.asarray(ok | (v == 0)).reshape(len(chars), -1)  # (v == 0: 00000000)
+_DIGITS = np.uint32(0x0F0F0F0F)  # (the digit values of four ASCII digits read as one number)
+
+#: MMDD (as the number) of a month and day that some year has (29 February: leap years)
+_MONTH_DAY = np.zeros(10000, dtype=bool)
+for _m, _last in enumerate((31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31), start=1):
+    _MONTH_DAY[_m * 100 + 1:_m * 100 + _last + 1] = True
+
+
+def _digit_dates_fit(chars: np.ndarray, starts: tuple[int, ...]) -> np.ndarray:
+    """Per row of *chars* (``(n, width)`` uint8, digits at every date's eight positions),
+    whether each date that starts at one of *starts* is :data:`DATE_OR_ZEROS`: as
+    :func:`dates_ok`, with four characters read as one 32-bit number (their digit values
+    its bytes), month and day looked up as MMDD; the year only of a 29 February."""
+    if chars.strides[1] != 1:
+        chars = np.ascontiguousarray(chars)
+    ok = np.ones(len(chars), dtype=bool)
+    for a in starts:
+        year = chars[:, a:a + 4].view("<u4")[:, 0] & _DIGITS
+        x = chars[:, a + 4:a + 8].view("<u4")[:, 0] & _DIGITS
+        t = (x * np.uint32(10) + (x >> np.uint32(8))) & np.uint32(0x00FF00FF)  # MM in byte 0, DD in byte 2
+        md = (t & np.uint32(0xFF)) * np.uint32(100) + (t >> np.uint32(16))
+        fit = _MONTH_DAY[md] & (year != 0)  # (a calendar year is 0001-9999)
+        leap = np.flatnonzero(fit & (md == 229))
+        if leap.size:
+            d = chars[leap, a:a + 4].astype(np.int32) - 48
+            y = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
+            fit[leap] = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
+        fit |= (year == 0) & (md == 0)  # 00000000
+        ok &= fit
+    return ok
 
 
 def dates_ok(d: np.ndarray) -> np.ndarray:
