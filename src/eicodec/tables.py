@@ -611,24 +611,26 @@ def _arrow_array(pa: Any, typ: Any, kind: str, values: Any, null: np.ndarray,
     if kind == "codes":
         return pa.array(values, type=typ)
     n = len(null)
-    if null.all():
+    nulls = int(np.count_nonzero(null))
+    if nulls == n:
         return pa.nulls(n, typ)
     if kind == "time":
         values = values.astype("timedelta64[ms]").astype(np.int32)
-    bitmap = pa.py_buffer(np.packbits(~null, bitorder="little")) if null.any() else None
+    bitmap = pa.py_buffer(np.packbits(~null, bitorder="little")) if nulls else None
     if kind != "string":
         data = _fixed_width(kind, values, null)
         if data is None:
             return pa.array(values, type=typ, mask=null)
-        return pa.Array.from_buffers(typ, n, [bitmap, pa.py_buffer(data)], null_count=int(null.sum()))
+        return pa.Array.from_buffers(typ, n, [bitmap, pa.py_buffer(data)], null_count=nulls)
     # bytes (the engine's): UTF-8 as it is; str (a reference's): by array operations when ASCII
     made = _utf8_buffers(values, lengths) if values.dtype.kind == "S" else _ascii_buffers(values)
     if made is None:  # str, not ASCII, or a NUL inside a value: through Python str objects
         # (pyarrow's own conversion of a numpy str array cuts a value at a NUL)
         buffers = pa.array(values.tolist(), type=typ).buffers()[1:]
     else:
-        buffers = [pa.py_buffer(b) for b in made]
-    return pa.Array.from_buffers(typ, n, [bitmap, *buffers], null_count=int(null.sum()))
+        offsets, data = made
+        buffers = [offsets if isinstance(offsets, pa.Buffer) else pa.py_buffer(offsets), pa.py_buffer(data)]
+    return pa.Array.from_buffers(typ, n, [bitmap, *buffers], null_count=nulls)
 
 
 def _fixed_width(kind: str, values: Any, null: np.ndarray) -> np.ndarray | None:
@@ -646,14 +648,14 @@ def _fixed_width(kind: str, values: Any, null: np.ndarray) -> np.ndarray | None:
     return None
 
 
-def _utf8_buffers(values: np.ndarray, known: np.ndarray | int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _utf8_buffers(values: np.ndarray, known: np.ndarray | int | None = None) -> tuple[Any, np.ndarray]:
     """Arrow string buffers (int32 offsets, bytes) of a numpy ``bytes`` array of UTF-8
     text (each value its bytes up to its trailing NULs, as numpy reads it), made with
-    array operations; *known*: the values' lengths (one int for all), when known."""
+    array operations; *known*: the values' lengths (one int for all), when known. The
+    offsets of values all as long are one ``pyarrow.Buffer`` shared by every batch."""
     n, width = len(values), values.dtype.itemsize
     if width == 0:
-        return np.zeros(n + 1, dtype=np.int32), np.zeros(0, dtype=np.uint8)
-    chars = _byte_matrix(values)
+        return _even_offsets(n, 0), np.zeros(0, dtype=np.uint8)
     if isinstance(known, int):
         lengths = np.empty(0, dtype=np.int32)
         first = known
@@ -661,8 +663,9 @@ def _utf8_buffers(values: np.ndarray, known: np.ndarray | int | None = None) -> 
         lengths = (np.strings.str_len(values) if known is None else known).astype(np.int32, copy=False)
         first = int(lengths[0]) if n else width
     if isinstance(known, int) or (lengths == first).all():  # every value as long (codes, references): the bytes as they are
-        return (np.arange(0, (n + 1) * first, first, dtype=np.int32) if first else np.zeros(n + 1, dtype=np.int32),
-                np.ascontiguousarray(chars[:, :first]).reshape(-1))
+        if first == width:  # (a copy of the items: faster than of their bytes' matrix)
+            return _even_offsets(n, first), np.ascontiguousarray(values).view(np.uint8)
+        return _even_offsets(n, first), np.ascontiguousarray(_byte_matrix(values)[:, :first]).reshape(-1)
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(lengths, out=offsets[1:])
     if known is not None:  # the engine's: NULs only after a value's end -- its other bytes, in order
@@ -670,7 +673,15 @@ def _utf8_buffers(values: np.ndarray, known: np.ndarray | int | None = None) -> 
         data = flat[flat != 0]
         if len(data) == offsets[-1]:
             return offsets, data
-    return offsets, chars[_first_of(width)[lengths]]
+    return offsets, _byte_matrix(values)[_first_of(width)[lengths]]
+
+
+@functools.lru_cache(maxsize=64)
+def _even_offsets(n: int, width: int) -> Any:
+    """The Arrow offsets buffer of *n* strings of *width* bytes each (made once per size)."""
+    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32) if width else np.zeros(n + 1, dtype=np.int32)
+    offsets.flags.writeable = False
+    return _pyarrow().py_buffer(offsets)
 
 
 @functools.cache
