@@ -339,14 +339,18 @@ def _plan_of(lay: RecordLayout, fields: list[FieldSpec]) -> _Plan:
     return got
 
 
-def batch_columns(batch: Batch, lay: RecordLayout, fields: list[FieldSpec], *, text: str = "str") -> ColumnBatch:
+def batch_columns(batch: Batch, lay: RecordLayout, fields: list[FieldSpec], *, text: str = "str",
+                  rows: np.ndarray | None = None, chars: np.ndarray | None = None) -> ColumnBatch:
     """The columns of *fields* of *lay*'s records in *batch* (``text="bytes"``: codes and
-    text as UTF-8 bytes arrays, which skips making str of ASCII text)."""
+    text as UTF-8 bytes arrays, which skips making str of ASCII text). *rows* and *chars*:
+    ``batch.rows(lay.type)`` and the characters of those rows, when the caller has them
+    already (*chars* must be its own copy: the columns take it over and write into it)."""
     if text not in ("str", "bytes"):
         raise ValueError(f"text must be 'str' or 'bytes', not {text!r}")
-    rows = batch.rows(lay.type)
+    if rows is None:
+        rows = batch.rows(lay.type)
     plan = _plan_of(lay, fields)
-    block = _Block(batch.chars[rows], text == "bytes", plan.spans)
+    block = _Block(batch.chars[rows] if chars is None else chars, text == "bytes", plan.spans)
     read: dict[str, tuple[np.ndarray | None, np.ndarray]] = {}
     for g in plan.groups:  # digit fields, a group of one length at a time
         ok, zeros, value = g.read(block)

@@ -389,34 +389,50 @@ def _close(files: list[IO[bytes]]) -> None:
 _ENGINE_BATCH_LINES = 2 * BATCH_LINES
 
 
-def _batch_columns(batch: Batch, lay: RecordLayout, fields: list[FieldSpec]) -> ColumnBatch:
+def _batch_columns(batch: Batch, lay: RecordLayout, fields: list[FieldSpec],
+                   rows: np.ndarray | None = None, chars: np.ndarray | None = None) -> ColumnBatch:
     """The engine's typed columns of one record type in one batch, codes and text as
-    UTF-8 bytes (handed to Arrow as they are; tests swap in a reference giving str)."""
-    return batch_columns(batch, lay, fields, text="bytes")
+    UTF-8 bytes (handed to Arrow as they are; tests swap in a reference giving str);
+    *rows*/*chars*: as :func:`eicodec.columns.batch_columns` takes them."""
+    return batch_columns(batch, lay, fields, text="bytes", rows=rows, chars=chars)
 
 
-def _mask_rows(masker: Masker, batch: Batch, lay: RecordLayout, cb: ColumnBatch) -> ColumnBatch:
+def _masked_columns(masker: Masker, batch: Batch, lay: RecordLayout, fields: list[FieldSpec]) -> ColumnBatch:
+    """The columns of *fields* of *lay*'s records in *batch*, masked (:func:`_mask_rows`):
+    the lines' characters gathered once, asked by the masker before the columns are read
+    from them (reading writes into them)."""
+    rows = batch.rows(lay.type)
+    chars = batch.chars[rows]
+    answers = masker.hidden_rows(lay, chars) if len(rows) and fields else None
+    return _mask_rows(masker, batch, lay, _batch_columns(batch, lay, fields, rows, chars), answers)
+
+
+def _mask_rows(masker: Masker, batch: Batch, lay: RecordLayout, cb: ColumnBatch,
+               answers: tuple[list[frozenset[str] | None], np.ndarray] | None = None) -> ColumnBatch:
     """*cb* with every value a masked view must hide made invalid (null), line by line as
     :meth:`eicodec.masking.Masker.hidden_raw` decides (by what the line is, not by the
     column: a 03 relabelled 04 shows none of its phone number in a 04 text column); all
     the batch's lines at once (:meth:`~eicodec.masking.Masker.hidden_rows`: the lines of
-    *cb* are those of the record length)."""
+    *cb* are those of the record length). *answers*: what ``hidden_rows`` gave for the
+    lines of *cb*, when asked already."""
     if not len(cb.lines) or not cb.valid:
         return cb
     at = cb.lines - batch.first
-    answers, which = masker.hidden_rows(lay, batch.chars[at])
+    if answers is None:
+        answers = masker.hidden_rows(lay, batch.chars[at])
+    answered, which = answers
     odd = np.flatnonzero(~batch.length_ok[at])  # (none from the engine's columns; a line
     if odd.size:  # of another length is cut or padded in chars: asked with its own text)
-        answers = list(answers)
+        answered = list(answered)
         which = which.copy()
         for i in odd.tolist():
-            answers.append(masker.hidden_raw(lay, batch.text(int(at[i]))))
-            which[i] = len(answers) - 1
+            answered.append(masker.hidden_raw(lay, batch.text(int(at[i]))))
+            which[i] = len(answered) - 1
     valid: dict[str, np.ndarray] = {}
     kept: dict[tuple[bool, ...], np.ndarray | None] = {}  # which answers hide a field -> rows kept
     for k, v in cb.valid.items():
         base = k.removesuffix("_signed")
-        hides = tuple(hide is None or base in hide for hide in answers)
+        hides = tuple(hide is None or base in hide for hide in answered)
         if hides not in kept:
             kept[hides] = None if not any(hides) else ~np.array(hides, dtype=bool)[which]
         keep = kept[hides]
@@ -434,8 +450,9 @@ def _cells(plan: TablePlan, stream: RecordStream, opener: Callable[[], Source],
     masker = None if plan.unmask else Masker(plan.spec)
 
     def columns(batch: Batch, lay: RecordLayout, fields: list[FieldSpec]) -> ColumnBatch:
-        cb = _batch_columns(batch, lay, fields)
-        return cb if masker is None else _mask_rows(masker, batch, lay, cb)
+        if masker is None:
+            return _batch_columns(batch, lay, fields)
+        return _masked_columns(masker, batch, lay, fields)
     head_lay = plan.spec.layout(plan.spec.header)
     head_fields = [head_lay.field(a) for a in plan.fields_to_read(FILE_LEVEL)]
     file = _FileRow(name)
