@@ -400,3 +400,21 @@ def test_growing_column_with_parts_of_zero_bytes(mapped: bool, monkeypatch: pyte
     for part in (np.zeros(5000, np.int64), np.arange(3, dtype=np.int64), np.zeros(7, np.int64)):
         numbers.add(part)
     assert numbers.done().tolist() == [0] * 5000 + [0, 1, 2] + [0] * 7
+
+
+def test_numbers_by_pairs_of_digits_match_horners_rule() -> None:
+    """columns._number (Horner's rule over pairs of digit bytes) spells the same numbers
+    as one digit at a time, for every length up to 18 digits, bytes and code points."""
+    from eicodec.columns import _number
+
+    rng = np.random.default_rng(26)
+    for length in range(1, 19):
+        for dtype in (np.uint8, np.uint32):
+            v = rng.integers(0, 10, (3, length, 500)).astype(dtype)
+            v[:, :, 0] = 9  # (the largest number of that length)
+            want = np.zeros((3, 500), dtype=object)
+            for j in range(length):
+                want = want * 10 + v[:, j].astype(object)
+            got = _number(v)
+            assert got.dtype == (np.int32 if length <= 9 else np.int64)
+            assert got.astype(object).tolist() == want.tolist(), (length, dtype)

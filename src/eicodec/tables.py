@@ -630,7 +630,7 @@ def _arrow_array(pa: Any, typ: Any, kind: str, values: Any, null: np.ndarray,
     n = len(null)
     nulls = int(np.count_nonzero(null))
     if nulls == n:
-        return pa.nulls(n, typ)
+        return _all_null(typ, n)
     if kind == "time":
         values = values.astype("timedelta64[ms]").astype(np.int32)
     bitmap = pa.py_buffer(np.packbits(~null, bitorder="little")) if nulls else None
@@ -691,6 +691,13 @@ def _utf8_buffers(values: np.ndarray, known: np.ndarray | int | None = None) -> 
         if len(data) == offsets[-1]:
             return offsets, data
     return offsets, _byte_matrix(values)[_first_of(width)[lengths]]
+
+
+@functools.lru_cache(maxsize=64)
+def _all_null(typ: Any, n: int) -> Any:
+    """An Arrow array of *n* nulls of type *typ* (made once per type and size: arrays
+    are immutable, and a column empty in every batch need not be allocated each time)."""
+    return _pyarrow().nulls(n, typ)
 
 
 @functools.lru_cache(maxsize=64)
