@@ -256,14 +256,7 @@ def _digit_column(f: FieldSpec, block: _Block, ok: np.ndarray, zeros: np.ndarray
     Values None: ``block.text(f)``, once every field's characters are final."""
     kind = f.kind
     if kind == "date":
-        d = block.cols[f.start - 1:f.end].astype(np.int32) - 48
-        y = d[0] * 1000 + d[1] * 100 + d[2] * 10 + d[3]
-        m = d[4] * 10 + d[5]
-        day = d[6] * 10 + d[7]
-        good_m = (m >= 1) & (m <= 12)
-        dim = _DAYS[np.where(good_m, m, 0)] + ((m == 2) & (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0)))
-        ok = ok & (y >= 1) & good_m & (day >= 1) & (day <= dim)
-        return _dates(y, m, day, ok), ok
+        return _calendar(block.cols[f.start - 1:f.end], ok)
     if kind == "time":
         assert value is not None
         hh, mm = value // 100, value % 100
@@ -299,6 +292,55 @@ def _text_column(f: FieldSpec, block: _Block) -> tuple[np.ndarray | None, np.nda
 
 
 _DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int32)
+
+
+def _calendar(c: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(datetime64[D], valid) of CCYYMMDD characters *c* (``(8, n)``, column-major),
+    valid where *ok* (digits) and a calendar date of years 0001-9999 -- NaT elsewhere.
+    Two digits at a time (a byte each), then tables: which MMDD some year has, the day
+    number of each year's 1 January and of each month's first day (of a common year);
+    whether the year is a leap year only for 29 February and the months after February."""
+    pairs = c[0::2] * np.uint8(10) if c.dtype == np.uint8 else (c[0::2] - 48) * 10
+    pairs += c[1::2]
+    if c.dtype == np.uint8:
+        pairs -= np.uint8(48 * 11 % 256)  # (digits: 0-99, the products wrapping alike; anything else below 256)
+    else:
+        pairs -= 48
+        pairs = np.minimum(pairs, 255).astype(np.uint8)  # (not digits: out of every table's range)
+    month_days, leap_years, year_start, month_start = _calendar_tables()
+    year = pairs[0].astype(np.intp) * 100 + pairs[1]
+    month, day = pairs[2], pairs[3]
+    md = month.astype(np.intp) * 256 + day
+    ok = ok & month_days[md] & (year >= 1)
+    leap = leap_years[year]
+    feb29 = np.flatnonzero(ok & (md == 2 * 256 + 29))
+    if feb29.size:
+        ok[feb29] = leap[feb29]
+    days = year_start[year] + month_start[month] + day
+    days += leap & (month > 2)
+    out = days.astype("datetime64[D]")
+    out[~ok] = np.datetime64("NaT")
+    return np.asarray(out), ok
+
+
+@functools.cache
+def _calendar_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The tables of :func:`_calendar`, indexed by any value two digit bytes can give
+    (0-255 each; years to 255 * 100 + 255): MMDD (month * 256 + day) of a date some year
+    has, leap years, the days from 1970-01-01 to each year's 1 January (by :func:`_dates`),
+    and to each month's first day from 1 January, minus one (a common year)."""
+    month_day = np.zeros(256 * 256, dtype=bool)
+    for m in range(1, 13):
+        month_day[m * 256 + 1:m * 256 + _DAYS[m] + 1 + (m == 2)] = True
+    years = np.arange(256 * 100 + 256, dtype=np.int32)
+    leap = (years % 4 == 0) & ((years % 100 != 0) | (years % 400 == 0))
+    real = (years >= 1) & (years <= 9999)
+    ones = np.ones(len(years), dtype=np.int32)
+    start = np.where(real, _dates(np.where(real, years, 1970), ones, ones, real).view(np.int64), 0)
+    month_start = np.zeros(256, dtype=np.int64)
+    month_start[1:13] = np.cumsum(_DAYS[:12])
+    return month_day, leap, start, month_start - 1
+
 
 
 def _dates(y: np.ndarray, m: np.ndarray, d: np.ndarray, ok: np.ndarray) -> np.ndarray:
