@@ -43,10 +43,10 @@ def _numpy(kind: str, values: list[Any]) -> np.ndarray:
 
 
 def reference_batch_columns(batch: Any, lay: eicodec.RecordLayout, fields: list[Any],
-                            rows: Any = None, chars: Any = None) -> eicodec.ColumnBatch:
+                            *gathered: Any) -> eicodec.ColumnBatch:
     """The engine's batch_columns computed from the batch's text one record at a time with
     Record.get (slow, exact): every line of the record type that has the record length
-    (*rows*/*chars*, the gathered lines the fast path is handed, are not looked at)."""
+    (*gathered*, the rows and characters the fast path is handed, are not looked at)."""
     rows = [i for i, text in enumerate(batch.texts) if text[:2] == lay.type and len(text) == lay.length]
     recs = [eicodec.Record(lay, batch.texts[i], int(batch.lines[i])) for i in rows]
     keys = [(f.attr, f.kind) for f in fields] + [(f"{f.attr}_signed", f.kind) for f in fields if f.sign]

@@ -81,9 +81,9 @@ class _Block:
     views into it (or into its cast to code points), and :meth:`blank` writes NULs there."""
 
     def __init__(self, chars: np.ndarray, as_bytes: bool = False,
-                 spans: list[tuple[int, int]] | None = None) -> None:
+                 spans: list[tuple[int, int]] | None = None, cols: np.ndarray | None = None) -> None:
         self.chars = chars
-        self.cols = _transposed(chars, spans)
+        self.cols = transposed(chars, spans) if cols is None else cols
         self._wide: np.ndarray | None = None
         self.as_bytes = as_bytes
         #: the lengths of text columns where known (bytes of an ASCII block; see ColumnBatch)
@@ -171,7 +171,7 @@ def _keep_mask(length: int, dtype: np.dtype) -> np.ndarray:
     return np.where(keep, np.iinfo(dtype).max, 0).astype(dtype)
 
 
-def _transposed(chars: np.ndarray, spans: list[tuple[int, int]] | None = None) -> np.ndarray:
+def transposed(chars: np.ndarray, spans: list[tuple[int, int]] | None = None) -> np.ndarray:
     """``chars.T`` as a C-contiguous array, copied a few hundred rows at a time (a
     block of rows stays in the cache: faster than numpy's one-pass transpose). With
     *spans* (0-based ``(start, end)`` character ranges) only those rows of the result
@@ -369,18 +369,29 @@ class _Plan:
     made_for: tuple[RecordLayout, tuple[FieldSpec, ...]]
 
 
-def _spans(lay: RecordLayout, fields: list[FieldSpec]) -> list[tuple[int, int]]:
-    """The 0-based ``(start, end)`` character ranges of *fields* (and the D/C indicators
-    of their signed amounts), merged; gaps of a few characters are bridged."""
-    ranges = sorted([(f.start - 1, f.end) for f in fields] +
-                    [(dc.start - 1, dc.end) for amount, dc in lay.signed.values() if amount in fields])
+def field_spans(lay: RecordLayout, fields: list[FieldSpec]) -> list[tuple[int, int]]:
+    """The 0-based ``(start, end)`` character ranges :func:`batch_columns` reads of
+    *fields* column-major (see :func:`transposed`)."""
+    return list(_plan_of(lay, fields).spans)
+
+
+def merged_spans(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """*ranges* (0-based ``(start, end)``) sorted and merged; gaps of a few characters
+    are bridged (one copy of a longer range costs less than two)."""
     spans: list[tuple[int, int]] = []
-    for a, b in ranges:
+    for a, b in sorted(ranges):
         if spans and a <= spans[-1][1] + 8:
             spans[-1] = (spans[-1][0], max(spans[-1][1], b))
         else:
             spans.append((a, b))
     return spans
+
+
+def _spans(lay: RecordLayout, fields: list[FieldSpec]) -> list[tuple[int, int]]:
+    """The 0-based ``(start, end)`` character ranges of *fields* (and the D/C indicators
+    of their signed amounts), merged; gaps of a few characters are bridged."""
+    return merged_spans([(f.start - 1, f.end) for f in fields] +
+                        [(dc.start - 1, dc.end) for amount, dc in lay.signed.values() if amount in fields])
 
 
 _PLANS: dict[tuple[int, ...], _Plan] = {}
@@ -400,17 +411,22 @@ def _plan_of(lay: RecordLayout, fields: list[FieldSpec]) -> _Plan:
 
 
 def batch_columns(batch: Batch, lay: RecordLayout, fields: list[FieldSpec], *, text: str = "str",
-                  rows: np.ndarray | None = None, chars: np.ndarray | None = None) -> ColumnBatch:
+                  rows: np.ndarray | None = None, chars: np.ndarray | None = None,
+                  column_major: np.ndarray | None = None) -> ColumnBatch:
     """The columns of *fields* of *lay*'s records in *batch* (``text="bytes"``: codes and
     text as UTF-8 bytes arrays, which skips making str of ASCII text). *rows* and *chars*:
     ``batch.rows(lay.type)`` and the characters of those rows, when the caller has them
-    already (*chars* must be its own copy: the columns take it over and write into it)."""
+    already (*chars* must be its own copy: the columns take it over and write into it);
+    *column_major*: ``transposed(chars, spans)`` over at least :func:`field_spans` of
+    *fields* (read, never written)."""
     if text not in ("str", "bytes"):
         raise ValueError(f"text must be 'str' or 'bytes', not {text!r}")
     if rows is None:
         rows = batch.rows(lay.type)
     plan = _plan_of(lay, fields)
-    block = _Block(batch.chars[rows] if chars is None else chars, text == "bytes", plan.spans)
+    if chars is None:
+        chars, column_major = batch.chars[rows], None
+    block = _Block(chars, text == "bytes", plan.spans, column_major)
     read: dict[str, tuple[np.ndarray | None, np.ndarray]] = {}
     for g in plan.groups:  # digit fields, a group of one length at a time
         ok, zeros, value = g.read(block)

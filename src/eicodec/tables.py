@@ -60,7 +60,7 @@ import attrs
 import numpy as np
 
 from .batches import BATCH_LINES, Batch, iter_batches, replayable
-from .columns import ColumnBatch, batch_columns
+from .columns import ColumnBatch, batch_columns, field_spans, merged_spans, transposed
 from .errors import EicodecError, UnknownRecordTypeError
 from .layouts import FieldSpec, MessageSpec, RecordLayout
 from .masking import FORMULA_START, Masker, spreadsheet_safe
@@ -389,22 +389,28 @@ def _close(files: list[IO[bytes]]) -> None:
 _ENGINE_BATCH_LINES = 2 * BATCH_LINES
 
 
-def _batch_columns(batch: Batch, lay: RecordLayout, fields: list[FieldSpec],
-                   rows: np.ndarray | None = None, chars: np.ndarray | None = None) -> ColumnBatch:
+def _batch_columns(batch: Batch, lay: RecordLayout, fields: list[FieldSpec], rows: np.ndarray | None = None,
+                   chars: np.ndarray | None = None, cols: np.ndarray | None = None) -> ColumnBatch:
     """The engine's typed columns of one record type in one batch, codes and text as
     UTF-8 bytes (handed to Arrow as they are; tests swap in a reference giving str);
-    *rows*/*chars*: as :func:`eicodec.columns.batch_columns` takes them."""
-    return batch_columns(batch, lay, fields, text="bytes", rows=rows, chars=chars)
+    *rows*/*chars*/*cols*: as :func:`eicodec.columns.batch_columns` takes them."""
+    return batch_columns(batch, lay, fields, text="bytes", rows=rows, chars=chars, column_major=cols)
 
 
 def _masked_columns(masker: Masker, batch: Batch, lay: RecordLayout, fields: list[FieldSpec]) -> ColumnBatch:
     """The columns of *fields* of *lay*'s records in *batch*, masked (:func:`_mask_rows`):
-    the lines' characters gathered once, asked by the masker before the columns are read
-    from them (reading writes into them)."""
+    the lines' characters gathered once and, of an ASCII batch, transposed once over the
+    ranges both read (the fields and the positions whose form the masker checks); the
+    masker asks them before the columns are read (reading writes into the gathered rows)."""
     rows = batch.rows(lay.type)
+    if not len(rows) or not fields:
+        return _batch_columns(batch, lay, fields, rows)
     chars = batch.chars[rows]
-    answers = masker.hidden_rows(lay, chars) if len(rows) and fields else None
-    return _mask_rows(masker, batch, lay, _batch_columns(batch, lay, fields, rows, chars), answers)
+    cols = None
+    if chars.dtype == np.uint8:
+        cols = transposed(chars, merged_spans(field_spans(lay, fields) + masker.column_spans(lay)))
+    answers = masker.hidden_rows(lay, chars, cols)
+    return _mask_rows(masker, batch, lay, _batch_columns(batch, lay, fields, rows, chars, cols), answers)
 
 
 def _mask_rows(masker: Masker, batch: Batch, lay: RecordLayout, cb: ColumnBatch,
