@@ -136,7 +136,8 @@ class _Block:
         if (x == 0).any():  # a NUL: numpy ends a string at its trailing NULs; compare the text
             text = np.strings.rstrip(self.text(f), self.lit(" "))
             return text, text != self.lit("")
-        filled = (x != 32).any(axis=0)
+        nonspace = x != 32
+        filled = nonspace.any(axis=0)
         if not filled.any():
             self._measured(f, 0)
             return np.zeros(len(self.chars), dtype=f"S{f.length}" if self.as_bytes else f"<U{f.length}"), filled
@@ -150,8 +151,9 @@ class _Block:
         ascii_str = not self.as_bytes and self.chars.dtype == np.uint8
         chars = self.chars[:, f.start - 1:f.end] if ascii_str else self._viewed(f)
         weights = np.arange(1, f.length + 1, dtype=np.uint8 if f.length < 256 else np.uint16)
-        length = ((x != 32) * weights[:, None]).max(axis=0)
-        kept = np.bitwise_and(chars, _keep_mask(f.length, chars.dtype)[length])
+        length = (nonspace * weights[:, None]).max(axis=0)
+        kept = np.take(_keep_mask(f.length, chars.dtype), length, axis=0)  # (rows of the mask: a copy each)
+        np.bitwise_and(kept, chars, out=kept)
         if ascii_str:  # (cut as bytes, then one cast of the copy to code points)
             kept = kept.astype(np.uint32)
         text = kept.view(f"S{f.length}" if kept.dtype == np.uint8 else f"<U{f.length}")[:, 0]
