@@ -116,7 +116,8 @@ def test_a_changed_file_is_refused(tmp_path: Path, many: bytes, monkeypatch: pyt
 @pytest.mark.parametrize("batch_lines", [1, 7, 4096])
 def test_runs_have_checksums_of_their_own_when_no_fingerprint_is_taken(many: bytes, batch_lines: int) -> None:
     """Batches read without the input's fingerprint (nothing to chain to): the same
-    ranges, each run with a CRC-32 of its own bytes (going on from 0)."""
+    ranges, each run with a CRC-32 of its ranges' bytes one after the other (going on
+    from 0; the lines between them are not read for it)."""
     report = eicodec.validate(many, today=TODAY, batch_lines=batch_lines)
     chained = report.answer_index
     assert chained is not None and chained.complete
@@ -128,25 +129,38 @@ def test_runs_have_checksums_of_their_own_when_no_fingerprint_is_taken(many: byt
     alone = recorder.finish(report.outcomes, None)
     assert alone.complete and list(alone.first) == list(chained.first) and list(alone.count) == list(chained.count)
     assert list(alone.run_start) == list(chained.run_start) and not any(alone.run_from)
+    assert chained.run_spans and not alone.run_spans
     starts = [*alone.run_start, len(alone)]
     for r, (a, b) in enumerate(itertools.pairwise(starts)):
         lo = int(alone.offset[a])
         hi = int(alone.offset[b - 1]) + alone.count[b - 1] * alone.step
-        assert zlib.crc32(many[lo:hi]) == alone.run_crc[r]
+        crc = 0
+        for k in range(a, b):
+            at = int(alone.offset[k])
+            crc = zlib.crc32(many[at:at + alone.count[k] * alone.step], crc)
+        assert crc == alone.run_crc[r]
         assert zlib.crc32(many[lo:hi], chained.run_from[r]) == chained.run_crc[r]
 
 
+@pytest.mark.parametrize("trusted", [False, True], ids=["fingerprinted", "stamp_trusted"])
 @pytest.mark.parametrize("batch_lines", [3, 4096])
-def test_every_byte_of_the_returned_groups_is_checked(tmp_path: Path, many: bytes, batch_lines: int,
+def test_every_byte_of_the_returned_groups_is_checked(tmp_path: Path, many: bytes, batch_lines: int, trusted: bool,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Nearby returned groups share one CRC-32 (a run): a changed byte anywhere in a
     returned group (first, last, in a run's middle; seeded choices) is refused, even
-    when the file's stamp is taken to be unchanged."""
+    when the file's stamp is taken to be unchanged -- whether validation took the
+    input's fingerprint on the way (the runs' checksums are pieces of it) or trusted
+    the file's stamp (each run's checksum of its ranges' bytes alone)."""
     path = tmp_path / "in.asc"
     path.write_bytes(many)
+    if trusted:
+        monkeypatch.setattr(answer_index, "RACY_NS", 0)
+        time.sleep(0.02)
     report = eicodec.validate(path, today=TODAY, batch_lines=batch_lines)
     index = report.answer_index
     assert index is not None and index.complete
+    assert (index.stamp is not None) == trusted and index.run_spans != trusted
+    expected = read_again(many, report, **KW)  # (before the file changes: its late fingerprint)
     assert 0 < len(index.run_start) <= len(index)
     if batch_lines > 100:  # (nearby groups closed in one batch: fewer checks than groups)
         assert len(index.run_start) < len(index)
@@ -165,7 +179,7 @@ def test_every_byte_of_the_returned_groups_is_checked(tmp_path: Path, many: byte
         assert not (tmp_path / "out.asc").exists()
     path.write_bytes(many)
     eicodec.write_retour(path, report, tmp_path / "out.asc", **KW)
-    assert (tmp_path / "out.asc").read_bytes() == read_again(many, report, **KW)
+    assert (tmp_path / "out.asc").read_bytes() == expected
 
 
 @pytest.mark.parametrize("data", [INSURER, _many_groups(30, {3, 60})], ids=["approved", "rejected"])

@@ -345,6 +345,44 @@ def test_the_possessive_grammar_pattern_matches_what_backtracking_matches(name: 
     assert (g.pattern.fullmatch(text) is None) == (plain.fullmatch(text) is None), types
 
 
+@pytest.mark.parametrize("keep", ["batches", "views", "raw", "nothing", "nothing_for_loop"])
+def test_a_batch_buffer_is_used_again_only_when_let_go(keep: str) -> None:
+    """Batches read as bytes: the buffer of a batch its consumer let go of is read into
+    again (one or two buffers however many batches), never one that a batch, an array
+    view of its characters or its raw bytes still holds (what was kept reads as the file)."""
+    from eicodec.batches import iter_batches
+    from eicodec.reader import RecordStream
+
+    data = (EXAMPLES / "ap304_insurer.asc").read_bytes() * 1  # (one file, read 3 lines a batch)
+    lines = lines_of(data)
+    kept: list[object] = []
+    buffers: list[int] = []
+    with RecordStream(data, defer_check=True) as stream:
+        it = iter_batches(stream, 3, lambda: data)
+        if keep == "nothing_for_loop":
+            for b in it:  # (the loop's name holds the last batch while the next is read)
+                buffers.append(id(b.raw.obj))
+        else:
+            for b in it:
+                assert b.raw is not None
+                buffers.append(id(b.raw.obj))
+                kept.append({"batches": b, "views": b.chars[:, :40], "raw": b.raw}.get(keep, b.first))
+                del b
+    assert len(buffers) == -(-len(lines) // 3)
+    if keep.startswith("nothing"):
+        assert len(set(buffers)) <= 2
+        return
+    assert len(set(buffers)) == len(buffers)  # (every batch held: a buffer each)
+    for k, item in enumerate(kept):
+        rows = lines[3 * k:3 * k + 3]
+        if keep == "batches":
+            assert [bytes(r) for r in item.chars] == [ln[:360] for ln in rows]  # type: ignore[attr-defined]
+        elif keep == "views":
+            assert [bytes(r) for r in item] == [ln[:40] for ln in rows]  # type: ignore[union-attr]
+        else:
+            assert bytes(item) == b"".join(ln + b"\r\n" for ln in rows)  # type: ignore[arg-type]
+
+
 def test_a_batch_read_as_bytes_has_room_after_its_rows() -> None:
     """Batches read as bytes leave room after their rows (``Batch.room``), where the
     engine puts the records of earlier batches its rows hang under without copying the
@@ -366,10 +404,10 @@ def test_a_batch_read_as_bytes_has_room_after_its_rows() -> None:
         assert (b.chars != ord("Z")).any(axis=1).all()
 
 
-@pytest.mark.parametrize("n", [0, 1, 5, 128, 129, 1000])
+@pytest.mark.parametrize("n", [0, 1, 5, 256, 257, 1000])
 def test_column_major_of_chosen_rows_is_their_transpose(n: int) -> None:
     """The engine's column-major blocks: the transpose of the rows it chose (seeded rows,
-    across the copy's 128-row pieces), with and without a row choice."""
+    across the copy's 256-row pieces), with and without a row choice."""
     import numpy as np
 
     from eicodec.batches import column_major

@@ -447,3 +447,48 @@ def test_a_finding_without_a_line_comes_last(batch_lines: int) -> None:
     found = list(report.findings) + list(report.unassessed or [])
     assert found[-1].rule == "file.missing_trailer" and found[-1].line is None
     assert len(found) > 1 and all(f.line is not None for f in found[:-1])
+
+
+def test_a_rule_reads_a_field_past_the_column_major_cut(tmp_path: Path) -> None:
+    """AP304's 02 ends in a long reserve, which the engine does not copy column-major
+    (FieldChecks.cut): a rule that reads it anyway, on its own record and as an
+    ancestor's field, sees its characters (the reserve check itself is off here)."""
+    path = tmp_path / "AP304v8.0.rules.toml"
+    path.write_text('''
+[[rule]]
+id = "file.reserve"
+kind = "field"
+level = "file"
+code = "0003"
+modes = []
+
+[[rule]]
+id = "mine.reserve_02"
+kind = "empty"
+code = "0317"
+record = "02"
+rubrics = ["0280"]
+message = "02 reserve not empty"
+
+[[rule]]
+id = "mine.reserve_under_02"
+kind = "equal_to_ancestor"
+code = "0317"
+record = "04"
+rubrics = ["0480"]
+ancestor = "02"
+ancestor_rubric = "0280"
+message = "04 reserve differs from its 02's"
+''', encoding="utf-8")
+    lines = lines_of((EXAMPLES / "ap304_insurer.asc").read_bytes())
+    spec = eicodec.get_spec("AP304")
+    f = spec.field("02", "0280")
+    i = next(k for k, ln in enumerate(lines) if ln.startswith(b"02"))
+    under = [k + 1 for k in range(i + 1, len(lines)) if lines[k].startswith(b"04")
+             and not any(lines[j].startswith(b"02") for j in range(i + 1, k))]
+    text = lines[i].decode()
+    lines[i] = (text[:f.end - 1] + "X" + text[f.end:]).encode()  # (its last character)
+    report = eicodec.validate(join(lines), rules=path, today=TODAY)
+    mine = [(x.line, x.rule) for x in report.findings if x.rule.startswith("mine.")]
+    assert (i + 1, "mine.reserve_02") in mine
+    assert sorted(ln for ln, r in mine if r == "mine.reserve_under_02") == under and under

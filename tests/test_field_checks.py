@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import eicodec
+from eicodec.batches import column_major
 from eicodec.codes import return_codes
 from eicodec.kinds import FieldChecks
 from tests.conftest import EXAMPLES, lines_of
@@ -33,6 +34,13 @@ def _agree(checks: FieldChecks, lines: list[str]) -> None:
     detailed = checks.detailed(chars)
     assert (checks.fine(chars) == (detailed == 0).all(axis=1)).all()
     assert (checks.problems(chars) == detailed).all()
+    # the engine's way: some of the rows, column-major only up to the cut (a long
+    # reserve at the end is checked on the rows as they are)
+    rows = np.arange(0, len(chars), 2)
+    bad, codes = checks.failing(chars, column_major(chars[:, :checks.cut], rows=rows), rows)
+    want = detailed[rows]
+    assert bad.tolist() == np.flatnonzero((want != 0).any(axis=1)).tolist()
+    assert (codes == want[bad]).all()
 
 
 @pytest.mark.parametrize(("name", "message"), EXAMPLE_FILES)
@@ -56,3 +64,11 @@ def test_fine_pass_agrees_with_detailed_checks(name: str, message: str, data: st
             noise = data.draw(NOISE)
             rows[i] = (rows[i][:pos] + noise + rows[i][pos + len(noise):])[:width]
         _agree(checks[t], rows + [ln for ln in by_type[t]])
+
+
+def test_long_reserve_at_the_end_is_cut_off_the_column_major_copy() -> None:
+    """The cut that the test above exercises is made where a record ends in a long
+    reserve (AP304's 02: half the record) and nowhere else."""
+    checks = _checks(eicodec.get_spec("AP304"))
+    assert checks["02"].cut == 182 and checks["03"].cut == 308
+    assert checks["04"].cut == 360  # (a reserve of 13: not worth a pass of its own)

@@ -62,9 +62,8 @@ class AnswerIndex:
     """The byte ranges of the top-level groups with an outcome, in file order: first line
     and number of lines; lines are ``step`` bytes each (the record length and CR/LF) and
     line 1 starts at byte ``base`` (after a byte order mark: 3), so :attr:`offset` follows.
-    Nearby ranges (at most :data:`GAP` bytes apart) form runs, each with the CRC-32 of its
-    bytes from its first range's first line to its last range's last (the lines between
-    its ranges too): ``run_start`` (the index of each run's first range, ascending),
+    Nearby ranges (at most :data:`GAP` bytes apart) form runs, each with a CRC-32 (see
+    :attr:`run_spans`): ``run_start`` (the index of each run's first range, ascending),
     ``run_from`` (the CRC-32 its checksum goes on from: the input's up to the run, when
     validation took both in one pass; else 0) and ``run_crc``. ``complete``: the whole
     file was followed (else the ranges are not used). ``stamp``: see :func:`stamp_of`
@@ -76,6 +75,10 @@ class AnswerIndex:
     run_start: array[int] = attrs.field(factory=_longs)
     run_from: array[int] = attrs.field(factory=_longs)
     run_crc: array[int] = attrs.field(factory=_longs)
+    #: a run's CRC-32 is of all its bytes, the lines between its ranges too (validation
+    #: took the input's fingerprint on the way, of which these are pieces); else of its
+    #: ranges' bytes only, one after the other (the lines between them not read for it)
+    run_spans: bool = True
     base: int = 0
     complete: bool = False
     stamp: Stamp | None = None
@@ -178,6 +181,15 @@ class Recorder:
             froms, crcs = [], []
             for a, b in zip(runs.tolist(), [*runs[1:].tolist(), len(kept)]):
                 hi = int(ends[b - 1] - first) * step
+                if not chained:  # its ranges' bytes only (the open one goes on from before)
+                    froms.append(self.open_from if kept[a] == 0 else 0)
+                    state = self.open_crc if kept[a] == 0 else 0
+                    for lo_k, hi_k in zip(((np.maximum(firsts[a:b] - first, 0)) * step).tolist(),
+                                          ((ends[a:b] - first) * step).tolist()):
+                        state = zlib.crc32(view[lo_k:hi_k], state)
+                    crcs.append(state)
+                    pos = hi
+                    continue
                 if kept[a] == 0:  # (the open range: it began in this batch or before)
                     froms.append(self.open_from)
                     state = zlib.crc32(view[:hi], state if chained else self.open_crc)
@@ -205,6 +217,7 @@ class Recorder:
         """The index, after the engine's last verdicts (the open group closes at the end)."""
         ix = self.index
         ix.stamp = stamp
+        ix.run_spans = self.chained
         if self.usable and self.next_line > 1:
             if len(outcomes.lines_between(self.open_line, self.next_line)):
                 one = np.zeros(1, np.int64)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 import tempfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -189,10 +190,20 @@ def _binary(source: Source) -> IO[bytes] | None:
 ROOM_ROWS = 16
 
 
-def _read_into(binary: IO[bytes], want: int, room: int) -> tuple[bytearray, int]:
-    """Up to *want* bytes of *binary* in a new buffer with *room* zero bytes after them:
-    (the buffer, the number of bytes read)."""
-    buf = bytearray(want + room)
+def _read_into(binary: IO[bytes], want: int, room: int, spare: list[bytearray]) -> tuple[bytearray, int]:
+    """Up to *want* bytes of *binary* in a buffer with *room* bytes after them: (the
+    buffer, the number of bytes read). A buffer of *spare* (the last ones handed out,
+    kept by the caller) is used again when nothing else holds it any more -- no batch,
+    array or view of it is left -- else a new one is made: the same memory batch after
+    batch instead of fresh pages each time (the allocator may give a buffer this size
+    back to the system and map it again, a page fault per 4 kB)."""
+    probe = [bytearray(1)]  # (held once, as a spare buffer that nothing else holds)
+    free = -1
+    for k in range(len(spare)):  # (by index: no other name for a buffer while it is counted)
+        if len(spare[k]) == want + room and sys.getrefcount(spare[k]) == sys.getrefcount(probe[0]):
+            free = k
+            break
+    buf = spare.pop(free) if free >= 0 else bytearray(want + room)
     readinto = getattr(binary, "readinto", None)
     if readinto is None:
         data = binary.read(want)
@@ -223,8 +234,9 @@ def _byte_batches(binary: IO[bytes], info: ReadInfo, width: int, size: int,
     first = 1
     offset = start
     crc, count = 0, 0
+    spare: list[bytearray] = []
     while True:
-        buf, got = _read_into(binary, size * step, ROOM_ROWS * step)
+        buf, got = _read_into(binary, size * step, ROOM_ROWS * step, spare)
         data = memoryview(buf)[:got]
         if not got:
             if not settled:
@@ -232,14 +244,14 @@ def _byte_batches(binary: IO[bytes], info: ReadInfo, width: int, size: int,
                 info.settled = True
             return
         rows = got // step
-        regular = got == rows * step and buf.isascii()  # (the room after the bytes read: zeros)
+        regular = got == rows * step
         if regular:
             lines = np.frombuffer(buf, np.uint8).reshape(-1, step)  # (and the room's)
             m = lines[:rows].view()
             m.flags.writeable = False
-            # CR/LF at the end of every line and no control character (CR, LF, TAB, ...)
-            # before it; a stretch with one goes the reader's way
-            regular = bool((m[:, width] == 13).all() and (m[:, width + 1] == 10).all()
+            # ASCII, CR/LF at the end of every line and no control character (CR, LF,
+            # TAB, ...) before it; a stretch with one goes the reader's way
+            regular = bool(m.max(initial=0) < 128 and (m[:, width] == 13).all() and (m[:, width + 1] == 10).all()
                            and m[:, :width].min(initial=255) >= 32)
         if not regular:
             break
@@ -254,7 +266,9 @@ def _byte_batches(binary: IO[bytes], info: ReadInfo, width: int, size: int,
             count += len(data)
         first += rows
         offset += len(data)
-        del m, lines, batch, data, buf  # (before the next read: one batch's bytes at a time)
+        del m, lines, batch, data  # (before the next read: one batch's bytes at a time)
+        spare.append(buf)  # (used again once the consumer lets go of the batch)
+        del buf, spare[:-2]
     if not settled:
         # Not plain ASCII lines all through: check the whole input as the reader does
         # (what was read so far was ASCII, which every encoding it chooses reads alike).
@@ -324,7 +338,7 @@ def replayable(source: Source) -> tuple[Callable[[], Source], list[IO[bytes]]]:
     raise TypeError(f"cannot read EI records from {type(source).__name__}")
 
 
-def column_major(a: np.ndarray, block: int = 128, rows: np.ndarray | None = None) -> np.ndarray:
+def column_major(a: np.ndarray, block: int = 256, rows: np.ndarray | None = None) -> np.ndarray:
     """``np.ascontiguousarray(a.T)`` of a 2-D array (with *rows*: of ``a[rows]``), copied
     *block* rows at a time (about a third faster for a batch's records: the rows being
     read stay in the cache; and no row-major copy of ``a[rows]`` on the way)."""
@@ -426,8 +440,10 @@ def date_ordinal(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     t = f.T
     ok = np.asarray(((t >= _ZERO) & (t <= _NINE)).all(axis=0))
     v = (_DATE_WEIGHTS @ t.astype(np.float64)).astype(np.int64) - _ZERO * 11_111_111
-    md = v % 10000
-    m, d = md // 100, md % 100
+    # month and day from their digits (where all are digits, as the number has them; no
+    # 64-bit division)
+    m = t[4] * np.int16(10) + t[5].astype(np.int16) - _ZERO * 11
+    d = t[6] * np.int16(10) + t[7].astype(np.int16) - _ZERO * 11
     good_m = (m >= 1) & (m <= 12)
     ok &= good_m & (d >= 1) & (d <= _MOST_DAYS[np.where(good_m, m, 0)]) & (v >= 10000)
     leap_day = np.flatnonzero(ok & (m == 2) & (d == 29))

@@ -369,10 +369,11 @@ class _Run:
             rows = self._body_rows(batch, body, _TYPE_NAMES[t])
             if len(rows):
                 block = self._blocks.get(_TYPE_NAMES[t])
-                fc = block[2][sl].T if block is not None and block[0] is rows else chars[rows, sl]
+                cols = block[2] if block is not None and block[0] is rows else None
+                fc = cols[sl].T if cols is not None and sl.stop <= len(cols) else chars[rows, sl]
                 ok = ((fc >= 48) & (fc <= 57)).all(axis=1)
                 value = digits_value(fc)
-                dc = chars[rows, sign]
+                dc = cols[sign] if cols is not None and sign < len(cols) else chars[rows, sign]
                 neg = dc == ord("C")
                 part = int(np.where(ok, np.where(neg, -value, value), 0).sum())
                 self.total += part
@@ -530,7 +531,7 @@ class _Run:
             rows = self._body_rows(batch, body, t)
             if not len(rows):
                 continue
-            if block is not None and block[0] is rows:
+            if block is not None and block[0] is rows and sl.stop <= len(block[2]):
                 fc = block[2][sl].T  # (column-major: see _block)
             else:
                 fc = batch.chars[rows, sl]
@@ -577,7 +578,11 @@ class _Run:
         rows = np.flatnonzero(self._checked & self._mine(batch, t))
         block: tuple[np.ndarray, np.ndarray | None, np.ndarray, dict[Any, Any]] | None = None
         if len(rows):
-            block = (rows, None, column_major(chars, rows=rows), {})  # (row-major: not kept, see View.sub)
+            # (column-major up to where the field checks need it: see FieldChecks.cut; a
+            # rule reading beyond gets its field from the rows, see View.field)
+            fc = self.field_checks.get(t)
+            cut = chars if fc is None or fc.cut >= chars.shape[1] else chars[:, :fc.cut]
+            block = (rows, None, column_major(cut, rows=rows), {})  # (row-major: not kept, see View.sub)
         self._blocks[t] = block
         return block
 
@@ -828,11 +833,13 @@ class _Run:
         if usable is None:
             usable = np.ones(len(rows), bool)
         block = self._blocks.get(rule.record)  # type: ignore[arg-type]
+        others = {a: (b[0], b[2]) for a in anc if (b := self._blocks.get(a)) is not None}
         if block is not None and block[0] is rows:
             view = View(self.spec, rule.record, chars, rows, anc, self.today,  # type: ignore[arg-type]
-                        block[2], block[1], block[3])
+                        block[2], block[1], block[3], others)
         else:
-            view = View(self.spec, rule.record, chars, rows, anc, self.today)  # type: ignore[arg-type]
+            view = View(self.spec, rule.record, chars, rows, anc, self.today,  # type: ignore[arg-type]
+                        blocks=others)
         view.history = self.history  # type: ignore[attr-defined]
         view.registers = self.registers  # type: ignore[attr-defined]
         return rows, usable, view

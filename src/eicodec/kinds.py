@@ -74,6 +74,9 @@ def _fixed_codes(text: str) -> np.ndarray:
 
 #: character positions checked against their ranges at once (the batch-wide pass)
 _POSITIONS_AT_ONCE = 96
+#: a reserve at the end of a record at least this long is checked on the rows as they
+#: are, not copied column-major (FieldChecks.cut)
+_ROW_TAIL = 32
 
 
 class FieldChecks:
@@ -121,6 +124,16 @@ class FieldChecks:
         numeric_lists: list[tuple[int, int, int, np.ndarray]] = []
         rest: list[int] = []  # plan indices checked in detail for every row
         aligned: list[tuple[int, int, int]] = []  # (plan, start, end) of AN fields checked left-aligned
+        # a long reserve at the end of the record is checked on the rows as they are (see
+        # cut): the column-major copy of the rows stops before it
+        tail = len(self._plans) - 1 if self._plans else -1
+        last = self._plans[tail][0] if self._plans else None
+        if last is None or last.kind != "reserve" or last.end != self.layout.length or last.length < _ROW_TAIL \
+                or (last.fixed is not None and set(last.fixed) != {" "}):
+            tail = -1
+        #: the characters before this position are all the checks read column-major
+        self.cut = self.layout.length if tail < 0 else cast(FieldSpec, last).start - 1
+        self._tail = None if tail < 0 else (tail, self.cut, self.layout.length)
 
         def span(s: int, e: int, low: int, high: int) -> None:
             pos.extend(range(s, e))
@@ -143,7 +156,8 @@ class FieldChecks:
                 rest.append(j)
                 continue
             if f.kind == "reserve":
-                span(s, e, _SPACE, _SPACE)
+                if j != tail:
+                    span(s, e, _SPACE, _SPACE)
                 continue
             if f.type == "N":
                 if fixed is not None:
@@ -197,6 +211,15 @@ class FieldChecks:
         self._pos_plan = np.array([owner_of[p] for p in self._pos.tolist()], np.intp)
         self._lo = np.array(lo, np.int64)[order]
         self._span = (np.array(hi, np.int64) - np.array(lo, np.int64))[order]
+        # the positions with one allowed span at a time, a slice of them at a time: after
+        # the lowest allowed character is taken off, the largest of a row's characters
+        # tells (one reduction; no array of comparisons)
+        self._chunks: list[tuple[np.ndarray, np.ndarray, int]] = []
+        for width in np.unique(self._span).tolist():
+            at = np.flatnonzero(self._span == width)
+            for a in range(0, len(at), _POSITIONS_AT_ONCE):
+                part = at[a:a + _POSITIONS_AT_ONCE]
+                self._chunks.append((self._pos[part], self._lo[part][:, None], int(width)))
         self._filled_pos = np.array(filled_pos, np.intp)
         self._filled_blank = np.array(filled_blank, np.int64)
         self._filled_spans = list(zip(filled_starts, [*filled_starts[1:], len(filled_pos)]))
@@ -214,21 +237,29 @@ class FieldChecks:
         find nothing). Exact, not a guess: a row this rejects is checked in detail."""
         return self._fine(chars, cols)[0]
 
-    def _fine(self, chars: np.ndarray, cols: np.ndarray | None = None,
+    def _fine(self, chars: np.ndarray, cols: np.ndarray | None = None, rows: np.ndarray | None = None,
               ) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
         """:meth:`fine`, and per field checked apart from the positions: (plan index,
-        that field fine per row)."""
+        that field fine per row). With *rows*, the records are ``chars[rows]``; *cols*
+        (them column-major) need only hold the characters before :attr:`cut`."""
         if cols is None:
-            cols = np.ascontiguousarray(chars.T)
+            cols = np.ascontiguousarray((chars if rows is None else chars[rows]).T)
         n = cols.shape[1]
         parts: list[tuple[int, np.ndarray]] = []
         dt = cols.dtype
         ok = np.ones(n, bool)
-        step = _POSITIONS_AT_ONCE
-        for a in range(0, len(self._pos), step):  # (a slice of positions at a time: memory)
-            sub = cols[self._pos[a:a + step]]  # (a copy: worked on in place)
-            np.subtract(sub, self._lo[a:a + step].astype(dt)[:, None], out=sub)
-            ok &= np.logical_and.reduce(sub <= self._span[a:a + step].astype(dt)[:, None], axis=0)
+        if self._tail is not None:  # (the reserve at the end: all spaces, row by row)
+            j, s, e = self._tail
+            tail = chars[:, s:e] ^ np.asarray(_SPACE, chars.dtype) if rows is None else chars[rows, s:e]
+            if rows is not None:
+                np.bitwise_xor(tail, np.asarray(_SPACE, chars.dtype), out=tail)  # (a copy: in place)
+            good = tail.max(axis=1, initial=0) == 0  # (a row's largest: no array of comparisons)
+            ok &= good
+            parts.append((j, good))
+        for at, low, width in self._chunks:
+            sub = cols[at]  # (a copy: worked on in place)
+            np.subtract(sub, low.astype(dt), out=sub)  # (unsigned: below the range wraps above it)
+            ok &= sub.max(axis=0) <= width
         if len(self._filled_pos):
             some = cols[self._filled_pos] != self._filled_blank.astype(dt)[:, None]
             for j, (a, b) in zip(self._filled_plans, self._filled_spans):  # (reduceat is slower)
@@ -242,17 +273,27 @@ class FieldChecks:
             m = d[:, 4] * 10 + d[:, 5]
             day = d[:, 6] * 10 + d[:, 7]
             good_m = (m >= 1) & (m <= 12)
-            dim = _DAYS32[np.where(good_m, m, 0)]
-            dim += (m == 2) & (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
+            dim = np.take(_MOST_DAYS32, m, mode="clip")  # (any month but 1..12: good_m fails it)
             good = (y >= 1) & good_m & (day >= 1) & (day <= dim)
+            leap_day = good & (m == 2) & (day == 29)  # (no division for the other days)
+            if leap_day.any():
+                ly = y[leap_day]
+                good[leap_day] = (ly % 4 == 0) & ((ly % 100 != 0) | (ly % 400 == 0))
             good |= may_be_zero[:, None] & (y == 0) & (m == 0) & (day == 0)
             ok = np.asarray(ok & good.all(axis=0))
             parts.extend(zip(self._date_plans, good))
         for j, s, e, zero_ok in self._times:
-            v = _col_value(cols, s, e)
-            good = np.asarray((v // 100 < 24) & (v % 100 < 60))
-            if not zero_ok:
-                good &= v != 0
+            if e - s == 4:  # HHMM from its digits (no division)
+                hh = cols[s] * np.int16(10) + cols[s + 1].astype(np.int16)
+                mm = cols[s + 2] * np.int16(10) + cols[s + 3].astype(np.int16)
+                good = (hh < 24 + _ZERO * 11) & (mm < 60 + _ZERO * 11)
+                if not zero_ok:
+                    good &= (hh != _ZERO * 11) | (mm != _ZERO * 11)
+            else:
+                v = _col_value(cols, s, e)
+                good = np.asarray((v // 100 < 24) & (v % 100 < 60))
+                if not zero_ok:
+                    good &= v != 0
             ok &= good
             parts.append((j, good))
         for j, s, e, ints in self._numeric_lists:
@@ -303,7 +344,7 @@ class FieldChecks:
         # reduction over them runs across all records at once (*cols*: given by the caller)
         if cols is None:
             cols = column_major(chars, rows=rows)
-        ok, parts = self._fine(chars, cols)
+        ok, parts = self._fine(chars, cols, rows)
         if ok.all():
             return np.zeros(0, np.intp), np.zeros((0, len(self._plans)), np.int8)
         bad = np.flatnonzero(~ok)
@@ -399,7 +440,8 @@ class FieldChecks:
         return p
 
 
-_DAYS32 = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int32)
+#: days of each month in a leap year (29 February is checked apart)
+_MOST_DAYS32 = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int32)
 
 
 def _col_value(cols: np.ndarray, s: int, e: int) -> np.ndarray:
@@ -458,7 +500,11 @@ class View:
 
     def __init__(self, spec: MessageSpec, record: str, chars: np.ndarray, rows: np.ndarray,
                  anc: Mapping[str, np.ndarray], today: int, cols: np.ndarray | None = None,
-                 sub: np.ndarray | None = None, memo: dict[object, object] | None = None) -> None:
+                 sub: np.ndarray | None = None, memo: dict[object, object] | None = None,
+                 blocks: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None) -> None:
+        """*blocks*: per record type, rows of *chars* (ascending) and those rows
+        column-major, where the caller has them: an ancestor's fields are taken from
+        there (a gather along contiguous rows instead of across whole records)."""
         self.spec = spec
         self.record = record
         self.all_chars = chars
@@ -471,6 +517,7 @@ class View:
         self.sub = sub
         #: values worked out once for these rows (shared by the views of the same rows)
         self.memo: dict[object, object] = {} if memo is None else memo
+        self.blocks = blocks or {}
 
     def source(self, rubric: str, record: str | None = None) -> str:
         """The record type *rubric* is read from (the rule's own, an ancestor or the header)."""
@@ -483,16 +530,36 @@ class View:
         """The field *rubric* and its ``(n, length)`` characters for every checked row."""
         t = self.source(rubric, record)
         f = self.spec.records[t].by_rubric[rubric]
-        if t == self.record and self.cols is not None:
+        if t == self.record and self.cols is not None and f.end <= len(self.cols):
             return f, self.cols[f.start - 1:f.end].T
         key = ("field", t, rubric)
         found = self.memo.get(key)
         if found is None:
-            idx = self.rows if t == self.record else self.anc[t]
-            # column-major (n, length): reductions over a field's characters (all digits,
-            # all blank, differs) then run across all rows at once, not row by row
-            found = self.memo[key] = np.ascontiguousarray(self.all_chars[idx, f.start - 1:f.end].T).T
+            found = self.memo[key] = self._gather(t, f.start - 1, f.end)
         return f, found  # type: ignore[return-value]
+
+    def _gather(self, t: str, s: int, e: int) -> np.ndarray:
+        """Characters *s*..*e* of the record of type *t* of every checked row, as an
+        ``(n, e - s)`` array laid out column-major: reductions over a field's characters
+        (all digits, all blank, differs) then run across all rows at once. One record for
+        every row (the header): that record's characters broadcast."""
+        idx = self.rows if t == self.record else self.anc[t]
+        if self.n > 1 and idx[0] == idx[-1] and bool((idx == idx[0]).all()):
+            return np.broadcast_to(self.all_chars[idx[0], s:e], (self.n, e - s))
+        block = self.blocks.get(t) if t != self.record else None
+        if block is None or e > len(block[1]):
+            return np.ascontiguousarray(self.all_chars[idx, s:e].T).T
+        at = self.memo.get(("at", t))
+        if at is None:
+            rows = block[0]
+            pos = np.searchsorted(rows, idx)
+            np.minimum(pos, len(rows) - 1, out=pos)
+            at = self.memo[("at", t)] = (pos, np.flatnonzero(rows[pos] != idx))
+        pos, outside = cast("tuple[np.ndarray, np.ndarray]", at)
+        out = np.take(block[1][s:e], pos, axis=1)
+        if len(outside):  # (ancestors read in an earlier batch: a few rows)
+            out[:, outside] = self.all_chars[idx[outside], s:e].T
+        return out.T
 
 
     def typed(self, rubric: str, record: str | None = None, signed: bool = False,

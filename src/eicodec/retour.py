@@ -525,8 +525,14 @@ class _Builder:
                     r0, r1 = int(run_of[lo]), int(run_of[hi - 1]) + 1
                     run_ends = [*runs[r0 + 1:r1].tolist(), hi]
                     for r, ra, rb in zip(range(r0, r1), runs[r0:r1].tolist(), run_ends):
-                        piece = view[int(offsets[ra]) - start:int(ends[rb - 1]) - start]
-                        if zlib.crc32(piece, index.run_from[r]) != index.run_crc[r]:
+                        if index.run_spans:  # (all its bytes, see AnswerIndex)
+                            crc = zlib.crc32(view[int(offsets[ra]) - start:int(ends[rb - 1]) - start],
+                                             index.run_from[r])
+                        else:  # (its ranges' bytes, one after the other)
+                            crc = index.run_from[r]
+                            for lo_k, hi_k in zip((offsets[ra:rb] - start).tolist(), (ends[ra:rb] - start).tolist()):
+                                crc = zlib.crc32(view[lo_k:hi_k], crc)
+                        if crc != index.run_crc[r]:
                             raise MismatchError("the report is not about this declaration (its records differ)")
                 yield view, firsts[lo:hi], sizes[lo:hi], rel
 
