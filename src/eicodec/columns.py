@@ -344,7 +344,6 @@ def _calendar_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return month_day, leap, start, month_start - 1
 
 
-
 def _dates(y: np.ndarray, m: np.ndarray, d: np.ndarray, ok: np.ndarray) -> np.ndarray:
     """datetime64[D] of year/month/day (int32 arrays; calendar dates where *ok*), NaT
     where not *ok*: days since 1970-01-01 by integer arithmetic (the proleptic Gregorian
