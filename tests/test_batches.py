@@ -286,13 +286,15 @@ def test_the_damaged_file_strategies_damage(strategy: st.SearchStrategy[bytes]) 
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.integers(-(1 << 40), 1 << 40), max_size=60), st.integers(0, 3), st.booleans())
-def test_unique_ints_is_np_unique(values: list[int], spread: int, inverse: bool) -> None:
-    """``unique_ints`` (a table over a small span, else a sort) gives what ``np.unique``
-    gives, the inverse flat, for narrow and wide spans alike."""
+@given(st.lists(st.integers(-(1 << 40), 1 << 40), max_size=60), st.integers(0, 3), st.booleans(), st.booleans())
+def test_unique_ints_is_np_unique(values: list[int], spread: int, inverse: bool, ordered: bool) -> None:
+    """``unique_ints`` (runs of values in order, a table over a small span, else a sort)
+    gives what ``np.unique`` gives, the inverse flat, for narrow and wide spans alike."""
     from eicodec.batches import unique_ints
 
     arr = np.array(values, np.int64) >> (40 - 10 * spread) if values else np.zeros(0, np.int64)
+    if ordered:
+        arr = np.sort(arr)
     if inverse:
         keys, which = unique_ints(arr, return_inverse=True)
         want_keys, want_which = np.unique(arr, return_inverse=True)

@@ -198,9 +198,10 @@ def _read_into(binary: IO[bytes], want: int, room: int, spare: list[bytearray]) 
     batch instead of fresh pages each time (the allocator may give a buffer this size
     back to the system and map it again, a page fault per 4 kB)."""
     probe = [bytearray(1)]  # (held once, as a spare buffer that nothing else holds)
+    count: Callable[[object], int] | None = getattr(sys, "getrefcount", None)  # (none: not used again)
     free = -1
-    for k in range(len(spare)):  # (by index: no other name for a buffer while it is counted)
-        if len(spare[k]) == want + room and sys.getrefcount(spare[k]) == sys.getrefcount(probe[0]):
+    for k in range(len(spare) if count is not None else 0):  # (by index: no other name for it)
+        if len(spare[k]) == want + room and count is not None and count(spare[k]) == count(probe[0]):
             free = k
             break
     buf = spare.pop(free) if free >= 0 else bytearray(want + room)
@@ -354,7 +355,14 @@ def column_major(a: np.ndarray, block: int = 256, rows: np.ndarray | None = None
 def unique_ints(values: np.ndarray, return_inverse: bool = False) -> Any:
     """``np.unique`` of int64 *values* (with the inverse, flat, if asked), by a table
     over their span when that is small (no sort: the engine's line and group numbers
-    of a batch)."""
+    of a batch), or by their runs when they are in order already."""
+    if len(values) > 1 and bool((values[1:] >= values[:-1]).all()):
+        new = np.empty(len(values), bool)
+        new[0] = True
+        np.not_equal(values[1:], values[:-1], out=new[1:])
+        if not return_inverse:
+            return values[new]
+        return values[new], np.cumsum(new) - 1
     if len(values):
         lo = int(values.min())
         span = int(values.max()) - lo + 1

@@ -215,11 +215,13 @@ class FieldChecks:
         # the lowest allowed character is taken off, the largest of a row's characters
         # tells (one reduction; no array of comparisons)
         self._chunks: list[tuple[np.ndarray, np.ndarray, int]] = []
+        self._chunk_plans: list[np.ndarray] = []  # (the plan index of each chunk's positions)
         for width in np.unique(self._span).tolist():
             at = np.flatnonzero(self._span == width)
             for a in range(0, len(at), _POSITIONS_AT_ONCE):
                 part = at[a:a + _POSITIONS_AT_ONCE]
                 self._chunks.append((self._pos[part], self._lo[part][:, None], int(width)))
+                self._chunk_plans.append(self._pos_plan[part])
         self._filled_pos = np.array(filled_pos, np.intp)
         self._filled_blank = np.array(filled_blank, np.int64)
         self._filled_spans = list(zip(filled_starts, [*filled_starts[1:], len(filled_pos)]))
@@ -238,10 +240,11 @@ class FieldChecks:
         return self._fine(chars, cols)[0]
 
     def _fine(self, chars: np.ndarray, cols: np.ndarray | None = None, rows: np.ndarray | None = None,
-              ) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
+              off: set[int] | None = None) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
         """:meth:`fine`, and per field checked apart from the positions: (plan index,
         that field fine per row). With *rows*, the records are ``chars[rows]``; *cols*
-        (them column-major) need only hold the characters before :attr:`cut`."""
+        (them column-major) need only hold the characters before :attr:`cut`. *off*: gets
+        the plan index of each field with a character out of its range in some row."""
         if cols is None:
             cols = np.ascontiguousarray((chars if rows is None else chars[rows]).T)
         n = cols.shape[1]
@@ -256,10 +259,13 @@ class FieldChecks:
             good = tail.max(axis=1, initial=0) == 0  # (a row's largest: no array of comparisons)
             ok &= good
             parts.append((j, good))
-        for at, low, width in self._chunks:
+        for k, (at, low, width) in enumerate(self._chunks):
             sub = cols[at]  # (a copy: worked on in place)
             np.subtract(sub, low.astype(dt), out=sub)  # (unsigned: below the range wraps above it)
-            ok &= sub.max(axis=0) <= width
+            good = sub.max(axis=0) <= width
+            ok &= good
+            if off is not None and not good.all():  # (which positions: a row's bad one makes it bad)
+                off.update(self._chunk_plans[k][sub.max(axis=1) > width].tolist())
         if len(self._filled_pos):
             some = cols[self._filled_pos] != self._filled_blank.astype(dt)[:, None]
             for j, (a, b) in zip(self._filled_plans, self._filled_spans):  # (reduceat is slower)
@@ -344,18 +350,13 @@ class FieldChecks:
         # reduction over them runs across all records at once (*cols*: given by the caller)
         if cols is None:
             cols = column_major(chars, rows=rows)
-        ok, parts = self._fine(chars, cols, rows)
+        suspects: set[int] = set()  # (the fields with a character out of range: see _fine)
+        ok, parts = self._fine(chars, cols, rows, suspects)
         if ok.all():
             return np.zeros(0, np.intp), np.zeros((0, len(self._plans)), np.int8)
         bad = np.flatnonzero(~ok)
         # only the fields that are not fine in some of those rows are checked in detail
-        suspects = set()
-        if len(self._pos):
-            sub = cols[self._pos][:, bad]
-            dt = cols.dtype
-            off = ((sub - self._lo.astype(dt)[:, None]) > self._span.astype(dt)[:, None]).any(axis=1)
-            suspects.update(self._pos_plan[off].tolist())
-        suspects.update(j for j, good in parts if not good[bad].all())
+        suspects.update(j for j, good in parts if not good.all())  # (a row it fails is bad)
         return bad, self.detailed(chars[bad] if rows is None else chars[rows[bad]], sorted(suspects))
 
     def detailed(self, chars: np.ndarray, only: list[int] | None = None) -> np.ndarray:
