@@ -446,14 +446,14 @@ def date_ordinal(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # ASCII: the eight characters weighed in one product (exact in float64: each term is
     # below 2**40), then month and day from the number; the leap year only for 29 February
     t = f.T
-    ok = np.asarray(((t >= _ZERO) & (t <= _NINE)).all(axis=0))
+    ok = (t - np.uint8(_ZERO)).max(axis=0, initial=0) <= 9  # (below "0" wraps above "9")
     v = (_DATE_WEIGHTS @ t.astype(np.float64)).astype(np.int64) - _ZERO * 11_111_111
     # month and day from their digits (where all are digits, as the number has them; no
     # 64-bit division)
     m = t[4] * np.int16(10) + t[5].astype(np.int16) - _ZERO * 11
     d = t[6] * np.int16(10) + t[7].astype(np.int16) - _ZERO * 11
     good_m = (m >= 1) & (m <= 12)
-    ok &= good_m & (d >= 1) & (d <= _MOST_DAYS[np.where(good_m, m, 0)]) & (v >= 10000)
+    ok &= good_m & (d >= 1) & (d <= np.take(_MOST_DAYS, m, mode="clip")) & (v >= 10000)  # (good_m: 1..12)
     leap_day = np.flatnonzero(ok & (m == 2) & (d == 29))
     if len(leap_day):
         y = v[leap_day] // 10000
