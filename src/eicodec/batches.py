@@ -220,6 +220,14 @@ def _read_into(binary: IO[bytes], want: int, room: int, spare: list[bytearray]) 
     return buf, got
 
 
+def _size_of(binary: IO[bytes]) -> int | None:
+    """The size of the file under *binary* (None: not a file, or not known)."""
+    try:
+        return os.fstat(binary.fileno()).st_size
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+
+
 def _byte_batches(binary: IO[bytes], info: ReadInfo, width: int, size: int,
                   reopen: Callable[[], Source], fingerprint: bool = True) -> Iterator[Batch]:
     """Batches straight from the bytes while they are regular, then the reader's way.
@@ -236,8 +244,10 @@ def _byte_batches(binary: IO[bytes], info: ReadInfo, width: int, size: int,
     offset = start
     crc, count = 0, 0
     spare: list[bytearray] = []
+    end = _size_of(binary)  # (a small file: a buffer its size, not a whole batch's)
     while True:
-        buf, got = _read_into(binary, size * step, ROOM_ROWS * step, spare)
+        want = size * step if end is None or end - offset >= size * step else max(end - offset, 0) + step
+        buf, got = _read_into(binary, want, ROOM_ROWS * step, spare)
         data = memoryview(buf)[:got]
         if not got:
             if not settled:
