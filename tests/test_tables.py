@@ -42,9 +42,11 @@ def _numpy(kind: str, values: list[Any]) -> np.ndarray:
     return np.array([v if v is not None else "" for v in values], dtype=str)
 
 
-def reference_batch_columns(batch: Any, lay: eicodec.RecordLayout, fields: list[Any]) -> eicodec.ColumnBatch:
+def reference_batch_columns(batch: Any, lay: eicodec.RecordLayout, fields: list[Any],
+                            *gathered: Any) -> eicodec.ColumnBatch:
     """The engine's batch_columns computed from the batch's text one record at a time with
-    Record.get (slow, exact): every line of the record type that has the record length."""
+    Record.get (slow, exact): every line of the record type that has the record length
+    (*gathered*, the rows and characters the fast path is handed, are not looked at)."""
     rows = [i for i, text in enumerate(batch.texts) if text[:2] == lay.type and len(text) == lay.length]
     recs = [eicodec.Record(lay, batch.texts[i], int(batch.lines[i])) for i in rows]
     keys = [(f.attr, f.kind) for f in fields] + [(f"{f.attr}_signed", f.kind) for f in fields if f.sign]
@@ -613,11 +615,11 @@ def test_parquet_error_while_reading_stops_the_writer(claims: tuple[bytes, bytes
     real = tables._batch_columns
     seen: list[int] = []
 
-    def failing(batch: Any, lay: Any, fields: Any) -> Any:
+    def failing(batch: Any, lay: Any, fields: Any, *rest: Any) -> Any:
         seen.append(1)
         if len(seen) == 7:
             raise eicodec.EicodecError("broken on purpose", line=int(batch.first))
-        return real(batch, lay, fields)
+        return real(batch, lay, fields, *rest)
 
     monkeypatch.setattr(tables, "_batch_columns", failing)
     monkeypatch.setattr(tables, "_ENGINE_BATCH_LINES", 3)

@@ -220,6 +220,14 @@ def _read_into(binary: IO[bytes], want: int, room: int, spare: list[bytearray]) 
     return buf, got
 
 
+def _size_of(binary: IO[bytes]) -> int | None:
+    """The size of the file under *binary* (None: not a file, or not known)."""
+    try:
+        return os.fstat(binary.fileno()).st_size
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+
+
 def _byte_batches(binary: IO[bytes], info: ReadInfo, width: int, size: int,
                   reopen: Callable[[], Source], fingerprint: bool = True) -> Iterator[Batch]:
     """Batches straight from the bytes while they are regular, then the reader's way.
@@ -236,8 +244,10 @@ def _byte_batches(binary: IO[bytes], info: ReadInfo, width: int, size: int,
     offset = start
     crc, count = 0, 0
     spare: list[bytearray] = []
+    end = _size_of(binary)  # (a small file: a buffer its size, not a whole batch's)
     while True:
-        buf, got = _read_into(binary, size * step, ROOM_ROWS * step, spare)
+        want = size * step if end is None or end - offset >= size * step else max(end - offset, 0) + step
+        buf, got = _read_into(binary, want, ROOM_ROWS * step, spare)
         data = memoryview(buf)[:got]
         if not got:
             if not settled:
@@ -446,14 +456,14 @@ def date_ordinal(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # ASCII: the eight characters weighed in one product (exact in float64: each term is
     # below 2**40), then month and day from the number; the leap year only for 29 February
     t = f.T
-    ok = np.asarray(((t >= _ZERO) & (t <= _NINE)).all(axis=0))
+    ok = (t - np.uint8(_ZERO)).max(axis=0, initial=0) <= 9  # (below "0" wraps above "9")
     v = (_DATE_WEIGHTS @ t.astype(np.float64)).astype(np.int64) - _ZERO * 11_111_111
     # month and day from their digits (where all are digits, as the number has them; no
     # 64-bit division)
     m = t[4] * np.int16(10) + t[5].astype(np.int16) - _ZERO * 11
     d = t[6] * np.int16(10) + t[7].astype(np.int16) - _ZERO * 11
     good_m = (m >= 1) & (m <= 12)
-    ok &= good_m & (d >= 1) & (d <= _MOST_DAYS[np.where(good_m, m, 0)]) & (v >= 10000)
+    ok &= good_m & (d >= 1) & (d <= np.take(_MOST_DAYS, m, mode="clip")) & (v >= 10000)  # (good_m: 1..12)
     leap_day = np.flatnonzero(ok & (m == 2) & (d == 29))
     if len(leap_day):
         y = v[leap_day] // 10000

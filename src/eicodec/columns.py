@@ -81,9 +81,9 @@ class _Block:
     views into it (or into its cast to code points), and :meth:`blank` writes NULs there."""
 
     def __init__(self, chars: np.ndarray, as_bytes: bool = False,
-                 spans: list[tuple[int, int]] | None = None) -> None:
+                 spans: list[tuple[int, int]] | None = None, cols: np.ndarray | None = None) -> None:
         self.chars = chars
-        self.cols = _transposed(chars, spans)
+        self.cols = transposed(chars, spans) if cols is None else cols
         self._wide: np.ndarray | None = None
         self.as_bytes = as_bytes
         #: the lengths of text columns where known (bytes of an ASCII block; see ColumnBatch)
@@ -136,7 +136,8 @@ class _Block:
         if (x == 0).any():  # a NUL: numpy ends a string at its trailing NULs; compare the text
             text = np.strings.rstrip(self.text(f), self.lit(" "))
             return text, text != self.lit("")
-        filled = (x != 32).any(axis=0)
+        nonspace = x != 32
+        filled = nonspace.any(axis=0)
         if not filled.any():
             self._measured(f, 0)
             return np.zeros(len(self.chars), dtype=f"S{f.length}" if self.as_bytes else f"<U{f.length}"), filled
@@ -150,8 +151,9 @@ class _Block:
         ascii_str = not self.as_bytes and self.chars.dtype == np.uint8
         chars = self.chars[:, f.start - 1:f.end] if ascii_str else self._viewed(f)
         weights = np.arange(1, f.length + 1, dtype=np.uint8 if f.length < 256 else np.uint16)
-        length = ((x != 32) * weights[:, None]).max(axis=0)
-        kept = np.bitwise_and(chars, _keep_mask(f.length, chars.dtype)[length])
+        length = (nonspace * weights[:, None]).max(axis=0)
+        kept = np.take(_keep_mask(f.length, chars.dtype), length, axis=0)  # (rows of the mask: a copy each)
+        np.bitwise_and(kept, chars, out=kept)
         if ascii_str:  # (cut as bytes, then one cast of the copy to code points)
             kept = kept.astype(np.uint32)
         text = kept.view(f"S{f.length}" if kept.dtype == np.uint8 else f"<U{f.length}")[:, 0]
@@ -171,7 +173,7 @@ def _keep_mask(length: int, dtype: np.dtype) -> np.ndarray:
     return np.where(keep, np.iinfo(dtype).max, 0).astype(dtype)
 
 
-def _transposed(chars: np.ndarray, spans: list[tuple[int, int]] | None = None) -> np.ndarray:
+def transposed(chars: np.ndarray, spans: list[tuple[int, int]] | None = None) -> np.ndarray:
     """``chars.T`` as a C-contiguous array, copied a few hundred rows at a time (a
     block of rows stays in the cache: faster than numpy's one-pass transpose). With
     *spans* (0-based ``(start, end)`` character ranges) only those rows of the result
@@ -210,14 +212,32 @@ class _Group:
         ok &= ~(zeros & self.optional[:, None])
         value = None
         if self.valued:
-            # Horner's rule over the digits; int32 while the number fits (9 digits)
             v = d if len(self.valued) == len(self.fields) else d[self.valued]
-            acc: np.ndarray = v[:, 0].astype(np.int32 if self.length <= 9 else np.int64)
-            for j in range(1, self.length):
-                acc *= 10
-                acc += v[:, j]
-            value = acc.astype(np.int64, copy=False)
+            value = _number(v).astype(np.int64, copy=False)
         return ok, zeros, value
+
+
+def _number(v: np.ndarray) -> np.ndarray:
+    """The numbers that digit values *v* (``(k, length, n)``) spell, ``(k, n)``; int32
+    while they fit (9 digits). Horner's rule over pairs of digits (each pair one
+    operation on bytes): half the steps over the wide numbers. Meaningless where a value
+    is not a digit (as the caller knows)."""
+    length = v.shape[1]
+    wide = np.int32 if length <= 9 else np.int64
+    if v.dtype != np.uint8 or length < 3:  # (code points, or too short to pair)
+        acc: np.ndarray = v[:, 0].astype(wide)
+        for j in range(1, length):
+            acc *= 10
+            acc += v[:, j]
+        return acc
+    lead = length % 2  # an odd digit first, on its own
+    pairs = v[:, lead::2] * np.uint8(10)  # (a pair is at most 99: still a byte)
+    pairs += v[:, lead + 1::2]
+    acc = (v[:, 0] if lead else pairs[:, 0]).astype(wide)
+    for j in range(1 - lead, pairs.shape[1]):
+        acc *= 100
+        acc += pairs[:, j]
+    return acc
 
 
 _DIGIT_KINDS = ("number", "amount", "digits", "date", "time")
@@ -238,14 +258,7 @@ def _digit_column(f: FieldSpec, block: _Block, ok: np.ndarray, zeros: np.ndarray
     Values None: ``block.text(f)``, once every field's characters are final."""
     kind = f.kind
     if kind == "date":
-        d = block.cols[f.start - 1:f.end].astype(np.int32) - 48
-        y = d[0] * 1000 + d[1] * 100 + d[2] * 10 + d[3]
-        m = d[4] * 10 + d[5]
-        day = d[6] * 10 + d[7]
-        good_m = (m >= 1) & (m <= 12)
-        dim = _DAYS[np.where(good_m, m, 0)] + ((m == 2) & (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0)))
-        ok = ok & (y >= 1) & good_m & (day >= 1) & (day <= dim)
-        return _dates(y, m, day, ok), ok
+        return _calendar(block.cols[f.start - 1:f.end], ok)
     if kind == "time":
         assert value is not None
         hh, mm = value // 100, value % 100
@@ -283,6 +296,54 @@ def _text_column(f: FieldSpec, block: _Block) -> tuple[np.ndarray | None, np.nda
 _DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int32)
 
 
+def _calendar(c: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(datetime64[D], valid) of CCYYMMDD characters *c* (``(8, n)``, column-major),
+    valid where *ok* (digits) and a calendar date of years 0001-9999 -- NaT elsewhere.
+    Two digits at a time (a byte each), then tables: which MMDD some year has, the day
+    number of each year's 1 January and of each month's first day (of a common year);
+    whether the year is a leap year only for 29 February and the months after February."""
+    pairs = c[0::2] * np.uint8(10) if c.dtype == np.uint8 else (c[0::2] - 48) * 10
+    pairs += c[1::2]
+    if c.dtype == np.uint8:
+        pairs -= np.uint8(48 * 11 % 256)  # (digits: 0-99, the products wrapping alike; anything else below 256)
+    else:
+        pairs -= 48
+        pairs = np.minimum(pairs, 255).astype(np.uint8)  # (not digits: out of every table's range)
+    month_days, leap_years, year_start, month_start = _calendar_tables()
+    year = pairs[0].astype(np.intp) * 100 + pairs[1]
+    month, day = pairs[2], pairs[3]
+    md = month.astype(np.intp) * 256 + day
+    ok = ok & month_days[md] & (year >= 1)
+    leap = leap_years[year]
+    feb29 = np.flatnonzero(ok & (md == 2 * 256 + 29))
+    if feb29.size:
+        ok[feb29] = leap[feb29]
+    days = year_start[year] + month_start[month] + day
+    days += leap & (month > 2)
+    out = days.astype("datetime64[D]")
+    out[~ok] = np.datetime64("NaT")
+    return np.asarray(out), ok
+
+
+@functools.cache
+def _calendar_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The tables of :func:`_calendar`, indexed by any value two digit bytes can give
+    (0-255 each; years to 255 * 100 + 255): MMDD (month * 256 + day) of a date some year
+    has, leap years, the days from 1970-01-01 to each year's 1 January (by :func:`_dates`),
+    and to each month's first day from 1 January, minus one (a common year)."""
+    month_day = np.zeros(256 * 256, dtype=bool)
+    for m in range(1, 13):
+        month_day[m * 256 + 1:m * 256 + _DAYS[m] + 1 + (m == 2)] = True
+    years = np.arange(256 * 100 + 256, dtype=np.int32)
+    leap = (years % 4 == 0) & ((years % 100 != 0) | (years % 400 == 0))
+    real = (years >= 1) & (years <= 9999)
+    ones = np.ones(len(years), dtype=np.int32)
+    start = np.where(real, _dates(np.where(real, years, 1970), ones, ones, real).view(np.int64), 0)
+    month_start = np.zeros(256, dtype=np.int64)
+    month_start[1:13] = np.cumsum(_DAYS[:12])
+    return month_day, leap, start, month_start - 1
+
+
 def _dates(y: np.ndarray, m: np.ndarray, d: np.ndarray, ok: np.ndarray) -> np.ndarray:
     """datetime64[D] of year/month/day (int32 arrays; calendar dates where *ok*), NaT
     where not *ok*: days since 1970-01-01 by integer arithmetic (the proleptic Gregorian
@@ -309,18 +370,29 @@ class _Plan:
     made_for: tuple[RecordLayout, tuple[FieldSpec, ...]]
 
 
-def _spans(lay: RecordLayout, fields: list[FieldSpec]) -> list[tuple[int, int]]:
-    """The 0-based ``(start, end)`` character ranges of *fields* (and the D/C indicators
-    of their signed amounts), merged; gaps of a few characters are bridged."""
-    ranges = sorted([(f.start - 1, f.end) for f in fields] +
-                    [(dc.start - 1, dc.end) for amount, dc in lay.signed.values() if amount in fields])
+def field_spans(lay: RecordLayout, fields: list[FieldSpec]) -> list[tuple[int, int]]:
+    """The 0-based ``(start, end)`` character ranges :func:`batch_columns` reads of
+    *fields* column-major (see :func:`transposed`)."""
+    return list(_plan_of(lay, fields).spans)
+
+
+def merged_spans(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """*ranges* (0-based ``(start, end)``) sorted and merged; gaps of a few characters
+    are bridged (one copy of a longer range costs less than two)."""
     spans: list[tuple[int, int]] = []
-    for a, b in ranges:
+    for a, b in sorted(ranges):
         if spans and a <= spans[-1][1] + 8:
             spans[-1] = (spans[-1][0], max(spans[-1][1], b))
         else:
             spans.append((a, b))
     return spans
+
+
+def _spans(lay: RecordLayout, fields: list[FieldSpec]) -> list[tuple[int, int]]:
+    """The 0-based ``(start, end)`` character ranges of *fields* (and the D/C indicators
+    of their signed amounts), merged; gaps of a few characters are bridged."""
+    return merged_spans([(f.start - 1, f.end) for f in fields] +
+                        [(dc.start - 1, dc.end) for amount, dc in lay.signed.values() if amount in fields])
 
 
 _PLANS: dict[tuple[int, ...], _Plan] = {}
@@ -339,14 +411,23 @@ def _plan_of(lay: RecordLayout, fields: list[FieldSpec]) -> _Plan:
     return got
 
 
-def batch_columns(batch: Batch, lay: RecordLayout, fields: list[FieldSpec], *, text: str = "str") -> ColumnBatch:
+def batch_columns(batch: Batch, lay: RecordLayout, fields: list[FieldSpec], *, text: str = "str",
+                  rows: np.ndarray | None = None, chars: np.ndarray | None = None,
+                  column_major: np.ndarray | None = None) -> ColumnBatch:
     """The columns of *fields* of *lay*'s records in *batch* (``text="bytes"``: codes and
-    text as UTF-8 bytes arrays, which skips making str of ASCII text)."""
+    text as UTF-8 bytes arrays, which skips making str of ASCII text). *rows* and *chars*:
+    ``batch.rows(lay.type)`` and the characters of those rows, when the caller has them
+    already (*chars* must be its own copy: the columns take it over and write into it);
+    *column_major*: ``transposed(chars, spans)`` over at least :func:`field_spans` of
+    *fields* (read, never written)."""
     if text not in ("str", "bytes"):
         raise ValueError(f"text must be 'str' or 'bytes', not {text!r}")
-    rows = batch.rows(lay.type)
+    if rows is None:
+        rows = batch.rows(lay.type)
     plan = _plan_of(lay, fields)
-    block = _Block(batch.chars[rows], text == "bytes", plan.spans)
+    if chars is None:
+        chars, column_major = batch.chars[rows], None
+    block = _Block(chars, text == "bytes", plan.spans, column_major)
     read: dict[str, tuple[np.ndarray | None, np.ndarray]] = {}
     for g in plan.groups:  # digit fields, a group of one length at a time
         ok, zeros, value = g.read(block)

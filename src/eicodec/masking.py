@@ -208,7 +208,20 @@ class Masker:
                 hide |= self._overlap[t, u]
         return frozenset(hide)
 
-    def hidden_rows(self, lay: RecordLayout, chars: np.ndarray,
+    def _form(self, t: str) -> Any:
+        """The :class:`eicodec.masking_rows.RowForm` of layout *t* (made when first asked)."""
+        if t not in self._rows:
+            from .masking_rows import RowForm
+
+            self._rows[t] = RowForm(forms_of(self.spec.records[t]))
+        return self._rows[t]
+
+    def column_spans(self, lay: RecordLayout) -> list[tuple[int, int]]:
+        """The 0-based character ranges of *lay* whose form is checked (digits, dates,
+        times, D/C, fixed text): what :meth:`hidden_rows` reads of *cols*."""
+        return list(self._form(lay.type).read)
+
+    def hidden_rows(self, lay: RecordLayout, chars: np.ndarray, cols: np.ndarray | None = None,
                     ) -> tuple[list[frozenset[str] | None], np.ndarray]:
         """:meth:`hidden_raw` of many lines at once, by array operations: *chars* are the
         character codes (``(n, width)``, ``uint8`` or ``uint32`` code points) of *n* lines
@@ -216,20 +229,23 @@ class Masker:
         answers and, per line, the index of its own (``hidden_raw`` of that line): the
         same three questions (does the line fit *lay*, which of its reserves hold text,
         which other layouts does it fit), asked of all lines with numpy
-        (:mod:`eicodec.masking_rows`), and the same :meth:`_hide` of their answers."""
-        from .masking_rows import RowForm, distinct, fits_among, not_blank
+        (:mod:`eicodec.masking_rows`), and the same :meth:`_hide` of their answers.
+        *cols*: the same characters column-major (``(width, n)``, ``uint8``), filled at
+        least over :meth:`column_spans` of *lay*, when the caller has them (whether the
+        lines fit *lay* is then read from them)."""
+        from .masking_rows import distinct, fits_among, not_blank
 
-        def form(t: str) -> RowForm:
-            if t not in self._rows:
-                self._rows[t] = RowForm(forms_of(self.spec.records[t]))
-            got: RowForm = self._rows[t]
-            return got
-
+        form = self._form
         t = lay.type
         width = chars.shape[1]
         reserves = self._reserves[t]
         rivals = [u for u in self._rivals[t] if self.spec.records[u].length == width]
-        own = form(t).fits(chars) if width == lay.length else None
+        if width != lay.length:
+            own = None
+        elif cols is not None and cols.dtype.itemsize == 1:  # (bytes: an ASCII batch)
+            own = form(t).fits_columns(cols)
+        else:
+            own = form(t).fits(chars)
         bits = []
         if own is not None and own.any():
             bits = [not_blank(chars[:, f.start - 1:f.end]) for f in reserves]

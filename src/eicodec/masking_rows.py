@@ -61,9 +61,14 @@ class RowForm:
         self.lo = np.array(lo, dtype=np.int64)
         self.hi = np.array(hi, dtype=np.int64)
         self.dc = np.array(dc, dtype=np.intp)
+        self.date_starts = tuple(dates)
         self.dates = (np.array(dates, dtype=np.intp)[:, None] + np.arange(8)).reshape(-1)
         self.times = (np.array(times, dtype=np.intp)[:, None] + np.arange(4)).reshape(-1)
         ranged = np.flatnonzero((self.lo != 0) | (self.hi != _ANY))
+        #: the ranged positions as runs ``(start, end)`` (every position of a run ranged),
+        #: checked by :meth:`fits_columns`; with the D/C positions, :attr:`read`: all it reads
+        self.runs: list[tuple[int, int]] = _runs(ranged.tolist())
+        self.read: list[tuple[int, int]] = _runs(sorted({*ranged.tolist(), *self.dc.tolist()}))
         #: a few of the positions with a range, spread over the line (checked first)
         self.sample = ranged[np.linspace(0, len(ranged) - 1, min(len(ranged), 12)).astype(np.intp)]
         self._bounds: dict[np.dtype, tuple[np.ndarray, np.ndarray] | None] = {}
@@ -118,7 +123,7 @@ class RowForm:
         # (dates and times are digits by now)
         if self.dates.size and len(sub):
             if sub.dtype == np.uint8:
-                keep(_digit_dates_ok(sub[:, self.dates]).all(axis=1))
+                keep(_digit_dates_fit(sub, self.date_starts))
             else:
                 keep(dates_ok(sub[:, self.dates].astype(np.int16).reshape(len(sub), -1, 8) - 48).all(axis=1))
         if self.times.size and len(sub):
@@ -130,12 +135,89 @@ class RowForm:
         out[rows] = True
         return out
 
+    def fits_columns(self, cols: np.ndarray) -> np.ndarray:
+        """:meth:`fits` of lines given column-major: *cols* is ``(width, n)`` ``uint8``
+        (``eicodec.columns.transposed``), filled at least over :attr:`read` (the other
+        positions allow any character and are not read). The same checks, each over all
+        lines (their answers combined), each position's codes a contiguous row."""
+        width, n = cols.shape
+        bounds = self._bounds_of(cols.dtype) if width == self.width and cols.dtype == np.uint8 else None
+        if bounds is None or n == 0:
+            return np.zeros(n, dtype=bool)
+        lo, span = bounds
+        good = np.ones(n, dtype=bool)
+        for a, b in self.runs:  # (a character below its range wraps round to above the span)
+            bad = (cols[a:b] - lo[a:b, None]) > span[a:b, None]
+            if bad.any():
+                good &= ~bad.any(axis=0)
+        for p in self.dc.tolist():
+            c = cols[p]
+            good &= (c == 68) | (c == 67) | (c == 32)
+        for a in self.date_starts:  # (where not digits: numbers below 256 a pair, in the tables' range)
+            pairs = cols[a:a + 8:2] * np.uint8(10)
+            pairs += cols[a + 1:a + 8:2]
+            pairs -= np.uint8(48 * 11 % 256)
+            year = pairs[0].astype(np.intp) * 100 + pairs[1]
+            md = pairs[2].astype(np.intp) * 100 + pairs[3]
+            fit = _MONTH_DAY_WIDE[md] & (year != 0)
+            leap = np.flatnonzero(fit & (md == 229))
+            if leap.size:
+                y = year[leap]
+                fit[leap] = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
+            fit |= (year == 0) & (md == 0)  # 00000000
+            good &= fit
+        for a in self.times.reshape(-1, 4)[:, 0].tolist() if self.times.size else []:
+            hh = cols[a].astype(np.int16) * 10 + cols[a + 1] - 528
+            mm = cols[a + 2].astype(np.int16) * 10 + cols[a + 3] - 528
+            good &= (hh >= 0) & (hh <= 23) & (mm >= 0) & (mm <= 59)
+        return good
 
-def _digit_dates_ok(chars: np.ndarray) -> np.ndarray:
-    """:func:`dates_ok` of ASCII digit characters as they are (``(n, 8 * k)`` codes,
-    every one 0-9), per row and date (``(n, k)``): no round trip through digit values."""
-    v, ok = date_ordinal(np.ascontiguousarray(chars).reshape(-1, 8))
-    return np.asarray(ok | (v == 0)).reshape(len(chars), -1)  # (v == 0: 00000000)
+
+def _runs(positions: list[int]) -> list[tuple[int, int]]:
+    """Ascending *positions* as runs of consecutive ones, ``(start, end)``."""
+    runs: list[tuple[int, int]] = []
+    for p in positions:
+        if runs and runs[-1][1] == p:
+            runs[-1] = (runs[-1][0], p + 1)
+        else:
+            runs.append((p, p + 1))
+    return runs
+
+
+_DIGITS = np.uint32(0x0F0F0F0F)  # (the digit values of four ASCII digits read as one number)
+
+#: MMDD (as the number) of a month and day that some year has (29 February: leap years)
+_MONTH_DAY = np.zeros(10000, dtype=bool)
+for _m, _last in enumerate((31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31), start=1):
+    _MONTH_DAY[_m * 100 + 1:_m * 100 + _last + 1] = True
+
+#: :data:`_MONTH_DAY` for any MMDD two bytes give (to 255 * 100 + 255): False above 1231
+_MONTH_DAY_WIDE = np.zeros(256 * 100 + 256, dtype=bool)
+_MONTH_DAY_WIDE[:10000] = _MONTH_DAY
+
+
+def _digit_dates_fit(chars: np.ndarray, starts: tuple[int, ...]) -> np.ndarray:
+    """Per row of *chars* (``(n, width)`` uint8, digits at every date's eight positions),
+    whether each date that starts at one of *starts* is :data:`DATE_OR_ZEROS`: as
+    :func:`dates_ok`, with four characters read as one 32-bit number (their digit values
+    its bytes), month and day looked up as MMDD; the year only of a 29 February."""
+    if chars.strides[1] != 1:
+        chars = np.ascontiguousarray(chars)
+    ok = np.ones(len(chars), dtype=bool)
+    for a in starts:
+        year = chars[:, a:a + 4].view("<u4")[:, 0] & _DIGITS
+        x = chars[:, a + 4:a + 8].view("<u4")[:, 0] & _DIGITS
+        t = (x * np.uint32(10) + (x >> np.uint32(8))) & np.uint32(0x00FF00FF)  # MM in byte 0, DD in byte 2
+        md = (t & np.uint32(0xFF)) * np.uint32(100) + (t >> np.uint32(16))
+        fit = _MONTH_DAY[md] & (year != 0)  # (a calendar year is 0001-9999)
+        leap = np.flatnonzero(fit & (md == 229))
+        if leap.size:
+            d = chars[leap, a:a + 4].astype(np.int32) - 48
+            y = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
+            fit[leap] = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
+        fit |= (year == 0) & (md == 0)  # 00000000
+        ok &= fit
+    return ok
 
 
 def dates_ok(d: np.ndarray) -> np.ndarray:
