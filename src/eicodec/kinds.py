@@ -1179,14 +1179,14 @@ def dates_at_once(chars: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`typed` of ``m`` date fields at once: *chars* ``(m, 8, n)`` ASCII, each field's
     eight characters column-major; (CCYYMMDD values, has a date) ``(m, n)``, as
     :func:`eicodec.batches.date_ordinal` and :func:`typed` give them field by field."""
-    ok = ((chars >= _ZERO) & (chars <= _ZERO + 9)).all(axis=1)
-    zeros = (chars == _ZERO).all(axis=1)
+    top = (chars - np.uint8(_ZERO)).max(axis=1, initial=0)  # (below "0" wraps above "9")
+    ok, zeros = top <= 9, top == 0
     v = (_DATE_WEIGHTS @ chars.astype(np.float64)).astype(np.int64) - _ZERO * 11_111_111
     # (month and day from their digits: no 64-bit division)
     m = chars[:, 4] * np.int16(10) + chars[:, 5].astype(np.int16) - _ZERO * 11
     d = chars[:, 6] * np.int16(10) + chars[:, 7].astype(np.int16) - _ZERO * 11
     good_m = (m >= 1) & (m <= 12)
-    ok &= good_m & (d >= 1) & (d <= _MOST_DAYS[np.where(good_m, m, 0)]) & (v >= 10000)
+    ok &= good_m & (d >= 1) & (d <= np.take(_MOST_DAYS, m, mode="clip")) & (v >= 10000)  # (good_m: 1..12)
     leap_day = np.nonzero(ok & (m == 2) & (d == 29))
     if len(leap_day[0]):
         y = v[leap_day] // 10000
