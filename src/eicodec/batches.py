@@ -453,25 +453,29 @@ def date_ordinal(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if f.dtype != np.uint8 or f.shape[1] != 8:
         y, m, d, ok = date_parts(f)
         return y * 10000 + m * 100 + d, ok
-    # ASCII: the eight characters weighed in one product (exact in float64: each term is
-    # below 2**40), then month and day from the number; the leap year only for 29 February
-    t = f.T
-    ok = (t - np.uint8(_ZERO)).max(axis=0, initial=0) <= 9  # (below "0" wraps above "9")
-    v = (_DATE_WEIGHTS @ t.astype(np.float64)).astype(np.int64) - _ZERO * 11_111_111
-    # month and day from their digits (where all are digits, as the number has them; no
-    # 64-bit division)
-    m = t[4] * np.int16(10) + t[5].astype(np.int16) - _ZERO * 11
-    d = t[6] * np.int16(10) + t[7].astype(np.int16) - _ZERO * 11
-    good_m = (m >= 1) & (m <= 12)
-    ok &= good_m & (d >= 1) & (d <= np.take(_MOST_DAYS, m, mode="clip")) & (v >= 10000)  # (good_m: 1..12)
-    leap_day = np.flatnonzero(ok & (m == 2) & (d == 29))
-    if len(leap_day):
-        y = v[leap_day] // 10000
-        ok[leap_day] = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
+    v, ok, _ = date_digits(f.T)
     return v, ok
 
 
-_DATE_WEIGHTS = np.array([10_000_000, 1_000_000, 100_000, 10_000, 1000, 100, 10, 1], np.float64)
+def date_digits(t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(CCYYMMDD, is a calendar date, the largest of the digits) of date fields of ASCII
+    characters *t*, the eight of each along the second-last axis (``(8, n)``, or ``(m, 8,
+    n)`` for m fields at once): the number the characters spell as digits (also where
+    they are not: each character less "0", weighed). Two characters at a time in int16,
+    then int64 (no float product, no division); the leap year only for 29 February."""
+    top = (t - np.uint8(_ZERO)).max(axis=-2, initial=0)  # (below "0" wraps above "9")
+    ok = top <= 9
+    cc, yy, m, d = (t[..., k, :] * np.int16(10) + t[..., k + 1, :].astype(np.int16) - _ZERO * 11 for k in (0, 2, 4, 6))
+    v = ((cc.astype(np.int64) * 100 + yy) * 100 + m) * 100 + d
+    good_m = (m >= 1) & (m <= 12)
+    ok &= good_m & (d >= 1) & (d <= np.take(_MOST_DAYS, m, mode="clip")) & (v >= 10000)  # (good_m: 1..12)
+    leap_day = np.nonzero(ok & (m == 2) & (d == 29))
+    if len(leap_day[0]):
+        y = v[leap_day] // 10000
+        ok[leap_day] = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
+    return v, ok, top
+
+
 _MOST_DAYS = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int64)  # (29 February: see above)
 
 

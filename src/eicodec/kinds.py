@@ -22,7 +22,7 @@ import numpy as np
 from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
 
-from .batches import all_digits, all_of, column_major, date_ordinal, digits_value, text_of, weighted_sum
+from .batches import all_digits, all_of, column_major, date_digits, date_ordinal, digits_value, text_of, weighted_sum
 from .codes import codelist, codelist_file
 from .errors import SpecError
 from .layouts import FieldSpec, MessageSpec, RecordLayout
@@ -1171,27 +1171,14 @@ class _Ancestors:
         return out
 
 
-_DATE_WEIGHTS = np.array([10_000_000, 1_000_000, 100_000, 10_000, 1000, 100, 10, 1], np.float64)
-_MOST_DAYS = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int64)
 
 
 def dates_at_once(chars: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`typed` of ``m`` date fields at once: *chars* ``(m, 8, n)`` ASCII, each field's
     eight characters column-major; (CCYYMMDD values, has a date) ``(m, n)``, as
     :func:`eicodec.batches.date_ordinal` and :func:`typed` give them field by field."""
-    top = (chars - np.uint8(_ZERO)).max(axis=1, initial=0)  # (below "0" wraps above "9")
-    ok, zeros = top <= 9, top == 0
-    v = (_DATE_WEIGHTS @ chars.astype(np.float64)).astype(np.int64) - _ZERO * 11_111_111
-    # (month and day from their digits: no 64-bit division)
-    m = chars[:, 4] * np.int16(10) + chars[:, 5].astype(np.int16) - _ZERO * 11
-    d = chars[:, 6] * np.int16(10) + chars[:, 7].astype(np.int16) - _ZERO * 11
-    good_m = (m >= 1) & (m <= 12)
-    ok &= good_m & (d >= 1) & (d <= np.take(_MOST_DAYS, m, mode="clip")) & (v >= 10000)  # (good_m: 1..12)
-    leap_day = np.nonzero(ok & (m == 2) & (d == 29))
-    if len(leap_day[0]):
-        y = v[leap_day] // 10000
-        ok[leap_day] = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
-    return v, ok & ~zeros
+    v, ok, top = date_digits(chars)
+    return v, ok & (top != 0)
 
 
 class _Compare:
