@@ -66,6 +66,8 @@ CHECKS_PER_BATCH = 64
 def batch_lines_for(rules: RuleSet) -> int:
     """The lines :func:`validate` checks at a time with *rules* (see :data:`CHECKS_PER_BATCH`)."""
     return VALIDATE_BATCH_LINES * min(4, max(1, len(rules.checks) // CHECKS_PER_BATCH))
+
+
 #: the general EI format rule on alphanumeric values (specs/defaults.rules.toml)
 ALIGN_RULE = "format.left_aligned"
 _TYPE_NAMES = [f"{t:02d}" for t in range(100)]

@@ -328,7 +328,6 @@ class FieldChecks:
             parts.append((j, good))
         return ok, parts
 
-
     def problems(self, chars: np.ndarray, cols: np.ndarray | None = None) -> np.ndarray:
         """``(rows, len(self.fields))`` problem codes (0: fine) of records *chars*.
 
@@ -537,26 +536,12 @@ class View:
         key = ("field", t, rubric)
         found = self.memo.get(key)
         if found is None:
-            found = self.memo[key] = self._gather(t, f.start - 1, f.end)
+            if t == self.record:  # (past the column-major copy: see FieldChecks.cut)
+                found = self.memo[key] = np.ascontiguousarray(self.all_chars[self.rows, f.start - 1:f.end].T).T
+            else:  # (an ancestor's or the header's: kept in the memo)
+                ancestor_chars(self, t, [f])
+                found = self.memo[key]
         return f, found  # type: ignore[return-value]
-
-    def _gather(self, t: str, s: int, e: int) -> np.ndarray:
-        """Characters *s*..*e* of the record of type *t* of every checked row, as an
-        ``(n, e - s)`` array laid out column-major: reductions over a field's characters
-        (all digits, all blank, differs) then run across all rows at once. One record for
-        every row (the header): that record's characters broadcast."""
-        idx = self.rows if t == self.record else self.anc[t]
-        if self.n > 1 and idx[0] == idx[-1] and bool((idx == idx[0]).all()):
-            return np.broadcast_to(self.all_chars[idx[0], s:e], (self.n, e - s))
-        block = self.blocks.get(t) if t != self.record else None
-        if block is None or e > len(block[1]):
-            return np.ascontiguousarray(self.all_chars[idx, s:e].T).T
-        pos, outside = self.at(t)
-        out = np.take(block[1][s:e], pos, axis=1)
-        if len(outside):  # (ancestors read in an earlier batch: a few rows)
-            out[:, outside] = self.all_chars[idx[outside], s:e].T
-        return out.T
-
 
     def at(self, t: str) -> tuple[np.ndarray, np.ndarray]:
         """(per checked row, where its ancestor of type *t* lies in that type's block;
@@ -1169,8 +1154,6 @@ class _Ancestors:
                 if any(where[b:e]):
                     out[j] = np.asarray(when(self.rules[j], view) & np.logical_or.reduce(differ[b:e], axis=0))
         return out
-
-
 
 
 def dates_at_once(chars: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

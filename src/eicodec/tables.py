@@ -297,6 +297,7 @@ def _length_array(length: np.ndarray | int, n: int) -> np.ndarray:
         return length.astype(np.int32, copy=False)
     return np.full(n, length, dtype=np.int32)
 
+
 _NULL_VALUE = {"string": "", "int64": 0, "date": np.datetime64("NaT", "D"), "time": np.timedelta64(0, "m")}
 
 
@@ -854,6 +855,7 @@ def to_parquet(source: Source, target: str | os.PathLike[str] | IO[bytes], recor
 #: time and a smaller file for claim lines, where codes repeat and references do not. The
 #: same values and types; only the encoding of such columns differs.
 DICTIONARY_PAGE_BYTES = 1 << 16
+
 
 def statistics_columns(schema: pa.Schema) -> list[str]:
     """The columns :func:`to_parquet` writes min/max statistics for by default: those
