@@ -456,6 +456,69 @@ def test_parquet_round_trip_equals_to_arrow_in_row_groups(claims: tuple[bytes, b
     assert pq.read_table(out).equals(want, check_metadata=True)
 
 
+def test_parquet_stores_the_tables_schema_as_pyarrow_does(claims: tuple[bytes, bytes], tmp_path: Path) -> None:
+    """The file's own columns go to the writer as dictionaries (one value on every row:
+    nothing to hash), yet the file is what pyarrow writes of the table: the same
+    key-value metadata byte for byte (its ARROW:schema too), the same Parquet schema, and
+    read back the same table (strings, not dictionaries) -- by pyarrow and by DuckDB. A
+    caller's own store_schema is honoured as pyarrow honours it."""
+    data, ap305 = claims
+    src = tmp_path / "in.asc"
+    src.write_bytes(data)
+    ours, theirs = tmp_path / "ours.parquet", tmp_path / "theirs.parquet"
+    want = eicodec.to_arrow(src, ap305=ap305)
+    eicodec.to_parquet(src, ours, ap305=ap305, row_group_rows=7)
+    pq.write_table(want, theirs, row_group_size=7, dictionary_pagesize_limit=tables.DICTIONARY_PAGE_BYTES)
+    a, b = pq.ParquetFile(ours), pq.ParquetFile(theirs)
+    assert a.metadata.metadata == b.metadata.metadata and b"ARROW:schema" in a.metadata.metadata
+    assert a.schema.equals(b.schema) and a.schema_arrow.equals(want.schema, check_metadata=True)
+    assert pq.read_table(ours).equals(want, check_metadata=True)
+    names = a.schema_arrow.names
+    for name in ("source", "header_invoice_number"):
+        chunk = a.metadata.row_group(1).column(names.index(name))
+        assert "RLE_DICTIONARY" in chunk.encodings or "PLAIN_DICTIONARY" in chunk.encodings
+        assert a.schema_arrow.field(name).type == pa.string()
+    duckdb = pytest.importorskip("duckdb")
+    got = duckdb.sql(f"SELECT DISTINCT source, header_invoice_number FROM read_parquet('{ours}')").fetchall()
+    assert got == [(str(src), want.column("header_invoice_number")[0].as_py())]
+    for stored in (False, True):  # the caller's choice: pyarrow's plain way
+        eicodec.to_parquet(src, ours, ap305=ap305, store_schema=stored)
+        meta = pq.ParquetFile(ours).metadata.metadata or {}
+        assert (b"ARROW:schema" in meta) is stored
+        back = pq.read_table(ours)
+        assert back.schema.field("source").type == pa.string()
+        assert back.select(["line", "source", "header_invoice_number"]).to_pylist() == \
+            want.select(["line", "source", "header_invoice_number"]).to_pylist()
+        if stored:
+            assert back.equals(want, check_metadata=True)
+
+
+def test_the_writer_thread_holds_one_row_group_while_the_next_is_made() -> None:
+    """Row groups are written one behind the one being made, and a written one is let
+    go at once: never more than two in memory, however slow the writing."""
+    import time
+    import weakref
+
+    class Item:
+        pass
+
+    alive: weakref.WeakSet[Item] = weakref.WeakSet()
+    written: list[int] = []
+
+    def write(item: Item) -> None:
+        time.sleep(0.005)  # (a slow disk)
+        written.append(id(item))
+
+    with tables._BackgroundWriter(write) as out:
+        for k in range(6):
+            item = Item()
+            alive.add(item)
+            out.put(item)
+            del item
+            assert k <= len(written) <= k + 1 and len(alive) <= 1  # (the one the thread has taken)
+    assert len(written) == 6 and not alive and not _writer_threads()
+
+
 def test_duckdb_rejected_amount_per_return_code(claims: tuple[bytes, bytes], tmp_path: Path) -> None:
     duckdb = pytest.importorskip("duckdb")
     data, ap305 = claims

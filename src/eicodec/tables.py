@@ -46,6 +46,7 @@ optional dependency (``pip install eicodec[arrow]``); CSV needs only the core.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import csv
 import functools
@@ -745,7 +746,8 @@ def _record_batch(pa: Any, schema: Any, plan: TablePlan, cells: Cells,
     """The ``RecordBatch`` of one batch of cells. *memo* (one dict for the batches of one
     table) keeps the Arrow array of a column whose cells are views of one shared,
     read-only array (the file's own columns, masked and empty columns: the same on every
-    row), made once and sliced to each batch."""
+    row), made once and sliced to each batch. A column *schema* types as a dictionary
+    (see :func:`_dictionary_schema`) is dictionary-encoded."""
     arrays = []
     lengths: dict[str, np.ndarray | int] = getattr(cells, "lengths", {})
     for i, c in enumerate(plan.columns):
@@ -753,18 +755,39 @@ def _record_batch(pa: Any, schema: Any, plan: TablePlan, cells: Cells,
         typ = schema.field(i).type
         shared = values.base if isinstance(values, np.ndarray) and not values.flags.writeable else None
         if memo is None or shared is None or null.base is None or null.flags.writeable:
-            arrays.append(_arrow_array(pa, typ, c.type, values, null, lengths.get(c.name)))
+            arrays.append(_typed_array(pa, typ, c.type, values, null, lengths.get(c.name)))
             continue
         got = memo.get(c.name)
         if got is None or got[0] is not shared or got[1] is not null.base or len(got[2]) < len(null):
             whole = (shared.reshape(-1), null.base.reshape(-1))
             if whole[0][:len(values)].__array_interface__ != values.__array_interface__ or \
                     whole[1][:len(null)].__array_interface__ != null.__array_interface__:
-                arrays.append(_arrow_array(pa, typ, c.type, values, null))  # (not a head of the shared arrays)
+                arrays.append(_typed_array(pa, typ, c.type, values, null))  # (not a head of the shared arrays)
                 continue
-            got = memo[c.name] = (shared, null.base, _arrow_array(pa, typ, c.type, *whole))
+            got = memo[c.name] = (shared, null.base, _typed_array(pa, typ, c.type, *whole))
         arrays.append(got[2].slice(0, len(null)))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _typed_array(pa: Any, typ: Any, kind: str, values: Any, null: np.ndarray,
+                 lengths: np.ndarray | int | None = None) -> Any:
+    """:func:`_arrow_array`, dictionary-encoded where *typ* is a dictionary type."""
+    if not pa.types.is_dictionary(typ):
+        return _arrow_array(pa, typ, kind, values, null, lengths)
+    return _arrow_array(pa, typ.value_type, kind, values, null, lengths).dictionary_encode().cast(typ)
+
+
+def _dictionary_schema(pa: Any, schema: Any, plan: TablePlan) -> Any:
+    """*schema* with the file's own string columns (``source``, the header's text: one
+    value on every row of a file) typed as dictionaries of that string: handed to the
+    Parquet writer as dictionary arrays they are written as the dictionary-encoded
+    columns the writer makes of them anyway, without hashing every row's value (about a
+    tenth of the writer's time for a claim table). Stored with the string schema (see
+    :func:`to_parquet`), they read back as strings."""
+    fields = [f.with_type(pa.dictionary(pa.int32(), f.type))
+              if c.level == FILE_LEVEL and pa.types.is_string(f.type) else f
+              for c, f in zip(plan.columns, schema, strict=True)]
+    return pa.schema(fields, metadata=schema.metadata)
 
 
 def iter_arrow_batches(source: Source, record_type: str | None = None, *, ap305: Source | None = None,
@@ -772,12 +795,24 @@ def iter_arrow_batches(source: Source, record_type: str | None = None, *, ap305:
                        unmask: bool = False, file_columns: bool = True) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
     """The schema and the ``pyarrow.RecordBatch`` es of :func:`to_arrow`, streamed (one
     per batch of the engine: the rows among a few thousand lines of the file)."""
+    schema, _, batches = _arrow_batches(source, record_type, ap305=ap305, spec=spec, encoding=encoding,
+                                        unmask=unmask, file_columns=file_columns)
+    return schema, batches
+
+
+def _arrow_batches(source: Source, record_type: str | None = None, *, ap305: Source | None = None,
+                   spec: MessageSpec | None = None, encoding: str | None = None, unmask: bool = False,
+                   file_columns: bool = True, dictionaries: bool = False) -> tuple[Any, Any, Iterator[Any]]:
+    """The table's schema, the schema of its batches and the batches: with
+    *dictionaries*, those of :func:`_dictionary_schema` (for the Parquet writer), else
+    the table's own."""
     pa = _pyarrow()
     plan, cells = iter_cells(source, record_type, ap305=ap305, spec=spec, encoding=encoding, unmask=unmask,
                              file_columns=file_columns)
     schema = arrow_schema(plan)
+    made = _dictionary_schema(pa, schema, plan) if dictionaries else schema
     memo: dict[str, tuple[Any, Any, Any]] = {}
-    return schema, (_record_batch(pa, schema, plan, c, memo) for c in cells)
+    return schema, made, (_record_batch(pa, made, plan, c, memo) for c in cells)
 
 
 def to_arrow(source: Source, record_type: str | None = None, *, ap305: Source | None = None,
@@ -813,21 +848,37 @@ def to_parquet(source: Source, target: str | os.PathLike[str] | IO[bytes], recor
     (``dictionary_pagesize_limit``, pyarrow's own 1 MB: see :data:`DICTIONARY_PAGE_BYTES`),
     and min/max statistics are written for the number, date and time columns only
     (``write_statistics``, see :func:`statistics_columns`; ``write_statistics=True``
-    for every column, as pyarrow does). Returns the number of rows."""
+    for every column, as pyarrow does). The file's own text columns (``source``, the
+    header's: one value a file) go to the writer as dictionary arrays, which it writes
+    without hashing each row; the file holds the table's schema as pyarrow stores it
+    (``ARROW:schema``), so they read back as strings, the file as pyarrow writes it
+    (a caller's ``store_schema`` is pyarrow's plain way). Returns the number of rows."""
     pa = _pyarrow()
     import pyarrow.parquet as pq
 
     if row_group_rows < 1:
         raise ValueError("row_group_rows must be at least 1")
     parquet_options.setdefault("dictionary_pagesize_limit", DICTIONARY_PAGE_BYTES)
-    schema, batches = iter_arrow_batches(source, record_type, ap305=ap305, spec=spec, encoding=encoding,
-                                         unmask=unmask, file_columns=file_columns)
+    # the file's own columns as dictionaries, the table's schema stored as pyarrow
+    # stores it (unless the caller chose store_schema; pyarrow < 14 cannot add it)
+    own_schema = "store_schema" not in parquet_options and hasattr(pq.ParquetWriter, "add_key_value_metadata")
+    schema, made, batches = _arrow_batches(source, record_type, ap305=ap305, spec=spec, encoding=encoding,
+                                           unmask=unmask, file_columns=file_columns, dictionaries=own_schema)
     parquet_options.setdefault("write_statistics", statistics_columns(schema))
+    if own_schema:
+        parquet_options["store_schema"] = False
+
+    def opened(where: Any) -> Any:
+        writer = pq.ParquetWriter(where, made, **parquet_options)
+        if own_schema:
+            writer.add_key_value_metadata(_stored_schema(schema))
+        return writer
+
     try:
         if isinstance(target, (str, os.PathLike)) and ("filesystem" in parquet_options
                                                        or "://" in os.fspath(target)):
-            with pq.ParquetWriter(target, schema, **parquet_options) as writer:  # pyarrow's own
-                return _write_row_groups(pa, schema, batches, writer, row_group_rows)
+            with opened(target) as writer:  # pyarrow's own
+                return _write_row_groups(pa, made, batches, writer, row_group_rows)
         with contextlib.ExitStack() as stack:
             if isinstance(target, (str, os.PathLike)):
                 from .outputs import atomic_output
@@ -837,8 +888,8 @@ def to_parquet(source: Source, target: str | os.PathLike[str] | IO[bytes], recor
             # the GIL, a few times per row group instead of hundreds)
             sink = pa.output_stream(target, buffer_size=_WRITE_BUFFER)
             try:
-                with pq.ParquetWriter(sink, schema, **parquet_options) as writer:
-                    rows = _write_row_groups(pa, schema, batches, writer, row_group_rows)
+                with opened(sink) as writer:
+                    rows = _write_row_groups(pa, made, batches, writer, row_group_rows)
             except BaseException:
                 with contextlib.suppress(Exception):
                     sink.detach()  # (dropping the buffer would close the caller's file)
@@ -847,6 +898,13 @@ def to_parquet(source: Source, target: str | os.PathLike[str] | IO[bytes], recor
             return rows
     finally:
         getattr(batches, "close", lambda: None)()  # (a generator: closes the input)
+
+
+def _stored_schema(schema: pa.Schema) -> dict[bytes, bytes]:
+    """The key-value metadata pyarrow writes into a Parquet file of *schema*: the
+    schema's own metadata and ``ARROW:schema``, the schema in Arrow's IPC form, base64
+    (the Arrow convention readers restore types and field metadata from)."""
+    return {**(schema.metadata or {}), b"ARROW:schema": base64.b64encode(schema.serialize().to_pybytes())}
 
 
 #: The default ``dictionary_pagesize_limit`` of :func:`to_parquet`: a column whose values
@@ -897,7 +955,8 @@ def _write_row_groups(pa: Any, schema: Any, batches: Iterator[Any], writer: Any,
 
 class _BackgroundWriter:
     """Calls *write* on each item :meth:`put` to it, in a thread of its own, one item
-    behind the caller (so a row group is written while the next is made). An exception
+    behind the caller (so a row group is written while the next is made; never more than
+    those two held: the memory of one row group less than a queue's). An exception
     in the thread is raised in the caller (the same exception object) at its next
     :meth:`put` or at the end of the ``with`` block; after one, later items are dropped.
     When the caller's block fails, the thread drops what is left and is waited for, and
@@ -914,6 +973,7 @@ class _BackgroundWriter:
     def _run(self) -> None:
         while True:
             item = self._queue.get()
+            self._queue.task_done()  # (taken: the caller's put returns)
             if item is _END:
                 return
             if self._error is not None or self._stop:
@@ -922,6 +982,7 @@ class _BackgroundWriter:
                 self._write(item)
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
                 self._error = exc
+            item = None  # (written: not held while the next one is made)
 
     def _raise(self) -> None:
         if self._error is not None:
@@ -932,6 +993,7 @@ class _BackgroundWriter:
         """Hand *item* to the thread (waits while it is still busy with the one before)."""
         self._raise()
         self._queue.put(item)
+        self._queue.join()  # (until the thread has taken it)
 
     def __enter__(self) -> Self:
         return self
