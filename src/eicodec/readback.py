@@ -265,7 +265,10 @@ class OutcomeJoin:
         self.declared = 0  # the sum of its whole claim lines
         self.awarded = 0  # the sum of the outcomes' awarded amounts
         self.comment_t = spec.comment
-        self.prev_digest = b""  # of the last AP304 record that is not a comment
+        # the last AP304 record that is not a comment, and its digest once asked for
+        # (only a returned comment's placement asks: most records are never digested)
+        self.prev_raw: str | None = None
+        self.prev_digest: bytes | None = b""
 
     def feed(self, rec: Record) -> ClaimOutcome | None:
         """Take the next record of the AP304; a claim line's outcome, None for others."""
@@ -284,13 +287,14 @@ class OutcomeJoin:
         entries = self.by_key.get(self.key(rec))
         match: _Returned | None = None
         back = False
-        digest = _digest(rec.raw, self.n) if entries or t != self.comment_t else b""
+        digest = b""
         if entries:
+            digest = _digest(rec.raw, self.n)
             for e in entries:
                 e.key_seen = True
                 if e.digest == digest:
                     e.copy_ok = back = True
-                    if e.comment and e.after is not None and e.after.digest == self.prev_digest:
+                    if e.comment and e.after is not None and e.after.digest == self._prev_digest():
                         e.placed = True  # (its codes went to the returned copy of the right record)
                     if match is None and not e.used and t == claim_t:
                         match = e
@@ -298,7 +302,7 @@ class OutcomeJoin:
                 match.used = True
         known = t in spec.records  # (the tables' join feeds records of most types without a layout)
         if t != self.comment_t and known:
-            self.prev_digest = digest
+            self.prev_raw, self.prev_digest = rec.raw, digest or None
         if self.everything and not back and known and self.not_back is None:
             self.not_back = rec.line or 0
         if t != claim_t:
@@ -334,8 +338,15 @@ class OutcomeJoin:
             status, codes, awarded = "not_returned", (), declared
         self.awarded += awarded
         return ClaimOutcome(line=rec.line or 0, reference=ref, status=status, codes=codes,
-                            meanings=tuple(self.table.meaning(c) for c in codes),
+                            meanings=tuple(self.table.meaning(c) for c in codes) if codes else (),
                             declared=declared, awarded=awarded, return_reference=self.return_reference)
+
+    def _prev_digest(self) -> bytes:
+        """The digest of the last record fed that is not a comment (b"": none yet)."""
+        if self.prev_digest is None:
+            assert self.prev_raw is not None
+            self.prev_digest = _digest(self.prev_raw, self.n)
+        return self.prev_digest
 
     def finish(self) -> None:
         """After the last record: :class:`~eicodec.errors.MismatchError` when the AP304 had
