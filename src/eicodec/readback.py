@@ -18,14 +18,15 @@ another declaration), never a partial or optimistic outcome.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import attrs
 
 from .codes import return_codes
-from .errors import MismatchError, ReturnFileError, ReturnMismatchError
+from .errors import DecodeError, MismatchError, ReturnFileError, ReturnMismatchError
 from .findings import Status
-from .layouts import MessageSpec
+from .layouts import FieldSpec, MessageSpec
 from .model import Declaration, Record
 from .reader import RecordStream, Source
 from .retour import as_copied, codes_of, value_or_none
@@ -187,6 +188,7 @@ def _index_return(spec304: MessageSpec, spec305: MessageSpec, records: Iterator[
     returned: list[_Returned] = []
     by_key: dict[tuple[str, str, str], list[_Returned]] = {}
     last: _Returned | None = None
+    has: dict[str, tuple[tuple[FieldSpec, ...], tuple[FieldSpec, FieldSpec] | None]] = {}
     for line, rec in records:
         check.feed(rec, line)
         t = rec.record_type
@@ -197,8 +199,12 @@ def _index_return(spec304: MessageSpec, spec305: MessageSpec, records: Iterator[
             trailer = rec
             continue
         comment = t == spec305.comment
-        entry = _Returned(line, t, _digest(rec.raw, n), codes_of(rec, names),
-                          0 if comment else value_or_none(rec, awarded) or 0, comment)
+        own = has.get(t)
+        if own is None:
+            own = has[t] = _fields_of(rec, names, awarded)
+        raw = rec.raw
+        codes = tuple(c for c in (_decoded(raw, f) for f in own[0]) if c and c is not _FAILED)
+        entry = _Returned(line, t, _digest(raw, n), codes, 0 if comment else _signed(raw, own[1]), comment)
         returned.append(entry)
         by_key.setdefault(key(rec), []).append(entry)
         if comment:
@@ -210,6 +216,47 @@ def _index_return(spec304: MessageSpec, spec305: MessageSpec, records: Iterator[
     check.finish()
     assert header is not None and trailer is not None  # (else ReturnCheck raised)
     return header, trailer, returned, by_key
+
+
+def _fields_of(rec: Record, codes: Sequence[str], awarded: str) -> tuple[
+        tuple[FieldSpec, ...], tuple[FieldSpec, FieldSpec] | None]:
+    """The return-code fields (of attributes *codes*) and the signed amount (*awarded*,
+    ``<attr>_signed``: its amount and D/C fields) that *rec*'s record type has; what it
+    has not reads as None (as :func:`~eicodec.retour.value_or_none` gives it)."""
+    lay = rec.layout
+    if lay is None:
+        return (), None
+    return tuple(lay.by_attr[k] for k in codes if k in lay.by_attr), lay.signed.get(awarded)
+
+
+#: what :func:`_decoded` gives for a field that does not decode
+_FAILED = object()
+
+
+def _decoded(raw: str, f: FieldSpec) -> Any:
+    """``Record.get`` of plain field *f* of record text *raw*; :data:`_FAILED` where
+    that raises (a short record, a field that does not decode)."""
+    text = raw[f.start - 1:f.end]
+    if len(text) != f.length:
+        return _FAILED
+    try:
+        return f.decode(text)
+    except DecodeError:
+        return _FAILED
+
+
+def _signed(raw: str, fields: tuple[FieldSpec, FieldSpec] | None) -> int:
+    """A signed amount (amount and D/C *fields*) of record text *raw*, as
+    ``value_or_none(rec, "<attr>_signed") or 0`` reads it: 0 where either does not decode."""
+    if fields is None:
+        return 0
+    value = _decoded(raw, fields[0])
+    if value is _FAILED or not value:
+        return 0
+    sign = _decoded(raw, fields[1])
+    if sign is _FAILED:
+        return 0
+    return -value if sign == "C" else int(value)
 
 
 class OutcomeJoin:
