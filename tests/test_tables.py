@@ -481,6 +481,11 @@ def test_parquet_stores_the_tables_schema_as_pyarrow_does(claims: tuple[bytes, b
     duckdb = pytest.importorskip("duckdb")
     got = duckdb.sql(f"SELECT DISTINCT source, header_invoice_number FROM read_parquet('{ours}')").fetchall()
     assert got == [(str(src), want.column("header_invoice_number")[0].as_py())]
+    for options in ({"use_dictionary": False}, {"write_statistics": True}):  # (dictionaries decoded; min/max of them)
+        eicodec.to_parquet(src, ours, ap305=ap305, **options)
+        assert pq.read_table(ours).equals(want, check_metadata=True)
+        if "use_dictionary" in options:
+            assert "PLAIN" in pq.ParquetFile(ours).metadata.row_group(0).column(names.index("source")).encodings
     for stored in (False, True):  # the caller's choice: pyarrow's plain way
         eicodec.to_parquet(src, ours, ap305=ap305, store_schema=stored)
         meta = pq.ParquetFile(ours).metadata.metadata or {}
