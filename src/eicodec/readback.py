@@ -319,6 +319,18 @@ class OutcomeJoin:
 
     def feed(self, rec: Record) -> ClaimOutcome | None:
         """Take the next record of the AP304; a claim line's outcome, None for others."""
+        got = self.verdict(rec)
+        if got is None:
+            return None
+        line, ref, status, codes, declared, awarded = got
+        return ClaimOutcome(line=line, reference=ref, status=status, codes=codes,
+                            meanings=tuple(self.table.meaning(c) for c in codes) if codes else (),
+                            declared=declared, awarded=awarded, return_reference=self.return_reference)
+
+    def verdict(self, rec: Record) -> tuple[int, str, str, tuple[str, ...], int, int] | None:
+        """:meth:`feed` without making the :class:`ClaimOutcome` (the tables' join keeps
+        three of its fields): a claim line's line, reference, status, codes, declared and
+        awarded amounts; None for other records."""
         t = rec.record_type
         spec = self.spec
         if t == spec.header:
@@ -384,9 +396,7 @@ class OutcomeJoin:
         else:
             status, codes, awarded = "not_returned", (), declared
         self.awarded += awarded
-        return ClaimOutcome(line=rec.line or 0, reference=ref, status=status, codes=codes,
-                            meanings=tuple(self.table.meaning(c) for c in codes) if codes else (),
-                            declared=declared, awarded=awarded, return_reference=self.return_reference)
+        return rec.line or 0, ref, status, codes, declared, awarded
 
     def _prev_digest(self) -> bytes:
         """The digest of the last record fed that is not a comment (b"": none yet)."""

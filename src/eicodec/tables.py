@@ -353,9 +353,9 @@ class _OutcomeFeed:
             term = terms[i] if terms else "\r\n"
             rec = cls(self.layouts[t], raw, batch.first + i, term) if cls is not None else \
                 self.record(None, raw, batch.first + i, term)
-            found = self.join.feed(rec)
+            found = self.join.verdict(rec)
             if found is not None:
-                out[found.line] = (found.status, found.codes, found.awarded)
+                out[found[0]] = (found[2], found[3], found[5])
         return out
 
 
