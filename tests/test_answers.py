@@ -85,6 +85,42 @@ def test_totals_that_fit_keep_the_record_level_answer() -> None:
     assert back.trailer.awarded_total_signed == 999 * 99_999_999
 
 
+@pytest.mark.parametrize(("n_debit", "n_credit", "amount", "fits"), [(10, 2000, 1000, True), (1001, 1001, 99_999_999, False)])
+def test_the_claim_amounts_bound_the_awarded_total_so_the_answer_reads_once(
+        n_debit: int, n_credit: int, amount: int, fits: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Thousands of rejected claim lines could, at the largest amount each, overflow the
+    awarded total: the answer then read their groups twice (the total first). Validation
+    keeps the sum of all claim amounts without their D/C, which bounds that total: when
+    the bound fits, one reading; when it does not, the total is still taken first (and
+    here does not fit: a file-level answer). Either way the same AP305 as without it."""
+    import attrs
+
+    from eicodec import retour
+
+    data = many_claims(n_debit, n_credit, amount)
+    report = eicodec.validate(data, today=TODAY)
+    rubric = eicodec.get_spec("AP304").field("04", "declared_amount").rubric
+    assert report.amount_magnitudes[rubric] == (n_debit + n_credit) * amount
+    assert report.amount_sums[rubric] == (n_debit - n_credit) * amount
+    first_passes: list[int] = []
+    real = retour._Builder.window_not_awarded
+
+    def counted(self: object, *args: object) -> int:
+        first_passes.append(1)
+        return real(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(retour._Builder, "window_not_awarded", counted)
+    ap305 = eicodec.dumps_retour(data, report, return_date=TODAY)
+    once = not first_passes
+    first_passes.clear()
+    unknown = eicodec.dumps_retour(data, attrs.evolve(report, amount_magnitudes={}), return_date=TODAY)
+    assert first_passes and once is fits and ap305 == unknown
+    back = well_formed(ap305)
+    assert ("0150" in {back.header.return_code_1, back.header.return_code_2}) is not fits
+    if fits:
+        assert back.trailer.awarded_total_signed == n_debit * amount
+
+
 @pytest.mark.parametrize("how", ["no trailer", "9907 not a number", "trailer cut short"])
 def test_broken_or_absent_trailer_still_gets_a_well_formed_answer(how: str) -> None:
     # 1001 debit lines: their declared total does not fit 11 digits either

@@ -345,9 +345,10 @@ class _Run:
         self.outcomes = Outcomes()
         self.total = 0
         self.totals = self._total_fields()
-        #: per entry of ``totals``: its own signed sum, the rows summed, and whether each
-        #: had plain digits and D or C (for :meth:`exact_sums`)
-        self.total_parts = [[0, 0, True] for _ in self.totals]
+        #: per entry of ``totals``: its own signed sum, the rows summed, whether each had
+        #: plain digits and D or C (for :meth:`exact_sums`), and the sum of the amounts
+        #: without their sign (for :meth:`exact_magnitudes`)
+        self.total_parts = [[0, 0, True, 0] for _ in self.totals]
         self.seq = 0
         roles = rules.roles
         self.ok, self.not_assessed = roles.get("assessed_ok", ""), roles.get("not_assessed", "")
@@ -454,13 +455,14 @@ class _Run:
                 cols = block[2] if block is not None and block[0] is rows else None
                 fc = cols[sl].T if cols is not None and sl.stop <= len(cols) else chars[rows, sl]
                 ok = ((fc >= 48) & (fc <= 57)).all(axis=1)
-                value = digits_value(fc)
+                value = np.where(ok, digits_value(fc), 0)
                 dc = cols[sign] if cols is not None and sign < len(cols) else chars[rows, sign]
                 neg = dc == ord("C")
-                part = int(np.where(ok, np.where(neg, -value, value), 0).sum())
+                part = int(np.where(neg, -value, value).sum())
                 self.total += part
                 kept[0] += part
                 kept[1] += len(rows)
+                kept[3] += int(value.sum())
                 if kept[2] and not (ok.all() and (neg | (dc == ord("D"))).all()):
                     kept[2] = False
             # records of another length count as written (their amount at its place): the
@@ -1210,9 +1212,17 @@ class _Run:
         exact for the whole file: every record of the type holding it was summed (whole,
         between voorlooprecord and sluitrecord) with plain digits and D or C. The return
         file's builder takes its totals from them instead of reading the file again."""
+        return self._exact(0)
+
+    def exact_magnitudes(self) -> dict[str, int]:
+        """:meth:`exact_sums` of the amounts without their D/C: a bound the return file's
+        builder sets on a total made of some of them (that it cannot overflow)."""
+        return self._exact(3)
+
+    def _exact(self, part: int) -> dict[str, int]:
         rubrics = self._total_rubrics()
-        return {total: value for (t, _, _), (value, rows, plain), total in zip(self.totals, self.total_parts, rubrics)
-                if plain and rows == self.walker.counts.get(_TYPE_NAMES[t], 0) and rubrics.count(total) == 1}
+        return {total: kept[part] for (t, _, _), kept, total in zip(self.totals, self.total_parts, rubrics)
+                if kept[2] and kept[1] == self.walker.counts.get(_TYPE_NAMES[t], 0) and rubrics.count(total) == 1}
 
     def _total_rubrics(self) -> list[str]:
         return [total.sum for total in self.spec.totals for lay in self.spec.records.values()
@@ -1425,6 +1435,7 @@ def validate(source: Source, *, mode: Mode = "insurer", today: dt.date | None = 
                   header_raw=run.walker.header_raw, bom=info.bom, checked_on=day,
                   header_line=run.walker.header.line if run.walker.header is not None else None,
                   trailer_raw=run.walker.trailer_raw, amount_sums=run.exact_sums(),
+                  amount_magnitudes=run.exact_magnitudes(),
                   source=source_name(source),
                   answer_index=run.recorder.finish(run.outcomes, kept))
 

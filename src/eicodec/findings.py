@@ -501,6 +501,9 @@ class Report:
     #: exact for the whole file (see ``engine._Run.exact_sums``): with ``header_raw`` and
     #: ``trailer_raw`` what a return file without detail records is made of
     amount_sums: dict[str, int] = attrs.field(factory=dict)
+    #: the same sums of the amounts without their D/C (where exact): the return file's
+    #: builder bounds the awarded total with them (it cannot overflow: one pass)
+    amount_magnitudes: dict[str, int] = attrs.field(factory=dict)
     #: where the groups with an outcome lie in the file, and the file's stamp (see
     #: :mod:`eicodec.answer_index`): the answer reads only those (None: not kept)
     answer_index: AnswerIndex | None = attrs.field(default=None, eq=False, repr=False)

@@ -582,10 +582,15 @@ class _Builder:
     def cannot_overflow(self, tot: _Totals, not_approved: int) -> bool:
         """Whether no trailer total can overflow (:meth:`check_totals`) whatever the
         amounts of the *not_approved* claim lines: the awarded total lies within that
-        many of the largest claim amounts of the declared one."""
-        line_max = 10 ** self.report.spec.layout(self.claim_t).signed[self.amount_attr][0].length - 1
+        many of the largest claim amounts of the declared one, and within the sum of all
+        claim amounts without their D/C (``Report.amount_magnitudes``, where known)."""
+        amount = self.report.spec.layout(self.claim_t).signed[self.amount_attr][0]
+        most = not_approved * (10 ** amount.length - 1)
+        magnitude = self.report.amount_magnitudes.get(amount.rubric)
+        if magnitude is not None:
+            most = min(most, magnitude)
         return self._fits(self.ret.submitted_total, self.submitted(tot)) and \
-            self._fits(self.ret.awarded_total, abs(tot.declared) + not_approved * line_max)
+            self._fits(self.ret.awarded_total, abs(tot.declared) + most)
 
     def range_body(self, pieces: Iterable[tuple[int, memoryview]], outs: Mapping[int, Outcome], step: int,
                    tot: _Totals, award: bool = False) -> Iterator[Row]:
